@@ -1,0 +1,215 @@
+"""What a script sees: `block`, `stop` and `job`.
+
+Light on purpose (no database, no libcst): `from psflow import block` must cost
+nothing, and a script run by plain `python` still works — its blocks simply run.
+While psflow runs an attempt, `activate()` installs the attempt's recorder, and
+every block reports to it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+from types import FrameType
+from typing import Any, Callable, NoReturn, Protocol
+
+_OPTIMIZED = 0x1  # CO_OPTIMIZED: a function frame, whose locals are not a dict
+MISSING = object()
+_STATUS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+
+
+class Skip(BaseException):
+    """Raised by a completed block's guard so its body does not run; the block swallows it."""
+
+
+class Stop(BaseException):
+    """Ends the attempt with a status. A BaseException, so `except Exception` lets it through."""
+
+    def __init__(self, status: str, reason: str | None) -> None:
+        super().__init__(status, reason)
+        self.status, self.reason = status, reason
+
+
+class BlockError(Exception):
+    """A block used in a way psflow cannot run; the message says where and what to do."""
+
+
+class BlockNameError(BlockError):
+    """A block name that is not a str."""
+
+
+class Recorder(Protocol):
+    """What the running attempt provides to blocks (psflow.runtime.Attempt)."""
+
+    job_id: str
+    number: int
+
+    def enter(self, handle: block, frame: FrameType) -> None: ...
+    def complete(self, handle: block, frame: FrameType) -> None: ...
+    def replayed(self, handle: block, frame: FrameType) -> None: ...
+    def interrupted(self, handle: block) -> None: ...
+    def failed(self, handle: block, error: BaseException) -> None: ...
+    def call_key(self, name: str) -> str: ...
+
+
+_recorder: Recorder | None = None
+
+
+def activate(recorder: Recorder | None) -> None:
+    """Route blocks to `recorder` (None: blocks just run, as under plain Python)."""
+    global _recorder
+    _recorder = recorder
+
+
+class block:
+    """A named step that runs once per job. `with block("Name"):` or `@block("Name")`.
+
+    The psflow transformer turns `with block(NAME):` into
+    `with block(NAME).at(line, binds, mutates) as h, h.body():` and adds the code
+    that gives back what the body bound when it is replayed.
+    """
+
+    __slots__ = ("name", "line", "binds", "mutates", "replaying", "saved", "exit", "returned", "record")
+
+    def __init__(self, name: str) -> None:
+        if type(name) is not str:
+            raise BlockNameError(f"block name must be a str, not {type(name).__name__} ({name!r})")
+        self.name = name
+        self.line: int | None = None
+        self.replaying = False
+        self.exit = "normal"
+        self.returned: Any = None
+
+    # ---- called by transformed code --------------------------------------
+
+    def at(self, line: int, binds: tuple[str, ...], mutates: tuple[str, ...]) -> block:
+        """Where the block is and what its body binds and mutates (from the transformer)."""
+        self.line, self.binds, self.mutates = line, binds, mutates
+        return self
+
+    def body(self) -> _Guard:
+        return _Guard(self)
+
+    def returning(self, value: Any) -> Any:
+        self.exit, self.returned = "return", value
+        return value
+
+    def leaving(self, kind: str) -> None:
+        self.exit = kind
+
+    def bound(self, key: str) -> bool:
+        """Is `key` bound in the caller's scope right now? (to replay a `del`)."""
+        return lookup(sys._getframe(1), key) is not MISSING
+
+    # ---- the context manager ---------------------------------------------
+
+    def __enter__(self) -> block:
+        if _recorder is not None:
+            frame = sys._getframe(1)
+            if self.line is None:
+                raise BlockError(
+                    f"block {self.name!r} at {frame.f_code.co_filename}:{frame.f_lineno} was not rewritten "
+                    "by psflow (it is in an imported module, or `with` is given a variable): "
+                    "write `with block(\"Name\"):` in the script psflow runs"
+                )
+            _recorder.enter(self, frame)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        recorder = _recorder
+        if recorder is None or self.line is None:
+            return False
+        if exc_type is None:
+            recorder.complete(self, sys._getframe(1))
+            return False
+        if exc_type is Skip:
+            recorder.replayed(self, sys._getframe(1))
+            return True
+        if issubclass(exc_type, Stop):
+            recorder.interrupted(self)
+        else:
+            recorder.failed(self, exc)
+        return False
+
+    # ---- the decorator ---------------------------------------------------
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Each call of `func` is a block (`Name`, `Name#2`, …); its return value is what is saved."""
+        name, line = self.name, func.__code__.co_firstlineno
+
+        @functools.wraps(func)
+        def run_as_block(*args: Any, **kwargs: Any) -> Any:
+            if _recorder is None:
+                return func(*args, **kwargs)
+            handle = block(_recorder.call_key(name)).at(line, (), ())
+            with handle, handle.body():
+                return handle.returning(func(*args, **kwargs))
+            return handle.returned
+
+        return run_as_block
+
+    def __repr__(self) -> str:
+        return f"<psflow block {self.name!r}>"
+
+
+class _Guard:
+    """Second item of a rewritten `with`: raises Skip when the block is replayed."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: block) -> None:
+        self.handle = handle
+
+    def __enter__(self) -> block:
+        if self.handle.replaying:
+            raise Skip
+        return self.handle
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        return None
+
+
+def lookup(frame: FrameType, key: str) -> Any:
+    """The value `key` has in `frame`'s scope, or MISSING if unbound there."""
+    code = frame.f_code
+    if code.co_flags & _OPTIMIZED and not (
+        key in code.co_varnames or key in code.co_cellvars or key in code.co_freevars
+    ):
+        return frame.f_globals.get(key, MISSING)  # declared `global` in this function
+    return frame.f_locals.get(key, MISSING)
+
+
+def stop(status: str = "Waiting", reason: str | None = None) -> NoReturn:
+    """End this attempt now; the job gets `status` (resume it with `psflow resume --status STATUS`)."""
+    if not isinstance(status, str) or not _STATUS.fullmatch(status) or status == "Running":
+        raise ValueError(f"stop() needs a status word such as 'Waiting' (letters, digits, - or _), not {status!r}")
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError(f"stop() reason must be a str or None, not {type(reason).__name__}")
+    if _recorder is None:
+        print(f"stopped: {status}" + (f" ({reason})" if reason else ""), file=sys.stderr)
+        raise SystemExit(3)
+    raise Stop(status, reason)
+
+
+class _Job:
+    """`job.id`, `job.attempt`, `job.status` of the running job (None/0 outside psflow)."""
+
+    @property
+    def id(self) -> str | None:
+        return _recorder.job_id if _recorder is not None else os.environ.get("PSFLOW_JOB_ID")
+
+    @property
+    def attempt(self) -> int:
+        return _recorder.number if _recorder is not None else 0
+
+    @property
+    def status(self) -> str | None:
+        return "Running" if _recorder is not None else None
+
+    def __repr__(self) -> str:
+        return f"<psflow job id={self.id!r} attempt={self.attempt}>"
+
+
+job = _Job()

@@ -1,0 +1,288 @@
+"""Run a compiled script as one attempt of a job.
+
+`Attempt` is the recorder blocks report to: it decides replay, saves each
+completed block in one committed transaction, and captures output. `run_attempt`
+executes the code in a fresh `__main__` with the job's argv and environment and
+turns however the script ended into a status and an exit code.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import os
+import sys
+import time
+import traceback
+import types
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import CodeType, FrameType
+from typing import Any, Iterator, TextIO
+
+from psflow import blocks, codec
+from psflow.blocks import MISSING, BlockError, BlockNameError, Stop, lookup
+from psflow.capture import OutputCapture
+from psflow.store import BlockRecord, JobStore
+
+PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
+_MUTABLE = (list, dict, set, bytearray)
+
+EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How one attempt ended."""
+
+    status: str
+    reason: str | None
+    exit_code: int
+    ran: int
+    replayed: int
+
+
+class Attempt:
+    """Recorder for one attempt of one job (see psflow.blocks.Recorder)."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        job_id: str,
+        number: int,
+        completed: dict[str, BlockRecord],
+        *,
+        host: str,
+        pid: int,
+        capture: OutputCapture,
+    ) -> None:
+        self.store, self.job_id, self.number = store, job_id, number
+        self.completed = completed
+        self.host, self.pid = host, pid
+        self.capture = capture
+        self.ran = self.replayed_count = 0
+        self._seen: dict[str, tuple[str, int]] = {}
+        self._calls: dict[str, int] = {}
+
+    # ---- Recorder ---------------------------------------------------------
+
+    def enter(self, handle: blocks.block, frame: FrameType) -> None:
+        name = handle.name
+        here = (frame.f_code.co_filename, handle.line)
+        first = self._seen.get(name)
+        if first is not None:
+            raise BlockError(
+                f"block name {name!r} reached twice in one attempt: first at {first[0]}:{first[1]}, "
+                f"again at {here[0]}:{here[1]}; give each block its own name, e.g. f\"{name}-{{item}}\""
+            )
+        self._seen[name] = here
+        record = self.completed.get(name)
+        if record is None:
+            handle.record = (self.capture.open(), time.time())
+            return
+        handle.replaying = True
+        handle.record = record
+        handle.saved = codec.decode(record.saved) if record.saved else {}
+        handle.exit = record.exit_kind or "normal"
+        if record.returned is not None:
+            handle.returned = codec.decode(record.returned)
+
+    def complete(self, handle: blocks.block, frame: FrameType) -> None:
+        buffer, started = handle.record
+        output = self.capture.close(buffer)
+        values = {}
+        for key in handle.binds:
+            value = lookup(frame, key)
+            if value is not MISSING:
+                values[key] = value
+        saved = self._encode(handle, values, "will be unbound on replay") if values else None
+        mutated = self._encode_mutations(handle, frame) if handle.mutates else None
+        returned = None
+        if handle.exit == "return":
+            returned = self._encode_one(handle, "the return value", handle.returned, "will be None on replay")
+        self.store.save_block(
+            self.job_id,
+            BlockRecord(
+                handle.name, "Completed", saved, mutated, handle.exit, returned, output or None, None,
+                started, time.time(), self.number, self.host, self.pid,
+            ),
+        )
+        self.ran += 1
+
+    def replayed(self, handle: blocks.block, frame: FrameType) -> None:
+        record: BlockRecord = handle.record
+        if record.mutated:
+            for key, value in codec.decode(record.mutated).items():
+                _restore_in_place(lookup(frame, key), value)
+        self.replayed_count += 1
+
+    def interrupted(self, handle: blocks.block) -> None:
+        self._record_unfinished(handle, "Stopped", None)
+
+    def failed(self, handle: blocks.block, error: BaseException) -> None:
+        self._record_unfinished(handle, "Failed", user_traceback(error))
+
+    def call_key(self, name: str) -> str:
+        count = self._calls.get(name, 0) + 1
+        self._calls[name] = count
+        return name if count == 1 else f"{name}#{count}"
+
+    # ---- helpers ----------------------------------------------------------
+
+    def _record_unfinished(self, handle: blocks.block, status: str, error: str | None) -> None:
+        """A block that did not complete: kept for `psflow job`, run again next attempt."""
+        if handle.replaying:
+            return
+        buffer, started = handle.record
+        output = self.capture.close(buffer)
+        self.store.save_block(
+            self.job_id,
+            BlockRecord(
+                handle.name, status, None, None, None, None, output or None, error,
+                started, time.time(), self.number, self.host, self.pid,
+            ),
+        )
+
+    def _encode(self, handle: blocks.block, values: dict[str, Any], consequence: str) -> str | None:
+        """Codec text for `values`; what cannot be saved is dropped, and the user is told."""
+        try:
+            return codec.encode(values)
+        except codec.UnsupportedValue:
+            pass
+        kept = {
+            key: value
+            for key, value in values.items()
+            if self._encode_one(handle, repr(key), value, consequence) is not None
+        }
+        return codec.encode(kept) if kept else None
+
+    def _encode_one(self, handle: blocks.block, label: str, value: Any, consequence: str) -> str | None:
+        try:
+            return codec.encode(value)
+        except codec.UnsupportedValue as error:
+            self._warn(handle, f"cannot save {label} ({error.type_name}): {label} {consequence}")
+            return None
+
+    def _encode_mutations(self, handle: blocks.block, frame: FrameType) -> str | None:
+        """Outer lists, dicts, sets and dataclasses the body changed in place, to redo on replay."""
+        values = {}
+        for key in handle.mutates:
+            value = lookup(frame, key)
+            if isinstance(value, _MUTABLE) or (
+                dataclasses.is_dataclass(value) and not isinstance(value, type)
+            ):
+                values[key] = value
+        if not values:
+            return None
+        return self._encode(handle, values, "changes will be lost on replay")
+
+    def _warn(self, handle: blocks.block, message: str) -> None:
+        where = f"{self._seen[handle.name][0]}:{handle.line}"
+        print(f"psflow: warning: {where}: block {handle.name!r}: {message}", file=self.capture.real_stderr)
+
+
+def _restore_in_place(target: Any, value: Any) -> None:
+    """Make `target` equal to `value` without rebinding it (other names may share it)."""
+    if isinstance(target, (list, bytearray)):
+        target[:] = value
+    elif isinstance(target, (dict, set)):
+        target.clear()
+        target.update(value)
+    elif dataclasses.is_dataclass(target) and not isinstance(target, type):
+        target.__dict__.update(value.__dict__)
+
+
+def run_attempt(
+    store: JobStore,
+    job_id: str,
+    number: int,
+    code: CodeType,
+    *,
+    script: str,
+    argv: list[str],
+    host: str,
+    pid: int,
+) -> AttemptResult:
+    """Execute `code` as attempt `number` of the job and record how it ended."""
+    capture = OutputCapture()
+    attempt = Attempt(store, job_id, number, store.completed_blocks(job_id), host=host, pid=pid, capture=capture)
+    with _script_environment(script, argv, job_id) as module:
+        capture.install()
+        blocks.activate(attempt)
+        try:
+            exec(code, module.__dict__)
+        except BaseException as error:  # noqa: BLE001 - every ending is turned into a status
+            status, reason, exit_code = _ending(error, capture.real_stderr)
+        else:
+            status, reason, exit_code = "Completed", None, EXIT_COMPLETED
+        finally:
+            blocks.activate(None)
+            capture.uninstall()
+            sys.stdout.flush()
+    store.finish_attempt(job_id, number, status=status, reason=reason)
+    return AttemptResult(status, reason, exit_code, attempt.ran, attempt.replayed_count)
+
+
+def _ending(error: BaseException, stderr: TextIO) -> tuple[str, str | None, int]:
+    """(status, reason, exit code) for a script that ended by raising `error`."""
+    if isinstance(error, Stop):
+        exit_code = {"Completed": EXIT_COMPLETED, "Failed": EXIT_FAILED}.get(error.status, EXIT_STOPPED)
+        return error.status, error.reason, exit_code
+    if isinstance(error, SystemExit):
+        if error.code in (None, 0):
+            return "Completed", None, EXIT_COMPLETED
+        reason = error.code if isinstance(error.code, str) else f"exit status {error.code}"
+        if isinstance(error.code, str):
+            print(error.code, file=stderr)
+        return "Failed", reason, EXIT_FAILED
+    if isinstance(error, BlockError):
+        print(f"psflow: error: {error}", file=stderr)
+        return "Failed", str(error), EXIT_USAGE if isinstance(error, BlockNameError) else EXIT_FAILED
+    if isinstance(error, KeyboardInterrupt):
+        return "Failed", "interrupted (Ctrl-C)", EXIT_FAILED
+    print(user_traceback(error), end="", file=stderr)
+    message = "".join(traceback.format_exception_only(type(error), error)).strip()
+    return "Failed", message.splitlines()[-1] if message else type(error).__name__, EXIT_FAILED
+
+
+def user_traceback(error: BaseException) -> str:
+    """The traceback as the user would see it from plain Python: psflow's own frames left out."""
+    report = traceback.TracebackException.from_exception(error)
+    seen: set[int] = set()
+    pending = [report]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.stack = traceback.StackSummary.from_list(
+            [frame for frame in current.stack if not frame.filename.startswith(PACKAGE_DIR)]
+        )
+        pending.extend(chained for chained in (current.__cause__, current.__context__) if chained)
+    return "".join(report.format())
+
+
+@contextmanager
+def _script_environment(script: str, argv: list[str], job_id: str) -> Iterator[types.ModuleType]:
+    """A fresh `__main__` with the script's argv, import path and job id; all restored afterwards."""
+    saved = (sys.argv, list(sys.path), sys.modules.get("__main__"), os.environ.get("PSFLOW_JOB_ID"), os.getcwd())
+    module = types.ModuleType("__main__")
+    module.__file__ = script
+    module.__builtins__ = builtins
+    module.block, module.stop, module.job = blocks.block, blocks.stop, blocks.job
+    sys.argv = [script, *argv]
+    sys.path.insert(0, str(Path(script).resolve().parent))
+    sys.modules["__main__"] = module
+    os.environ["PSFLOW_JOB_ID"] = job_id
+    try:
+        yield module
+    finally:
+        sys.argv, sys.path[:] = saved[0], saved[1]
+        if saved[2] is not None:
+            sys.modules["__main__"] = saved[2]
+        if saved[3] is None:
+            os.environ.pop("PSFLOW_JOB_ID", None)
+        else:
+            os.environ["PSFLOW_JOB_ID"] = saved[3]
+        os.chdir(saved[4])

@@ -1,0 +1,88 @@
+"""The tables psflow keeps: one row per job, per attempt of a job, and per block of a job.
+
+Times are UTC epoch seconds (float): the same on every backend and every server.
+Values (`saved`, `mutated`, `returned`) are psflow.codec text, never pickle.
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    CharField,
+    DatabaseProxy,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+    make_snake_case,
+)
+
+SCHEMA_VERSION = 1
+
+database = DatabaseProxy()
+
+
+class _Table(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+        table_function = lambda model: f"psflow_{make_snake_case(model.__name__)}"  # noqa: E731
+
+
+class SchemaVersion(_Table):
+    version = IntegerField()
+
+
+class Job(_Table):
+    id = CharField(max_length=64, primary_key=True)
+    name = CharField(max_length=255)
+    script = TextField()
+    source = TextField()
+    source_sha256 = CharField(max_length=64)
+    args = TextField(default="[]")  # JSON list of str
+    status = CharField(max_length=64, index=True)
+    reason = TextField(null=True)
+    created_at = FloatField()
+    updated_at = FloatField()
+    owner_host = CharField(max_length=255, null=True)
+    owner_pid = IntegerField(null=True)
+    lease_until = FloatField(null=True)
+    attempts = IntegerField(default=0)
+
+
+class Attempt(_Table):
+    job = ForeignKeyField(Job, backref="attempt_rows", on_delete="CASCADE")
+    number = IntegerField()
+    host = CharField(max_length=255)
+    pid = IntegerField()
+    source_sha256 = CharField(max_length=64)
+    started_at = FloatField()
+    ended_at = FloatField(null=True)
+    outcome = CharField(max_length=64, null=True)
+    reason = TextField(null=True)
+
+    class Meta:
+        indexes = ((("job", "number"), True),)
+
+
+class Block(_Table):
+    job = ForeignKeyField(Job, backref="block_rows", on_delete="CASCADE")
+    name = CharField(max_length=255)
+    status = CharField(max_length=32)
+    saved = TextField(null=True)  # codec text of {name: value} the body bound
+    mutated = TextField(null=True)  # codec text of {name: value} outer objects it changed
+    exit_kind = CharField(max_length=16, null=True)  # normal, return, break, continue
+    returned = TextField(null=True)  # codec text of the returned value
+    output = TextField(null=True)  # captured stdout and stderr
+    error = TextField(null=True)  # type, message and traceback of a failure
+    started_at = FloatField()
+    ended_at = FloatField()
+    attempt = IntegerField()
+    host = CharField(max_length=255)
+    pid = IntegerField()
+
+    class Meta:
+        indexes = ((("job", "name"), True),)
+
+
+MODELS = (SchemaVersion, Job, Attempt, Block)

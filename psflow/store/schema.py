@@ -1,0 +1,39 @@
+"""Creating the tables, and refusing a database whose schema this psflow does not speak."""
+
+from __future__ import annotations
+
+from peewee import Database, DatabaseError
+
+from psflow.store.errors import StoreError
+from psflow.store.models import MODELS, SCHEMA_VERSION, SchemaVersion
+
+
+def ensure_schema(db: Database) -> None:
+    """Create the schema on first use; stop with a clear message on a version mismatch."""
+    found = _read_version(db)
+    if found is None:
+        with db.atomic():
+            db.create_tables(MODELS, safe=True)
+            if not SchemaVersion.select().exists():
+                SchemaVersion.create(version=SCHEMA_VERSION)
+        return
+    if found < SCHEMA_VERSION:
+        raise StoreError(
+            f"the database has psflow schema {found}, this psflow needs {SCHEMA_VERSION}: "
+            "run `psflow init --upgrade` (after a backup)"
+        )
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"the database has psflow schema {found}, newer than this psflow's {SCHEMA_VERSION}: "
+            "upgrade psflow on this server"
+        )
+
+
+def _read_version(db: Database) -> int | None:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return None
+    try:
+        row = SchemaVersion.select(SchemaVersion.version).order_by(SchemaVersion.id.desc()).first()
+    except DatabaseError as error:
+        raise StoreError(f"cannot read the psflow schema version: {error}") from None
+    return row.version if row else None

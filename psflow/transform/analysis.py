@@ -1,0 +1,181 @@
+"""What a block's body does to its scope: the names it binds, deletes and mutates.
+
+Collected by walking the body's own nodes (not libcst's scope metadata, which
+files walrus targets, `del` and dotted imports in ways that do not match what
+ends up in the frame). Bodies of nested functions, lambdas, classes and
+comprehensions are skipped: their names live in scopes of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+
+
+@dataclass
+class BodyEffects:
+    """Names, in first-seen order, and constructs psflow cannot replay."""
+
+    binds: list[str] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    mutates: list[str] = field(default_factory=list)
+    unsupported: list[tuple[cst.CSTNode, str]] = field(default_factory=list)
+
+    def bind(self, name: str) -> None:
+        if name not in self.binds:
+            self.binds.append(name)
+
+    def mutate(self, name: str) -> None:
+        if name not in self.mutates:
+            self.mutates.append(name)
+
+
+def analyse_body(nodes: list[cst.CSTNode]) -> BodyEffects:
+    """Effects of the statements `nodes` (a block's body and its later `with` items)."""
+    collector = _EffectCollector()
+    for node in nodes:
+        node.visit(collector)
+    effects = collector.effects
+    effects.mutates = [name for name in effects.mutates if name not in effects.binds]
+    return effects
+
+
+def target_names(target: cst.BaseExpression, effects: BodyEffects) -> None:
+    """Record what assigning to `target` binds (names) or mutates (attributes, items)."""
+    if isinstance(target, cst.Name):
+        effects.bind(target.value)
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            target_names(element.value, effects)
+    elif isinstance(target, cst.StarredElement):
+        target_names(target.value, effects)
+    elif isinstance(target, (cst.Attribute, cst.Subscript)):
+        root = _root_name(target)
+        if root is not None:
+            effects.mutate(root)
+
+
+def _root_name(node: cst.BaseExpression) -> str | None:
+    """`a` for `a.b[c].d`; None when the chain does not start at a plain name."""
+    while isinstance(node, (cst.Attribute, cst.Subscript)):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
+class _EffectCollector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.effects = BodyEffects()
+
+    # Scopes of their own: only their names (and, for defs, that they exist) count.
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.effects.unsupported.append(
+            (node, "a function defined inside a block cannot be saved; define it before the block")
+        )
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.effects.unsupported.append(
+            (node, "a class defined inside a block cannot be saved; define it before the block")
+        )
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_CompFor(self, node: cst.CompFor) -> bool:
+        # Comprehension targets stay inside the comprehension; walk the rest.
+        node.iter.visit(self)
+        for condition in node.ifs:
+            condition.visit(self)
+        if node.inner_for_in is not None:
+            node.inner_for_in.visit(self)
+        return False
+
+    # Binding statements.
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            target_names(target.target, self.effects)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            target_names(node.target, self.effects)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        target_names(node.target, self.effects)
+
+    def visit_For(self, node: cst.For) -> None:
+        target_names(node.target, self.effects)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            target_names(node.asname.name, self.effects)
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None:
+            target_names(node.name.name, self.effects)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        target_names(node.target, self.effects)  # binds outside any comprehension too
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            if alias.asname is not None:
+                target_names(alias.asname.name, self.effects)
+            else:
+                self.effects.bind(_root_name(alias.name) or "")
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            self.effects.unsupported.append(
+                (node, "`from … import *` inside a block binds unknown names; import them by name")
+            )
+            return
+        for alias in node.names:
+            bound = alias.asname.name if alias.asname is not None else alias.name
+            target_names(bound, self.effects)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._delete(node.target)
+
+    def _delete(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self.effects.bind(target.value)
+            if target.value not in self.effects.deletes:
+                self.effects.deletes.append(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._delete(element.value)
+        else:
+            target_names(target, self.effects)
+
+    def visit_MatchAs(self, node: cst.MatchAs) -> None:
+        if node.name is not None:
+            self.effects.bind(node.name.value)
+
+    def visit_MatchStar(self, node: cst.MatchStar) -> None:
+        if node.name is not None:
+            self.effects.bind(node.name.value)
+
+    def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
+        if node.rest is not None:
+            self.effects.bind(node.rest.value)
+
+    # Mutation through a method call: `results.append(x)`.
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Attribute):
+            root = _root_name(node.func.value)
+            if root is not None:
+                self.effects.mutate(root)
+
+    # Suspension points cannot be replayed: a skipped body would skip them too.
+    def visit_Yield(self, node: cst.Yield) -> None:
+        self.effects.unsupported.append(
+            (node, "`yield` inside a block cannot be replayed; move it out of the block")
+        )
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self.effects.unsupported.append(
+            (node, "`await` inside a block is not supported yet; move it out of the block")
+        )

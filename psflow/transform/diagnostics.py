@@ -1,0 +1,32 @@
+"""Findings about a script, located in the user's file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding: `severity` is "error" or "warning"; `line`/`column` are 1-based."""
+
+    severity: str
+    filename: str
+    line: int
+    column: int
+    message: str
+    source_line: str = ""
+
+    def format(self) -> str:
+        where = f"{self.filename}:{self.line}:{self.column}"
+        text = f"{where}: {self.severity}: {self.message}"
+        if self.source_line.strip():
+            text += f"\n    {self.source_line.strip()}"
+        return text
+
+
+class TransformError(Exception):
+    """The script cannot be run as written; `diagnostics` says where and why."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        super().__init__("\n".join(d.format() for d in diagnostics))

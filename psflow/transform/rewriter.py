@@ -1,0 +1,292 @@
+"""The libcst rewrite of each `with block(NAME):` into a skippable, replayable block.
+
+    with block("Step1"):                 with block("Step1").at(3, ("rows",), (), ()) as __psflow_b1, __psflow_b1.body():
+        rows = run_sql()         ──►         rows = run_sql()
+                                         if __psflow_b1.replaying:
+                                             if "rows" in __psflow_b1.saved: rows = __psflow_b1.saved["rows"]
+
+`body()` raises Skip when the block already completed; the block's own
+`__exit__` swallows it. The names the body binds are then given back in the same
+scope, so Python's own scoping (locals, globals, cells) is kept. Exits by
+`return`, `break` and `continue` are marked so they can be repeated on replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import PositionProvider, QualifiedNameProvider
+
+from psflow.transform.analysis import analyse_body
+from psflow.transform.diagnostics import Diagnostic
+from psflow.transform.locations import HANDLE_PREFIX, Shift
+
+_NON_STR_LITERALS = {
+    cst.Integer: "int",
+    cst.Float: "float",
+    cst.Imaginary: "complex",
+    cst.List: "list",
+    cst.Tuple: "tuple",
+    cst.Dict: "dict",
+    cst.Set: "set",
+}
+
+
+@dataclass
+class _Block:
+    handle: str
+    exits: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Scope:
+    """A function, class or module body: its open blocks and enclosing loops."""
+
+    kind: str  # "module", "function" or "class"
+    class_name: str | None
+    blocks: list[_Block] = field(default_factory=list)
+    loops: list[int] = field(default_factory=list)  # len(blocks) when each loop began
+
+
+class BlockRewriter(cst.CSTTransformer):
+    """Rewrites every psflow block; collects diagnostics instead of raising."""
+
+    METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
+
+    def __init__(self, filename: str, lines: list[str]) -> None:
+        super().__init__()
+        self.filename = filename
+        self.lines = lines
+        self.diagnostics: list[Diagnostic] = []
+        self.return_shifts: list[Shift] = []
+        self.block_count = 0
+        self._scopes = [_Scope("module", class_name=None)]
+        self._open: dict[cst.With, _Block] = {}
+
+    # ---- scopes and loops -------------------------------------------------
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._scopes.append(_Scope("function", class_name=self._scopes[-1].class_name))
+
+    def leave_FunctionDef(self, original_node, updated_node):
+        self._scopes.pop()
+        return updated_node
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._scopes.append(_Scope("class", class_name=node.name.value))
+
+    def leave_ClassDef(self, original_node, updated_node):
+        self._scopes.pop()
+        return updated_node
+
+    def _enter_loop(self, node: cst.CSTNode) -> None:
+        scope = self._scopes[-1]
+        scope.loops.append(len(scope.blocks))
+
+    def _leave_loop(self, node: cst.CSTNode) -> None:
+        self._scopes[-1].loops.pop()
+
+    # Only the loop body is "in" the loop: `break` in its `else` leaves the outer one.
+    visit_For_body = visit_While_body = _enter_loop
+    leave_For_body = leave_While_body = _leave_loop
+
+    # ---- blocks -----------------------------------------------------------
+
+    def visit_With(self, node: cst.With) -> None:
+        positions = [i for i, item in enumerate(node.items) if self._is_block_call(item.item)]
+        if not positions:
+            return
+        if len(positions) > 1:
+            self._error(node.items[positions[1]].item, "one block per `with` statement; nest them instead")
+            return
+        if node.asynchronous is not None:
+            self._error(node, "`async with block(...)` is not supported; use a plain `with`")
+            return
+        item = node.items[positions[0]]
+        if not self._check_name(item.item):
+            return
+        self.block_count += 1
+        block = _Block(handle=f"{HANDLE_PREFIX}{self.block_count}")
+        self._open[node] = block
+        self._scopes[-1].blocks.append(block)
+
+    def leave_With(self, original_node: cst.With, updated_node: cst.With):
+        block = self._open.pop(original_node, None)
+        if block is None:
+            return updated_node
+        scope = self._scopes[-1]
+        scope.blocks.pop()
+        index = next(i for i, item in enumerate(original_node.items) if self._is_block_call(item.item))
+        later_items = list(original_node.items[index + 1:])
+        effects = analyse_body([*later_items, original_node.body])
+        for node, message in effects.unsupported:
+            self._error(node, message)
+        keys = {name: self._mangle(name) for name in effects.binds}
+        line = self._position(original_node).start.line
+        at_call = cst.Call(
+            func=cst.Attribute(value=updated_node.items[index].item, attr=cst.Name("at")),
+            args=[
+                cst.Arg(cst.Integer(str(line))),
+                cst.Arg(_str_tuple(keys.values())),
+                cst.Arg(_str_tuple(self._mangle(n) for n in effects.mutates)),
+            ],
+        )
+        original_item = updated_node.items[index]
+        items = list(updated_node.items)
+        items[index : index + 1] = [
+            cst.WithItem(item=at_call, asname=cst.AsName(name=cst.Name(block.handle)), comma=_comma()),
+            cst.WithItem(
+                item=_call(block.handle, "body"),
+                asname=original_item.asname,
+                comma=original_item.comma,
+            ),
+        ]
+        rewritten = updated_node.with_changes(items=items)
+        trailer = self._replay_code(block, keys, effects.deletes, scope)
+        if not trailer:
+            return rewritten
+        return cst.FlattenSentinel([rewritten, *trailer])
+
+    def _replay_code(self, block: _Block, keys: dict[str, str], deletes: list[str], scope: _Scope):
+        """Statements after the block: give back its names and repeat its exit."""
+        handle = block.handle
+        body: list[cst.BaseStatement] = []
+        for name, key in keys.items():
+            text = f"if {key!r} in {handle}.saved: {name} = {handle}.saved[{key!r}]\n"
+            if name in deletes:
+                text += f"elif {handle}.bound({key!r}): del {name}\n"
+            body.append(cst.parse_statement(text))
+        for kind in ("return", "break", "continue"):
+            if kind in block.exits:
+                exit_statement = self._exit_statement(kind, handle, scope)
+                body.append(
+                    cst.If(
+                        test=cst.parse_expression(f"{handle}.exit == {kind!r}"),
+                        body=cst.SimpleStatementSuite(exit_statement),
+                    )
+                )
+        statements: list[cst.BaseStatement] = []
+        if body:
+            statements.append(
+                cst.If(test=cst.parse_expression(f"{handle}.replaying"), body=cst.IndentedBlock(body))
+            )
+        if scope.kind == "class":  # a handle must not stay behind as a class attribute
+            statements.append(cst.parse_statement(f"del {handle}\n"))
+        return statements
+
+    def _exit_statement(self, kind: str, handle: str, scope: _Scope) -> list[cst.BaseSmallStatement]:
+        """`return`/`break`/`continue` as repeated on replay, marked on every block it leaves."""
+        if kind == "return":
+            value = cst.parse_expression(f"{handle}.returned")
+            for outer in reversed(scope.blocks):
+                outer.exits.add("return")
+                value = _call(outer.handle, "returning", value)
+            return [cst.Return(value=value)]
+        left = scope.blocks[scope.loops[-1]:] if scope.loops else []
+        return [*self._mark_leaving(kind, left), cst.Break() if kind == "break" else cst.Continue()]
+
+    def _mark_leaving(self, kind: str, blocks: list[_Block]) -> list[cst.BaseSmallStatement]:
+        marks = []
+        for block in reversed(blocks):
+            block.exits.add(kind)
+            marks.append(cst.Expr(_call(block.handle, "leaving", cst.SimpleString(repr(kind)))))
+        return marks
+
+    # ---- exits inside blocks ----------------------------------------------
+
+    def leave_Return(self, original_node: cst.Return, updated_node: cst.Return):
+        blocks = self._scopes[-1].blocks
+        if not blocks:
+            return updated_node
+        value = updated_node.value if updated_node.value is not None else cst.Name("None")
+        prefix = 0
+        for block in reversed(blocks):
+            block.exits.add("return")
+            value = _call(block.handle, "returning", value)
+            prefix += len(block.handle) + len(".returning(")
+        if original_node.value is not None:
+            start = self._position(original_node.value).start
+            column = len(self.lines[start.line - 1][: start.column].encode())
+            self.return_shifts.append(Shift(start.line, column + prefix, prefix))
+        whitespace = updated_node.whitespace_after_return
+        if updated_node.value is None:
+            whitespace = cst.SimpleWhitespace(" ")
+        return updated_node.with_changes(value=value, whitespace_after_return=whitespace)
+
+    def leave_Break(self, original_node: cst.Break, updated_node: cst.Break):
+        return self._leave_loop_exit("break", updated_node)
+
+    def leave_Continue(self, original_node: cst.Continue, updated_node: cst.Continue):
+        return self._leave_loop_exit("continue", updated_node)
+
+    def _leave_loop_exit(self, kind: str, node: cst.BaseSmallStatement):
+        scope = self._scopes[-1]
+        left = scope.blocks[scope.loops[-1]:] if scope.loops else []
+        if not left:
+            return node
+        return cst.FlattenSentinel([*self._mark_leaving(kind, left), node])
+
+    # ---- helpers ----------------------------------------------------------
+
+    def _is_block_call(self, node: cst.BaseExpression) -> bool:
+        if not isinstance(node, cst.Call):
+            return False
+        names = self.get_metadata(QualifiedNameProvider, node.func, set())
+        if any(name.name == "psflow.block" for name in names):
+            return True
+        # `block` with no binding anywhere in reach: the name psflow provides.
+        return isinstance(node.func, cst.Name) and node.func.value == "block" and not names
+
+    def _check_name(self, call: cst.Call) -> bool:
+        positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
+        named = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "name"]
+        if len(positional) + len(named) != 1:
+            self._error(call, "a block needs exactly one name: block(\"Name\")")
+            return False
+        name = (positional or named)[0].value
+        kind = next((label for cls, label in _NON_STR_LITERALS.items() if isinstance(name, cls)), None)
+        if isinstance(name, cst.SimpleString) and "b" in name.prefix.lower():
+            kind = "bytes"
+        if isinstance(name, cst.Name) and name.value in ("None", "True", "False"):
+            kind = name.value
+        if kind is not None:
+            self._error(name, f"block name must be a str, not {kind}")
+            return False
+        return True
+
+    def _mangle(self, name: str) -> str:
+        """The key Python stores `name` under: private names are mangled inside classes."""
+        class_name = self._scopes[-1].class_name
+        if class_name and name.startswith("__") and not name.endswith("__"):
+            stripped = class_name.lstrip("_")
+            if stripped:
+                return f"_{stripped}{name}"
+        return name
+
+    def _position(self, node: cst.CSTNode):
+        return self.get_metadata(PositionProvider, node)
+
+    def _error(self, node: cst.CSTNode, message: str) -> None:
+        start = self._position(node).start
+        self.diagnostics.append(
+            Diagnostic("error", self.filename, start.line, start.column + 1, message, self.lines[start.line - 1])
+        )
+
+
+def _call(handle: str, method: str, *args: cst.BaseExpression) -> cst.Call:
+    return cst.Call(
+        func=cst.Attribute(value=cst.Name(handle), attr=cst.Name(method)),
+        args=[cst.Arg(arg) for arg in args],
+    )
+
+
+def _comma() -> cst.Comma:
+    return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+
+
+def _str_tuple(names) -> cst.Tuple | cst.Name:
+    elements = [cst.Element(cst.SimpleString(repr(name))) for name in names]
+    if len(elements) == 1:
+        return cst.Tuple(elements=[elements[0].with_changes(comma=cst.Comma())])
+    return cst.Tuple(elements=elements)
