@@ -66,7 +66,7 @@ class Attempt(_Table):
 
 
 class Block(_Table):
-    job = ForeignKeyField(Job, backref="block_rows", on_delete="CASCADE")
+    job = ForeignKeyField(Job, backref="block_rows", on_delete="CASCADE", index=False)  # (job, name) indexes it
     name = CharField(max_length=255)
     status = CharField(max_length=32)
     saved = TextField(null=True)  # codec text of {name: value} the body bound
