@@ -24,6 +24,7 @@ from typing import Any, Iterator, TextIO
 from psflow import blocks, codec
 from psflow.blocks import MISSING, BlockError, BlockNameError, Stop, lookup
 from psflow.capture import OutputCapture
+from psflow.importer import ScriptFolderImporter
 from psflow.store import BlockRecord, JobStore
 
 PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
@@ -276,7 +277,8 @@ def _script_environment(script: str, argv: list[str], job_id: str) -> Iterator[t
     sys.modules["__main__"] = module
     os.environ["PSFLOW_JOB_ID"] = job_id
     try:
-        yield module
+        with ScriptFolderImporter(Path(script).parent):
+            yield module
     finally:
         sys.argv, sys.path[:] = saved[0], saved[1]
         if saved[2] is not None:

@@ -1,0 +1,63 @@
+"""Blocks in the script's own helper modules: an import hook for its folder.
+
+A module imported from the script's folder whose source mentions `block` is
+rewritten like the script itself (through the same code cache). Such modules
+are forgotten after the attempt, so the next job imports them afresh and their
+module-level blocks belong to that job.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
+from pathlib import Path
+from types import CodeType, ModuleType
+
+from psflow import blocks
+from psflow.loader import load_script
+
+
+class _BlockModuleLoader(SourceFileLoader):
+    """Loads a module through psflow's transformer instead of the plain bytecode cache."""
+
+    def get_code(self, fullname: str) -> CodeType:
+        return load_script(Path(self.get_filename(fullname))).code
+
+    def exec_module(self, module: ModuleType) -> None:
+        for name in ("block", "stop", "job"):
+            module.__dict__.setdefault(name, getattr(blocks, name))
+        super().exec_module(module)
+
+
+class ScriptFolderImporter(MetaPathFinder):
+    """Finds modules under `folder` that use blocks; everything else imports as usual."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder.resolve()
+        self.loaded: list[str] = []
+
+    def find_spec(self, fullname: str, path=None, target=None) -> ModuleSpec | None:
+        spec = PathFinder.find_spec(fullname, path if path is not None else [str(self.folder)])
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return None
+        origin = Path(spec.origin).resolve()
+        if not origin.is_relative_to(self.folder):
+            return None
+        try:
+            if b"block" not in origin.read_bytes():
+                return None
+        except OSError:
+            return None
+        spec.loader = _BlockModuleLoader(fullname, str(origin))
+        self.loaded.append(fullname)
+        return spec
+
+    def __enter__(self) -> ScriptFolderImporter:
+        sys.meta_path.insert(0, self)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        sys.meta_path.remove(self)
+        for name in self.loaded:
+            sys.modules.pop(name, None)
