@@ -1,20 +1,125 @@
-"""PostgreSQL: the shared database for many servers."""
+"""PostgreSQL: the shared database for many servers, and its quirks.
+
+* FloatField is REAL (4 bytes) in peewee's PostgreSQL types: an epoch time would
+  keep only ~2 minutes of precision. psflow's times are DOUBLE PRECISION here.
+* PostgreSQL text cannot hold NUL characters; captured output and error text can.
+  They are stored as U+FFFD instead of failing the block's write.
+* Servers creating the schema at the same moment take turns (`lock_schema`):
+  concurrent CREATE TABLE IF NOT EXISTS fails on PostgreSQL's catalog.
+* A connection the server dropped (restart, failover, idle timeout) is opened
+  again for the next statement outside a transaction.
+* A failed connection is explained in one line: what went wrong and what to check.
+"""
 
 from __future__ import annotations
 
-from peewee import PostgresqlDatabase
+import re
+from typing import Any
+from urllib.parse import urlparse
+
+from peewee import InterfaceError, OperationalError, PostgresqlDatabase
 
 from psflow.store.errors import StoreError
+from psflow.store.urls import mask_password
+
+CONNECT_TIMEOUT_SECONDS = 10
+_SCHEMA_LOCK_KEY = 0x7073666C6F77  # "psflow"
+_URL_FORM = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
-def open_postgres(url: str) -> PostgresqlDatabase:
-    """A PostgresqlDatabase for a `postgresql://user:pass@host:port/db` URL."""
+def open_postgres(url: str) -> PostgresDatabase:
+    """A PostgresDatabase for a `postgresql://user:pass@host:port/db?option=value` URL (not yet connected)."""
     try:
         import psycopg2  # noqa: F401 - only to say which extra is missing
     except ImportError:
-        raise StoreError(
-            "PostgreSQL needs the psycopg2 driver: pip install 'psflow[postgres]'"
-        ) from None
-    from playhouse.db_url import connect
+        raise StoreError("PostgreSQL needs the psycopg2 driver: pip install 'psflow[postgres]'") from None
+    from playhouse.db_url import parse
 
-    return connect(url)
+    try:
+        urlparse(url).port  # noqa: B018 - raises on a port that is not a number in 0-65535
+        params = parse(url, unquote_password=True, unquote_user=True)
+    except ValueError as error:
+        raise StoreError(f"bad PostgreSQL URL {mask_password(url)!r}: {error}; use {_URL_FORM}") from None
+    database = params.pop("database")
+    if not database:
+        raise StoreError(f"PostgreSQL URL {mask_password(url)!r} names no database; use {_URL_FORM}")
+    params.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)  # a dropped packet must not hang for minutes
+    params.setdefault("application_name", "psflow")  # so a DBA can tell psflow's sessions apart
+    return PostgresDatabase(database, **params)
+
+
+class PostgresDatabase(PostgresqlDatabase):
+    """peewee's PostgresqlDatabase with psflow's column types, NUL handling and readable connect errors."""
+
+    field_types = {**PostgresqlDatabase.field_types, "FLOAT": "DOUBLE PRECISION"}
+
+    def _connect(self) -> Any:
+        import psycopg2
+
+        try:
+            return super()._connect()
+        except psycopg2.OperationalError as error:
+            raise OperationalError(explain_connect_error(str(error), self.connect_params)) from None
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        if params and any(isinstance(value, str) and "\x00" in value for value in params):
+            params = [value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in params]
+        return self._once_more_if_disconnected(super().execute_sql, sql, params)
+
+    def begin(self, *args: Any, **kwargs: Any) -> Any:
+        return self._once_more_if_disconnected(super().begin, *args, **kwargs)
+
+    def _once_more_if_disconnected(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        """Reconnect and retry once when the server dropped the connection (restart, failover, idle kill).
+
+        Only outside a transaction: inside one, its earlier statements died with the
+        connection, so the error must stand. Without this, a heartbeat thread would keep
+        a dead connection, its lease would run out, and another server could claim the job.
+        """
+        try:
+            return call(*args, **kwargs)
+        except (OperationalError, InterfaceError):
+            if self.in_transaction() or not self._disconnected():
+                raise
+        self.close()
+        self.connect()
+        return call(*args, **kwargs)
+
+    def _disconnected(self) -> bool:
+        connection = self._state.conn
+        return connection is not None and bool(getattr(connection, "closed", False))
+
+    def lock_schema(self) -> None:
+        """Wait for any other process creating or upgrading the schema; held until this transaction ends."""
+        self.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
+
+
+def explain_connect_error(message: str, params: dict[str, Any]) -> str:
+    """libpq's (multi-line, `FATAL:  `-prefixed) message as one line that says what to check."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    first = lines[0] if lines else "connection failed"
+    # `connection to server at "h" (1.2.3.4), port 5432 failed: X`: the URL in front already says where.
+    first = re.sub(r"^connection to server (at|on) .*? failed: ", "", first)
+    first = re.sub(r"^(FATAL|ERROR):\s+", "", first).rstrip(".")
+    password = params.get("password")
+    if password:
+        first = first.replace(str(password), "***")
+    where = str(params.get("host") or "the local socket") + (f" port {params['port']}" if params.get("port") else "")
+    for pattern, hint in _HINTS:
+        if re.search(pattern, first):
+            return hint.format(message=first, where=where, timeout=params.get("connect_timeout"), url=_URL_FORM)
+    return first
+
+
+_HINTS = (
+    (r"Connection refused",
+     "connection refused: is a PostgreSQL server running at {where} and accepting TCP/IP connections?"),
+    (r"^No such file or directory",
+     "no PostgreSQL server listens on {where}: is it running? (or give host and port in the URL)"),
+    (r"timeout expired", "no answer from {where} within {timeout} s: check the host, the port and any firewall"),
+    (r"password authentication failed", "{message}: check the user and password in the URL"),
+    (r"no password supplied", "{message}: the server wants a password, give it in the URL ({url})"),
+    (r"^database .* does not exist", "{message}: create it first (createdb NAME), or fix the URL"),
+    (r"^role .* does not exist", "{message}: check the user name in the URL"),
+    (r"no pg_hba\.conf entry", "{message}: the server does not let this user in from here; ask its administrator"),
+)

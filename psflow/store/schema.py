@@ -13,6 +13,7 @@ def ensure_schema(db: Database) -> None:
     found = _read_version(db)
     if found is None:
         with db.atomic():
+            _take_turns(db)
             db.create_tables(MODELS, safe=True)
             if not SchemaVersion.select().exists():
                 SchemaVersion.create(version=SCHEMA_VERSION)
@@ -27,6 +28,16 @@ def ensure_schema(db: Database) -> None:
             f"the database has psflow schema {found}, newer than this psflow's {SCHEMA_VERSION}: "
             "upgrade psflow on this server"
         )
+
+
+def _take_turns(db: Database) -> None:
+    """Processes creating the schema at once wait for each other where the backend needs it.
+
+    On PostgreSQL two concurrent CREATE TABLE IF NOT EXISTS can fail on its catalog.
+    """
+    lock = getattr(db, "lock_schema", None)
+    if lock is not None:
+        lock()
 
 
 def _read_version(db: Database) -> int | None:
