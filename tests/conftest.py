@@ -27,7 +27,7 @@ settings.register_profile(
 settings.register_profile("dev", max_examples=10, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-BACKENDS = ["sqlite", "postgres"]
+BACKENDS = ["sqlite", "postgres"] + (["mssql"] if os.environ.get("PSFLOW_TEST_MSSQL") else [])
 
 
 @pytest.fixture(params=BACKENDS)
@@ -35,7 +35,27 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty database of each backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'psflow.sqlite'}"
-    return request.getfixturevalue("postgres_database")
+    return request.getfixturevalue(f"{request.param}_database")
+
+
+@pytest.fixture
+def mssql_database():
+    """PSFLOW_TEST_MSSQL's scratch database without psflow's tables, before and after the test."""
+    from psflow.store.urls import open_database
+
+    url = os.environ["PSFLOW_TEST_MSSQL"]
+
+    def drop() -> None:
+        db = open_database(url)
+        try:
+            for table in ("psflow_block", "psflow_attempt", "psflow_job", "psflow_schema_version"):
+                db.execute_sql(f"IF OBJECT_ID(N'[{table}]', N'U') IS NOT NULL DROP TABLE [{table}]")
+        finally:
+            db.close()
+
+    drop()
+    yield url
+    drop()
 
 
 @pytest.fixture

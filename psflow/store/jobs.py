@@ -153,6 +153,23 @@ class JobStore:
         )
         return renewed == 1
 
+    def fail_orphan(self, job_id: str, host: str, pid: int, reason: str) -> bool:
+        """Mark a job Failed whose runner process (host, pid) died; False if it is no longer that runner's."""
+        now = time.time()
+        with self.db.atomic():
+            failed = (
+                Job.update(status="Failed", reason=reason, lease_until=None, updated_at=now)
+                .where(
+                    (Job.id == job_id) & (Job.status == "Running") & (Job.owner_host == host) & (Job.owner_pid == pid)
+                )
+                .execute()
+            )
+            if failed:
+                Attempt.update(ended_at=now, outcome="Failed", reason=reason).where(
+                    (Attempt.job == job_id) & (Attempt.pid == pid) & (Attempt.ended_at.is_null())
+                ).execute()
+        return failed == 1
+
     # ---- attempts ---------------------------------------------------------
 
     def start_attempt(self, job_id: str, number: int, *, host: str, pid: int, source_sha256: str) -> None:
@@ -196,8 +213,13 @@ class JobStore:
 
     def _build_save_block_sql(self) -> str:
         fields = [Block.job, *_BLOCK_FIELDS]
+        conflict_target = [Block.job, Block.name]
+        # A backend without INSERT ... ON CONFLICT (MS SQL Server: MERGE) supplies its own upsert.
+        upsert_sql = getattr(self.db, "upsert_sql", None)
+        if upsert_sql is not None:
+            return upsert_sql(Block, fields, conflict_target)
         query = Block.insert_many([tuple(None for _ in fields)], fields=fields).on_conflict(
-            conflict_target=[Block.job, Block.name],
+            conflict_target=conflict_target,
             update={field: EXCLUDED[field.column_name] for field in _BLOCK_FIELDS[1:]},
         )
         sql, _ = self.db.get_sql_context().sql(query).query()

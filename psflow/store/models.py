@@ -1,6 +1,7 @@
 """The tables psflow keeps: one row per job, per attempt of a job, and per block of a job.
 
-Times are UTC epoch seconds (float): the same on every backend and every server.
+Times are UTC epoch seconds in 8-byte floats (DoubleField: peewee's FloatField is a
+4-byte REAL on PostgreSQL): the same on every backend and every server.
 Values (`saved`, `mutated`, `returned`) are psflow.codec text, never pickle.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from peewee import (
     CharField,
     DatabaseProxy,
-    FloatField,
+    DoubleField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -42,11 +43,11 @@ class Job(_Table):
     args = TextField(default="[]")  # JSON list of str
     status = CharField(max_length=64, index=True)
     reason = TextField(null=True)
-    created_at = FloatField()
-    updated_at = FloatField()
+    created_at = DoubleField()
+    updated_at = DoubleField()
     owner_host = CharField(max_length=255, null=True)
     owner_pid = IntegerField(null=True)
-    lease_until = FloatField(null=True)
+    lease_until = DoubleField(null=True)
     attempts = IntegerField(default=0)
 
 
@@ -56,8 +57,8 @@ class Attempt(_Table):
     host = CharField(max_length=255)
     pid = IntegerField()
     source_sha256 = CharField(max_length=64)
-    started_at = FloatField()
-    ended_at = FloatField(null=True)
+    started_at = DoubleField()
+    ended_at = DoubleField(null=True)
     outcome = CharField(max_length=64, null=True)
     reason = TextField(null=True)
 
@@ -75,8 +76,8 @@ class Block(_Table):
     returned = TextField(null=True)  # codec text of the returned value
     output = TextField(null=True)  # captured stdout and stderr
     error = TextField(null=True)  # type, message and traceback of a failure
-    started_at = FloatField()
-    ended_at = FloatField()
+    started_at = DoubleField()
+    ended_at = DoubleField()
     attempt = IntegerField()
     host = CharField(max_length=255)
     pid = IntegerField()

@@ -1,7 +1,5 @@
 """PostgreSQL: the shared database for many servers, and its quirks.
 
-* FloatField is REAL (4 bytes) in peewee's PostgreSQL types: an epoch time would
-  keep only ~2 minutes of precision. psflow's times are DOUBLE PRECISION here.
 * PostgreSQL text cannot hold NUL characters; captured output and error text can.
   They are stored as U+FFFD instead of failing the block's write.
 * Servers creating the schema at the same moment take turns (`lock_schema`):
@@ -49,9 +47,7 @@ def open_postgres(url: str) -> PostgresDatabase:
 
 
 class PostgresDatabase(PostgresqlDatabase):
-    """peewee's PostgresqlDatabase with psflow's column types, NUL handling and readable connect errors."""
-
-    field_types = {**PostgresqlDatabase.field_types, "FLOAT": "DOUBLE PRECISION"}
+    """peewee's PostgresqlDatabase with NUL handling, reconnects and readable connect errors."""
 
     def _connect(self) -> Any:
         import psycopg2

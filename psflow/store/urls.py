@@ -8,7 +8,10 @@ from peewee import Database
 
 from psflow.store.errors import StoreError
 
-SCHEMES = "sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DB, or a file path"
+SCHEMES = (
+    "sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DB, "
+    "mssql://USER:PASSWORD@HOST:PORT/DB, or a file path"
+)
 
 
 def default_url() -> str:
@@ -40,6 +43,10 @@ def open_database(url: str) -> Database:
         from psflow.store.postgres import open_postgres
 
         return open_postgres(url)
+    if scheme in ("mssql", "mssql+pytds", "mssql+pyodbc"):
+        from psflow.store.mssql import open_mssql
+
+        return open_mssql(url)
     raise StoreError(f"unsupported database URL {mask_password(url)!r}; use {SCHEMES}")
 
 

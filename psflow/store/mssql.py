@@ -1,0 +1,617 @@
+"""MS SQL Server: a peewee Database that writes T-SQL, over python-tds (default) or pyodbc.
+
+Where peewee's generic SQL is not T-SQL, this module renders it differently, only for
+this Database (peewee's own classes are never patched):
+
+* identifiers in [brackets] (`]` doubled), which do not depend on QUOTED_IDENTIFIER;
+* paging as `ORDER BY ... OFFSET n ROWS FETCH NEXT m ROWS ONLY` (ORDER BY (SELECT NULL)
+  when the query has none), never LIMIT;
+* the new row's key as `INSERT ... OUTPUT INSERTED.[id] VALUES ...`, never RETURNING;
+* CREATE TABLE / CREATE INDEX guarded by `IF OBJECT_ID(...) IS NULL` and
+  `IF NOT EXISTS (SELECT ... FROM sys.indexes ...)`, never `IF NOT EXISTS` in the DDL;
+* text as NVARCHAR with a binary collation, so ids and block names compare exactly
+  (case-sensitive) as on SQLite and PostgreSQL, whatever the database's default;
+* the upsert JobStore needs as `MERGE ... WITH (HOLDLOCK)` (see `upsert_sql`);
+* `BEGIN TRANSACTION` / `COMMIT TRANSACTION` / `SAVE TRANSACTION`, on a connection in
+  autocommit mode like every peewee 4 backend.
+
+SQL Server 2012 or newer is required (OFFSET/FETCH); the version is checked on connect.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from peewee import (
+    Case,
+    CommaNodeList,
+    Context,
+    Database,
+    Delete,
+    EnclosedNodeList,
+    Entity,
+    ForeignKeyField,
+    Function,
+    Insert,
+    NodeList,
+    SchemaManager,
+    Select,
+    SelectBase,
+    SQL,
+    Update,
+    _savepoint,
+    sort_models,
+)
+from peewee import DatabaseError as PeeweeDatabaseError
+from peewee import InterfaceError as PeeweeInterfaceError
+from peewee import __exception_wrapper__ as _exception_wrapper
+
+from psflow.store.errors import StoreError
+
+#: Case- and accent-sensitive, compared by code point: `Step1` and `step1` are two blocks.
+COLLATION = "Latin1_General_100_BIN2"
+#: OFFSET ... FETCH arrived in SQL Server 2012 (major version 11).
+MIN_MAJOR_VERSION = 11
+DEFAULT_PORT = 1433
+DEFAULT_ODBC_DRIVER = "ODBC Driver 18 for SQL Server"
+SCHEMA_LOCK_TIMEOUT_SECONDS = 60
+_SCHEMA_LOCK = "psflow_schema"
+
+FIELD_TYPES = {
+    "AUTO": "INT IDENTITY(1,1)",
+    "BIGAUTO": "BIGINT IDENTITY(1,1)",
+    "BIGINT": "BIGINT",
+    "BLOB": "VARBINARY(MAX)",
+    "BOOL": "BIT",
+    "CHAR": "NCHAR",
+    "DATE": "DATE",
+    "DATETIME": "DATETIME2",
+    "DECIMAL": "DECIMAL",
+    "DOUBLE": "FLOAT",
+    "FLOAT": "FLOAT",  # T-SQL FLOAT is FLOAT(53): a Python float, exactly
+    "INT": "INT",
+    "SMALLINT": "SMALLINT",
+    "TEXT": "NVARCHAR(MAX)",
+    "TIME": "TIME",
+    "UUID": "NVARCHAR(40)",  # peewee stores UUIDs as 32 hex digits, which UNIQUEIDENTIFIER refuses
+    "UUIDB": "BINARY(16)",
+    "VARCHAR": "NVARCHAR",
+}
+_TEXT_TYPES = ("CHAR", "TEXT", "UUID", "VARCHAR")
+
+
+def quote(name: str) -> str:
+    """`[name]`, with `]` doubled: T-SQL's own quoting, whatever QUOTED_IDENTIFIER says."""
+    return "[" + name.replace("]", "]]") + "]"
+
+
+def _nstring(text: str) -> str:
+    """A Unicode string literal: N'text' with quotes doubled."""
+    return "N'" + text.replace("'", "''") + "'"
+
+
+def _table_name(model) -> str:
+    meta = model._meta
+    return ".".join(quote(part) for part in (meta.schema, meta.table_name) if part)
+
+
+# ---- rendering -------------------------------------------------------------
+
+
+class _TsqlContext(Context):
+    """Renders the few peewee nodes whose generic SQL is not T-SQL."""
+
+    __slots__ = ("_output",)
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self._output: Sequence | None = None  # OUTPUT columns waiting for their place
+
+    def as_new(self) -> _TsqlContext:
+        return _TsqlContext(**self.state.settings)
+
+    def sql(self, obj: Any) -> _TsqlContext:
+        if isinstance(obj, Entity):
+            return self.literal(".".join(quote(part) for part in obj._path))
+        if isinstance(obj, SelectBase) and (obj._limit is not None or obj._offset is not None):
+            return super().sql(_offset_fetch(obj))
+        if isinstance(obj, Insert) and obj._returning:
+            return self._insert_output(obj)
+        if isinstance(obj, (Update, Delete)) and (obj._limit is not None or obj._offset is not None):
+            raise ValueError("T-SQL UPDATE and DELETE take no LIMIT/OFFSET")
+        if isinstance(obj, Function) and (obj.name or "").upper() == "EXISTS" and self.state.in_projection:
+            # EXISTS is a predicate in T-SQL, not a value: SELECT CASE WHEN EXISTS(...) THEN 1 ELSE 0 END.
+            with self(in_projection=False):
+                return super().sql(Case(None, ((obj, SQL("1")),), SQL("0")))
+        return super().sql(obj)
+
+    def _insert_output(self, query: Insert) -> _TsqlContext:
+        """INSERT INTO t (cols) OUTPUT INSERTED.[pk] VALUES (...): the OUTPUT clause goes before VALUES."""
+        plain = query.clone()
+        plain._returning = None
+        self._output = query._returning
+        super().sql(plain)
+        if self._output is not None:
+            raise ValueError("T-SQL OUTPUT clause found no VALUES to precede (INSERT ... SELECT with RETURNING?)")
+        return self
+
+    def literal(self, keyword: str) -> _TsqlContext:
+        if self._output is not None and keyword in (" VALUES ", "DEFAULT VALUES"):
+            columns, self._output = self._output, None
+            inserted = [NodeList((SQL("INSERTED"), Entity(column.column_name)), glue=".") for column in columns]
+            super().literal(" OUTPUT " if keyword == " VALUES " else "OUTPUT ")
+            self.sql(CommaNodeList(inserted))
+            keyword = keyword if keyword == " VALUES " else " " + keyword
+        return super().literal(keyword)
+
+
+def _offset_fetch(query: SelectBase) -> SelectBase:
+    """The same query, paged the T-SQL way: ORDER BY ... OFFSET n ROWS [FETCH NEXT m ROWS ONLY]."""
+    limit, offset = query._limit, query._offset
+    paged = query.clone()
+    paged._limit = paged._offset = None
+    if not getattr(query, "_from_list", True) and not offset and limit != 0:
+        return paged  # SELECT without FROM: one row, which a limit of 1 or more keeps
+    if limit == 0:  # T-SQL refuses FETCH NEXT 0 ROWS
+        if not isinstance(paged, Select):
+            raise ValueError("T-SQL cannot FETCH NEXT 0 ROWS of a compound query")
+        return paged.where(SQL("1 = 0"))
+    clause = [CommaNodeList(query._order_by or (SQL("(SELECT NULL)"),)), SQL("OFFSET"), offset or 0, SQL("ROWS")]
+    if limit is not None:
+        clause += [SQL("FETCH NEXT"), limit, SQL("ROWS ONLY")]
+    paged._order_by = (NodeList(clause),)
+    return paged
+
+
+class _TsqlSchema(SchemaManager):
+    """CREATE TABLE and CREATE INDEX for T-SQL: guarded by existence tests, text with COLLATION."""
+
+    def _create_table(self, safe: bool = True, **options: Any) -> Context:
+        if options:
+            raise ValueError(f"table options are not supported on MS SQL Server: {sorted(options)}")
+        meta = self.model._meta
+        ctx = self._create_context()
+        if safe:
+            ctx.literal(f"IF OBJECT_ID({_nstring(_table_name(self.model))}, N'U') IS NULL ")
+        columns = [self._column(field, ctx) for field in meta.sorted_fields]
+        constraints = []
+        if meta.composite_key:
+            keys = [meta.fields[name].column for name in meta.primary_key.field_names]
+            constraints.append(NodeList((SQL("PRIMARY KEY"), EnclosedNodeList(keys))))
+        constraints += [
+            field.foreign_key_constraint()
+            for field in meta.sorted_fields
+            if isinstance(field, ForeignKeyField) and not field.deferred
+        ]
+        constraints += list(meta.constraints or ())
+        return ctx.literal("CREATE TABLE ").sql(self.model).literal(" ").sql(EnclosedNodeList(columns + constraints))
+
+    @staticmethod
+    def _column(field, ctx: Context) -> NodeList:
+        """peewee's column DDL, with COLLATE right after a text type (where T-SQL wants it), and
+        NULL said explicitly: a session with ANSI_NULL_DFLT_OFF would make a bare column NOT NULL."""
+        nodes = list(field.ddl(ctx).nodes)
+        after_type = 2
+        if field.field_type in _TEXT_TYPES and not field.collation:
+            nodes.insert(after_type, SQL(f"COLLATE {COLLATION}"))
+            after_type += 1
+        if field.null and not field.primary_key:
+            nodes.insert(after_type, SQL("NULL"))
+        return NodeList(nodes)
+
+    def _create_index(self, index, safe: bool = True) -> Context:
+        ctx = self._create_context()
+        index = index.safe(False)
+        if safe:
+            ctx.literal(
+                f"IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = {_nstring(index._name)} "
+                f"AND object_id = OBJECT_ID({_nstring(_table_name(self.model))})) "
+            )
+        return ctx.sql(index)
+
+
+class _Savepoint(_savepoint):
+    """T-SQL savepoints: SAVE TRANSACTION name (at most 32 characters), no RELEASE."""
+
+    def __init__(self, db: Database, sid: str | None = None) -> None:
+        super().__init__(db, sid or "s" + uuid.uuid4().hex[:31])
+
+    def _begin(self) -> None:
+        self.db.execute_sql(f"SAVE TRANSACTION {self.sid}")
+
+    def commit(self, begin: bool = True) -> None:
+        if begin:
+            self._begin()
+
+    def rollback(self, begin: bool = True) -> None:
+        self.db.execute_sql(f"ROLLBACK TRANSACTION {self.sid}")
+        if begin:
+            self._begin()
+
+
+# ---- the database ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MssqlTarget:
+    """Where to connect and how, as read from a URL."""
+
+    driver: str  # "pytds" or "pyodbc"
+    host: str
+    port: int | None
+    database: str
+    user: str
+    password: str = field(repr=False)
+    options: dict[str, str] = field(default_factory=dict)
+    where: str = ""  # the URL with its password masked, for messages
+
+
+class MssqlDatabase(Database):
+    """A peewee Database for MS SQL Server 2012+ (and Azure SQL), in T-SQL."""
+
+    context_class = _TsqlContext
+    field_types = FIELD_TYPES
+    operations = {"ILIKE": "LIKE", "NOT ILIKE": "NOT LIKE", "CONCAT": "+"}
+    use_concat_function = True
+    quote = "[]"
+    returning_clause = True  # rendered as OUTPUT INSERTED.<pk> by _TsqlContext
+    safe_create_index = False  # no CREATE INDEX IF NOT EXISTS: _TsqlSchema guards instead
+    safe_drop_index = False
+    for_update = False
+    limit_max = None
+
+    def __init__(self, target: MssqlTarget, **kwargs: Any) -> None:
+        self.target = target
+        super().__init__(target.database, **kwargs)
+        self.param = "%s" if target.driver == "pytds" else "?"
+
+    # -- connections
+
+    def _connect(self):
+        connect = _connect_pytds if self.target.driver == "pytds" else _connect_pyodbc
+        try:
+            conn = connect(self.target)
+        except StoreError:
+            raise
+        except Exception as error:  # the drivers raise many kinds: socket, login, TLS, ODBC
+            raise _connect_error(self.target, error) from None
+        try:
+            self.server_version = _check_version(conn, self.target)
+        except StoreError:
+            conn.close()
+            raise
+        except Exception as error:
+            conn.close()
+            raise StoreError(f"{self.target.where}: cannot read the server's version: {driver_message(error)}") from None
+        return conn
+
+    def _set_server_version(self, conn) -> None:
+        pass  # done by _connect, which refuses servers older than 2012
+
+    def execute_sql(self, sql: str, params: Any = None):
+        try:
+            return super().execute_sql(sql, params)
+        except (PeeweeDatabaseError, PeeweeInterfaceError) as error:
+            # peewee keeps the driver's args, which python-tds and pyodbc fill with tuples:
+            # say just the server's message.
+            error.args = (driver_message(getattr(error, "orig", error)),)
+            raise
+
+    # -- transactions
+
+    def begin(self) -> None:
+        self.execute_sql("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self.execute_sql("COMMIT TRANSACTION")
+
+    def rollback(self) -> None:
+        # Some errors (deadlock victim, XACT_ABORT) have rolled back already.
+        self.execute_sql("IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION")
+
+    def savepoint(self) -> _Savepoint:
+        return _Savepoint(self)
+
+    # -- statements
+
+    def last_insert_id(self, cursor, query_type=None):
+        # An error (a duplicate key) can come after the OUTPUT row's metadata: read to the end
+        # inside peewee's wrapper, so it surfaces as peewee's IntegrityError.
+        with _exception_wrapper:
+            cursor.fill_cache()
+        return super().last_insert_id(cursor, query_type)
+
+    def conflict_statement(self, on_conflict, query):
+        raise NotImplementedError("MS SQL Server has no INSERT ... ON CONFLICT: use MssqlDatabase.upsert_sql")
+
+    def conflict_update(self, on_conflict, query):
+        raise NotImplementedError("MS SQL Server has no INSERT ... ON CONFLICT: use MssqlDatabase.upsert_sql")
+
+    def upsert_sql(self, model, fields: Sequence, conflict_target: Sequence) -> str:
+        """One statement that inserts a row of `fields` or updates the row matching it on `conflict_target`.
+
+        Its parameters are the values of `fields`, in order. JobStore calls this (when the
+        Database has it) instead of building INSERT ... ON CONFLICT. HOLDLOCK keeps the key
+        range locked from the match to the insert, so two writers of one key cannot both insert.
+        """
+        names = [field.column_name for field in fields]
+        keys = [field.column_name for field in conflict_target]
+        source = ", ".join(f"{self.param} AS {quote(name)}" for name in names)
+        match = " AND ".join(f"[target].{quote(key)} = [source].{quote(key)}" for key in keys)
+        update = ", ".join(f"{quote(name)} = [source].{quote(name)}" for name in names if name not in keys)
+        columns = ", ".join(quote(name) for name in names)
+        values = ", ".join(f"[source].{quote(name)}" for name in names)
+        return (
+            f"MERGE INTO {_table_name(model)} WITH (HOLDLOCK) AS [target] "
+            f"USING (SELECT {source}) AS [source] ON {match} "
+            f"WHEN MATCHED THEN UPDATE SET {update} "
+            f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({values});"
+        )
+
+    def lock_schema(self) -> None:
+        """Wait for any other process creating the schema; held until this transaction ends.
+
+        Without it, two servers creating the schema at once can both pass IF OBJECT_ID(...) IS NULL
+        and the second CREATE TABLE fails. ensure_schema calls this inside its transaction.
+        """
+        self.execute_sql(
+            f"EXEC sp_getapplock @Resource = {_nstring(_SCHEMA_LOCK)}, @LockMode = N'Exclusive', "
+            f"@LockOwner = N'Transaction', @LockTimeout = {SCHEMA_LOCK_TIMEOUT_SECONDS * 1000}"
+        )
+        # sp_getapplock reports failure in its return status, which the drivers do not all expose:
+        # ask for the lock's mode instead (NoLock when it timed out).
+        mode = self.execute_sql(f"SELECT APPLOCK_MODE(N'public', {_nstring(_SCHEMA_LOCK)}, N'Transaction')").fetchone()
+        if not mode or mode[0] != "Exclusive":
+            raise StoreError(
+                f"{self.target.where}: another process has been creating the psflow schema for over "
+                f"{SCHEMA_LOCK_TIMEOUT_SECONDS} s; try again"
+            )
+
+    def create_tables(self, models, **options: Any) -> None:
+        for model in sort_models(models):
+            _TsqlSchema(model, database=self).create_all(**options)
+
+    def table_exists(self, table_name, schema: str | None = None) -> bool:
+        """Whether the name resolves to a table the way psflow's unqualified queries resolve it
+        (the user's default schema, then dbo)."""
+        if isinstance(table_name, type):  # a model
+            table_name, schema = table_name._meta.table_name, table_name._meta.schema
+        name = ".".join(quote(part) for part in (schema, table_name) if part)
+        row = self.execute_sql(f"SELECT OBJECT_ID({self.param}, N'U')", (name,)).fetchone()
+        return bool(row) and row[0] is not None
+
+    def get_tables(self, schema: str | None = None) -> list[str]:
+        """Tables in `schema`, or in the schema unqualified names resolve to (the user's default)."""
+        where, params = ("SCHEMA_NAME()", ()) if schema is None else (self.param, (schema,))
+        cursor = self.execute_sql(
+            "SELECT [TABLE_NAME] FROM [INFORMATION_SCHEMA].[TABLES] "
+            f"WHERE [TABLE_TYPE] = N'BASE TABLE' AND [TABLE_SCHEMA] = {where} ORDER BY [TABLE_NAME]",
+            params,
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+    def get_binary_type(self) -> type:
+        return bytes  # both drivers send bytes as VARBINARY
+
+    def default_values_insert(self, ctx: Context) -> Context:
+        return ctx.literal("DEFAULT VALUES")
+
+    def get_noop_select(self, ctx: Context) -> Context:
+        return ctx.literal("SELECT 0 WHERE 1 = 0")
+
+    def random(self):
+        return Function("NEWID", ())
+
+
+# ---- drivers -----------------------------------------------------------------
+
+_VERSION_SQL = "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS INT)"
+_LOGIN_ERRORS = (18456, 18486, 18487, 18488, 18452, 4060)  # login failed, locked, expired, …, no such database
+
+
+def _check_version(conn, target: MssqlTarget) -> int:
+    """The server's major version, refusing one older than 2012. Also makes sure UPDATE reports
+    its rowcount (claims depend on it), even where the server's `user options` turn NOCOUNT on."""
+    cursor = conn.cursor()
+    cursor.execute("SET NOCOUNT OFF")
+    cursor.execute(_VERSION_SQL)
+    row = cursor.fetchone()
+    major = row[0] if row else None
+    if major is None or major < MIN_MAJOR_VERSION:
+        found = f"major version {major}" if major is not None else "a version older than 2012"
+        raise StoreError(f"{target.where} is SQL Server {found}: psflow needs SQL Server 2012 (11) or newer")
+    return major
+
+
+def _connect_pytds(target: MssqlTarget):
+    import pytds
+
+    options = target.options
+    kwargs: dict[str, Any] = {
+        "dsn": target.host + (f"\\{options['instance']}" if "instance" in options else ""),
+        "port": target.port,
+        "database": target.database,
+        "user": target.user,
+        "password": target.password,
+        "autocommit": True,  # peewee 4 runs every backend in autocommit mode
+        "appname": options.get("appname", "psflow"),
+        "login_timeout": float(options.get("login_timeout", 15)),
+        "timeout": float(options["timeout"]) if "timeout" in options else None,
+    }
+    encrypt = options.get("encrypt", "no")
+    if encrypt != "no":
+        kwargs["cafile"] = options.get("cafile") or _default_cafile(target)
+        if not Path(kwargs["cafile"]).is_file():
+            raise StoreError(f"{target.where}: cafile {kwargs['cafile']} is not a file")
+        kwargs["enc_login_only"] = encrypt == "login"
+        kwargs["validate_host"] = options.get("validate_host", "yes") == "yes"
+        try:
+            import OpenSSL  # noqa: F401 - python-tds encrypts through pyOpenSSL
+        except ImportError:
+            raise StoreError(f"encrypt={encrypt} with python-tds needs pyOpenSSL: pip install pyOpenSSL") from None
+    return pytds.connect(**kwargs)
+
+
+def _default_cafile(target: MssqlTarget) -> str:
+    import ssl
+
+    cafile = ssl.get_default_verify_paths().cafile
+    if cafile and Path(cafile).is_file():
+        return cafile
+    raise StoreError(f"{target.where}: encrypt needs the server's CA certificates: add cafile=/path/to/ca.pem")
+
+
+def odbc_connection_string(target: MssqlTarget) -> str:
+    """The ODBC connection string for `target` (values in braces, `}` doubled)."""
+    options = target.options
+    server = target.host + (f"\\{options['instance']}" if "instance" in options else "")
+    if target.port is not None:
+        server += f",{target.port}"
+    parts = {
+        "DRIVER": options.get("driver", DEFAULT_ODBC_DRIVER),
+        "SERVER": server,
+        "DATABASE": target.database,
+        "UID": target.user,
+        "PWD": target.password,
+        "APP": options.get("appname", "psflow"),
+    }
+    if "encrypt" in options:
+        parts["Encrypt"] = options["encrypt"]
+    if "trust_server_certificate" in options:
+        parts["TrustServerCertificate"] = options["trust_server_certificate"]
+    return ";".join(f"{key}={{{value.replace('}', '}}')}}}" for key, value in parts.items())
+
+
+def _connect_pyodbc(target: MssqlTarget):
+    import pyodbc
+
+    options = target.options
+    conn = pyodbc.connect(
+        odbc_connection_string(target), autocommit=True, timeout=int(float(options.get("login_timeout", 15)))
+    )
+    if "timeout" in options:
+        conn.timeout = int(float(options["timeout"]))
+    return conn
+
+
+def driver_message(error: BaseException) -> str:
+    """The server's or driver's message on one line, without the drivers' decorations."""
+    text = getattr(error, "text", None)  # python-tds: the server's message
+    if not isinstance(text, str):
+        args = getattr(error, "args", ())
+        if len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+            text = args[1]  # pyodbc: (SQLSTATE, "[Microsoft][ODBC ...][SQL Server]message (2627) (SQLExecDirectW)")
+            text = re.sub(r"^(\[[^\]]*\]\s*)+", "", text)
+            text = re.sub(r"(\s*\(\d+\))?(\s*\(SQL\w+\))+\s*$", "", text)
+        else:
+            text = str(error)
+    return " ".join(text.split()) or type(error).__name__
+
+
+def _connect_error(target: MssqlTarget, error: Exception) -> StoreError:
+    """A one-line StoreError saying whether the server was unreachable or refused the login."""
+    text = driver_message(error)
+    if target.password:
+        text = text.replace(target.password, "***")
+    number = getattr(error, "msg_no", None) or getattr(error, "number", None)
+    state = error.args[0] if getattr(error, "args", None) and isinstance(error.args[0], str) else ""
+    if number in _LOGIN_ERRORS or state == "28000" or "login failed" in text.lower():
+        return StoreError(f"SQL Server {target.where} refused the login: {text}")
+    if isinstance(error, TimeoutError) or state == "HYT00":  # python-tds retries until login_timeout
+        seconds = target.options.get("login_timeout", "15")
+        return StoreError(
+            f"cannot reach SQL Server {target.where}: no answer within {seconds} s "
+            "(check host, port, firewall, and that the server accepts TCP)"
+        )
+    return StoreError(
+        f"cannot reach SQL Server {target.where}: {text} (check host, port and that the server accepts TCP)"
+    )
+
+
+# ---- URLs --------------------------------------------------------------------
+
+_DRIVERS = {"mssql": "pytds", "mssql+pytds": "pytds", "mssql+pyodbc": "pyodbc"}
+_OPTIONS = {
+    "pytds": {"encrypt", "cafile", "validate_host", "login_timeout", "timeout", "appname", "instance"},
+    "pyodbc": {"driver", "encrypt", "trust_server_certificate", "login_timeout", "timeout", "appname", "instance"},
+}
+_CHOICES = {
+    ("pytds", "encrypt"): ("no", "yes", "login"),
+    ("pytds", "validate_host"): ("yes", "no"),
+    ("pyodbc", "encrypt"): ("no", "yes", "strict", "optional", "mandatory"),
+    ("pyodbc", "trust_server_certificate"): ("yes", "no"),
+}
+_EXTRAS = {
+    "pytds": ("python-tds", "mssql"),
+    "pyodbc": ("pyodbc", "mssql-odbc"),
+}
+
+
+def parse_mssql_url(url: str) -> MssqlTarget:
+    """`mssql://user:password@host[:1433]/database[?option=value&...]` (mssql+pyodbc:// for pyodbc)."""
+    from psflow.store.urls import mask_password
+
+    where = mask_password(url)
+    parts = urlsplit(url)
+    driver = _DRIVERS.get(parts.scheme.lower())
+    if driver is None:
+        raise StoreError(f"unknown MS SQL Server URL scheme in {where!r}: use mssql:// or mssql+pyodbc://")
+    try:
+        port = parts.port
+    except ValueError:
+        raise StoreError(f"bad port in {where!r}") from None
+    database = unquote(parts.path.lstrip("/"))
+    if not parts.hostname or not database or "/" in database:
+        raise StoreError(f"bad MS SQL Server URL {where!r}: write mssql://USER:PASSWORD@HOST:PORT/DATABASE")
+    if not parts.username:
+        raise StoreError(f"MS SQL Server URL {where!r} names no user: write mssql://USER:PASSWORD@HOST/DATABASE")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - _OPTIONS[driver])
+    if unknown:
+        raise StoreError(
+            f"unknown MS SQL Server URL option(s) for {driver}: {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(_OPTIONS[driver]))})"
+        )
+    for name, value in options.items():
+        choices = _CHOICES.get((driver, name))
+        if choices and value.lower() not in choices:
+            raise StoreError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        if choices:
+            options[name] = value.lower()
+    for name in ("login_timeout", "timeout"):
+        if name in options and not re.fullmatch(r"\d+(\.\d+)?", options[name]):
+            raise StoreError(f"{name} must be a number of seconds, not {options[name]!r}")
+    if driver == "pytds" and "cafile" in options:
+        options.setdefault("encrypt", "yes")  # a CA file is only for TLS
+    if "instance" in options and port is not None:
+        raise StoreError(f"{where!r}: give a port or an instance name, not both")
+    return MssqlTarget(
+        driver=driver,
+        host=parts.hostname,
+        port=port if port is not None or "instance" in options else DEFAULT_PORT,
+        database=database,
+        user=unquote(parts.username),
+        password=unquote(parts.password or ""),
+        options=options,
+        where=where,
+    )
+
+
+def open_mssql(url: str) -> MssqlDatabase:
+    """An MssqlDatabase for `url`; says which extra to install when the driver is missing."""
+    target = parse_mssql_url(url)
+    module, extra = _EXTRAS[target.driver]
+    try:
+        __import__("pytds" if target.driver == "pytds" else "pyodbc")
+    except ModuleNotFoundError:
+        raise StoreError(
+            f"MS SQL Server through {target.driver} needs the {module} driver: pip install 'psflow[{extra}]'"
+        ) from None
+    except ImportError as error:  # pyodbc without the unixODBC library
+        raise StoreError(f"the {module} driver cannot load ({error}): install unixODBC and an ODBC driver") from None
+    return MssqlDatabase(target)

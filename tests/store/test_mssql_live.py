@@ -1,0 +1,368 @@
+"""JobStore's behaviour on a real MS SQL Server, when one is given.
+
+Skipped unless PSFLOW_TEST_MSSQL holds a URL, e.g.
+
+    PSFLOW_TEST_MSSQL='mssql://sa:Passw0rd!@127.0.0.1:1433/psflow_test' python -m pytest tests/store -k mssql
+
+(`mssql+pyodbc://…` runs the same tests through pyodbc.) The database must exist and be
+a scratch one: every test drops psflow's four tables in it before and after itself.
+What the offline capture harness (test_mssql_sql.py) cannot show is checked here: that
+the server accepts the statements and that they do what JobStore promises.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from peewee import Database
+
+from psflow.store import JobStore, StoreError, open_store
+from psflow.store.errors import AmbiguousJob, UnknownJob
+from psflow.store.jobs import BlockRecord
+from psflow.store.models import MODELS, Job, SchemaVersion, database
+from psflow.store.schema import ensure_schema
+from psflow.store.urls import open_database
+
+URL = os.environ.get("PSFLOW_TEST_MSSQL", "")
+pytestmark = pytest.mark.skipif(not URL, reason="PSFLOW_TEST_MSSQL names no MS SQL Server")
+PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
+TABLES_IN_DROP_ORDER = ("psflow_block", "psflow_attempt", "psflow_job", "psflow_schema_version")
+
+
+def drop_psflow_tables(url: str) -> None:
+    """Leave the scratch database without psflow's tables (SQL Server 2012 has no DROP TABLE IF EXISTS)."""
+    db = open_database(url)
+    try:
+        for table in TABLES_IN_DROP_ORDER:
+            db.execute_sql(f"IF OBJECT_ID(N'[{table}]', N'U') IS NOT NULL DROP TABLE [{table}]")
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def mssql_url() -> str:
+    drop_psflow_tables(URL)
+    yield URL
+    drop_psflow_tables(URL)
+
+
+@pytest.fixture
+def store(mssql_url: str) -> JobStore:
+    before = database.obj
+    store = open_store(mssql_url)
+    yield store
+    store.db.close()
+    database.obj = before
+
+
+def create(store: JobStore, job_id: str, **changes) -> Job | None:
+    values = dict(
+        name="flow",
+        script="/srv/flow.py",
+        source="print('hi')\n",
+        source_sha256="0" * 64,
+        args=["--day", "2026-01-01"],
+        host="server1",
+        pid=4242,
+        lease_seconds=60,
+    )
+    return store.create_job(job_id, **{**values, **changes})
+
+
+def record(name: str, **changes) -> BlockRecord:
+    values = dict(
+        name=name,
+        status="Completed",
+        saved='{"rows": 3}',
+        mutated=None,
+        exit_kind="normal",
+        returned=None,
+        output="3 rows\n",
+        error=None,
+        started_at=1_767_225_600.123456,
+        ended_at=1_767_225_600.654321,
+        attempt=1,
+        host="server1",
+        pid=4242,
+    )
+    return BlockRecord(**{**values, **changes})
+
+
+def scalar(db: Database, sql: str, params: tuple = ()):
+    row = db.execute_sql(sql, params).fetchone()
+    return row[0] if row else None
+
+
+# ---- schema -------------------------------------------------------------------------
+
+
+def test_schema_is_created_once_with_tsql_types(mssql_url):
+    first = open_store(mssql_url)
+    first.db.close()
+    store = open_store(mssql_url)  # a second start finds and checks it
+    db = store.db
+    try:
+        assert {model._meta.table_name for model in MODELS} <= set(db.get_tables())
+        assert scalar(db, "SELECT COUNT(*) FROM [psflow_schema_version]") == 1
+        columns = {
+            name: (type_name, collation, identity)
+            for name, type_name, collation, identity in db.execute_sql(
+                "SELECT c.name, t.name, c.collation_name, c.is_identity FROM sys.columns AS c "
+                "JOIN sys.types AS t ON t.user_type_id = c.user_type_id WHERE c.object_id = OBJECT_ID(N'psflow_block')"
+            ).fetchall()
+        }
+        assert columns["name"] == ("nvarchar", "Latin1_General_100_BIN2", False)
+        assert columns["saved"][0] == "nvarchar" and columns["started_at"][0] == "float"
+        assert columns["id"] == ("int", None, True)
+        unique = scalar(
+            db,
+            "SELECT is_unique FROM sys.indexes WHERE name = N'psflow_block_job_id_name' "
+            "AND object_id = OBJECT_ID(N'psflow_block')",
+        )
+        assert unique is True or unique == 1
+    finally:
+        db.close()
+
+
+def test_newer_schema_is_refused(store):
+    SchemaVersion.create(version=99)
+    store.db.close()
+    with pytest.raises(StoreError, match="newer than this psflow"):
+        open_store(URL)
+
+
+def test_processes_creating_the_schema_at_once_all_succeed(mssql_url):
+    """The first takes psflow's schema lock (sp_getapplock); the others wait, then find the tables."""
+    db, before = open_database(mssql_url), database.obj
+    database.initialize(db)  # one Database, one connection per thread
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def start() -> None:
+        try:
+            barrier.wait()
+            ensure_schema(db)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    try:
+        assert errors == []
+        assert scalar(db, "SELECT COUNT(*) FROM [psflow_schema_version]") == 1
+    finally:
+        db.close()
+        database.obj = before
+
+
+# ---- jobs ----------------------------------------------------------------------------------
+
+
+def test_create_get_and_a_taken_id(store):
+    job = create(store, "nightly-2026-01-01")
+    assert job is not None and job.status == "Running" and job.attempts == 1
+    assert create(store, "nightly-2026-01-01") is None  # the duplicate key is caught, not raised
+    assert scalar(store.db, "SELECT @@TRANCOUNT") == 0  # and its transaction was rolled back
+    found = store.get_job("nightly-2026-01-01")
+    assert found.args == '["--day", "2026-01-01"]' and found.lease_until > time.time()
+    assert store.get_job("NIGHTLY-2026-01-01") is None  # ids are case-sensitive
+
+
+def test_find_job_by_prefix_escapes_like_wildcards_and_respects_case(store):
+    # Job ids are letters, digits, '.', '_', ':' and '-' (psflow.api): `[`, a LIKE character
+    # class in T-SQL, cannot occur in one.
+    for job_id in ("ab_1", "abx1", "AB_2", "a%b.c:d-1"):
+        create(store, job_id)
+    assert store.find_job("ab_").id == "ab_1"  # `_` is not a wildcard: abx1 does not match
+    assert store.find_job("AB").id == "AB_2"  # case-sensitive, whatever the database collation
+    assert store.find_job("a%").id == "a%b.c:d-1"
+    with pytest.raises(AmbiguousJob):
+        store.find_job("ab")
+    with pytest.raises(UnknownJob):
+        store.find_job("nope")
+
+
+def test_list_jobs_orders_filters_and_limits(store):
+    for number, job_id in enumerate(("j1", "j2", "j3")):
+        create(store, job_id)
+        Job.update(updated_at=1000.0 + number, status="Waiting" if number else "Failed").where(
+            Job.id == job_id
+        ).execute()
+    assert [job.id for job in store.list_jobs()] == ["j3", "j2", "j1"]
+    assert [job.id for job in store.list_jobs(order="oldest")] == ["j1", "j2", "j3"]
+    assert [job.id for job in store.list_jobs(["Waiting"], limit=1)] == ["j3"]
+    assert [job.id for job in store.list_jobs(["Waiting"], limit=1, order="oldest")] == ["j2"]
+    assert [job.id for job in store.list_jobs(["Failed", "Waiting"], limit=5)] == ["j3", "j2", "j1"]
+    assert store.list_jobs(limit=0) == []
+
+
+def test_claim_is_one_conditional_update(store):
+    create(store, "c1")
+    store.finish_attempt("c1", 1, status="Waiting", reason="approval pending")
+    waiting = store.get_job("c1")
+    assert store.claim_job(waiting, host="server2", pid=7, lease_seconds=60) is True
+    assert store.claim_job(waiting, host="server3", pid=8, lease_seconds=60) is False  # it is Running now
+    running = store.get_job("c1")
+    assert (running.status, running.owner_host, running.attempts) == ("Running", "server2", 2)
+    assert store.claim_job(running, host="server3", pid=8, lease_seconds=60) is False  # lease still live
+    Job.update(lease_until=time.time() - 1).where(Job.id == "c1").execute()
+    assert store.claim_job(store.get_job("c1"), host="server3", pid=8, lease_seconds=60) is True
+
+
+def test_two_servers_claiming_at_once_one_wins(store):
+    create(store, "race")
+    store.finish_attempt("race", 1, status="Waiting", reason=None)
+    job = store.get_job("race")
+    barrier = threading.Barrier(8)
+    results: list[bool] = []
+
+    def claim(pid: int) -> None:
+        barrier.wait()
+        results.append(store.claim_job(job, host="server", pid=pid, lease_seconds=60))
+        store.db.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=claim, args=(pid,)) for pid in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(results) == [False] * 7 + [True]
+    assert store.get_job("race").attempts == 2
+
+
+def test_lease_and_source_updates(store):
+    create(store, "l1", pid=11)
+    assert store.renew_lease("l1", 11, 600) is True
+    assert store.get_job("l1").lease_until > time.time() + 500
+    assert store.renew_lease("l1", 12, 600) is False  # another runner's pid
+    store.update_source("l1", "print('v2')\n", "1" * 64)
+    assert store.get_job("l1").source == "print('v2')\n"
+
+
+# ---- attempts -------------------------------------------------------------------------------
+
+
+def test_attempts_start_and_finish_in_one_transaction(store):
+    create(store, "a1")
+    store.start_attempt("a1", 1, host="server1", pid=4242, source_sha256="0" * 64)
+    store.start_attempt("a1", 2, host="server2", pid=7, source_sha256="1" * 64)
+    store.finish_attempt("a1", 2, status="Waiting", reason="approval pending")
+    assert [attempt.number for attempt in store.attempts("a1")] == [1, 2]
+    last = store.last_attempt("a1")
+    assert (last.number, last.outcome, last.reason, last.host) == (2, "Waiting", "approval pending", "server2")
+    job = store.get_job("a1")
+    assert (job.status, job.reason, job.lease_until) == ("Waiting", "approval pending", None)
+    assert store.last_attempt("nope") is None
+
+
+def test_nested_atomic_rolls_back_only_the_inner_part(store):
+    create(store, "n1")
+    with store.db.atomic():
+        store.update_source("n1", "outer", "1" * 64)
+        with pytest.raises(RuntimeError):
+            with store.db.atomic():
+                store.update_source("n1", "inner", "2" * 64)
+                raise RuntimeError
+    assert store.get_job("n1").source == "outer"
+
+
+# ---- blocks -----------------------------------------------------------------------------------
+
+
+def test_save_block_upserts_and_replay_reads_it_back_exactly(store):
+    create(store, "b1")
+    big = "x" * 100_000 + " ünïcødé 🎉 it's 100% done\n"
+    store.save_block("b1", record("Step1", status="Failed", error="ValueError: boom"))
+    store.save_block("b1", record("Step1", output=big))  # the same block again: updated, not duplicated
+    store.save_block("b1", record("step1", saved=None))  # another block: names are case-sensitive
+    store.save_block("b1", record("Pending", status="Failed"))
+    completed = store.completed_blocks("b1")
+    assert sorted(completed) == ["Step1", "step1"]
+    assert completed["Step1"] == record("Step1", output=big)  # floats, NULLs and text come back exactly
+    assert completed["step1"].saved is None
+    assert [block.name for block in store.blocks("b1")] == ["Step1", "step1", "Pending"]
+    assert scalar(store.db, "SELECT COUNT(*) FROM [psflow_block] WHERE [job_id] = N'b1'") == 3
+
+
+def test_saving_blocks_from_two_connections_at_once_never_duplicates(store):
+    create(store, "b2")
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def save(number: int) -> None:
+        try:
+            barrier.wait()
+            for _ in range(5):
+                store.save_block("b2", record("Same", pid=number))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            store.db.close()
+
+    threads = [threading.Thread(target=save, args=(number,)) for number in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert scalar(store.db, "SELECT COUNT(*) FROM [psflow_block] WHERE [job_id] = N'b2'") == 1
+
+
+# ---- connecting -----------------------------------------------------------------------------
+
+
+def test_a_wrong_password_is_a_store_error_without_the_password(mssql_url):
+    scheme, rest = mssql_url.split("://", 1)
+    credentials, at, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    wrong = f"{scheme}://{user}:Wr0ng-pa55word@{host}"
+    with pytest.raises(StoreError) as caught:
+        open_store(wrong)
+    message = str(caught.value)
+    assert "refused the login" in message and "Wr0ng-pa55word" not in message and "\n" not in message
+
+
+# ---- end to end ---------------------------------------------------------------------------------
+
+
+def test_a_script_stops_and_resumes_replaying_its_block(mssql_url, tmp_path):
+    counter, approval = tmp_path / "count", tmp_path / "approved"
+    script = tmp_path / "flow.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from psflow import block, stop\n"
+        f"counter, approval = Path({str(counter)!r}), Path({str(approval)!r})\n"
+        'with block("Count"):\n'
+        "    n = int(counter.read_text()) + 1 if counter.exists() else 1\n"
+        "    counter.write_text(str(n))\n"
+        'with block("Approve"):\n'
+        "    if not approval.exists():\n"
+        '        stop("Waiting", reason="approval pending")\n'
+        'print("done", n)\n'
+    )
+    environment = {**os.environ, "PSFLOW_DB": mssql_url, "NO_COLOR": "1"}
+    environment.pop("PSFLOW_JOB_ID", None)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [PSFLOW, *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120
+        )
+
+    first = run("exec", str(script))
+    assert first.returncode == 3, first.stderr
+    approval.write_text("yes")
+    second = run("resume")
+    assert second.returncode == 0, second.stderr
+    assert "done 1" in second.stdout and counter.read_text() == "1"  # Count ran once, was replayed

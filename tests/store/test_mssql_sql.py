@@ -1,0 +1,1167 @@
+"""Every statement psflow issues on MS SQL Server, captured and checked offline.
+
+No SQL Server runs here, so this is a capture harness, not a behaviour test
+(tests/store/test_mssql_live.py is that, given a server). The real JobStore and
+schema code run through MssqlDatabase over a small fake DB-API connection that
+records each statement exactly as the driver would send it (python-tds: `%s`
+turned into @P1…, None inlined as NULL, like pytds itself; pyodbc: `?`) and answers
+with plausible rows and rowcounts. Each captured statement then has its
+parameters replaced by T-SQL literals and must
+
+* parse with sqlglot's T-SQL dialect into real statements (no `Command` fallback)
+  and parse back to the same tree from sqlglot's own rendering (round trip);
+* parse with sqlfluff's tsql dialect without an unparsable section;
+* contain none of the tokens T-SQL does not have (LIMIT, RETURNING, ON CONFLICT,
+  CREATE ... IF NOT EXISTS, TEXT, …) and no EXISTS used as a value.
+
+Run `python tests/store/test_mssql_sql.py` to print the inventory of statements.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+sqlglot = pytest.importorskip("sqlglot")
+sqlfluff = pytest.importorskip("sqlfluff")
+
+from peewee import (  # noqa: E402
+    AutoField,
+    BigIntegerField,
+    BlobField,
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    DecimalField,
+    DoubleField,
+    FloatField,
+    IntegerField,
+    Model,
+    SmallIntegerField,
+    TextField,
+    TimeField,
+    UUIDField,
+)
+from sqlglot import exp  # noqa: E402
+from sqlglot.tokens import TokenType  # noqa: E402
+
+from psflow.store import mssql  # noqa: E402
+from psflow.store.errors import AmbiguousJob, StoreError, UnknownJob  # noqa: E402
+from psflow.store.jobs import BlockRecord, JobStore  # noqa: E402
+from psflow.store.models import SCHEMA_VERSION, Job, database  # noqa: E402
+from psflow.store.schema import ensure_schema  # noqa: E402
+from psflow.store.urls import open_database  # noqa: E402
+
+URL = "mssql://psflow:s3cr%3Bt@db.example:1433/psflow"
+PASSWORD = "s3cr;t"
+JOB_ID = "abc_123def"  # `_` is a LIKE wildcard: find_job must escape it
+TABLES = ["psflow_attempt", "psflow_block", "psflow_job", "psflow_schema_version"]
+NOW = 1_767_225_600.25
+
+
+# ---- the fake connection -------------------------------------------------------
+
+
+class IntegrityError(Exception):
+    """What the drivers raise for a duplicate key; peewee maps it by this class name."""
+
+
+@dataclass
+class Statement:
+    """One statement as psflow handed it to the driver."""
+
+    template: str  # with the driver's placeholders (%s or ?)
+    params: tuple
+    style: str  # "pytds" or "pyodbc"
+    sent: str  # what goes over the wire (pytds: @P1 names and inlined NULLs)
+
+    @property
+    def literal(self) -> str:
+        """The statement with its parameters as T-SQL literals, for the validators."""
+        values = [tsql_literal(value) for value in self.params]
+        if self.style == "pytds":
+            return self.template % tuple(values)
+        pieces = _split_outside_quotes(self.template, "?")
+        assert len(pieces) == len(values) + 1, (self.template, self.params)
+        return "".join(piece + value for piece, value in zip(pieces, [*values, ""]))
+
+
+def tsql_literal(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return "N'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no T-SQL literal for {value!r}")
+
+
+def _split_outside_quotes(sql: str, mark: str) -> list[str]:
+    """`sql` split at `mark` where it is not inside '…' or […]."""
+    pieces, current, closing = [], [], None
+    for char in sql:
+        if closing:
+            closing = None if char == closing else closing
+        elif char in "'[":
+            closing = "'" if char == "'" else "]"
+        elif char == mark:
+            pieces.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    return [*pieces, "".join(current)]
+
+
+def pytds_operation(sql: str, params: tuple | None) -> str:
+    """What python-tds does to a statement before sending it (pytds/tds_session.py, execute)."""
+    if params is None:
+        return sql
+    names, number = [], 1
+    for value in params:
+        if value is None:
+            names.append("NULL")
+        else:
+            names.append(f"@P{number}")
+            number += 1
+    return sql % names[0] if len(names) == 1 else sql % tuple(names)
+
+
+JOB_ROW = {
+    "id": JOB_ID,
+    "name": "flow",
+    "script": "/srv/flow.py",
+    "source": "print('hi')\n",
+    "source_sha256": "0" * 64,
+    "args": "[]",
+    "status": "Waiting",
+    "reason": None,
+    "created_at": NOW,
+    "updated_at": NOW,
+    "owner_host": "server1",
+    "owner_pid": 4242,
+    "lease_until": None,
+    "attempts": 1,
+}
+ROWS = {
+    "psflow_job": JOB_ROW,
+    "psflow_attempt": {
+        "id": 1,
+        "job_id": JOB_ID,
+        "number": 1,
+        "host": "server1",
+        "pid": 4242,
+        "source_sha256": "0" * 64,
+        "started_at": NOW,
+        "ended_at": NOW + 1,
+        "outcome": "Waiting",
+        "reason": "approval pending",
+    },
+    "psflow_block": {
+        "id": 1,
+        "job_id": JOB_ID,
+        "name": "Step1",
+        "status": "Completed",
+        "saved": '{"rows": 3}',
+        "mutated": None,
+        "exit_kind": "normal",
+        "returned": None,
+        "output": "3 rows\n",
+        "error": None,
+        "started_at": NOW,
+        "ended_at": NOW + 0.5,
+        "attempt": 1,
+        "host": "server1",
+        "pid": 4242,
+    },
+    "psflow_schema_version": {"id": 1, "version": SCHEMA_VERSION},
+}
+
+
+@dataclass
+class FakeServer:
+    """Records statements and answers them plausibly. Not a database: it keeps no data."""
+
+    style: str
+    tables: list[str] = field(default_factory=lambda: list(TABLES))
+    version: int | None = 16  # SQL Server 2022
+    select_rows: list[int] = field(default_factory=list)  # rows for the next SELECTs (default 1)
+    rowcount: int = 1  # for UPDATE and MERGE
+    fail: tuple[str, Exception, str] | None = None  # (statement start, error, "execute" or "fetch")
+    applock: str = "Exclusive"
+    log: list[Statement] = field(default_factory=list)
+
+    def connect(self) -> FakeConnection:
+        return FakeConnection(self)
+
+    def answer(self, statement: Statement) -> tuple[list[str] | None, list[tuple], int]:
+        """(column names or None, rows, rowcount) for a statement."""
+        sql = statement.template
+        if sql.startswith("SELECT CAST(SERVERPROPERTY('ProductMajorVersion')"):
+            return ["major"], [(self.version,)], -1
+        if sql.startswith("SELECT OBJECT_ID("):
+            table = statement.params[0].strip("[]")
+            return ["object_id"], [(1000 + TABLES.index(table) if table in self.tables else None,)], -1
+        if "[INFORMATION_SCHEMA].[TABLES]" in sql:
+            return ["TABLE_NAME"], [(name,) for name in self.tables], -1
+        if sql.startswith("SELECT APPLOCK_MODE("):
+            return ["mode"], [(self.applock,)], -1
+        if sql.startswith("SELECT CASE WHEN EXISTS("):
+            return ["exists"], [(int("psflow_schema_version" in self.tables),)], -1
+        if sql.startswith("SELECT "):
+            tree = sqlglot.parse_one(statement.sent if self.style == "pytds" else statement.literal, read="tsql")
+            table = tree.find(exp.Table).name
+            names = [column.alias_or_name for column in tree.selects]
+            count = self.select_rows.pop(0) if self.select_rows else 1
+            rows = [_row(table, names, number) for number in range(count)]
+            return names, rows, -1
+        if sql.startswith("INSERT ") and " OUTPUT INSERTED." in sql:
+            table = re.match(r"INSERT INTO \[(\w+)\]", sql).group(1)
+            return ["id"], [(ROWS[table]["id"],)], 1
+        if sql.startswith(("UPDATE ", "MERGE ", "DELETE ")):
+            return None, [], self.rowcount
+        return None, [], -1  # DDL, transactions, EXEC
+
+
+def _row(table: str, names: list[str], number: int) -> tuple:
+    values = dict(ROWS[table])
+    if number and table == "psflow_job":
+        values["id"] = f"{JOB_ID}{number}"
+    return tuple(values[name] for name in names)
+
+
+class FakeConnection:
+    """Just enough of a DB-API connection for peewee: cursors and close."""
+
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+        self.closed = False
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(self.server)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeCursor:
+    def __init__(self, server: FakeServer) -> None:
+        self.server = server
+        self.description = None
+        self.rowcount = -1
+        self._rows: list[tuple] = []
+        self._fail_on_fetch: Exception | None = None
+
+    def execute(self, sql: str, params: tuple | list | None = None) -> FakeCursor:
+        params = tuple(params) if params is not None else ()
+        if self.server.style == "pytds":
+            sent = pytds_operation(sql, params)  # raises as pytds would on a stray % or a count mismatch
+        else:
+            assert len(_split_outside_quotes(sql, "?")) == len(params) + 1, (sql, params)
+            sent = sql
+        statement = Statement(sql, params, self.server.style, sent)
+        self.server.log.append(statement)
+        if self.server.fail and sql.startswith(self.server.fail[0]):
+            _, error, when = self.server.fail
+            self.server.fail = None
+            if when == "execute":
+                raise error
+            self._fail_on_fetch = error
+        names, self._rows, self.rowcount = self.server.answer(statement)
+        self.description = [(name, None, None, None, None, None, None) for name in names] if names else None
+        return self
+
+    def fetchone(self) -> tuple | None:
+        if self._fail_on_fetch is not None:
+            error, self._fail_on_fetch = self._fail_on_fetch, None
+            raise error
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchall(self) -> list[tuple]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def close(self) -> None:
+        pass
+
+
+# ---- validation --------------------------------------------------------------------
+
+#: Words T-SQL does not have, or that psflow must not use on SQL Server.
+FORBIDDEN_WORDS = {
+    "LIMIT": "paging is OFFSET … FETCH NEXT",
+    "RETURNING": "T-SQL returns rows with OUTPUT INSERTED.…",
+    "CONFLICT": "no INSERT … ON CONFLICT: MERGE",
+    "EXCLUDED": "no EXCLUDED pseudo-table: MERGE's source",
+    "AUTOINCREMENT": "IDENTITY(1,1)",
+    "AUTO_INCREMENT": "IDENTITY(1,1)",
+    "SERIAL": "IDENTITY(1,1)",
+    "BOOLEAN": "BIT",
+    "TEXT": "TEXT is deprecated: NVARCHAR(MAX)",
+    "NTEXT": "NTEXT is deprecated: NVARCHAR(MAX)",
+    "REAL": "REAL is 4 bytes: FLOAT",
+    "DATETIME": "DATETIME2",
+    "VARCHAR": "NVARCHAR (Unicode)",
+    "ILIKE": "LIKE",
+    "SAVEPOINT": "SAVE TRANSACTION",
+    "RELEASE": "T-SQL has no RELEASE SAVEPOINT",
+    "TRUE": "no boolean literals: 1",
+    "FALSE": "no boolean literals: 0",
+}
+_NOT_WORDS = (TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.IDENTIFIER)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    sqlglot_kinds: tuple[str, ...]
+    sqlfluff_kinds: tuple[str, ...]
+
+
+def words(sql: str) -> list[str]:
+    """The statement's keywords and bare names, upper-cased; strings and [quoted] names left out."""
+    tokens = sqlglot.Dialect.get_or_raise("tsql").tokenize(sql)
+    return [token.text.upper() for token in tokens if token.token_type not in _NOT_WORDS]
+
+
+def forbidden(sql: str) -> list[str]:
+    """Why `sql` is not T-SQL as psflow means to write it; empty when it is fine."""
+    found = [f"{word}: {FORBIDDEN_WORDS[word]}" for word in words(sql) if word in FORBIDDEN_WORDS]
+    sequence = " ".join(words(sql))
+    if re.search(r"\bCREATE (UNIQUE )?(TABLE|INDEX) IF\b", sequence):
+        found.append("CREATE … IF NOT EXISTS: guard with IF OBJECT_ID(…) / IF NOT EXISTS (… sys.indexes …)")
+    if re.search(r"\bBEGIN\b(?! TRAN)", sequence):
+        found.append("bare BEGIN: BEGIN TRANSACTION")
+    outside_strings = re.sub(r"N?'(?:[^']|'')*'", "''", sql)
+    for mark, why in (("`", "backtick quoting"), ('"', "double-quoted names: psflow uses [brackets]"), ("||", "|| is not concatenation")):
+        if mark in outside_strings:
+            found.append(why)
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def validate(sql: str, *, sqlglot_gap: bool = False, sqlfluff_gap: bool = False) -> Verdict:
+    """Check one statement with sqlglot, sqlfluff and the token list; the kinds each parser saw.
+
+    A gap is a statement one parser does not know (sqlglot: SAVE TRANSACTION; sqlfluff: `]]`
+    inside a bracketed name): the other parser and the token check judge it alone.
+    """
+    problems = forbidden(sql)
+    assert not problems, f"{sql}\n  " + "\n  ".join(problems)
+    assert "%s" not in sql and not re.search(r"\?(?![^\[]*\])", sql.replace("N'?'", "")), f"placeholder left: {sql}"
+
+    glot_kinds: tuple[str, ...] = ()
+    if not sqlglot_gap:
+        trees = sqlglot.parse(sql, read="tsql")
+        assert trees and all(tree is not None for tree in trees), sql
+        for tree in trees:
+            fallbacks = list(tree.find_all(exp.Command))
+            assert not fallbacks, f"sqlglot could not parse (fell back to Command): {sql}"
+            for select in tree.find_all(exp.Select):
+                assert not any(isinstance(e.unalias(), exp.Exists) for e in select.expressions), (
+                    f"EXISTS is a predicate in T-SQL, not a value: {sql}"
+                )
+            again = sqlglot.parse_one(tree.sql(dialect="tsql"), read="tsql")
+            assert again == tree, f"sqlglot round trip changed the statement:\n{sql}\n{tree.sql(dialect='tsql')}"
+        glot_kinds = tuple(type(tree).__name__ for tree in trees)
+
+    if sqlfluff_gap:
+        return Verdict(glot_kinds, ())
+    try:
+        parsed = sqlfluff.parse(sql, dialect="tsql")
+    except sqlfluff.api.APIParsingError as error:
+        raise AssertionError(f"sqlfluff (tsql) cannot parse:\n{sql}\n{error}") from None
+    assert "unparsable" not in repr(parsed), sql
+    return Verdict(glot_kinds, tuple(_fluff_kinds(parsed)))
+
+
+def _fluff_kinds(parsed: dict) -> list[str]:
+    batches = parsed["file"]["batch"] if isinstance(parsed["file"], dict) else []
+    statements = batches.get("statement") if isinstance(batches, dict) else [b["statement"] for b in batches]
+    statements = statements if isinstance(statements, list) else [statements]
+    return [next(iter(statement)) for statement in statements]
+
+
+def check_all(log: list[Statement], **options: bool) -> list[Verdict]:
+    """Validate every captured statement: the literal form, and for pytds also the exact text sent."""
+    verdicts = []
+    for statement in log:
+        verdicts.append(validate(statement.literal, **options))
+        if statement.style == "pytds":
+            validate(statement.sent, **options)  # sp_executesql's text: @P1 … are T-SQL variables
+    return verdicts
+
+
+# ---- fixtures ------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _restore_models_database():
+    """The models' DatabaseProxy is global: give it back as it was."""
+    before = database.obj
+    yield
+    database.obj = before
+
+
+@pytest.fixture(params=["pytds", "pyodbc"])
+def server(request, monkeypatch) -> FakeServer:
+    """A fake server that the driver's connect function reaches, in either driver's parameter style."""
+    fake = FakeServer(request.param)
+    monkeypatch.setattr(mssql, "_connect_pytds", lambda target: fake.connect())
+    monkeypatch.setattr(mssql, "_connect_pyodbc", lambda target: fake.connect())
+    return fake
+
+
+def open_fake(server: FakeServer) -> mssql.MssqlDatabase:
+    """What open_store does, without the driver import check: the Database, bound to the models, connected."""
+    scheme = "mssql" if server.style == "pytds" else "mssql+pyodbc"
+    db = mssql.MssqlDatabase(mssql.parse_mssql_url(URL.replace("mssql", scheme, 1)))
+    database.initialize(db)
+    db.connect()
+    return db
+
+
+@pytest.fixture
+def store(server: FakeServer) -> JobStore:
+    """A JobStore on an existing psflow database; the log starts empty."""
+    db = open_fake(server)
+    ensure_schema(db)
+    server.log.clear()
+    return JobStore(db)
+
+
+def starts(log: list[Statement]) -> list[str]:
+    return [statement.template for statement in log]
+
+
+def assert_statements(log: list[Statement], *expected: str) -> None:
+    """The log, statement by statement, starts with each expected text (placeholders as {p})."""
+    templates = starts(log)
+    assert len(templates) == len(expected), "\n".join(templates)
+    for template, start in zip(templates, expected):
+        style_free = template.replace("%s", "{p}").replace("?", "{p}")
+        assert style_free.startswith(start), f"{template}\n  does not start with\n{start}"
+
+
+# ---- schema -----------------------------------------------------------------------------
+
+
+def test_schema_created_on_an_empty_database(server):
+    server.tables = []
+    db = open_fake(server)
+    ensure_schema(db)
+    assert_statements(
+        server.log,
+        "SET NOCOUNT OFF",
+        "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS INT)",
+        "SELECT OBJECT_ID({p}, N'U')",
+        "BEGIN TRANSACTION",
+        "EXEC sp_getapplock @Resource = N'psflow_schema'",
+        "SELECT APPLOCK_MODE(N'public', N'psflow_schema', N'Transaction')",
+        "IF OBJECT_ID(N'[psflow_job]', N'U') IS NULL CREATE TABLE [psflow_job] "
+        f"([id] NVARCHAR(64) COLLATE {mssql.COLLATION} NOT NULL PRIMARY KEY, ",
+        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_job_status' "
+        "AND object_id = OBJECT_ID(N'[psflow_job]')) CREATE INDEX [psflow_job_status] ON [psflow_job] ([status])",
+        "IF OBJECT_ID(N'[psflow_attempt]', N'U') IS NULL CREATE TABLE [psflow_attempt] ",
+        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_attempt_job_id' ",
+        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_attempt_job_id_number' ",
+        "IF OBJECT_ID(N'[psflow_block]', N'U') IS NULL CREATE TABLE [psflow_block] ",
+        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_block_job_id_name' "
+        "AND object_id = OBJECT_ID(N'[psflow_block]')) CREATE UNIQUE INDEX [psflow_block_job_id_name] "
+        "ON [psflow_block] ([job_id], [name])",
+        "IF OBJECT_ID(N'[psflow_schema_version]', N'U') IS NULL CREATE TABLE [psflow_schema_version] "
+        "([id] INT IDENTITY(1,1) NOT NULL PRIMARY KEY, [version] INT NOT NULL)",
+        "SELECT CASE WHEN EXISTS(SELECT ",
+        "INSERT INTO [psflow_schema_version] ([version]) OUTPUT INSERTED.[id] VALUES ({p})",
+        "COMMIT TRANSACTION",
+    )
+    check_all(server.log)
+    (block_table,) = [sql for sql in starts(server.log) if "CREATE TABLE [psflow_block]" in sql]
+    for column in ("[saved] NVARCHAR(MAX)", "[started_at] FLOAT NOT NULL", "[pid] INT NOT NULL", "[error] NVARCHAR(MAX)"):
+        assert column in block_table
+    assert f"[error] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL" in block_table
+    assert "FOREIGN KEY ([job_id]) REFERENCES [psflow_job] ([id]) ON DELETE CASCADE" in block_table
+
+
+def test_schema_read_on_an_existing_database(server):
+    db = open_fake(server)
+    ensure_schema(db)
+    assert_statements(
+        server.log,
+        "SET NOCOUNT OFF",
+        "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS INT)",
+        "SELECT OBJECT_ID({p}, N'U')",
+        "SELECT [t1].[version] FROM [psflow_schema_version] AS [t1] ORDER BY [t1].[id] DESC "
+        "OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
+    )
+    check_all(server.log)
+
+
+def test_schema_lock_timeout_is_a_store_error(server):
+    server.tables, server.applock = [], "NoLock"
+    db = open_fake(server)
+    with pytest.raises(StoreError, match="creating the psflow schema"):
+        ensure_schema(db)
+    assert starts(server.log)[-1] == "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"
+    check_all(server.log)
+
+
+def test_table_listing_for_peewee_tools(server):
+    """Not used by psflow itself (table_exists asks OBJECT_ID), but part of the Database's API."""
+    db = open_fake(server)
+    server.log.clear()
+    assert db.get_tables() == TABLES and db.get_tables(schema="dbo") == TABLES
+    assert_statements(
+        server.log,
+        "SELECT [TABLE_NAME] FROM [INFORMATION_SCHEMA].[TABLES] WHERE [TABLE_TYPE] = N'BASE TABLE' "
+        "AND [TABLE_SCHEMA] = SCHEMA_NAME() ORDER BY [TABLE_NAME]",
+        "SELECT [TABLE_NAME] FROM [INFORMATION_SCHEMA].[TABLES] WHERE [TABLE_TYPE] = N'BASE TABLE' "
+        "AND [TABLE_SCHEMA] = {p} ORDER BY [TABLE_NAME]",
+    )
+    check_all(server.log)
+
+
+def test_server_older_than_2012_is_refused(server):
+    server.version = None  # SERVERPROPERTY('ProductMajorVersion') is NULL before 2012
+    db = mssql.MssqlDatabase(mssql.parse_mssql_url(URL))
+    with pytest.raises(StoreError, match="needs SQL Server 2012"):
+        db.connect()
+    check_all(server.log)
+
+
+# ---- every JobStore method ------------------------------------------------------------------
+
+RECORD = BlockRecord(
+    name="Step1",
+    status="Completed",
+    saved='{"rows": 3}',
+    mutated=None,
+    exit_kind="normal",
+    returned=None,
+    output="it's 100% done\n",  # a quote and a percent sign: parameters, never SQL text
+    error=None,
+    started_at=NOW,
+    ended_at=NOW + 0.5,
+    attempt=1,
+    host="server1",
+    pid=4242,
+)
+_JOB_COLUMNS = "SELECT [t1].[id], [t1].[name], [t1].[script], "
+
+
+def _job(status: str) -> Job:
+    return Job(**{**JOB_ROW, "status": status, "lease_until": NOW - 60 if status == "Running" else None})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One JobStore call, the statements it must issue, and (for plausibility) what it returns."""
+
+    id: str
+    method: str
+    call: Callable[[JobStore], Any]
+    expect: tuple[str, ...]
+    setup: Callable[[FakeServer], None] = lambda server: None
+    returns: Callable[[Any], bool] = lambda result: True
+    raises: type[Exception] | None = None
+    contains: tuple[str, ...] = ()
+
+
+def _create(store: JobStore) -> Job | None:
+    return store.create_job(
+        JOB_ID,
+        name="flow",
+        script="/srv/flow.py",
+        source="print('hi')\n",
+        source_sha256="0" * 64,
+        args=["--day", "2026-01-01"],
+        host="server1",
+        pid=4242,
+        lease_seconds=60,
+    )
+
+
+def _fail(start: str, when: str) -> Callable[[FakeServer], None]:
+    def setup(server: FakeServer) -> None:
+        server.fail = (start, IntegrityError("Violation of PRIMARY KEY constraint"), when)
+
+    return setup
+
+
+def _rows(*counts: int, rowcount: int = 1) -> Callable[[FakeServer], None]:
+    def setup(server: FakeServer) -> None:
+        server.select_rows = list(counts)
+        server.rowcount = rowcount
+
+    return setup
+
+
+_INSERT_JOB = "INSERT INTO [psflow_job] ([id], [name], [script], [source], [source_sha256], [args], [status], "
+SCENARIOS = [
+    Scenario(
+        "create_job",
+        "create_job",
+        _create,
+        ("BEGIN TRANSACTION", _INSERT_JOB, "COMMIT TRANSACTION"),
+        returns=lambda job: job is not None and job.id == JOB_ID,
+        contains=("OUTPUT INSERTED.[id] VALUES (",),
+    ),
+    Scenario(
+        "create_job-taken",
+        "create_job",
+        _create,
+        ("BEGIN TRANSACTION", _INSERT_JOB, "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"),
+        setup=_fail("INSERT INTO [psflow_job]", "execute"),
+        returns=lambda job: job is None,
+    ),
+    Scenario(
+        # The duplicate-key error can arrive after OUTPUT's row metadata, while fetching.
+        "create_job-taken-at-fetch",
+        "create_job",
+        _create,
+        ("BEGIN TRANSACTION", _INSERT_JOB, "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"),
+        setup=_fail("INSERT INTO [psflow_job]", "fetch"),
+        returns=lambda job: job is None,
+    ),
+    Scenario(
+        "get_job",
+        "get_job",
+        lambda store: store.get_job(JOB_ID),
+        (_JOB_COLUMNS,),
+        returns=lambda job: job.id == JOB_ID and job.lease_until is None,
+        contains=("WHERE ([t1].[id] = {p}) ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",),
+    ),
+    Scenario(
+        "find_job-exact",
+        "find_job",
+        lambda store: store.find_job(JOB_ID),
+        (_JOB_COLUMNS,),
+        returns=lambda job: job.id == JOB_ID,
+    ),
+    Scenario(
+        "find_job-prefix",
+        "find_job",
+        lambda store: store.find_job("abc_1"),
+        (_JOB_COLUMNS, "SELECT [t1].[id] FROM [psflow_job] AS [t1] WHERE ([t1].[id] LIKE {p} ESCAPE {p})", _JOB_COLUMNS),
+        setup=_rows(0, 1, 1),
+        returns=lambda job: job.id == JOB_ID,
+        contains=("ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",),
+    ),
+    Scenario(
+        "find_job-ambiguous",
+        "find_job",
+        lambda store: store.find_job("abc"),
+        (_JOB_COLUMNS, "SELECT [t1].[id] FROM [psflow_job] AS [t1] WHERE ([t1].[id] LIKE {p})"),
+        setup=_rows(0, 2),
+        raises=AmbiguousJob,
+    ),
+    Scenario(
+        "find_job-unknown",
+        "find_job",
+        lambda store: store.find_job("zzz"),
+        (_JOB_COLUMNS, "SELECT [t1].[id] FROM [psflow_job] AS [t1] WHERE ([t1].[id] LIKE {p})"),
+        setup=_rows(0, 0),
+        raises=UnknownJob,
+    ),
+    Scenario(
+        "list_jobs-all",
+        "list_jobs",
+        lambda store: store.list_jobs(),
+        (_JOB_COLUMNS,),
+        setup=_rows(2),
+        returns=lambda jobs: len(jobs) == 2,
+        contains=("FROM [psflow_job] AS [t1] ORDER BY [t1].[updated_at] DESC, [t1].[id]",),
+    ),
+    Scenario(
+        "list_jobs-status-limit-newest",
+        "list_jobs",
+        lambda store: store.list_jobs(["Waiting", "Failed"], limit=10),
+        (_JOB_COLUMNS,),
+        contains=(
+            "WHERE ([t1].[status] IN ({p}, {p})) ORDER BY [t1].[updated_at] DESC, [t1].[id] "
+            "OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
+        ),
+    ),
+    Scenario(
+        "list_jobs-status-oldest",
+        "list_jobs",
+        lambda store: store.list_jobs(["Waiting"], order="oldest"),
+        (_JOB_COLUMNS,),
+        contains=("WHERE ([t1].[status] IN ({p})) ORDER BY [t1].[updated_at] ASC, [t1].[id]",),
+    ),
+    Scenario(
+        "list_jobs-limit-oldest",
+        "list_jobs",
+        lambda store: store.list_jobs(limit=3, order="oldest"),
+        (_JOB_COLUMNS,),
+        contains=("ORDER BY [t1].[updated_at] ASC, [t1].[id] OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",),
+    ),
+    Scenario(
+        "list_jobs-limit-0",
+        "list_jobs",
+        lambda store: store.list_jobs(limit=0),
+        (_JOB_COLUMNS,),
+        setup=_rows(0),
+        returns=lambda jobs: jobs == [],
+        contains=("WHERE 1 = 0 ORDER BY [t1].[updated_at] DESC, [t1].[id]",),  # T-SQL refuses FETCH NEXT 0 ROWS
+    ),
+    Scenario(
+        "claim_job-waiting",
+        "claim_job",
+        lambda store: store.claim_job(_job("Waiting"), host="server2", pid=7, lease_seconds=60),
+        (
+            "UPDATE [psflow_job] SET [status] = {p}, [updated_at] = {p}, [owner_host] = {p}, [owner_pid] = {p}, "
+            "[lease_until] = {p}, [attempts] = ([psflow_job].[attempts] + {p}) "
+            "WHERE (([psflow_job].[id] = {p}) AND ([psflow_job].[status] = {p}))",
+        ),
+        returns=lambda claimed: claimed is True,
+    ),
+    Scenario(
+        "claim_job-expired-lease",
+        "claim_job",
+        lambda store: store.claim_job(_job("Running"), host="server2", pid=7, lease_seconds=60),
+        ("UPDATE [psflow_job] SET [status] = {p}, ",),
+        returns=lambda claimed: claimed is True,
+        contains=("AND ([psflow_job].[lease_until] < {p}))",),
+    ),
+    Scenario(
+        "claim_job-lost",
+        "claim_job",
+        lambda store: store.claim_job(_job("Waiting"), host="server2", pid=7, lease_seconds=60),
+        ("UPDATE [psflow_job] SET [status] = {p}, ",),
+        setup=_rows(rowcount=0),
+        returns=lambda claimed: claimed is False,
+    ),
+    Scenario(
+        "renew_lease",
+        "renew_lease",
+        lambda store: store.renew_lease(JOB_ID, 4242, 60),
+        (
+            "UPDATE [psflow_job] SET [lease_until] = {p} WHERE ((([psflow_job].[id] = {p}) "
+            "AND ([psflow_job].[status] = {p})) AND ([psflow_job].[owner_pid] = {p}))",
+        ),
+        returns=lambda renewed: renewed is True,
+    ),
+    Scenario(
+        "update_source",
+        "update_source",
+        lambda store: store.update_source(JOB_ID, "print('v2')\n", "1" * 64),
+        ("UPDATE [psflow_job] SET [source] = {p}, [source_sha256] = {p} WHERE ([psflow_job].[id] = {p})",),
+    ),
+    Scenario(
+        "fail_orphan",
+        "fail_orphan",
+        lambda store: store.fail_orphan(JOB_ID, "server1", 4242, "runner died"),
+        (
+            "BEGIN TRANSACTION",
+            "UPDATE [psflow_job] SET [status] = {p}, [reason] = {p}, [updated_at] = {p}, [lease_until] = {p} "
+            "WHERE (((([psflow_job].[id] = {p}) AND ([psflow_job].[status] = {p})) "
+            "AND ([psflow_job].[owner_host] = {p})) AND ([psflow_job].[owner_pid] = {p}))",
+            "UPDATE [psflow_attempt] SET [ended_at] = {p}, [outcome] = {p}, [reason] = {p} "
+            "WHERE ((([psflow_attempt].[job_id] = {p}) AND ([psflow_attempt].[pid] = {p})) "
+            "AND ([psflow_attempt].[ended_at] IS NULL))",
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda failed: failed is True,
+    ),
+    Scenario(
+        "fail_orphan-not-that-runner",
+        "fail_orphan",
+        lambda store: store.fail_orphan(JOB_ID, "server1", 4242, "runner died"),
+        ("BEGIN TRANSACTION", "UPDATE [psflow_job] SET [status] = {p}, ", "COMMIT TRANSACTION"),
+        setup=_rows(rowcount=0),
+        returns=lambda failed: failed is False,
+    ),
+    Scenario(
+        "start_attempt",
+        "start_attempt",
+        lambda store: store.start_attempt(JOB_ID, 2, host="server1", pid=4242, source_sha256="0" * 64),
+        (
+            "INSERT INTO [psflow_attempt] ([job_id], [number], [host], [pid], [source_sha256], [started_at]) "
+            "OUTPUT INSERTED.[id] VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+        ),
+    ),
+    Scenario(
+        "finish_attempt",
+        "finish_attempt",
+        lambda store: store.finish_attempt(JOB_ID, 2, status="Waiting", reason="approval pending"),
+        (
+            "BEGIN TRANSACTION",
+            "UPDATE [psflow_attempt] SET [ended_at] = {p}, [outcome] = {p}, [reason] = {p} "
+            "WHERE (([psflow_attempt].[job_id] = {p}) AND ([psflow_attempt].[number] = {p}))",
+            "UPDATE [psflow_job] SET [status] = {p}, [reason] = {p}, [updated_at] = {p}, [lease_until] = {p} "
+            "WHERE ([psflow_job].[id] = {p})",
+            "COMMIT TRANSACTION",
+        ),
+    ),
+    Scenario(
+        "attempts",
+        "attempts",
+        lambda store: store.attempts(JOB_ID),
+        ("SELECT [t1].[id], [t1].[job_id], [t1].[number], ",),
+        setup=_rows(2),
+        returns=lambda attempts: len(attempts) == 2,
+        contains=("FROM [psflow_attempt] AS [t1] WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[number]",),
+    ),
+    Scenario(
+        "last_attempt",
+        "last_attempt",
+        lambda store: store.last_attempt(JOB_ID),
+        ("SELECT [t1].[id], [t1].[job_id], [t1].[number], ",),
+        returns=lambda attempt: attempt.number == 1,
+        contains=("ORDER BY [t1].[number] DESC OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",),
+    ),
+    Scenario(
+        "completed_blocks",
+        "completed_blocks",
+        lambda store: store.completed_blocks(JOB_ID),
+        (
+            "SELECT [t1].[name], [t1].[status], [t1].[saved], [t1].[mutated], [t1].[exit_kind], [t1].[returned], "
+            "[t1].[output], [t1].[error], [t1].[started_at], [t1].[ended_at], [t1].[attempt], [t1].[host], "
+            "[t1].[pid] FROM [psflow_block] AS [t1] WHERE (([t1].[job_id] = {p}) AND ([t1].[status] = {p}))",
+        ),
+        returns=lambda blocks: list(blocks) == ["Step1"],
+    ),
+    Scenario(
+        "save_block",
+        "save_block",
+        lambda store: store.save_block(JOB_ID, RECORD),
+        ("MERGE INTO [psflow_block] WITH (HOLDLOCK) AS [target] USING (SELECT {p} AS [job_id], {p} AS [name], ",),
+        contains=(
+            "ON [target].[job_id] = [source].[job_id] AND [target].[name] = [source].[name] "
+            "WHEN MATCHED THEN UPDATE SET [status] = [source].[status], ",
+            "WHEN NOT MATCHED THEN INSERT ([job_id], [name], [status], ",
+            "[pid]) VALUES ([source].[job_id], [source].[name], ",
+        ),
+    ),
+    Scenario(
+        "blocks",
+        "blocks",
+        lambda store: store.blocks(JOB_ID),
+        ("SELECT [t1].[id], [t1].[job_id], [t1].[name], ",),
+        returns=lambda blocks: [block.name for block in blocks] == ["Step1"],
+        contains=("FROM [psflow_block] AS [t1] WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[id]",),
+    ),
+]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.id for scenario in SCENARIOS])
+def test_statements_of(scenario: Scenario, store: JobStore, server: FakeServer):
+    scenario.setup(server)
+    if scenario.raises:
+        with pytest.raises(scenario.raises):
+            scenario.call(store)
+    else:
+        assert scenario.returns(scenario.call(store))
+    assert_statements(server.log, *scenario.expect)
+    text = " ".join(starts(server.log)).replace("%s", "{p}").replace("?", "{p}")
+    for fragment in scenario.contains:
+        assert fragment in text, f"{fragment}\n  not in\n{text}"
+    check_all(server.log)
+
+
+def test_every_jobstore_method_has_a_scenario():
+    """A new JobStore method must come with its statements checked here."""
+    public = {name for name, _ in inspect.getmembers(JobStore, inspect.isfunction) if not name.startswith("_")}
+    assert public == {scenario.method for scenario in SCENARIOS}
+
+
+def test_save_block_is_one_prebuilt_statement(store: JobStore, server: FakeServer):
+    """The hot path: the MERGE is built once; saving runs it, with one parameter per column."""
+    sql = store._save_block_sql
+    assert sql.endswith(";") and sql.count(store.db.param) == 1 + len(BlockRecord._fields)
+    store.save_block(JOB_ID, RECORD)
+    store.save_block(JOB_ID, RECORD._replace(status="Failed", error="ValueError: x"))
+    assert [statement.template for statement in server.log] == [sql, sql]
+
+
+# ---- transactions and rendering details ------------------------------------------------------------
+
+
+def test_nested_atomic_uses_tsql_savepoints(store: JobStore, server: FakeServer):
+    """psflow does not nest transactions today; if it does, T-SQL gets SAVE TRANSACTION, not SAVEPOINT."""
+    db = store.db
+    with db.atomic():
+        with pytest.raises(ZeroDivisionError):
+            with db.atomic():
+                store.update_source(JOB_ID, "x", "1" * 64)
+                1 / 0
+        with db.atomic():
+            store.update_source(JOB_ID, "y", "2" * 64)
+    sqls = starts(server.log)
+    assert sqls[0] == "BEGIN TRANSACTION" and sqls[-1] == "COMMIT TRANSACTION"
+    saves = [sql for sql in sqls if sql.startswith("SAVE TRANSACTION ")]
+    assert len(saves) == 2 and all(len(sql.split()[-1]) <= 32 for sql in saves)
+    assert f"ROLLBACK TRANSACTION {saves[0].split()[-1]}" in sqls
+    # sqlglot 30 does not parse SAVE TRANSACTION: sqlfluff and the token check judge those alone.
+    for statement in server.log:
+        validate(statement.literal, sqlglot_gap=statement.template.startswith(("SAVE ", "ROLLBACK TRANSACTION s")))
+
+
+class _Everything(Model):
+    auto = AutoField()
+    name = CharField(max_length=40, index=True)
+    body = TextField(null=True)
+    flag = BooleanField(default=False)
+    ratio = FloatField()
+    precise = DoubleField()
+    count = IntegerField()
+    big = BigIntegerField()
+    small = SmallIntegerField()
+    amount = DecimalField(max_digits=12, decimal_places=2)
+    when = DateTimeField()
+    day = DateField()
+    at = TimeField()
+    blob = BlobField(null=True)
+    token = UUIDField(null=True)
+
+    class Meta:
+        table_name = "psflow_everything"
+
+
+def test_every_field_type_renders_as_tsql(server):
+    db = open_fake(server)
+    server.tables, server.log[:] = [], []
+    with db.bind_ctx([_Everything]):
+        db.create_tables([_Everything])
+    table = server.log[0].template
+    for column in (
+        "[auto] INT IDENTITY(1,1) NOT NULL PRIMARY KEY",
+        f"[name] NVARCHAR(40) COLLATE {mssql.COLLATION} NOT NULL",
+        f"[body] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
+        "[flag] BIT NOT NULL",
+        "[ratio] FLOAT NOT NULL",
+        "[precise] FLOAT NOT NULL",
+        "[count] INT NOT NULL",
+        "[big] BIGINT NOT NULL",
+        "[small] SMALLINT NOT NULL",
+        "[amount] DECIMAL(12, 2) NOT NULL",
+        "[when] DATETIME2 NOT NULL",
+        "[day] DATE NOT NULL",
+        "[at] TIME NOT NULL",
+        "[blob] VARBINARY(MAX) NULL",
+        f"[token] NVARCHAR(40) COLLATE {mssql.COLLATION} NULL",
+    ):
+        assert column in table, f"{column}\n  not in\n{table}"
+    check_all(server.log)
+
+
+def test_identifiers_are_bracketed_with_closing_brackets_doubled():
+    assert mssql.quote("psflow_job") == "[psflow_job]"
+    assert mssql.quote("odd]name") == "[odd]]name]"
+    db = mssql.MssqlDatabase(mssql.parse_mssql_url(URL))
+    from peewee import Table
+
+    sql, _ = db.get_sql_context().sql(Table("odd]table").select(Table("odd]table").c.id)).query()
+    assert sql == "SELECT [t1].[id] FROM [odd]]table] AS [t1]"
+    tree = sqlglot.parse_one(sql, read="tsql")
+    assert tree.find(exp.Table).name == "odd]table"
+    validate(sql, sqlfluff_gap=True)  # sqlfluff 4.5 does not know `]]` in a bracketed name
+
+
+def test_sqlite_keeps_its_insert_on_conflict(tmp_path):
+    """The upsert hook is used only by a Database that has it: SQLite's hot path is unchanged."""
+    db = open_database(f"sqlite:///{tmp_path / 'psflow.sqlite'}")
+    assert not hasattr(db, "upsert_sql")
+    database.initialize(db)
+    sql = JobStore(db)._save_block_sql
+    assert sql.startswith('INSERT INTO "psflow_block"') and 'ON CONFLICT ("job_id", "name") DO UPDATE SET' in sql
+    db.close()
+
+
+# ---- the validators catch what they must --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "SELECT [id] FROM [psflow_job] LIMIT 1",
+        "INSERT INTO [t] ([a]) VALUES (1) RETURNING [id]",
+        "INSERT INTO [t] ([a]) VALUES (1) ON CONFLICT ([a]) DO UPDATE SET [a] = EXCLUDED.[a]",
+        "CREATE TABLE IF NOT EXISTS [t] ([a] INT)",
+        "CREATE TABLE [t] ([a] TEXT)",
+        "CREATE TABLE [t] ([a] VARCHAR(10))",
+        "CREATE TABLE [t] ([a] REAL)",
+        "CREATE TABLE [t] ([a] BOOLEAN)",
+        "CREATE TABLE `t` (`a` INT)",
+        'SELECT "id" FROM "psflow_job"',
+        "BEGIN",
+        "SAVEPOINT s1",
+        "SELECT EXISTS(SELECT 1 FROM [t])",
+        "SELECT [a] FROM [t] WHERE [a] = %s",
+    ],
+)
+def test_validators_reject_what_is_not_tsql(bad):
+    with pytest.raises(AssertionError):
+        validate.__wrapped__(bad)
+
+
+# ---- URLs, drivers and connection errors -----------------------------------------------------------------
+
+
+def test_url_is_read_with_options_and_a_masked_password():
+    target = mssql.parse_mssql_url(URL + "?encrypt=YES&cafile=/etc/ca.pem&login_timeout=5")
+    assert (target.driver, target.host, target.port, target.database, target.user) == (
+        "pytds",
+        "db.example",
+        1433,
+        "psflow",
+        "psflow",
+    )
+    assert target.password == PASSWORD and target.options["encrypt"] == "yes"
+    assert PASSWORD not in repr(target) and target.where.startswith("mssql://psflow:***@db.example")
+    odbc = mssql.parse_mssql_url("mssql+pyodbc://sa:pw@host/db?trust_server_certificate=yes")
+    assert (odbc.driver, odbc.port) == ("pyodbc", 1433)
+
+
+def test_odbc_connection_string_braces_every_value():
+    target = mssql.parse_mssql_url("mssql+pyodbc://sa:p%7Dw%3Bx@host:1444/db?encrypt=strict")
+    assert mssql.odbc_connection_string(target) == (
+        "DRIVER={ODBC Driver 18 for SQL Server};SERVER={host,1444};DATABASE={db};UID={sa};"
+        "PWD={p}}w;x};APP={psflow};Encrypt={strict}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mssql://u:p@host", "write mssql://USER:PASSWORD@HOST:PORT/DATABASE"),
+        ("mssql://host/db", "names no user"),
+        ("mssql://u:p@host:notaport/db", "bad port"),
+        ("mssql://u:p@host/db?colour=blue", "unknown MS SQL Server URL option(s) for pytds: colour"),
+        ("mssql://u:p@host/db?encrypt=maybe", "encrypt must be one of no, yes, login"),
+        ("mssql://u:p@host:1433/db?instance=SQLEXPRESS", "a port or an instance name, not both"),
+        ("mssql://u:p@host/db?login_timeout=soon", "login_timeout must be a number of seconds"),
+    ],
+)
+def test_bad_urls_are_store_errors_without_the_password(url, message):
+    with pytest.raises(StoreError, match=re.escape(message)) as caught:
+        open_database(url)
+    assert ":p@" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("scheme", "module", "extra"),
+    [("mssql", "pytds", "pip install 'psflow[mssql]'"), ("mssql+pyodbc", "pyodbc", "pip install 'psflow[mssql-odbc]'")],
+)
+def test_missing_driver_names_the_extra(monkeypatch, scheme, module, extra):
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` now fails as if not installed
+    with pytest.raises(StoreError, match=re.escape(extra)):
+        open_database(f"{scheme}://u:secret@host/db")
+
+
+def test_open_database_gives_an_unconnected_mssql_database():
+    pytest.importorskip("pytds")
+    db = open_database(URL)
+    assert isinstance(db, mssql.MssqlDatabase) and db.is_closed() and db.param == "%s"
+
+
+def _login_failed() -> Exception:
+    pytds = pytest.importorskip("pytds")
+    error = pytds.LoginError(f"Login failed for user 'psflow'. (password {PASSWORD})")
+    error.msg_no = 18456
+    return error
+
+
+class OdbcError(Exception):
+    """pyodbc's errors: (SQLSTATE, decorated message)."""
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (lambda: ConnectionRefusedError(111, "Connection refused"), "cannot reach SQL Server mssql://psflow:***@db.example"),
+        (lambda: TimeoutError(), "cannot reach SQL Server mssql://psflow:***@db.example:1433/psflow: no answer within 15 s"),
+        (_login_failed, "SQL Server mssql://psflow:***@db.example:1433/psflow refused the login: Login failed"),
+        (
+            lambda: OdbcError(
+                "28000",
+                "[28000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Login failed for user 'psflow'. "
+                "(18456) (SQLDriverConnect)",
+            ),
+            "refused the login: Login failed for user 'psflow'.",
+        ),
+    ],
+    ids=["refused", "timeout", "pytds-login", "pyodbc-login"],
+)
+def test_connect_errors_are_one_line_store_errors_without_the_password(monkeypatch, error, expected):
+    error = error()
+
+    def fail(target):
+        raise error
+
+    monkeypatch.setattr(mssql, "_connect_pytds", fail)
+    db = mssql.MssqlDatabase(mssql.parse_mssql_url(URL))
+    with pytest.raises(StoreError) as caught:
+        db.connect()
+    message = str(caught.value)
+    assert expected in message and PASSWORD not in message and "\n" not in message
+
+
+def test_query_errors_say_the_server_message(store: JobStore, server: FakeServer):
+    pytds = pytest.importorskip("pytds")
+    from peewee import OperationalError
+
+    server.fail = ("UPDATE", pytds.OperationalError("Lock request time out period exceeded."), "execute")
+    with pytest.raises(OperationalError) as caught:
+        store.update_source(JOB_ID, "x", "1" * 64)
+    assert str(caught.value) == "Lock request time out period exceeded."
+
+
+def test_cli_unreachable_server_is_one_line_and_masked(tmp_path):
+    pytest.importorskip("pytds")
+    psflow = Path(sys.executable).with_name("psflow")
+    if not psflow.exists():
+        pytest.skip("the psflow console script is not installed")
+    url = "mssql://psflow:hunter2@127.0.0.1:9/psflow?login_timeout=1"  # port 9 (discard): refused
+    result = subprocess.run(
+        [str(psflow), "jobs", "--db", url], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode == 2, result
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "cannot reach SQL Server mssql://psflow:***@127.0.0.1:9/psflow" in result.stderr, result.stderr
+    assert "hunter2" not in result.stderr
+
+
+# ---- inventory ------------------------------------------------------------------------------------------
+
+
+def _inventory() -> None:  # pragma: no cover - a report for people
+    """Print every distinct statement the scenarios capture (python-tds style), with the kinds
+    sqlglot and sqlfluff parsed it as."""
+    seen: dict[str, Verdict] = {}
+    server = FakeServer("pytds", tables=[])
+    mssql._connect_pytds = lambda target: server.connect()
+    db = open_fake(server)
+    ensure_schema(db)
+    store = JobStore(db)
+    runs = [lambda: None] + [functools.partial(_run_quietly, scenario, store, server) for scenario in SCENARIOS]
+    for run in runs:
+        run()
+        for statement in server.log:
+            seen.setdefault(statement.literal, validate(statement.literal))
+        server.log.clear()
+        server.tables, server.rowcount, server.select_rows = list(TABLES), 1, []
+    for number, (sql, verdict) in enumerate(seen.items(), 1):
+        print(f"{number:2}. {sql}\n    sqlglot: {', '.join(verdict.sqlglot_kinds)}; sqlfluff: {', '.join(verdict.sqlfluff_kinds)}")
+
+
+def _run_quietly(scenario: Scenario, store: JobStore, server: FakeServer) -> None:  # pragma: no cover
+    scenario.setup(server)
+    try:
+        scenario.call(store)
+    except (AmbiguousJob, UnknownJob):
+        pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _inventory()
