@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -42,6 +43,8 @@ class RunResult:
     ran: int = 0
     replayed: int = 0
     note: str | None = None
+    skipped: bool = False  # nothing ran: the job was final, or another runner had it
+    error: str | None = None  # nothing ran: the script does not compile now (`resume` counts it as failed)
 
 
 def new_job_id() -> str:
@@ -66,6 +69,7 @@ def run(script: str | Path, args: Iterable[str] = (), *, job_id: str | None = No
             raise UsageError(f"job id {job_id!r} is not valid: use letters, digits, '.', '_', ':' or '-' (at most 64)")
         existing = store.get_job(job_id)
         if existing is not None:
+            _check_same_script(existing, loaded)
             return _continue(store, existing, loaded, args)
     return _start(store, job_id or new_job_id(), loaded, args)
 
@@ -96,15 +100,43 @@ def resume(
 def _resume_one(store: JobStore, job: Job) -> RunResult:
     skipped = _skip_reason(job)
     if skipped is not None:
-        return RunResult(job.id, job.script, job.status, job.reason, EXIT_COMPLETED, job.attempts, note=skipped)
+        return RunResult(
+            job.id, job.script, job.status, job.reason, EXIT_COMPLETED, job.attempts, note=skipped, skipped=True
+        )
+    from psflow.transform import TransformError
+
     try:
         loaded = _load(Path(job.script))
-        note = None
+        note = _changed_note(job, loaded)
+    except TransformError as error:
+        # Edited into a script that does not compile: leave the job as it is, go on with the others.
+        first = error.diagnostics[0].format().splitlines()[0] if error.diagnostics else str(error)
+        return RunResult(job.id, job.script, job.status, job.reason, EXIT_USAGE, job.attempts, error=first)
     except (ScriptError, UsageError):
         # The file is gone (or moved) here: run the snapshot the job was started with.
         loaded = load_script(Path(job.script), job.source)
         note = "script file not found here: ran the source stored with the job"
     return _claim_and_run(store, job, loaded, json.loads(job.args), note=note)
+
+
+def _changed_note(job: Job, loaded: LoadedScript) -> str | None:
+    if loaded.sha256 == job.source_sha256:
+        return None
+    return "the script changed since the last attempt; blocks are matched by name"
+
+
+def _check_same_script(job: Job, loaded: LoadedScript) -> None:
+    """A chosen job id belongs to one script: running another one under it is a mistake.
+
+    Compared by file name, so the same script checked out elsewhere on another
+    server still continues the job; a leaked PSFLOW_JOB_ID in a child `psflow exec`
+    of another script does not hijack its parent's job.
+    """
+    if Path(job.script).name != loaded.path.name:
+        raise UsageError(
+            f"job {job.id} runs {job.script}, not {loaded.path}: choose another --job id, "
+            f"or `psflow resume --job {job.id}` to continue it"
+        )
 
 
 def _skip_reason(job: Job) -> str | None:
@@ -136,7 +168,7 @@ def _continue(store: JobStore, job: Job, loaded: LoadedScript, args: list[str]) 
     if job.status == "Completed":
         return RunResult(
             job.id, job.script, job.status, job.reason, EXIT_COMPLETED, job.attempts,
-            note=f"job {job.id} is already Completed: nothing to run",
+            note="already Completed: nothing to run", skipped=True,
         )
     if job.status == "Cancelled":
         raise UsageError(f"job {job.id} was cancelled; start a new job instead")
@@ -145,10 +177,7 @@ def _continue(store: JobStore, job: Job, loaded: LoadedScript, args: list[str]) 
         raise UsageError(
             f"job {job.id} was started with arguments {stored_args}; run it without arguments to continue it"
         )
-    note = None
-    if loaded.sha256 != job.source_sha256:
-        note = "the script changed since the last attempt; blocks are matched by name"
-    return _claim_and_run(store, job, loaded, stored_args, note=note)
+    return _claim_and_run(store, job, loaded, stored_args, note=_changed_note(job, loaded))
 
 
 def _claim_and_run(store: JobStore, job: Job, loaded: LoadedScript, args: list[str], *, note: str | None) -> RunResult:
@@ -156,14 +185,24 @@ def _claim_and_run(store: JobStore, job: Job, loaded: LoadedScript, args: list[s
     seconds = lease_seconds()
     if not store.claim_job(job, host=host, pid=pid, lease_seconds=seconds):
         current = store.get_job(job.id)
-        where = f" on {current.owner_host} (pid {current.owner_pid})" if current and current.status == "Running" else ""
         return RunResult(
             job.id, job.script, current.status if current else job.status, job.reason, EXIT_COMPLETED,
-            job.attempts, note=f"skipped: taken by another runner{where}",
+            job.attempts, note=_taken_note(current), skipped=True,
         )
     if loaded.sha256 != job.source_sha256:
         store.update_source(job.id, loaded.source, loaded.sha256)
     return _attempt(store, job, loaded, args, number=job.attempts + 1, host=host, pid=pid, seconds=seconds, note=note)
+
+
+def _taken_note(current: Job | None) -> str:
+    """Why a claim failed: someone else runs the job (and until when its lease holds)."""
+    if current is None or current.status != "Running":
+        return f"skipped: taken by another runner (now {current.status if current else 'gone'})"
+    note = f"skipped: Running on {current.owner_host} (pid {current.owner_pid})"
+    if current.lease_until is not None:
+        left = max(0.0, current.lease_until - time.time())
+        note += f"; its lease runs out in {left:.0f}s if that runner is gone"
+    return note
 
 
 def _attempt(

@@ -48,16 +48,17 @@ def resume(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Resume at most N jobs."),
     db: Optional[str] = DbOption,
 ) -> None:
-    """Run every job in a status again (default: Waiting). Exit 1 if any job failed."""
+    """Run every job in a status again (default: Waiting). Exit 1 if any job failed or could not run."""
     statuses = status or ["Waiting"]
     results = _guarded(lambda: api.resume(statuses=statuses, job_ids=job or [], limit=limit, db=db, on_result=_report))
     counts: dict[str, int] = {}
     for result in results:
-        key = "skipped" if result.note and result.note.startswith("skipped") else result.status
+        key = "not run" if result.error else "skipped" if result.skipped else result.status
         counts[key] = counts.get(key, 0) + 1
     summary = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "nothing to do"
     say(f"resumed {len(results)} job(s) in {', '.join(statuses) if not job else 'the named jobs'}: {summary}")
-    raise typer.Exit(1 if any(result.status == "Failed" and not result.note for result in results) else 0)
+    failed = any(result.error or (result.status == "Failed" and not result.skipped) for result in results)
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()
@@ -115,14 +116,18 @@ def _guarded(call):
 
 
 def _report(result: api.RunResult) -> None:
-    if result.note:
+    """One line per job: how it ended, or why nothing ran."""
+    if result.error:
+        say(f"job {result.job_id}: not run: {result.error}", error=True)
+        return
+    if result.skipped:
         say(f"job {result.job_id}: {result.note}")
-    if result.note and result.note.startswith(("skipped", f"job {result.job_id} is already")):
         return
     detail = f" ({result.reason})" if result.reason else ""
+    note = f"; {result.note}" if result.note else ""
     say(
         f"job {result.job_id}: {result.status}{detail} — attempt {result.attempt}, "
-        f"{result.ran} block(s) ran, {result.replayed} replayed"
+        f"{result.ran} block(s) ran, {result.replayed} replayed{note}"
     )
 
 

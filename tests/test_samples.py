@@ -1,0 +1,172 @@
+"""Every sample in samples/ runs as its docstring says: started, stopped or failed, fixed, resumed.
+
+Each one is copied into the test's folder and run there through the real
+`psflow exec`; side-effect files count how often each block body ran.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+@pytest.fixture
+def sample(tmp_path: Path):
+    """sample(name): copy samples/NAME into the test's folder; its path there."""
+
+    def copy(name: str) -> Path:
+        return Path(shutil.copy(SAMPLES / name, tmp_path / name))
+
+    return copy
+
+
+def _jobs(psflow) -> list[dict]:
+    result = psflow("jobs", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _blocks(psflow, job_id: str) -> list[tuple[str, str, int]]:
+    result = psflow("job", job_id, "--json")
+    assert result.returncode == 0, result.stderr
+    return [(block["name"], block["status"], block["attempt"]) for block in json.loads(result.stdout)["blocks"]]
+
+
+def test_every_sample_is_tested_and_documents_how_to_run_it():
+    names = sorted(path.name for path in SAMPLES.glob("*.py"))
+    assert names == ["approval.py", "deploy_hosts.py", "fix_and_resume.py"]
+    for name in names:
+        text = (SAMPLES / name).read_text()
+        assert text.startswith('"""') and f"psflow exec samples/{name}" in text
+        assert "psflow resume" in text
+
+
+def test_approval_waits_for_the_flag_and_finishes_with_step1_values(psflow, sample, tmp_path):
+    sample("approval.py")
+    side_effects = tmp_path / "sql_side_effects.log"
+
+    # Attempt 1: Step1 runs once, then the job waits.
+    first = psflow("exec", "approval.py", "dbo.Orders")
+    assert first.returncode == 3, first.stderr
+    step1 = re.fullmatch(
+        r"Step1: archived (\d+) rows of dbo\.Orders on db01; please validate\n"
+        r"VerifyApproval: no approved\.flag in .+ yet\n",
+        first.stdout,
+    )
+    assert step1, first.stdout
+    rows = step1.group(1)
+    [job] = _jobs(psflow)
+    assert (job["status"], job["args"]) == ("Waiting", ["dbo.Orders"])
+    assert job["reason"] == f"approval pending: create approved.flag to approve job {job['id']}"
+    # Attempt 2: no approval yet: still waiting, Step1 replayed, not run.
+    not_yet = psflow("resume")
+    assert not_yet.returncode == 0, not_yet.stderr
+    assert not_yet.stdout.startswith("VerifyApproval: no approved.flag")
+    assert f"job {job['id']}: Waiting" in not_yet.stderr and "0 block(s) ran, 1 replayed" in not_yet.stderr
+    # Attempt 3: approved; Finish prints what Step1 computed two processes earlier.
+    (tmp_path / "approved.flag").write_text("alice\n")
+    approved = psflow("resume", "--status", "Waiting")
+    assert approved.returncode == 0, approved.stderr
+    lines = approved.stdout.splitlines()
+    assert lines[0] == "VerifyApproval: approved by alice"
+    assert re.fullmatch(
+        rf"Finish: {rows} rows of dbo\.Orders archived on db01 at \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC, "
+        r"approved by alice \(attempt 3\)",
+        lines[1],
+    ), lines[1]
+    assert "Completed — attempt 3, 2 block(s) ran, 1 replayed" in approved.stderr
+    afterwards = psflow("resume")
+    assert afterwards.stdout == "" and "nothing to do" in afterwards.stderr
+    # The UPDATE ran exactly once.
+    assert len(side_effects.read_text().splitlines()) == 1
+    assert _blocks(psflow, job["id"]) == [
+        ("Step1", "Completed", 1),
+        ("VerifyApproval", "Completed", 3),
+        ("Finish", "Completed", 3),
+    ]
+
+
+def test_deploy_hosts_resumes_only_the_hosts_not_yet_deployed(psflow, sample, tmp_path):
+    sample("deploy_hosts.py")
+    log = tmp_path / "deploy.log"
+    (tmp_path / "web02.down").write_text("")
+
+    failed = psflow("exec", "deploy_hosts.py", "web01", "web02", "web03")
+    still_down = psflow("resume", "--status", "Failed")
+    (tmp_path / "web02.down").unlink()
+    resumed = psflow("resume", "--status", "Failed")
+
+    assert failed.returncode == 1
+    assert failed.stdout == "deploying 2026.11.1 to 3 host(s): web01, web02, web03\n  web01: 2026.11.1 deployed\n"
+    assert "ConnectionError: web02: connection refused" in failed.stderr
+    assert still_down.returncode == 1
+    assert "web01: 2026.11.1 deployed" not in still_down.stdout
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout == (
+        "deploying 2026.11.1 to 3 host(s): web01, web02, web03\n"
+        "  web02: 2026.11.1 deployed\n"
+        "  web03: 2026.11.1 deployed\n"
+        "release 2026.11.1 is on 3 host(s): web01, web02, web03\n"
+    )
+    assert [line.split()[1:] for line in log.read_text().splitlines()] == [
+        ["web01", "2026.11.1"],
+        ["web02", "2026.11.1"],
+        ["web03", "2026.11.1"],
+    ]
+    [job] = _jobs(psflow)
+    assert (job["status"], job["attempts"], job["args"]) == ("Completed", 3, ["web01", "web02", "web03"])
+    assert _blocks(psflow, job["id"]) == [
+        ("deploy-web01", "Completed", 1),
+        ("deploy-web02", "Completed", 3),
+        ("deploy-web03", "Completed", 3),
+    ]
+
+
+def test_deploy_hosts_default_list_and_failure_from_the_environment(psflow, sample, tmp_path):
+    sample("deploy_hosts.py")
+
+    failed = psflow("exec", "deploy_hosts.py", env={"DEPLOY_FAIL_HOST": "db01", "RELEASE": "9.9"})
+    resumed = psflow("resume", "--status", "Failed", env={"RELEASE": "9.9"})
+
+    assert failed.returncode == 1
+    assert "ConnectionError: db01: connection refused" in failed.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[-2:] == ["  db01: 9.9 deployed", "release 9.9 is on 3 host(s): db01, web01, web02"]
+    hosts = [line.split()[1] for line in (tmp_path / "deploy.log").read_text().splitlines()]
+    assert hosts == ["web01", "web02", "db01"]
+
+
+def test_fix_and_resume_reruns_the_failed_block_only(psflow, sample, tmp_path):
+    sample("fix_and_resume.py")
+
+    failed = psflow("exec", "fix_and_resume.py")
+    assert failed.returncode == 1
+    assert failed.stdout.startswith("Collect: {'/': ")
+    assert "FileNotFoundError" in failed.stderr and "report.ini" in failed.stderr
+    assert 'fix_and_resume.py", line ' in failed.stderr and "settings = read_settings(SETTINGS)" in failed.stderr
+    [job] = _jobs(psflow)
+    assert job["status"] == "Failed"
+
+    (tmp_path / "report.ini").write_text("[report]\nrecipients = ops@example.com, dba@example.com\nthreshold = 0\n")
+    resumed = psflow("resume", "--status", "Failed")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout == (
+        "LoadSettings: report to ops@example.com, dba@example.com at or over 0%\n"
+        "Send: report with 3 volumes sent to 2 recipient(s)\n"
+    )
+    assert "Completed — attempt 2, 2 block(s) ran, 1 replayed" in resumed.stderr
+    # Collect ran once; Send used its `usage` (every volume is at or over 0%).
+    assert (tmp_path / "collect.log").read_text() == "collected 3 volumes\n"
+    outbox = (tmp_path / "outbox.txt").read_text()
+    assert outbox.startswith("To: ops@example.com, dba@example.com\nSubject: disk report, 3 volume(s) at or over 0%\n")
+    assert _blocks(psflow, job["id"]) == [
+        ("Collect", "Completed", 1),
+        ("LoadSettings", "Completed", 2),
+        ("Send", "Completed", 2),
+    ]
