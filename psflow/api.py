@@ -81,8 +81,16 @@ def resume(
     limit: int | None = None,
     db: str | None = None,
     on_result: Callable[[RunResult], None] | None = None,
+    parallel: int | None = None,
 ) -> list[RunResult]:
-    """Run again every job in `statuses` (or the jobs named), each claimed by one conditional UPDATE."""
+    """Run again every job in `statuses` (or the jobs named), each claimed by one conditional UPDATE.
+
+    With `parallel`, the jobs run in that many worker processes (psflow.workers).
+    """
+    if parallel is not None and not job_ids:
+        from psflow.workers import run_pool
+
+        return run_pool(db=db, statuses=statuses, processes=parallel, limit=limit, on_result=on_result)
     store = connect(db)
     named = [store.find_job(job_id) for job_id in job_ids]
     candidates = named or store.list_jobs(list(statuses), order="oldest")
@@ -95,6 +103,25 @@ def resume(
         if on_result is not None:
             on_result(result)
     return results
+
+
+def due_job_ids(store: JobStore, statuses: Iterable[str], limit: int | None, *, exclude: set[str]) -> list[str]:
+    """Ids of jobs to take now, oldest first: in `statuses`, and if Running, with a lapsed lease."""
+    now = time.time()
+    due = [
+        job.id
+        for job in store.list_jobs(list(statuses), order="oldest")
+        if job.id not in exclude and (job.status != "Running" or (job.lease_until or 0) < now)
+    ]
+    return due if limit is None else due[:limit]
+
+
+def resume_job(store: JobStore, job_id: str) -> RunResult:
+    """Claim and run one job by id (for worker processes)."""
+    job = store.get_job(job_id)
+    if job is None:
+        return RunResult(job_id, "", "unknown", None, EXIT_COMPLETED, 0, note="skipped: the job is gone", skipped=True)
+    return _resume_one(store, job)
 
 
 def _resume_one(store: JobStore, job: Job) -> RunResult:
@@ -218,9 +245,11 @@ def _attempt(
     note: str | None = None,
 ) -> RunResult:
     store.start_attempt(job.id, number, host=host, pid=pid, source_sha256=loaded.sha256)
+    handback = job.status if job.status != "Running" else "Waiting"  # where a worker shutdown leaves it
     with Heartbeat(store, job.id, pid, seconds):
         outcome = run_attempt(
-            store, job.id, number, loaded.code, script=job.script, argv=args, host=host, pid=pid
+            store, job.id, number, loaded.code, script=job.script, argv=args, host=host, pid=pid,
+            handback_status=handback,
         )
     return RunResult(
         job.id, job.script, outcome.status, outcome.reason, outcome.exit_code, number,

@@ -17,6 +17,7 @@ from typing import Any, Callable, NoReturn, Protocol
 
 _OPTIMIZED = 0x1  # CO_OPTIMIZED: a function frame, whose locals are not a dict
 MISSING = object()
+MAX_NAME_LENGTH = 255  # the block name column's width on every backend
 _STATUS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
 
@@ -40,6 +41,10 @@ class BlockNameError(BlockError):
     """A block name that is not a str."""
 
 
+class RecordError(BaseException):
+    """psflow could not write a block's record: the attempt ends (a BaseException, so no script swallows it)."""
+
+
 class Recorder(Protocol):
     """What the running attempt provides to blocks (psflow.runtime.Attempt)."""
 
@@ -55,12 +60,23 @@ class Recorder(Protocol):
 
 
 _recorder: Recorder | None = None
+_shutdown = False
 
 
 def activate(recorder: Recorder | None) -> None:
     """Route blocks to `recorder` (None: blocks just run, as under plain Python)."""
     global _recorder
     _recorder = recorder
+
+
+def request_shutdown() -> None:
+    """A worker is stopping: the running job stops before its next block and is handed back."""
+    global _shutdown
+    _shutdown = True
+
+
+def shutdown_requested() -> bool:
+    return _shutdown
 
 
 class block:
@@ -76,6 +92,11 @@ class block:
     def __init__(self, name: str) -> None:
         if type(name) is not str:
             raise BlockNameError(f"block name must be a str, not {type(name).__name__} ({name!r})")
+        if not 0 < len(name) <= MAX_NAME_LENGTH or "\x00" in name:
+            raise BlockNameError(
+                f"block name must be 1 to {MAX_NAME_LENGTH} characters without NUL, not {name[:40]!r}"
+                + ("…" if len(name) > 40 else "")
+            )
         self.name = name
         self.line: int | None = None
         self.replaying = False

@@ -46,17 +46,66 @@ def resume(
     status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="Resume jobs in this status (default Waiting; repeatable)."),
     job: Optional[List[str]] = typer.Option(None, "--job", "-j", help="Resume this job (id or unique prefix; repeatable)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Resume at most N jobs."),
+    parallel: Optional[int] = typer.Option(
+        None, "--parallel", "-p", min=1, help="Run the jobs in N worker processes (many jobs each)."
+    ),
     db: Optional[str] = DbOption,
 ) -> None:
     """Run every job in a status again (default: Waiting). Exit 1 if any job failed or could not run."""
     statuses = status or ["Waiting"]
-    results = _guarded(lambda: api.resume(statuses=statuses, job_ids=job or [], limit=limit, db=db, on_result=_report))
+    results = _guarded(
+        lambda: api.resume(
+            statuses=statuses, job_ids=job or [], limit=limit, db=db, on_result=_report, parallel=parallel
+        )
+    )
+    _summarize(results, f"resumed {len(results)} job(s) in {', '.join(statuses) if not job else 'the named jobs'}")
+
+
+@app.command()
+def worker(
+    status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="Take jobs in this status (default Waiting; repeatable)."),
+    poll: float = typer.Option(5.0, "--poll", min=0.05, help="Seconds between looks for due jobs."),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Worker processes."),
+    once: bool = typer.Option(False, "--once", help="Take the jobs due now, then exit."),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Keep claiming and running due jobs on this server until SIGTERM or Ctrl-C.
+
+    On SIGTERM/SIGINT no new job is claimed; a running job stops before its next
+    block and goes back to the status it had, for another worker to take.
+    """
+    import signal
+    import threading
+
+    from psflow.workers import run_pool
+
+    shutdown = threading.Event()
+
+    def stop(signum, frame) -> None:
+        say("shutting down: finishing the running blocks, handing their jobs back")
+        shutdown.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    statuses = status or ["Waiting"]
+    say(f"worker: {concurrency} process(es) taking {', '.join(statuses)} jobs" + ("" if once else f", every {poll:g}s"))
+    results = _guarded(
+        lambda: run_pool(
+            db=db, statuses=statuses, processes=concurrency, forever=not once, poll=poll,
+            on_result=_report, shutdown=shutdown,
+        )
+    )
+    _summarize(results, f"worker ran {len(results)} job(s)")
+
+
+def _summarize(results: list[api.RunResult], headline: str) -> None:
+    """The summary line after many jobs; exit 1 if any failed or could not run."""
     counts: dict[str, int] = {}
     for result in results:
         key = "not run" if result.error else "skipped" if result.skipped else result.status
         counts[key] = counts.get(key, 0) + 1
     summary = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "nothing to do"
-    say(f"resumed {len(results)} job(s) in {', '.join(statuses) if not job else 'the named jobs'}: {summary}")
+    say(f"{headline}: {summary}")
     failed = any(result.error or (result.status == "Failed" and not result.skipped) for result in results)
     raise typer.Exit(1 if failed else 0)
 

@@ -22,7 +22,16 @@ class _BlockModuleLoader(SourceFileLoader):
     """Loads a module through psflow's transformer instead of the plain bytecode cache."""
 
     def get_code(self, fullname: str) -> CodeType:
-        return load_script(Path(self.get_filename(fullname))).code
+        from psflow.transform import TransformError
+
+        try:
+            return load_script(Path(self.get_filename(fullname))).code
+        except TransformError as error:
+            # Shown to the user like any syntax error in an imported module.
+            first = error.diagnostics[0]
+            raise SyntaxError(
+                first.message, (first.filename, first.line, first.column, first.source_line + "\n")
+            ) from None
 
     def exec_module(self, module: ModuleType) -> None:
         for name in ("block", "stop", "job"):

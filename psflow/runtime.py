@@ -22,10 +22,10 @@ from types import CodeType, FrameType
 from typing import Any, Iterator, TextIO
 
 from psflow import blocks, codec
-from psflow.blocks import MISSING, BlockError, BlockNameError, Stop, lookup
+from psflow.blocks import MISSING, BlockError, BlockNameError, RecordError, Stop, lookup
 from psflow.capture import OutputCapture
 from psflow.importer import ScriptFolderImporter
-from psflow.store import BlockRecord, JobStore
+from psflow.store import BlockRecord, JobStore, StoreError
 
 PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 _MUTABLE = (list, dict, set, bytearray)
@@ -57,11 +57,13 @@ class Attempt:
         host: str,
         pid: int,
         capture: OutputCapture,
+        handback_status: str = "Waiting",
     ) -> None:
         self.store, self.job_id, self.number = store, job_id, number
         self.completed = completed
         self.host, self.pid = host, pid
         self.capture = capture
+        self.handback_status = handback_status
         self.ran = self.replayed_count = 0
         self._seen: dict[str, tuple[str, int]] = {}
         self._calls: dict[str, int] = {}
@@ -69,6 +71,8 @@ class Attempt:
     # ---- Recorder ---------------------------------------------------------
 
     def enter(self, handle: blocks.block, frame: FrameType) -> None:
+        if blocks.shutdown_requested():
+            raise Stop(self.handback_status, "handed back: the worker running it is shutting down")
         name = handle.name
         here = (frame.f_code.co_filename, handle.line)
         first = self._seen.get(name)
@@ -102,8 +106,7 @@ class Attempt:
         returned = None
         if handle.exit == "return":
             returned = self._encode_one(handle, "the return value", handle.returned, "will be None on replay")
-        self.store.save_block(
-            self.job_id,
+        self._save(
             BlockRecord(
                 handle.name, "Completed", saved, mutated, handle.exit, returned, output or None, None,
                 started, time.time(), self.number, self.host, self.pid,
@@ -137,13 +140,18 @@ class Attempt:
             return
         buffer, started = handle.record
         output = self.capture.close(buffer)
-        self.store.save_block(
-            self.job_id,
+        self._save(
             BlockRecord(
                 handle.name, status, None, None, None, None, output or None, error,
                 started, time.time(), self.number, self.host, self.pid,
             ),
         )
+
+    def _save(self, record: BlockRecord) -> None:
+        try:
+            self.store.save_block(self.job_id, record)
+        except StoreError as error:
+            raise RecordError(f"cannot record block {record.name!r}: {error}") from None
 
     def _encode(self, handle: blocks.block, values: dict[str, Any], consequence: str) -> str | None:
         """Codec text for `values`; what cannot be saved is dropped, and the user is told."""
@@ -204,10 +212,17 @@ def run_attempt(
     argv: list[str],
     host: str,
     pid: int,
+    handback_status: str = "Waiting",
 ) -> AttemptResult:
-    """Execute `code` as attempt `number` of the job and record how it ended."""
+    """Execute `code` as attempt `number` of the job and record how it ended.
+
+    `handback_status` is what the job goes back to if a worker shutdown stops it.
+    """
     capture = OutputCapture()
-    attempt = Attempt(store, job_id, number, store.completed_blocks(job_id), host=host, pid=pid, capture=capture)
+    attempt = Attempt(
+        store, job_id, number, store.completed_blocks(job_id),
+        host=host, pid=pid, capture=capture, handback_status=handback_status,
+    )
     with _script_environment(script, argv, job_id) as module:
         capture.install()
         blocks.activate(attempt)
@@ -237,14 +252,23 @@ def _ending(error: BaseException, stderr: TextIO) -> tuple[str, str | None, int]
         if isinstance(error.code, str):
             print(error.code, file=stderr)
         return "Failed", reason, EXIT_FAILED
+    if isinstance(error, RecordError):
+        print(f"psflow: error: {error}", file=stderr)
+        return "Failed", str(error), EXIT_FAILED
     if isinstance(error, BlockError):
         print(f"psflow: error: {error}", file=stderr)
         return "Failed", str(error), EXIT_USAGE if isinstance(error, BlockNameError) else EXIT_FAILED
     if isinstance(error, KeyboardInterrupt):
         return "Failed", "interrupted (Ctrl-C)", EXIT_FAILED
     print(user_traceback(error), end="", file=stderr)
-    message = "".join(traceback.format_exception_only(type(error), error)).strip()
-    return "Failed", message.splitlines()[-1] if message else type(error).__name__, EXIT_FAILED
+    return "Failed", _one_line(error), EXIT_FAILED
+
+
+def _one_line(error: BaseException) -> str:
+    """`Type: first line of the message` (for SyntaxError, the line that says what is wrong)."""
+    lines = traceback.format_exception_only(type(error), error)
+    text = lines[-1] if isinstance(error, SyntaxError) else lines[0]
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def user_traceback(error: BaseException) -> str:
@@ -258,16 +282,25 @@ def user_traceback(error: BaseException) -> str:
             continue
         seen.add(id(current))
         current.stack = traceback.StackSummary.from_list(
-            [frame for frame in current.stack if not frame.filename.startswith(PACKAGE_DIR)]
+            [frame for frame in current.stack if not _is_machinery(frame.filename)]
         )
         pending.extend(chained for chained in (current.__cause__, current.__context__) if chained)
     return "".join(report.format())
 
 
+def _is_machinery(filename: str) -> bool:
+    """psflow's own frames, and the import system's (Python hides those from users too)."""
+    return filename.startswith(PACKAGE_DIR) or filename.startswith("<frozen importlib")
+
+
 @contextmanager
 def _script_environment(script: str, argv: list[str], job_id: str) -> Iterator[types.ModuleType]:
-    """A fresh `__main__` with the script's argv, import path and job id; all restored afterwards."""
-    saved = (sys.argv, list(sys.path), sys.modules.get("__main__"), os.environ.get("PSFLOW_JOB_ID"), os.getcwd())
+    """A fresh `__main__` with the script's argv, import path and job id.
+
+    Afterwards argv, sys.path, `__main__`, the environment and the working
+    directory are restored, so one process can run many jobs in turn.
+    """
+    saved = (sys.argv, list(sys.path), sys.modules.get("__main__"), dict(os.environ), os.getcwd())
     module = types.ModuleType("__main__")
     module.__file__ = script
     module.__builtins__ = builtins
@@ -283,8 +316,7 @@ def _script_environment(script: str, argv: list[str], job_id: str) -> Iterator[t
         sys.argv, sys.path[:] = saved[0], saved[1]
         if saved[2] is not None:
             sys.modules["__main__"] = saved[2]
-        if saved[3] is None:
-            os.environ.pop("PSFLOW_JOB_ID", None)
-        else:
-            os.environ["PSFLOW_JOB_ID"] = saved[3]
+        if os.environ != saved[3]:
+            os.environ.clear()
+            os.environ.update(saved[3])
         os.chdir(saved[4])

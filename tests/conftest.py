@@ -72,8 +72,8 @@ def psflow(tmp_path: Path, db_url: str):
     """Run the real `psflow` console script against this test's database, in tmp_path."""
 
     def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120):
-        environment = {**os.environ, "PSFLOW_DB": db_url, "NO_COLOR": "1", **(env or {})}
-        environment.pop("PSFLOW_JOB_ID", None)
+        environment = {key: value for key, value in os.environ.items() if key != "PSFLOW_JOB_ID"}
+        environment.update({"PSFLOW_DB": db_url, "NO_COLOR": "1", **(env or {})})
         return subprocess.run(
             [PSFLOW, *args],
             cwd=cwd or tmp_path,

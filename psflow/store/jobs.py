@@ -11,9 +11,9 @@ import json
 import time
 from typing import NamedTuple
 
-from peewee import EXCLUDED, Database, IntegrityError
+from peewee import EXCLUDED, Database, DatabaseError, IntegrityError
 
-from psflow.store.errors import AmbiguousJob, UnknownJob
+from psflow.store.errors import AmbiguousJob, StoreError, UnknownJob
 from psflow.store.models import Attempt, Block, Job
 
 FINAL_STATUSES = ("Completed", "Cancelled")
@@ -203,7 +203,11 @@ class JobStore:
 
     def save_block(self, job_id: str, record: BlockRecord) -> None:
         """Write a block's outcome: one statement, one committed transaction."""
-        self.db.execute_sql(self._save_block_sql, (job_id, *record))
+        try:
+            self.db.execute_sql(self._save_block_sql, (job_id, *record))
+        except DatabaseError as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise StoreError(f"the database refused the write: {message}") from None
 
     def blocks(self, job_id: str) -> list[Block]:
         """The job's blocks in the order they first ran."""

@@ -1,0 +1,149 @@
+"""Run jobs in worker processes: `psflow resume --parallel N` and `psflow worker`.
+
+The parent finds due jobs and hands their ids to N child processes through a
+queue; each child claims a job (one conditional UPDATE), runs it in a fresh
+`__main__`, reports, and takes the next — many jobs per process, so start-up is
+paid once. A child that dies (os._exit, a segfault) costs only its current job,
+which the parent marks Failed so it can be resumed; a new child takes its place.
+SIGTERM/SIGINT: no new claims; a running job stops before its next block and is
+handed back with the status it had.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from psflow import api, blocks
+
+_DONE = None  # queue sentinel: no more work
+
+
+@dataclass
+class _Child:
+    process: multiprocessing.process.BaseProcess
+    job_id: str | None = None  # the job it is running now
+
+
+def run_pool(
+    *,
+    db: str | None,
+    statuses: Iterable[str],
+    processes: int,
+    limit: int | None = None,
+    forever: bool = False,
+    poll: float = 5.0,
+    on_result: Callable[[api.RunResult], None] | None = None,
+    shutdown: threading.Event | None = None,
+) -> list[api.RunResult]:
+    """Run due jobs in `processes` children: one sweep, or with `forever` until `shutdown` is set."""
+    statuses = list(statuses)
+    # A fresh interpreter per child: no database connection is carried across fork.
+    context = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
+    tasks, events = context.Queue(), context.Queue()
+    shutdown = shutdown or threading.Event()
+    store = api.connect(db)
+    children: list[_Child] = []
+    results: list[api.RunResult] = []
+    queued: set[str] = set()
+
+    def start_child() -> None:
+        process = context.Process(target=_child_main, args=(db, tasks, events), daemon=True)
+        process.start()
+        children.append(_Child(process))
+
+    def report(result: api.RunResult) -> None:
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    for _ in range(max(1, processes)):
+        start_child()
+    next_poll = 0.0
+    try:
+        while not shutdown.is_set():
+            if time.monotonic() >= next_poll and (forever or not queued):
+                remaining = None if limit is None else limit - len(queued)
+                if remaining is None or remaining > 0:
+                    for job_id in api.due_job_ids(store, statuses, remaining, exclude=queued):
+                        queued.add(job_id)
+                        tasks.put(job_id)
+                next_poll = time.monotonic() + poll
+            _drain(events, children, report, timeout=0.1)
+            _replace_dead(children, store, report, start_child)
+            if not forever and len(results) >= len(queued):
+                break
+        else:  # shutting down: children finish their block, hand their job back, and exit
+            for child in children:
+                if child.process.is_alive():
+                    os.kill(child.process.pid, signal.SIGTERM)
+    finally:
+        for _ in children:
+            tasks.put(_DONE)
+        for child in children:
+            child.process.join(timeout=60)
+        _drain(events, children, report, timeout=0)
+        store.db.close()
+    return results
+
+
+def _drain(events, children: list[_Child], report, *, timeout: float) -> None:
+    """Take every message the children sent: ("claimed", pid, job id) or ("result", pid, RunResult)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            kind, pid, payload = events.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return
+        child = next((c for c in children if c.process.pid == pid), None)
+        if kind == "claimed" and child is not None:
+            child.job_id = payload
+        elif kind == "result":
+            if child is not None:
+                child.job_id = None
+            report(payload)
+
+
+def _replace_dead(children: list[_Child], store, report, start_child) -> None:
+    """A child that died takes only its current job with it: that job is marked Failed, a new child starts."""
+    for child in list(children):
+        code = child.process.exitcode
+        if code is None:
+            continue
+        children.remove(child)
+        if child.job_id is not None:
+            how = f"signal {-code}" if code < 0 else f"exit status {code}"
+            reason = f"worker process {child.process.pid} died ({how}) while running the job"
+            marked = store.fail_orphan(child.job_id, socket.gethostname(), child.process.pid, reason)
+            report(api.RunResult(child.job_id, "", "Failed" if marked else "unknown", reason, 1, 0))
+        start_child()
+
+
+def _child_main(db: str | None, tasks, events) -> None:
+    """A worker process: claim and run jobs from the queue until told to stop."""
+    signal.signal(signal.SIGINT, _hand_back)
+    signal.signal(signal.SIGTERM, _hand_back)
+    store = api.connect(db)
+    pid = os.getpid()
+    while not blocks.shutdown_requested():
+        job_id = tasks.get()
+        if job_id is _DONE:
+            break
+        events.put(("claimed", pid, job_id))
+        events.put(("result", pid, api.resume_job(store, job_id)))
+    store.db.close()
+
+
+def _hand_back(signum, frame) -> None:
+    """First signal: finish the current block, then hand the job back. Second: stop now."""
+    if blocks.shutdown_requested():
+        raise KeyboardInterrupt
+    blocks.request_shutdown()

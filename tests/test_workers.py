@@ -1,0 +1,136 @@
+"""Worker processes: `psflow resume --parallel N` and `psflow worker`, through the real command."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+from psflow import api
+
+from conftest import PSFLOW
+
+SCRIPT = textwrap.dedent(
+    """\
+    import os, sys
+    log = sys.argv[1]
+    def effect(text):
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, f"{job.id} {text} {os.getpid()}\\n".encode())
+        os.close(fd)
+    with block("one"):
+        effect("one")
+    if job.attempt == 1:
+        stop("Waiting")
+    with block("two"):
+        if len(sys.argv) > 2 and sys.argv[2] == "crash" and not os.path.exists(sys.argv[3]):
+            os._exit(9)
+        effect("two")
+    os.environ["LEAK"] = job.id      # must not leak into the next job in the same process
+    os.chdir("/")
+    """
+)
+
+
+def _env(db_url: str, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "PSFLOW_DB": db_url, "NO_COLOR": "1", **extra}
+    env.pop("PSFLOW_JOB_ID", None)
+    return env
+
+
+def _effects(log: Path) -> Counter:
+    return Counter(" ".join(line.split()[:2]) for line in log.read_text().splitlines())
+
+
+def test_parallel_resume_runs_every_job_once_in_few_processes(tmp_path: Path, db_url: str) -> None:
+    script, log = tmp_path / "flow.py", tmp_path / "effects.log"
+    script.write_text(SCRIPT)
+    ids = [api.run(script, [str(log)], db=db_url).job_id for _ in range(40)]
+    done = subprocess.run([PSFLOW, "resume", "--parallel", "2"], env=_env(db_url), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "40 Completed" in done.stderr
+    effects = _effects(log)
+    assert set(effects.values()) == {1} and len(effects) == 80
+    pids = {line.split()[2] for line in log.read_text().splitlines() if " two " in line}
+    assert 1 <= len(pids) <= 2  # many jobs per worker process
+    assert {job["status"] for job in api.jobs(db=db_url)} == {"Completed"}
+    assert set(ids) == {job["id"] for job in api.jobs(db=db_url)}
+
+
+def test_a_job_that_kills_its_worker_fails_alone_and_can_be_resumed(tmp_path: Path, db_url: str) -> None:
+    script, log, fixed = tmp_path / "flow.py", tmp_path / "effects.log", tmp_path / "fixed"
+    script.write_text(SCRIPT)
+    good = [api.run(script, [str(log)], db=db_url).job_id for _ in range(6)]
+    bad = api.run(script, [str(log), "crash", str(fixed)], db=db_url).job_id
+    done = subprocess.run([PSFLOW, "resume", "--parallel", "2"], env=_env(db_url), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert f"job {bad}: Failed (worker process" in done.stderr
+    statuses = {job["id"]: job["status"] for job in api.jobs(db=db_url)}
+    assert statuses[bad] == "Failed" and all(statuses[job_id] == "Completed" for job_id in good)
+
+    fixed.write_text("yes")
+    again = subprocess.run([PSFLOW, "resume", "--status", "Failed", "--parallel", "1"], env=_env(db_url),
+                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert api.job_detail(bad, db=db_url)["status"] == "Completed"
+    assert _effects(log)[f"{bad} one"] == 1 and _effects(log)[f"{bad} two"] == 1
+
+
+def test_worker_once_takes_due_jobs_and_exits(tmp_path: Path, db_url: str) -> None:
+    script, log = tmp_path / "flow.py", tmp_path / "effects.log"
+    script.write_text(SCRIPT)
+    for _ in range(5):
+        api.run(script, [str(log)], db=db_url)
+    done = subprocess.run([PSFLOW, "worker", "--once", "--concurrency", "2"], env=_env(db_url), cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert {job["status"] for job in api.jobs(db=db_url)} == {"Completed"}
+
+
+SLOW = textwrap.dedent(
+    """\
+    import os, sys, time
+    log, gate = sys.argv[1], sys.argv[2]
+    def effect(text):
+        with open(log, "a") as file:
+            file.write(text + "\\n")
+    if job.attempt == 1:
+        stop("Waiting")
+    with block("slow"):
+        effect("slow started")
+        while not os.path.exists(gate):
+            time.sleep(0.05)
+        effect("slow done")
+    with block("next"):
+        effect("next")
+    """
+)
+
+
+def test_sigterm_lets_the_block_finish_and_hands_the_job_back(tmp_path: Path, db_url: str) -> None:
+    script, log, gate = tmp_path / "flow.py", tmp_path / "effects.log", tmp_path / "gate"
+    script.write_text(SLOW)
+    job_id = api.run(script, [str(log), str(gate)], db=db_url).job_id
+    worker = subprocess.Popen([PSFLOW, "worker", "--poll", "0.2"], env=_env(db_url), cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while "slow started" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline and worker.poll() is None
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    gate.write_text("open")
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert log.read_text().splitlines() == ["slow started", "slow done"]
+    detail = api.job_detail(job_id, db=db_url)
+    assert detail["status"] == "Waiting" and "handed back" in detail["reason"]
+    assert detail["lease_until"] is None
+    assert [(b["name"], b["status"]) for b in detail["blocks"]] == [("slow", "Completed")]
