@@ -293,25 +293,17 @@ def jobs(*, statuses: Iterable[str] = (), limit: int | None = None, db: str | No
 
 
 def job_detail(job_id: str, *, db: str | None = None) -> dict:
-    """One job (id or unique prefix) with its blocks, in the order they first ran, and attempts."""
+    """One job (id or unique prefix): its blocks in the order they first ran, each with its
+    latest state (`blocks`); every recorded run of a block (`runs`); and its attempts."""
     store = connect(db)
     job = store.find_job(job_id)
     detail = job_summary(job)
-    detail["blocks"] = [
-        {
-            "name": row.name,
-            "status": row.status,
-            "attempt": row.attempt,
-            "host": row.host,
-            "pid": row.pid,
-            "started": row.started_at,
-            "ended": row.ended_at,
-            "duration": round(row.ended_at - row.started_at, 6),
-            "exit": row.exit_kind,
-            "error": row.error,
-        }
-        for row in store.blocks(job.id)
-    ]
+    runs = [_block_run(row) for row in store.blocks(job.id)]
+    latest: dict[str, dict] = {}
+    for run in runs:  # in the order they ran: a name keeps its first place, and its last state
+        latest[run["name"]] = run
+    detail["blocks"] = list(latest.values())
+    detail["runs"] = runs
     detail["attempt_history"] = [
         {
             "number": row.number,
@@ -328,6 +320,22 @@ def job_detail(job_id: str, *, db: str | None = None) -> dict:
     return detail
 
 
+def _block_run(row) -> dict:
+    return {
+        "name": row.name,
+        "status": row.status,
+        "attempt": row.attempt,
+        "host": row.host,
+        "pid": row.pid,
+        "started": row.started_at,
+        "ended": row.ended_at,
+        "duration": round(row.ended_at - row.started_at, 6),
+        "exit": row.exit_kind,
+        "tries": row.tries,
+        "error": row.error,
+    }
+
+
 def job_summary(job: Job) -> dict:
     return {
         "id": job.id,
@@ -342,6 +350,9 @@ def job_summary(job: Job) -> dict:
         "host": job.owner_host,
         "pid": job.owner_pid,
         "lease_until": job.lease_until,
+        "due": job.due_at,
+        "workflow": job.workflow,
+        "workflow_version": job.workflow_version,
     }
 
 

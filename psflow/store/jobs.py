@@ -35,6 +35,8 @@ class BlockRecord(NamedTuple):
     attempt: int
     host: str
     pid: int
+    tries: int = 1
+    fingerprint: str | None = None
 
 
 _BLOCK_FIELDS = [getattr(Block, field) for field in BlockRecord._fields]
@@ -197,12 +199,12 @@ class JobStore:
     # ---- blocks -----------------------------------------------------------
 
     def completed_blocks(self, job_id: str) -> dict[str, BlockRecord]:
-        """Every completed block of the job, by name: one query."""
+        """Every completed block of the job, by name (the latest run wins): one query."""
         cursor = self.db.execute_sql(self._completed_sql, (job_id, "Completed"))
         return {row[0]: BlockRecord(*row) for row in cursor.fetchall()}
 
     def save_block(self, job_id: str, record: BlockRecord) -> None:
-        """Write a block's outcome: one statement, one committed transaction."""
+        """Record one run of a block: one INSERT, one committed transaction."""
         try:
             self.db.execute_sql(self._save_block_sql, (job_id, *record))
         except DatabaseError as error:
@@ -210,26 +212,18 @@ class JobStore:
             raise StoreError(f"the database refused the write: {message}") from None
 
     def blocks(self, job_id: str) -> list[Block]:
-        """The job's blocks in the order they first ran."""
+        """Every recorded run of the job's blocks, in the order they ran."""
         return list(Block.select().where(Block.job == job_id).order_by(Block.id))
 
     # ---- statements built once ------------------------------------------
 
     def _build_save_block_sql(self) -> str:
         fields = [Block.job, *_BLOCK_FIELDS]
-        conflict_target = [Block.job, Block.name]
-        # A backend without INSERT ... ON CONFLICT (MS SQL Server: MERGE) supplies its own upsert.
-        upsert_sql = getattr(self.db, "upsert_sql", None)
-        if upsert_sql is not None:
-            return upsert_sql(Block, fields, conflict_target)
-        query = Block.insert_many([tuple(None for _ in fields)], fields=fields).on_conflict(
-            conflict_target=conflict_target,
-            update={field: EXCLUDED[field.column_name] for field in _BLOCK_FIELDS[1:]},
-        )
+        query = Block.insert_many([tuple(None for _ in fields)], fields=fields).returning()
         sql, _ = self.db.get_sql_context().sql(query).query()
         return sql
 
     def _build_completed_sql(self) -> str:
-        query = Block.select(*_BLOCK_FIELDS).where((Block.job == "") & (Block.status == ""))
+        query = Block.select(*_BLOCK_FIELDS).where((Block.job == "") & (Block.status == "")).order_by(Block.id)
         sql, _ = self.db.get_sql_context().sql(query).query()
         return sql

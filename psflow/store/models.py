@@ -1,4 +1,5 @@
-"""The tables psflow keeps: one row per job, per attempt of a job, and per block of a job.
+"""The tables psflow keeps: jobs, their attempts, every run of their blocks, inputs sent
+to them, and registered workflows.
 
 Times are UTC epoch seconds in 8-byte floats (DoubleField: peewee's FloatField is a
 4-byte REAL on PostgreSQL): the same on every backend and every server.
@@ -18,7 +19,7 @@ from peewee import (
     make_snake_case,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # psflow.store.migrations upgrades older databases
 
 database = DatabaseProxy()
 
@@ -49,6 +50,9 @@ class Job(_Table):
     owner_pid = IntegerField(null=True)
     lease_until = DoubleField(null=True)
     attempts = IntegerField(default=0)
+    due_at = DoubleField(null=True)  # a durable timer: not taken before this time
+    workflow = CharField(max_length=255, null=True)  # registered workflow it runs, if any
+    workflow_version = IntegerField(null=True)
 
 
 class Attempt(_Table):
@@ -67,7 +71,9 @@ class Attempt(_Table):
 
 
 class Block(_Table):
-    job = ForeignKeyField(Job, backref="block_rows", on_delete="CASCADE", index=False)  # (job, name) indexes it
+    """One run of a block in one attempt; the job's Completed rows are what replay gives back."""
+
+    job = ForeignKeyField(Job, backref="block_rows", on_delete="CASCADE", index=False)  # (job, name, attempt) indexes it
     name = CharField(max_length=255)
     status = CharField(max_length=32)
     saved = TextField(null=True)  # codec text of {name: value} the body bound
@@ -81,9 +87,38 @@ class Block(_Table):
     attempt = IntegerField()
     host = CharField(max_length=255)
     pid = IntegerField()
+    tries = IntegerField(default=1)  # with retries: how many times the body ran in this attempt
+    fingerprint = CharField(max_length=64, null=True)  # hash of the block's code, to notice edits
 
     class Meta:
-        indexes = ((("job", "name"), True),)
+        indexes = ((("job", "name", "attempt"), True),)
 
 
-MODELS = (SchemaVersion, Job, Attempt, Block)
+class Signal(_Table):
+    """Input sent to a job (`psflow send JOB name=value`), read by `wait_for(name)`."""
+
+    job = ForeignKeyField(Job, backref="signal_rows", on_delete="CASCADE")
+    name = CharField(max_length=255)
+    value = TextField()  # codec text
+    host = CharField(max_length=255)
+    user = CharField(max_length=255)
+    created_at = DoubleField()
+
+
+class Workflow(_Table):
+    """A registered script: each `psflow register` stores a new version of its source."""
+
+    name = CharField(max_length=255)
+    version = IntegerField()
+    source = TextField()
+    source_sha256 = CharField(max_length=64)
+    script = TextField()  # where it was registered from
+    created_at = DoubleField()
+    host = CharField(max_length=255)
+    user = CharField(max_length=255)
+
+    class Meta:
+        indexes = ((("name", "version"), True),)
+
+
+MODELS = (SchemaVersion, Job, Attempt, Block, Signal, Workflow)
