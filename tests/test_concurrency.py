@@ -125,3 +125,23 @@ def test_sigkill_mid_block_then_lease_expiry_reruns_only_that_block(tmp_path: Pa
     detail = api.job_detail("victim", db=db_url)
     assert detail["status"] == "Completed" and detail["attempts"] == 2
     assert [(b["name"], b["attempt"]) for b in detail["blocks"]] == [("before", 1), ("slow", 2), ("after", 2)]
+
+
+def test_heartbeat_keeps_a_long_block_leased(tmp_path: Path, db_url: str) -> None:
+    script, log, gate = tmp_path / "flow.py", tmp_path / "effects.log", tmp_path / "gate"
+    script.write_text(KILLED)
+    env = _env(db_url, PSFLOW_LEASE_SECONDS="1")
+    runner = subprocess.Popen([PSFLOW, "exec", str(script), str(log), str(gate), "--job", "alive"], env=env,
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while "slow started" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline and runner.poll() is None
+        time.sleep(0.05)
+    time.sleep(2.5)  # well past one lease length: only the heartbeat keeps it
+    other = subprocess.run([PSFLOW, "resume", "--status", "Running"], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    gate.write_text("open")
+    assert runner.wait(timeout=60) == 0
+    assert other.returncode == 0 and "skipped" in other.stderr, other.stderr
+    assert log.read_text().count("slow started") == 1
+    assert api.job_detail("alive", db=db_url)["status"] == "Completed"
