@@ -7,15 +7,20 @@ same result, which is what makes the code cache (psflow.loader) safe.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from types import CodeType
+from typing import TYPE_CHECKING, Callable
 
 from psflow.transform.diagnostics import Diagnostic, TransformError
+
+if TYPE_CHECKING:
+    from psflow.transform.locations import Layer
 
 __all__ = ["CompiledScript", "Diagnostic", "TransformError", "compile_script", "TRANSFORM_VERSION"]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-TRANSFORM_VERSION = 1
+TRANSFORM_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -32,13 +37,13 @@ def compile_script(source: str, filename: str) -> CompiledScript:
 
     Raises TransformError for a syntax error or a block psflow cannot run.
     """
-    from psflow.transform.locations import compile_mapped
+    from psflow.transform.locations import Layer, compile_mapped
     from psflow.transform.shorthand import expand_shorthand
 
-    expanded, shifts = expand_shorthand(source)
-    tree = _parse(expanded, source, filename)
+    expanded, shorthand = expand_shorthand(source)
+    tree = _parse(expanded, source, filename, shorthand)
     if "block" not in expanded:
-        return CompiledScript(compile(tree, filename, "exec", dont_inherit=True), source, 0)
+        return _unchanged(tree, source, filename)
 
     import libcst as cst  # only on a cache miss: it is the slowest import psflow has
     from libcst.metadata import MetadataWrapper
@@ -47,27 +52,76 @@ def compile_script(source: str, filename: str) -> CompiledScript:
 
     try:
         module = cst.parse_module(expanded)
-    except cst.ParserSyntaxError as error:
-        raise _syntax_error(filename, source, error.raw_line, error.raw_column + 1, error.message) from None
-    rewriter = BlockRewriter(filename, expanded.splitlines())
+    except cst.ParserSyntaxError as error:  # Python accepted it (see _parse): a gap in libcst's grammar
+        message = f"psflow's rewriter (libcst) cannot read this valid Python; write it another way ({error.message})"
+        diagnostic = Diagnostic("error", filename, error.raw_line, error.raw_column + 1, message)
+        raise _located(source, [diagnostic], shorthand) from None
+    rewriter = BlockRewriter(filename, shorthand.lines())
     rewritten = MetadataWrapper(module, unsafe_skip_copy=True).visit(rewriter)
     if rewriter.diagnostics:
-        raise TransformError(rewriter.diagnostics)
-    if rewriter.block_count == 0:
-        return CompiledScript(compile(tree, filename, "exec", dont_inherit=True), source, 0)
+        raise _located(source, rewriter.diagnostics, shorthand)
+    if rewriter.block_count == 0:  # so no shorthand either: `expanded` is `source`
+        return _unchanged(tree, source, filename)
     text = rewritten.code
-    code = compile_mapped(text, filename, [*shifts, *rewriter.return_shifts])
+    regions = Layer(rewriter.inserted_regions(rewritten))
+    code = _compile(lambda: compile_mapped(text, filename, source, regions, shorthand), source, filename)
     return CompiledScript(code, text, rewriter.block_count)
 
 
-def _parse(expanded: str, source: str, filename: str) -> ast.Module:
+def _unchanged(tree: ast.Module, source: str, filename: str) -> CompiledScript:
+    """No blocks: the user's own text, compiled as it is."""
+    code = _compile(lambda: compile(tree, filename, "exec", dont_inherit=True), source, filename)
+    return CompiledScript(code, source, 0)
+
+
+def _parse(expanded: str, source: str, filename: str, shorthand: Layer) -> ast.Module:
     try:
         return ast.parse(expanded, filename)
     except SyntaxError as error:
-        raise _syntax_error(filename, source, error.lineno or 1, error.offset or 1, error.msg) from None
+        # "expected an indented block after 'with' statement on line 3": the user wrote `block "N":` there.
+        message = re.sub(
+            r"'with' statement on line (\d+)",
+            lambda match: f"block on line {match[1]}" if int(match[1]) in shorthand else match[0],
+            error.msg,
+        )
+        diagnostic = _syntax(filename, error.lineno or 1, error.offset or 1, message)
+        raise _located(source, [diagnostic], shorthand) from None
 
 
-def _syntax_error(filename: str, source: str, line: int, column: int, message: str) -> TransformError:
-    lines = source.splitlines()
-    text = lines[line - 1] if 0 < line <= len(lines) else ""
-    return TransformError([Diagnostic("error", filename, line, column, f"syntax error: {message}", text)])
+def _compile(compile_tree: Callable[[], CodeType], source: str, filename: str) -> CodeType:
+    """Run `compile_tree`, turning the compiler's own checks ('return' outside function, …) into a TransformError.
+
+    Its positions are already the user's, but its column counts UTF-8 bytes.
+    """
+    try:
+        return compile_tree()
+    except SyntaxError as error:
+        from psflow.transform.locations import split_lines
+
+        lines = split_lines(source)
+        line = error.lineno or 1
+        column = error.offset or 1
+        if 0 < line <= len(lines):
+            column = len(lines[line - 1].encode()[: column - 1].decode(errors="ignore")) + 1
+        raise _located(source, [_syntax(filename, line, column, error.msg)]) from None
+
+
+def _syntax(filename: str, line: int, column: int, message: str) -> Diagnostic:
+    return Diagnostic("error", filename, line, column, f"syntax error: {message}")
+
+
+def _located(source: str, diagnostics: list[Diagnostic], shorthand: Layer | None = None) -> TransformError:
+    """Diagnostics with the user's line text, moved back through the shorthand pass's columns if given."""
+    from psflow.transform.locations import split_lines
+
+    lines = split_lines(source)
+    located = []
+    for diagnostic in diagnostics:
+        line, column = diagnostic.line, diagnostic.column
+        if lines and not 0 < line <= len(lines):  # "unexpected EOF" and the like: the last line
+            line, column = len(lines), len(lines[-1].rstrip("\r\n")) + 1
+        elif shorthand is not None:
+            column = shorthand.column(line, column - 1) + 1
+        text = lines[line - 1].rstrip("\r\n") if lines else ""
+        located.append(replace(diagnostic, line=line, column=column, source_line=text))
+    return TransformError(located)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 
-
 @dataclass
 class BodyEffects:
     """Names, in first-seen order, and constructs psflow cannot replay."""
@@ -21,6 +20,9 @@ class BodyEffects:
     binds: list[str] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     mutates: list[str] = field(default_factory=list)
+    # `name: T [= v]` directly in the body (so it ran if the body ended normally): at module
+    # and class level it also fills `__annotations__`.
+    annotations: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
     unsupported: list[tuple[cst.CSTNode, str]] = field(default_factory=list)
 
     def bind(self, name: str) -> None:
@@ -39,7 +41,27 @@ def analyse_body(nodes: list[cst.CSTNode]) -> BodyEffects:
         node.visit(collector)
     effects = collector.effects
     effects.mutates = [name for name in effects.mutates if name not in effects.binds]
+    body = nodes[-1]
+    if isinstance(body, cst.BaseSuite):
+        effects.annotations = list(_top_level_annotations(body))
     return effects
+
+
+def _top_level_annotations(body: cst.BaseSuite):
+    """(name, annotation) of each `name: T` that runs whenever `body` runs to its end.
+
+    That is, directly in it or in a `with` (a nested block) directly in it; not under
+    `if`, loops or `try`. `(x): T` records nothing, so it is left out.
+    """
+    lines = body.body if isinstance(body, cst.IndentedBlock) else [cst.SimpleStatementLine(body.body)]
+    for line in lines:
+        if isinstance(line, cst.With):
+            yield from _top_level_annotations(line.body)
+        elif isinstance(line, cst.SimpleStatementLine):
+            for statement in line.body:
+                if isinstance(statement, cst.AnnAssign) and isinstance(statement.target, cst.Name):
+                    if not statement.target.lpar:
+                        yield statement.target.value, statement.annotation.annotation
 
 
 def target_names(target: cst.BaseExpression, effects: BodyEffects) -> None:
@@ -85,6 +107,8 @@ class _EffectCollector(cst.CSTVisitor):
         return False
 
     def visit_CompFor(self, node: cst.CompFor) -> bool:
+        if node.asynchronous is not None:
+            self._suspends(node, "`async for`")
         # Comprehension targets stay inside the comprehension; walk the rest.
         node.iter.visit(self)
         for condition in node.ifs:
@@ -106,15 +130,24 @@ class _EffectCollector(cst.CSTVisitor):
         target_names(node.target, self.effects)
 
     def visit_For(self, node: cst.For) -> None:
+        if node.asynchronous is not None:
+            self._suspends(node, "`async for`")
         target_names(node.target, self.effects)
+
+    def visit_With(self, node: cst.With) -> None:
+        if node.asynchronous is not None:
+            self._suspends(node, "`async with`")
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
             target_names(node.asname.name, self.effects)
 
-    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+    def visit_ExceptHandler(self, node: cst.ExceptHandler | cst.ExceptStarHandler) -> None:
+        # Python deletes `e` when `except … as e:` ends: a delete, so replay unbinds it too.
         if node.name is not None:
-            target_names(node.name.name, self.effects)
+            self._delete(node.name.name)
+
+    visit_ExceptStarHandler = visit_ExceptHandler
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
         target_names(node.target, self.effects)  # binds outside any comprehension too
@@ -176,6 +209,7 @@ class _EffectCollector(cst.CSTVisitor):
         )
 
     def visit_Await(self, node: cst.Await) -> None:
-        self.effects.unsupported.append(
-            (node, "`await` inside a block is not supported yet; move it out of the block")
-        )
+        self._suspends(node, "`await`")
+
+    def _suspends(self, node: cst.CSTNode, what: str) -> None:
+        self.effects.unsupported.append((node, f"{what} inside a block is not supported yet; move it out of the block"))

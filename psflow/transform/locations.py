@@ -1,83 +1,168 @@
 """Compile rewritten source so that every position is the user's own.
 
 The rewrite adds whole statements after blocks (restores, repeated exits) and
-widens a few lines (shorthand headers, `return X`). Here the AST of the
-rewritten text is walked once: added lines are folded onto their block's header,
-later lines move back up, widened columns move back left, and block handles
-get names no user code can spell (`@psflow_b1`, as pytest does with
-`@py_assert1`), which also keeps them out of class-private name mangling.
+inserts text into a few user lines (shorthand headers, the `.at(…)` of a block
+header, `return X` → `return h.returning(X)`, `h.leaving(…); break`). Here the
+AST of the rewritten text is walked once: added lines are folded onto their
+block's header, later lines move back up, inserted text is taken out of the
+columns, and block handles get names no user code can spell (`@psflow_b1`, as
+pytest does with `@py_assert1`), which also keeps them out of class-private name
+mangling.
+
+Columns are kept as str indices (characters) while mapping, as tokenize and
+libcst count them; the AST counts UTF-8 bytes, so lines with insertions are
+converted at the edges.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from types import CodeType
+from typing import Iterable
 
 HANDLE_PREFIX = "__psflow_b"
 HIDDEN_PREFIX = "@psflow_b"
+_HANDLE = re.compile(r"__psflow_b\d+")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def split_lines(text: str) -> list[str]:
+    """`text`'s lines as the parser counts them (\\n, \\r\\n, \\r; not str.splitlines' \\f or \\u2028)."""
+    return _LINE.findall(text)
+
+
+def is_handle(name: str) -> bool:
+    """Is `name` a block handle made by the rewriter (`__psflow_b3`)?"""
+    return _HANDLE.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
-class Shift:
-    """On user line `line`, text from byte column `column` (rewritten text) is `delta` bytes right."""
+class Region:
+    """Text at character columns [start, end) of `line` that is not in the text it was made from."""
 
     line: int
-    column: int
-    delta: int
+    start: int
+    end: int
 
 
-def compile_mapped(text: str, filename: str, shifts: list[Shift]) -> CodeType:
-    """Compile rewritten `text`, reporting positions of the original file."""
+class Layer:
+    """One rewrite pass's inserted regions: maps its output columns back to its input columns."""
+
+    def __init__(self, regions: Iterable[Region] = ()) -> None:
+        self._by_line: dict[int, list[tuple[int, int]]] = {}
+        for region in regions:
+            if region.end > region.start:
+                self._by_line.setdefault(region.line, []).append((region.start, region.end))
+        for spans in self._by_line.values():
+            spans.sort()
+
+    @classmethod
+    def from_insertions(cls, insertions: Iterable[tuple[int, int, int]]) -> Layer:
+        """From (line, input column, length) insertions: the regions they occupy in the output."""
+        by_line: dict[int, list[tuple[int, int]]] = {}
+        for line, column, length in insertions:
+            by_line.setdefault(line, []).append((column, length))
+        regions = []
+        for line, inserts in by_line.items():
+            offset = 0
+            for column, length in sorted(inserts):
+                regions.append(Region(line, column + offset, column + offset + length))
+                offset += length
+        return cls(regions)
+
+    def __contains__(self, line: int) -> bool:
+        return line in self._by_line
+
+    def lines(self) -> frozenset[int]:
+        """The lines that have inserted text."""
+        return frozenset(self._by_line)
+
+    def undo(self, line: int, text: str) -> str:
+        """Output line `text` without the inserted text: the line this pass was given."""
+        for start, end in reversed(self._by_line.get(line, ())):
+            text = text[:start] + text[end:]
+        return text
+
+    def column(self, line: int, column: int) -> int:
+        """The input column of output `column`; a column inside inserted text maps to where it was inserted."""
+        removed = 0
+        for start, end in self._by_line.get(line, ()):
+            if column < start:
+                break
+            if column < end:
+                return start - removed
+            removed += end - start
+        return column - removed
+
+
+def compile_mapped(text: str, filename: str, source: str, rewrite: Layer, shorthand: Layer) -> CodeType:
+    """Compile rewritten `text`, reporting lines and columns of `source` (the user's file).
+
+    `shorthand` holds what the shorthand pass inserted (by line of `source`, which
+    it never moves); `rewrite` what the rewriter inserted into user lines (by line
+    of `text`). Lines only ever move through the statements added after blocks.
+    """
     tree = ast.parse(text, filename)
     anchors = _generated_lines(tree)
     added = sorted(anchors)
+    text_lines, user_lines = split_lines(text), split_lines(source)
 
     def user_line(line: int) -> int:
-        if line in anchors:
-            return user_line(anchors[line])
+        while line in anchors:
+            line = anchors[line][0]
         return line - bisect_left(added, line)
 
-    by_line: dict[int, list[Shift]] = {}
-    for shift in shifts:
-        by_line.setdefault(shift.line, []).append(shift)
+    def column(line: int, offset: int) -> int:
+        user = user_line(line)
+        if line not in rewrite and user not in shorthand:  # the usual case: nothing inserted
+            return offset
+        mapped = rewrite.column(line, _char_column(text_lines[line - 1], offset))
+        return len(user_lines[user - 1][: shorthand.column(user, mapped)].encode())
+
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id.startswith(HANDLE_PREFIX):
+        if isinstance(node, ast.Name) and is_handle(node.id):
             node.id = HIDDEN_PREFIX + node.id[len(HANDLE_PREFIX):]
-        if not hasattr(node, "lineno") or node.lineno is None:
+        if getattr(node, "lineno", None) is None:
             continue
-        generated = node.lineno in anchors
-        node.lineno = user_line(node.lineno)
-        node.end_lineno = user_line(node.end_lineno or node.lineno)
-        if generated:
-            node.end_lineno = node.lineno
-            node.end_col_offset = node.col_offset
-            continue
-        for shift in by_line.get(node.lineno, ()):
-            if node.col_offset >= shift.column:
-                node.col_offset -= shift.delta
-        for shift in by_line.get(node.end_lineno, ()):
-            if node.end_col_offset is not None and node.end_col_offset >= shift.column:
-                node.end_col_offset -= shift.delta
+        start, start_column = node.lineno, node.col_offset
+        end, end_column = node.end_lineno or start, node.end_col_offset
+        if start in anchors:  # generated: an empty range at the start of its block's header
+            start, start_column = anchors[start][:2]
+            end, end_column = start, start_column
+        while end in anchors:  # a user statement whose body ends with a block ends where the block does
+            end, end_column = anchors[end][2:]
+        node.lineno, node.col_offset = user_line(start), column(start, start_column)
+        node.end_lineno = user_line(end)
+        if end_column is not None:
+            node.end_col_offset = column(end, end_column)
     return compile(tree, filename, "exec", dont_inherit=True)
 
 
-def _generated_lines(tree: ast.Module) -> dict[int, int]:
-    """Each line of a generated statement → the first line of the block it follows."""
-    anchors: dict[int, int] = {}
+def _char_column(line: str, byte_offset: int) -> int:
+    if line.isascii():
+        return byte_offset
+    return len(line.encode()[:byte_offset].decode(errors="ignore"))
+
+
+def _generated_lines(tree: ast.Module) -> dict[int, tuple[int, int, int, int]]:
+    """Each line of a generated statement → where the block (`with`) it follows starts and ends."""
+    anchors: dict[int, tuple[int, int, int, int]] = {}
     for node in ast.walk(tree):
         for name in ("body", "orelse", "finalbody"):
             statements = getattr(node, name, None)
             if not isinstance(statements, list):
                 continue
-            anchor = None
+            anchor: tuple[int, int, int, int] | None = None
             for statement in statements:
                 if anchor is not None and _is_generated(statement):
-                    for line in range(statement.lineno, statement.end_lineno + 1):
+                    for line in range(statement.lineno, (statement.end_lineno or statement.lineno) + 1):
                         anchors[line] = anchor
                 elif isinstance(statement, ast.With):
-                    anchor = statement.lineno
+                    end = (statement.end_lineno or statement.lineno, statement.end_col_offset or 0)
+                    anchor = (statement.lineno, statement.col_offset, *end)
                 else:
                     anchor = None
     return anchors
@@ -90,9 +175,9 @@ def _is_generated(statement: ast.stmt) -> bool:
         return (
             isinstance(test, ast.Attribute)
             and isinstance(test.value, ast.Name)
-            and test.value.id.startswith(HANDLE_PREFIX)
+            and is_handle(test.value.id)
             and test.attr == "replaying"
         )
     if isinstance(statement, ast.Delete):
-        return all(isinstance(t, ast.Name) and t.id.startswith(HANDLE_PREFIX) for t in statement.targets)
+        return all(isinstance(t, ast.Name) and is_handle(t.id) for t in statement.targets)
     return False

@@ -1,6 +1,6 @@
 """The libcst rewrite of each `with block(NAME):` into a skippable, replayable block.
 
-    with block("Step1"):                 with block("Step1").at(3, ("rows",), (), ()) as __psflow_b1, __psflow_b1.body():
+    with block("Step1"):                 with block("Step1").at(3, ("rows",), ()) as __psflow_b1, __psflow_b1.body():
         rows = run_sql()         ──►         rows = run_sql()
                                          if __psflow_b1.replaying:
                                              if "rows" in __psflow_b1.saved: rows = __psflow_b1.saved["rows"]
@@ -16,11 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.metadata import PositionProvider, QualifiedNameProvider
+from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
 
-from psflow.transform.analysis import analyse_body
+from psflow.transform.analysis import BodyEffects, analyse_body
 from psflow.transform.diagnostics import Diagnostic
-from psflow.transform.locations import HANDLE_PREFIX, Shift
+from psflow.transform.locations import HANDLE_PREFIX, Region
+
+# What `block` is, under any alias: the public name and where it is defined.
+_BLOCK_NAMES = {"psflow.block", "psflow.blocks.block"}
 
 _NON_STR_LITERALS = {
     cst.Integer: "int",
@@ -30,6 +33,12 @@ _NON_STR_LITERALS = {
     cst.Tuple: "tuple",
     cst.Dict: "dict",
     cst.Set: "set",
+    cst.ListComp: "list",
+    cst.SetComp: "set",
+    cst.DictComp: "dict",
+    cst.GeneratorExp: "generator",
+    cst.Lambda: "function",
+    cst.Ellipsis: "ellipsis",
 }
 
 
@@ -54,13 +63,14 @@ class BlockRewriter(cst.CSTTransformer):
 
     METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
-    def __init__(self, filename: str, lines: list[str]) -> None:
+    def __init__(self, filename: str, shorthand_lines: frozenset[int] = frozenset()) -> None:
         super().__init__()
         self.filename = filename
-        self.lines = lines
-        self.diagnostics: list[Diagnostic] = []
-        self.return_shifts: list[Shift] = []
+        self.shorthand_lines = shorthand_lines  # where `block "N":` headers were expanded
+        self.diagnostics: list[Diagnostic] = []  # positions in the text this rewriter was given
         self.block_count = 0
+        # Text put inside user lines, as (kind, first generated node, last node): see inserted_regions().
+        self._insertions: list[tuple[str, cst.CSTNode, cst.CSTNode]] = []
         self._scopes = [_Scope("module", class_name=None)]
         self._open: dict[cst.With, _Block] = {}
 
@@ -96,6 +106,8 @@ class BlockRewriter(cst.CSTTransformer):
     def visit_With(self, node: cst.With) -> None:
         positions = [i for i, item in enumerate(node.items) if self._is_block_call(item.item)]
         if not positions:
+            if self._position(node).start.line in self.shorthand_lines:
+                self._error(node, "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`")
             return
         if len(positions) > 1:
             self._error(node.items[positions[1]].item, "one block per `with` statement; nest them instead")
@@ -133,30 +145,35 @@ class BlockRewriter(cst.CSTTransformer):
             ],
         )
         original_item = updated_node.items[index]
+        body_call = _call(block.handle, "body")
         items = list(updated_node.items)
         items[index : index + 1] = [
             cst.WithItem(item=at_call, asname=cst.AsName(name=cst.Name(block.handle)), comma=_comma()),
-            cst.WithItem(
-                item=_call(block.handle, "body"),
-                asname=original_item.asname,
-                comma=original_item.comma,
-            ),
+            cst.WithItem(item=body_call, asname=original_item.asname, comma=original_item.comma),
         ]
+        self._insertions.append(("header", at_call.func, body_call))
         rewritten = updated_node.with_changes(items=items)
-        trailer = self._replay_code(block, keys, effects.deletes, scope)
+        trailer = self._replay_code(block, keys, effects, scope, original_item.asname)
         if not trailer:
             return rewritten
         return cst.FlattenSentinel([rewritten, *trailer])
 
-    def _replay_code(self, block: _Block, keys: dict[str, str], deletes: list[str], scope: _Scope):
-        """Statements after the block: give back its names and repeat its exit."""
+    def _replay_code(
+        self, block: _Block, keys: dict[str, str], effects: BodyEffects, scope: _Scope, asname: cst.AsName | None
+    ) -> list[cst.BaseStatement]:
+        """Statements after the block: give back its names and annotations, and repeat its exit."""
         handle = block.handle
         body: list[cst.BaseStatement] = []
+        if asname is not None:  # `block "N" as b:` binds the handle, replayed or not
+            target = cst.AssignTarget(asname.name.deep_clone())
+            body.append(cst.SimpleStatementLine([cst.Assign([target], cst.Name(handle))]))
         for name, key in keys.items():
             text = f"if {key!r} in {handle}.saved: {name} = {handle}.saved[{key!r}]\n"
-            if name in deletes:
+            if name in effects.deletes:
                 text += f"elif {handle}.bound({key!r}): del {name}\n"
             body.append(cst.parse_statement(text))
+        if scope.kind != "function" and effects.annotations:
+            body.extend(self._annotations(handle, effects.annotations, guard=bool(block.exits)))
         for kind in ("return", "break", "continue"):
             if kind in block.exits:
                 exit_statement = self._exit_statement(kind, handle, scope)
@@ -175,6 +192,23 @@ class BlockRewriter(cst.CSTTransformer):
             statements.append(cst.parse_statement(f"del {handle}\n"))
         return statements
 
+    @staticmethod
+    def _annotations(
+        handle: str, annotations: list[tuple[str, cst.BaseExpression]], guard: bool
+    ) -> list[cst.BaseStatement]:
+        """A skipped `x: T = v` must still land in `__annotations__` (dataclass fields, in order).
+
+        They sit directly in the body, so they ran if it ended normally; with `break`
+        or `continue` about, only then (one before an early exit is missed).
+        """
+        statements: list[cst.BaseStatement] = [
+            cst.SimpleStatementLine([cst.AnnAssign(cst.Name(name), cst.Annotation(annotation.deep_clone()))])
+            for name, annotation in annotations
+        ]
+        if not guard:
+            return statements
+        return [cst.If(test=cst.parse_expression(f"{handle}.exit == 'normal'"), body=cst.IndentedBlock(statements))]
+
     def _exit_statement(self, kind: str, handle: str, scope: _Scope) -> list[cst.BaseSmallStatement]:
         """`return`/`break`/`continue` as repeated on replay, marked on every block it leaves."""
         if kind == "return":
@@ -187,10 +221,11 @@ class BlockRewriter(cst.CSTTransformer):
         return [*self._mark_leaving(kind, left), cst.Break() if kind == "break" else cst.Continue()]
 
     def _mark_leaving(self, kind: str, blocks: list[_Block]) -> list[cst.BaseSmallStatement]:
-        marks = []
+        marks: list[cst.BaseSmallStatement] = []
         for block in reversed(blocks):
             block.exits.add(kind)
-            marks.append(cst.Expr(_call(block.handle, "leaving", cst.SimpleString(repr(kind)))))
+            call = _call(block.handle, "leaving", cst.SimpleString(repr(kind)))
+            marks.append(cst.Expr(call, semicolon=cst.Semicolon(whitespace_after=cst.SimpleWhitespace(" "))))
         return marks
 
     # ---- exits inside blocks ----------------------------------------------
@@ -200,19 +235,20 @@ class BlockRewriter(cst.CSTTransformer):
         if not blocks:
             return updated_node
         value = updated_node.value if updated_node.value is not None else cst.Name("None")
-        prefix = 0
+        innermost = None
         for block in reversed(blocks):
             block.exits.add("return")
             value = _call(block.handle, "returning", value)
-            prefix += len(block.handle) + len(".returning(")
-        if original_node.value is not None:
-            start = self._position(original_node.value).start
-            column = len(self.lines[start.line - 1][: start.column].encode())
-            self.return_shifts.append(Shift(start.line, column + prefix, prefix))
+            innermost = innermost or value
         whitespace = updated_node.whitespace_after_return
         if updated_node.value is None:
             whitespace = cst.SimpleWhitespace(" ")
-        return updated_node.with_changes(value=value, whitespace_after_return=whitespace)
+        returned = updated_node.with_changes(value=value, whitespace_after_return=whitespace)
+        if updated_node.value is None:  # all of ` h.returning(None)` is new
+            self._insertions.append(("bare return", returned, value))
+        else:
+            self._insertions.append(("return", value, innermost))
+        return returned
 
     def leave_Break(self, original_node: cst.Break, updated_node: cst.Break):
         return self._leave_loop_exit("break", updated_node)
@@ -225,7 +261,37 @@ class BlockRewriter(cst.CSTTransformer):
         left = scope.blocks[scope.loops[-1]:] if scope.loops else []
         if not left:
             return node
-        return cst.FlattenSentinel([*self._mark_leaving(kind, left), node])
+        marks = self._mark_leaving(kind, left)
+        self._insertions.append(("leaving", marks[0], node))
+        return cst.FlattenSentinel([*marks, node])
+
+    # ---- where text went into user lines ------------------------------------
+
+    def inserted_regions(self, module: cst.Module) -> list[Region]:
+        """Where, in the rewritten `module`'s text, new text sits inside user lines.
+
+        Read from positions in the rewritten tree itself, so they are right however
+        libcst lays the generated nodes out.
+        """
+        if not self._insertions:
+            return []
+        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        regions = []
+        for kind, first, last in self._insertions:
+            start, end = positions[first].start, positions[last].end
+            if kind == "header":  # `.at(…) as h, h.body()` after the user's `block(NAME)`
+                at = positions[first.attr].start  # type: ignore[attr-defined]
+                regions.append(Region(at.line, at.column - 1, end.column))
+            elif kind == "return":  # `h1.returning(h2.returning(` … `))` around the user's value
+                opening = positions[last.func.attr].end  # type: ignore[attr-defined]
+                regions.append(Region(start.line, start.column, opening.column + 1))
+                outer_end = positions[first].end
+                regions.append(Region(outer_end.line, end.column - 1, outer_end.column))
+            elif kind == "bare return":  # `return` → `return h.returning(None)`
+                regions.append(Region(start.line, start.column + len("return"), end.column))
+            else:  # `h.leaving('break'); ` before `break`
+                regions.append(Region(start.line, start.column, positions[last].start.column))
+        return regions
 
     # ---- helpers ----------------------------------------------------------
 
@@ -233,7 +299,7 @@ class BlockRewriter(cst.CSTTransformer):
         if not isinstance(node, cst.Call):
             return False
         names = self.get_metadata(QualifiedNameProvider, node.func, set())
-        if any(name.name == "psflow.block" for name in names):
+        if any(name.name in _BLOCK_NAMES for name in names):
             return True
         # `block` with no binding anywhere in reach: the name psflow provides.
         return isinstance(node.func, cst.Name) and node.func.value == "block" and not names
@@ -246,8 +312,10 @@ class BlockRewriter(cst.CSTTransformer):
             return False
         name = (positional or named)[0].value
         kind = next((label for cls, label in _NON_STR_LITERALS.items() if isinstance(name, cls)), None)
-        if isinstance(name, cst.SimpleString) and "b" in name.prefix.lower():
+        if _is_bytes(name):
             kind = "bytes"
+        if isinstance(name, cst.UnaryOperation) and isinstance(name.expression, (cst.Integer, cst.Float)):
+            kind = _NON_STR_LITERALS[type(name.expression)]
         if isinstance(name, cst.Name) and name.value in ("None", "True", "False"):
             kind = name.value
         if kind is not None:
@@ -269,9 +337,7 @@ class BlockRewriter(cst.CSTTransformer):
 
     def _error(self, node: cst.CSTNode, message: str) -> None:
         start = self._position(node).start
-        self.diagnostics.append(
-            Diagnostic("error", self.filename, start.line, start.column + 1, message, self.lines[start.line - 1])
-        )
+        self.diagnostics.append(Diagnostic("error", self.filename, start.line, start.column + 1, message))
 
 
 def _call(handle: str, method: str, *args: cst.BaseExpression) -> cst.Call:
@@ -279,6 +345,12 @@ def _call(handle: str, method: str, *args: cst.BaseExpression) -> cst.Call:
         func=cst.Attribute(value=cst.Name(handle), attr=cst.Name(method)),
         args=[cst.Arg(arg) for arg in args],
     )
+
+
+def _is_bytes(node: cst.BaseExpression) -> bool:
+    if isinstance(node, cst.ConcatenatedString):
+        return _is_bytes(node.left)
+    return isinstance(node, cst.SimpleString) and "b" in node.prefix.lower()
 
 
 def _comma() -> cst.Comma:

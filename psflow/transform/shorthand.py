@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import tokenize
 
-from psflow.transform.locations import Shift
+from psflow.transform.locations import Layer
 
 _STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING}
 _SKIPPED = {tokenize.NL, tokenize.COMMENT}
@@ -19,36 +19,37 @@ _STRING_STARTS = {tokenize.STRING} | (
 _OPEN, _CLOSE = "([{", ")]}"
 
 
-def expand_shorthand(source: str) -> tuple[str, list[Shift]]:
-    """Return `source` with every shorthand block header in plain Python, and the column shifts.
+def expand_shorthand(source: str) -> tuple[str, Layer]:
+    """Return `source` with every shorthand block header in plain Python, and what was inserted where.
 
-    Source that does not tokenize is returned unchanged: the parser then reports
-    the syntax error at its true position.
+    Where the source stops tokenizing, expansion stops too: headers before that
+    point are expanded, so the parser reports the syntax error at its true place.
     """
+    # Lines exactly as tokenize reads them (str.splitlines would also split at \f, \x1c, \u2028, ...).
+    lines = io.StringIO(source).readlines()
+    tokens: list[tokenize.TokenInfo] = []
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError):
-        return source, []
+        tokens.extend(tokenize.generate_tokens(iter(lines).__next__))
+    except (tokenize.TokenError, SyntaxError):
+        pass
     headers = list(_find_headers(tokens))
     if not headers:
-        return source, []
-    lines = source.splitlines(keepends=True)
-    shifts = []
+        return source, Layer()
+    insertions: list[tuple[int, int, int]] = []  # (line, column in `source`, length)
     # Edit from the end so earlier positions stay valid.
     for keyword, name_start, name_end in reversed(headers):
         (kline, kcol), (sline, scol), (eline, ecol) = keyword.start, name_start, name_end
-        end_text = lines[eline - 1]
-        lines[eline - 1] = end_text[:ecol] + ")" + end_text[ecol:]
-        text = lines[kline - 1]
-        between = text[keyword.end[1]:scol] if sline == kline else None
-        if between is not None and between.strip() == "":
-            lines[kline - 1] = text[:kcol] + "with block(" + text[scol:]
-            old_bytes = len(text[:scol].encode())
-            delta = len("with block(") - len(text[kcol:scol].encode())
-            shifts.append(Shift(kline, old_bytes + delta, delta))
-        else:  # name starts on a later line: only the keyword line changes
-            lines[kline - 1] = text[:kcol] + "with block(" + text[keyword.end[1]:]
-    return "".join(lines), shifts
+        lines[eline - 1] = lines[eline - 1][:ecol] + ")" + lines[eline - 1][ecol:]
+        insertions.append((eline, ecol, 1))
+        text, after = lines[kline - 1], keyword.end[1]
+        # `block "N"` → `with block("N")`: the first blank after `block` becomes the `(`.
+        if sline == kline and text[after:scol]:
+            lines[kline - 1] = text[:kcol] + "with block(" + text[after + 1:]
+        else:  # no blank (`block"N"`), or the name starts on a later line
+            lines[kline - 1] = text[:kcol] + "with block(" + text[after:]
+            insertions.append((kline, after, 1))
+        insertions.append((kline, kcol, len("with ")))
+    return "".join(lines), Layer.from_insertions(insertions)
 
 
 def _find_headers(tokens: list[tokenize.TokenInfo]):
@@ -71,7 +72,10 @@ def _find_headers(tokens: list[tokenize.TokenInfo]):
 
 
 def _name_end(tokens: list[tokenize.TokenInfo], start: int) -> tuple[int, int] | None:
-    """End position of the name expression: just before `:` or `as` at bracket depth 0."""
+    """End position of the name expression: just before `:`, `as` or `,` at bracket depth 0.
+
+    A comma ends it too: `block "A", open(f) as fh:` is `with block("A"), open(f) as fh:`.
+    """
     depth = 0
     for index in range(start, len(tokens)):
         token = tokens[index]
@@ -80,7 +84,7 @@ def _name_end(tokens: list[tokenize.TokenInfo], start: int) -> tuple[int, int] |
         elif token.type == tokenize.OP and token.string in _CLOSE:
             depth -= 1
         elif depth == 0 and (
-            (token.type == tokenize.OP and token.string == ":")
+            (token.type == tokenize.OP and token.string in (":", ","))
             or (token.type == tokenize.NAME and token.string == "as")
         ):
             return tokens[index - 1].end
