@@ -78,6 +78,7 @@ def _is_future(statement: cst.BaseStatement) -> bool:
     )
 
 
-def wrap_source(source: str) -> str:
-    """`source` with its statements in blocks (raises libcst errors for code libcst cannot parse)."""
-    return cst.parse_module(source).visit(BlockWrapper()).code
+def wrap_source(source: str) -> tuple[str, int]:
+    """`source` with its statements in blocks, and how many blocks (libcst errors for code it cannot parse)."""
+    wrapper = BlockWrapper()
+    return cst.parse_module(source).visit(wrapper).code, wrapper.count

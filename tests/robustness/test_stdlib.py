@@ -47,7 +47,7 @@ def _lines(code) -> set[int]:
 def test_wrapped_stdlib_file_compiles_or_is_diagnosed(path: Path) -> None:
     try:
         source = path.read_text(encoding="utf-8")
-        wrapped = wrap_source(source)
+        wrapped, blocks = wrap_source(source)
     except (UnicodeDecodeError, cst.ParserSyntaxError) as error:
         pytest.skip(f"not input for this test: {type(error).__name__}")
     count = len(wrapped.splitlines())
@@ -58,5 +58,5 @@ def test_wrapped_stdlib_file_compiles_or_is_diagnosed(path: Path) -> None:
         for diagnostic in error.diagnostics:
             assert 1 <= diagnostic.line <= count and diagnostic.message
         return
-    assert compiled.block_count > 0
+    assert compiled.block_count == blocks
     assert _lines(compiled.code) <= set(range(0, count + 1))  # CPython puts a module's RESUME on line 0
