@@ -43,7 +43,11 @@ class BlockWrapper(cst.CSTTransformer):
     def leave_Module(self, original_node, updated_node):
         wrapped = []
         for index, statement in enumerate(updated_node.body):
-            if (index == 0 and _is_docstring(statement)) or _is_future(statement):
+            if (
+                (index == 0 and _is_docstring(statement))
+                or _is_future(statement)
+                or isinstance(statement, (cst.FunctionDef, cst.ClassDef))
+            ):
                 wrapped.append(statement)
                 continue
             self.count += 1
@@ -53,8 +57,6 @@ class BlockWrapper(cst.CSTTransformer):
                     body=cst.IndentedBlock([statement]),
                     leading_lines=statement.leading_lines,
                 )
-                if not isinstance(statement, (cst.FunctionDef, cst.ClassDef))
-                else statement
             )
         return updated_node.with_changes(body=wrapped)
 
