@@ -48,7 +48,9 @@ def mssql_database():
     def drop() -> None:
         db = open_database(url)
         try:
-            for table in ("psflow_block", "psflow_attempt", "psflow_job", "psflow_schema_version"):
+            for table in (
+                "psflow_signal", "psflow_block", "psflow_attempt", "psflow_job", "psflow_workflow", "psflow_schema_version",
+            ):
                 db.execute_sql(f"IF OBJECT_ID(N'[{table}]', N'U') IS NOT NULL DROP TABLE [{table}]")
         finally:
             db.close()
@@ -62,6 +64,13 @@ def mssql_database():
 def sqlite_url(tmp_path: Path) -> str:
     """A fresh SQLite database, for tests about SQLite itself."""
     return f"sqlite:///{tmp_path / 'psflow.sqlite'}"
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test ever reads or writes the real user's psflow config file."""
+    if "PSFLOW_CONFIG" not in os.environ:
+        monkeypatch.setenv("PSFLOW_CONFIG", str(tmp_path_factory.mktemp("config") / "config.toml"))
 
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))

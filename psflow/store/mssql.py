@@ -11,7 +11,9 @@ this Database (peewee's own classes are never patched):
   `IF NOT EXISTS (SELECT ... FROM sys.indexes ...)`, never `IF NOT EXISTS` in the DDL;
 * text as NVARCHAR with a binary collation, so ids and block names compare exactly
   (case-sensitive) as on SQLite and PostgreSQL, whatever the database's default;
-* the upsert JobStore needs as `MERGE ... WITH (HOLDLOCK)` (see `upsert_sql`);
+* schema upgrades through `MssqlMigrator` (playhouse.migrate has no SQL Server migrator):
+  `ALTER TABLE ... ADD` without COLUMN, NOT NULL set with the column's full type, and
+  `DROP INDEX name ON table`;
 * `BEGIN TRANSACTION` / `COMMIT TRANSACTION` / `SAVE TRANSACTION`, on a connection in
   autocommit mode like every peewee 4 backend.
 
@@ -50,6 +52,7 @@ from peewee import (
 from peewee import DatabaseError as PeeweeDatabaseError
 from peewee import InterfaceError as PeeweeInterfaceError
 from peewee import __exception_wrapper__ as _exception_wrapper
+from playhouse.migrate import SchemaMigrator, operation
 
 from psflow.store.errors import StoreError
 
@@ -327,37 +330,21 @@ class MssqlDatabase(Database):
         return super().last_insert_id(cursor, query_type)
 
     def conflict_statement(self, on_conflict, query):
-        raise NotImplementedError("MS SQL Server has no INSERT ... ON CONFLICT: use MssqlDatabase.upsert_sql")
+        raise NotImplementedError("MS SQL Server has no INSERT ... ON CONFLICT (psflow never upserts)")
 
     def conflict_update(self, on_conflict, query):
-        raise NotImplementedError("MS SQL Server has no INSERT ... ON CONFLICT: use MssqlDatabase.upsert_sql")
+        raise NotImplementedError("MS SQL Server has no INSERT ... ON CONFLICT (psflow never upserts)")
 
-    def upsert_sql(self, model, fields: Sequence, conflict_target: Sequence) -> str:
-        """One statement that inserts a row of `fields` or updates the row matching it on `conflict_target`.
-
-        Its parameters are the values of `fields`, in order. JobStore calls this (when the
-        Database has it) instead of building INSERT ... ON CONFLICT. HOLDLOCK keeps the key
-        range locked from the match to the insert, so two writers of one key cannot both insert.
-        """
-        names = [field.column_name for field in fields]
-        keys = [field.column_name for field in conflict_target]
-        source = ", ".join(f"{self.param} AS {quote(name)}" for name in names)
-        match = " AND ".join(f"[target].{quote(key)} = [source].{quote(key)}" for key in keys)
-        update = ", ".join(f"{quote(name)} = [source].{quote(name)}" for name in names if name not in keys)
-        columns = ", ".join(quote(name) for name in names)
-        values = ", ".join(f"[source].{quote(name)}" for name in names)
-        return (
-            f"MERGE INTO {_table_name(model)} WITH (HOLDLOCK) AS [target] "
-            f"USING (SELECT {source}) AS [source] ON {match} "
-            f"WHEN MATCHED THEN UPDATE SET {update} "
-            f"WHEN NOT MATCHED THEN INSERT ({columns}) VALUES ({values});"
-        )
+    def schema_migrator(self) -> MssqlMigrator:
+        """What playhouse's SchemaMigrator.from_database would give, had it a SQL Server migrator."""
+        return MssqlMigrator(self)
 
     def lock_schema(self) -> None:
-        """Wait for any other process creating the schema; held until this transaction ends.
+        """Wait for any other process creating or upgrading the schema; held until this transaction ends.
 
         Without it, two servers creating the schema at once can both pass IF OBJECT_ID(...) IS NULL
-        and the second CREATE TABLE fails. ensure_schema calls this inside its transaction.
+        and the second CREATE TABLE fails. ensure_schema and migrations.upgrade call this inside
+        their transaction.
         """
         self.execute_sql(
             f"EXEC sp_getapplock @Resource = {_nstring(_SCHEMA_LOCK)}, @LockMode = N'Exclusive', "
@@ -406,6 +393,72 @@ class MssqlDatabase(Database):
 
     def random(self):
         return Function("NEWID", ())
+
+
+# ---- schema upgrades ------------------------------------------------------------
+
+
+class MssqlMigrator(SchemaMigrator):
+    """The playhouse.migrate operations psflow's migrations use, written in T-SQL.
+
+    DDL is transactional on SQL Server, so migrations.upgrade runs them all in one
+    transaction. Operations whose T-SQL is not written (and checked in
+    tests/store/test_mssql_sql.py) raise instead of sending another dialect's SQL.
+    """
+
+    @operation
+    def alter_add_column(self, table: str, column_name: str, field, allow_not_null: bool = False) -> Context:
+        """ALTER TABLE [t] ADD [c] TYPE [COLLATE ...] NULL: no COLUMN keyword in T-SQL."""
+        column = field.clone()
+        column.name = column.column_name = column_name
+        column.null = column.null or not allow_not_null
+        ctx = self.make_context()
+        return self._alter_table(ctx, table).literal(" ADD ").sql(_TsqlSchema._column(column, ctx))
+
+    @operation
+    def add_column(self, table: str, column_name: str, field, allow_not_null: bool = False):
+        """Added as NULL, filled with the default, then NOT NULL: what playhouse does, except that
+        T-SQL's ALTER COLUMN restates the whole type (with its collation)."""
+        if isinstance(field, ForeignKeyField):
+            raise NotImplementedError("MssqlMigrator.add_column: foreign keys are not written in T-SQL yet")
+        if not field.null and field.default is None and not allow_not_null:
+            raise ValueError(f"{column_name} is not null but has no default")
+        operations = [self.alter_add_column(table, column_name, field, allow_not_null)]
+        if not field.null and not allow_not_null:
+            column = field.clone()
+            column.name = column.column_name = column_name
+            ctx = self.make_context()
+            not_null = self._alter_column(ctx, table, column_name).literal(" ").sql(
+                NodeList(_TsqlSchema._column(column, ctx).nodes[1:])
+            )
+            operations += [self.apply_default(table, column_name, field), not_null]
+        if field.index or field.unique:
+            operations.append(self.add_index(table, (column_name,), field.unique))
+        return operations
+
+    @operation
+    def drop_index(self, table: str, index_name: str) -> Context:
+        """DROP INDEX [name] ON [table]: T-SQL index names belong to their table."""
+        return self.make_context().literal("DROP INDEX ").sql(Entity(index_name)).literal(" ON ").sql(self._table(table))
+
+
+def _not_in_tsql(name: str):
+    def refuse(self, *args: Any, **kwargs: Any):
+        raise NotImplementedError(
+            f"MssqlMigrator.{name} has no T-SQL yet: write it here and check it in tests/store/test_mssql_sql.py"
+        )
+
+    refuse.__name__ = name
+    return refuse
+
+
+for _name in (
+    "add_not_null", "drop_not_null", "drop_column", "rename_column", "rename_table", "alter_column_type",
+    "add_column_default", "drop_column_default", "add_constraint", "drop_constraint", "add_unique",
+    "add_foreign_key_constraint", "drop_foreign_key_constraint", "drop_table",
+):
+    setattr(MssqlMigrator, _name, _not_in_tsql(_name))
+del _name
 
 
 # ---- drivers -----------------------------------------------------------------

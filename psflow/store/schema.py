@@ -1,23 +1,38 @@
-"""Creating the tables, and refusing a database whose schema this psflow does not speak."""
+"""Creating the tables, refusing a database whose schema this psflow does not speak, and
+`psflow init`: create the schema, say it is current, or upgrade an older one.
+
+Every command goes through `ensure_schema`, which creates the schema on first use but
+never upgrades: an older or newer schema stops the command with what to do.
+"""
 
 from __future__ import annotations
 
-from peewee import Database, DatabaseError
+from dataclasses import dataclass
+
+from peewee import Database, DatabaseError, InterfaceError
 
 from psflow.store.errors import StoreError
-from psflow.store.models import MODELS, SCHEMA_VERSION, SchemaVersion
+from psflow.store.models import MODELS, SCHEMA_VERSION, SchemaVersion, database
 
 
 def ensure_schema(db: Database) -> None:
     """Create the schema on first use; stop with a clear message on a version mismatch."""
     found = _read_version(db)
     if found is None:
-        with db.atomic():
-            _take_turns(db)
-            db.create_tables(MODELS, safe=True)
-            if not SchemaVersion.select().exists():
-                SchemaVersion.create(version=SCHEMA_VERSION)
+        _create(db)
         return
+    _check_version(found)
+
+
+def _create(db: Database) -> None:
+    with db.atomic():
+        _take_turns(db)
+        db.create_tables(MODELS, safe=True)
+        if not SchemaVersion.select().exists():
+            SchemaVersion.create(version=SCHEMA_VERSION)
+
+
+def _check_version(found: int) -> None:
     if found < SCHEMA_VERSION:
         raise StoreError(
             f"the database has psflow schema {found}, this psflow needs {SCHEMA_VERSION}: "
@@ -28,6 +43,45 @@ def ensure_schema(db: Database) -> None:
             f"the database has psflow schema {found}, newer than this psflow's {SCHEMA_VERSION}: "
             "upgrade psflow on this server"
         )
+
+
+@dataclass(frozen=True)
+class SchemaReport:
+    """What `psflow init` did to one database."""
+
+    action: str  # "created", "current" or "upgraded"
+    version: int  # the schema it has now
+    found: int | None = None  # the schema it had (None: none)
+
+
+def initialize(url: str, *, upgrade: bool = False) -> SchemaReport:
+    """Create the psflow schema in the database at `url`, or find it current, or with
+    `upgrade` migrate an older one (psflow.store.migrations). Raises StoreError, having
+    changed nothing, when the database cannot be used or its schema is older (without
+    `upgrade`) or newer than this psflow's."""
+    from psflow.store.urls import describe, open_database
+
+    db = open_database(url)
+    database.initialize(db)
+    try:
+        db.connect(reuse_if_open=True)
+        found = _read_version(db)
+        if found is None:
+            _create(db)
+            return SchemaReport("created", SCHEMA_VERSION)
+        if found == SCHEMA_VERSION:
+            return SchemaReport("current", SCHEMA_VERSION, found)
+        if found > SCHEMA_VERSION or not upgrade:
+            _check_version(found)
+        from psflow.store.migrations import upgrade as migrate
+
+        found, now = migrate(db, read_version=_read_version)
+        return SchemaReport("upgraded" if found < now else "current", now, found)
+    except (DatabaseError, InterfaceError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StoreError(f"cannot use database {describe(url)}: {reason}") from None
+    finally:
+        db.close()
 
 
 def _take_turns(db: Database) -> None:

@@ -58,13 +58,15 @@ from psflow.store import mssql  # noqa: E402
 from psflow.store.errors import AmbiguousJob, StoreError, UnknownJob  # noqa: E402
 from psflow.store.jobs import BlockRecord, JobStore  # noqa: E402
 from psflow.store.models import SCHEMA_VERSION, Job, database  # noqa: E402
-from psflow.store.schema import ensure_schema  # noqa: E402
+from psflow.store.migrations import schema_migrator, upgrade  # noqa: E402
+from psflow.store.schema import _read_version, ensure_schema, initialize  # noqa: E402
 from psflow.store.urls import open_database  # noqa: E402
 
 URL = "mssql://psflow:s3cr%3Bt@db.example:1433/psflow"
 PASSWORD = "s3cr;t"
 JOB_ID = "abc_123def"  # `_` is a LIKE wildcard: find_job must escape it
-TABLES = ["psflow_attempt", "psflow_block", "psflow_job", "psflow_schema_version"]
+TABLES = ["psflow_attempt", "psflow_block", "psflow_job", "psflow_schema_version", "psflow_signal", "psflow_workflow"]
+TABLES_V1 = ["psflow_attempt", "psflow_block", "psflow_job", "psflow_schema_version"]
 NOW = 1_767_225_600.25
 
 
@@ -152,6 +154,9 @@ JOB_ROW = {
     "owner_pid": 4242,
     "lease_until": None,
     "attempts": 1,
+    "due_at": None,
+    "workflow": None,
+    "workflow_version": None,
 }
 ROWS = {
     "psflow_job": JOB_ROW,
@@ -183,8 +188,30 @@ ROWS = {
         "attempt": 1,
         "host": "server1",
         "pid": 4242,
+        "tries": 1,
+        "fingerprint": None,
     },
     "psflow_schema_version": {"id": 1, "version": SCHEMA_VERSION},
+    "psflow_signal": {
+        "id": 1,
+        "job_id": JOB_ID,
+        "name": "approved",
+        "value": "true",
+        "host": "server1",
+        "user": "ops",
+        "created_at": NOW,
+    },
+    "psflow_workflow": {
+        "id": 1,
+        "name": "nightly",
+        "version": 1,
+        "source": "print('hi')\n",
+        "source_sha256": "0" * 64,
+        "script": "/srv/nightly.py",
+        "created_at": NOW,
+        "host": "server1",
+        "user": "ops",
+    },
 }
 
 
@@ -199,6 +226,7 @@ class FakeServer:
     rowcount: int = 1  # for UPDATE and MERGE
     fail: tuple[str, Exception, str] | None = None  # (statement start, error, "execute" or "fetch")
     applock: str = "Exclusive"
+    schema_version: int = SCHEMA_VERSION  # what psflow_schema_version says
     log: list[Statement] = field(default_factory=list)
 
     def connect(self) -> FakeConnection:
@@ -223,7 +251,7 @@ class FakeServer:
             table = tree.find(exp.Table).name
             names = [column.alias_or_name for column in tree.selects]
             count = self.select_rows.pop(0) if self.select_rows else 1
-            rows = [_row(table, names, number) for number in range(count)]
+            rows = [_row(table, names, number, self.schema_version) for number in range(count)]
             return names, rows, -1
         if sql.startswith("INSERT ") and " OUTPUT INSERTED." in sql:
             table = re.match(r"INSERT INTO \[(\w+)\]", sql).group(1)
@@ -233,11 +261,12 @@ class FakeServer:
         return None, [], -1  # DDL, transactions, EXEC
 
 
-def _row(table: str, names: list[str], number: int) -> tuple:
-    values = dict(ROWS[table])
+def _row(table: str, names: list[str], number: int, schema_version: int) -> tuple:
+    values = dict(ROWS[table], version=schema_version) if table == "psflow_schema_version" else dict(ROWS[table])
     if number and table == "psflow_job":
         values["id"] = f"{JOB_ID}{number}"
-    return tuple(values[name] for name in names)
+    # An aggregate (MIN(...), COUNT(...)) is named by its alias, or answered with the row's first value.
+    return tuple(values.get(name, next(iter(values.values()))) for name in names)
 
 
 class FakeConnection:
@@ -301,8 +330,8 @@ class FakeCursor:
 FORBIDDEN_WORDS = {
     "LIMIT": "paging is OFFSET … FETCH NEXT",
     "RETURNING": "T-SQL returns rows with OUTPUT INSERTED.…",
-    "CONFLICT": "no INSERT … ON CONFLICT: MERGE",
-    "EXCLUDED": "no EXCLUDED pseudo-table: MERGE's source",
+    "CONFLICT": "no INSERT … ON CONFLICT (psflow does not upsert)",
+    "EXCLUDED": "no EXCLUDED pseudo-table",
     "AUTOINCREMENT": "IDENTITY(1,1)",
     "AUTO_INCREMENT": "IDENTITY(1,1)",
     "SERIAL": "IDENTITY(1,1)",
@@ -475,18 +504,32 @@ def test_schema_created_on_an_empty_database(server):
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_attempt_job_id' ",
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_attempt_job_id_number' ",
         "IF OBJECT_ID(N'[psflow_block]', N'U') IS NULL CREATE TABLE [psflow_block] ",
-        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_block_job_id_name' "
-        "AND object_id = OBJECT_ID(N'[psflow_block]')) CREATE UNIQUE INDEX [psflow_block_job_id_name] "
-        "ON [psflow_block] ([job_id], [name])",
+        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_block_job_id_name_attempt' "
+        "AND object_id = OBJECT_ID(N'[psflow_block]')) CREATE UNIQUE INDEX [psflow_block_job_id_name_attempt] "
+        "ON [psflow_block] ([job_id], [name], [attempt])",
         "IF OBJECT_ID(N'[psflow_schema_version]', N'U') IS NULL CREATE TABLE [psflow_schema_version] "
         "([id] INT IDENTITY(1,1) NOT NULL PRIMARY KEY, [version] INT NOT NULL)",
+        "IF OBJECT_ID(N'[psflow_signal]', N'U') IS NULL CREATE TABLE [psflow_signal] ",
+        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_signal_job_id' "
+        "AND object_id = OBJECT_ID(N'[psflow_signal]')) CREATE INDEX [psflow_signal_job_id] ON [psflow_signal] ([job_id])",
+        "IF OBJECT_ID(N'[psflow_workflow]', N'U') IS NULL CREATE TABLE [psflow_workflow] ",
+        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_workflow_name_version' "
+        "AND object_id = OBJECT_ID(N'[psflow_workflow]')) CREATE UNIQUE INDEX [psflow_workflow_name_version] "
+        "ON [psflow_workflow] ([name], [version])",
         "SELECT CASE WHEN EXISTS(SELECT ",
         "INSERT INTO [psflow_schema_version] ([version]) OUTPUT INSERTED.[id] VALUES ({p})",
         "COMMIT TRANSACTION",
     )
     check_all(server.log)
     (block_table,) = [sql for sql in starts(server.log) if "CREATE TABLE [psflow_block]" in sql]
-    for column in ("[saved] NVARCHAR(MAX)", "[started_at] FLOAT NOT NULL", "[pid] INT NOT NULL", "[error] NVARCHAR(MAX)"):
+    for column in (
+        "[saved] NVARCHAR(MAX)",
+        "[started_at] FLOAT NOT NULL",
+        "[pid] INT NOT NULL",
+        "[error] NVARCHAR(MAX)",
+        "[tries] INT NOT NULL",
+        f"[fingerprint] NVARCHAR(64) COLLATE {mssql.COLLATION} NULL",
+    ):
         assert column in block_table
     assert f"[error] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL" in block_table
     assert "FOREIGN KEY ([job_id]) REFERENCES [psflow_job] ([id]) ON DELETE CASCADE" in block_table
@@ -536,6 +579,133 @@ def test_server_older_than_2012_is_refused(server):
     with pytest.raises(StoreError, match="needs SQL Server 2012"):
         db.connect()
     check_all(server.log)
+
+
+# ---- schema upgrades ------------------------------------------------------------------------
+
+_UPGRADE_1_TO_2 = (
+    "DROP INDEX [psflow_block_job_id_name] ON [psflow_block]",
+    "ALTER TABLE [psflow_block] ADD [tries] INT NULL",
+    "UPDATE [psflow_block] SET [tries] = {p}",
+    "ALTER TABLE [psflow_block] ALTER COLUMN [tries] INT NOT NULL",
+    f"ALTER TABLE [psflow_block] ADD [fingerprint] NVARCHAR(64) COLLATE {mssql.COLLATION} NULL",
+    "CREATE UNIQUE INDEX [psflow_block_job_id_name_attempt] ON [psflow_block] ([job_id], [name], [attempt])",
+    "ALTER TABLE [psflow_job] ADD [due_at] FLOAT NULL",
+    f"ALTER TABLE [psflow_job] ADD [workflow] NVARCHAR(255) COLLATE {mssql.COLLATION} NULL",
+    "ALTER TABLE [psflow_job] ADD [workflow_version] INT NULL",
+    "IF OBJECT_ID(N'[psflow_signal]', N'U') IS NULL CREATE TABLE [psflow_signal] ",
+    "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_signal_job_id' ",
+    "IF OBJECT_ID(N'[psflow_workflow]', N'U') IS NULL CREATE TABLE [psflow_workflow] ",
+    "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_workflow_name_version' ",
+)
+_UNDER_THE_SCHEMA_LOCK = (
+    "BEGIN TRANSACTION",
+    "EXEC sp_getapplock @Resource = N'psflow_schema'",
+    "SELECT APPLOCK_MODE(N'public', N'psflow_schema', N'Transaction')",
+    "SELECT OBJECT_ID({p}, N'U')",
+    "SELECT [t1].[version] FROM [psflow_schema_version] AS [t1] ORDER BY [t1].[id] DESC",
+)
+
+
+@pytest.fixture
+def v1_database(server: FakeServer) -> mssql.MssqlDatabase:
+    """A connected database whose tables are psflow's first schema; the log starts empty."""
+    server.tables, server.schema_version = list(TABLES_V1), 1
+    db = open_fake(server)
+    server.log.clear()
+    return db
+
+
+def test_every_command_refuses_schema_1_until_upgraded(v1_database, server: FakeServer):
+    with pytest.raises(StoreError, match=re.escape("schema 1, this psflow needs 2: run `psflow init --upgrade`")):
+        ensure_schema(v1_database)
+    assert not any(sql.startswith(("ALTER", "CREATE", "DROP", "INSERT")) for sql in starts(server.log))
+
+
+def test_a_newer_schema_is_refused(server: FakeServer):
+    server.schema_version = 99
+    with pytest.raises(StoreError, match="schema 99, newer than this psflow's 2"):
+        ensure_schema(open_fake(server))
+
+
+def test_upgrade_from_schema_1_in_one_transaction(v1_database, server: FakeServer):
+    """playhouse.migrate has no SQL Server migrator: MssqlMigrator's T-SQL, under the schema lock."""
+    assert upgrade(v1_database, read_version=_read_version) == (1, SCHEMA_VERSION)
+    assert_statements(
+        server.log,
+        *_UNDER_THE_SCHEMA_LOCK,
+        *_UPGRADE_1_TO_2,
+        "INSERT INTO [psflow_schema_version] ([version]) OUTPUT INSERTED.[id] VALUES ({p})",
+        "COMMIT TRANSACTION",
+    )
+    default = next(statement for statement in server.log if statement.template.startswith("UPDATE [psflow_block]"))
+    version = server.log[-2]
+    assert default.params == (1,) and version.params == (SCHEMA_VERSION,)
+    check_all(server.log)
+
+
+def test_upgraded_schema_is_declared_as_a_fresh_one(v1_database, server: FakeServer):
+    """Each added column and created table reads exactly as CREATE TABLE declares it in a new database."""
+    upgrade(v1_database, read_version=_read_version)
+    upgraded = starts(server.log)
+    server.log.clear()
+    server.tables = []
+    ensure_schema(v1_database)
+    fresh = " ".join(starts(server.log))
+    for sql in upgraded:
+        if sql.startswith("ALTER TABLE") and " ADD " in sql:
+            column = sql.split(" ADD ", 1)[1]
+            assert column.replace(" NULL", "") in fresh or column.replace(" NULL", " NOT NULL") in fresh, column
+        if sql.startswith(("IF OBJECT_ID(N'[psflow_signal]", "IF OBJECT_ID(N'[psflow_workflow]", "CREATE UNIQUE INDEX")):
+            assert sql in fresh or sql.replace("CREATE UNIQUE INDEX", "") in fresh, sql
+    assert "[tries] INT NOT NULL" in fresh
+
+
+def test_upgrade_found_done_by_another_server_changes_nothing(server: FakeServer):
+    """Two `psflow init --upgrade` at once: the second reads schema 2 under the lock and stops there."""
+    db = open_fake(server)
+    server.log.clear()
+    assert upgrade(db, read_version=_read_version) == (SCHEMA_VERSION, SCHEMA_VERSION)
+    assert_statements(server.log, *_UNDER_THE_SCHEMA_LOCK, "COMMIT TRANSACTION")
+
+
+def test_failed_upgrade_rolls_everything_back(v1_database, server: FakeServer):
+    pytds = pytest.importorskip("pytds")
+    server.fail = ("ALTER TABLE [psflow_job] ADD [workflow]", pytds.OperationalError("The transaction log is full"), "execute")
+    with pytest.raises(Exception, match="transaction log is full"):
+        upgrade(v1_database, read_version=_read_version)
+    sqls = starts(server.log)
+    assert sqls[-1] == "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"
+    assert not any(sql.startswith("INSERT INTO [psflow_schema_version]") for sql in sqls)
+    check_all(server.log)
+
+
+def test_init_upgrades_through_the_url(monkeypatch, server: FakeServer):
+    """`psflow init --upgrade --mssql …` end to end, as far as a fake server goes: schema.initialize."""
+    pytest.importorskip("pytds")
+    if server.style != "pytds":
+        pytest.skip("one driver is enough for the path through the URL")
+    server.tables, server.schema_version = list(TABLES_V1), 1
+    with pytest.raises(StoreError, match=re.escape("run `psflow init --upgrade`")):
+        initialize(URL)
+    report = initialize(URL, upgrade=True)
+    assert (report.action, report.found, report.version) == ("upgraded", 1, SCHEMA_VERSION)
+    assert "DROP INDEX [psflow_block_job_id_name] ON [psflow_block]" in starts(server.log)
+    check_all(server.log)
+
+
+def test_migrator_refuses_operations_without_tsql(server: FakeServer):
+    """A later migration step must not send another dialect's DDL to SQL Server by accident."""
+    migrator = schema_migrator(open_fake(server))
+    assert isinstance(migrator, mssql.MssqlMigrator)
+    for operation in (
+        lambda: migrator.drop_column("psflow_job", "workflow"),
+        lambda: migrator.rename_column("psflow_job", "workflow", "flow"),
+        lambda: migrator.add_not_null("psflow_job", "workflow"),
+        lambda: migrator.alter_column_type("psflow_job", "workflow", TextField()),
+    ):
+        with pytest.raises(NotImplementedError, match="has no T-SQL yet"):
+            operation()
 
 
 # ---- every JobStore method ------------------------------------------------------------------
@@ -720,7 +890,7 @@ SCENARIOS = [
         lambda store: store.claim_job(_job("Waiting"), host="server2", pid=7, lease_seconds=60),
         (
             "UPDATE [psflow_job] SET [status] = {p}, [updated_at] = {p}, [owner_host] = {p}, [owner_pid] = {p}, "
-            "[lease_until] = {p}, [attempts] = ([psflow_job].[attempts] + {p}) "
+            "[lease_until] = {p}, [attempts] = ([psflow_job].[attempts] + {p}), [due_at] = {p} "
             "WHERE (([psflow_job].[id] = {p}) AND ([psflow_job].[status] = {p}))",
         ),
         returns=lambda claimed: claimed is True,
@@ -793,13 +963,13 @@ SCENARIOS = [
     Scenario(
         "finish_attempt",
         "finish_attempt",
-        lambda store: store.finish_attempt(JOB_ID, 2, status="Waiting", reason="approval pending"),
+        lambda store: store.finish_attempt(JOB_ID, 2, status="Waiting", reason="sleeping", due_at=NOW + 60),
         (
             "BEGIN TRANSACTION",
             "UPDATE [psflow_attempt] SET [ended_at] = {p}, [outcome] = {p}, [reason] = {p} "
             "WHERE (([psflow_attempt].[job_id] = {p}) AND ([psflow_attempt].[number] = {p}))",
-            "UPDATE [psflow_job] SET [status] = {p}, [reason] = {p}, [updated_at] = {p}, [lease_until] = {p} "
-            "WHERE ([psflow_job].[id] = {p})",
+            "UPDATE [psflow_job] SET [status] = {p}, [reason] = {p}, [updated_at] = {p}, [lease_until] = {p}, "
+            "[due_at] = {p} WHERE ([psflow_job].[id] = {p})",
             "COMMIT TRANSACTION",
         ),
     ),
@@ -827,7 +997,8 @@ SCENARIOS = [
         (
             "SELECT [t1].[name], [t1].[status], [t1].[saved], [t1].[mutated], [t1].[exit_kind], [t1].[returned], "
             "[t1].[output], [t1].[error], [t1].[started_at], [t1].[ended_at], [t1].[attempt], [t1].[host], "
-            "[t1].[pid] FROM [psflow_block] AS [t1] WHERE (([t1].[job_id] = {p}) AND ([t1].[status] = {p}))",
+            "[t1].[pid], [t1].[tries], [t1].[fingerprint] FROM [psflow_block] AS [t1] "
+            "WHERE (([t1].[job_id] = {p}) AND ([t1].[status] = {p})) ORDER BY [t1].[id]",
         ),
         returns=lambda blocks: list(blocks) == ["Step1"],
     ),
@@ -835,12 +1006,10 @@ SCENARIOS = [
         "save_block",
         "save_block",
         lambda store: store.save_block(JOB_ID, RECORD),
-        ("MERGE INTO [psflow_block] WITH (HOLDLOCK) AS [target] USING (SELECT {p} AS [job_id], {p} AS [name], ",),
-        contains=(
-            "ON [target].[job_id] = [source].[job_id] AND [target].[name] = [source].[name] "
-            "WHEN MATCHED THEN UPDATE SET [status] = [source].[status], ",
-            "WHEN NOT MATCHED THEN INSERT ([job_id], [name], [status], ",
-            "[pid]) VALUES ([source].[job_id], [source].[name], ",
+        (
+            "INSERT INTO [psflow_block] ([job_id], [name], [status], [saved], [mutated], [exit_kind], [returned], "
+            "[output], [error], [started_at], [ended_at], [attempt], [host], [pid], [tries], [fingerprint]) "
+            "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
         ),
     ),
     Scenario(
@@ -850,6 +1019,52 @@ SCENARIOS = [
         ("SELECT [t1].[id], [t1].[job_id], [t1].[name], ",),
         returns=lambda blocks: [block.name for block in blocks] == ["Step1"],
         contains=("FROM [psflow_block] AS [t1] WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[id]",),
+    ),
+    Scenario(
+        "first_block_start",
+        "first_block_start",
+        lambda store: store.first_block_start(JOB_ID, "wait_for:approved"),
+        (
+            "SELECT MIN([t1].[started_at]) FROM [psflow_block] AS [t1] "
+            "WHERE (([t1].[job_id] = {p}) AND ([t1].[name] = {p}))",
+        ),
+    ),
+    Scenario(
+        "completed_wait_names",
+        "completed_wait_names",
+        lambda store: store.completed_wait_names(JOB_ID),
+        ("SELECT [t1].[name], [t1].[attempt] FROM [psflow_block] AS [t1] ",),
+        returns=lambda names: names == {},  # the fake row's block is Step1, not a wait_for
+        contains=("AND ([t1].[name] LIKE {p} ESCAPE {p}))",),
+    ),
+    Scenario(
+        "add_inputs",
+        "add_inputs",
+        lambda store: store.add_inputs([JOB_ID], {"approved": "true", "by": '"ops"'}, host="server1", user="ops"),
+        (
+            "BEGIN TRANSACTION",
+            "INSERT INTO [psflow_signal] ([job_id], [name], [value], [host], [user], [created_at]) "
+            "VALUES ({p}, {p}, {p}, {p}, {p}, {p}), ({p}, {p}, {p}, {p}, {p}, {p})",
+            "COMMIT TRANSACTION",
+        ),
+    ),
+    Scenario(
+        "latest_inputs",
+        "latest_inputs",
+        lambda store: store.latest_inputs(JOB_ID),
+        (
+            "SELECT [t1].[name], [t1].[value] FROM [psflow_signal] AS [t1] "
+            "WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[id]",
+        ),
+        returns=lambda inputs: inputs == {"approved": "true"},
+    ),
+    Scenario(
+        "inputs",
+        "inputs",
+        lambda store: store.inputs(JOB_ID),
+        ("SELECT [t1].[id], [t1].[job_id], [t1].[name], [t1].[value], [t1].[host], [t1].[user], [t1].[created_at] ",),
+        returns=lambda inputs: [(row.name, row.user) for row in inputs] == [("approved", "ops")],
+        contains=("FROM [psflow_signal] AS [t1] WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[id]",),
     ),
 ]
 
@@ -876,9 +1091,10 @@ def test_every_jobstore_method_has_a_scenario():
 
 
 def test_save_block_is_one_prebuilt_statement(store: JobStore, server: FakeServer):
-    """The hot path: the MERGE is built once; saving runs it, with one parameter per column."""
+    """The hot path: a plain INSERT built once (no OUTPUT: its id is not needed), one parameter per column."""
     sql = store._save_block_sql
-    assert sql.endswith(";") and sql.count(store.db.param) == 1 + len(BlockRecord._fields)
+    assert sql.startswith("INSERT INTO [psflow_block] ") and "OUTPUT" not in sql
+    assert sql.count(store.db.param) == 1 + len(BlockRecord._fields)
     store.save_block(JOB_ID, RECORD)
     store.save_block(JOB_ID, RECORD._replace(status="Failed", error="ValueError: x"))
     assert [statement.template for statement in server.log] == [sql, sql]
@@ -968,14 +1184,18 @@ def test_identifiers_are_bracketed_with_closing_brackets_doubled():
     validate(sql, sqlfluff_gap=True)  # sqlfluff 4.5 does not know `]]` in a bracketed name
 
 
-def test_sqlite_keeps_its_insert_on_conflict(tmp_path):
-    """The upsert hook is used only by a Database that has it: SQLite's hot path is unchanged."""
+def test_no_backend_upserts_blocks(tmp_path):
+    """Each block run is its own row (schema 2): SQLite's hot path is a plain INSERT too, and the
+    SQL Server MERGE hook is gone; INSERT ... ON CONFLICT is refused rather than mistranslated."""
     db = open_database(f"sqlite:///{tmp_path / 'psflow.sqlite'}")
-    assert not hasattr(db, "upsert_sql")
     database.initialize(db)
     sql = JobStore(db)._save_block_sql
-    assert sql.startswith('INSERT INTO "psflow_block"') and 'ON CONFLICT ("job_id", "name") DO UPDATE SET' in sql
+    assert sql.startswith('INSERT INTO "psflow_block"') and "ON CONFLICT" not in sql and "RETURNING" not in sql
     db.close()
+    assert not hasattr(mssql.MssqlDatabase, "upsert_sql")
+    mssql_db = mssql.MssqlDatabase(mssql.parse_mssql_url(URL))
+    with pytest.raises(NotImplementedError, match="never upserts"):
+        mssql_db.get_sql_context().sql(Job.insert(id="x").on_conflict_replace()).query()
 
 
 # ---- the validators catch what they must --------------------------------------------------------------

@@ -1,0 +1,155 @@
+"""Upgrading a database from an older psflow schema, one version at a time.
+
+Each step takes the schema from version N to N + 1 with peewee's playhouse.migrate
+operations and is registered under N in STEPS; a schema 3 is one more function
+decorated `@step(2)`. A step names tables and columns itself and freezes any table
+it creates (as that version created it) instead of using psflow.store.models, which
+will have moved on by the time an old database is upgraded.
+
+`upgrade` runs every step needed and then records the new version, all in one
+transaction (SQLite, PostgreSQL and SQL Server all have transactional DDL), while
+holding the backend's schema lock, so a failed or concurrent upgrade leaves the
+database as it was. playhouse.migrate has no SQL Server migrator: MssqlDatabase
+supplies its own (`schema_migrator`, psflow/store/mssql.py).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from peewee import (
+    CharField,
+    Database,
+    DoubleField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
+from playhouse.migrate import SchemaMigrator
+
+from psflow.store.errors import StoreError
+from psflow.store.models import SCHEMA_VERSION, SchemaVersion
+
+Step = Callable[[SchemaMigrator], None]
+STEPS: dict[int, Step] = {}  # version N → the step from N to N + 1
+
+
+def step(version: int) -> Callable[[Step], Step]:
+    """Register the step that upgrades schema `version` to `version + 1`."""
+
+    def register(function: Step) -> Step:
+        if version in STEPS:
+            raise ValueError(f"two migration steps from schema {version}")
+        STEPS[version] = function
+        return function
+
+    return register
+
+
+def upgrade(db: Database, *, read_version: Callable[[Database], int | None]) -> tuple[int, int]:
+    """Migrate `db` to SCHEMA_VERSION; (version found, version now). Nothing changes if any step fails.
+
+    The version is read again under the schema lock: a second `psflow init --upgrade`
+    running at the same moment finds the work done and changes nothing.
+    """
+    migrator = schema_migrator(db)
+    with migrator.migration_context(atomic=False), _transaction(db):
+        lock = getattr(db, "lock_schema", None)
+        if lock is not None:
+            lock()
+        found = read_version(db)
+        if found is None:
+            raise StoreError("the database has no psflow schema to upgrade: run `psflow init` to create it")
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database has psflow schema {found}, newer than this psflow's {SCHEMA_VERSION}: "
+                "upgrade psflow on this server"
+            )
+        for version in range(found, SCHEMA_VERSION):
+            if version not in STEPS:
+                raise StoreError(f"this psflow cannot upgrade schema {version}: upgrade through an older psflow first")
+            STEPS[version](migrator)
+        if found < SCHEMA_VERSION:
+            SchemaVersion.create(version=SCHEMA_VERSION)
+    return found, SCHEMA_VERSION
+
+
+def schema_migrator(db: Database) -> SchemaMigrator:
+    """playhouse's migrator for `db`, or the one the Database supplies itself (SQL Server)."""
+    own = getattr(db, "schema_migrator", None)
+    return own() if own is not None else SchemaMigrator.from_database(db)
+
+
+def _transaction(db: Database):
+    """One transaction for the whole upgrade. SQLite takes its write lock at BEGIN, so a second
+    upgrader waits for the busy timeout instead of failing later on a stale snapshot."""
+    if isinstance(db, SqliteDatabase):
+        return db.atomic("IMMEDIATE")
+    return db.atomic()
+
+
+# ---- 1 → 2 ---------------------------------------------------------------------------
+# Blocks: a row per run of a block (unique (job_id, name, attempt) instead of (job_id, name)),
+# with `tries` and `fingerprint`. Jobs: `due_at`, `workflow`, `workflow_version`.
+# New tables: psflow_signal, psflow_workflow.
+
+
+class _Frozen(Model):
+    class Meta:
+        legacy_table_names = False  # index names start with the table's name, as psflow's models do
+
+
+class _JobKey(_Frozen):
+    """Only what a foreign key to psflow_job needs."""
+
+    id = CharField(max_length=64, primary_key=True)
+
+    class Meta:
+        table_name = "psflow_job"
+
+
+class _SignalV2(_Frozen):
+    job = ForeignKeyField(_JobKey, on_delete="CASCADE")
+    name = CharField(max_length=255)
+    value = TextField()
+    host = CharField(max_length=255)
+    user = CharField(max_length=255)
+    created_at = DoubleField()
+
+    class Meta:
+        table_name = "psflow_signal"
+
+
+class _WorkflowV2(_Frozen):
+    name = CharField(max_length=255)
+    version = IntegerField()
+    source = TextField()
+    source_sha256 = CharField(max_length=64)
+    script = TextField()
+    created_at = DoubleField()
+    host = CharField(max_length=255)
+    user = CharField(max_length=255)
+
+    class Meta:
+        table_name = "psflow_workflow"
+        indexes = ((("name", "version"), True),)
+
+
+@step(1)
+def _blocks_per_run_timers_signals_workflows(migrator: SchemaMigrator) -> None:
+    block, job = "psflow_block", "psflow_job"
+    migrator.migrate(
+        # Old rows keep their attempt number: one row per (job, name) is unique per (job, name, attempt) too.
+        migrator.drop_index(block, "psflow_block_job_id_name"),
+        migrator.add_column(block, "tries", IntegerField(default=1)),  # every old run ran its body once
+        migrator.add_column(block, "fingerprint", CharField(max_length=64, null=True)),
+        migrator.add_index(block, ("job_id", "name", "attempt"), unique=True),
+        migrator.add_column(job, "due_at", DoubleField(null=True)),
+        migrator.add_column(job, "workflow", CharField(max_length=255, null=True)),
+        migrator.add_column(job, "workflow_version", IntegerField(null=True)),
+    )
+    new_tables = [_JobKey, _SignalV2, _WorkflowV2]
+    with migrator.database.bind_ctx(new_tables):
+        migrator.database.create_tables(new_tables[1:], safe=True)
