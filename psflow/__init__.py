@@ -6,8 +6,58 @@ This module stays light: importing it loads neither the database layer nor libcs
 
 from __future__ import annotations
 
-from psflow.blocks import BlockError, block, job, stop
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from psflow.blocks import BlockError, WaitTimeout, block, job, sleep, sleep_until, stop, wait_for
 
 __version__ = "0.1.0"
 
-__all__ = ["BlockError", "__version__", "block", "job", "stop"]
+__all__ = [
+    "BlockError",
+    "WaitTimeout",
+    "__version__",
+    "block",
+    "job",
+    "sleep",
+    "sleep_until",
+    "stop",
+    "wait_for",
+]
+
+# ---- the Python API for other tools ------------------------------------------
+# Loaded on first use (PEP 562), so `import psflow` in a script stays light: the
+# database layer (peewee) and the rewriter (libcst) load only when one is called.
+
+_API = ("run", "resume", "jobs", "job_detail", "register", "workflows", "RunResult", "UsageError")
+
+if _TYPE_CHECKING:
+    from psflow.api import RunResult, UsageError, job_detail, jobs, register, resume, run, workflows
+    from psflow.api import SendResult
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from psflow import api
+
+        value = getattr(api, name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'psflow' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})
+
+
+def send(job_id: str, inputs: dict | None = None, /, *, db: str | None = None, **values) -> SendResult:
+    """Send input to job `job_id` (id or unique prefix) for its `wait_for(NAME)`.
+
+    `psflow.send("7kq", approval="yes")`; names that are not identifiers (or `db`)
+    go in a dict: `psflow.send("7kq", {"db": "main"})`. The job is not run: resume it.
+    """
+    from psflow import api
+
+    return api.send([job_id], {**(inputs or {}), **values}, db=db)[0]
+
+
+__all__ += [*_API, "send"]

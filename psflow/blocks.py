@@ -9,11 +9,16 @@ every block reports to it.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import sys
+import time
 from types import FrameType
-from typing import Any, Callable, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Protocol
+
+if TYPE_CHECKING:
+    from datetime import datetime, timedelta
 
 _OPTIMIZED = 0x1  # CO_OPTIMIZED: a function frame, whose locals are not a dict
 MISSING = object()
@@ -28,9 +33,10 @@ class Skip(BaseException):
 class Stop(BaseException):
     """Ends the attempt with a status. A BaseException, so `except Exception` lets it through."""
 
-    def __init__(self, status: str, reason: str | None) -> None:
+    def __init__(self, status: str, reason: str | None, due: float | None = None) -> None:
         super().__init__(status, reason)
         self.status, self.reason = status, reason
+        self.due = due  # a durable timer (sleep): the job is not taken again before this epoch time
 
 
 class BlockError(Exception):
@@ -39,6 +45,10 @@ class BlockError(Exception):
 
 class BlockNameError(BlockError):
     """A block name that is not a str."""
+
+
+class WaitTimeout(TimeoutError):
+    """`wait_for(name, timeout=…)` waited longer than `timeout` for its input (catch it to escalate)."""
 
 
 class RecordError(BaseException):
@@ -57,6 +67,8 @@ class Recorder(Protocol):
     def interrupted(self, handle: block) -> None: ...
     def failed(self, handle: block, error: BaseException) -> None: ...
     def call_key(self, name: str) -> str: ...
+    def wait_for(self, name: str, timeout: float | None) -> Any: ...
+    def timer(self, due: Callable[[float], float]) -> None: ...
 
 
 _recorder: Recorder | None = None
@@ -83,11 +95,13 @@ class block:
     """A named step that runs once per job. `with block("Name"):` or `@block("Name")`.
 
     The psflow transformer turns `with block(NAME):` into
-    `with block(NAME).at(line, binds, mutates) as h, h.body():` and adds the code
-    that gives back what the body bound when it is replayed.
+    `with block(NAME).at(line, binds, mutates, fingerprint) as h, h.body():` and adds
+    the code that gives back what the body bound when it is replayed.
     """
 
-    __slots__ = ("name", "line", "binds", "mutates", "replaying", "saved", "exit", "returned", "record")
+    __slots__ = (
+        "name", "line", "binds", "mutates", "replaying", "saved", "exit", "returned", "record", "fingerprint",
+    )
 
     def __init__(self, name: str) -> None:
         if type(name) is not str:
@@ -99,15 +113,18 @@ class block:
             )
         self.name = name
         self.line: int | None = None
+        self.fingerprint: str | None = None
         self.replaying = False
         self.exit = "normal"
         self.returned: Any = None
 
     # ---- called by transformed code --------------------------------------
 
-    def at(self, line: int, binds: tuple[str, ...], mutates: tuple[str, ...]) -> block:
-        """Where the block is and what its body binds and mutates (from the transformer)."""
-        self.line, self.binds, self.mutates = line, binds, mutates
+    def at(
+        self, line: int, binds: tuple[str, ...], mutates: tuple[str, ...], fingerprint: str | None = None
+    ) -> block:
+        """Where the block is, what its body binds and mutates, and a hash of its code (from the transformer)."""
+        self.line, self.binds, self.mutates, self.fingerprint = line, binds, mutates, fingerprint
         return self
 
     def body(self) -> _Guard:
@@ -212,6 +229,74 @@ def stop(status: str = "Waiting", reason: str | None = None) -> NoReturn:
         print(f"stopped: {status}" + (f" ({reason})" if reason else ""), file=sys.stderr)
         raise SystemExit(3)
     raise Stop(status, reason)
+
+
+def wait_for(name: str, timeout: float | timedelta | None = None) -> Any:
+    """The value of input `name` sent to this job (`psflow send JOB name=value`).
+
+    Until it arrives, the attempt stops with status Waiting ("waiting for NAME").
+    The value is recorded as block `wait_for:NAME` the first time it is read and
+    given back on every later attempt, even if other values are sent afterwards.
+    With `timeout`, a job still waiting that long after it first waited raises
+    WaitTimeout (uncaught, the job fails). Under plain Python the value comes
+    from the environment variable PSFLOW_INPUT_<NAME>, or the script stops (exit 3).
+    """
+    from psflow.inputs import check_name
+
+    check_name(name)
+    seconds = None if timeout is None else _seconds(timeout, "wait_for() timeout")
+    if _recorder is not None:
+        return _recorder.wait_for(name, seconds)
+    from psflow.inputs import env_var, parse_value
+
+    variable = env_var(name)
+    if variable in os.environ:
+        return parse_value(os.environ[variable])
+    print(f"stopped: Waiting (waiting for {name}; set {variable} to give it)", file=sys.stderr)
+    raise SystemExit(3)
+
+
+def sleep(duration: float | timedelta) -> None:
+    """A durable timer: the job waits `duration` (seconds or a timedelta) without holding a process.
+
+    The attempt stops with status Waiting and a due time; `psflow resume` and
+    `psflow worker` leave the job alone until then. The due time is computed once,
+    on the first attempt that reaches this call, and kept: a resumed job does not
+    sleep again from scratch. Under plain Python it is time.sleep.
+    """
+    seconds = _seconds(duration, "sleep()")
+    if _recorder is None:
+        time.sleep(seconds)
+        return
+    _recorder.timer(lambda now: now + seconds)
+
+
+def sleep_until(when: datetime) -> None:
+    """A durable timer until `when` (a naive datetime is local time); see `sleep`. A past time continues at once."""
+    from datetime import datetime
+
+    if not isinstance(when, datetime):
+        raise TypeError(f"sleep_until() needs a datetime, not {type(when).__name__}")
+    due = when.timestamp()  # naive: local time; aware: its own zone
+    if _recorder is None:
+        time.sleep(max(0.0, due - time.time()))
+        return
+    _recorder.timer(lambda now: due)
+
+
+def _seconds(duration: object, what: str) -> float:
+    """`duration` (seconds or a timedelta) as seconds; ValueError/TypeError if it is not a duration."""
+    from datetime import timedelta
+
+    if isinstance(duration, timedelta):
+        seconds = duration.total_seconds()
+    elif isinstance(duration, (int, float)) and not isinstance(duration, bool):
+        seconds = float(duration)
+    else:
+        raise TypeError(f"{what} needs seconds or a timedelta, not {type(duration).__name__}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{what} needs a duration of 0 or more seconds, not {duration!r}")
+    return seconds
 
 
 class _Job:

@@ -63,6 +63,11 @@ class OutputCapture:
         return "".join(buffer)
 
     @property
+    def real_stdout(self) -> TextIO:
+        """The stream under the tee: written there, text is shown but in no block's log."""
+        return self._saved[0] if self._saved is not None else sys.stdout
+
+    @property
     def real_stderr(self) -> TextIO:
         """Where psflow's own notes go: shown live, never in a block's log."""
         return self._saved[1] if self._saved is not None else sys.stderr

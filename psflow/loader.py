@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import linecache
 import marshal
 import os
 import sys
@@ -18,8 +19,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType
+from typing import TYPE_CHECKING
 
 from psflow import __version__
+
+if TYPE_CHECKING:
+    from psflow.transform.sites import ScriptReport
 
 _FLAGS = 0b11  # PEP 552: hash-based, checked
 _HEADER = 16
@@ -31,6 +36,13 @@ class LoadedScript:
     source: str
     sha256: str
     code: CodeType
+
+    @property
+    def report(self) -> ScriptReport:
+        """The script's block sites and warnings, found when it was compiled (the code keeps them: no libcst)."""
+        from psflow.transform.sites import report_of
+
+        return report_of(self.code)
 
 
 class ScriptError(Exception):
@@ -54,12 +66,19 @@ def read_source(path: Path) -> tuple[bytes, str]:
 
 
 def load_script(path: Path, source_text: str | None = None) -> LoadedScript:
-    """Read, transform and compile `path` (or `source_text` under that name), using the cache."""
+    """Read, transform and compile `path` (or `source_text` under that name), using the cache.
+
+    With `source_text` and no file at `path` (a job's snapshot on a server without
+    the file), this is `load_source`: nothing is written next to a missing file.
+    """
     path = path.resolve()
+    if source_text is not None and not path.is_file():
+        return load_source(str(path), source_text)
     if source_text is None:
         data, source = read_source(path)
     else:
         data, source = source_text.encode(), source_text
+    _forget_stored_lines(str(path))  # the file is here now: tracebacks read it, not an old snapshot
     code = _read_cache(path, data)
     if code is None:
         from psflow.transform import compile_script
@@ -69,6 +88,46 @@ def load_script(path: Path, source_text: str | None = None) -> LoadedScript:
     return LoadedScript(path, source, hashlib.sha256(data).hexdigest(), code)
 
 
+def load_source(name: str, source: str) -> LoadedScript:
+    """Transform and compile `source` as if it were the file `name`, which need not exist.
+
+    For source kept in the database (a registered workflow, `name` like
+    "<workflow nightly v3>", or a job's snapshot): tracebacks name `name` and show
+    the stored lines (through linecache), and the cache lives in the user cache
+    folder, keyed by `name` and checked against the source's hash.
+    """
+    data = source.encode()
+    target = _shared_cache_path(name)
+    code = _read_cache(Path(name), data, target)
+    if code is None:
+        from psflow.transform import compile_script
+
+        code = compile_script(source, name).code
+        _write_cache(Path(name), data, code, target)
+    # An mtime of None keeps linecache.checkcache from dropping lines that have no file.
+    linecache.cache[name] = (len(source), None, source.splitlines(keepends=True), name)
+    return LoadedScript(Path(name), source, hashlib.sha256(data).hexdigest(), code)
+
+
+def _forget_stored_lines(name: str) -> None:
+    """Drop lines load_source put in linecache for `name` (they never expire by themselves)."""
+    entry = linecache.cache.get(name)
+    if entry is not None and len(entry) == 4 and entry[1] is None:
+        del linecache.cache[name]
+
+
+def _shared_cache_path(name: str) -> Path:
+    """Where the code compiled from stored source under `name` is cached (an unwritable folder: no cache)."""
+    from platformdirs import user_cache_dir
+
+    from psflow.transform import TRANSFORM_VERSION
+
+    folder = user_cache_dir("psflow", appauthor=False)
+    key = hashlib.sha256(name.encode()).hexdigest()[:32]
+    tag = sys.implementation.cache_tag
+    return Path(folder) / "sources" / f"{key}.psflow-{__version__}-t{TRANSFORM_VERSION}.{tag}.pyc"
+
+
 def cache_path(path: Path) -> Path:
     from psflow.transform import TRANSFORM_VERSION
 
@@ -76,9 +135,9 @@ def cache_path(path: Path) -> Path:
     return path.parent / "__pycache__" / f"{path.name}.psflow-{__version__}-t{TRANSFORM_VERSION}.{tag}.pyc"
 
 
-def _read_cache(path: Path, data: bytes) -> CodeType | None:
+def _read_cache(path: Path, data: bytes, target: Path | None = None) -> CodeType | None:
     try:
-        blob = cache_path(path).read_bytes()
+        blob = (target or cache_path(path)).read_bytes()
     except OSError:
         return None
     header = importlib.util.MAGIC_NUMBER + _FLAGS.to_bytes(4, "little") + importlib.util.source_hash(data)
@@ -91,11 +150,12 @@ def _read_cache(path: Path, data: bytes) -> CodeType | None:
     return code if isinstance(code, CodeType) and code.co_filename == str(path) else None
 
 
-def _write_cache(path: Path, data: bytes, code: CodeType) -> None:
-    target = cache_path(path)
+def _write_cache(path: Path, data: bytes, code: CodeType, target: Path | None = None) -> None:
+    shared = target is not None
+    target = target or cache_path(path)
     header = importlib.util.MAGIC_NUMBER + _FLAGS.to_bytes(4, "little") + importlib.util.source_hash(data)
     try:
-        target.parent.mkdir(exist_ok=True)
+        target.parent.mkdir(parents=shared, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as file:

@@ -17,14 +17,16 @@ import traceback
 import types
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import CodeType, FrameType
-from typing import Any, Iterator, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 from psflow import blocks, codec
-from psflow.blocks import MISSING, BlockError, BlockNameError, RecordError, Stop, lookup
+from psflow.blocks import MISSING, BlockError, BlockNameError, RecordError, Stop, WaitTimeout, lookup
 from psflow.capture import OutputCapture
 from psflow.importer import ScriptFolderImporter
+from psflow.inputs import describe_duration
 from psflow.store import BlockRecord, JobStore, StoreError
 
 PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
@@ -42,6 +44,7 @@ class AttemptResult:
     exit_code: int
     ran: int
     replayed: int
+    due: float | None = None  # stopped by a durable timer: not to be run again before this time
 
 
 class Attempt:
@@ -58,8 +61,12 @@ class Attempt:
         pid: int,
         capture: OutputCapture,
         handback_status: str = "Waiting",
+        replay_output: bool = False,
+        rerun_changed: bool = False,
     ) -> None:
         self.store, self.job_id, self.number = store, job_id, number
+        self.replay_output = replay_output  # print a replayed block's stored output again
+        self.rerun_changed = rerun_changed  # run a completed block again if its code changed since
         self.completed = completed
         self.host, self.pid = host, pid
         self.capture = capture
@@ -67,6 +74,10 @@ class Attempt:
         self.ran = self.replayed_count = 0
         self._seen: dict[str, tuple[str, int]] = {}
         self._calls: dict[str, int] = {}
+        self._open: list[str] = []  # names of the blocks open now, innermost last (scopes timer keys)
+        self._timers: dict[str, int] = {}  # timers reached so far in this attempt, per scope
+        self._inputs: dict[str, str] | None = None  # the job's received inputs, loaded on first wait_for
+        self._markers: set[str] = set()  # wait_for/timer records written in this attempt
 
     # ---- Recorder ---------------------------------------------------------
 
@@ -82,7 +93,10 @@ class Attempt:
                 f"again at {here[0]}:{here[1]}; give each block its own name, e.g. f\"{name}-{{item}}\""
             )
         self._seen[name] = here
+        self._open.append(name)
         record = self.completed.get(name)
+        if record is not None and self._run_again(handle, record):
+            record = None  # --rerun-changed: run it again, as if it had never completed
         if record is None:
             handle.record = (self.capture.open(), time.time())
             return
@@ -94,6 +108,7 @@ class Attempt:
             handle.returned = codec.decode(record.returned)
 
     def complete(self, handle: blocks.block, frame: FrameType) -> None:
+        self._leave(handle)
         buffer, started = handle.record
         output = self.capture.close(buffer)
         values = {}
@@ -110,12 +125,16 @@ class Attempt:
             BlockRecord(
                 handle.name, "Completed", saved, mutated, handle.exit, returned, output or None, None,
                 started, time.time(), self.number, self.host, self.pid,
+                fingerprint=handle.fingerprint,
             ),
         )
         self.ran += 1
 
     def replayed(self, handle: blocks.block, frame: FrameType) -> None:
+        self._leave(handle)
         record: BlockRecord = handle.record
+        if self.replay_output and record.output:
+            self._reprint(record.output)
         if record.mutated:
             for key, value in codec.decode(record.mutated).items():
                 _restore_in_place(lookup(frame, key), value)
@@ -132,10 +151,100 @@ class Attempt:
         self._calls[name] = count
         return name if count == 1 else f"{name}#{count}"
 
+    def wait_for(self, name: str, timeout: float | None) -> Any:
+        """The job's input `name`, recorded once as block `wait_for:NAME` and replayed after;
+        missing: stop Waiting, or raise WaitTimeout once `timeout` has passed since it first waited."""
+        key = f"wait_for:{name}"
+        record = self.completed.get(key)
+        if record is not None:
+            self.replayed_count += 1
+            return codec.decode(record.returned)
+        if self._inputs is None or name not in self._inputs:  # one query, again only on a miss
+            self._inputs = self._load(self.store.latest_inputs)
+        text = self._inputs.get(name)
+        now = time.time()
+        if text is not None:
+            self._record_marker(key, "Completed", now, returned=text)
+            return codec.decode(text)
+        if timeout is not None:
+            first = self._load(lambda job_id: self.store.first_block_start(job_id, key))
+            waited = now - (first if first is not None else now)
+            if waited >= timeout:
+                error = WaitTimeout(f"waited more than {describe_duration(timeout)} for {name}")
+                self._record_marker(key, "Failed", now, error=f"WaitTimeout: {error}")
+                raise error
+        self._record_marker(key, "Waiting", now)
+        raise Stop("Waiting", f"waiting for {name}")
+
+    def timer(self, due: Callable[[float], float]) -> None:
+        """A durable timer: its due time is computed once (block `sleep`, `sleep#2`, … in call order,
+        prefixed by the enclosing block's name) and replayed; stop Waiting until it is due."""
+        scope = _timer_scope(self._open[-1]) if self._open else "sleep"
+        count = self._timers.get(scope, 0) + 1
+        self._timers[scope] = count
+        key = scope if count == 1 else f"{scope}#{count}"
+        record = self.completed.get(key)
+        if record is not None:
+            self.replayed_count += 1
+            when = float(codec.decode(record.returned))
+        else:
+            now = time.time()
+            when = float(due(now))
+            self._record_marker(key, "Completed", now, returned=codec.encode(when))
+        if when > time.time():
+            raise Stop("Waiting", f"sleeping until {describe_time(when)}", due=when)
+
     # ---- helpers ----------------------------------------------------------
+
+    def _run_again(self, handle: blocks.block, record: BlockRecord) -> bool:
+        """Did the block's code change since its record was written? With --rerun-changed it runs
+        again (True); otherwise it is replayed, and the user is told."""
+        if record.fingerprint is None or handle.fingerprint is None or record.fingerprint == handle.fingerprint:
+            return False
+        if self.rerun_changed:
+            return True
+        print(
+            f"psflow: warning: block {handle.name!r} changed since it completed in attempt {record.attempt}; "
+            "replaying (use --rerun-changed to run it again)",
+            file=self.capture.real_stderr,
+        )
+        return False
+
+    def _reprint(self, output: str) -> None:
+        """A replayed block's stored output, on the real stdout (not into an enclosing block's log)."""
+        stdout = self.capture.real_stdout
+        stdout.write(output)
+        stdout.flush()
+
+    def _leave(self, handle: blocks.block) -> None:
+        if self._open and self._open[-1] == handle.name:
+            self._open.pop()
+
+    def _record_marker(
+        self, key: str, status: str, now: float, *, returned: str | None = None, error: str | None = None
+    ) -> None:
+        """A wait_for or timer record; a Completed one is replayed by later attempts (and by this one)."""
+        record = BlockRecord(
+            key, status, None, None, "return" if status == "Completed" else None, returned, None, error,
+            now, now, self.number, self.host, self.pid,
+        )
+        if key in self._markers:
+            return  # a script that caught Stop and waited again: one record per attempt
+        self._markers.add(key)
+        self._save(record)
+        if status == "Completed":
+            self.completed[key] = record
+            self.ran += 1
+
+    def _load(self, query: Callable[[str], Any]) -> Any:
+        try:
+            return query(self.job_id)
+        except StoreError as error:
+            raise RecordError(f"cannot read the job's inputs: {error}") from None
 
     def _record_unfinished(self, handle: blocks.block, status: str, error: str | None) -> None:
         """A block that did not complete: kept for `psflow job`, run again next attempt."""
+        self._leave(handle)
         if handle.replaying:
             return
         buffer, started = handle.record
@@ -191,6 +300,21 @@ class Attempt:
         print(f"psflow: warning: {where}: block {handle.name!r}: {message}", file=self.capture.real_stderr)
 
 
+def _timer_scope(block_name: str) -> str:
+    """`NAME/sleep` for timers inside block NAME; a long NAME is shortened with a hash so the key fits."""
+    if len(block_name) <= blocks.MAX_NAME_LENGTH - 32:
+        return f"{block_name}/sleep"
+    import hashlib
+
+    digest = hashlib.sha256(block_name.encode()).hexdigest()[:12]
+    return f"{block_name[:blocks.MAX_NAME_LENGTH - 48]}~{digest}/sleep"
+
+
+def describe_time(epoch: float) -> str:
+    """A due time for people, in this server's local time with its UTC offset."""
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(sep=" ", timespec="seconds")
+
+
 def _restore_in_place(target: Any, value: Any) -> None:
     """Make `target` equal to `value` without rebinding it (other names may share it)."""
     if isinstance(target, (list, bytearray)):
@@ -213,31 +337,38 @@ def run_attempt(
     host: str,
     pid: int,
     handback_status: str = "Waiting",
+    replay_output: bool = False,
+    rerun_changed: bool = False,
 ) -> AttemptResult:
     """Execute `code` as attempt `number` of the job and record how it ended.
 
     `handback_status` is what the job goes back to if a worker shutdown stops it.
+    With `replay_output`, a replayed block prints the output it recorded again.
+    With `rerun_changed`, a completed block whose code changed since runs again.
     """
     capture = OutputCapture()
     attempt = Attempt(
         store, job_id, number, store.completed_blocks(job_id),
-        host=host, pid=pid, capture=capture, handback_status=handback_status,
+        host=host, pid=pid, capture=capture, handback_status=handback_status, replay_output=replay_output,
+        rerun_changed=rerun_changed,
     )
     with _script_environment(script, argv, job_id) as module:
         capture.install()
         blocks.activate(attempt)
+        due = None
         try:
             exec(code, module.__dict__)
         except BaseException as error:  # noqa: BLE001 - every ending is turned into a status
             status, reason, exit_code = _ending(error, capture.real_stderr)
+            due = error.due if isinstance(error, Stop) else None
         else:
             status, reason, exit_code = "Completed", None, EXIT_COMPLETED
         finally:
             blocks.activate(None)
             capture.uninstall()
             sys.stdout.flush()
-    store.finish_attempt(job_id, number, status=status, reason=reason)
-    return AttemptResult(status, reason, exit_code, attempt.ran, attempt.replayed_count)
+    store.finish_attempt(job_id, number, status=status, reason=reason, due_at=due)
+    return AttemptResult(status, reason, exit_code, attempt.ran, attempt.replayed_count, due)
 
 
 def _ending(error: BaseException, stderr: TextIO) -> tuple[str, str | None, int]:
@@ -252,7 +383,7 @@ def _ending(error: BaseException, stderr: TextIO) -> tuple[str, str | None, int]
         if isinstance(error.code, str):
             print(error.code, file=stderr)
         return "Failed", reason, EXIT_FAILED
-    if isinstance(error, RecordError):
+    if isinstance(error, (RecordError, WaitTimeout)):
         print(f"psflow: error: {error}", file=stderr)
         return "Failed", str(error), EXIT_FAILED
     if isinstance(error, BlockError):
@@ -305,6 +436,7 @@ def _script_environment(script: str, argv: list[str], job_id: str) -> Iterator[t
     module.__file__ = script
     module.__builtins__ = builtins
     module.block, module.stop, module.job = blocks.block, blocks.stop, blocks.job
+    module.wait_for, module.sleep, module.sleep_until = blocks.wait_for, blocks.sleep, blocks.sleep_until
     sys.argv = [script, *argv]
     sys.path.insert(0, str(Path(script).resolve().parent))
     sys.modules["__main__"] = module

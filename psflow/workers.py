@@ -43,6 +43,9 @@ def run_pool(
     poll: float = 5.0,
     on_result: Callable[[api.RunResult], None] | None = None,
     shutdown: threading.Event | None = None,
+    latest: bool = False,
+    replay_output: bool = False,
+    rerun_changed: bool = False,
 ) -> list[api.RunResult]:
     """Run due jobs in `processes` children: one sweep, or with `forever` until `shutdown` is set."""
     statuses = list(statuses)
@@ -54,9 +57,12 @@ def run_pool(
     children: list[_Child] = []
     results: list[api.RunResult] = []
     queued: set[str] = set()
+    sleeping: dict[str, api.RunResult] = {}  # jobs whose timer is not due yet: told once, taken when due
 
     def start_child() -> None:
-        process = context.Process(target=_child_main, args=(db, tasks, events), daemon=True)
+        process = context.Process(
+            target=_child_main, args=(db, tasks, events, latest, replay_output, rerun_changed), daemon=True
+        )
         process.start()
         children.append(_Child(process))
 
@@ -64,6 +70,14 @@ def run_pool(
         results.append(result)
         if on_result is not None:
             on_result(result)
+        if forever and result.due is not None and not result.skipped:
+            queued.discard(result.job_id)  # it sleeps on a timer: take it again once it is due
+
+    def skip(result: api.RunResult) -> None:
+        if result.job_id not in sleeping:
+            sleeping[result.job_id] = result
+            if on_result is not None:
+                on_result(result)
 
     for _ in range(max(1, processes)):
         start_child()
@@ -73,8 +87,9 @@ def run_pool(
             if time.monotonic() >= next_poll and (forever or not queued):
                 remaining = None if limit is None else limit - len(queued)
                 if remaining is None or remaining > 0:
-                    for job_id in api.due_job_ids(store, statuses, remaining, exclude=queued):
+                    for job_id in api.due_job_ids(store, statuses, remaining, exclude=queued, on_skip=skip):
                         queued.add(job_id)
+                        sleeping.pop(job_id, None)
                         tasks.put(job_id)
                 next_poll = time.monotonic() + poll
             _drain(events, children, report, timeout=0.1)
@@ -92,7 +107,7 @@ def run_pool(
             child.process.join(timeout=60)
         _drain(events, children, report, timeout=0)
         store.db.close()
-    return results
+    return list(sleeping.values()) + results
 
 
 def _drain(events, children: list[_Child], report, *, timeout: float) -> None:
@@ -127,7 +142,9 @@ def _replace_dead(children: list[_Child], store, report, start_child) -> None:
         start_child()
 
 
-def _child_main(db: str | None, tasks, events) -> None:
+def _child_main(
+    db: str | None, tasks, events, latest: bool = False, replay_output: bool = False, rerun_changed: bool = False
+) -> None:
     """A worker process: claim and run jobs from the queue until told to stop."""
     signal.signal(signal.SIGINT, _hand_back)
     signal.signal(signal.SIGTERM, _hand_back)
@@ -138,7 +155,8 @@ def _child_main(db: str | None, tasks, events) -> None:
         if job_id is _DONE:
             break
         events.put(("claimed", pid, job_id))
-        events.put(("result", pid, api.resume_job(store, job_id)))
+        result = api.resume_job(store, job_id, latest=latest, replay_output=replay_output, rerun_changed=rerun_changed)
+        events.put(("result", pid, result))
     store.db.close()
 
 

@@ -1,33 +1,35 @@
 """Approval gate: change data once, wait for a person to sign off, then finish.
 
 The scenario psflow comes from. Step1 runs an UPDATE that must never run twice;
-VerifyApproval stops the job as Waiting until someone approves the result by
-creating `approved.flag`; Finish reports with the values Step1 computed, even
-though it runs in a later process, maybe on another server.
+then `wait_for("approval")` stops the job as Waiting until someone sends it the
+input `approval`; Finish reports with the values Step1 computed, even though it
+runs in a later process, maybe on another server.
 
-Run it from the folder where the side-effect log and the flag should live:
+Run it from the folder where the side-effect log should live:
 
-    psflow exec samples/approval.py dbo.Invoices   # Step1 runs, then: Waiting (exit 3)
-    psflow resume                                  # not approved yet: Waiting again
-    echo "alice" > approved.flag                   # the approver signs off
+    psflow exec samples/approval.py dbo.Invoices   # Step1 runs, then: Waiting (waiting for approval), exit 3
+    psflow resume                                  # nobody approved yet: Waiting again, Step1 not run again
+    psflow send ID approval=alice                  # the approver signs off (stored; nothing runs yet)
     psflow resume --status Waiting                 # Finish runs: Completed (exit 0)
-    psflow job ID                                  # Step1 ran in attempt 1, Finish in the last
+    psflow job ID                                  # Step1 ran in attempt 1, Finish in the last; who approved, when
 
+`psflow send ID approval=alice --resume` approves and finishes in one go.
 `sql_side_effects.log` gets exactly one UPDATE line however often the job is
-resumed. Set SQL_SERVER to name another server than db01.
+resumed. Set SQL_SERVER to name another server than db01, and APPROVAL_HOURS to
+fail the job when nobody approves within that many hours (default 48).
 """
 
 import os
 import random
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 # Outside blocks: evaluated again on every attempt, so keep it cheap and side-effect free.
 SERVER = os.environ.get("SQL_SERVER", "db01")
 TABLE = sys.argv[1] if len(sys.argv) > 1 else "dbo.Invoices"  # arguments are kept with the job
 SIDE_EFFECTS = Path("sql_side_effects.log")
-APPROVAL = Path("approved.flag")
+APPROVAL_TIMEOUT = timedelta(hours=float(os.environ.get("APPROVAL_HOURS", "48")))
 
 
 def run_sql(server: str, statement: str) -> int:
@@ -45,16 +47,14 @@ block "Step1":
     rows = run_sql(SERVER, f"UPDATE {TABLE} SET archived = 1 WHERE invoice_date < '2020-01-01'")
     print(f"Step1: archived {rows} rows of {TABLE} on {SERVER}; please validate")
 
-with block("VerifyApproval"):
-    # stop() inside a block leaves the block unfinished, so it is checked again on every resume.
-    if not APPROVAL.exists():
-        print(f"VerifyApproval: no {APPROVAL} in {Path.cwd()} yet")
-        stop("Waiting", reason=f"approval pending: create {APPROVAL} to approve job {job.id}")
-    approver = APPROVAL.read_text().strip() or "unknown"
-    print(f"VerifyApproval: approved by {approver}")
+# The approval gate. Until `psflow send JOB approval=NAME` arrives, this stops the
+# attempt (status Waiting, reason "waiting for approval"). Once read, the value is
+# recorded with the job, so every later attempt gets the same approver back. Still
+# unapproved APPROVAL_TIMEOUT after the job first waited here: the job fails.
+approver = wait_for("approval", timeout=APPROVAL_TIMEOUT)
 
 block "Finish":
-    # rows, archived_at and approver were bound in earlier attempts: psflow gives them back.
+    # rows and archived_at were bound in an earlier attempt: psflow gives them back.
     print(
         f"Finish: {rows} rows of {TABLE} archived on {SERVER} at "
         f"{archived_at:%Y-%m-%d %H:%M:%S} UTC, approved by {approver} (attempt {job.attempt})"

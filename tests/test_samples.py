@@ -47,49 +47,52 @@ def test_every_sample_is_tested_and_documents_how_to_run_it():
         assert "psflow resume" in text
 
 
-def test_approval_waits_for_the_flag_and_finishes_with_step1_values(psflow, sample, tmp_path):
+def test_approval_waits_for_the_input_and_finishes_with_step1_values(psflow, sample, tmp_path):
     sample("approval.py")
     side_effects = tmp_path / "sql_side_effects.log"
 
-    # Attempt 1: Step1 runs once, then the job waits.
+    # Attempt 1: Step1 runs once, then the job waits for its `approval` input.
     first = psflow("exec", "approval.py", "dbo.Orders")
     assert first.returncode == 3, first.stderr
-    step1 = re.fullmatch(
-        r"Step1: archived (\d+) rows of dbo\.Orders on db01; please validate\n"
-        r"VerifyApproval: no approved\.flag in .+ yet\n",
-        first.stdout,
-    )
+    step1 = re.fullmatch(r"Step1: archived (\d+) rows of dbo\.Orders on db01; please validate\n", first.stdout)
     assert step1, first.stdout
     rows = step1.group(1)
     [job] = _jobs(psflow)
-    assert (job["status"], job["args"]) == ("Waiting", ["dbo.Orders"])
-    assert job["reason"] == f"approval pending: create approved.flag to approve job {job['id']}"
-    # Attempt 2: no approval yet: still waiting, Step1 replayed, not run.
+    assert (job["status"], job["reason"], job["args"]) == ("Waiting", "waiting for approval", ["dbo.Orders"])
+    # Attempt 2: nobody approved yet: still waiting, Step1 replayed, not run.
     not_yet = psflow("resume")
     assert not_yet.returncode == 0, not_yet.stderr
-    assert not_yet.stdout.startswith("VerifyApproval: no approved.flag")
-    assert f"job {job['id']}: Waiting" in not_yet.stderr and "0 block(s) ran, 1 replayed" in not_yet.stderr
+    assert not_yet.stdout == ""
+    assert f"job {job['id']}: Waiting (waiting for approval) — attempt 2, 0 block(s) ran, 1 replayed" in not_yet.stderr
+    # The approver signs off: stored, nothing runs until the next resume.
+    sent = psflow("send", job["id"], "approval=alice")
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout == "" and f"job {job['id']}: received approval" in sent.stderr
+    [still] = _jobs(psflow)
+    assert (still["status"], still["attempts"]) == ("Waiting", 2)
     # Attempt 3: approved; Finish prints what Step1 computed two processes earlier.
-    (tmp_path / "approved.flag").write_text("alice\n")
     approved = psflow("resume", "--status", "Waiting")
     assert approved.returncode == 0, approved.stderr
-    lines = approved.stdout.splitlines()
-    assert lines[0] == "VerifyApproval: approved by alice"
     assert re.fullmatch(
         rf"Finish: {rows} rows of dbo\.Orders archived on db01 at \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC, "
-        r"approved by alice \(attempt 3\)",
-        lines[1],
-    ), lines[1]
+        r"approved by alice \(attempt 3\)\n",
+        approved.stdout,
+    ), approved.stdout
     assert "Completed — attempt 3, 2 block(s) ran, 1 replayed" in approved.stderr
     afterwards = psflow("resume")
     assert afterwards.stdout == "" and "nothing to do" in afterwards.stderr
+    # A late approval is refused: the job is finished.
+    late = psflow("send", job["id"], "approval=bob")
+    assert late.returncode == 2 and "is Completed" in late.stderr
     # The UPDATE ran exactly once.
     assert len(side_effects.read_text().splitlines()) == 1
     assert _blocks(psflow, job["id"]) == [
         ("Step1", "Completed", 1),
-        ("VerifyApproval", "Completed", 3),
+        ("wait_for:approval", "Completed", 3),
         ("Finish", "Completed", 3),
     ]
+    detail = json.loads(psflow("job", job["id"], "--json").stdout)
+    assert [(sent["name"], sent["value"]) for sent in detail["inputs"]] == [("approval", "alice")]
 
 
 def test_deploy_hosts_resumes_only_the_hosts_not_yet_deployed(psflow, sample, tmp_path):

@@ -13,14 +13,18 @@ from types import CodeType
 from typing import TYPE_CHECKING, Callable
 
 from psflow.transform.diagnostics import Diagnostic, TransformError
+from psflow.transform.sites import BlockSite, ScriptReport, attach, report_of
 
 if TYPE_CHECKING:
     from psflow.transform.locations import Layer
 
-__all__ = ["CompiledScript", "Diagnostic", "TransformError", "compile_script", "TRANSFORM_VERSION"]
+__all__ = [
+    "BlockSite", "CompiledScript", "Diagnostic", "ScriptCheck", "ScriptReport", "TransformError",
+    "check_script", "compile_script", "report_of", "TRANSFORM_VERSION",
+]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-TRANSFORM_VERSION = 2
+TRANSFORM_VERSION = 3  # 3: `.at()` takes the block's fingerprint; the code carries a ScriptReport
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,25 @@ class CompiledScript:
     code: CodeType
     text: str
     block_count: int
+    sites: tuple[BlockSite, ...] = ()  # each block, in source order (psflow.transform.check)
+    warnings: tuple[Diagnostic, ...] = ()  # what `psflow check` warns about; `code` carries them too
+    callables: tuple[str | None, ...] = ()  # names of `@block(NAME)` functions (None: not a literal)
+
+
+@dataclass(frozen=True)
+class ScriptCheck:
+    """What `psflow check` reports: the blocks found, and every error and warning, by line."""
+
+    sites: tuple[BlockSite, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
 
 
 def compile_script(source: str, filename: str) -> CompiledScript:
@@ -37,6 +60,14 @@ def compile_script(source: str, filename: str) -> CompiledScript:
 
     Raises TransformError for a syntax error or a block psflow cannot run.
     """
+    try:
+        return _compile_script(source, filename)
+    except RecursionError:  # libcst walks the tree recursively: a huge nested literal can exhaust the stack
+        message = "too deeply nested for psflow's rewriter: split the deepest expression, or move it to a module"
+        raise TransformError([Diagnostic("error", filename, 1, 1, message)]) from None
+
+
+def _compile_script(source: str, filename: str) -> CompiledScript:
     from psflow.transform.locations import Layer, compile_mapped
     from psflow.transform.shorthand import expand_shorthand
 
@@ -48,6 +79,7 @@ def compile_script(source: str, filename: str) -> CompiledScript:
     import libcst as cst  # only on a cache miss: it is the slowest import psflow has
     from libcst.metadata import MetadataWrapper
 
+    from psflow.transform.check import check_module
     from psflow.transform.rewriter import BlockRewriter
 
     try:
@@ -56,16 +88,69 @@ def compile_script(source: str, filename: str) -> CompiledScript:
         message = f"psflow's rewriter (libcst) cannot read this valid Python; write it another way ({error.message})"
         diagnostic = Diagnostic("error", filename, error.raw_line, error.raw_column + 1, message)
         raise _located(source, [diagnostic], shorthand) from None
-    rewriter = BlockRewriter(filename, shorthand.lines())
-    rewritten = MetadataWrapper(module, unsafe_skip_copy=True).visit(rewriter)
-    if rewriter.diagnostics:
-        raise _located(source, rewriter.diagnostics, shorthand)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    findings = check_module(wrapper, expanded, filename)  # before the rewrite: it needs the fingerprints
+    report = ScriptReport(
+        tuple(findings.sites),
+        tuple(_located(source, findings.warnings, shorthand).diagnostics),
+        tuple(findings.callables),
+    )
+    fingerprints = {site.line: site.fingerprint for site in report.sites}
+    rewriter = BlockRewriter(filename, shorthand.lines(), fingerprints=fingerprints)
+    rewritten = wrapper.visit(rewriter)
+    if rewriter.diagnostics or findings.errors:
+        raise _with_report(_located(source, [*rewriter.diagnostics, *findings.errors], shorthand), report)
     if rewriter.block_count == 0:  # so no shorthand either: `expanded` is `source`
         return _unchanged(tree, source, filename)
     text = rewritten.code
     regions = Layer(rewriter.inserted_regions(rewritten))
-    code = _compile(lambda: compile_mapped(text, filename, source, regions, shorthand), source, filename)
-    return CompiledScript(code, text, rewriter.block_count)
+    try:
+        code = _compile(lambda: compile_mapped(text, filename, source, regions, shorthand), source, filename)
+    except TransformError as error:
+        raise _with_report(error, report) from None
+    return CompiledScript(
+        attach(code, report), text, rewriter.block_count, report.sites, report.warnings, report.callables
+    )
+
+
+def check_script(source: str, filename: str) -> ScriptCheck:
+    """`psflow check`: the blocks of `source` and every error and warning about them.
+
+    Never raises for the script's own problems: the errors compile_script would
+    raise are in the result, with the warnings, by line.
+    """
+    try:
+        compiled = compile_script(source, filename)
+    except TransformError as error:
+        diagnostics = sorted([*map(_with_fix, error.diagnostics), *error.warnings], key=lambda d: (d.line, d.column))
+        return ScriptCheck(tuple(error.sites), tuple(diagnostics))
+    return ScriptCheck(compiled.sites, compiled.warnings)
+
+
+# Fixes for the rewriter's and the compiler's errors whose message does not say what to do.
+_FIXES = {
+    "block name must be a str": 'name the block with a str: block("Step1"), or block(f"step-{item}") in a loop',
+    "a block needs exactly one name": 'give the block one name: block("Step1")',
+    "syntax error": "correct the Python syntax at this position",
+    "`block` here is a name of this script": "rename the script's own `block`, so that `block \"Name\":` is psflow's",
+}
+
+
+def _with_fix(diagnostic: Diagnostic) -> Diagnostic:
+    """`diagnostic` with its one-line fix: "what; what to do" is split at the "; ", else a known fix."""
+    if diagnostic.fix:
+        return diagnostic
+    what, separator, fix = diagnostic.message.partition("; ")
+    if separator and not diagnostic.message.startswith("syntax error"):
+        return replace(diagnostic, message=what, fix=fix)
+    known = next((fix for start, fix in _FIXES.items() if diagnostic.message.startswith(start)), "")
+    return replace(diagnostic, fix=known)
+
+
+def _with_report(error: TransformError, report: ScriptReport) -> TransformError:
+    """`error`, carrying what was found besides (for `psflow check`)."""
+    error.sites, error.warnings = report.sites, report.warnings
+    return error
 
 
 def _unchanged(tree: ast.Module, source: str, filename: str) -> CompiledScript:

@@ -9,6 +9,7 @@ comprehensions are skipped: their names live in scopes of their own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterator, Sequence, cast
 
 import libcst as cst
 
@@ -47,13 +48,16 @@ def analyse_body(nodes: list[cst.CSTNode]) -> BodyEffects:
     return effects
 
 
-def _top_level_annotations(body: cst.BaseSuite):
+def _top_level_annotations(body: cst.BaseSuite) -> Iterator[tuple[str, cst.BaseExpression]]:
     """(name, annotation) of each `name: T` that runs whenever `body` runs to its end.
 
     That is, directly in it or in a `with` (a nested block) directly in it; not under
     `if`, loops or `try`. `(x): T` records nothing, so it is left out.
     """
-    lines = body.body if isinstance(body, cst.IndentedBlock) else [cst.SimpleStatementLine(body.body)]
+    if isinstance(body, cst.SimpleStatementSuite):  # `with block("N"): x: T = v` on one line
+        lines: Sequence[cst.BaseStatement] = [cst.SimpleStatementLine(body.body)]
+    else:
+        lines = cast(cst.IndentedBlock, body).body
     for line in lines:
         if isinstance(line, cst.With):
             yield from _top_level_annotations(line.body)

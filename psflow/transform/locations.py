@@ -21,7 +21,7 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from types import CodeType
-from typing import Iterable
+from typing import Any, Iterable
 
 HANDLE_PREFIX = "__psflow_b"
 HIDDEN_PREFIX = "@psflow_b"
@@ -99,7 +99,12 @@ class Layer:
 
 
 def compile_mapped(text: str, filename: str, source: str, rewrite: Layer, shorthand: Layer) -> CodeType:
-    """Compile rewritten `text`, reporting lines and columns of `source` (the user's file).
+    """Compile rewritten `text`, reporting lines and columns of `source` (the user's file)."""
+    return compile(mapped_tree(text, filename, source, rewrite, shorthand), filename, "exec", dont_inherit=True)
+
+
+def mapped_tree(text: str, filename: str, source: str, rewrite: Layer, shorthand: Layer) -> ast.Module:
+    """The AST of rewritten `text`, its positions moved to `source`'s lines and columns.
 
     `shorthand` holds what the shorthand pass inserted (by line of `source`, which
     it never moves); `rewrite` what the rewriter inserted into user lines (by line
@@ -122,11 +127,12 @@ def compile_mapped(text: str, filename: str, source: str, rewrite: Layer, shorth
         mapped = rewrite.column(line, _char_column(text_lines[line - 1], offset))
         return len(user_lines[user - 1][: shorthand.column(user, mapped)].encode())
 
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and is_handle(node.id):
-            node.id = HIDDEN_PREFIX + node.id[len(HANDLE_PREFIX):]
-        if getattr(node, "lineno", None) is None:
+    for walked in ast.walk(tree):
+        if isinstance(walked, ast.Name) and is_handle(walked.id):
+            walked.id = HIDDEN_PREFIX + walked.id[len(HANDLE_PREFIX):]
+        if getattr(walked, "lineno", None) is None:
             continue
+        node: Any = walked  # a located node: expr, stmt, arg, keyword, alias, pattern, …
         start, start_column = node.lineno, node.col_offset
         end, end_column = node.end_lineno or start, node.end_col_offset
         if start in anchors:  # generated: an empty range at the start of its block's header
@@ -138,7 +144,7 @@ def compile_mapped(text: str, filename: str, source: str, rewrite: Layer, shorth
         node.end_lineno = user_line(end)
         if end_column is not None:
             node.end_col_offset = column(end, end_column)
-    return compile(tree, filename, "exec", dont_inherit=True)
+    return tree
 
 
 def _char_column(line: str, byte_offset: int) -> int:

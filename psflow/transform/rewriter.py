@@ -14,6 +14,7 @@ scope, so Python's own scoping (locals, globals, cells) is kept. Exits by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProvider
@@ -24,6 +25,8 @@ from psflow.transform.locations import HANDLE_PREFIX, Region
 
 # What `block` is, under any alias: the public name and where it is defined.
 _BLOCK_NAMES = {"psflow.block", "psflow.blocks.block"}
+
+_SHADOWED = "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`"
 
 _NON_STR_LITERALS = {
     cst.Integer: "int",
@@ -63,10 +66,13 @@ class BlockRewriter(cst.CSTTransformer):
 
     METADATA_DEPENDENCIES = (QualifiedNameProvider, PositionProvider)
 
-    def __init__(self, filename: str, shorthand_lines: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self, filename: str, shorthand_lines: frozenset[int] = frozenset(), fingerprints: dict[int, str] | None = None
+    ) -> None:
         super().__init__()
         self.filename = filename
         self.shorthand_lines = shorthand_lines  # where `block "N":` headers were expanded
+        self.fingerprints = fingerprints or {}  # block line → fingerprint of its code (psflow.transform.check)
         self.diagnostics: list[Diagnostic] = []  # positions in the text this rewriter was given
         self.block_count = 0
         # Text put inside user lines, as (kind, first generated node, last node): see inserted_regions().
@@ -107,7 +113,7 @@ class BlockRewriter(cst.CSTTransformer):
         positions = [i for i, item in enumerate(node.items) if self._is_block_call(item.item)]
         if not positions:
             if self._position(node).start.line in self.shorthand_lines:
-                self._error(node, "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`")
+                self._error(node, _SHADOWED)
             return
         if len(positions) > 1:
             self._error(node.items[positions[1]].item, "one block per `with` statement; nest them instead")
@@ -116,7 +122,7 @@ class BlockRewriter(cst.CSTTransformer):
             self._error(node, "`async with block(...)` is not supported; use a plain `with`")
             return
         item = node.items[positions[0]]
-        if not self._check_name(item.item):
+        if not self._check_name(cast(cst.Call, item.item)):
             return
         self.block_count += 1
         block = _Block(handle=f"{HANDLE_PREFIX}{self.block_count}")
@@ -144,6 +150,9 @@ class BlockRewriter(cst.CSTTransformer):
                 cst.Arg(_str_tuple(self._mangle(n) for n in effects.mutates)),
             ],
         )
+        if line in self.fingerprints:  # the 4th argument: `.at(3, ('rows',), (), '5f2c…')`
+            fingerprint = cst.Arg(cst.SimpleString(repr(self.fingerprints[line])))
+            at_call = at_call.with_changes(args=[*at_call.args, fingerprint])
         original_item = updated_node.items[index]
         body_call = _call(block.handle, "body")
         items = list(updated_node.items)
@@ -234,20 +243,21 @@ class BlockRewriter(cst.CSTTransformer):
         blocks = self._scopes[-1].blocks
         if not blocks:
             return updated_node
-        value = updated_node.value if updated_node.value is not None else cst.Name("None")
-        innermost = None
+        value: cst.BaseExpression = updated_node.value if updated_node.value is not None else cst.Name("None")
+        calls = []
         for block in reversed(blocks):
             block.exits.add("return")
             value = _call(block.handle, "returning", value)
-            innermost = innermost or value
+            calls.append(value)
         whitespace = updated_node.whitespace_after_return
-        if updated_node.value is None:
+        spaced = updated_node.value is None or not getattr(whitespace, "value", " ")  # `return(x)` has no blank
+        if spaced:
             whitespace = cst.SimpleWhitespace(" ")
         returned = updated_node.with_changes(value=value, whitespace_after_return=whitespace)
         if updated_node.value is None:  # all of ` h.returning(None)` is new
             self._insertions.append(("bare return", returned, value))
-        else:
-            self._insertions.append(("return", value, innermost))
+        else:  # the blank added after `return(` is new text too
+            self._insertions.append(("spaced return" if spaced else "return", value, calls[0]))
         return returned
 
     def leave_Break(self, original_node: cst.Break, updated_node: cst.Break):
@@ -282,9 +292,10 @@ class BlockRewriter(cst.CSTTransformer):
             if kind == "header":  # `.at(…) as h, h.body()` after the user's `block(NAME)`
                 at = positions[first.attr].start  # type: ignore[attr-defined]
                 regions.append(Region(at.line, at.column - 1, end.column))
-            elif kind == "return":  # `h1.returning(h2.returning(` … `))` around the user's value
+            elif kind in ("return", "spaced return"):  # `h1.returning(h2.returning(` … `))` around the value
                 opening = positions[last.func.attr].end  # type: ignore[attr-defined]
-                regions.append(Region(start.line, start.column, opening.column + 1))
+                blank = 1 if kind == "spaced return" else 0
+                regions.append(Region(start.line, start.column - blank, opening.column + 1))
                 outer_end = positions[first].end
                 regions.append(Region(outer_end.line, end.column - 1, outer_end.column))
             elif kind == "bare return":  # `return` → `return h.returning(None)`

@@ -205,7 +205,7 @@ def test_block_name_reached_twice_names_both_lines(psflow, write, jobs):
         with block("Same"):
             a = 1
         b = 2
-        with block("Same"):
+        with block("Sa" + "me"):  # computed, so only the runtime sees it (`psflow check` refuses literal twins)
             c = 3
         """,
     )

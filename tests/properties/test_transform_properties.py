@@ -2,27 +2,34 @@
 
 (a) the shorthand pass edits headers only; (b) block-free programs come back
 byte-identical and rewritten text is a fixed point; (c) programs with blocks
-compile to code whose every position is in the user's file, run in plain mode
-exactly like the original, and give the same end state when their blocks are
-replayed (all of them, or any subset) by a minimal in-memory recorder.
+compile to code whose every position is in the user's file (every node of the
+original keeps its exact place), run in plain mode exactly like the original, and
+give the same end state when their blocks are replayed (all of them, or any
+subset) by a minimal in-memory recorder.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import io
 import tokenize
+from collections import Counter
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
+import libcst as cst
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from libcst.metadata import MetadataWrapper
 
 from psflow import blocks
 from psflow.blocks import MISSING, lookup
 from psflow.transform import TransformError, compile_script
+from psflow.transform.locations import Layer, mapped_tree
+from psflow.transform.rewriter import BlockRewriter
 from psflow.transform.shorthand import expand_shorthand
 
 try:  # in the `test` extra; without it, one test is skipped
@@ -259,7 +266,8 @@ class _Writer:
         elif kind in ("break", "continue"):
             self.line(context, kind)
         elif kind == "return":
-            self.line(context, draw(st.sampled_from(["return (a, b, c)", "return", "return a + len(acc)"])))
+            returns = ["return (a, b, c)", "return", "return a + len(acc)", "return(a, b)", "return  [c]"]
+            self.line(context, draw(st.sampled_from(returns)))
 
     def block(self, context: _Context, body: Any = None) -> None:
         draw = self.draw
@@ -430,6 +438,25 @@ def test_positions_are_in_the_users_file(program: tuple[str, str]) -> None:
             if column is not None and end_line == line:
                 assert 0 <= column <= end_column <= len(lines[line - 1]), (code.co_name, line, column, end_column)
     assert compile_script(compiled.text, "generated.py").text == compiled.text
+
+
+def _spans(tree: ast.AST) -> Counter[tuple[str, int, int, int | None, int | None]]:
+    return Counter(
+        (type(node).__name__, node.lineno, node.col_offset, node.end_lineno, node.end_col_offset)
+        for node in ast.walk(tree)
+        if hasattr(node, "lineno") and not (isinstance(node, ast.Name) and node.id.startswith("@"))
+    )
+
+
+@given(block_programs())
+def test_every_node_of_the_original_keeps_its_position(program: tuple[str, str]) -> None:
+    """Each node of the user's own AST is in the rewritten AST at exactly its own place."""
+    _, plain = program  # all `with block(...)`: the original is then plain Python, and its AST the reference
+    expanded, shorthand = expand_shorthand(plain)
+    rewriter = BlockRewriter("generated.py")
+    rewritten = MetadataWrapper(cst.parse_module(expanded), unsafe_skip_copy=True).visit(rewriter)
+    tree = mapped_tree(rewritten.code, "generated.py", plain, Layer(rewriter.inserted_regions(rewritten)), shorthand)
+    assert not _spans(ast.parse(plain)) - _spans(tree)
 
 
 @given(block_programs())

@@ -1066,6 +1066,120 @@ SCENARIOS = [
         returns=lambda inputs: [(row.name, row.user) for row in inputs] == [("approved", "ops")],
         contains=("FROM [psflow_signal] AS [t1] WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[id]",),
     ),
+    # ---- history: psflow.operations (logs, job, rerun, cancel, retry, rm, prune) ----
+    Scenario(
+        "block_runs",
+        "block_runs",
+        lambda store: store.block_runs(JOB_ID, after_id=5),
+        ("SELECT [t1].[id], [t1].[job_id], [t1].[name], ",),
+        returns=lambda runs: [run.output for run in runs] == ["3 rows\n"],
+        contains=("WHERE (([t1].[job_id] = {p}) AND ([t1].[id] > {p})) ORDER BY [t1].[id]",),
+    ),
+    Scenario(
+        "block_fingerprints",
+        "block_fingerprints",
+        lambda store: store.block_fingerprints(JOB_ID),
+        (
+            "SELECT [t1].[name], [t1].[attempt], [t1].[fingerprint] FROM [psflow_block] AS [t1] "
+            "WHERE (([t1].[job_id] = {p}) AND ([t1].[fingerprint] IS NOT NULL))",
+        ),
+        returns=lambda found: list(found) == [("Step1", 1)],
+    ),
+    Scenario(
+        "mark_rerun",
+        "mark_rerun",
+        lambda store: store.mark_rerun(
+            _job("Completed"), ["Step1", "Step2"], changes={"status": "Waiting", "reason": "rerun", "due_at": None}
+        ),
+        (
+            "BEGIN TRANSACTION",
+            "UPDATE [psflow_job] SET [status] = {p}, [reason] = {p}, [updated_at] = {p}, [due_at] = {p} "
+            "WHERE ((([psflow_job].[id] = {p}) AND ([psflow_job].[status] = {p})) AND ([psflow_job].[attempts] = {p}))",
+            "UPDATE [psflow_block] SET [status] = {p} WHERE ((([psflow_block].[job_id] = {p}) "
+            "AND ([psflow_block].[status] = {p})) AND ([psflow_block].[name] IN ({p}, {p})))",
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda marked: marked is True,
+    ),
+    Scenario(
+        "mark_rerun-job-changed",
+        "mark_rerun",
+        lambda store: store.mark_rerun(_job("Waiting"), ["Step1"], changes={}),
+        ("BEGIN TRANSACTION", "UPDATE [psflow_job] SET [updated_at] = {p} WHERE ", "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"),
+        setup=_rows(rowcount=0),
+        returns=lambda marked: marked is False,
+    ),
+    Scenario(
+        "set_status-lapsed-lease",
+        "set_status",
+        lambda store: store.set_status(_job("Running"), status="Cancelled", reason="runner died", end_attempts=True),
+        (
+            "BEGIN TRANSACTION",
+            "UPDATE [psflow_job] SET [status] = {p}, [reason] = {p}, [updated_at] = {p}, [lease_until] = {p}, "
+            "[due_at] = {p} WHERE",
+            "UPDATE [psflow_attempt] SET [ended_at] = {p}, [outcome] = {p}, [reason] = {p} "
+            "WHERE (([psflow_attempt].[job_id] = {p}) AND ([psflow_attempt].[ended_at] IS NULL))",
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda changed: changed is True,
+        contains=("AND (([psflow_job].[lease_until] IS NULL) OR ([psflow_job].[lease_until] < {p})))",),
+    ),
+    Scenario(
+        "set_status-job-changed",
+        "set_status",
+        lambda store: store.set_status(_job("Failed"), status="Waiting", reason="retry"),
+        ("BEGIN TRANSACTION", "UPDATE [psflow_job] SET [status] = {p}, ", "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"),
+        setup=_rows(rowcount=0),
+        returns=lambda changed: changed is False,
+    ),
+    Scenario(
+        "delete_jobs",
+        "delete_jobs",
+        lambda store: store.delete_jobs([_job("Completed")]),
+        (
+            "BEGIN TRANSACTION",
+            "UPDATE [psflow_job] SET [updated_at] = {p} WHERE ",
+            "DELETE FROM [psflow_signal] WHERE ([psflow_signal].[job_id] IN ({p}))",
+            "DELETE FROM [psflow_block] WHERE ([psflow_block].[job_id] IN ({p}))",
+            "DELETE FROM [psflow_attempt] WHERE ([psflow_attempt].[job_id] IN ({p}))",
+            "DELETE FROM [psflow_job] WHERE ([psflow_job].[id] IN ({p}))",
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda counts: counts == {"jobs": 1, "attempts": 1, "blocks": 1, "inputs": 1},
+    ),
+    Scenario(
+        "delete_jobs-job-changed",
+        "delete_jobs",
+        lambda store: store.delete_jobs([_job("Completed")]),
+        ("BEGIN TRANSACTION", "UPDATE [psflow_job] SET [updated_at] = {p} WHERE ", "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"),
+        setup=_rows(rowcount=0),
+        returns=lambda changed: isinstance(changed, Job),
+    ),
+    Scenario(
+        "prunable_jobs",
+        "prunable_jobs",
+        lambda store: store.prunable_jobs(["Completed", "Cancelled"], NOW),
+        (_JOB_COLUMNS,),
+        returns=lambda jobs: [job.id for job in jobs] == [JOB_ID],
+        contains=("WHERE (([t1].[status] IN ({p}, {p})) AND ([t1].[updated_at] < {p})) ORDER BY [t1].[updated_at], [t1].[id]",),
+    ),
+    Scenario(
+        "prune_jobs",
+        "prune_jobs",
+        lambda store: store.prune_jobs(["Completed", "Cancelled"], NOW),
+        (
+            "BEGIN TRANSACTION",
+            "UPDATE [psflow_job] SET [updated_at] = [psflow_job].[updated_at] "
+            "WHERE (([psflow_job].[status] IN ({p}, {p})) AND ([psflow_job].[updated_at] < {p}))",
+            "SELECT [t1].[id] FROM [psflow_job] AS [t1] WHERE (([t1].[status] IN ({p}, {p})) AND ([t1].[updated_at] < {p}))",
+            "DELETE FROM [psflow_signal] WHERE ([psflow_signal].[job_id] IN ({p}))",
+            "DELETE FROM [psflow_block] WHERE ([psflow_block].[job_id] IN ({p}))",
+            "DELETE FROM [psflow_attempt] WHERE ([psflow_attempt].[job_id] IN ({p}))",
+            "DELETE FROM [psflow_job] WHERE (([psflow_job].[id] IN ({p})) AND (([psflow_job].[status] IN ({p}, {p})) ",
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda result: result[0] == [JOB_ID] and result[1]["jobs"] == 1,
+    ),
 ]
 
 

@@ -123,6 +123,20 @@ def test_inside_a_rewritten_return(script, nesting: int) -> None:
     assert (outer.lineno, outer.colno, outer.end_colno) == (nesting + 3, 0, 4)
 
 
+def test_return_without_a_blank(script) -> None:
+    """`return(X)` is rewritten `return h.returning((X))`: the added blank is not the user's either."""
+    path, compiled = script(
+        """
+        def f(x):
+            with block("a"):
+                return(x / 0)
+        f(1)
+        """
+    )
+    error = run(path, compiled.code)
+    assert_points_at(error, path, 3, "x / 0")
+
+
 def test_inside_a_multiline_return(script) -> None:
     path, compiled = script(
         """

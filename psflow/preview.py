@@ -1,0 +1,50 @@
+"""How `psflow check` and `psflow resume --dry-run` print (see psflow.output for the rules:
+rich tables on a terminal, plain text in pipes, no ANSI styles with NO_COLOR)."""
+
+from __future__ import annotations
+
+from psflow.output import _table
+from psflow.preflight import CheckResult, JobPlan
+
+
+def print_check(result: CheckResult) -> None:
+    """The blocks found, then each error and warning with its source line and fix, then a count."""
+    if result.sites:
+        rows = [
+            [
+                str(site.line),
+                f"{site.name} (dynamic)" if site.dynamic else repr(site.name),
+                ", ".join(site.binds) or "-",
+                ", ".join(site.reads) or "-",
+            ]
+            for site in result.sites
+        ]
+        _table(f"{result.file}: {len(result.sites)} block(s)", ["LINE", "BLOCK", "BINDS", "READS"], rows)
+    else:
+        print(f"{result.file}: no blocks found")
+    for diagnostic in result.diagnostics:
+        print(diagnostic.format())
+    errors, warnings = len(result.errors), len(result.warnings)
+    print(f"{errors} error(s), {warnings} warning(s)" if errors or warnings else "no problems found")
+
+
+def print_plan(plan: JobPlan) -> None:
+    """One job of a dry run: what its next attempt would do with each block."""
+    head = f"job {plan.job_id} ({plan.status}, {plan.script})"
+    if plan.skipped:
+        print(f"{head}: {plan.skipped}")
+        return
+    if plan.error:
+        print(f"{head}: would not run: {plan.error}")
+        return
+    print(f"{head}: attempt {plan.attempt} would do this")
+    if plan.note:
+        print(f"note: {plan.note}")
+    if not plan.blocks:
+        print("  (no blocks)")
+        return
+    rows = [
+        [block.action, block.name, str(block.line) if block.line is not None else "-", block.detail]
+        for block in plan.blocks
+    ]
+    _table(None, ["ACTION", "BLOCK", "LINE", "WHY"], rows)

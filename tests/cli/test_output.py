@@ -1,0 +1,261 @@
+"""How psflow prints: plain text in pipes, rich tables on a terminal, no ANSI styles with
+NO_COLOR, a progress bar only on a terminal, and shell completion.
+
+Terminal cases run psflow on a real pseudo-terminal (pty), not by faking isatty.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
+
+ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+STYLE = re.compile(r"\x1b\[[0-9;]*m")  # SGR: colour, bold, …
+
+pty = pytest.importorskip("pty")
+
+
+def _on_terminal(psflow, tmp_path: Path, *args: str, stdout_tty: bool = True, env: dict | None = None):
+    """Run `psflow ARGS` with stderr (and stdout, unless `stdout_tty` is False) on a pty.
+
+    Returns (exit code, what the terminal got, stdout when it was a pipe).
+    """
+    import fcntl
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    environment = {key: value for key, value in os.environ.items() if key not in ("PSFLOW_JOB_ID", "NO_COLOR", "CI")}
+    environment.update({"PSFLOW_DB": psflow.db_url, "TERM": "xterm-256color", **(env or {})})
+    process = subprocess.Popen(
+        [PSFLOW, *args], cwd=tmp_path, env=environment, stdin=subprocess.DEVNULL,
+        stdout=slave if stdout_tty else subprocess.PIPE, stderr=slave,
+    )
+    os.close(slave)
+    received = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                raise AssertionError(f"no output for 60s; so far: {received!r}")
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not data:
+                break
+            received += data
+    finally:
+        os.close(master)
+    piped = process.stdout.read().decode() if process.stdout else ""
+    return process.wait(timeout=60), received.decode(), piped
+
+
+def _lines(terminal: str) -> list[str]:
+    """What a person sees at the end, line by line: a tiny terminal that knows what rich's
+    live display uses (carriage return, newline, erase line, cursor up) and ignores styles."""
+    screen, row, column = [""], 0, 0
+    for token in re.split(r"(\x1b\[[0-9;?]*[A-Za-z]|\r|\n)", terminal):
+        if token == "\r":
+            column = 0
+        elif token == "\n":
+            row += 1
+            screen.extend([""] * (row + 1 - len(screen)))
+        elif token.startswith("\x1b["):
+            if token.endswith("K"):
+                screen[row] = ""
+            elif token.endswith("A"):
+                row = max(0, row - int(token[2:-1] or 1))
+        elif token:
+            line = screen[row].ljust(column)
+            screen[row] = line[:column] + token + line[column + len(token):]
+            column += len(token)
+    return [line.rstrip() for line in screen if line.strip()]
+
+
+def _waiting_jobs(psflow, tmp_path: Path, count: int) -> None:
+    (tmp_path / "gate.py").write_text(
+        "from pathlib import Path\n"
+        "print('output of', job.id)\n"
+        "if not Path('go').exists():\n"
+        "    stop('Waiting')\n"
+    )
+    for index in range(count):
+        assert psflow("exec", "gate.py", "--job", f"job-{index}").returncode == 3
+
+
+# ---- listings: plain in pipes, rich on a terminal, NO_COLOR ---------------------
+
+
+@pytest.mark.parametrize("force", [{}, {"FORCE_COLOR": "1"}, {"TTY_COMPATIBLE": "1"}], ids=["plain", "FORCE_COLOR", "TTY_COMPATIBLE"])
+def test_piped_output_is_plain_text_even_when_rich_is_told_to_force_a_terminal(psflow, tmp_path, force):
+    _waiting_jobs(psflow, tmp_path, 1)
+    (tmp_path / "flow.py").write_text("print('hi')\n")
+    psflow("register", "flow", "flow.py")
+
+    results = [psflow(*command, env=force) for command in (("jobs",), ("job", "job-0"), ("workflows",), ("show", "gate.py"))]
+
+    for result in results:
+        assert result.returncode == 0, result.stderr
+        assert "\x1b" not in result.stdout + result.stderr
+    assert results[0].stdout.split()[:6] == ["ID", "SCRIPT", "STATUS", "ATTEMPTS", "UPDATED", "HOST"]
+
+
+def test_a_terminal_gets_a_rich_table(psflow, tmp_path):
+    _waiting_jobs(psflow, tmp_path, 1)
+
+    code, terminal, _ = _on_terminal(psflow, tmp_path, "jobs")
+
+    assert code == 0
+    assert STYLE.search(terminal)  # a styled header: the check below means something
+    assert "━" in terminal or "─" in terminal
+    assert "job-0" in terminal
+
+
+@pytest.mark.parametrize("command", [("jobs",), ("job", "job-0"), ("workflows",), ("show", "gate.py")], ids=lambda c: c[0])
+def test_no_color_means_no_ansi_styles_on_a_terminal(psflow, tmp_path, command):
+    _waiting_jobs(psflow, tmp_path, 1)
+    (tmp_path / "flow.py").write_text("print('hi')\n")
+    psflow("register", "flow", "flow.py")
+
+    code, terminal, _ = _on_terminal(psflow, tmp_path, *command, env={"NO_COLOR": "1", "FORCE_COLOR": "1"})
+
+    assert code == 0, terminal
+    assert "\x1b" not in terminal, repr(terminal[:300])
+
+
+# ---- the progress bar -----------------------------------------------------------
+
+
+def test_resume_shows_a_bar_on_a_terminal_with_every_job_line_readable_above_it(psflow, tmp_path):
+    _waiting_jobs(psflow, tmp_path, 4)
+    (tmp_path / "go").touch()
+
+    code, terminal, _ = _on_terminal(psflow, tmp_path, "resume")
+
+    assert code == 0
+    assert "psflow: resuming" in terminal and "4/4" in terminal  # the bar was drawn
+    seen = _lines(terminal)
+    for index in range(4):
+        assert f"output of job-{index}" in seen  # the script's own output, on its own line
+        assert any(line.startswith(f"psflow: job job-{index}: Completed — attempt 2") for line in seen), seen
+    assert seen[-1] == "psflow: resumed 4 job(s) in Waiting: 4 Completed"
+    assert not any("resuming" in line for line in seen)  # the bar is gone at the end
+
+
+def test_output_of_programs_a_script_runs_goes_above_the_bar_too(psflow, tmp_path):
+    (tmp_path / "shell.py").write_text(
+        "import os, sys\n"
+        "if job.attempt == 1:\n"
+        "    stop('Waiting')\n"
+        "os.system(f'echo shell says {job.id}; echo shell complains {job.id} >&2')\n"
+        "print('python says', job.id, file=sys.stderr)\n"
+    )
+    for index in range(3):
+        psflow("exec", "shell.py", "--job", f"sh-{index}")
+
+    code, terminal, _ = _on_terminal(psflow, tmp_path, "resume")
+
+    assert code == 0 and "psflow: resuming" in terminal
+    seen = _lines(terminal)
+    for index in range(3):
+        for line in (f"shell says sh-{index}", f"shell complains sh-{index}", f"python says sh-{index}"):
+            assert line in seen, seen
+        # the job's own output comes before its line
+        assert seen.index(f"python says sh-{index}") < next(
+            number for number, line in enumerate(seen) if line.startswith(f"psflow: job sh-{index}:")
+        )
+
+
+def test_a_script_s_stdout_stays_in_its_pipe_while_the_bar_is_on_the_terminal(psflow, tmp_path):
+    _waiting_jobs(psflow, tmp_path, 3)
+    (tmp_path / "go").touch()
+
+    code, terminal, piped = _on_terminal(psflow, tmp_path, "resume", stdout_tty=False)
+
+    assert code == 0
+    assert piped.splitlines() == [f"output of job-{index}" for index in range(3)]
+    assert "output of" not in terminal and "psflow: resuming" in terminal
+
+
+def test_the_bar_has_no_colours_with_no_color(psflow, tmp_path):
+    _waiting_jobs(psflow, tmp_path, 3)
+    (tmp_path / "go").touch()
+
+    code, terminal, _ = _on_terminal(psflow, tmp_path, "resume", env={"NO_COLOR": "1"})
+
+    assert code == 0
+    assert "psflow: resuming" in terminal
+    assert not STYLE.search(terminal)  # cursor movement only
+
+
+@pytest.mark.parametrize("env", [{"CI": "true"}, {"TERM": "dumb"}], ids=["CI", "dumb-terminal"])
+def test_no_bar_in_ci_or_on_a_dumb_terminal(psflow, tmp_path, env):
+    _waiting_jobs(psflow, tmp_path, 3)
+    (tmp_path / "go").touch()
+
+    code, terminal, _ = _on_terminal(psflow, tmp_path, "resume", env=env)
+
+    assert code == 0
+    assert "resuming" not in terminal
+
+
+def test_no_bar_for_a_couple_of_jobs_or_in_a_pipe(psflow, tmp_path):
+    _waiting_jobs(psflow, tmp_path, 2)
+
+    code, terminal, _ = _on_terminal(psflow, tmp_path, "resume")
+    piped = psflow("resume")
+
+    assert code == 0 and "resuming" not in terminal
+    assert "\x1b" not in piped.stderr and "resuming" not in piped.stderr
+
+
+def test_worker_shows_a_count_on_a_terminal(psflow, tmp_path):
+    _waiting_jobs(psflow, tmp_path, 3)
+    (tmp_path / "go").touch()
+
+    code, terminal, _ = _on_terminal(psflow, tmp_path, "worker", "--once", "--concurrency", "2")
+
+    assert code == 0
+    assert "psflow: worker" in terminal and "3 done" in terminal
+    seen = _lines(terminal)
+    assert sum(line.startswith("psflow: job job-") for line in seen) == 3, seen
+    # Worker processes write straight to their stdout: still whole lines, never glued to the bar.
+    assert {f"output of job-{index}" for index in range(3)} <= set(seen), seen
+    assert seen[-1] == "psflow: worker ran 3 job(s): 3 Completed"
+
+
+# ---- shell completion -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(("shell", "marker"), [("bash", "complete -o default -F _psflow_completion psflow"), ("zsh", "#compdef psflow")])
+def test_show_completion_prints_the_script_for_a_named_shell(psflow, shell, marker):
+    # Without detection (typer asks shellingham for the parent shell otherwise), the shell is the option's value.
+    result = psflow("--show-completion", shell, env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
+
+    assert result.returncode == 0, result.stderr
+    assert marker in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [("psflow wor", {"worker", "workflows"}), ("psflow resume --la", {"--latest"}), ("psflow workflows --j", {"--json"})],
+)
+def test_completion_answers_what_the_shell_asks(psflow, words, expected):
+    env = {"_PSFLOW_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+
+    result = psflow(env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert set(result.stdout.split()) == expected
+
