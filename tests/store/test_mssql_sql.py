@@ -778,6 +778,53 @@ def _rows(*counts: int, rowcount: int = 1) -> Callable[[FakeServer], None]:
 _INSERT_JOB = "INSERT INTO [psflow_job] ([id], [name], [script], [source], [source_sha256], [args], [status], "
 SCENARIOS = [
     Scenario(
+        "register_workflow-new",
+        "register_workflow",
+        lambda store: store.register_workflow(
+            "nightly", source="print(1)\n", source_sha256="1" * 64, script="/srv/nightly.py", host="server1", user="ops"
+        ),
+        (
+            "SELECT [t1].[id], [t1].[name], [t1].[version], [t1].[source], ",
+            "BEGIN TRANSACTION",
+            "INSERT INTO [psflow_workflow] ([name], [version], [source], [source_sha256], [script], [created_at], [host], [user]) "
+            "OUTPUT INSERTED.[id] VALUES",
+            "COMMIT TRANSACTION",
+        ),
+        setup=_rows(0),
+        returns=lambda result: result[1] is True,
+    ),
+    Scenario(
+        "workflow-newest",
+        "workflow",
+        lambda store: store.workflow("nightly"),
+        ("SELECT [t1].[id], [t1].[name], [t1].[version], [t1].[source], ",),
+        setup=_rows(0),
+        returns=lambda found: found is None,
+        contains=("ORDER BY [t1].[version] DESC OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",),
+    ),
+    Scenario(
+        "workflow_versions",
+        "workflow_versions",
+        lambda store: store.workflow_versions("nightly"),
+        ("SELECT [t1].[id], [t1].[name], [t1].[version], [t1].[source_sha256], ",),
+        setup=_rows(0),
+        returns=lambda found: found == [],
+    ),
+    Scenario(
+        "list_workflows-none",
+        "list_workflows",
+        lambda store: store.list_workflows(),
+        ("SELECT [t1].[name], MAX([t1].[version]), COUNT([t1].[id]), MIN([t1].[created_at]) FROM [psflow_workflow]",),
+        setup=_rows(0),
+        returns=lambda found: found == [],
+    ),
+    Scenario(
+        "move_to_version",
+        "move_to_version",
+        lambda store: store.move_to_version(JOB_ID, version=2, script="<workflow nightly v2>"),
+        ("UPDATE [psflow_job] SET [script] = {p}, [workflow_version] = {p} WHERE ([psflow_job].[id] = {p})",),
+    ),
+    Scenario(
         "create_job",
         "create_job",
         _create,
