@@ -18,7 +18,7 @@ from psflow.api import UsageError, connect
 from psflow.loader import ScriptError, read_source
 from psflow.store import JobStore
 from psflow.store.models import Job
-from psflow.transform.diagnostics import Diagnostic
+from psflow.transform import ScriptCheck
 from psflow.transform.sites import BlockSite, ScriptReport
 
 EXIT_CLEAN, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
@@ -31,20 +31,10 @@ _MARKER = re.compile(r"wait_for:.*|(?:.*/)?sleep(?:#\d+)?", re.DOTALL)
 
 
 @dataclass(frozen=True)
-class CheckResult:
-    """A script's blocks and every error and warning about them, by line."""
+class CheckResult(ScriptCheck):
+    """A script's blocks and every error and warning about them, by line, and which file."""
 
-    file: str
-    sites: tuple[BlockSite, ...]
-    diagnostics: tuple[Diagnostic, ...]
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "warning"]
+    file: str = ""
 
     def exit_code(self, strict: bool = False) -> int:
         """2 with errors; 1 with warnings only under `strict`; else 0."""
@@ -83,7 +73,7 @@ def check(script: str | Path) -> CheckResult:
     except ScriptError as error:
         raise UsageError(str(error)) from None
     found = check_script(source, str(path))
-    return CheckResult(str(path), found.sites, found.diagnostics)
+    return CheckResult(found.sites, found.diagnostics, file=str(path))
 
 
 # ---- psflow resume --dry-run ----------------------------------------------------------

@@ -11,7 +11,7 @@ import json
 import time
 from typing import NamedTuple
 
-from peewee import EXCLUDED, Database, DatabaseError, IntegrityError, chunked, fn
+from peewee import Database, DatabaseError, IntegrityError, chunked, fn
 
 from psflow.store.errors import AmbiguousJob, StoreError, UnknownJob
 from psflow.store.models import Attempt, Block, Job, Signal, Workflow

@@ -39,7 +39,7 @@ from psflow.transform.analysis import analyse_body
 from psflow.transform.diagnostics import Diagnostic
 from psflow.transform.locations import split_lines
 from psflow.transform.reads import bound_names, reads
-from psflow.transform.rewriter import _BLOCK_NAMES
+from psflow.transform.rewriter import is_block_call
 from psflow.transform.sites import BlockSite, fingerprint
 
 # Calls whose result differs on every attempt (qualified names; a module prefix ends with ".").
@@ -552,13 +552,8 @@ class ScriptChecker(cst.CSTVisitor):
     # ---- helpers ----------------------------------------------------------------
 
     def _is_block_call(self, node: cst.BaseExpression) -> bool:
-        """As BlockRewriter recognises a block: psflow's `block` under any alias, or an unbound `block`."""
-        if not isinstance(node, cst.Call):
-            return False
-        names = self.get_metadata(QualifiedNameProvider, node.func, set())
-        if any(name.name in _BLOCK_NAMES for name in names):
-            return True
-        return isinstance(node.func, cst.Name) and node.func.value == "block" and not names
+        """As BlockRewriter recognises a block."""
+        return is_block_call(self, node)
 
     def _literal(self, node: cst.BaseExpression) -> str | None:
         """The value of a str literal (plain, concatenated, or an f-string without fields); None otherwise."""

@@ -307,13 +307,7 @@ class BlockRewriter(cst.CSTTransformer):
     # ---- helpers ----------------------------------------------------------
 
     def _is_block_call(self, node: cst.BaseExpression) -> bool:
-        if not isinstance(node, cst.Call):
-            return False
-        names = self.get_metadata(QualifiedNameProvider, node.func, set())
-        if any(name.name in _BLOCK_NAMES for name in names):
-            return True
-        # `block` with no binding anywhere in reach: the name psflow provides.
-        return isinstance(node.func, cst.Name) and node.func.value == "block" and not names
+        return is_block_call(self, node)
 
     def _check_name(self, call: cst.Call) -> bool:
         positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
@@ -373,3 +367,13 @@ def _str_tuple(names) -> cst.Tuple | cst.Name:
     if len(elements) == 1:
         return cst.Tuple(elements=[elements[0].with_changes(comma=cst.Comma())])
     return cst.Tuple(elements=elements)
+
+
+def is_block_call(visitor: cst.MetadataDependent, node: cst.BaseExpression) -> bool:
+    """Is `node` a call of psflow's `block`: under any alias, or an unbound `block` (the name psflow provides)?"""
+    if not isinstance(node, cst.Call):
+        return False
+    names = visitor.get_metadata(QualifiedNameProvider, node.func, set())
+    if any(name.name in _BLOCK_NAMES for name in names):
+        return True
+    return isinstance(node.func, cst.Name) and node.func.value == "block" and not names
