@@ -27,6 +27,12 @@ class _JobChanged(Exception):
         self.job = job
 
 
+def _refused_write(error: DatabaseError) -> StoreError:
+    """A database error while recording a block, as a StoreError with the database's first line."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return StoreError(f"the database refused the write: {message}")
+
+
 class BlockRecord(NamedTuple):
     """One block's outcome, as written at its end and read back for replay."""
 
@@ -226,8 +232,16 @@ class JobStore:
         try:
             self.db.execute_sql(self._save_block_sql, (job_id, *record))
         except DatabaseError as error:
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise StoreError(f"the database refused the write: {message}") from None
+            raise _refused_write(error) from None
+
+    def replace_block(self, job_id: str, record: BlockRecord) -> None:
+        """Overwrite the block's row of this attempt: a retried block's tries, or a block inside one run again."""
+        changes = {field: value for field, value in zip(_BLOCK_FIELDS, record) if field is not Block.name}
+        key = (Block.job == job_id) & (Block.name == record.name) & (Block.attempt == record.attempt)
+        try:
+            Block.update(changes).where(key).execute()
+        except DatabaseError as error:
+            raise _refused_write(error) from None
 
     def blocks(self, job_id: str) -> list[Block]:
         """Every recorded run of the job's blocks, in the order they ran."""

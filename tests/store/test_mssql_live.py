@@ -281,31 +281,34 @@ def test_nested_atomic_rolls_back_only_the_inner_part(store):
 # ---- blocks -----------------------------------------------------------------------------------
 
 
-def test_save_block_upserts_and_replay_reads_it_back_exactly(store):
+def test_save_block_inserts_replace_block_updates_and_replay_reads_it_back_exactly(store):
     create(store, "b1")
     big = "x" * 100_000 + " ünïcødé 🎉 it's 100% done\n"
-    store.save_block("b1", record("Step1", status="Failed", error="ValueError: boom"))
-    store.save_block("b1", record("Step1", output=big))  # the same block again: updated, not duplicated
+    store.save_block("b1", record("Step1", status="Retrying", error="ValueError: boom", tries=1))
+    with pytest.raises(StoreError):  # one row per block and attempt
+        store.save_block("b1", record("Step1"))
+    store.replace_block("b1", record("Step1", output=big, tries=2))  # the same block's next try: updated
     store.save_block("b1", record("step1", saved=None))  # another block: names are case-sensitive
     store.save_block("b1", record("Pending", status="Failed"))
     completed = store.completed_blocks("b1")
     assert sorted(completed) == ["Step1", "step1"]
-    assert completed["Step1"] == record("Step1", output=big)  # floats, NULLs and text come back exactly
+    assert completed["Step1"] == record("Step1", output=big, tries=2)  # floats, NULLs and text come back exactly
     assert completed["step1"].saved is None
     assert [block.name for block in store.blocks("b1")] == ["Step1", "step1", "Pending"]
     assert scalar(store.db, "SELECT COUNT(*) FROM [psflow_block] WHERE [job_id] = N'b1'") == 3
 
 
-def test_saving_blocks_from_two_connections_at_once_never_duplicates(store):
+def test_saving_one_block_from_many_connections_at_once_keeps_one_row(store):
     create(store, "b2")
     barrier = threading.Barrier(6)
+    saved: list[int] = []
     errors: list[BaseException] = []
 
     def save(number: int) -> None:
         try:
             barrier.wait()
-            for _ in range(5):
-                store.save_block("b2", record("Same", pid=number))
+            store.save_block("b2", record("Same", pid=number))
+            saved.append(number)
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
         finally:
@@ -316,7 +319,8 @@ def test_saving_blocks_from_two_connections_at_once_never_duplicates(store):
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert errors == []
+    assert len(saved) == 1  # the unique (job, name, attempt) index refuses the others
+    assert len(errors) == 5 and all(isinstance(error, StoreError) for error in errors), errors
     assert scalar(store.db, "SELECT COUNT(*) FROM [psflow_block] WHERE [job_id] = N'b2'") == 1
 
 

@@ -1060,6 +1060,17 @@ SCENARIOS = [
         ),
     ),
     Scenario(
+        "replace_block",
+        "replace_block",
+        lambda store: store.replace_block(JOB_ID, RECORD),
+        (
+            "UPDATE [psflow_block] SET [status] = {p}, [saved] = {p}, [mutated] = {p}, [exit_kind] = {p}, "
+            "[returned] = {p}, [output] = {p}, [error] = {p}, [started_at] = {p}, [ended_at] = {p}, [attempt] = {p}, "
+            "[host] = {p}, [pid] = {p}, [tries] = {p}, [fingerprint] = {p} WHERE ((([psflow_block].[job_id] = {p}) "
+            "AND ([psflow_block].[name] = {p})) AND ([psflow_block].[attempt] = {p}))",
+        ),
+    ),
+    Scenario(
         "blocks",
         "blocks",
         lambda store: store.blocks(JOB_ID),
