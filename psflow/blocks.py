@@ -43,7 +43,11 @@ class BlockError(Exception):
     """A block used in a way psflow cannot run; the message says where and what to do."""
 
 
-class BlockNameError(BlockError):
+class BlockArgumentError(BlockError):
+    """A block given a name or an option it cannot use (the script is wrong: exit status 2)."""
+
+
+class BlockNameError(BlockArgumentError):
     """A block name that is not a str."""
 
 
@@ -64,6 +68,8 @@ class Recorder(Protocol):
     def enter(self, handle: block, frame: FrameType) -> None: ...
     def complete(self, handle: block, frame: FrameType) -> None: ...
     def replayed(self, handle: block, frame: FrameType) -> None: ...
+    def begin_try(self, handle: block) -> None: ...
+    def failed_try(self, handle: block, error: BaseException, delay: float) -> None: ...
     def interrupted(self, handle: block) -> None: ...
     def failed(self, handle: block, error: BaseException) -> None: ...
     def call_key(self, name: str) -> str: ...
@@ -97,13 +103,19 @@ class block:
     The psflow transformer turns `with block(NAME):` into
     `with block(NAME).at(line, binds, mutates, fingerprint) as h, h.body():` and adds
     the code that gives back what the body bound when it is replayed.
+
+    `retries=N` runs the body again, up to N more times, when it raises an
+    Exception (not psflow's own errors, not stop()); `backoff` is the wait before
+    the first retry in seconds (or a timedelta), doubled before each later one.
+    The transformer wraps such a body in `while h.next_try(): with h.trying():`.
     """
 
     __slots__ = (
         "name", "line", "binds", "mutates", "replaying", "saved", "exit", "returned", "record", "fingerprint",
+        "retries", "backoff", "tries", "again", "failures", "try_state",
     )
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, retries: int = 0, backoff: float | timedelta = 0.0) -> None:
         if type(name) is not str:
             raise BlockNameError(f"block name must be a str, not {type(name).__name__} ({name!r})")
         if not 0 < len(name) <= MAX_NAME_LENGTH or "\x00" in name:
@@ -111,12 +123,25 @@ class block:
                 f"block name must be 1 to {MAX_NAME_LENGTH} characters without NUL, not {name[:40]!r}"
                 + ("…" if len(name) > 40 else "")
             )
+        if type(retries) is not int or retries < 0:
+            raise BlockArgumentError(f"block {name!r}: retries must be an int of 0 or more, not {retries!r}")
+        if backoff == 0.0 and type(backoff) is float:  # the default, checked cheaply: every block passes here
+            self.backoff = backoff
+        else:
+            try:
+                self.backoff = _seconds(backoff, f"block {name!r}: backoff")
+            except (TypeError, ValueError) as error:
+                raise BlockArgumentError(str(error)) from None
         self.name = name
+        self.retries = retries
         self.line: int | None = None
         self.fingerprint: str | None = None
         self.replaying = False
         self.exit = "normal"
         self.returned: Any = None
+        self.tries = 0  # tries of the body started so far (a block without the retry loop leaves it at 0)
+        self.again = False  # the last try failed and will be retried
+        self.failures: tuple[str, ...] = ()  # the tracebacks of failed tries, for the block's record
 
     # ---- called by transformed code --------------------------------------
 
@@ -136,6 +161,23 @@ class block:
 
     def leaving(self, kind: str) -> None:
         self.exit = kind
+
+    def next_try(self) -> bool:
+        """The retry loop's test: True to run the body (first, or again after a failed try)."""
+        if self.tries and not self.again:
+            return False
+        self.tries += 1
+        self.again, self.exit = False, "normal"
+        if _recorder is not None:
+            _recorder.begin_try(self)
+        return True
+
+    def trying(self) -> _Try:
+        return _Try(self)
+
+    def retry_delay(self) -> float:
+        """Seconds to wait before the next try: `backoff`, doubled for each try already retried."""
+        return self.backoff * 2 ** (self.tries - 1)
 
     def bound(self, key: str) -> bool:
         """Is `key` bound in the caller's scope right now? (to replay a `del`)."""
@@ -175,15 +217,16 @@ class block:
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Each call of `func` is a block (`Name`, `Name#2`, …); its return value is what is saved."""
-        name, line = self.name, func.__code__.co_firstlineno
+        name, line, retries, backoff = self.name, func.__code__.co_firstlineno, self.retries, self.backoff
 
         @functools.wraps(func)
         def run_as_block(*args: Any, **kwargs: Any) -> Any:
-            if _recorder is None:
-                return func(*args, **kwargs)
-            handle = block(_recorder.call_key(name)).at(line, (), ())
+            key = _recorder.call_key(name) if _recorder is not None else name
+            handle = block(key, retries=retries, backoff=backoff).at(line, (), ())
             with handle, handle.body():
-                return handle.returning(func(*args, **kwargs))
+                while handle.next_try():
+                    with handle.trying():
+                        return handle.returning(func(*args, **kwargs))
             return handle.returned
 
         return run_as_block
@@ -207,6 +250,48 @@ class _Guard:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         return None
+
+
+class _Try:
+    """One try of a retried block's body: a failure with tries left is recorded, waited out and swallowed."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: block) -> None:
+        self.handle = handle
+
+    def __enter__(self) -> block:
+        return self.handle
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        handle = self.handle
+        if exc_type is None or handle.tries > handle.retries or not retryable(exc):
+            return False
+        delay = handle.retry_delay()
+        if _recorder is not None:
+            _recorder.failed_try(handle, exc, delay)  # records the try, tells the user, waits
+        else:
+            print(f"block {handle.name!r}: {describe_failed_try(handle, exc, delay)}", file=sys.stderr)
+            time.sleep(delay)
+        handle.again = True
+        return True
+
+
+def retryable(error: BaseException) -> bool:
+    """Worth another try: an Exception of the script's, not a psflow error (the script is wrong) or a timed-out wait."""
+    return isinstance(error, Exception) and not isinstance(error, (BlockError, WaitTimeout))
+
+
+def describe_failed_try(handle: block, error: BaseException, delay: float) -> str:
+    """`try 1 of 4 failed (ValueError: bad); trying again in 2s` — for the user, live."""
+    import traceback
+
+    summary = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()
+    when = f"in {delay:g}s" if delay else "now"
+    return (
+        f"try {handle.tries} of {handle.retries + 1} failed ({summary[-1] if summary else type(error).__name__}); "
+        f"trying again {when}"
+    )
 
 
 def lookup(frame: FrameType, key: str) -> Any:

@@ -23,7 +23,7 @@ from types import CodeType, FrameType
 from typing import Any, Callable, Iterator, TextIO
 
 from psflow import blocks, codec
-from psflow.blocks import MISSING, BlockError, BlockNameError, RecordError, Stop, WaitTimeout, lookup
+from psflow.blocks import MISSING, BlockArgumentError, BlockError, RecordError, Stop, WaitTimeout, lookup
 from psflow.capture import OutputCapture
 from psflow.importer import ScriptFolderImporter
 from psflow.inputs import describe_duration
@@ -33,6 +33,7 @@ PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
 _MUTABLE = (list, dict, set, bytearray)
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
+_WAIT_SLICE = 0.1  # seconds: how soon a retry's backoff notices a worker shutdown
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Attempt:
         self._timers: dict[str, int] = {}  # timers reached so far in this attempt, per scope
         self._inputs: dict[str, str] | None = None  # the job's received inputs, loaded on first wait_for
         self._markers: set[str] = set()  # wait_for/timer records written in this attempt
+        self._written: set[str] = set()  # blocks with a row in this attempt (a retried body runs them again)
 
     # ---- Recorder ---------------------------------------------------------
 
@@ -121,13 +123,12 @@ class Attempt:
         returned = None
         if handle.exit == "return":
             returned = self._encode_one(handle, "the return value", handle.returned, "will be None on replay")
-        self._save(
-            BlockRecord(
-                handle.name, "Completed", saved, mutated, handle.exit, returned, output or None, None,
-                started, time.time(), self.number, self.host, self.pid,
-                fingerprint=handle.fingerprint,
-            ),
+        record = BlockRecord(
+            handle.name, "Completed", saved, mutated, handle.exit, returned, output or None, _failures(handle),
+            started, time.time(), self.number, self.host, self.pid, max(handle.tries, 1), handle.fingerprint,
         )
+        self._save(record)
+        self.completed[handle.name] = record  # an enclosing block's next try replays it
         self.ran += 1
 
     def replayed(self, handle: blocks.block, frame: FrameType) -> None:
@@ -139,6 +140,39 @@ class Attempt:
             for key, value in codec.decode(record.mutated).items():
                 _restore_in_place(lookup(frame, key), value)
         self.replayed_count += 1
+
+    def begin_try(self, handle: blocks.block) -> None:
+        """A try of a retried body starts. The first notes what the attempt has reached so far; a
+        retry goes back to that, so the blocks, timers and calls inside are reached afresh (those
+        that completed in a failed try are replayed, not run again)."""
+        if handle.tries == 1:
+            handle.try_state = (set(self._seen), dict(self._timers), dict(self._calls), len(self._open))
+            return
+        seen, timers, calls, depth = handle.try_state
+        for name in self._seen.keys() - seen:
+            del self._seen[name]
+        self._timers, self._calls = dict(timers), dict(calls)
+        del self._open[depth:]
+
+    def failed_try(self, handle: blocks.block, error: BaseException, delay: float) -> None:
+        """A try failed and will be retried: record it (the block's row says Retrying until it ends),
+        tell the user, and wait `delay` seconds — handing the job back if a worker shutdown comes first."""
+        buffer, started = handle.record
+        note = f"psflow: block {handle.name!r}: {blocks.describe_failed_try(handle, error, delay)}\n"
+        self.capture.real_stderr.write(note)
+        buffer.append(note)
+        handle.failures += (f"try {handle.tries} of {handle.retries + 1} failed:\n{user_traceback(error)}",)
+        self._save(
+            BlockRecord(
+                handle.name, "Retrying", None, None, None, None, "".join(buffer), _failures(handle),
+                started, time.time(), self.number, self.host, self.pid, handle.tries, handle.fingerprint,
+            ),
+        )
+        deadline = time.monotonic() + delay
+        while (left := deadline - time.monotonic()) > 0:
+            if blocks.shutdown_requested():
+                raise Stop(self.handback_status, "handed back: the worker running it is shutting down")
+            time.sleep(min(left, _WAIT_SLICE))
 
     def interrupted(self, handle: blocks.block) -> None:
         self._record_unfinished(handle, "Stopped", None)
@@ -249,16 +283,23 @@ class Attempt:
             return
         buffer, started = handle.record
         output = self.capture.close(buffer)
+        if handle.failures:  # the tries before the last one failed too
+            error = _failures(handle) + (f"try {handle.tries} of {handle.retries + 1} failed:\n{error}" if error else "")
         self._save(
             BlockRecord(
                 handle.name, status, None, None, None, None, output or None, error,
-                started, time.time(), self.number, self.host, self.pid,
+                started, time.time(), self.number, self.host, self.pid, max(handle.tries, 1), handle.fingerprint,
             ),
         )
 
     def _save(self, record: BlockRecord) -> None:
+        """Write the block's row: an INSERT, or (run again by an enclosing block's retry) an UPDATE."""
         try:
-            self.store.save_block(self.job_id, record)
+            if record.name in self._written:
+                self.store.replace_block(self.job_id, record)
+            else:
+                self.store.save_block(self.job_id, record)
+                self._written.add(record.name)
         except StoreError as error:
             raise RecordError(f"cannot record block {record.name!r}: {error}") from None
 
@@ -298,6 +339,11 @@ class Attempt:
     def _warn(self, handle: blocks.block, message: str) -> None:
         where = f"{self._seen[handle.name][0]}:{handle.line}"
         print(f"psflow: warning: {where}: block {handle.name!r}: {message}", file=self.capture.real_stderr)
+
+
+def _failures(handle: blocks.block) -> str | None:
+    """The failed tries' tracebacks, for the `error` of a block that was retried."""
+    return "".join(handle.failures) or None
 
 
 def _timer_scope(block_name: str) -> str:
@@ -388,7 +434,7 @@ def _ending(error: BaseException, stderr: TextIO) -> tuple[str, str | None, int]
         return "Failed", str(error), EXIT_FAILED
     if isinstance(error, BlockError):
         print(f"psflow: error: {error}", file=stderr)
-        return "Failed", str(error), EXIT_USAGE if isinstance(error, BlockNameError) else EXIT_FAILED
+        return "Failed", str(error), EXIT_USAGE if isinstance(error, BlockArgumentError) else EXIT_FAILED
     if isinstance(error, KeyboardInterrupt):
         return "Failed", "interrupted (Ctrl-C)", EXIT_FAILED
     print(user_traceback(error), end="", file=stderr)
