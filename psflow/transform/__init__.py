@@ -131,6 +131,9 @@ def check_script(source: str, filename: str) -> ScriptCheck:
 _FIXES = {
     "block name must be a str": 'name the block with a str: block("Step1"), or block(f"step-{item}") in a loop',
     "a block needs exactly one name": 'give the block one name: block("Step1")',
+    "retries must be": "give retries= how many times to try again, such as 3",
+    "backoff must be": "give backoff= the seconds to wait before the first retry, such as 2.0",
+    "a block with retries needs its body": "put the body on its own indented lines",
     "syntax error": "correct the Python syntax at this position",
     "`block` here is a name of this script": "rename the script's own `block`, so that `block \"Name\":` is psflow's",
 }

@@ -21,7 +21,7 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from types import CodeType
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, cast
 
 HANDLE_PREFIX = "__psflow_b"
 HIDDEN_PREFIX = "@psflow_b"
@@ -41,11 +41,17 @@ def is_handle(name: str) -> bool:
 
 @dataclass(frozen=True)
 class Region:
-    """Text at character columns [start, end) of `line` that is not in the text it was made from."""
+    """Text at character columns [start, end) of `line` that is not in the text it was made from.
+
+    A tentative region is the indentation a retried block's body gets: libcst adds
+    it to every line it indents, but not to lines inside a multi-line string (and a
+    few others it copies), so `Layer.settled` keeps it where the line's text shows it.
+    """
 
     line: int
     start: int
     end: int
+    tentative: bool = False
 
 
 class Layer:
@@ -53,11 +59,24 @@ class Layer:
 
     def __init__(self, regions: Iterable[Region] = ()) -> None:
         self._by_line: dict[int, list[tuple[int, int]]] = {}
+        self.tentative: dict[int, list[Region]] = {}
         for region in regions:
-            if region.end > region.start:
+            if region.tentative:
+                self.tentative.setdefault(region.line, []).append(region)
+            elif region.end > region.start:
                 self._by_line.setdefault(region.line, []).append((region.start, region.end))
         for spans in self._by_line.values():
             spans.sort()
+
+    def settled(self, holds: Callable[[int, Layer], bool]) -> Layer:
+        """This layer with each line's tentative regions made firm where `holds(line, layer with them)`,
+        and dropped elsewhere."""
+        firm = [Region(line, start, end) for line, spans in self._by_line.items() for start, end in spans]
+        for line, candidates in self.tentative.items():
+            on_line = [Region(r.line, r.start, r.end) for r in candidates]
+            if holds(line, Layer([*(r for r in firm if r.line == line), *on_line])):
+                firm.extend(on_line)
+        return Layer(firm)
 
     @classmethod
     def from_insertions(cls, insertions: Iterable[tuple[int, int, int]]) -> Layer:
@@ -120,6 +139,16 @@ def mapped_tree(text: str, filename: str, source: str, rewrite: Layer, shorthand
             line = anchors[line][0]
         return line - bisect_left(added, line)
 
+    def is_users(line: int, layer: Layer) -> bool:
+        """Does `layer` take out all that was added to `line`? Then it is as long as the user's line
+        (the text may differ: the shorthand turns `block "N"`'s blank into a parenthesis)."""
+        user = user_line(line)
+        undone = shorthand.undo(user, layer.undo(line, text_lines[line - 1]))
+        return len(undone.rstrip("\r\n")) == len(user_lines[user - 1].rstrip("\r\n"))
+
+    if rewrite.tentative:
+        rewrite = rewrite.settled(is_users)
+
     def column(line: int, offset: int) -> int:
         user = user_line(line)
         if line not in rewrite and user not in shorthand:  # the usual case: nothing inserted
@@ -154,7 +183,7 @@ def _char_column(line: str, byte_offset: int) -> int:
 
 
 def _generated_lines(tree: ast.Module) -> dict[int, tuple[int, int, int, int]]:
-    """Each line of a generated statement → where the block (`with`) it follows starts and ends."""
+    """Each line of a generated statement → where the block (`with`) it belongs to starts and ends."""
     anchors: dict[int, tuple[int, int, int, int]] = {}
     for node in ast.walk(tree):
         for name in ("body", "orelse", "finalbody"):
@@ -164,26 +193,49 @@ def _generated_lines(tree: ast.Module) -> dict[int, tuple[int, int, int, int]]:
             anchor: tuple[int, int, int, int] | None = None
             for statement in statements:
                 if anchor is not None and _is_generated(statement):
-                    for line in range(statement.lineno, (statement.end_lineno or statement.lineno) + 1):
-                        anchors[line] = anchor
+                    _anchor_lines(anchors, statement, anchor)
                 elif isinstance(statement, ast.With):
-                    end = (statement.end_lineno or statement.lineno, statement.end_col_offset or 0)
-                    anchor = (statement.lineno, statement.col_offset, *end)
+                    anchor = _block_anchor(anchors, statement)
                 else:
                     anchor = None
     return anchors
+
+
+def _block_anchor(anchors: dict[int, tuple[int, int, int, int]], block: ast.With) -> tuple[int, int, int, int]:
+    """Where `block` starts and ends in the user's text; a retried block's loop lines are anchored to it."""
+    loop = block.body[0]
+    if not _is_retry_loop(loop):
+        return (block.lineno, block.col_offset, block.end_lineno or block.lineno, block.end_col_offset or 0)
+    trying = cast(ast.While, loop).body[0]  # `with h.trying():`, around the user's body
+    anchor = (block.lineno, block.col_offset, trying.end_lineno or trying.lineno, trying.end_col_offset or 0)
+    anchors[loop.lineno] = anchors[trying.lineno] = anchor
+    for again in block.body[1:]:  # `if h.exit == 'break': break`
+        _anchor_lines(anchors, again, anchor)
+    return anchor
+
+
+def _anchor_lines(anchors: dict[int, tuple[int, int, int, int]], statement: ast.stmt, anchor) -> None:
+    for line in range(statement.lineno, (statement.end_lineno or statement.lineno) + 1):
+        anchors[line] = anchor
+
+
+def _is_retry_loop(statement: ast.stmt) -> bool:
+    """`while __psflow_bN.next_try():`, the first statement of a retried block."""
+    if not isinstance(statement, ast.While) or not isinstance(statement.test, ast.Call):
+        return False
+    func = statement.test.func
+    return isinstance(func, ast.Attribute) and func.attr == "next_try" and _is_handle_name(func.value)
+
+
+def _is_handle_name(node: ast.expr) -> bool:
+    return isinstance(node, ast.Name) and is_handle(node.id)
 
 
 def _is_generated(statement: ast.stmt) -> bool:
     """The restore `if __psflow_bN.replaying:` and `del __psflow_bN` that follow a block."""
     if isinstance(statement, ast.If):
         test = statement.test
-        return (
-            isinstance(test, ast.Attribute)
-            and isinstance(test.value, ast.Name)
-            and is_handle(test.value.id)
-            and test.attr == "replaying"
-        )
+        return isinstance(test, ast.Attribute) and _is_handle_name(test.value) and test.attr == "replaying"
     if isinstance(statement, ast.Delete):
-        return all(isinstance(t, ast.Name) and is_handle(t.id) for t in statement.targets)
+        return all(_is_handle_name(target) for target in statement.targets)
     return False

@@ -9,6 +9,17 @@
 `__exit__` swallows it. The names the body binds are then given back in the same
 scope, so Python's own scoping (locals, globals, cells) is kept. Exits by
 `return`, `break` and `continue` are marked so they can be repeated on replay.
+
+A block with `retries=` gets its body run in a loop, two levels deeper:
+
+    with block("Fetch", retries=3) …:    while __psflow_b1.next_try():
+        rows = fetch()           ──►         with __psflow_b1.trying():
+                                                 rows = fetch()
+                                         if __psflow_b1.exit == 'break': break
+
+`trying()` swallows a failure that has tries left. A `break` or `continue` in
+the body ends that loop instead of the user's (the try counts as done), so it is
+issued again after it, as the marks on the block say.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ _NON_STR_LITERALS = {
 @dataclass
 class _Block:
     handle: str
+    retried: bool = False  # has `retries=`: its body runs in a retry loop
     exits: set[str] = field(default_factory=set)
 
 
@@ -121,11 +133,15 @@ class BlockRewriter(cst.CSTTransformer):
         if node.asynchronous is not None:
             self._error(node, "`async with block(...)` is not supported; use a plain `with`")
             return
-        item = node.items[positions[0]]
-        if not self._check_name(cast(cst.Call, item.item)):
+        call = cast(cst.Call, node.items[positions[0]].item)
+        if not self._check_call(call):
+            return
+        retried = any(arg.keyword is not None and arg.keyword.value == "retries" for arg in call.args)
+        if retried and not isinstance(node.body, cst.IndentedBlock):
+            self._error(node.body, "a block with retries needs its body on the lines below the `with`")
             return
         self.block_count += 1
-        block = _Block(handle=f"{HANDLE_PREFIX}{self.block_count}")
+        block = _Block(handle=f"{HANDLE_PREFIX}{self.block_count}", retried=retried)
         self._open[node] = block
         self._scopes[-1].blocks.append(block)
 
@@ -162,10 +178,28 @@ class BlockRewriter(cst.CSTTransformer):
         ]
         self._insertions.append(("header", at_call.func, body_call))
         rewritten = updated_node.with_changes(items=items)
+        if block.retried:
+            rewritten = rewritten.with_changes(body=self._retry_loop(block, cast(cst.IndentedBlock, rewritten.body)))
         trailer = self._replay_code(block, keys, effects, scope, original_item.asname)
         if not trailer:
             return rewritten
         return cst.FlattenSentinel([rewritten, *trailer])
+
+    def _retry_loop(self, block: _Block, body: cst.IndentedBlock) -> cst.IndentedBlock:
+        """`body` inside `while h.next_try(): with h.trying():`, then its `break`/`continue` issued again."""
+        inner = body.with_changes(header=cst.TrailingWhitespace())
+        trying = cst.With(items=[cst.WithItem(_call(block.handle, "trying"))], body=inner)
+        loop = cst.While(test=_call(block.handle, "next_try"), body=cst.IndentedBlock([trying], indent=body.indent))
+        again: list[cst.BaseStatement] = [
+            cst.If(
+                test=cst.parse_expression(f"{block.handle}.exit == {kind!r}"),
+                body=cst.SimpleStatementSuite([cst.Break() if kind == "break" else cst.Continue()]),
+            )
+            for kind in ("break", "continue")
+            if kind in block.exits
+        ]
+        self._insertions.append(("indent", loop, trying))
+        return cst.IndentedBlock([loop, *again], header=body.header, indent=body.indent)
 
     def _replay_code(
         self, block: _Block, keys: dict[str, str], effects: BodyEffects, scope: _Scope, asname: cst.AsName | None
@@ -298,6 +332,12 @@ class BlockRewriter(cst.CSTTransformer):
                 regions.append(Region(start.line, start.column - blank, opening.column + 1))
                 outer_end = positions[first].end
                 regions.append(Region(outer_end.line, end.column - 1, outer_end.column))
+            elif kind == "indent":  # a retried body: two indentation levels more on each line libcst indents
+                width = 2 * (positions[last].start.column - start.column)  # the `with`'s indent under the `while`
+                regions.extend(
+                    Region(line, start.column, start.column + width, tentative=True)
+                    for line in range(positions[last].start.line + 1, end.line + 1)
+                )
             elif kind == "bare return":  # `return` → `return h.returning(None)`
                 regions.append(Region(start.line, start.column + len("return"), end.column))
             else:  # `h.leaving('break'); ` before `break`
@@ -309,24 +349,45 @@ class BlockRewriter(cst.CSTTransformer):
     def _is_block_call(self, node: cst.BaseExpression) -> bool:
         return is_block_call(self, node)
 
+    def _check_call(self, call: cst.Call) -> bool:
+        """A block call psflow can rewrite: one str name, and only the options `retries=` and `backoff=`."""
+        for arg in call.args:
+            if arg.star:
+                self._error(arg, f"write the block's name and options out in full, not `{arg.star}…`")
+                return False
+            keyword = arg.keyword.value if arg.keyword is not None else None
+            if keyword not in (None, "name", "retries", "backoff"):
+                self._error(arg, f"block() has no option {keyword!r}; its options are retries= and backoff=")
+                return False
+        return self._check_name(call) and self._check_options(call)
+
     def _check_name(self, call: cst.Call) -> bool:
-        positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
+        positional = [arg for arg in call.args if arg.keyword is None]
         named = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "name"]
         if len(positional) + len(named) != 1:
             self._error(call, "a block needs exactly one name: block(\"Name\")")
             return False
         name = (positional or named)[0].value
-        kind = next((label for cls, label in _NON_STR_LITERALS.items() if isinstance(name, cls)), None)
-        if _is_bytes(name):
-            kind = "bytes"
-        if isinstance(name, cst.UnaryOperation) and isinstance(name.expression, (cst.Integer, cst.Float)):
-            kind = _NON_STR_LITERALS[type(name.expression)]
-        if isinstance(name, cst.Name) and name.value in ("None", "True", "False"):
-            kind = name.value
-        if kind is not None:
+        kind = _literal_kind(name)
+        if kind is not None and kind != "str":
             self._error(name, f"block name must be a str, not {kind}")
             return False
         return True
+
+    def _check_options(self, call: cst.Call) -> bool:
+        """`retries=` an int of 0 or more, `backoff=` seconds of 0 or more, where they are literals."""
+        ok = True
+        for arg in call.args:
+            if arg.keyword is None or arg.keyword.value not in ("retries", "backoff"):
+                continue
+            kind, negative = _literal_kind(arg.value), _is_negative(arg.value)
+            if arg.keyword.value == "retries" and (kind not in (None, "int") or negative):
+                self._error(arg.value, f"retries must be an int of 0 or more, not {_describe(kind, negative)}")
+                ok = False
+            if arg.keyword.value == "backoff" and (kind not in (None, "int", "float") or negative):
+                self._error(arg.value, f"backoff must be seconds (0 or more) or a timedelta, not {_describe(kind, negative)}")
+                ok = False
+        return ok
 
     def _mangle(self, name: str) -> str:
         """The key Python stores `name` under: private names are mangled inside classes."""
@@ -350,6 +411,25 @@ def _call(handle: str, method: str, *args: cst.BaseExpression) -> cst.Call:
         func=cst.Attribute(value=cst.Name(handle), attr=cst.Name(method)),
         args=[cst.Arg(arg) for arg in args],
     )
+
+
+def _literal_kind(node: cst.BaseExpression) -> str | None:
+    """The type a literal expression has ("str", "int", "None", …); None if it is not a literal."""
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+        return "bytes" if _is_bytes(node) else "str"
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
+        return _literal_kind(node.expression) if isinstance(node.expression, (cst.Integer, cst.Float)) else None
+    if isinstance(node, cst.Name) and node.value in ("None", "True", "False"):
+        return node.value
+    return next((label for cls, label in _NON_STR_LITERALS.items() if isinstance(node, cls)), None)
+
+
+def _is_negative(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus)
+
+
+def _describe(kind: str | None, negative: bool) -> str:
+    return "a negative number" if negative else f"a {kind}" if kind not in ("None", "True", "False") else kind
 
 
 def _is_bytes(node: cst.BaseExpression) -> bool:
