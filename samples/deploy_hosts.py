@@ -1,13 +1,14 @@
 """Roll a release out host by host: one block per host, named after the host.
 
-A deploy that breaks half-way is resumed where it stopped: hosts already done
-are replayed (not deployed again), only the remaining ones run.
+A host that refuses a connection is tried twice more (after 0.5 s, then 1 s);
+a deploy that still breaks half-way is resumed where it stopped: hosts already
+done are replayed (not deployed again), only the remaining ones run.
 
 Run it from the folder where deploy.log should be written:
 
     psflow exec samples/deploy_hosts.py web01 web02 web03    # default: web01 web02 db01
     touch web02.down                                         # or: DEPLOY_FAIL_HOST=web02 psflow exec …
-    psflow exec samples/deploy_hosts.py web01 web02 web03    # web01 deployed, web02 fails (exit 1)
+    psflow exec samples/deploy_hosts.py web01 web02 web03    # web01 deployed, web02 fails 3 tries (exit 1)
     rm web02.down                                            # the host is back
     psflow resume --status Failed                            # web02 and web03 only (exit 0)
 
@@ -39,7 +40,7 @@ def push_release(host: str, version: str) -> str:
 print(f"deploying {release} to {len(hosts)} host(s): {', '.join(hosts)}")
 for host in hosts:
     # A dynamic name: each host is its own block, completed (or not) on its own.
-    with block(f"deploy-{host}"):
+    with block(f"deploy-{host}", retries=2, backoff=0.5):
         deployed[host] = push_release(host, release)
         print(f"  {host}: {release} deployed")
 

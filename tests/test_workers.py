@@ -134,3 +134,37 @@ def test_sigterm_lets_the_block_finish_and_hands_the_job_back(tmp_path: Path, db
     assert detail["status"] == "Waiting" and "handed back" in detail["reason"]
     assert detail["lease_until"] is None
     assert [(b["name"], b["status"]) for b in detail["blocks"]] == [("slow", "Completed")]
+
+
+FLAKY = textwrap.dedent(
+    """\
+    import sys
+    if job.attempt == 1:
+        stop("Waiting")
+    with block("flaky", retries=3, backoff=600):
+        open(sys.argv[1], "a").write(f"try in attempt {job.attempt}\\n")
+        raise ConnectionError("refused")
+    """
+)
+
+
+def test_sigterm_during_a_retry_wait_hands_the_job_back_at_once(tmp_path: Path, db_url: str) -> None:
+    script, log = tmp_path / "flow.py", tmp_path / "effects.log"
+    script.write_text(FLAKY)
+    job_id = api.run(script, [str(log)], db=db_url).job_id
+    worker = subprocess.Popen([PSFLOW, "worker", "--poll", "0.2"], env=_env(db_url), cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (log.exists() and log.read_text()):
+        assert time.monotonic() < deadline and worker.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the 600 s wait before try 2
+    worker.send_signal(signal.SIGTERM)
+    out, err = worker.communicate(timeout=60)  # far less than the backoff: the wait noticed the shutdown
+    assert worker.returncode == 0, err
+    assert "try 1 of 4 failed (ConnectionError: refused); trying again in 600s" in err
+    detail = api.job_detail(job_id, db=db_url)
+    assert detail["status"] == "Waiting" and "handed back" in detail["reason"]
+    [run] = [run for run in detail["runs"] if run["name"] == "flaky"]
+    assert (run["status"], run["tries"]) == ("Stopped", 1)
+    assert "try 1 of 4 failed:" in run["error"]

@@ -215,7 +215,7 @@ class _Writer:
 
     def statement(self, context: _Context) -> None:
         draw = self.draw
-        kinds = ["assign", "augment", "append", "delete", "walrus"]
+        kinds = ["assign", "augment", "append", "delete", "walrus", "continued"]
         # Replay gives back `x: T` made directly in a block (or in blocks directly in it) that ran to its
         # end; one under `if`/loops, or before a `break` out of the block, is not (in functions none matter).
         if context.function or not context.in_block or (context.annotatable and not context.loop):
@@ -239,6 +239,13 @@ class _Writer:
             self.line(context, "del t")
         elif kind == "annotate":  # not `g`: functions declare it global, and a global cannot be annotated
             self.line(context, f"{draw(st.sampled_from(VARIABLES[:3]))}: int = {self.expression()}")
+        elif kind == "continued":  # lines the rewriter may not re-indent: inside a string, after `\\`, in brackets
+            more = draw(st.sampled_from(["", " ", context.indent + "  ", context.indent + "            "]))
+            self.line(context, draw(st.sampled_from([
+                f's = """x\n{more}y""" + str({variable})',
+                f"s = {variable} + \\\n{more}1",
+                f"acc.append(({variable},\n{more}{self.expression()}))",
+            ])))
         elif kind == "walrus":
             self.line(context, f"zs = [(w := j + {variable}) for j in range({draw(st.integers(1, 3))})]")
         elif kind == "if":
@@ -274,8 +281,11 @@ class _Writer:
         number = self.new_id()
         name = 'f"b' + str(number) + "".join(f"-{{{part}}}" for part in context.suffix) + '"'
         handle = f" as h{number}" if draw(st.booleans()) else ""
-        plain = f"with block({name}){handle}:"
-        text = f"block {name}{handle}:" if draw(st.booleans()) else plain
+        if draw(st.booleans()):  # retried: the body runs in a loop two levels deeper (no shorthand for it)
+            plain = text = f"with block({name}, retries=1){handle}:"
+        else:
+            plain = f"with block({name}){handle}:"
+            text = f"block {name}{handle}:" if draw(st.booleans()) else plain
         self.line(context, text, plain)
         inner = context.inner(in_block=True, annotatable=context.annotatable)
         (body or self.body)(inner)
@@ -332,7 +342,7 @@ def block_programs(draw: st.DrawFn) -> tuple[str, str]:
 class _PlainBlock:
     """`block` as a plain context manager, for running the original program."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, **options: Any) -> None:
         self.name = name
 
     def __enter__(self) -> _PlainBlock:
@@ -377,6 +387,12 @@ class _MemoryRecorder:
             target = lookup(frame, key)
             if isinstance(target, list):
                 target[:] = copy.deepcopy(value)
+
+    def begin_try(self, handle: blocks.block) -> None:
+        assert handle.tries == 1, "no body fails in these programs"
+
+    def failed_try(self, handle: blocks.block, error: BaseException, delay: float) -> None:
+        raise AssertionError(f"block {handle.name} failed a try: {error!r}")
 
     def interrupted(self, handle: blocks.block) -> None:
         raise AssertionError("no block is interrupted in these programs")

@@ -220,6 +220,39 @@ def test_break_and_continue_lines(script) -> None:
     assert_points_at(error, path, 5, "i + None")
 
 
+@pytest.mark.parametrize("indent", [" ", "  ", "\t", "    "], ids=["1-space", "2-spaces", "tab", "4-spaces"])
+def test_inside_a_retried_block_at_any_indentation(script, indent: str) -> None:
+    """The body of a retried block is printed two levels deeper: columns come back to the user's."""
+    source = (
+        "for i in range(1):\n"
+        f"{indent}with block('Outer', retries=1):\n"
+        f"{indent * 2}with block('Inner', retries=1):  # a comment\n"
+        f"{indent * 3}rows = [1, 2]\n"
+        f"{indent * 3}total = rows[5] + 1\n"
+    )
+    path, compiled = script(source)
+    error = run(path, compiled.code)
+    assert isinstance(error, IndexError)
+    assert_points_at(error, path, 5, "rows[5]")
+
+
+@pytest.mark.parametrize(
+    "statement, line, segment",
+    [
+        pytest.param('text = """a\nb""" + str(1 / zero)', 4, "1 / zero", id="after-a-multiline-string"),
+        pytest.param("total = (1 +\n  1 / zero)", 4, "1 / zero", id="bracket-continuation-outdented"),
+        pytest.param("total = (1 +\n            1 / zero)", 4, "1 / zero", id="bracket-continuation-indented"),
+        pytest.param("total = 1 + \\\n              1 / zero", 4, "1 / zero", id="backslash-continuation"),
+    ],
+)
+def test_continuation_lines_of_a_retried_block(script, statement: str, line: int, segment: str) -> None:
+    """Lines libcst copies as they are (in a string, after a backslash, outdented in brackets) are not re-indented."""
+    path, compiled = script(f"zero = 0\nwith block('A', retries=1):\n    {statement}\n")
+    error = run(path, compiled.code)
+    assert isinstance(error, ZeroDivisionError)
+    assert_points_at(error, path, line, segment)
+
+
 def test_in_a_called_function(script) -> None:
     path, compiled = script(
         """
