@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-TRANSFORM_VERSION = 3  # 3: `.at()` takes the block's fingerprint; the code carries a ScriptReport
+TRANSFORM_VERSION = 4  # 4: a block with retries= runs its body in a retry loop
 
 
 @dataclass(frozen=True)
