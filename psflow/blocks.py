@@ -177,7 +177,7 @@ class block:
 
     def retry_delay(self) -> float:
         """Seconds to wait before the next try: `backoff`, doubled for each try already retried."""
-        return self.backoff * 2 ** (self.tries - 1)
+        return self.backoff * 2.0 ** min(self.tries - 1, 64)  # a float, even for absurd retries
 
     def bound(self, key: str) -> bool:
         """Is `key` bound in the caller's scope right now? (to replay a `del`)."""
@@ -286,8 +286,10 @@ def describe_failed_try(handle: block, error: BaseException, delay: float) -> st
     """`try 1 of 4 failed (ValueError: bad); trying again in 2s` — for the user, live."""
     import traceback
 
+    from psflow.inputs import describe_duration
+
     summary = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()
-    when = f"in {delay:g}s" if delay else "now"
+    when = f"in {describe_duration(delay)}" if delay else "now"
     return (
         f"try {handle.tries} of {handle.retries + 1} failed ({summary[-1] if summary else type(error).__name__}); "
         f"trying again {when}"

@@ -34,6 +34,7 @@ _MUTABLE = (list, dict, set, bytearray)
 
 EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 _WAIT_SLICE = 0.1  # seconds: how soon a retry's backoff notices a worker shutdown
+_KEPT_FAILURES = 20  # tracebacks of retried tries kept in a block's record (the latest), besides the final one
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ class Attempt:
         note = f"psflow: block {handle.name!r}: {blocks.describe_failed_try(handle, error, delay)}\n"
         self.capture.real_stderr.write(note)
         buffer.append(note)
-        handle.failures += (f"try {handle.tries} of {handle.retries + 1} failed:\n{user_traceback(error)}",)
+        handle.failures = (*handle.failures[1 - _KEPT_FAILURES:], _try_failed(handle, user_traceback(error)))
         self._save(
             BlockRecord(
                 handle.name, "Retrying", None, None, None, None, "".join(buffer), _failures(handle),
@@ -284,7 +285,7 @@ class Attempt:
         buffer, started = handle.record
         output = self.capture.close(buffer)
         if handle.failures:  # the tries before the last one failed too
-            error = _failures(handle) + (f"try {handle.tries} of {handle.retries + 1} failed:\n{error}" if error else "")
+            error = _failures(handle) + (_try_failed(handle, error) if error else "")
         self._save(
             BlockRecord(
                 handle.name, status, None, None, None, None, output or None, error,
@@ -342,8 +343,12 @@ class Attempt:
 
 
 def _failures(handle: blocks.block) -> str | None:
-    """The failed tries' tracebacks, for the `error` of a block that was retried."""
+    """The failed tries' tracebacks (the last few), for the `error` of a block that was retried."""
     return "".join(handle.failures) or None
+
+
+def _try_failed(handle: blocks.block, report: str) -> str:
+    return f"try {handle.tries} of {handle.retries + 1} failed:\n{report}"
 
 
 def _timer_scope(block_name: str) -> str:

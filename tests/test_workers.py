@@ -162,7 +162,7 @@ def test_sigterm_during_a_retry_wait_hands_the_job_back_at_once(tmp_path: Path, 
     worker.send_signal(signal.SIGTERM)
     out, err = worker.communicate(timeout=60)  # far less than the backoff: the wait noticed the shutdown
     assert worker.returncode == 0, err
-    assert "try 1 of 4 failed (ConnectionError: refused); trying again in 600s" in err
+    assert "try 1 of 4 failed (ConnectionError: refused); trying again in 10m" in err
     detail = api.job_detail(job_id, db=db_url)
     assert detail["status"] == "Waiting" and "handed back" in detail["reason"]
     [run] = [run for run in detail["runs"] if run["name"] == "flaky"]

@@ -403,3 +403,16 @@ def test_json_of_a_retried_block_lists_its_failed_tries(psflow, write, tmp_path)
 def run_error_lines(run: dict) -> list[str]:
     lines = run["error"].splitlines()
     return [line for line in lines if line.startswith("try ") or line.startswith("ConnectionError")]
+
+
+def test_a_block_with_many_tries_keeps_the_tracebacks_of_the_last_twenty_retried_tries_and_the_final_one(psflow, write, job_detail):
+    write("many.py", 'with block("Many", retries=25):\n    raise ValueError(f"nope {job.attempt}")\n')
+
+    result = psflow("exec", "many.py")
+
+    assert result.returncode == 1
+    assert result.stderr.count("trying again now") == 25
+    [run] = job_detail(job_id_of(result))["runs"]
+    assert run["tries"] == 26
+    kept = re.findall(r"^try (\d+) of 26 failed:$", run["error"], re.MULTILINE)
+    assert kept == [str(n) for n in range(6, 27)]
