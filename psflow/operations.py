@@ -127,7 +127,10 @@ def follow(
     while True:
         # The status first, then the runs: everything a job recorded before it ended is seen.
         current = store.get_job(job.id)
+        running = current is not None and current.status == "Running"
         for run in store.block_runs(job.id, after_id=last):
+            if running and run.status == "Retrying":
+                break  # shown once its tries are over, with all their output (later runs wait for it)
             last = run.id
             if _wanted(run, block, attempt):
                 on_run(_log_entry(run))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 from cli_helpers import assert_clean_error, job_id_of
+from history_helpers import block_rows, start, wait_until
 
 # Fails the first `sys.argv[1]` tries (counted in tries.log), then binds `rows`.
 FLAKY = """
@@ -416,3 +418,37 @@ def test_a_block_with_many_tries_keeps_the_tracebacks_of_the_last_twenty_retried
     assert run["tries"] == 26
     kept = re.findall(r"^try (\d+) of 26 failed:$", run["error"], re.MULTILINE)
     assert kept == [str(n) for n in range(6, 27)]
+
+
+def test_logs_follow_shows_a_retried_block_once_its_tries_are_over(psflow, write, tmp_path):
+    write(
+        "gated.py",
+        """
+        import os, time
+        with block("Flaky", retries=1):
+            print("try starts")
+            if not os.path.exists("tried"):
+                open("tried", "w").close()
+                raise ConnectionError("refused")
+            while not os.path.exists("gate"):
+                time.sleep(0.05)
+        """,
+    )
+    runner = start(psflow, tmp_path, "exec", "gated.py", "--job", "gated")
+    follower = None
+    try:
+        wait_until(lambda: block_rows(psflow.db_url, "gated", "Flaky") == 1, what="the first try to be recorded")
+        follower = start(psflow, tmp_path, "logs", "gated", "--follow")
+        time.sleep(1.0)  # a few polls: the Retrying run is not printed yet
+        assert follower.poll() is None
+        (tmp_path / "gate").touch()
+        assert runner.wait(timeout=60) == 0
+        out, err = follower.communicate(timeout=30)
+    finally:
+        for process in (runner, follower):
+            if process is not None and process.poll() is None:
+                process.kill()
+    assert follower.returncode == 0, err
+    assert re.findall(r"^==> Flaky \(attempt 1, (\w+),", out, re.MULTILINE) == ["Completed"]
+    assert out.count("try starts\n") == 2
+    assert "try 1 of 2 failed (ConnectionError: refused); trying again now" in out
