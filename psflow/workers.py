@@ -11,6 +11,7 @@ handed back with the status it had.
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import os
 import queue
@@ -146,6 +147,9 @@ def _child_main(
     db: str | None, tasks, events, latest: bool = False, replay_output: bool = False, rerun_changed: bool = False
 ) -> None:
     """A worker process: claim and run jobs from the queue until told to stop."""
+    for stream in (sys.stdout, sys.stderr):  # whole lines at a time, even under PYTHONUNBUFFERED:
+        if isinstance(stream, io.TextIOWrapper):  # the children's lines then never tear each other apart
+            stream.reconfigure(line_buffering=True, write_through=False)
     signal.signal(signal.SIGINT, _hand_back)
     signal.signal(signal.SIGTERM, _hand_back)
     store = api.connect(db)

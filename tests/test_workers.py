@@ -168,3 +168,19 @@ def test_sigterm_during_a_retry_wait_hands_the_job_back_at_once(tmp_path: Path, 
     [run] = [run for run in detail["runs"] if run["name"] == "flaky"]
     assert (run["status"], run["tries"]) == ("Stopped", 1)
     assert "try 1 of 4 failed:" in run["error"]
+
+
+def test_lines_printed_by_parallel_jobs_never_tear(tmp_path: Path, db_url: str) -> None:
+    """Each child writes whole lines, even when PYTHONUNBUFFERED makes print() two writes."""
+    script = tmp_path / "chatty.py"
+    script.write_text(
+        "import sys\nif job.attempt == 1:\n    stop('Waiting')\n"
+        "for i in range(3000):\n    print(f'{sys.argv[1]} line {i}')\n"
+    )
+    for name in ("alpha", "beta"):
+        api.run(script, [name], db=db_url, job_id=name)
+    done = subprocess.run([PSFLOW, "resume", "--parallel", "2"], env=_env(db_url, PYTHONUNBUFFERED="1"),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert sorted(lines) == sorted(f"{name} line {i}" for name in ("alpha", "beta") for i in range(3000))
