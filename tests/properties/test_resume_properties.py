@@ -1,8 +1,8 @@
 """Interrupting a job after any step and resuming it gives what one straight run gives.
 
 Generated scripts mix module-level blocks, blocks in functions and loops with
-dynamic names, `break`/`continue`/`return` inside blocks, nested blocks and
-mutation of outer lists. A run is interrupted after a random step — by
+dynamic names, `break`/`continue`/`return` inside blocks (retried or not), nested
+blocks, blocks that fail a try and are retried, and mutation of outer lists. A run is interrupted after a random step — by
 `stop()`, by an exception, or by `os._exit` killing the process — and resumed.
 Final variables and the ordered log of side effects must equal those of a
 straight run: every block body's side effects happen exactly once.
@@ -45,6 +45,7 @@ def interrupt(point):
         if mode == 'exit':
             os._exit(17)
 results = []
+flaky = {}
 """
 
 EPILOGUE = """\
@@ -60,7 +61,7 @@ def scripts(draw) -> tuple[str, int]:
     lines = [PRELUDE]
     steps = draw(st.integers(min_value=1, max_value=5))
     for step in range(steps):
-        kind = draw(st.sampled_from(["assign", "function", "nested", "branch"]))
+        kind = draw(st.sampled_from(["assign", "function", "nested", "branch", "retried"]))
         if kind == "assign":
             lines += [
                 f'with block("b{step}"):',
@@ -70,11 +71,12 @@ def scripts(draw) -> tuple[str, int]:
             ]
         elif kind == "function":
             brk, cont, ret = (draw(st.integers(0, 5)) for _ in range(3))
+            options = draw(st.sampled_from(["", ", retries=1"]))  # break/continue/return out of a retry loop
             lines += [
                 f"def f{step}(items):",
                 "    collected = []",
                 "    for item in items:",
-                f'        with block(f"f{step}-{{item}}"):',
+                f'        with block(f"f{step}-{{item}}"{options}):',
                 f"            effect(f'f{step}-{{item}}')",
                 f"            if item == {brk}:",
                 "                break",
@@ -94,6 +96,17 @@ def scripts(draw) -> tuple[str, int]:
                 f"        w{step} = {draw(json_values)!r}",
                 f"        effect('inner{step}')",
                 f"    results.append('outer{step}')",
+            ]
+        elif kind == "retried":  # fails its first try in whichever attempt runs it
+            lines += [
+                f'with block("r{step}", retries=2):',
+                f"    flaky[{step}] = flaky.get({step}, 0) + 1",
+                f"    v{step} = {draw(json_values)!r}",
+                f"    if flaky[{step}] == 1:",
+                f"        effect('r{step} failed try')",
+                "        raise ConnectionError('flaky')",
+                f"    results.append('r{step}')",
+                f"    effect('r{step}')",
             ]
         else:
             earlier = [i for i in range(step)]
