@@ -381,11 +381,12 @@ class BlockRewriter(cst.CSTTransformer):
             if arg.keyword is None or arg.keyword.value not in ("retries", "backoff"):
                 continue
             kind, negative = _literal_kind(arg.value), _is_negative(arg.value)
+            got = "a negative number" if negative else kind if kind in ("None", "True", "False") else f"a {kind}"
             if arg.keyword.value == "retries" and (kind not in (None, "int") or negative):
-                self._error(arg.value, f"retries must be an int of 0 or more, not {_describe(kind, negative)}")
+                self._error(arg.value, f"retries must be an int of 0 or more, not {got}")
                 ok = False
             if arg.keyword.value == "backoff" and (kind not in (None, "int", "float") or negative):
-                self._error(arg.value, f"backoff must be seconds (0 or more) or a timedelta, not {_describe(kind, negative)}")
+                self._error(arg.value, f"backoff must be seconds (0 or more) or a timedelta, not {got}")
                 ok = False
         return ok
 
@@ -426,10 +427,6 @@ def _literal_kind(node: cst.BaseExpression) -> str | None:
 
 def _is_negative(node: cst.BaseExpression) -> bool:
     return isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus)
-
-
-def _describe(kind: str | None, negative: bool) -> str:
-    return "a negative number" if negative else f"a {kind}" if kind not in ("None", "True", "False") else kind
 
 
 def _is_bytes(node: cst.BaseExpression) -> bool:

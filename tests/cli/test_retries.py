@@ -348,7 +348,9 @@ def test_retries_under_plain_python(write, tmp_path):
 @pytest.mark.parametrize(
     "header, message",
     [
-        pytest.param('block("A", retries=-1)', "retries must be an int of 0 or more, not a negative number", id="negative"),
+        pytest.param(
+            'block("A", retries=-1)', "retries must be an int of 0 or more, not a negative number", id="negative"
+        ),
         pytest.param('block("A", retries=2.5)', "retries must be an int of 0 or more, not a float", id="float"),
         pytest.param('block("A", retries="3")', "retries must be an int of 0 or more, not a str", id="str"),
         pytest.param('block("A", retries=None)', "retries must be an int of 0 or more, not None", id="none"),
@@ -407,7 +409,9 @@ def run_error_lines(run: dict) -> list[str]:
     return [line for line in lines if line.startswith("try ") or line.startswith("ConnectionError")]
 
 
-def test_a_block_with_many_tries_keeps_the_tracebacks_of_the_last_twenty_retried_tries_and_the_final_one(psflow, write, job_detail):
+def test_many_tries_keep_the_tracebacks_of_the_last_twenty_retried_tries_and_the_final_one(
+    psflow, write, job_detail
+):
     write("many.py", 'with block("Many", retries=25):\n    raise ValueError(f"nope {job.attempt}")\n')
 
     result = psflow("exec", "many.py")
