@@ -79,8 +79,7 @@ class Attempt:
         self._open: list[str] = []  # names of the blocks open now, innermost last (scopes timer keys)
         self._timers: dict[str, int] = {}  # timers reached so far in this attempt, per scope
         self._inputs: dict[str, str] | None = None  # the job's received inputs, loaded on first wait_for
-        self._markers: set[str] = set()  # wait_for/timer records written in this attempt
-        self._written: set[str] = set()  # blocks with a row in this attempt (a retried body runs them again)
+        self._written: set[str] = set()  # blocks, wait_for and timer records with a row in this attempt
 
     # ---- Recorder ---------------------------------------------------------
 
@@ -259,13 +258,12 @@ class Attempt:
         self, key: str, status: str, now: float, *, returned: str | None = None, error: str | None = None
     ) -> None:
         """A wait_for or timer record; a Completed one is replayed by later attempts (and by this one)."""
+        if key in self._written:
+            return  # a script that caught Stop and waited again: one record per attempt
         record = BlockRecord(
             key, status, None, None, "return" if status == "Completed" else None, returned, None, error,
             now, now, self.number, self.host, self.pid,
         )
-        if key in self._markers:
-            return  # a script that caught Stop and waited again: one record per attempt
-        self._markers.add(key)
         self._save(record)
         if status == "Completed":
             self.completed[key] = record

@@ -1,5 +1,5 @@
-"""Helpers for the logs, rerun and lifecycle tests: the database read (and aged) directly, side-effect
-counters, and a job kept Running behind a gate file."""
+"""Helpers for the CLI tests of a job's history (logs, rerun, lifecycle, wait/send, timers, retries): the
+database read (and aged) directly, side-effect counters, and a job kept Running behind a gate file."""
 
 from __future__ import annotations
 
@@ -102,6 +102,11 @@ def block_rows(db_url: str, job_id: str, name: str) -> int:
         return 0
     finally:
         db.close()
+
+
+def signal_rows(db_url: str) -> int:
+    """Inputs sent to any job (`psflow send`), as stored."""
+    return len(snapshot(db_url)["psflow_signal"])
 
 
 def counts(folder: Path) -> dict[str, int]:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from cli_helpers import assert_clean_error
-from wait_helpers import detail, signal_rows, snapshot
+from history_helpers import detail, signal_rows, snapshot
 
 # Prepare runs once (counted in prepare.count); then the job waits for `approval`.
 APPROVAL = """
