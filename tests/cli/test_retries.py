@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -35,6 +37,12 @@ def _tries(tmp_path, what: str = "fetch") -> list[float]:
     log = tmp_path / "tries.log"
     lines = log.read_text().splitlines() if log.exists() else []
     return [float(line.split()[1]) for line in lines if line.split()[0] == what]
+
+
+def run_error_lines(run: dict) -> list[str]:
+    """The `try N of M failed:` headers and exception lines of a run's recorded error."""
+    lines = run["error"].splitlines()
+    return [line for line in lines if line.startswith("try ") or line.startswith("ConnectionError")]
 
 
 def _runs(job_detail, job_id: str) -> list[dict]:
@@ -317,9 +325,6 @@ def test_retried_block_keeps_columns_of_continuation_and_string_lines_in_traceba
 
 def test_retries_under_plain_python(write, tmp_path):
     """A `with` block runs its body once under plain Python (no rewrite); the decorator still retries."""
-    import subprocess
-    import sys
-
     write(
         "plain.py",
         """
@@ -404,11 +409,6 @@ def test_json_of_a_retried_block_lists_its_failed_tries(psflow, write, tmp_path)
     assert run_error_lines(runs[0]) == ["try 1 of 4 failed:", "ConnectionError: refused (try 1)"]
 
 
-def run_error_lines(run: dict) -> list[str]:
-    lines = run["error"].splitlines()
-    return [line for line in lines if line.startswith("try ") or line.startswith("ConnectionError")]
-
-
 def test_many_tries_keep_the_tracebacks_of_the_last_twenty_retried_tries_and_the_final_one(
     psflow, write, job_detail
 ):
@@ -456,3 +456,22 @@ def test_logs_follow_shows_a_retried_block_once_its_tries_are_over(psflow, write
     assert re.findall(r"^==> Flaky \(attempt 1, (\w+),", out, re.MULTILINE) == ["Completed"]
     assert out.count("try starts\n") == 2
     assert "try 1 of 2 failed (ConnectionError: refused); trying again now" in out
+
+
+def test_backoff_may_be_a_timedelta(psflow, write, tmp_path):
+    write(
+        "delta.py",
+        """
+        from datetime import timedelta
+
+        with block("Fetch", retries=1, backoff=timedelta(milliseconds=300)):
+            open("tries.log", "a").write("fetch 0\\n")
+            if len(open("tries.log").readlines()) == 1:
+                raise ConnectionError("reset")
+        """,
+    )
+
+    result = psflow("exec", "delta.py")
+
+    assert result.returncode == 0, result.stderr
+    assert "try 1 of 2 failed (ConnectionError: reset); trying again in 0.3s" in result.stderr

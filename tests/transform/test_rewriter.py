@@ -649,6 +649,43 @@ def diagnostics(source: str) -> list[tuple[int, int, str]]:
             """,
             id="annotations",
         ),
+        pytest.param(
+            """
+            for item in items:
+                with block(f"step-{item}", retries=2, backoff=1):  # flaky
+                    if item == 1:
+                        continue
+                    with block(f"inner-{item}", retries=1):
+                        if item == 2:
+                            break
+                        rows = [item]
+            """,
+            """
+            for item in items:
+                with block(f"step-{item}", retries=2, backoff=1).at(2, ('rows',), ()) as __psflow_b1, __psflow_b1.body():  # flaky
+                    while __psflow_b1.next_try():
+                        with __psflow_b1.trying():
+                            if item == 1:
+                                __psflow_b1.leaving('continue'); continue
+                            with block(f"inner-{item}", retries=1).at(5, ('rows',), ()) as __psflow_b2, __psflow_b2.body():
+                                while __psflow_b2.next_try():
+                                    with __psflow_b2.trying():
+                                        if item == 2:
+                                            __psflow_b2.leaving('break'); __psflow_b1.leaving('break'); break
+                                        rows = [item]
+                                if __psflow_b2.exit == 'break': break
+                            if __psflow_b2.replaying:
+                                if 'rows' in __psflow_b2.saved: rows = __psflow_b2.saved['rows']
+                                if __psflow_b2.exit == 'break': __psflow_b1.leaving('break'); break
+                    if __psflow_b1.exit == 'break': break
+                    if __psflow_b1.exit == 'continue': continue
+                if __psflow_b1.replaying:
+                    if 'rows' in __psflow_b1.saved: rows = __psflow_b1.saved['rows']
+                    if __psflow_b1.exit == 'break': break
+                    if __psflow_b1.exit == 'continue': continue
+            """,
+            id="retried-blocks-break-and-continue-issued-again",
+        ),
     ],
 )
 def test_rewrite(before: str, after: str) -> None:
