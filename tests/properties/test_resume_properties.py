@@ -15,7 +15,9 @@ import os
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -132,21 +134,23 @@ def _outcome(folder: Path, suffix: str) -> tuple[dict, list[str]]:
     return state, log
 
 
-def _straight(script: Path, folder: Path, db: str) -> tuple[dict, list[str]]:
-    straight = api.run(script, [str(folder / "log1"), str(folder / "out1"), "-1", "none"], db=db)
-    assert straight.status == "Completed"
-    return _outcome(folder, "1")
-
-
-@given(scripts(), st.sampled_from(["stop", "raise"]))
-def test_interrupt_and_resume_equals_straight_run(case: tuple[str, int], mode: str) -> None:
-    source, stop_at = case
+@contextmanager
+def _straight_run(source: str) -> Iterator[tuple[Path, Path, str, tuple[dict, list[str]]]]:
+    """(folder, script, database URL, outcome of one uninterrupted run), in a folder removed afterwards."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         script = folder / "flow.py"
         script.write_text(source)
         db = f"sqlite:///{folder / 'psflow.sqlite'}"
-        expected = _straight(script, folder, db)
+        straight = api.run(script, [str(folder / "log1"), str(folder / "out1"), "-1", "none"], db=db)
+        assert straight.status == "Completed"
+        yield folder, script, db, _outcome(folder, "1")
+
+
+@given(scripts(), st.sampled_from(["stop", "raise"]))
+def test_interrupt_and_resume_equals_straight_run(case: tuple[str, int], mode: str) -> None:
+    source, stop_at = case
+    with _straight_run(source) as (folder, script, db, expected):
 
         first = api.run(script, [str(folder / "log2"), str(folder / "out2"), str(stop_at), mode], db=db)
         assert first.status == ("Waiting" if mode == "stop" else "Failed")
@@ -161,12 +165,7 @@ def test_interrupt_and_resume_equals_straight_run(case: tuple[str, int], mode: s
 @given(scripts())
 def test_killed_process_then_lease_expiry_and_resume_equals_straight_run(case: tuple[str, int]) -> None:
     source, stop_at = case
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        script = folder / "flow.py"
-        script.write_text(source)
-        db = f"sqlite:///{folder / 'psflow.sqlite'}"
-        expected = _straight(script, folder, db)
+    with _straight_run(source) as (folder, script, db, expected):
 
         env = {**os.environ, "PSFLOW_DB": db, "PSFLOW_LEASE_SECONDS": "1"}
         env.pop("PSFLOW_JOB_ID", None)
