@@ -73,9 +73,10 @@ class Layer:
         and dropped elsewhere."""
         firm = [Region(line, start, end) for line, spans in self._by_line.items() for start, end in spans]
         for line, candidates in self.tentative.items():
-            on_line = [Region(r.line, r.start, r.end) for r in candidates]
-            if holds(line, Layer([*(r for r in firm if r.line == line), *on_line])):
-                firm.extend(on_line)
+            made_firm = [Region(line, r.start, r.end) for r in candidates]
+            already = [Region(line, start, end) for start, end in self._by_line.get(line, ())]
+            if holds(line, Layer([*already, *made_firm])):
+                firm.extend(made_firm)
         return Layer(firm)
 
     @classmethod
