@@ -8,31 +8,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from psflow.blocks import BlockError, WaitTimeout, block, job, sleep, sleep_until, stop, wait_for
+from psflow.errors import PsflowError, UsageError
+from psflow.script import BlockError, WaitTimeout, block, job, sleep, sleep_until, stop, wait_for
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "BlockError",
-    "WaitTimeout",
-    "__version__",
-    "block",
-    "job",
-    "sleep",
-    "sleep_until",
-    "stop",
-    "wait_for",
-]
 
 # ---- the Python API for other tools ------------------------------------------
 # Loaded on first use (PEP 562), so `import psflow` in a script stays light: the
 # database layer (peewee) and the rewriter (libcst) load only when one is called.
 
-_API = ("run", "resume", "jobs", "job_detail", "register", "workflows", "RunResult", "UsageError")
+_API = ("run", "resume", "jobs", "job_detail", "register", "workflows", "connect", "RunResult", "SendResult")
+
+__all__ = [
+    "BlockError", "PsflowError", "UsageError", "WaitTimeout", "__version__",
+    "block", "job", "send", "sleep", "sleep_until", "stop", "wait_for", *_API,
+]
 
 if _TYPE_CHECKING:
-    from psflow.api import RunResult, UsageError, job_detail, jobs, register, resume, run, workflows
-    from psflow.api import SendResult
+    from psflow.api import RunResult, SendResult, connect, job_detail, jobs, register, resume, run, workflows
 
 
 def __getattr__(name: str):
@@ -54,10 +47,8 @@ def send(job_id: str, inputs: dict | None = None, /, *, db: str | None = None, *
 
     `psflow.send("7kq", approval="yes")`; names that are not identifiers (or `db`)
     go in a dict: `psflow.send("7kq", {"db": "main"})`. The job is not run: resume it.
+    Defined here, not loaded with the API, so that naming it costs nothing.
     """
     from psflow import api
 
     return api.send([job_id], {**(inputs or {}), **values}, db=db)[0]
-
-
-__all__ += [*_API, "send"]

@@ -20,17 +20,15 @@ from typing import Callable, Iterable
 
 from psflow.lease import Heartbeat, lease_seconds
 from psflow.loader import LoadedScript, ScriptError, load_script
-from psflow.inputs import InputError, describe_duration
-from psflow.runtime import EXIT_COMPLETED, EXIT_USAGE, describe_time, run_attempt
+from psflow.errors import UsageError
+from psflow.durations import describe_duration, describe_time
+from psflow.script.inputs import InputError
+from psflow.runtime import EXIT_COMPLETED, EXIT_USAGE, run_attempt
 from psflow.store import FINAL_STATUSES, JobStore, StoreError, open_store
 from psflow.store.models import Job, Workflow
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-
-
-class UsageError(Exception):
-    """Bad input from the user: exit code 2, nothing written."""
 
 
 @dataclass(frozen=True)
@@ -493,7 +491,7 @@ class SendResult:
 
 def parse_inputs(assignments: Iterable[str] = (), json_text: str | None = None) -> dict:
     """Inputs as people type them: `name=value` (JSON if it parses, else text) and a JSON object."""
-    from psflow import inputs
+    from psflow.script import inputs
 
     try:
         given = inputs.parse_assignments(assignments)
@@ -515,7 +513,7 @@ def send(job_ids: str | Iterable[str], values: dict, *, db: str | None = None) -
     import getpass
 
     from psflow import codec
-    from psflow.inputs import check_name
+    from psflow.script.inputs import check_name
 
     if not values:
         raise UsageError("nothing to send")

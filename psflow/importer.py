@@ -14,7 +14,7 @@ from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 from pathlib import Path
 from types import CodeType, ModuleType
 
-from psflow import blocks
+from psflow import script
 from psflow.loader import load_script
 
 
@@ -34,8 +34,8 @@ class _BlockModuleLoader(SourceFileLoader):
             ) from None
 
     def exec_module(self, module: ModuleType) -> None:
-        for name in ("block", "stop", "job"):
-            module.__dict__.setdefault(name, getattr(blocks, name))
+        for name, value in script.provided().items():
+            module.__dict__.setdefault(name, value)
         super().exec_module(module)
 
 

@@ -22,6 +22,7 @@ from types import CodeType
 from typing import TYPE_CHECKING
 
 from psflow import __version__
+from psflow.errors import ScriptError
 
 if TYPE_CHECKING:
     from psflow.transform.sites import ScriptReport
@@ -43,10 +44,6 @@ class LoadedScript:
         from psflow.transform.sites import report_of
 
         return report_of(self.code)
-
-
-class ScriptError(Exception):
-    """The script cannot be read."""
 
 
 def read_source(path: Path) -> tuple[bytes, str]:

@@ -22,11 +22,17 @@ from pathlib import Path
 from types import CodeType, FrameType
 from typing import Any, Callable, Iterator, TextIO
 
-from psflow import blocks, codec
-from psflow.blocks import MISSING, BlockArgumentError, BlockError, RecordError, Stop, WaitTimeout, lookup
+from psflow import codec, keys
+from psflow.script import provided as script_names
+from psflow.durations import describe_duration, describe_time
+from psflow.errors import BlockArgumentError, BlockError
+from psflow.script import block as Block
+from psflow.script import recorder
+from psflow.script.block import describe_failed_try
+from psflow.script.recorder import MISSING, RecordError, Stop, lookup
+from psflow.script.waiting import WaitTimeout
 from psflow.capture import OutputCapture
 from psflow.importer import ScriptFolderImporter
-from psflow.inputs import describe_duration
 from psflow.store import BlockRecord, JobStore, StoreError
 
 PACKAGE_DIR = str(Path(__file__).resolve().parent) + os.sep
@@ -50,7 +56,7 @@ class AttemptResult:
 
 
 class Attempt:
-    """Recorder for one attempt of one job (see psflow.blocks.Recorder)."""
+    """Recorder for one attempt of one job (see psflow.script.recorder.Recorder)."""
 
     def __init__(
         self,
@@ -83,8 +89,8 @@ class Attempt:
 
     # ---- Recorder ---------------------------------------------------------
 
-    def enter(self, handle: blocks.block, frame: FrameType) -> None:
-        if blocks.shutdown_requested():
+    def enter(self, handle: Block, frame: FrameType) -> None:
+        if recorder.shutdown_requested():
             raise Stop(self.handback_status, "handed back: the worker running it is shutting down")
         name = handle.name
         here = (frame.f_code.co_filename, handle.line)
@@ -109,7 +115,7 @@ class Attempt:
         if record.returned is not None:
             handle.returned = codec.decode(record.returned)
 
-    def complete(self, handle: blocks.block, frame: FrameType) -> None:
+    def complete(self, handle: Block, frame: FrameType) -> None:
         self._leave(handle)
         buffer, started = handle.record
         output = self.capture.close(buffer)
@@ -131,7 +137,7 @@ class Attempt:
         self.completed[handle.name] = record  # an enclosing block's next try replays it
         self.ran += 1
 
-    def replayed(self, handle: blocks.block, frame: FrameType) -> None:
+    def replayed(self, handle: Block, frame: FrameType) -> None:
         self._leave(handle)
         record: BlockRecord = handle.record
         if self.replay_output and record.output:
@@ -141,7 +147,7 @@ class Attempt:
                 _restore_in_place(lookup(frame, key), value)
         self.replayed_count += 1
 
-    def begin_try(self, handle: blocks.block) -> None:
+    def begin_try(self, handle: Block) -> None:
         """A try of a retried body starts. The first notes what the attempt has reached so far; a
         retry goes back to that, so the blocks, timers and calls inside are reached afresh (those
         that completed in a failed try are replayed, not run again)."""
@@ -154,11 +160,11 @@ class Attempt:
         self._timers, self._calls = dict(timers), dict(calls)
         del self._open[depth:]
 
-    def failed_try(self, handle: blocks.block, error: BaseException, delay: float) -> None:
+    def failed_try(self, handle: Block, error: BaseException, delay: float) -> None:
         """A try failed and will be retried: record it (the block's row says Retrying until it ends),
         tell the user, and wait `delay` seconds — handing the job back if a worker shutdown comes first."""
         buffer, started = handle.record
-        note = f"psflow: block {handle.name!r}: {blocks.describe_failed_try(handle, error, delay)}\n"
+        note = f"psflow: block {handle.name!r}: {describe_failed_try(handle, error, delay)}\n"
         self.capture.real_stderr.write(note)
         buffer.append(note)
         handle.failures = (*handle.failures[1 - _KEPT_FAILURES:], _try_failed(handle, user_traceback(error)))
@@ -170,25 +176,25 @@ class Attempt:
         )
         deadline = time.monotonic() + delay
         while (left := deadline - time.monotonic()) > 0:
-            if blocks.shutdown_requested():
+            if recorder.shutdown_requested():
                 raise Stop(self.handback_status, "handed back: the worker running it is shutting down")
             time.sleep(min(left, _WAIT_SLICE))
 
-    def interrupted(self, handle: blocks.block) -> None:
+    def interrupted(self, handle: Block) -> None:
         self._record_unfinished(handle, "Stopped", None)
 
-    def failed(self, handle: blocks.block, error: BaseException) -> None:
+    def failed(self, handle: Block, error: BaseException) -> None:
         self._record_unfinished(handle, "Failed", user_traceback(error))
 
     def call_key(self, name: str) -> str:
         count = self._calls.get(name, 0) + 1
         self._calls[name] = count
-        return name if count == 1 else f"{name}#{count}"
+        return keys.nth(name, count)
 
     def wait_for(self, name: str, timeout: float | None) -> Any:
         """The job's input `name`, recorded once as block `wait_for:NAME` and replayed after;
         missing: stop Waiting, or raise WaitTimeout once `timeout` has passed since it first waited."""
-        key = f"wait_for:{name}"
+        key = keys.wait_key(name)
         record = self.completed.get(key)
         if record is not None:
             self.replayed_count += 1
@@ -213,10 +219,10 @@ class Attempt:
     def timer(self, due: Callable[[float], float]) -> None:
         """A durable timer: its due time is computed once (block `sleep`, `sleep#2`, … in call order,
         prefixed by the enclosing block's name) and replayed; stop Waiting until it is due."""
-        scope = _timer_scope(self._open[-1]) if self._open else "sleep"
+        scope = keys.timer_scope(self._open[-1] if self._open else None)
         count = self._timers.get(scope, 0) + 1
         self._timers[scope] = count
-        key = scope if count == 1 else f"{scope}#{count}"
+        key = keys.nth(scope, count)
         record = self.completed.get(key)
         if record is not None:
             self.replayed_count += 1
@@ -230,7 +236,7 @@ class Attempt:
 
     # ---- helpers ----------------------------------------------------------
 
-    def _run_again(self, handle: blocks.block, record: BlockRecord) -> bool:
+    def _run_again(self, handle: Block, record: BlockRecord) -> bool:
         """Did the block's code change since its record was written? With --rerun-changed it runs
         again (True); otherwise it is replayed, and the user is told."""
         if record.fingerprint is None or handle.fingerprint is None or record.fingerprint == handle.fingerprint:
@@ -250,7 +256,7 @@ class Attempt:
         stdout.write(output)
         stdout.flush()
 
-    def _leave(self, handle: blocks.block) -> None:
+    def _leave(self, handle: Block) -> None:
         if self._open and self._open[-1] == handle.name:
             self._open.pop()
 
@@ -275,7 +281,7 @@ class Attempt:
         except StoreError as error:
             raise RecordError(f"cannot read the job's inputs: {error}") from None
 
-    def _record_unfinished(self, handle: blocks.block, status: str, error: str | None) -> None:
+    def _record_unfinished(self, handle: Block, status: str, error: str | None) -> None:
         """A block that did not complete: kept for `psflow job`, run again next attempt."""
         self._leave(handle)
         if handle.replaying:
@@ -302,7 +308,7 @@ class Attempt:
         except StoreError as error:
             raise RecordError(f"cannot record block {record.name!r}: {error}") from None
 
-    def _encode(self, handle: blocks.block, values: dict[str, Any], consequence: str) -> str | None:
+    def _encode(self, handle: Block, values: dict[str, Any], consequence: str) -> str | None:
         """Codec text for `values`; what cannot be saved is dropped, and the user is told."""
         try:
             return codec.encode(values)
@@ -315,14 +321,14 @@ class Attempt:
         }
         return codec.encode(kept) if kept else None
 
-    def _encode_one(self, handle: blocks.block, label: str, value: Any, consequence: str) -> str | None:
+    def _encode_one(self, handle: Block, label: str, value: Any, consequence: str) -> str | None:
         try:
             return codec.encode(value)
         except codec.UnsupportedValue as error:
             self._warn(handle, f"cannot save {label} ({error.type_name}): {label} {consequence}")
             return None
 
-    def _encode_mutations(self, handle: blocks.block, frame: FrameType) -> str | None:
+    def _encode_mutations(self, handle: Block, frame: FrameType) -> str | None:
         """Outer lists, dicts, sets and dataclasses the body changed in place, to redo on replay."""
         values = {}
         for key in handle.mutates:
@@ -335,33 +341,18 @@ class Attempt:
             return None
         return self._encode(handle, values, "changes will be lost on replay")
 
-    def _warn(self, handle: blocks.block, message: str) -> None:
+    def _warn(self, handle: Block, message: str) -> None:
         where = f"{self._seen[handle.name][0]}:{handle.line}"
         print(f"psflow: warning: {where}: block {handle.name!r}: {message}", file=self.capture.real_stderr)
 
 
-def _failures(handle: blocks.block) -> str | None:
+def _failures(handle: Block) -> str | None:
     """The failed tries' tracebacks (the last few), for the `error` of a block that was retried."""
     return "".join(handle.failures) or None
 
 
-def _try_failed(handle: blocks.block, report: str) -> str:
+def _try_failed(handle: Block, report: str) -> str:
     return f"try {handle.tries} of {handle.retries + 1} failed:\n{report}"
-
-
-def _timer_scope(block_name: str) -> str:
-    """`NAME/sleep` for timers inside block NAME; a long NAME is shortened with a hash so the key fits."""
-    if len(block_name) <= blocks.MAX_NAME_LENGTH - 32:
-        return f"{block_name}/sleep"
-    import hashlib
-
-    digest = hashlib.sha256(block_name.encode()).hexdigest()[:12]
-    return f"{block_name[:blocks.MAX_NAME_LENGTH - 48]}~{digest}/sleep"
-
-
-def describe_time(epoch: float) -> str:
-    """A due time for people, in this server's local time with its UTC offset."""
-    return datetime.fromtimestamp(epoch).astimezone().isoformat(sep=" ", timespec="seconds")
 
 
 def _restore_in_place(target: Any, value: Any) -> None:
@@ -403,7 +394,7 @@ def run_attempt(
     )
     with _script_environment(script, argv, job_id) as module:
         capture.install()
-        blocks.activate(attempt)
+        recorder.activate(attempt)
         due = None
         try:
             exec(code, module.__dict__)
@@ -413,7 +404,7 @@ def run_attempt(
         else:
             status, reason, exit_code = "Completed", None, EXIT_COMPLETED
         finally:
-            blocks.activate(None)
+            recorder.activate(None)
             capture.uninstall()
             sys.stdout.flush()
     store.finish_attempt(job_id, number, status=status, reason=reason, due_at=due)
@@ -484,8 +475,7 @@ def _script_environment(script: str, argv: list[str], job_id: str) -> Iterator[t
     module = types.ModuleType("__main__")
     module.__file__ = script
     module.__builtins__ = builtins
-    module.block, module.stop, module.job = blocks.block, blocks.stop, blocks.job
-    module.wait_for, module.sleep, module.sleep_until = blocks.wait_for, blocks.sleep, blocks.sleep_until
+    module.__dict__.update(script_names())
     sys.argv = [script, *argv]
     sys.path.insert(0, str(Path(script).resolve().parent))
     sys.modules["__main__"] = module

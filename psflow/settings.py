@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from psflow.errors import UsageError
+
 # Every command reads its setting through here: modules only writing needs are imported there.
 
 ENV_DB = "PSFLOW_DB"
@@ -22,7 +24,7 @@ ENV_CONFIG = "PSFLOW_CONFIG"
 SOURCES = ("flag", "env", "file", "default")  # highest precedence first
 
 
-class SettingsError(Exception):
+class SettingsError(UsageError):
     """The config file cannot be read or written."""
 
 

@@ -23,7 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from psflow import api, blocks
+from psflow import api
+from psflow.script import recorder
 
 _DONE = None  # queue sentinel: no more work
 
@@ -154,7 +155,7 @@ def _child_main(
     signal.signal(signal.SIGTERM, _hand_back)
     store = api.connect(db)
     pid = os.getpid()
-    while not blocks.shutdown_requested():
+    while not recorder.shutdown_requested():
         job_id = tasks.get()
         if job_id is _DONE:
             break
@@ -166,6 +167,6 @@ def _child_main(
 
 def _hand_back(signum, frame) -> None:
     """First signal: finish the current block, then hand the job back. Second: stop now."""
-    if blocks.shutdown_requested():
+    if recorder.shutdown_requested():
         raise KeyboardInterrupt
-    blocks.request_shutdown()
+    recorder.request_shutdown()

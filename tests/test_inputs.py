@@ -1,13 +1,13 @@
-"""psflow.inputs: input names, the text form of values, and durations for people."""
+"""psflow.script.inputs: input names, the text form of values, and durations for people."""
 
 from __future__ import annotations
 
 import pytest
 
-from psflow.inputs import (
+from psflow.durations import describe_duration
+from psflow.script.inputs import (
     InputError,
     check_name,
-    describe_duration,
     env_var,
     parse_assignments,
     parse_json_object,

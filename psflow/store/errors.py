@@ -1,15 +1,7 @@
-"""What can go wrong between psflow and its database, in words a user can act on."""
+"""What can go wrong between psflow and its database (defined with all of psflow's errors)."""
 
 from __future__ import annotations
 
+from psflow.errors import AmbiguousJob, StoreError, UnknownJob
 
-class StoreError(Exception):
-    """The database cannot be used as asked (bad URL, unreachable, unwritable, wrong schema)."""
-
-
-class UnknownJob(StoreError):
-    """No job has that id or id prefix."""
-
-
-class AmbiguousJob(StoreError):
-    """More than one job starts with that prefix."""
+__all__ = ["AmbiguousJob", "StoreError", "UnknownJob"]

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 from libcst.metadata import PositionProvider, QualifiedNameProvider
 
+from psflow.script import NAMES
 from psflow.transform.analysis import analyse_body
 from psflow.transform.diagnostics import Diagnostic
 from psflow.transform.locations import split_lines
@@ -58,7 +59,7 @@ _HANDLE_MAKERS = {
 }
 
 # Names a script run by psflow has without binding them.
-_PROVIDED = set(dir(builtins)) | {"block", "stop", "job", "wait_for", "sleep", "sleep_until"}
+_PROVIDED = set(dir(builtins)) | set(NAMES)
 
 
 @dataclass(frozen=True)

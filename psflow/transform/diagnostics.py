@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from psflow.errors import PsflowError
+
 
 @dataclass(frozen=True)
 class Diagnostic:
@@ -27,7 +29,7 @@ class Diagnostic:
         return text
 
 
-class TransformError(Exception):
+class TransformError(PsflowError):
     """The script cannot be run as written; `diagnostics` says where and why.
 
     When the script could be analysed, `sites` (psflow.transform.sites.BlockSite)

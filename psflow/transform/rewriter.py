@@ -35,7 +35,7 @@ from psflow.transform.diagnostics import Diagnostic
 from psflow.transform.locations import HANDLE_PREFIX, Region
 
 # What `block` is, under any alias: the public name and where it is defined.
-_BLOCK_NAMES = {"psflow.block", "psflow.blocks.block"}
+_BLOCK_NAMES = {"psflow.block", "psflow.script.block", "psflow.script.block.block"}
 
 _SHADOWED = "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`"
 

@@ -178,7 +178,7 @@ def test_user_exception_shows_the_user_traceback_only(psflow, write, jobs, job_d
     assert f'File "{script}", line 5, in <module>\n    number = parse("not a number")' in result.stderr
     assert f'File "{script}", line 2, in parse\n    return int(text)' in result.stderr
     assert "ValueError: invalid literal for int() with base 10: 'not a number'" in result.stderr
-    for internal in ("psflow/runtime.py", "psflow/blocks.py", "psflow/api.py", "psflow/cli.py", "typer", "click"):
+    for internal in ("psflow/runtime.py", "psflow/script/", "psflow/api.py", "psflow/cli.py", "typer", "click"):
         assert internal not in result.stderr
     [job] = jobs()
     assert job["status"] == "Failed"

@@ -25,8 +25,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from libcst.metadata import MetadataWrapper
 
-from psflow import blocks
-from psflow.blocks import MISSING, lookup
+from psflow.script import block as Block
+from psflow.script import recorder
+from psflow.script.recorder import MISSING, lookup
 from psflow.transform import TransformError, compile_script
 from psflow.transform.locations import Layer, mapped_tree
 from psflow.transform.rewriter import BlockRewriter
@@ -361,7 +362,7 @@ class _MemoryRecorder:
         self.replay = replay or {}
         self.completed: dict[str, dict[str, Any]] = {}
 
-    def enter(self, handle: blocks.block, frame: Any) -> None:
+    def enter(self, handle: Block, frame: Any) -> None:
         assert handle.name not in self.completed, f"block {handle.name} reached twice"
         record = self.replay.get(handle.name)
         if record is not None:
@@ -369,7 +370,7 @@ class _MemoryRecorder:
             handle.saved = copy.deepcopy(record["saved"])
             handle.exit, handle.returned = record["exit"], copy.deepcopy(record["returned"])
 
-    def complete(self, handle: blocks.block, frame: Any) -> None:
+    def complete(self, handle: Block, frame: Any) -> None:
         def values(keys: tuple[str, ...]) -> dict[str, Any]:
             found = {key: lookup(frame, key) for key in keys}
             return {key: copy.deepcopy(value) for key, value in found.items() if value is not MISSING}
@@ -381,23 +382,23 @@ class _MemoryRecorder:
             "returned": copy.deepcopy(handle.returned),
         }
 
-    def replayed(self, handle: blocks.block, frame: Any) -> None:
+    def replayed(self, handle: Block, frame: Any) -> None:
         self.completed[handle.name] = handle.record
         for key, value in handle.record["mutated"].items():
             target = lookup(frame, key)
             if isinstance(target, list):
                 target[:] = copy.deepcopy(value)
 
-    def begin_try(self, handle: blocks.block) -> None:
+    def begin_try(self, handle: Block) -> None:
         assert handle.tries == 1, "no body fails in these programs"
 
-    def failed_try(self, handle: blocks.block, error: BaseException, delay: float) -> None:
+    def failed_try(self, handle: Block, error: BaseException, delay: float) -> None:
         raise AssertionError(f"block {handle.name} failed a try: {error!r}")
 
-    def interrupted(self, handle: blocks.block) -> None:
+    def interrupted(self, handle: Block) -> None:
         raise AssertionError("no block is interrupted in these programs")
 
-    def failed(self, handle: blocks.block, error: BaseException) -> None:
+    def failed(self, handle: Block, error: BaseException) -> None:
         raise AssertionError(f"block {handle.name} failed: {error!r}")
 
     def call_key(self, name: str) -> str:
@@ -408,7 +409,7 @@ def _state(namespace: dict[str, Any]) -> dict[str, Any]:
     """What a program leaves behind, comparable across runs (handles by name, classes by contents)."""
 
     def value(item: Any) -> Any:
-        if isinstance(item, (blocks.block, _PlainBlock)):
+        if isinstance(item, (Block, _PlainBlock)):
             return ("block", item.name)
         if isinstance(item, type):
             kept = {k: v for k, v in vars(item).items() if k == "__annotations__" or not k.startswith(("__", "@"))}
@@ -425,12 +426,12 @@ def _state(namespace: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run(code: CodeType, recorder: _MemoryRecorder | None = None) -> dict[str, Any]:
-    namespace: dict[str, Any] = {"__name__": "__main__", "block": blocks.block}
-    blocks.activate(recorder)
+    namespace: dict[str, Any] = {"__name__": "__main__", "block": Block}
+    recorder.activate(recorder)
     try:
         exec(code, namespace)
     finally:
-        blocks.activate(None)
+        recorder.activate(None)
     return _state(namespace)
 
 

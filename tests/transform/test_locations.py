@@ -13,14 +13,14 @@ from types import CodeType
 
 import pytest
 
-from psflow import blocks
-from psflow.blocks import block, stop
+from psflow.errors import BlockNameError
+from psflow.script import block, recorder, stop
 from psflow.transform import compile_script
 
 
 @pytest.fixture(autouse=True)
 def plain_mode() -> None:
-    assert blocks._recorder is None, "these tests run blocks without a recorder"
+    assert recorder.current is None, "these tests run blocks without a recorder"
 
 
 @pytest.fixture
@@ -185,7 +185,7 @@ def test_bad_name_at_runtime_points_at_the_header(script) -> None:
         """
     )
     error = run(path, compiled.code)
-    assert isinstance(error, blocks.BlockNameError)
+    assert isinstance(error, BlockNameError)
     frame = traceback.extract_tb(error.__traceback__)[-2]  # the user's frame, calling block(...)
     assert (frame.filename, frame.lineno, frame.colno, frame.end_colno) == (str(path), 1, 0, 24)
 

@@ -416,12 +416,12 @@ def diagnostics(source: str) -> list[tuple[int, int, str]]:
         ),
         pytest.param(
             """
-            from psflow.blocks import block
+            from psflow.script import block
             with block("A"):
                 a = 1
             """,
             """
-            from psflow.blocks import block
+            from psflow.script import block
             with block("A").at(2, ('a',), ()) as __psflow_b1, __psflow_b1.body():
                 a = 1
             if __psflow_b1.replaying:

@@ -2,7 +2,7 @@
 
 Names and the text form of values, shared by the CLI (which parses what people
 type) and by `wait_for` under plain Python (which reads PSFLOW_INPUT_<NAME>).
-Light on purpose: imported by psflow.blocks.
+Light on purpose: imported by the script layer.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ import math
 import re
 from typing import Any, Iterable
 
+from psflow.errors import UsageError
+
 MAX_NAME_LENGTH = 128
 _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,%d}" % MAX_NAME_LENGTH)
 _NOT_ENV = re.compile(r"[^A-Za-z0-9_]")
 
 
-class InputError(ValueError):
+class InputError(UsageError, ValueError):
     """An input name or value that cannot be used; the message says what is expected."""
 
 
@@ -95,16 +97,3 @@ def _add(inputs: dict[str, Any], name: str, value: Any) -> None:
 def env_var(name: str) -> str:
     """The environment variable that gives input `name` to a script run by plain Python."""
     return "PSFLOW_INPUT_" + _NOT_ENV.sub("_", name).upper()
-
-
-def describe_duration(seconds: float) -> str:
-    """A short duration for people: 45s, 1m30s, 1h, 2d3h, 0.5s."""
-    if seconds < 60:
-        return f"{seconds:g}s" if seconds != int(seconds) else f"{int(seconds)}s"
-    whole = round(seconds)
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, whole = divmod(whole, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts[:2])

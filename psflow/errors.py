@@ -1,0 +1,56 @@
+"""Every error psflow raises for its callers, under one base class.
+
+`PsflowError.exit_code` is what the `psflow` command exits with when the error
+reaches it; the CLI prints the message in one line, never a traceback. This
+module is a leaf: every layer may import it, and a script importing psflow pays
+nothing for it.
+"""
+
+from __future__ import annotations
+
+EXIT_COMPLETED = 0  # completed, or nothing to do
+EXIT_FAILED = 1  # the script failed
+EXIT_USAGE = 2  # bad input: nothing was written
+EXIT_STOPPED = 3  # stopped with a status (Waiting, or a word given to stop())
+
+
+class PsflowError(Exception):
+    """Base of psflow's errors; the message says what went wrong and what to do."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(PsflowError):
+    """Bad input from the user: a wrong option, a missing file, an id no job has. Nothing was written."""
+
+
+class UnknownJob(UsageError):
+    """No job has that id or id prefix."""
+
+
+class AmbiguousJob(UsageError):
+    """More than one job starts with that prefix."""
+
+
+class ScriptError(UsageError):
+    """The script cannot be read (missing, a folder, unreadable, undecodable)."""
+
+
+class StoreError(PsflowError):
+    """The database cannot be used as asked: bad URL, unreachable, unwritable, wrong schema, refused write."""
+
+
+class BlockError(PsflowError):
+    """A block used in a way psflow cannot run; the message says where and what to do."""
+
+    exit_code = EXIT_FAILED
+
+
+class BlockArgumentError(BlockError):
+    """A block given a name or an option it cannot use (the script is wrong)."""
+
+    exit_code = EXIT_USAGE
+
+
+class BlockNameError(BlockArgumentError):
+    """A block name that is not a str."""

@@ -1,0 +1,225 @@
+"""`block`: a named step that runs once per job, as `with block("Name"):` or `@block("Name")`.
+
+Light on purpose (no database, no libcst): `from psflow import block` must cost
+nothing, and a script run by plain `python` still works — its blocks simply run.
+While psflow runs an attempt, every block reports to the installed recorder.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from psflow import keys
+from psflow.domain import ExitKind
+from psflow.errors import BlockArgumentError, BlockError, BlockNameError
+from psflow.script import recorder
+from psflow.script.recorder import MISSING, Skip, Stop, lookup
+
+if TYPE_CHECKING:
+    from datetime import timedelta
+
+
+class block:
+    """A named step that runs once per job. `with block("Name"):` or `@block("Name")`.
+
+    The psflow transformer turns `with block(NAME):` into
+    `with block(NAME).at(line, binds, mutates, fingerprint) as h, h.body():` and adds
+    the code that gives back what the body bound when it is replayed.
+
+    `retries=N` runs the body again, up to N more times, when it raises an
+    Exception (not psflow's own errors, not stop()); `backoff` is the wait before
+    the first retry in seconds (or a timedelta), doubled before each later one.
+    The transformer wraps such a body in `while h.next_try(): with h.trying():`.
+    """
+
+    __slots__ = (
+        "name", "line", "binds", "mutates", "replaying", "saved", "exit", "returned", "record", "fingerprint",
+        "retries", "backoff", "tries", "again", "failures", "try_state",
+    )
+
+    def __init__(self, name: str, *, retries: int = 0, backoff: float | timedelta = 0.0) -> None:
+        if type(name) is not str:
+            raise BlockNameError(f"block name must be a str, not {type(name).__name__} ({name!r})")
+        if not 0 < len(name) <= keys.MAX_NAME_LENGTH or "\x00" in name:
+            raise BlockNameError(
+                f"block name must be 1 to {keys.MAX_NAME_LENGTH} characters without NUL, not {name[:40]!r}"
+                + ("…" if len(name) > 40 else "")
+            )
+        if type(retries) is not int or retries < 0:
+            raise BlockArgumentError(f"block {name!r}: retries must be an int of 0 or more, not {retries!r}")
+        if backoff == 0.0 and type(backoff) is float:  # the default, checked cheaply: every block passes here
+            self.backoff = backoff
+        else:
+            from psflow.durations import to_seconds
+
+            try:
+                self.backoff = to_seconds(backoff, f"block {name!r}: backoff")
+            except (TypeError, ValueError) as error:
+                raise BlockArgumentError(str(error)) from None
+        self.name = name
+        self.retries = retries
+        self.line: int | None = None
+        self.fingerprint: str | None = None
+        self.replaying = False
+        self.exit = ExitKind.NORMAL
+        self.returned: Any = None
+        self.tries = 0  # tries of the body started so far (a block without the retry loop leaves it at 0)
+        self.again = False  # the last try failed and will be retried
+        self.failures: tuple[str, ...] = ()  # the tracebacks of failed tries, for the block's record
+
+    # ---- called by transformed code --------------------------------------
+
+    def at(
+        self, line: int, binds: tuple[str, ...], mutates: tuple[str, ...], fingerprint: str | None = None
+    ) -> block:
+        """Where the block is, what its body binds and mutates, and a hash of its code (from the transformer)."""
+        self.line, self.binds, self.mutates, self.fingerprint = line, binds, mutates, fingerprint
+        return self
+
+    def body(self) -> _Guard:
+        return _Guard(self)
+
+    def returning(self, value: Any) -> Any:
+        self.exit, self.returned = ExitKind.RETURN, value
+        return value
+
+    def leaving(self, kind: str) -> None:
+        self.exit = kind
+
+    def next_try(self) -> bool:
+        """The retry loop's test: True to run the body (first, or again after a failed try)."""
+        if self.tries and not self.again:
+            return False
+        self.tries += 1
+        self.again, self.exit = False, ExitKind.NORMAL
+        if recorder.current is not None:
+            recorder.current.begin_try(self)
+        return True
+
+    def trying(self) -> _Try:
+        return _Try(self)
+
+    def retry_delay(self) -> float:
+        """Seconds to wait before the next try: `backoff`, doubled for each try already retried."""
+        return self.backoff * 2.0 ** min(self.tries - 1, 64)  # a float, even for absurd retries
+
+    def bound(self, key: str) -> bool:
+        """Is `key` bound in the caller's scope right now? (to replay a `del`)."""
+        return lookup(sys._getframe(1), key) is not MISSING
+
+    # ---- the context manager ---------------------------------------------
+
+    def __enter__(self) -> block:
+        if recorder.current is not None:
+            frame = sys._getframe(1)
+            if self.line is None:
+                raise BlockError(
+                    f"block {self.name!r} at {frame.f_code.co_filename}:{frame.f_lineno} was not rewritten "
+                    "by psflow (it is in an imported module, or `with` is given a variable): "
+                    "write `with block(\"Name\"):` in the script psflow runs"
+                )
+            recorder.current.enter(self, frame)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        current = recorder.current
+        if current is None or self.line is None:
+            return False
+        if exc_type is None:
+            current.complete(self, sys._getframe(1))
+            return False
+        if exc_type is Skip:
+            current.replayed(self, sys._getframe(1))
+            return True
+        if issubclass(exc_type, Stop):
+            current.interrupted(self)
+        else:
+            current.failed(self, exc)
+        return False
+
+    # ---- the decorator ---------------------------------------------------
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Each call of `func` is a block (`Name`, `Name#2`, …); its return value is what is saved."""
+        name, line, retries, backoff = self.name, func.__code__.co_firstlineno, self.retries, self.backoff
+
+        @functools.wraps(func)
+        def run_as_block(*args: Any, **kwargs: Any) -> Any:
+            key = recorder.current.call_key(name) if recorder.current is not None else name
+            handle = block(key, retries=retries, backoff=backoff).at(line, (), ())
+            with handle, handle.body():
+                while handle.next_try():
+                    with handle.trying():
+                        return handle.returning(func(*args, **kwargs))
+            return handle.returned
+
+        return run_as_block
+
+    def __repr__(self) -> str:
+        return f"<psflow block {self.name!r}>"
+
+
+class _Guard:
+    """Second item of a rewritten `with`: raises Skip when the block is replayed."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: block) -> None:
+        self.handle = handle
+
+    def __enter__(self) -> block:
+        if self.handle.replaying:
+            raise Skip
+        return self.handle
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        return None
+
+
+class _Try:
+    """One try of a retried block's body: a failure with tries left is recorded, waited out and swallowed."""
+
+    __slots__ = ("handle",)
+
+    def __init__(self, handle: block) -> None:
+        self.handle = handle
+
+    def __enter__(self) -> block:
+        return self.handle
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        handle = self.handle
+        if exc_type is None or handle.tries > handle.retries or not retryable(exc):
+            return False
+        delay = handle.retry_delay()
+        if recorder.current is not None:
+            recorder.current.failed_try(handle, exc, delay)  # records the try, tells the user, waits
+        else:
+            print(f"block {handle.name!r}: {describe_failed_try(handle, exc, delay)}", file=sys.stderr)
+            time.sleep(delay)
+        handle.again = True
+        return True
+
+
+def retryable(error: BaseException) -> bool:
+    """Worth another try: an Exception of the script's, not a psflow error (the script is wrong) or a timed-out wait."""
+    from psflow.script.waiting import WaitTimeout
+
+    return isinstance(error, Exception) and not isinstance(error, (BlockError, WaitTimeout))
+
+
+def describe_failed_try(handle: block, error: BaseException, delay: float) -> str:
+    """`try 1 of 4 failed (ValueError: bad); trying again in 2s` — for the user, live."""
+    import traceback
+
+    from psflow.durations import describe_duration
+
+    summary = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()
+    when = f"in {describe_duration(delay)}" if delay else "now"
+    return (
+        f"try {handle.tries} of {handle.retries + 1} failed ({summary[-1] if summary else type(error).__name__}); "
+        f"trying again {when}"
+    )

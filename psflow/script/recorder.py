@@ -1,0 +1,83 @@
+"""The link between a running script and the attempt that runs it.
+
+Blocks report to a `Recorder` (psflow.runtime's Attempt) while psflow runs an
+attempt; with none installed, they simply run, as under plain `python`. The
+exceptions here carry control between the two: they are BaseExceptions, so a
+script's `except Exception` never swallows them.
+"""
+
+from __future__ import annotations
+
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+if TYPE_CHECKING:
+    from psflow.script.block import block
+
+_OPTIMIZED = 0x1  # CO_OPTIMIZED: a function frame, whose locals are not a dict
+MISSING = object()
+
+
+class Skip(BaseException):
+    """Raised by a completed block's guard so its body does not run; the block swallows it."""
+
+
+class Stop(BaseException):
+    """Ends the attempt with a status."""
+
+    def __init__(self, status: str, reason: str | None, due: float | None = None) -> None:
+        super().__init__(status, reason)
+        self.status, self.reason = status, reason
+        self.due = due  # a durable timer (sleep): the job is not taken again before this epoch time
+
+
+class RecordError(BaseException):
+    """psflow could not write a block's record: the attempt ends."""
+
+
+class Recorder(Protocol):
+    """What the running attempt provides to blocks (psflow.runtime.attempt.Attempt)."""
+
+    job_id: str
+    number: int
+
+    def enter(self, handle: block, frame: FrameType) -> None: ...
+    def complete(self, handle: block, frame: FrameType) -> None: ...
+    def replayed(self, handle: block, frame: FrameType) -> None: ...
+    def begin_try(self, handle: block) -> None: ...
+    def failed_try(self, handle: block, error: BaseException, delay: float) -> None: ...
+    def interrupted(self, handle: block) -> None: ...
+    def failed(self, handle: block, error: BaseException) -> None: ...
+    def call_key(self, name: str) -> str: ...
+    def wait_for(self, name: str, timeout: float | None) -> Any: ...
+    def timer(self, due: Callable[[float], float]) -> None: ...
+
+
+current: Recorder | None = None  # the attempt blocks report to now (None: they just run)
+_shutdown = False
+
+
+def activate(recorder: Recorder | None) -> None:
+    """Route blocks to `recorder` (None: blocks just run, as under plain Python)."""
+    global current
+    current = recorder
+
+
+def request_shutdown() -> None:
+    """A worker is stopping: the running job stops before its next block and is handed back."""
+    global _shutdown
+    _shutdown = True
+
+
+def shutdown_requested() -> bool:
+    return _shutdown
+
+
+def lookup(frame: FrameType, key: str) -> Any:
+    """The value `key` has in `frame`'s scope, or MISSING if unbound there."""
+    code = frame.f_code
+    if code.co_flags & _OPTIMIZED and not (
+        key in code.co_varnames or key in code.co_cellvars or key in code.co_freevars
+    ):
+        return frame.f_globals.get(key, MISSING)  # declared `global` in this function
+    return frame.f_locals.get(key, MISSING)
