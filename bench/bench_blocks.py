@@ -30,9 +30,10 @@ import time
 from contextlib import redirect_stderr
 from pathlib import Path
 
-from psflow import api
-from psflow.loader import load_script
+from psflow.domain import Runner
+from psflow.loading import load_script
 from psflow.runtime import run_attempt
+from psflow.service.running import new_job_id
 from psflow.store import open_store
 
 SCRIPT = """\
@@ -43,6 +44,8 @@ for i in range(int(sys.argv[1])):
 if sys.argv[2] == "stop":
     stop("Waiting")
 """
+
+BENCH = Runner("bench", 1, 60.0)
 
 THREE_BLOCKS = """\
 block "one":
@@ -80,7 +83,7 @@ def _attempt_seconds(store, code, job_id: str, number: int, blocks: int) -> floa
     """Wall time of one attempt of the script, run through psflow's runtime."""
     start = time.perf_counter()
     with redirect_stderr(io.StringIO()):
-        run_attempt(store, job_id, number, code, script="blocks.py", argv=[str(blocks), "stop"], host="bench", pid=1)
+        run_attempt(store, job_id, number, code, script="blocks.py", argv=[str(blocks), "stop"], runner=BENCH)
     return time.perf_counter() - start
 
 
@@ -92,10 +95,10 @@ def per_block_seconds(script: Path, url: str, blocks: int, repeat: int) -> tuple
     for _ in range(repeat):
         timings = {}
         for n in (0, blocks):
-            job_id = api.new_job_id()
+            job_id = new_job_id()
             store.create_job(
                 job_id, name="bench", script=str(script), source="", source_sha256="", args=[],
-                host="bench", pid=1, lease_seconds=60,
+                runner=BENCH,
             )
             timings[n] = (
                 _attempt_seconds(store, code, job_id, 1, n),
@@ -103,7 +106,7 @@ def per_block_seconds(script: Path, url: str, blocks: int, repeat: int) -> tuple
             )
         first.append((timings[blocks][0] - timings[0][0]) / blocks)
         replay.append((timings[blocks][1] - timings[0][1]) / blocks)
-    store.db.close()
+    store.close()
     return statistics.median(first), statistics.median(replay)
 
 

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from psflow.loader import cache_path, load_script
+from psflow.loading import load_script
+from psflow.loading.cache import cache_path
 
 
 def big_script(blocks: int = 100, lines: int = 1000) -> str:
@@ -54,7 +55,7 @@ def main() -> None:
         print(f"warm load from cache:     {statistics.median(warm) * 1e3:.2f} ms (median of 50)")
         probe = (
             "import sys, time; from pathlib import Path; t = time.perf_counter();"
-            "from psflow.loader import load_script; load_script(Path(sys.argv[1]));"
+            "from psflow.loading import load_script; load_script(Path(sys.argv[1]));"
             "print(f'{(time.perf_counter() - t) * 1e3:.2f}', 'libcst' in sys.modules)"
         )
         output = subprocess.run([sys.executable, "-c", probe, str(script)], capture_output=True, text=True, check=True)

@@ -5,6 +5,7 @@ Every layer speaks these words; none spells a status as a bare string.
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 from dataclasses import dataclass
@@ -88,3 +89,11 @@ def lease_seconds() -> float:
         return max(1.0, float(os.environ.get("PSFLOW_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)))
     except ValueError:
         return DEFAULT_LEASE_SECONDS
+
+
+def user_name() -> str:
+    """Who runs this command (for `cancelled by`, inputs and registrations)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"

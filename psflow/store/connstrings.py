@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from psflow.store.errors import StoreError
+from psflow.errors import StoreError
 
 BACKENDS = ("sqlite", "postgres", "mssql")
 _NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL", "mssql": "SQL Server"}

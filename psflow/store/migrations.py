@@ -3,14 +3,14 @@
 Each step takes the schema from version N to N + 1 with peewee's playhouse.migrate
 operations and is registered under N in STEPS; a schema 3 is one more function
 decorated `@step(2)`. A step names tables and columns itself and freezes any table
-it creates (as that version created it) instead of using psflow.store.models, which
+it creates (as that version created it) instead of using psflow.store.tables, which
 will have moved on by the time an old database is upgraded.
 
 `upgrade` runs every step needed and then records the new version, all in one
 transaction (SQLite, PostgreSQL and SQL Server all have transactional DDL), while
 holding the backend's schema lock, so a failed or concurrent upgrade leaves the
 database as it was. playhouse.migrate has no SQL Server migrator: MssqlDatabase
-supplies its own (`schema_migrator`, psflow/store/mssql.py).
+supplies its own (`schema_migrator`, psflow/store/backends/mssql.py).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from peewee import (
 )
 from playhouse.migrate import SchemaMigrator
 
-from psflow.store.errors import StoreError
-from psflow.store.models import SCHEMA_VERSION, SchemaVersion
+from psflow.errors import StoreError
+from psflow.store.tables import SCHEMA_VERSION, Tables
 
 Step = Callable[[SchemaMigrator], None]
 STEPS: dict[int, Step] = {}  # version N → the step from N to N + 1
@@ -48,7 +48,7 @@ def step(version: int) -> Callable[[Step], Step]:
     return register
 
 
-def upgrade(db: Database, *, read_version: Callable[[Database], int | None]) -> tuple[int, int]:
+def upgrade(db: Database, tables: Tables) -> tuple[int, int]:
     """Migrate `db` to SCHEMA_VERSION; (version found, version now). Nothing changes if any step fails.
 
     The version is read again under the schema lock: a second `psflow init --upgrade`
@@ -59,7 +59,9 @@ def upgrade(db: Database, *, read_version: Callable[[Database], int | None]) -> 
         lock = getattr(db, "lock_schema", None)
         if lock is not None:
             lock()
-        found = read_version(db)
+        from psflow.store.schema import read_version
+
+        found = read_version(db, tables)
         if found is None:
             raise StoreError("the database has no psflow schema to upgrade: run `psflow init` to create it")
         if found > SCHEMA_VERSION:
@@ -72,7 +74,7 @@ def upgrade(db: Database, *, read_version: Callable[[Database], int | None]) -> 
                 raise StoreError(f"this psflow cannot upgrade schema {version}: upgrade through an older psflow first")
             STEPS[version](migrator)
         if found < SCHEMA_VERSION:
-            SchemaVersion.create(version=SCHEMA_VERSION)
+            tables.schema_version.insert(version=SCHEMA_VERSION).as_rowcount().execute()
     return found, SCHEMA_VERSION
 
 

@@ -11,25 +11,25 @@ from dataclasses import dataclass
 
 from peewee import Database, DatabaseError, InterfaceError
 
-from psflow.store.errors import StoreError
-from psflow.store.models import MODELS, SCHEMA_VERSION, SchemaVersion, database
+from psflow.errors import StoreError
+from psflow.store.tables import SCHEMA_VERSION, Tables, bind_tables
 
 
-def ensure_schema(db: Database) -> None:
+def ensure_schema(db: Database, tables: Tables) -> None:
     """Create the schema on first use; stop with a clear message on a version mismatch."""
-    found = _read_version(db)
+    found = read_version(db, tables)
     if found is None:
-        _create(db)
+        _create(db, tables)
         return
     _check_version(found)
 
 
-def _create(db: Database) -> None:
+def _create(db: Database, tables: Tables) -> None:
     with db.atomic():
         _take_turns(db)
-        db.create_tables(MODELS, safe=True)
-        if not SchemaVersion.select().exists():
-            SchemaVersion.create(version=SCHEMA_VERSION)
+        db.create_tables(list(tables), safe=True)
+        if not tables.schema_version.select().exists():
+            tables.schema_version.insert(version=SCHEMA_VERSION).as_rowcount().execute()
 
 
 def _check_version(found: int) -> None:
@@ -59,15 +59,16 @@ def initialize(url: str, *, upgrade: bool = False) -> SchemaReport:
     `upgrade` migrate an older one (psflow.store.migrations). Raises StoreError, having
     changed nothing, when the database cannot be used or its schema is older (without
     `upgrade`) or newer than this psflow's."""
+    from psflow.store.store import database_error
     from psflow.store.urls import describe, open_database
 
     db = open_database(url)
-    database.initialize(db)
+    tables = bind_tables(db)
     try:
         db.connect(reuse_if_open=True)
-        found = _read_version(db)
+        found = read_version(db, tables)
         if found is None:
-            _create(db)
+            _create(db, tables)
             return SchemaReport("created", SCHEMA_VERSION)
         if found == SCHEMA_VERSION:
             return SchemaReport("current", SCHEMA_VERSION, found)
@@ -75,11 +76,10 @@ def initialize(url: str, *, upgrade: bool = False) -> SchemaReport:
             _check_version(found)
         from psflow.store.migrations import upgrade as migrate
 
-        found, now = migrate(db, read_version=_read_version)
+        found, now = migrate(db, tables)
         return SchemaReport("upgraded" if found < now else "current", now, found)
     except (DatabaseError, InterfaceError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StoreError(f"cannot use database {describe(url)}: {reason}") from None
+        raise database_error(describe(url), error) from None
     finally:
         db.close()
 
@@ -94,7 +94,9 @@ def _take_turns(db: Database) -> None:
         lock()
 
 
-def _read_version(db: Database) -> int | None:
+def read_version(db: Database, tables: Tables) -> int | None:
+    """The schema version the database has, or None when it has no psflow schema."""
+    SchemaVersion = tables.schema_version
     if not db.table_exists(SchemaVersion._meta.table_name):
         return None
     try:

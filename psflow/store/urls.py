@@ -6,7 +6,7 @@ from pathlib import Path
 
 from peewee import Database
 
-from psflow.store.errors import StoreError
+from psflow.errors import StoreError
 
 SCHEMES = (
     "sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DB, "
@@ -28,23 +28,23 @@ def open_database(url: str) -> Database:
     if not sep:
         if not url.strip():
             raise StoreError(f"empty database URL; use {SCHEMES}")
-        from psflow.store.sqlite import open_sqlite
+        from psflow.store.backends.sqlite import open_sqlite
 
         return open_sqlite(url)
     scheme = scheme.lower()
     if scheme == "sqlite":
         if not rest.startswith("/") or rest == "/":
             raise StoreError(f"bad SQLite URL {url!r}: write sqlite:///relative/path or sqlite:////absolute/path")
-        from psflow.store.sqlite import open_sqlite
+        from psflow.store.backends.sqlite import open_sqlite
 
         path, _, query = rest[1:].partition("?")
         return open_sqlite(path, query)
     if scheme in ("postgresql", "postgres"):
-        from psflow.store.postgres import open_postgres
+        from psflow.store.backends.postgres import open_postgres
 
         return open_postgres(url)
     if scheme in ("mssql", "mssql+pytds", "mssql+pyodbc"):
-        from psflow.store.mssql import open_mssql
+        from psflow.store.backends.mssql import open_mssql
 
         return open_mssql(url)
     raise StoreError(f"unsupported database URL {mask_password(url)!r}; use {SCHEMES}")

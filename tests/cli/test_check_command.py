@@ -190,7 +190,7 @@ def test_warm_exec_prints_the_cached_warnings_without_importing_libcst(psflow, w
     environment.update({"PSFLOW_DB": psflow.db_url, "NO_COLOR": "1"})
 
     warm = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "psflow.cli", "exec", "warned.py"],
+        [sys.executable, "-X", "importtime", "-m", "psflow", "exec", "warned.py"],
         cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
     )
 

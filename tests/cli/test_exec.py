@@ -342,3 +342,16 @@ def test_a_block_name_with_a_nul_character_is_refused(psflow, write, tmp_path):
 
     assert result.returncode == 2
     assert "without NUL" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_helper_modules_of_the_script_folder_get_every_script_name(psflow, write, jobs):
+    """`psflow check` finds nothing wrong with a helper calling `sleep(0)`: exec must not fail with NameError."""
+    write("helper.py", 'def pause():\n    sleep(0)\n    return "slept " + str(job.attempt)\n')
+    write("main.py", 'import helper\nwith block("A"):\n    x = helper.pause()\nprint(x)\n')
+
+    checked = psflow("check", "main.py")
+    result = psflow("exec", "main.py")
+
+    assert checked.returncode == 0, checked.stdout
+    assert (result.returncode, result.stdout) == (0, "slept 1\n"), result.stderr
+    assert [job["status"] for job in jobs()] == ["Completed"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import assert_clean_error
 
-from psflow.store.models import SCHEMA_VERSION
+from psflow.store.tables import SCHEMA_VERSION
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 

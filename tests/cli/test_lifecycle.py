@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from cli_helpers import assert_clean_error
+from cli_helpers import assert_clean_error, job_id_of
 from history_helpers import COUNTED, age, counts, detail, rows_of, snapshot, start_gated
 
 WAITS = 'with block("Step"):\n    print("step")\nstop("Waiting", reason="approval pending")\n'
@@ -268,3 +268,35 @@ def test_a_cancelled_job_is_left_alone_by_a_worker(psflow, write, tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert detail(psflow, "waits")["status"] == "Cancelled"
+
+
+def test_a_database_that_refuses_the_change_is_a_one_line_error(psflow, write, tmp_path, db_url):
+    """A refused UPDATE (here: a trigger) reaches the user as psflow's message, never a peewee traceback."""
+    write("fail.py", 'with block("A"):\n    raise RuntimeError("boom")\n')
+    job_id = job_id_of(psflow("exec", "fail.py"))
+    _refuse_job_updates(db_url)
+
+    result = psflow("cancel", job_id)
+
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "peewee" not in result.stderr
+    assert "psflow: error: cannot use database" in result.stderr and "no changes to jobs" in result.stderr
+
+
+def _refuse_job_updates(db_url: str) -> None:
+    from playhouse.db_url import connect
+
+    db = connect(db_url)
+    try:
+        if db_url.startswith("sqlite"):
+            db.execute_sql(
+                "CREATE TRIGGER refuse BEFORE UPDATE ON psflow_job BEGIN SELECT RAISE(ABORT, 'no changes to jobs'); END"
+            )
+        else:
+            db.execute_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no changes to jobs'; END $$ "
+                "LANGUAGE plpgsql"
+            )
+            db.execute_sql("CREATE TRIGGER refuse BEFORE UPDATE ON psflow_job FOR EACH ROW EXECUTE FUNCTION refuse()")
+    finally:
+        db.close()

@@ -284,7 +284,8 @@ def test_output_is_captured_per_block_and_shown_live(flow, db_url: str, capsys) 
     assert "hello from talk" in captured.out and "outside" in captured.out
     from psflow.store import open_store
 
-    (row,) = open_store(db_url).blocks(results[0].job_id)
+    with open_store(db_url) as store:
+        (row,) = store.block_runs(results[0].job_id, with_output=True)
     assert row.output == "hello from talk\nto stderr\n"
 
 

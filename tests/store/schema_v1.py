@@ -1,6 +1,6 @@
 """psflow's first released schema (version 1), frozen for upgrade tests.
 
-The models are psflow/store/models.py as of commit c62cc74 (the last with
+The models are psflow/store/models.py (now tables.py) as of commit c62cc74 (the last with
 SCHEMA_VERSION = 1), with their own database binding instead of psflow's proxy, so
 a test can make a version-1 database with real data in it next to today's code.
 Do not edit them to follow models.py: they are what old databases look like.

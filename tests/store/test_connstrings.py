@@ -19,8 +19,8 @@ from psflow.store.connstrings import (
     parse_pairs,
     to_url,
 )
-from psflow.store.errors import StoreError
-from psflow.store.mssql import parse_mssql_url
+from psflow.errors import StoreError
+from psflow.store.backends.mssql import parse_mssql_url
 
 # ---- before → after ----------------------------------------------------------------
 

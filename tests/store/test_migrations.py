@@ -23,8 +23,8 @@ from schema_v1 import V1Data, create_v1_database, insert_rows, job_row, table_ro
 
 from psflow import codec
 from psflow.store import migrations
-from psflow.store.errors import StoreError
-from psflow.store.models import MODELS, SCHEMA_VERSION
+from psflow.errors import StoreError
+from psflow.store.tables import SCHEMA_VERSION, TEMPLATES
 from psflow.store.schema import initialize
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
@@ -106,7 +106,7 @@ def structure(url: str) -> dict[str, tuple]:
     db = open_raw(url)
     try:
         shape = {}
-        for model in MODELS:
+        for model in TEMPLATES:
             table = model._meta.table_name
             columns = tuple((c.name, c.data_type.upper(), c.null, c.primary_key) for c in db.get_columns(table))
             indexes = tuple(sorted((i.name, tuple(i.columns), i.unique) for i in db.get_indexes(table)))

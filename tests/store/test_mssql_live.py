@@ -1,13 +1,13 @@
-"""JobStore's behaviour on a real MS SQL Server, when one is given.
+"""The Store's behaviour on a real MS SQL Server, when one is given.
 
 Skipped unless PSFLOW_TEST_MSSQL holds a URL, e.g.
 
     PSFLOW_TEST_MSSQL='mssql://sa:Passw0rd!@127.0.0.1:1433/psflow_test' python -m pytest tests/store -k mssql
 
 (`mssql+pyodbc://…` runs the same tests through pyodbc.) The database must exist and be
-a scratch one: every test drops psflow's four tables in it before and after itself.
+a scratch one: every test drops psflow's tables in it before and after itself.
 What the offline capture harness (test_mssql_sql.py) cannot show is checked here: that
-the server accepts the statements and that they do what JobStore promises.
+the server accepts the statements and that they do what the Store promises.
 """
 
 from __future__ import annotations
@@ -23,17 +23,21 @@ from pathlib import Path
 import pytest
 from peewee import Database
 
-from psflow.store import JobStore, StoreError, open_store
-from psflow.store.errors import AmbiguousJob, UnknownJob
-from psflow.store.jobs import BlockRecord
-from psflow.store.models import MODELS, Job, SchemaVersion, database
+from psflow.domain import JobStatus, Runner
+from psflow.errors import AmbiguousJob, StoreError, UnknownJob
+from psflow.store import BlockRecord, JobView, Store, open_store
 from psflow.store.schema import ensure_schema
+from psflow.store.tables import TEMPLATES, bind_tables
 from psflow.store.urls import open_database
 
 URL = os.environ.get("PSFLOW_TEST_MSSQL", "")
 pytestmark = pytest.mark.skipif(not URL, reason="PSFLOW_TEST_MSSQL names no MS SQL Server")
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
-TABLES_IN_DROP_ORDER = ("psflow_block", "psflow_attempt", "psflow_job", "psflow_schema_version")
+#: Children before the job table their foreign keys point at.
+TABLES_IN_DROP_ORDER = (
+    "psflow_signal", "psflow_block", "psflow_attempt", "psflow_job", "psflow_workflow", "psflow_schema_version",
+)
+RUNNER = Runner("server1", 4242, 60)
 
 
 def drop_psflow_tables(url: str) -> None:
@@ -54,24 +58,22 @@ def mssql_url() -> str:
 
 
 @pytest.fixture
-def store(mssql_url: str) -> JobStore:
-    before = database.obj
+def store(mssql_url: str) -> Store:
+    """A Store on the scratch database, its schema created (a Store does that on first use)."""
     store = open_store(mssql_url)
+    assert store.list_jobs() == []
     yield store
-    store.db.close()
-    database.obj = before
+    store.close()
 
 
-def create(store: JobStore, job_id: str, **changes) -> Job | None:
+def create(store: Store, job_id: str, **changes) -> JobView | None:
     values = dict(
         name="flow",
         script="/srv/flow.py",
         source="print('hi')\n",
         source_sha256="0" * 64,
         args=["--day", "2026-01-01"],
-        host="server1",
-        pid=4242,
-        lease_seconds=60,
+        runner=RUNNER,
     )
     return store.create_job(job_id, **{**values, **changes})
 
@@ -105,11 +107,14 @@ def scalar(db: Database, sql: str, params: tuple = ()):
 
 def test_schema_is_created_once_with_tsql_types(mssql_url):
     first = open_store(mssql_url)
-    first.db.close()
+    assert first.db.is_closed()  # a Store connects, and creates the schema, on first use
+    with first:
+        assert first.list_jobs() == []
     store = open_store(mssql_url)  # a second start finds and checks it
     db = store.db
     try:
-        assert {model._meta.table_name for model in MODELS} <= set(db.get_tables())
+        assert store.list_jobs() == []
+        assert {template._meta.table_name for template in TEMPLATES} <= set(db.get_tables())
         assert scalar(db, "SELECT COUNT(*) FROM [psflow_schema_version]") == 1
         columns = {
             name: (type_name, collation, identity)
@@ -123,7 +128,7 @@ def test_schema_is_created_once_with_tsql_types(mssql_url):
         assert columns["id"] == ("int", None, True)
         unique = scalar(
             db,
-            "SELECT is_unique FROM sys.indexes WHERE name = N'psflow_block_job_id_name' "
+            "SELECT is_unique FROM sys.indexes WHERE name = N'psflow_block_job_id_name_attempt' "
             "AND object_id = OBJECT_ID(N'psflow_block')",
         )
         assert unique is True or unique == 1
@@ -132,23 +137,25 @@ def test_schema_is_created_once_with_tsql_types(mssql_url):
 
 
 def test_newer_schema_is_refused(store):
-    SchemaVersion.create(version=99)
-    store.db.close()
+    store.tables.schema_version.insert(version=99).execute()
+    store.close()
+    later = open_store(URL)  # refused on first use, not when opened
     with pytest.raises(StoreError, match="newer than this psflow"):
-        open_store(URL)
+        later.list_jobs()
+    later.close()
 
 
 def test_processes_creating_the_schema_at_once_all_succeed(mssql_url):
     """The first takes psflow's schema lock (sp_getapplock); the others wait, then find the tables."""
-    db, before = open_database(mssql_url), database.obj
-    database.initialize(db)  # one Database, one connection per thread
+    db = open_database(mssql_url)  # one Database, one connection per thread
+    tables = bind_tables(db)
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
 
     def start() -> None:
         try:
             barrier.wait()
-            ensure_schema(db)
+            ensure_schema(db, tables)
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
         finally:
@@ -164,7 +171,6 @@ def test_processes_creating_the_schema_at_once_all_succeed(mssql_url):
         assert scalar(db, "SELECT COUNT(*) FROM [psflow_schema_version]") == 1
     finally:
         db.close()
-        database.obj = before
 
 
 # ---- jobs ----------------------------------------------------------------------------------
@@ -172,12 +178,15 @@ def test_processes_creating_the_schema_at_once_all_succeed(mssql_url):
 
 def test_create_get_and_a_taken_id(store):
     job = create(store, "nightly-2026-01-01")
-    assert job is not None and job.status == "Running" and job.attempts == 1
+    assert job is not None and job.status == JobStatus.RUNNING and job.attempts == 1
     assert create(store, "nightly-2026-01-01") is None  # the duplicate key is caught, not raised
     assert scalar(store.db, "SELECT @@TRANCOUNT") == 0  # and its transaction was rolled back
     found = store.get_job("nightly-2026-01-01")
-    assert found.args == '["--day", "2026-01-01"]' and found.lease_until > time.time()
+    assert found == job  # what create_job returned is what was written (floats exactly)
+    assert found.args == ("--day", "2026-01-01") and found.lease_until > time.time()
+    assert store.job_source("nightly-2026-01-01") == "print('hi')\n"
     assert store.get_job("NIGHTLY-2026-01-01") is None  # ids are case-sensitive
+    assert store.job_source("NIGHTLY-2026-01-01") is None
 
 
 def test_find_job_by_prefix_escapes_like_wildcards_and_respects_case(store):
@@ -195,6 +204,7 @@ def test_find_job_by_prefix_escapes_like_wildcards_and_respects_case(store):
 
 
 def test_list_jobs_orders_filters_and_limits(store):
+    Job = store.tables.job
     for number, job_id in enumerate(("j1", "j2", "j3")):
         create(store, job_id)
         Job.update(updated_at=1000.0 + number, status="Waiting" if number else "Failed").where(
@@ -212,13 +222,15 @@ def test_claim_is_one_conditional_update(store):
     create(store, "c1")
     store.finish_attempt("c1", 1, status="Waiting", reason="approval pending")
     waiting = store.get_job("c1")
-    assert store.claim_job(waiting, host="server2", pid=7, lease_seconds=60) is True
-    assert store.claim_job(waiting, host="server3", pid=8, lease_seconds=60) is False  # it is Running now
+    second, third = Runner("server2", 7, 60), Runner("server3", 8, 60)
+    assert store.claim_job(waiting, second) is True
+    assert store.claim_job(waiting, third) is False  # it is Running now
     running = store.get_job("c1")
-    assert (running.status, running.owner_host, running.attempts) == ("Running", "server2", 2)
-    assert store.claim_job(running, host="server3", pid=8, lease_seconds=60) is False  # lease still live
+    assert (running.status, running.owner_host, running.owner_pid, running.attempts) == ("Running", "server2", 7, 2)
+    assert store.claim_job(running, third) is False  # lease still live
+    Job = store.tables.job
     Job.update(lease_until=time.time() - 1).where(Job.id == "c1").execute()
-    assert store.claim_job(store.get_job("c1"), host="server3", pid=8, lease_seconds=60) is True
+    assert store.claim_job(store.get_job("c1"), third) is True
 
 
 def test_two_servers_claiming_at_once_one_wins(store):
@@ -230,7 +242,7 @@ def test_two_servers_claiming_at_once_one_wins(store):
 
     def claim(pid: int) -> None:
         barrier.wait()
-        results.append(store.claim_job(job, host="server", pid=pid, lease_seconds=60))
+        results.append(store.claim_job(job, Runner("server", pid, 60)))
         store.db.close()  # this thread's own connection
 
     threads = [threading.Thread(target=claim, args=(pid,)) for pid in range(8)]
@@ -243,12 +255,12 @@ def test_two_servers_claiming_at_once_one_wins(store):
 
 
 def test_lease_and_source_updates(store):
-    create(store, "l1", pid=11)
+    create(store, "l1", runner=Runner("server1", 11, 60))
     assert store.renew_lease("l1", 11, 600) is True
     assert store.get_job("l1").lease_until > time.time() + 500
     assert store.renew_lease("l1", 12, 600) is False  # another runner's pid
     store.update_source("l1", "print('v2')\n", "1" * 64)
-    assert store.get_job("l1").source == "print('v2')\n"
+    assert store.job_source("l1") == "print('v2')\n" and store.get_job("l1").source_sha256 == "1" * 64
 
 
 # ---- attempts -------------------------------------------------------------------------------
@@ -256,15 +268,18 @@ def test_lease_and_source_updates(store):
 
 def test_attempts_start_and_finish_in_one_transaction(store):
     create(store, "a1")
-    store.start_attempt("a1", 1, host="server1", pid=4242, source_sha256="0" * 64)
-    store.start_attempt("a1", 2, host="server2", pid=7, source_sha256="1" * 64)
+    store.start_attempt("a1", 1, RUNNER, source_sha256="0" * 64)
+    store.start_attempt("a1", 2, Runner("server2", 7, 60), source_sha256="1" * 64)
     store.finish_attempt("a1", 2, status="Waiting", reason="approval pending")
-    assert [attempt.number for attempt in store.attempts("a1")] == [1, 2]
-    last = store.last_attempt("a1")
-    assert (last.number, last.outcome, last.reason, last.host) == (2, "Waiting", "approval pending", "server2")
+    first, last = store.attempts("a1")
+    assert (first.number, first.ended_at, first.outcome) == (1, None, None)
+    assert (last.number, last.outcome, last.reason, last.host, last.pid, last.source_sha256) == (
+        2, "Waiting", "approval pending", "server2", 7, "1" * 64,
+    )
+    assert last.ended_at >= last.started_at
     job = store.get_job("a1")
     assert (job.status, job.reason, job.lease_until) == ("Waiting", "approval pending", None)
-    assert store.last_attempt("nope") is None
+    assert store.attempts("nope") == []
 
 
 def test_nested_atomic_rolls_back_only_the_inner_part(store):
@@ -275,7 +290,7 @@ def test_nested_atomic_rolls_back_only_the_inner_part(store):
             with store.db.atomic():
                 store.update_source("n1", "inner", "2" * 64)
                 raise RuntimeError
-    assert store.get_job("n1").source == "outer"
+    assert store.job_source("n1") == "outer"
 
 
 # ---- blocks -----------------------------------------------------------------------------------
@@ -294,7 +309,11 @@ def test_save_block_inserts_replace_block_updates_and_replay_reads_it_back_exact
     assert sorted(completed) == ["Step1", "step1"]
     assert completed["Step1"] == record("Step1", output=big, tries=2)  # floats, NULLs and text come back exactly
     assert completed["step1"].saved is None
-    assert [block.name for block in store.blocks("b1")] == ["Step1", "step1", "Pending"]
+    runs = store.block_runs("b1")
+    assert [(run.name, run.status, run.tries) for run in runs] == [("Step1", "Completed", 2), ("step1", "Completed", 1), ("Pending", "Failed", 1)]
+    assert all(run.output is None for run in runs)  # not read unless asked for
+    assert [run.output for run in store.block_runs("b1", with_output=True)] == [big, "3 rows\n", "3 rows\n"]
+    assert [run.name for run in store.block_runs("b1", after_id=runs[0].id)] == ["step1", "Pending"]
     assert scalar(store.db, "SELECT COUNT(*) FROM [psflow_block] WHERE [job_id] = N'b1'") == 3
 
 
@@ -333,7 +352,7 @@ def test_a_wrong_password_is_a_store_error_without_the_password(mssql_url):
     user = credentials.split(":", 1)[0]
     wrong = f"{scheme}://{user}:Wr0ng-pa55word@{host}"
     with pytest.raises(StoreError) as caught:
-        open_store(wrong)
+        open_store(wrong).list_jobs()  # a Store connects on first use
     message = str(caught.value)
     assert "refused the login" in message and "Wr0ng-pa55word" not in message and "\n" not in message
 

@@ -1,7 +1,7 @@
 """Every statement psflow issues on MS SQL Server, captured and checked offline.
 
 No SQL Server runs here, so this is a capture harness, not a behaviour test
-(tests/store/test_mssql_live.py is that, given a server). The real JobStore and
+(tests/store/test_mssql_live.py is that, given a server). The real Store and
 schema code run through MssqlDatabase over a small fake DB-API connection that
 records each statement exactly as the driver would send it (python-tds: `%s`
 turned into @P1…, None inlined as NULL, like pytds itself; pyodbc: `?`) and answers
@@ -19,6 +19,7 @@ Run `python tests/store/test_mssql_sql.py` to print the inventory of statements.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import re
@@ -54,13 +55,15 @@ from peewee import (  # noqa: E402
 from sqlglot import exp  # noqa: E402
 from sqlglot.tokens import TokenType  # noqa: E402
 
-from psflow.store import mssql  # noqa: E402
-from psflow.store.errors import AmbiguousJob, StoreError, UnknownJob  # noqa: E402
-from psflow.store.jobs import BlockRecord, JobStore  # noqa: E402
-from psflow.store.models import SCHEMA_VERSION, Job, database  # noqa: E402
+from psflow.domain import JobStatus, Runner  # noqa: E402
+from psflow.errors import AmbiguousJob, StoreError, UnknownJob  # noqa: E402
+from psflow.store import Store  # noqa: E402
+from psflow.store.backends import mssql  # noqa: E402
 from psflow.store.migrations import schema_migrator, upgrade  # noqa: E402
-from psflow.store.schema import _read_version, ensure_schema, initialize  # noqa: E402
+from psflow.store.schema import ensure_schema, initialize  # noqa: E402
+from psflow.store.tables import SCHEMA_VERSION, bind_tables  # noqa: E402
 from psflow.store.urls import open_database  # noqa: E402
+from psflow.store.views import AttemptView, BlockRecord, BlockRun, InputView, JobView, WorkflowView  # noqa: E402
 
 URL = "mssql://psflow:s3cr%3Bt@db.example:1433/psflow"
 PASSWORD = "s3cr;t"
@@ -265,8 +268,9 @@ def _row(table: str, names: list[str], number: int, schema_version: int) -> tupl
     values = dict(ROWS[table], version=schema_version) if table == "psflow_schema_version" else dict(ROWS[table])
     if number and table == "psflow_job":
         values["id"] = f"{JOB_ID}{number}"
-    # An aggregate (MIN(...), COUNT(...)) is named by its alias, or answered with the row's first value.
-    return tuple(values.get(name, next(iter(values.values()))) for name in names)
+    # A column is answered from its table's row (a name the row lacks is a KeyError: the fake must
+    # know every column psflow selects); an unnamed aggregate (MIN(...), COUNT(...)) gets the row's first value.
+    return tuple(values[name] if name else next(iter(values.values())) for name in names)
 
 
 class FakeConnection:
@@ -433,14 +437,6 @@ def check_all(log: list[Statement], **options: bool) -> list[Verdict]:
 # ---- fixtures ------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _restore_models_database():
-    """The models' DatabaseProxy is global: give it back as it was."""
-    before = database.obj
-    yield
-    database.obj = before
-
-
 @pytest.fixture(params=["pytds", "pyodbc"])
 def server(request, monkeypatch) -> FakeServer:
     """A fake server that the driver's connect function reaches, in either driver's parameter style."""
@@ -450,22 +446,37 @@ def server(request, monkeypatch) -> FakeServer:
     return fake
 
 
+def fake_url(server: FakeServer) -> str:
+    """URL, naming the fake server's driver."""
+    return URL if server.style == "pytds" else URL.replace("mssql", "mssql+pyodbc", 1)
+
+
+def fake_database(server: FakeServer) -> mssql.MssqlDatabase:
+    """What open_database does, without the driver import check: the Database, not yet connected."""
+    return mssql.MssqlDatabase(mssql.parse_mssql_url(fake_url(server)))
+
+
 def open_fake(server: FakeServer) -> mssql.MssqlDatabase:
-    """What open_store does, without the driver import check: the Database, bound to the models, connected."""
-    scheme = "mssql" if server.style == "pytds" else "mssql+pyodbc"
-    db = mssql.MssqlDatabase(mssql.parse_mssql_url(URL.replace("mssql", scheme, 1)))
-    database.initialize(db)
+    """The fake server's Database, connected (no tables bound: each test binds its own)."""
+    db = fake_database(server)
     db.connect()
     return db
 
 
+def fake_store(server: FakeServer) -> Store:
+    """What open_store does, without the driver import check: a Store that has not connected yet."""
+    return Store(fake_database(server), fake_url(server))
+
+
 @pytest.fixture
-def store(server: FakeServer) -> JobStore:
-    """A JobStore on an existing psflow database; the log starts empty."""
-    db = open_fake(server)
-    ensure_schema(db)
+def store(server: FakeServer) -> Store:
+    """A Store on an existing psflow database, connected and its schema checked (it does both
+    lazily, on first use); the log starts empty."""
+    store = fake_store(server)
+    store._ensure_ready()
+    assert_statements(server.log, *_CONNECT, *_SCHEMA_CHECK)
     server.log.clear()
-    return JobStore(db)
+    return store
 
 
 def starts(log: list[Statement]) -> list[str]:
@@ -483,15 +494,28 @@ def assert_statements(log: list[Statement], *expected: str) -> None:
 
 # ---- schema -----------------------------------------------------------------------------
 
+_CONNECT = ("SET NOCOUNT OFF", "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS INT)")
+_SCHEMA_CHECK = (
+    "SELECT OBJECT_ID({p}, N'U')",
+    "SELECT [t1].[version] FROM [psflow_schema_version] AS [t1] ORDER BY [t1].[id] DESC "
+    "OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
+)
+
 
 def test_schema_created_on_an_empty_database(server):
     server.tables = []
     db = open_fake(server)
-    ensure_schema(db)
+    ensure_schema(db, bind_tables(db))
+    created: list[str] = []
+    for sql in starts(server.log):  # SQL Server refuses a FOREIGN KEY to a table not created yet
+        table = re.search(r"CREATE TABLE \[(\w+)\]", sql)
+        if table:
+            for parent in re.findall(r"REFERENCES \[(\w+)\]", sql):
+                assert parent in created, f"[{table.group(1)}] references [{parent}] before it is created"
+            created.append(table.group(1))
     assert_statements(
         server.log,
-        "SET NOCOUNT OFF",
-        "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS INT)",
+        *_CONNECT,
         "SELECT OBJECT_ID({p}, N'U')",
         "BEGIN TRANSACTION",
         "EXEC sp_getapplock @Resource = N'psflow_schema'",
@@ -517,7 +541,7 @@ def test_schema_created_on_an_empty_database(server):
         "AND object_id = OBJECT_ID(N'[psflow_workflow]')) CREATE UNIQUE INDEX [psflow_workflow_name_version] "
         "ON [psflow_workflow] ([name], [version])",
         "SELECT CASE WHEN EXISTS(SELECT ",
-        "INSERT INTO [psflow_schema_version] ([version]) OUTPUT INSERTED.[id] VALUES ({p})",
+        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
     check_all(server.log)
@@ -537,15 +561,30 @@ def test_schema_created_on_an_empty_database(server):
 
 def test_schema_read_on_an_existing_database(server):
     db = open_fake(server)
-    ensure_schema(db)
-    assert_statements(
-        server.log,
-        "SET NOCOUNT OFF",
-        "SELECT CAST(SERVERPROPERTY('ProductMajorVersion') AS INT)",
-        "SELECT OBJECT_ID({p}, N'U')",
-        "SELECT [t1].[version] FROM [psflow_schema_version] AS [t1] ORDER BY [t1].[id] DESC "
-        "OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
-    )
+    ensure_schema(db, bind_tables(db))
+    assert_statements(server.log, *_CONNECT, *_SCHEMA_CHECK)
+    check_all(server.log)
+
+
+def test_store_connects_and_checks_the_schema_on_first_use_only(server):
+    """A Store touches nothing until used; its first call connects and checks the schema, once."""
+    store = fake_store(server)
+    assert server.log == [] and store.db.is_closed()
+    store.update_source(JOB_ID, "x", "1" * 64)
+    store.update_source(JOB_ID, "y", "2" * 64)
+    update = "UPDATE [psflow_job] SET [source] = {p}, [source_sha256] = {p} WHERE ([psflow_job].[id] = {p})"
+    assert_statements(server.log, *_CONNECT, *_SCHEMA_CHECK, update, update)
+    check_all(server.log)
+
+
+def test_store_creates_the_schema_on_first_use_of_an_empty_database(server):
+    server.tables = []
+    store = fake_store(server)
+    assert store.get_job(JOB_ID).id == JOB_ID
+    sqls = starts(server.log)
+    assert sqls[: len(_CONNECT)] == list(_CONNECT)
+    assert "IF OBJECT_ID(N'[psflow_job]', N'U') IS NULL CREATE TABLE [psflow_job] " in " ".join(sqls)
+    assert sqls[-2] == "COMMIT TRANSACTION" and sqls[-1].startswith(_JOB_COLUMNS)
     check_all(server.log)
 
 
@@ -553,7 +592,7 @@ def test_schema_lock_timeout_is_a_store_error(server):
     server.tables, server.applock = [], "NoLock"
     db = open_fake(server)
     with pytest.raises(StoreError, match="creating the psflow schema"):
-        ensure_schema(db)
+        ensure_schema(db, bind_tables(db))
     assert starts(server.log)[-1] == "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"
     check_all(server.log)
 
@@ -617,25 +656,34 @@ def v1_database(server: FakeServer) -> mssql.MssqlDatabase:
 
 
 def test_every_command_refuses_schema_1_until_upgraded(v1_database, server: FakeServer):
-    with pytest.raises(StoreError, match=re.escape("schema 1, this psflow needs 2: run `psflow init --upgrade`")):
-        ensure_schema(v1_database)
+    refused = re.escape("schema 1, this psflow needs 2: run `psflow init --upgrade`")
+    with pytest.raises(StoreError, match=refused):
+        ensure_schema(v1_database, bind_tables(v1_database))
+    store = Store(v1_database, fake_url(server))
+    for command in (lambda: store.list_jobs(), lambda: store.save_block(JOB_ID, RECORD)):
+        with pytest.raises(StoreError, match=refused):
+            command()
+    assert_statements(server.log, *_SCHEMA_CHECK, *_SCHEMA_CHECK, *_SCHEMA_CHECK)  # and nothing else
     assert not any(sql.startswith(("ALTER", "CREATE", "DROP", "INSERT")) for sql in starts(server.log))
 
 
 def test_a_newer_schema_is_refused(server: FakeServer):
     server.schema_version = 99
+    db = open_fake(server)
     with pytest.raises(StoreError, match="schema 99, newer than this psflow's 2"):
-        ensure_schema(open_fake(server))
+        ensure_schema(db, bind_tables(db))
+    with pytest.raises(StoreError, match="schema 99, newer than this psflow's 2"):
+        fake_store(server).list_jobs()
 
 
 def test_upgrade_from_schema_1_in_one_transaction(v1_database, server: FakeServer):
     """playhouse.migrate has no SQL Server migrator: MssqlMigrator's T-SQL, under the schema lock."""
-    assert upgrade(v1_database, read_version=_read_version) == (1, SCHEMA_VERSION)
+    assert upgrade(v1_database, bind_tables(v1_database)) == (1, SCHEMA_VERSION)
     assert_statements(
         server.log,
         *_UNDER_THE_SCHEMA_LOCK,
         *_UPGRADE_1_TO_2,
-        "INSERT INTO [psflow_schema_version] ([version]) OUTPUT INSERTED.[id] VALUES ({p})",
+        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
     default = next(statement for statement in server.log if statement.template.startswith("UPDATE [psflow_block]"))
@@ -646,11 +694,11 @@ def test_upgrade_from_schema_1_in_one_transaction(v1_database, server: FakeServe
 
 def test_upgraded_schema_is_declared_as_a_fresh_one(v1_database, server: FakeServer):
     """Each added column and created table reads exactly as CREATE TABLE declares it in a new database."""
-    upgrade(v1_database, read_version=_read_version)
+    upgrade(v1_database, bind_tables(v1_database))
     upgraded = starts(server.log)
     server.log.clear()
     server.tables = []
-    ensure_schema(v1_database)
+    ensure_schema(v1_database, bind_tables(v1_database))
     fresh = " ".join(starts(server.log))
     for sql in upgraded:
         if sql.startswith("ALTER TABLE") and " ADD " in sql:
@@ -665,7 +713,7 @@ def test_upgrade_found_done_by_another_server_changes_nothing(server: FakeServer
     """Two `psflow init --upgrade` at once: the second reads schema 2 under the lock and stops there."""
     db = open_fake(server)
     server.log.clear()
-    assert upgrade(db, read_version=_read_version) == (SCHEMA_VERSION, SCHEMA_VERSION)
+    assert upgrade(db, bind_tables(db)) == (SCHEMA_VERSION, SCHEMA_VERSION)
     assert_statements(server.log, *_UNDER_THE_SCHEMA_LOCK, "COMMIT TRANSACTION")
 
 
@@ -673,7 +721,7 @@ def test_failed_upgrade_rolls_everything_back(v1_database, server: FakeServer):
     pytds = pytest.importorskip("pytds")
     server.fail = ("ALTER TABLE [psflow_job] ADD [workflow]", pytds.OperationalError("The transaction log is full"), "execute")
     with pytest.raises(Exception, match="transaction log is full"):
-        upgrade(v1_database, read_version=_read_version)
+        upgrade(v1_database, bind_tables(v1_database))
     sqls = starts(server.log)
     assert sqls[-1] == "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"
     assert not any(sql.startswith("INSERT INTO [psflow_schema_version]") for sql in sqls)
@@ -708,7 +756,7 @@ def test_migrator_refuses_operations_without_tsql(server: FakeServer):
             operation()
 
 
-# ---- every JobStore method ------------------------------------------------------------------
+# ---- every public Store method -----------------------------------------------------------------
 
 RECORD = BlockRecord(
     name="Step1",
@@ -725,28 +773,55 @@ RECORD = BlockRecord(
     host="server1",
     pid=4242,
 )
-_JOB_COLUMNS = "SELECT [t1].[id], [t1].[name], [t1].[script], "
+RUNNER = Runner("server1", 4242, 60)
+OTHER_RUNNER = Runner("server2", 7, 60)
+#: A job as the store reads it: its view's columns, never its source.
+_JOB_COLUMNS = (
+    "SELECT [t1].[id], [t1].[name], [t1].[script], [t1].[source_sha256], [t1].[args], [t1].[status], "
+    "[t1].[reason], [t1].[created_at], [t1].[updated_at], [t1].[owner_host], [t1].[owner_pid], "
+    "[t1].[lease_until], [t1].[attempts], [t1].[due_at], [t1].[workflow], [t1].[workflow_version] "
+    "FROM [psflow_job] AS [t1] "
+)
+_WORKFLOW_COLUMNS = (
+    "SELECT [t1].[name], [t1].[version], [t1].[script], [t1].[source_sha256], [t1].[created_at], "
+    "[t1].[host], [t1].[user]"
+)
+_BLOCK_RUN_COLUMNS = (
+    "SELECT [t1].[id], [t1].[name], [t1].[status], [t1].[attempt], [t1].[host], [t1].[pid], "
+    "[t1].[started_at], [t1].[ended_at], [t1].[exit_kind], [t1].[tries], [t1].[error], [t1].[fingerprint]"
+)
+#: What the fake server answers, as views.
+FAKE_JOB = JobView.from_row(tuple(JOB_ROW[column] for column in JobView.COLUMNS))
+FAKE_ATTEMPT = AttemptView(1, "server1", 4242, "0" * 64, NOW, NOW + 1, "Waiting", "approval pending")
+FAKE_RUN = BlockRun(
+    id=1, name="Step1", status="Completed", attempt=1, host="server1", pid=4242, started_at=NOW,
+    ended_at=NOW + 0.5, exit_kind="normal", tries=1, error=None, fingerprint=None,
+)
+FAKE_WORKFLOW = WorkflowView("nightly", 1, "/srv/nightly.py", "0" * 64, NOW, "server1", "ops")
 
 
-def _job(status: str) -> Job:
-    return Job(**{**JOB_ROW, "status": status, "lease_until": NOW - 60 if status == "Running" else None})
+def _job(status: str) -> JobView:
+    return dataclasses.replace(
+        FAKE_JOB, status=status, lease_until=NOW - 60 if status == JobStatus.RUNNING else None
+    )
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """One JobStore call, the statements it must issue, and (for plausibility) what it returns."""
+    """One Store call, the statements it must issue, and (for plausibility) what it returns."""
 
     id: str
     method: str
-    call: Callable[[JobStore], Any]
+    call: Callable[[Store], Any]
     expect: tuple[str, ...]
     setup: Callable[[FakeServer], None] = lambda server: None
     returns: Callable[[Any], bool] = lambda result: True
     raises: type[Exception] | None = None
     contains: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
 
 
-def _create(store: JobStore) -> Job | None:
+def _create(store: Store) -> JobView | None:
     return store.create_job(
         JOB_ID,
         name="flow",
@@ -754,9 +829,16 @@ def _create(store: JobStore) -> Job | None:
         source="print('hi')\n",
         source_sha256="0" * 64,
         args=["--day", "2026-01-01"],
-        host="server1",
-        pid=4242,
-        lease_seconds=60,
+        runner=RUNNER,
+    )
+
+
+def _created(job: JobView | None) -> bool:
+    return (
+        job is not None
+        and (job.id, job.status, job.args, job.owner_host, job.owner_pid, job.attempts)
+        == (JOB_ID, JobStatus.RUNNING, ("--day", "2026-01-01"), "server1", 4242, 1)
+        and job.lease_until == job.created_at + 60
     )
 
 
@@ -775,8 +857,33 @@ def _rows(*counts: int, rowcount: int = 1) -> Callable[[FakeServer], None]:
     return setup
 
 
-_INSERT_JOB = "INSERT INTO [psflow_job] ([id], [name], [script], [source], [source_sha256], [args], [status], "
+def _reconnects(store: Store) -> JobView | None:
+    """close, then a read: the store connects again (it checked the schema already)."""
+    assert store.close() is None and store.db.is_closed()
+    return store.get_job(JOB_ID)
+
+
+_JOB_SOURCE = (
+    "SELECT [t1].[source] FROM [psflow_job] AS [t1] WHERE ([t1].[id] = {p}) "
+    "ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY"
+)
+_INSERT_JOB = (
+    "INSERT INTO [psflow_job] ([id], [name], [script], [source], [source_sha256], [args], [status], [reason], "
+    "[created_at], [updated_at], [owner_host], [owner_pid], [lease_until], [attempts], [due_at], [workflow], "
+    "[workflow_version]) "
+)
+_INSERT_WORKFLOW = (
+    "INSERT INTO [psflow_workflow] ([name], [version], [source], [source_sha256], [script], [created_at], [host], [user]) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+)
 SCENARIOS = [
+    Scenario(
+        "close-and-reconnect",
+        "close",
+        _reconnects,
+        (*_CONNECT, _JOB_COLUMNS),
+        returns=lambda job: job == FAKE_JOB,
+    ),
     Scenario(
         "register_workflow-new",
         "register_workflow",
@@ -784,39 +891,106 @@ SCENARIOS = [
             "nightly", source="print(1)\n", source_sha256="1" * 64, script="/srv/nightly.py", host="server1", user="ops"
         ),
         (
-            "SELECT [t1].[id], [t1].[name], [t1].[version], [t1].[source], ",
+            _WORKFLOW_COLUMNS + ", [t1].[source] FROM [psflow_workflow] AS [t1] WHERE ([t1].[name] = {p}) "
+            "ORDER BY [t1].[version] DESC OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
             "BEGIN TRANSACTION",
-            "INSERT INTO [psflow_workflow] ([name], [version], [source], [source_sha256], [script], [created_at], [host], [user]) "
-            "OUTPUT INSERTED.[id] VALUES",
+            _INSERT_WORKFLOW,
             "COMMIT TRANSACTION",
         ),
         setup=_rows(0),
-        returns=lambda result: result[1] is True,
+        returns=lambda result: result[1] is True
+        and (result[0].name, result[0].version, result[0].source, result[0].user) == ("nightly", 1, "print(1)\n", "ops"),
+    ),
+    Scenario(
+        "register_workflow-next-version",
+        "register_workflow",
+        lambda store: store.register_workflow(
+            "nightly", source="print(2)\n", source_sha256="2" * 64, script="/srv/nightly.py", host="server1", user="ops"
+        ),
+        (_WORKFLOW_COLUMNS, "BEGIN TRANSACTION", _INSERT_WORKFLOW, "COMMIT TRANSACTION"),
+        returns=lambda result: result[1] is True and result[0].version == 2,
+    ),
+    Scenario(
+        "register_workflow-unchanged",
+        "register_workflow",
+        lambda store: store.register_workflow(
+            "nightly", source="print('hi')\n", source_sha256="0" * 64, script="/srv/nightly.py", host="server1", user="ops"
+        ),
+        (_WORKFLOW_COLUMNS,),
+        returns=lambda result: result == (dataclasses.replace(FAKE_WORKFLOW, source="print('hi')\n"), False),
+    ),
+    Scenario(
+        "register_workflow-version-taken",
+        "register_workflow",
+        lambda store: store.register_workflow(
+            "nightly", source="print(1)\n", source_sha256="1" * 64, script="/srv/nightly.py", host="server1", user="ops"
+        ),
+        (
+            _WORKFLOW_COLUMNS,
+            "BEGIN TRANSACTION",
+            _INSERT_WORKFLOW,
+            "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION",
+            _WORKFLOW_COLUMNS,
+            "BEGIN TRANSACTION",
+            _INSERT_WORKFLOW,
+            "COMMIT TRANSACTION",
+        ),
+        setup=_fail("INSERT INTO [psflow_workflow]", "execute"),
+        returns=lambda result: result[1] is True and result[0].version == 2,
     ),
     Scenario(
         "workflow-newest",
         "workflow",
         lambda store: store.workflow("nightly"),
-        ("SELECT [t1].[id], [t1].[name], [t1].[version], [t1].[source], ",),
+        (
+            _WORKFLOW_COLUMNS + ", [t1].[source] FROM [psflow_workflow] AS [t1] WHERE ([t1].[name] = {p}) "
+            "ORDER BY [t1].[version] DESC OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
+        ),
+        returns=lambda found: found == dataclasses.replace(FAKE_WORKFLOW, source="print('hi')\n"),
+    ),
+    Scenario(
+        "workflow-version",
+        "workflow",
+        lambda store: store.workflow("nightly", 1),
+        (
+            _WORKFLOW_COLUMNS + ", [t1].[source] FROM [psflow_workflow] AS [t1] "
+            "WHERE (([t1].[name] = {p}) AND ([t1].[version] = {p})) "
+            "ORDER BY [t1].[version] DESC OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
+        ),
         setup=_rows(0),
         returns=lambda found: found is None,
-        contains=("ORDER BY [t1].[version] DESC OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",),
     ),
     Scenario(
         "workflow_versions",
         "workflow_versions",
         lambda store: store.workflow_versions("nightly"),
-        ("SELECT [t1].[id], [t1].[name], [t1].[version], [t1].[source_sha256], ",),
-        setup=_rows(0),
-        returns=lambda found: found == [],
+        (_WORKFLOW_COLUMNS + " FROM [psflow_workflow] AS [t1] WHERE ([t1].[name] = {p}) ORDER BY [t1].[version]",),
+        setup=_rows(2),
+        returns=lambda found: found == [FAKE_WORKFLOW, FAKE_WORKFLOW],  # without their source
     ),
     Scenario(
         "list_workflows-none",
         "list_workflows",
         lambda store: store.list_workflows(),
-        ("SELECT [t1].[name], MAX([t1].[version]), COUNT([t1].[id]), MIN([t1].[created_at]) FROM [psflow_workflow]",),
+        (
+            "SELECT [t1].[name], MAX([t1].[version]), COUNT([t1].[id]), MIN([t1].[created_at]) "
+            "FROM [psflow_workflow] AS [t1] GROUP BY [t1].[name]",
+        ),
         setup=_rows(0),
         returns=lambda found: found == [],
+    ),
+    Scenario(
+        "list_workflows-one",
+        "list_workflows",
+        lambda store: store.list_workflows(),
+        (
+            "SELECT [t1].[name], MAX([t1].[version]), COUNT([t1].[id]), MIN([t1].[created_at]) "
+            "FROM [psflow_workflow] AS [t1] GROUP BY [t1].[name]",
+            _WORKFLOW_COLUMNS + " FROM [psflow_workflow] AS [t1] "
+            "WHERE (([t1].[name] IN ({p})) AND ([t1].[version] IN ({p}))) ORDER BY [t1].[name]",
+        ),
+        # The fake answers each aggregate with the row's first value (id 1): newest 1, one version, first 1.
+        returns=lambda found: found == [(FAKE_WORKFLOW, 1, 1)],
     ),
     Scenario(
         "move_to_version",
@@ -828,9 +1002,9 @@ SCENARIOS = [
         "create_job",
         "create_job",
         _create,
-        ("BEGIN TRANSACTION", _INSERT_JOB, "COMMIT TRANSACTION"),
-        returns=lambda job: job is not None and job.id == JOB_ID,
-        contains=("OUTPUT INSERTED.[id] VALUES (",),
+        ("BEGIN TRANSACTION", _INSERT_JOB + "VALUES (" + ", ".join(["{p}"] * 17) + ")", "COMMIT TRANSACTION"),
+        returns=_created,
+        absent=("OUTPUT",),  # no key to read back: a duplicate key can only fail the execute
     ),
     Scenario(
         "create_job-taken",
@@ -841,28 +1015,41 @@ SCENARIOS = [
         returns=lambda job: job is None,
     ),
     Scenario(
-        # The duplicate-key error can arrive after OUTPUT's row metadata, while fetching.
-        "create_job-taken-at-fetch",
-        "create_job",
-        _create,
-        ("BEGIN TRANSACTION", _INSERT_JOB, "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"),
-        setup=_fail("INSERT INTO [psflow_job]", "fetch"),
-        returns=lambda job: job is None,
-    ),
-    Scenario(
         "get_job",
         "get_job",
         lambda store: store.get_job(JOB_ID),
+        (_JOB_COLUMNS + "WHERE ([t1].[id] = {p}) ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",),
+        returns=lambda job: job == FAKE_JOB,
+    ),
+    Scenario(
+        "get_job-none",
+        "get_job",
+        lambda store: store.get_job("nope"),
         (_JOB_COLUMNS,),
-        returns=lambda job: job.id == JOB_ID and job.lease_until is None,
-        contains=("WHERE ([t1].[id] = {p}) ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",),
+        setup=_rows(0),
+        returns=lambda job: job is None,
+    ),
+    Scenario(
+        "job_source",
+        "job_source",
+        lambda store: store.job_source(JOB_ID),
+        (_JOB_SOURCE,),
+        returns=lambda source: source == "print('hi')\n",
+    ),
+    Scenario(
+        "job_source-unknown",
+        "job_source",
+        lambda store: store.job_source("nope"),
+        (_JOB_SOURCE,),
+        setup=_rows(0),
+        returns=lambda source: source is None,
     ),
     Scenario(
         "find_job-exact",
         "find_job",
         lambda store: store.find_job(JOB_ID),
         (_JOB_COLUMNS,),
-        returns=lambda job: job.id == JOB_ID,
+        returns=lambda job: job == FAKE_JOB,
     ),
     Scenario(
         "find_job-prefix",
@@ -870,8 +1057,16 @@ SCENARIOS = [
         lambda store: store.find_job("abc_1"),
         (_JOB_COLUMNS, "SELECT [t1].[id] FROM [psflow_job] AS [t1] WHERE ([t1].[id] LIKE {p} ESCAPE {p})", _JOB_COLUMNS),
         setup=_rows(0, 1, 1),
-        returns=lambda job: job.id == JOB_ID,
+        returns=lambda job: job == FAKE_JOB,
         contains=("ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",),
+    ),
+    Scenario(
+        "find_job-prefix-deleted-meanwhile",
+        "find_job",
+        lambda store: store.find_job("abc_1"),
+        (_JOB_COLUMNS, "SELECT [t1].[id] FROM [psflow_job] AS [t1] WHERE ([t1].[id] LIKE {p} ESCAPE {p})", _JOB_COLUMNS),
+        setup=_rows(0, 1, 0),
+        raises=UnknownJob,
     ),
     Scenario(
         "find_job-ambiguous",
@@ -893,10 +1088,9 @@ SCENARIOS = [
         "list_jobs-all",
         "list_jobs",
         lambda store: store.list_jobs(),
-        (_JOB_COLUMNS,),
+        (_JOB_COLUMNS + "ORDER BY [t1].[updated_at] DESC, [t1].[id]",),
         setup=_rows(2),
-        returns=lambda jobs: len(jobs) == 2,
-        contains=("FROM [psflow_job] AS [t1] ORDER BY [t1].[updated_at] DESC, [t1].[id]",),
+        returns=lambda jobs: jobs == [FAKE_JOB, dataclasses.replace(FAKE_JOB, id=JOB_ID + "1")],
     ),
     Scenario(
         "list_jobs-status-limit-newest",
@@ -934,7 +1128,7 @@ SCENARIOS = [
     Scenario(
         "claim_job-waiting",
         "claim_job",
-        lambda store: store.claim_job(_job("Waiting"), host="server2", pid=7, lease_seconds=60),
+        lambda store: store.claim_job(_job("Waiting"), OTHER_RUNNER),
         (
             "UPDATE [psflow_job] SET [status] = {p}, [updated_at] = {p}, [owner_host] = {p}, [owner_pid] = {p}, "
             "[lease_until] = {p}, [attempts] = ([psflow_job].[attempts] + {p}), [due_at] = {p} "
@@ -945,7 +1139,7 @@ SCENARIOS = [
     Scenario(
         "claim_job-expired-lease",
         "claim_job",
-        lambda store: store.claim_job(_job("Running"), host="server2", pid=7, lease_seconds=60),
+        lambda store: store.claim_job(_job("Running"), OTHER_RUNNER),
         ("UPDATE [psflow_job] SET [status] = {p}, ",),
         returns=lambda claimed: claimed is True,
         contains=("AND ([psflow_job].[lease_until] < {p}))",),
@@ -953,7 +1147,7 @@ SCENARIOS = [
     Scenario(
         "claim_job-lost",
         "claim_job",
-        lambda store: store.claim_job(_job("Waiting"), host="server2", pid=7, lease_seconds=60),
+        lambda store: store.claim_job(_job("Waiting"), OTHER_RUNNER),
         ("UPDATE [psflow_job] SET [status] = {p}, ",),
         setup=_rows(rowcount=0),
         returns=lambda claimed: claimed is False,
@@ -1001,10 +1195,10 @@ SCENARIOS = [
     Scenario(
         "start_attempt",
         "start_attempt",
-        lambda store: store.start_attempt(JOB_ID, 2, host="server1", pid=4242, source_sha256="0" * 64),
+        lambda store: store.start_attempt(JOB_ID, 2, RUNNER, source_sha256="0" * 64),
         (
             "INSERT INTO [psflow_attempt] ([job_id], [number], [host], [pid], [source_sha256], [started_at]) "
-            "OUTPUT INSERTED.[id] VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+            "VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
         ),
     ),
     Scenario(
@@ -1024,18 +1218,13 @@ SCENARIOS = [
         "attempts",
         "attempts",
         lambda store: store.attempts(JOB_ID),
-        ("SELECT [t1].[id], [t1].[job_id], [t1].[number], ",),
+        (
+            "SELECT [t1].[number], [t1].[host], [t1].[pid], [t1].[source_sha256], [t1].[started_at], "
+            "[t1].[ended_at], [t1].[outcome], [t1].[reason] FROM [psflow_attempt] AS [t1] "
+            "WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[number]",
+        ),
         setup=_rows(2),
-        returns=lambda attempts: len(attempts) == 2,
-        contains=("FROM [psflow_attempt] AS [t1] WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[number]",),
-    ),
-    Scenario(
-        "last_attempt",
-        "last_attempt",
-        lambda store: store.last_attempt(JOB_ID),
-        ("SELECT [t1].[id], [t1].[job_id], [t1].[number], ",),
-        returns=lambda attempt: attempt.number == 1,
-        contains=("ORDER BY [t1].[number] DESC OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",),
+        returns=lambda attempts: attempts == [FAKE_ATTEMPT, FAKE_ATTEMPT],
     ),
     Scenario(
         "completed_blocks",
@@ -1047,7 +1236,8 @@ SCENARIOS = [
             "[t1].[pid], [t1].[tries], [t1].[fingerprint] FROM [psflow_block] AS [t1] "
             "WHERE (([t1].[job_id] = {p}) AND ([t1].[status] = {p})) ORDER BY [t1].[id]",
         ),
-        returns=lambda blocks: list(blocks) == ["Step1"],
+        returns=lambda blocks: blocks
+        == {"Step1": RECORD._replace(output="3 rows\n")},  # the fake row: Step1 as RECORD, its own output
     ),
     Scenario(
         "save_block",
@@ -1071,12 +1261,25 @@ SCENARIOS = [
         ),
     ),
     Scenario(
-        "blocks",
-        "blocks",
-        lambda store: store.blocks(JOB_ID),
-        ("SELECT [t1].[id], [t1].[job_id], [t1].[name], ",),
-        returns=lambda blocks: [block.name for block in blocks] == ["Step1"],
-        contains=("FROM [psflow_block] AS [t1] WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[id]",),
+        "block_runs",
+        "block_runs",
+        lambda store: store.block_runs(JOB_ID),
+        (
+            _BLOCK_RUN_COLUMNS + " FROM [psflow_block] AS [t1] WHERE (([t1].[job_id] = {p}) AND ([t1].[id] > {p})) "
+            "ORDER BY [t1].[id]",
+        ),
+        returns=lambda runs: runs == [FAKE_RUN],  # output None: not read unless asked for
+        absent=("[output]",),
+    ),
+    Scenario(
+        "block_runs-after-with-output",
+        "block_runs",
+        lambda store: store.block_runs(JOB_ID, after_id=5, with_output=True),
+        (
+            _BLOCK_RUN_COLUMNS + ", [t1].[output] FROM [psflow_block] AS [t1] "
+            "WHERE (([t1].[job_id] = {p}) AND ([t1].[id] > {p})) ORDER BY [t1].[id]",
+        ),
+        returns=lambda runs: runs == [dataclasses.replace(FAKE_RUN, output="3 rows\n")],
     ),
     Scenario(
         "first_block_start",
@@ -1120,29 +1323,13 @@ SCENARIOS = [
         "inputs",
         "inputs",
         lambda store: store.inputs(JOB_ID),
-        ("SELECT [t1].[id], [t1].[job_id], [t1].[name], [t1].[value], [t1].[host], [t1].[user], [t1].[created_at] ",),
-        returns=lambda inputs: [(row.name, row.user) for row in inputs] == [("approved", "ops")],
-        contains=("FROM [psflow_signal] AS [t1] WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[id]",),
-    ),
-    # ---- history: psflow.operations (logs, job, rerun, cancel, retry, rm, prune) ----
-    Scenario(
-        "block_runs",
-        "block_runs",
-        lambda store: store.block_runs(JOB_ID, after_id=5),
-        ("SELECT [t1].[id], [t1].[job_id], [t1].[name], ",),
-        returns=lambda runs: [run.output for run in runs] == ["3 rows\n"],
-        contains=("WHERE (([t1].[job_id] = {p}) AND ([t1].[id] > {p})) ORDER BY [t1].[id]",),
-    ),
-    Scenario(
-        "block_fingerprints",
-        "block_fingerprints",
-        lambda store: store.block_fingerprints(JOB_ID),
         (
-            "SELECT [t1].[name], [t1].[attempt], [t1].[fingerprint] FROM [psflow_block] AS [t1] "
-            "WHERE (([t1].[job_id] = {p}) AND ([t1].[fingerprint] IS NOT NULL))",
+            "SELECT [t1].[name], [t1].[value], [t1].[host], [t1].[user], [t1].[created_at] "
+            "FROM [psflow_signal] AS [t1] WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[id]",
         ),
-        returns=lambda found: list(found) == [("Step1", 1)],
+        returns=lambda inputs: inputs == [InputView("approved", "true", "server1", "ops", NOW)],
     ),
+    # ---- history: changing it (psflow.service: rerun, cancel, retry, rm, prune) ----
     Scenario(
         "mark_rerun",
         "mark_rerun",
@@ -1211,15 +1398,17 @@ SCENARIOS = [
         lambda store: store.delete_jobs([_job("Completed")]),
         ("BEGIN TRANSACTION", "UPDATE [psflow_job] SET [updated_at] = {p} WHERE ", "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"),
         setup=_rows(rowcount=0),
-        returns=lambda changed: isinstance(changed, Job),
+        returns=lambda changed: changed == _job("Completed"),
     ),
     Scenario(
         "prunable_jobs",
         "prunable_jobs",
         lambda store: store.prunable_jobs(["Completed", "Cancelled"], NOW),
-        (_JOB_COLUMNS,),
-        returns=lambda jobs: [job.id for job in jobs] == [JOB_ID],
-        contains=("WHERE (([t1].[status] IN ({p}, {p})) AND ([t1].[updated_at] < {p})) ORDER BY [t1].[updated_at], [t1].[id]",),
+        (
+            _JOB_COLUMNS + "WHERE (([t1].[status] IN ({p}, {p})) AND ([t1].[updated_at] < {p})) "
+            "ORDER BY [t1].[updated_at], [t1].[id]",
+        ),
+        returns=lambda jobs: jobs == [FAKE_JOB],
     ),
     Scenario(
         "prune_jobs",
@@ -1242,7 +1431,7 @@ SCENARIOS = [
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.id for scenario in SCENARIOS])
-def test_statements_of(scenario: Scenario, store: JobStore, server: FakeServer):
+def test_statements_of(scenario: Scenario, store: Store, server: FakeServer):
     scenario.setup(server)
     if scenario.raises:
         with pytest.raises(scenario.raises):
@@ -1253,16 +1442,18 @@ def test_statements_of(scenario: Scenario, store: JobStore, server: FakeServer):
     text = " ".join(starts(server.log)).replace("%s", "{p}").replace("?", "{p}")
     for fragment in scenario.contains:
         assert fragment in text, f"{fragment}\n  not in\n{text}"
+    for fragment in scenario.absent:
+        assert fragment not in text, f"{fragment}\n  in\n{text}"
     check_all(server.log)
 
 
-def test_every_jobstore_method_has_a_scenario():
-    """A new JobStore method must come with its statements checked here."""
-    public = {name for name, _ in inspect.getmembers(JobStore, inspect.isfunction) if not name.startswith("_")}
+def test_every_store_method_has_a_scenario():
+    """A new public Store method must come with its statements checked here."""
+    public = {name for name, _ in inspect.getmembers(Store, inspect.isfunction) if not name.startswith("_")}
     assert public == {scenario.method for scenario in SCENARIOS}
 
 
-def test_save_block_is_one_prebuilt_statement(store: JobStore, server: FakeServer):
+def test_save_block_is_one_prebuilt_statement(store: Store, server: FakeServer):
     """The hot path: a plain INSERT built once (no OUTPUT: its id is not needed), one parameter per column."""
     sql = store._save_block_sql
     assert sql.startswith("INSERT INTO [psflow_block] ") and "OUTPUT" not in sql
@@ -1272,10 +1463,33 @@ def test_save_block_is_one_prebuilt_statement(store: JobStore, server: FakeServe
     assert [statement.template for statement in server.log] == [sql, sql]
 
 
+def test_a_duplicate_key_found_while_fetching_the_new_key_is_an_integrity_error(server: FakeServer):
+    """The Store's inserts read no key back, but an insert that does (OUTPUT INSERTED.[id]) can get
+    its duplicate-key error after the row's metadata, while fetching: still peewee's IntegrityError,
+    and the transaction is rolled back."""
+    from peewee import IntegrityError as PeeweeIntegrityError
+
+    db = open_fake(server)
+    attempt = bind_tables(db).attempt
+    server.log.clear()
+    server.fail = ("INSERT INTO [psflow_attempt]", IntegrityError("Violation of UNIQUE KEY constraint"), "fetch")
+    with pytest.raises(PeeweeIntegrityError):
+        with db.atomic():
+            attempt.insert(job=JOB_ID, number=1, host="server1", pid=1, source_sha256="0" * 64, started_at=NOW).execute()
+    assert_statements(
+        server.log,
+        "BEGIN TRANSACTION",
+        "INSERT INTO [psflow_attempt] ([job_id], [number], [host], [pid], [source_sha256], [started_at]) "
+        "OUTPUT INSERTED.[id] VALUES ({p}, {p}, {p}, {p}, {p}, {p})",
+        "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION",
+    )
+    check_all(server.log)
+
+
 # ---- transactions and rendering details ------------------------------------------------------------
 
 
-def test_nested_atomic_uses_tsql_savepoints(store: JobStore, server: FakeServer):
+def test_nested_atomic_uses_tsql_savepoints(store: Store, server: FakeServer):
     """psflow does not nest transactions today; if it does, T-SQL gets SAVE TRANSACTION, not SAVEPOINT."""
     db = store.db
     with db.atomic():
@@ -1359,15 +1573,15 @@ def test_identifiers_are_bracketed_with_closing_brackets_doubled():
 def test_no_backend_upserts_blocks(tmp_path):
     """Each block run is its own row (schema 2): SQLite's hot path is a plain INSERT too, and the
     SQL Server MERGE hook is gone; INSERT ... ON CONFLICT is refused rather than mistranslated."""
-    db = open_database(f"sqlite:///{tmp_path / 'psflow.sqlite'}")
-    database.initialize(db)
-    sql = JobStore(db)._save_block_sql
+    url = f"sqlite:///{tmp_path / 'psflow.sqlite'}"
+    with Store(open_database(url), url) as store:
+        sql = store._save_block_sql
     assert sql.startswith('INSERT INTO "psflow_block"') and "ON CONFLICT" not in sql and "RETURNING" not in sql
-    db.close()
     assert not hasattr(mssql.MssqlDatabase, "upsert_sql")
     mssql_db = mssql.MssqlDatabase(mssql.parse_mssql_url(URL))
+    job = bind_tables(mssql_db).job
     with pytest.raises(NotImplementedError, match="never upserts"):
-        mssql_db.get_sql_context().sql(Job.insert(id="x").on_conflict_replace()).query()
+        mssql_db.get_sql_context().sql(job.insert(id="x").on_conflict_replace()).query()
 
 
 # ---- the validators catch what they must --------------------------------------------------------------
@@ -1499,14 +1713,16 @@ def test_connect_errors_are_one_line_store_errors_without_the_password(monkeypat
     assert expected in message and PASSWORD not in message and "\n" not in message
 
 
-def test_query_errors_say_the_server_message(store: JobStore, server: FakeServer):
+def test_query_errors_say_the_server_message(store: Store, server: FakeServer):
+    """The Store turns the driver's error into a one-line StoreError naming the database, password masked."""
     pytds = pytest.importorskip("pytds")
-    from peewee import OperationalError
 
     server.fail = ("UPDATE", pytds.OperationalError("Lock request time out period exceeded."), "execute")
-    with pytest.raises(OperationalError) as caught:
+    with pytest.raises(StoreError) as caught:
         store.update_source(JOB_ID, "x", "1" * 64)
-    assert str(caught.value) == "Lock request time out period exceeded."
+    where = "mssql://psflow:***@db.example:1433/psflow" if server.style == "pytds" else "mssql+pyodbc://psflow:***@db.example:1433/psflow"
+    assert str(caught.value) == f"cannot use database {where}: Lock request time out period exceeded."
+    assert PASSWORD not in str(caught.value) and caught.value.__suppress_context__
 
 
 def test_cli_unreachable_server_is_one_line_and_masked(tmp_path):
@@ -1533,10 +1749,8 @@ def _inventory() -> None:  # pragma: no cover - a report for people
     seen: dict[str, Verdict] = {}
     server = FakeServer("pytds", tables=[])
     mssql._connect_pytds = lambda target: server.connect()
-    db = open_fake(server)
-    ensure_schema(db)
-    store = JobStore(db)
-    runs = [lambda: None] + [functools.partial(_run_quietly, scenario, store, server) for scenario in SCENARIOS]
+    store = fake_store(server)
+    runs = [store._ensure_ready] + [functools.partial(_run_quietly, scenario, store, server) for scenario in SCENARIOS]
     for run in runs:
         run()
         for statement in server.log:
@@ -1547,7 +1761,7 @@ def _inventory() -> None:  # pragma: no cover - a report for people
         print(f"{number:2}. {sql}\n    sqlglot: {', '.join(verdict.sqlglot_kinds)}; sqlfluff: {', '.join(verdict.sqlfluff_kinds)}")
 
 
-def _run_quietly(scenario: Scenario, store: JobStore, server: FakeServer) -> None:  # pragma: no cover
+def _run_quietly(scenario: Scenario, store: Store, server: FakeServer) -> None:  # pragma: no cover
     scenario.setup(server)
     try:
         scenario.call(store)

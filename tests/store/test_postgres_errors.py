@@ -202,12 +202,11 @@ def test_first_use_by_many_processes_at_once(psflow):
 def test_schema_creation_waits_for_another_process_creating_it(postgres_database, monkeypatch):
     """Deterministic: the first creator holds its transaction open while the second arrives."""
     from psflow.store import schema
-    from psflow.store.models import SchemaVersion, database
+    from psflow.store.tables import bind_tables
     from psflow.store.urls import open_database
 
     db = open_database(postgres_database)
-    previous = database.obj
-    database.initialize(db)
+    tables = bind_tables(db)
     create_tables = db.create_tables
 
     def slow_create_tables(*args, **kwargs):
@@ -219,7 +218,7 @@ def test_schema_creation_waits_for_another_process_creating_it(postgres_database
 
     def first_use():  # each thread has its own connection
         try:
-            schema.ensure_schema(db)
+            schema.ensure_schema(db, tables)
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
         finally:
@@ -233,10 +232,9 @@ def test_schema_creation_waits_for_another_process_creating_it(postgres_database
         for thread in threads:
             thread.join(timeout=30)
         assert errors == []
-        assert SchemaVersion.select().count() == 1
+        assert tables.schema_version.select().count() == 1
     finally:
         db.close()
-        database.initialize(previous)
 
 
 GATED = """

@@ -1,13 +1,15 @@
 """Blocks in the script's own helper modules: an import hook for its folder.
 
-A module imported from the script's folder whose source mentions `block` is
-rewritten like the script itself (through the same code cache). Such modules
-are forgotten after the attempt, so the next job imports them afresh and their
-module-level blocks belong to that job.
+A module imported from the script's folder whose source mentions one of the
+script names (`block`, `sleep`, … psflow.script.NAMES) gets those names, as the
+script does, and is rewritten like the script (through the same code cache).
+Such modules are forgotten after the attempt, so the next job imports them
+afresh and their module-level blocks belong to that job.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from importlib.abc import MetaPathFinder
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
@@ -15,7 +17,9 @@ from pathlib import Path
 from types import CodeType, ModuleType
 
 from psflow import script
-from psflow.loader import load_script
+from psflow.loading.loader import load_script
+
+_USES_SCRIPT_NAMES = re.compile(rb"\b(?:%s)\b" % b"|".join(name.encode() for name in script.NAMES))
 
 
 class _BlockModuleLoader(SourceFileLoader):
@@ -40,7 +44,7 @@ class _BlockModuleLoader(SourceFileLoader):
 
 
 class ScriptFolderImporter(MetaPathFinder):
-    """Finds modules under `folder` that use blocks; everything else imports as usual."""
+    """Finds modules under `folder` that use script names; everything else imports as usual."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder.resolve()
@@ -54,7 +58,7 @@ class ScriptFolderImporter(MetaPathFinder):
         if not origin.is_relative_to(self.folder):
             return None
         try:
-            if b"block" not in origin.read_bytes():
+            if not _USES_SCRIPT_NAMES.search(origin.read_bytes()):
                 return None
         except OSError:
             return None

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from peewee import InterfaceError, OperationalError, PostgresqlDatabase
 
-from psflow.store.errors import StoreError
+from psflow.errors import StoreError
 from psflow.store.urls import mask_password
 
 CONNECT_TIMEOUT_SECONDS = 10

@@ -1,16 +1,17 @@
-"""How the CLI prints: rich tables and highlighting on a terminal, plain text otherwise.
+"""What psflow tells the user on stderr: one-line messages, and a progress bar while many jobs run.
 
-`NO_COLOR` is respected: no ANSI styles at all (rich alone would still print bold).
 psflow's own messages go to stderr so that a script's stdout stays the script's.
-While a progress bar is shown (stderr a terminal, many jobs), they print above it.
+While a progress bar is shown (stderr a terminal, many jobs), they print above it,
+and so does everything the scripts and worker processes write.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 from typing import Any
+
+from psflow.cli.render import console
 
 _bar: Any = None  # the rich Progress on screen, if any: say() prints above it
 _relay: _Relay | None = None  # while it is: what scripts and worker processes write goes above it too
@@ -28,123 +29,6 @@ def say(message: str, *, error: bool = False) -> None:
         _bar.console.print(Text(f"psflow: {message}"), soft_wrap=True)
         return
     print(f"psflow: {message}", file=sys.stderr)
-
-
-def _console(*, stderr: bool = False, **options: Any):
-    """A rich console; with NO_COLOR set, one that writes no ANSI styles whatsoever."""
-    from rich.console import Console
-
-    return Console(stderr=stderr, color_system=None if os.environ.get("NO_COLOR") else "auto", **options)
-
-
-def when(epoch: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch)) if epoch else "-"
-
-
-def _tty() -> bool:
-    return sys.stdout.isatty()
-
-
-def _table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
-    if _tty():
-        from rich.table import Table
-
-        table = Table(title=title, show_edge=False, header_style="bold")
-        for column in columns:
-            table.add_column(column)
-        for row in rows:
-            table.add_row(*row)
-        _console().print(table)
-        return
-    widths = [max([len(column), *(len(row[i]) for row in rows)]) for i, column in enumerate(columns)]
-    if title:
-        print(title)
-    for row in [columns, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-
-
-def print_jobs(jobs: list[dict[str, Any]]) -> None:
-    if not jobs:
-        print("no jobs")
-        return
-    rows = [
-        [job["id"], job["script"], job["status"], str(job["attempts"]), when(job["updated"]), job["host"] or "-"]
-        for job in jobs
-    ]
-    columns = ["ID", "SCRIPT", "STATUS", "ATTEMPTS", "UPDATED", "HOST"]
-    if any(job.get("due") for job in jobs):  # some job sleeps on a timer: when it is due
-        columns.insert(4, "DUE")
-        for row, job in zip(rows, jobs):
-            row.insert(4, when(job.get("due")))
-    _table(None, columns, rows)
-
-
-def print_job(job: dict[str, Any]) -> None:
-    lines = [
-        f"job       {job['id']}",
-        f"script    {job['script']} {' '.join(job['args'])}".rstrip(),
-        f"status    {job['status']}" + (f" ({job['reason']})" if job["reason"] else ""),
-        f"attempts  {job['attempts']}",
-        f"created   {when(job['created'])}",
-        f"updated   {when(job['updated'])}",
-        f"last host {job['host'] or '-'}",
-    ]
-    if job.get("due"):
-        lines.insert(4, f"due       {when(job['due'])}")
-    print("\n".join(lines))
-    print()
-    rows = [
-        [block["name"], block["status"], str(block["attempt"]), f"{block['duration']:.3f}s", block["host"]]
-        for block in job["blocks"]
-    ]
-    if rows:
-        _table("blocks", ["BLOCK", "STATUS", "ATTEMPT", "DURATION", "HOST"], rows)
-    else:
-        print("no blocks recorded yet")
-    _print_inputs(job.get("inputs") or [])
-
-
-def _print_inputs(inputs: list[dict[str, Any]]) -> None:
-    """Input sent to the job (`psflow send`): value as JSON, so "3" and 3 look different."""
-    if not inputs:
-        return
-    import json
-
-    rows = []
-    for sent in inputs:
-        value = json.dumps(sent["value"], ensure_ascii=False)
-        rows.append([sent["name"], value if len(value) <= 60 else value[:59] + "…", sent["user"], sent["host"], when(sent["received"])])
-    print()
-    _table("inputs", ["INPUT", "VALUE", "USER", "HOST", "RECEIVED"], rows)
-
-
-def print_source(text: str, *, diff: bool) -> None:
-    if not _tty():
-        sys.stdout.write(text)
-        return
-    from rich.syntax import Syntax
-
-    _console().print(Syntax(text, "diff" if diff else "python", line_numbers=not diff))
-
-
-def print_workflows(workflows: list[dict[str, Any]]) -> None:
-    if not workflows:
-        print("no registered workflows: `psflow register NAME SCRIPT` adds one")
-        return
-    rows = [
-        [wf["name"], f"v{wf['version']}", str(wf["versions"]), when(wf["registered"]), wf["user"], wf["host"],
-         wf["script"]]
-        for wf in workflows
-    ]
-    _table(None, ["NAME", "LATEST", "VERSIONS", "REGISTERED", "BY", "ON", "FROM"], rows)
-
-
-def print_workflow_versions(versions: list[dict[str, Any]]) -> None:
-    rows = [
-        [f"v{wf['version']}", when(wf["registered"]), wf["user"], wf["host"], wf["source_sha256"][:12], wf["script"]]
-        for wf in versions
-    ]
-    _table(f"workflow {versions[0]['name']}", ["VERSION", "REGISTERED", "BY", "ON", "SHA256", "FROM"], rows)
 
 
 class JobProgress:
@@ -189,14 +73,14 @@ class JobProgress:
         sys.stdout.flush()
         sys.stderr.flush()
         terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w", encoding="utf-8", errors="replace")
-        console = _console(stderr=True, file=terminal, width=width or 80, height=height or 25)
+        screen = console(stderr=True, file=terminal, width=width or 80, height=height or 25)
         counter = MofNCompleteColumn() if total is not None else TextColumn("{task.completed} done")
         bar = Progress(
             TextColumn(f"psflow: {self.label}"), BarColumn(), counter, TimeElapsedColumn(),
-            console=console, transient=True, redirect_stdout=False, redirect_stderr=False,
+            console=screen, transient=True, redirect_stdout=False, redirect_stderr=False,
         )
         self._task = bar.add_task(self.label, total=total, completed=self._done)
-        _relay = _Relay(console, (1, 2) if _same_terminal() else (2,))
+        _relay = _Relay(screen, (1, 2) if _same_terminal() else (2,))
         _bar = bar
         bar.start()
 

@@ -1,10 +1,10 @@
-"""How `psflow check` and `psflow resume --dry-run` print (see psflow.output for the rules:
+"""How `psflow check` and `psflow resume --dry-run` print (see psflow.cli.render for the rules:
 rich tables on a terminal, plain text in pipes, no ANSI styles with NO_COLOR)."""
 
 from __future__ import annotations
 
-from psflow.output import _table
-from psflow.preflight import CheckResult, JobPlan
+from psflow.cli.render import table
+from psflow.service.preflight import CheckResult, JobPlan
 
 
 def print_check(result: CheckResult) -> None:
@@ -19,7 +19,7 @@ def print_check(result: CheckResult) -> None:
             ]
             for site in result.sites
         ]
-        _table(f"{result.file}: {len(result.sites)} block(s)", ["LINE", "BLOCK", "BINDS", "READS"], rows)
+        table(f"{result.file}: {len(result.sites)} block(s)", ["LINE", "BLOCK", "BINDS", "READS"], rows)
     else:
         print(f"{result.file}: no blocks found")
     for diagnostic in result.diagnostics:
@@ -47,4 +47,4 @@ def print_plan(plan: JobPlan) -> None:
         [block.action, block.name, str(block.line) if block.line is not None else "-", block.detail]
         for block in plan.blocks
     ]
-    _table(None, ["ACTION", "BLOCK", "LINE", "WHY"], rows)
+    table(None, ["ACTION", "BLOCK", "LINE", "WHY"], rows)

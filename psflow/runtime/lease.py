@@ -8,21 +8,14 @@ a job costs no thread start and finishing one no join.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
-from psflow.store import JobStore
+from psflow.domain import Runner
 
-DEFAULT_LEASE_SECONDS = 60.0
-
-
-def lease_seconds() -> float:
-    """How long a claim lasts without a heartbeat (PSFLOW_LEASE_SECONDS, default 60)."""
-    try:
-        return max(1.0, float(os.environ.get("PSFLOW_LEASE_SECONDS", DEFAULT_LEASE_SECONDS)))
-    except ValueError:
-        return DEFAULT_LEASE_SECONDS
+if TYPE_CHECKING:
+    from psflow.store import Store
 
 
 class _Beater:
@@ -34,7 +27,7 @@ class _Beater:
         self.wake = threading.Event()
         self.thread: threading.Thread | None = None
 
-    def add(self, store: JobStore, job_id: str, pid: int, seconds: float) -> None:
+    def add(self, store: Store, job_id: str, pid: int, seconds: float) -> None:
         with self.lock:
             self.leases[job_id] = [store, pid, seconds, time.monotonic() + seconds / 3]
             if self.thread is None or not self.thread.is_alive():
@@ -68,11 +61,11 @@ _beater = _Beater()
 class Heartbeat:
     """Keeps the job's lease renewed (every third of its length) while the attempt runs."""
 
-    def __init__(self, store: JobStore, job_id: str, pid: int, seconds: float) -> None:
-        self._store, self._job_id, self._pid, self._seconds = store, job_id, pid, seconds
+    def __init__(self, store: Store, job_id: str, runner: Runner) -> None:
+        self._store, self._job_id, self._runner = store, job_id, runner
 
     def __enter__(self) -> Heartbeat:
-        _beater.add(self._store, self._job_id, self._pid, self._seconds)
+        _beater.add(self._store, self._job_id, self._runner.pid, self._runner.lease_seconds)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

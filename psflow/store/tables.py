@@ -1,16 +1,22 @@
 """The tables psflow keeps: jobs, their attempts, every run of their blocks, inputs sent
 to them, and registered workflows.
 
+The classes here are templates bound to no database. Each Store binds its own
+copies to its own database (`bind_tables`), as peewee suggests for using one
+schema on two databases: two stores in one process never share a connection.
+
 Times are UTC epoch seconds in 8-byte floats (DoubleField: peewee's FloatField is a
 4-byte REAL on PostgreSQL): the same on every backend and every server.
-Values (`saved`, `mutated`, `returned`) are psflow.codec text, never pickle.
+Values (`saved`, `mutated`, `returned`, `value`) are psflow.codec text, never pickle.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from peewee import (
     CharField,
-    DatabaseProxy,
+    Database,
     DoubleField,
     ForeignKeyField,
     IntegerField,
@@ -21,12 +27,9 @@ from peewee import (
 
 SCHEMA_VERSION = 2  # psflow.store.migrations upgrades older databases
 
-database = DatabaseProxy()
-
 
 class _Table(Model):
     class Meta:
-        database = database
         legacy_table_names = False
         table_function = lambda model: f"psflow_{make_snake_case(model.__name__)}"  # noqa: E731
 
@@ -56,7 +59,7 @@ class Job(_Table):
 
 
 class Attempt(_Table):
-    job = ForeignKeyField(Job, backref="attempt_rows", on_delete="CASCADE")
+    job = ForeignKeyField(Job, backref="+", on_delete="CASCADE")
     number = IntegerField()
     host = CharField(max_length=255)
     pid = IntegerField()
@@ -73,7 +76,7 @@ class Attempt(_Table):
 class Block(_Table):
     """One run of a block in one attempt; the job's Completed rows are what replay gives back."""
 
-    job = ForeignKeyField(Job, backref="block_rows", on_delete="CASCADE", index=False)  # (job, name, attempt) indexes it
+    job = ForeignKeyField(Job, backref="+", on_delete="CASCADE", index=False)  # (job, name, attempt) indexes it
     name = CharField(max_length=255)
     status = CharField(max_length=32)
     saved = TextField(null=True)  # codec text of {name: value} the body bound
@@ -97,7 +100,7 @@ class Block(_Table):
 class Signal(_Table):
     """Input sent to a job (`psflow send JOB name=value`), read by `wait_for(name)`."""
 
-    job = ForeignKeyField(Job, backref="signal_rows", on_delete="CASCADE")
+    job = ForeignKeyField(Job, backref="+", on_delete="CASCADE")
     name = CharField(max_length=255)
     value = TextField()  # codec text
     host = CharField(max_length=255)
@@ -121,4 +124,38 @@ class Workflow(_Table):
         indexes = ((("name", "version"), True),)
 
 
-MODELS = (SchemaVersion, Job, Attempt, Block, Signal, Workflow)
+class Tables(NamedTuple):
+    """One database's copies of the tables, in the order they are created."""
+
+    schema_version: type[SchemaVersion]
+    job: type[Job]
+    attempt: type[Attempt]
+    block: type[Block]
+    signal: type[Signal]
+    workflow: type[Workflow]
+
+
+TEMPLATES = Tables(SchemaVersion, Job, Attempt, Block, Signal, Workflow)
+
+
+def bind_tables(db: Database) -> Tables:
+    """Copies of the tables bound to `db`. Their foreign keys point at each other, not at the
+    templates: tables are created in dependency order, and a template keeps no reference to a copy."""
+    copies = {
+        template: type(template.__name__, (template,), {"__module__": __name__, "Meta": type("Meta", (), {"database": db})})
+        for template in TEMPLATES
+    }
+    for copy in copies.values():
+        for field in list(copy._meta.refs):
+            template = field.rel_model
+            copy._meta.remove_ref(field)
+            template._meta.model_backrefs.pop(copy, None)  # remove_ref leaves the copy there as a key
+            copy._meta.model_refs.pop(template, None)
+            if field.backref not in ("+", "!"):  # binding the copy gave the template an accessor for it
+                if field.backref in vars(template):
+                    delattr(template, field.backref)
+                field.backref = "+"
+            field.rel_model = copies[template]
+            field.rel_field = field.rel_model._meta.primary_key
+            copy._meta.add_ref(field)
+    return Tables(*copies.values())

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 
 from peewee import SqliteDatabase
 
-from psflow.store.errors import StoreError
+from psflow.errors import StoreError
 
 # FULL: a completed block survives power loss. NORMAL: it survives a crashed
 # process but not a crashed machine, and a commit costs a fraction of FULL's.

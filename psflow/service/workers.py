@@ -23,8 +23,10 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from psflow import api
+from psflow.domain import JobStatus, RunOptions
 from psflow.script import recorder
+from psflow.service.running import RunResult, due_job_ids, resume_job
+from psflow.store import Store, open_store
 
 _DONE = None  # queue sentinel: no more work
 
@@ -36,46 +38,43 @@ class _Child:
 
 
 def run_pool(
+    store: Store,
     *,
-    db: str | None,
     statuses: Iterable[str],
     processes: int,
     limit: int | None = None,
     forever: bool = False,
     poll: float = 5.0,
-    on_result: Callable[[api.RunResult], None] | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
     shutdown: threading.Event | None = None,
-    latest: bool = False,
-    replay_output: bool = False,
-    rerun_changed: bool = False,
-) -> list[api.RunResult]:
+    options: RunOptions = RunOptions(),
+) -> list[RunResult]:
     """Run due jobs in `processes` children: one sweep, or with `forever` until `shutdown` is set."""
     statuses = list(statuses)
     # A fresh interpreter per child: no database connection is carried across fork.
     context = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
     tasks, events = context.Queue(), context.Queue()
     shutdown = shutdown or threading.Event()
-    store = api.connect(db)
     children: list[_Child] = []
-    results: list[api.RunResult] = []
+    results: list[RunResult] = []
     queued: set[str] = set()
-    sleeping: dict[str, api.RunResult] = {}  # jobs whose timer is not due yet: told once, taken when due
+    sleeping: dict[str, RunResult] = {}  # jobs whose timer is not due yet: told once, taken when due
 
     def start_child() -> None:
         process = context.Process(
-            target=_child_main, args=(db, tasks, events, latest, replay_output, rerun_changed), daemon=True
+            target=_child_main, args=(store.url, tasks, events, options), daemon=True
         )
         process.start()
         children.append(_Child(process))
 
-    def report(result: api.RunResult) -> None:
+    def report(result: RunResult) -> None:
         results.append(result)
         if on_result is not None:
             on_result(result)
         if forever and result.due is not None and not result.skipped:
             queued.discard(result.job_id)  # it sleeps on a timer: take it again once it is due
 
-    def skip(result: api.RunResult) -> None:
+    def skip(result: RunResult) -> None:
         if result.job_id not in sleeping:
             sleeping[result.job_id] = result
             if on_result is not None:
@@ -89,7 +88,7 @@ def run_pool(
             if time.monotonic() >= next_poll and (forever or not queued):
                 remaining = None if limit is None else limit - len(queued)
                 if remaining is None or remaining > 0:
-                    for job_id in api.due_job_ids(store, statuses, remaining, exclude=queued, on_skip=skip):
+                    for job_id in due_job_ids(store, statuses, remaining, exclude=queued, on_skip=skip):
                         queued.add(job_id)
                         sleeping.pop(job_id, None)
                         tasks.put(job_id)
@@ -108,7 +107,6 @@ def run_pool(
         for child in children:
             child.process.join(timeout=60)
         _drain(events, children, report, timeout=0)
-        store.db.close()
     return list(sleeping.values()) + results
 
 
@@ -140,29 +138,28 @@ def _replace_dead(children: list[_Child], store, report, start_child) -> None:
             how = f"signal {-code}" if code < 0 else f"exit status {code}"
             reason = f"worker process {child.process.pid} died ({how}) while running the job"
             marked = store.fail_orphan(child.job_id, socket.gethostname(), child.process.pid, reason)
-            report(api.RunResult(child.job_id, "", "Failed" if marked else "unknown", reason, 1, 0))
+            status = JobStatus.FAILED if marked else "unknown"
+            report(RunResult(job_id=child.job_id, script="", status=status, reason=reason, exit_code=1, attempt=0))
         start_child()
 
 
-def _child_main(
-    db: str | None, tasks, events, latest: bool = False, replay_output: bool = False, rerun_changed: bool = False
-) -> None:
+def _child_main(url: str, tasks, events, options: RunOptions) -> None:
     """A worker process: claim and run jobs from the queue until told to stop."""
     for stream in (sys.stdout, sys.stderr):  # whole lines at a time, even under PYTHONUNBUFFERED:
         if isinstance(stream, io.TextIOWrapper):  # the children's lines then never tear each other apart
             stream.reconfigure(line_buffering=True, write_through=False)
     signal.signal(signal.SIGINT, _hand_back)
     signal.signal(signal.SIGTERM, _hand_back)
-    store = api.connect(db)
+    store = open_store(url)
     pid = os.getpid()
     while not recorder.shutdown_requested():
         job_id = tasks.get()
         if job_id is _DONE:
             break
         events.put(("claimed", pid, job_id))
-        result = api.resume_job(store, job_id, latest=latest, replay_output=replay_output, rerun_changed=rerun_changed)
+        result = resume_job(store, job_id, options)
         events.put(("result", pid, result))
-    store.db.close()
+    store.close()
 
 
 def _hand_back(signum, frame) -> None:

@@ -1,4 +1,4 @@
-"""How `psflow logs` and the per-attempt part of `psflow job` print (see psflow.output for the rules:
+"""How `psflow logs` and the per-attempt part of `psflow job` print (see psflow.cli.render for the rules:
 rich on a terminal, plain text in pipes, no ANSI styles with NO_COLOR)."""
 
 from __future__ import annotations
@@ -6,9 +6,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from psflow.output import _console, _table, _tty, when
+from psflow.cli.render import console, table, tty, when
+from psflow.domain import RunStatus
 
-_STATUS_STYLE = {"Completed": "green", "Failed": "red", "Rerun": "cyan"}
+_STATUS_STYLE = {RunStatus.COMPLETED: "green", RunStatus.FAILED: "red", RunStatus.RERUN: "cyan"}
 
 
 def run_header(run: dict[str, Any]) -> str:
@@ -22,10 +23,10 @@ def run_header(run: dict[str, Any]) -> str:
 def print_run(run: dict[str, Any]) -> None:
     """One block run: its header, the stdout/stderr it captured, and the error it failed with."""
     header = run_header(run)
-    if _tty():
+    if tty():
         from rich.text import Text
 
-        _console().print(Text(header, style=f"bold {_STATUS_STYLE.get(run['status'], 'yellow')}"), soft_wrap=True)
+        console().print(Text(header, style=f"bold {_STATUS_STYLE.get(run['status'], 'yellow')}"), soft_wrap=True)
     else:
         print(header)
     for text in (run["output"], run["error"]):
@@ -44,7 +45,7 @@ def print_attempts(job: dict[str, Any]) -> None:
             print(f"  inputs received before it: {', '.join(dict.fromkeys(attempt['inputs_received']))}")
         rows = [_block_row(block) for block in attempt["blocks"]]
         if rows:
-            _table(None, ["BLOCK", "RAN", "STATUS", "DURATION", "TRIES", "HOST", "NOTE"], rows)
+            table(None, ["BLOCK", "RAN", "STATUS", "DURATION", "TRIES", "HOST", "NOTE"], rows)
         else:
             print("  no blocks")
 
@@ -65,9 +66,9 @@ def _attempt_line(attempt: dict[str, Any]) -> str:
 
 def _block_row(block: dict[str, Any]) -> list[str]:
     if block["state"] == "replayed":
-        return [block["name"], "replayed", "Completed", "-", "-", "-", f"from attempt {block['attempt']}"]
+        return [block["name"], "replayed", RunStatus.COMPLETED, "-", "-", "-", f"from attempt {block['attempt']}"]
     notes = []
-    if block["status"] == "Rerun":
+    if block["status"] == RunStatus.RERUN:
         notes.append("marked to run again")
     if block.get("code_changed"):
         notes.append("code changed")

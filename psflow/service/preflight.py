@@ -9,22 +9,21 @@ blocks' code changed since. Neither runs a script or writes to the database.
 from __future__ import annotations
 
 import re
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
-from psflow.api import UsageError, connect
-from psflow.loader import ScriptError, read_source
-from psflow.store import JobStore
-from psflow.store.models import Job
-from psflow.transform import ScriptCheck
+from psflow import keys
+from psflow.domain import JobStatus, lease_holds
+from psflow.loading import read_source
+from psflow.service.running import skip_reason, taken_note
+from psflow.service.sources import resolve_source
+from psflow.store import BlockRecord, BlockRun, JobView, Store
+from psflow.transform import ScriptCheck, TransformError
 from psflow.transform.sites import BlockSite, ScriptReport
 
 EXIT_CLEAN, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
 DYNAMIC = "dynamic: decided at run time"
-# Records that are not `with block` sites: wait_for inputs and durable timers (see psflow.runtime).
-_MARKER = re.compile(r"wait_for:.*|(?:.*/)?sleep(?:#\d+)?", re.DOTALL)
 
 
 # ---- psflow check ---------------------------------------------------------------
@@ -42,7 +41,7 @@ class CheckResult(ScriptCheck):
             return EXIT_ERRORS
         return EXIT_WARNINGS if strict and self.warnings else EXIT_CLEAN
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "file": self.file,
             "blocks": [
@@ -68,12 +67,27 @@ def check(script: str | Path) -> CheckResult:
     from psflow.transform import check_script
 
     path = Path(script).resolve()
-    try:
-        _, source = read_source(path)
-    except ScriptError as error:
-        raise UsageError(str(error)) from None
+    _, source = read_source(path)
     found = check_script(source, str(path))
     return CheckResult(found.sites, found.diagnostics, file=str(path))
+
+
+def transformed_source(script: str | Path, *, diff: bool = False) -> str:
+    """`psflow show`: the source psflow runs for `script`, or a unified diff against the original."""
+    from psflow.transform import compile_script
+
+    path = Path(script).resolve()
+    _, source = read_source(path)
+    text = compile_script(source, str(path)).text
+    if not diff:
+        return text
+    import difflib
+
+    return "".join(
+        difflib.unified_diff(
+            source.splitlines(keepends=True), text.splitlines(keepends=True), str(script), f"{script} (as run)"
+        )
+    )
 
 
 # ---- psflow resume --dry-run ----------------------------------------------------------
@@ -105,16 +119,15 @@ class JobPlan:
 
 
 def plan_resume(
+    store: Store,
     *,
-    statuses: Iterable[str] = ("Waiting",),
+    statuses: Iterable[str] = (JobStatus.WAITING,),
     job_ids: Iterable[str] = (),
     limit: int | None = None,
-    db: str | None = None,
     latest: bool = False,
     rerun_changed: bool = False,
 ) -> list[JobPlan]:
     """What `psflow resume` with these options would do, job by job; nothing runs, nothing is written."""
-    store = connect(db)
     named = [store.find_job(job_id) for job_id in job_ids]
     candidates = named or store.list_jobs(list(statuses), order="oldest")
     plans: list[JobPlan] = []
@@ -125,50 +138,27 @@ def plan_resume(
     return plans
 
 
-def _plan_job(store: JobStore, job: Job, *, latest: bool, rerun_changed: bool) -> JobPlan:
-    from psflow import api  # its private helpers: the dry run decides exactly as resume does
-
+def _plan_job(store: Store, job: JobView, *, latest: bool, rerun_changed: bool) -> JobPlan:
+    """The decisions resume would make (psflow.service.running, .sources), made without running."""
     plan = JobPlan(job.id, job.script, job.status, job.attempts + 1)
-    skipped = api._skip_reason(job)
-    if skipped is None and job.status == "Running" and (job.lease_until or 0) >= time.time():
-        skipped = api._taken_note(job)
+    now = store.clock.now()
+    skipped = skip_reason(job, now)
+    if skipped is None and lease_holds(job, now):
+        skipped = taken_note(job, now)
     if skipped is not None:
-        return _replace(plan, skipped=skipped)
-    loaded, note, error = _load(store, job, latest=latest)
-    if loaded is None:
-        return _replace(plan, error=error)
-    blocks = _plan_blocks(store, job.id, loaded.report, rerun_changed=rerun_changed)
-    return _replace(plan, blocks=tuple(blocks), note=note)
-
-
-def _load(store: JobStore, job: Job, *, latest: bool):
-    """(the script as resume would load it, a note, None) or (None, None, why it cannot)."""
-    from psflow import api
-    from psflow.loader import load_script, load_source
-    from psflow.transform import TransformError
-
+        return replace(plan, skipped=skipped)
     try:
-        if job.workflow is not None:
-            newest = store.workflow(job.workflow)
-            version, source, note = job.workflow_version, job.source, None
-            if latest and newest is not None and newest.version != job.workflow_version:
-                version, source = newest.version, newest.source
-                note = f"would move from workflow {job.workflow} v{job.workflow_version} to v{newest.version} (--latest)"
-            return load_source(api.workflow_label(job.workflow, version), source), note, None
-        try:
-            loaded = api._load(Path(job.script))
-            return loaded, api._changed_note(job, loaded), None
-        except (ScriptError, UsageError):
-            note = "script file not found here: would run the source stored with the job"
-            return load_script(Path(job.script), job.source), note, None
+        source = resolve_source(store, job, latest=latest)
     except TransformError as error:
         first = error.diagnostics[0].format().splitlines()[0] if error.diagnostics else str(error)
-        return None, None, first
+        return replace(plan, error=first)
+    blocks = _plan_blocks(store, job.id, source.loaded.report, rerun_changed=rerun_changed)
+    return replace(plan, blocks=tuple(blocks), note=source.note(job, planned=True))
 
 
-def _plan_blocks(store: JobStore, job_id: str, report: ScriptReport, *, rerun_changed: bool) -> list[BlockPlan]:
+def _plan_blocks(store: Store, job_id: str, report: ScriptReport, *, rerun_changed: bool) -> list[BlockPlan]:
     completed = store.completed_blocks(job_id)
-    last_run = {row.name: row for row in store.blocks(job_id)}
+    last_run = {run.name: run for run in store.block_runs(job_id)}
     plans: list[BlockPlan] = []
     replaying: list[tuple[BlockSite, BlockPlan]] = []  # enclosing blocks that would replay
     for site in report.sites:
@@ -186,15 +176,13 @@ def _plan_blocks(store: JobStore, job_id: str, report: ScriptReport, *, rerun_ch
         return plans  # a name computed at run time could be anything: nothing is surely gone
     literal = {site.name for site in report.sites}
     for name, record in completed.items():
-        if name in literal or _MARKER.fullmatch(name) or _called(name, report.callables):
+        if name in literal or keys.is_marker(name) or keys.base_name(name) in report.callables:
             continue
         if any(pattern.fullmatch(name) for pattern in patterns if pattern is not None):
             continue  # `f"deploy-{host}"` may make it again
         detail = f"completed in attempt {record.attempt}; no longer in the script"
         plans.append(BlockPlan("gone", name, None, detail))
     return plans
-
-
 def _pattern(expression: str) -> re.Pattern[str] | None:
     """The names an f-string block name can make (`f"deploy-{host}"`: deploy-.*); None for any other
     expression, which could make any name."""
@@ -213,7 +201,9 @@ def _pattern(expression: str) -> re.Pattern[str] | None:
     return re.compile("".join(parts), re.DOTALL)
 
 
-def _plan_site(site: BlockSite, completed: dict, last_run: dict, rerun_changed: bool) -> BlockPlan:
+def _plan_site(
+    site: BlockSite, completed: dict[str, BlockRecord], last_run: dict[str, BlockRun], rerun_changed: bool
+) -> BlockPlan:
     if site.dynamic:
         pattern = _pattern(site.name)
         matches = [name for name in completed if pattern is not None and pattern.fullmatch(name)]
@@ -236,15 +226,3 @@ def _plan_site(site: BlockSite, completed: dict, last_run: dict, rerun_changed: 
     if row is not None:
         return BlockPlan("run", site.name, site.line, f"{row.status} in attempt {row.attempt}")
     return BlockPlan("new", site.name, site.line, "never ran in this job")
-
-
-def _called(name: str, callables: tuple[str | None, ...]) -> bool:
-    """Is `name` a call of an `@block(NAME)` function (`NAME`, `NAME#2`, …)?"""
-    base = re.sub(r"#\d+$", "", name)
-    return base in callables
-
-
-def _replace(plan: JobPlan, **changes) -> JobPlan:
-    from dataclasses import replace
-
-    return replace(plan, **changes)

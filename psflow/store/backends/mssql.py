@@ -54,7 +54,7 @@ from peewee import InterfaceError as PeeweeInterfaceError
 from peewee import __exception_wrapper__ as _exception_wrapper
 from playhouse.migrate import SchemaMigrator, operation
 
-from psflow.store.errors import StoreError
+from psflow.errors import StoreError
 
 #: Case- and accent-sensitive, compared by code point: `Step1` and `step1` are two blocks.
 COLLATION = "Latin1_General_100_BIN2"

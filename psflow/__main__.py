@@ -1,0 +1,5 @@
+"""`python -m psflow`: the `psflow` command."""
+
+from psflow.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""The `psflow` command: the typer app, the options every command shares, and the one error handler.
+
+Commands live in psflow.cli.commands_* by area (psflow.cli imports them, which registers them); each parses, calls psflow.service
+and renders. Any psflow error reaching `main` is printed as one line (a script's
+diagnostics with file:line:col) and exits with the error's code, never a traceback.
+
+Exit codes: 0 completed · 1 the script failed · 2 bad input or usage ·
+3 stopped with a status (Waiting or another word given to stop()).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import typer
+
+from psflow.cli.messages import say
+from psflow.errors import PsflowError
+
+app = typer.Typer(
+    name="psflow",
+    help="Make a plain Python script resumable: blocks run once per job, their results live in a database.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+)
+
+DbOption = typer.Option(
+    None, "--db", help="Database URL or SQLite path (default: $PSFLOW_DB, then the config file, then the user data folder)."
+)
+JsonOption = typer.Option(False, "--json", help="Print JSON for scripts and tools.")
+ReplayOutputOption = typer.Option(
+    False, "--replay-output", help="Print a replayed block's recorded output again, as if it had run."
+)
+RerunChangedOption = typer.Option(
+    False, "--rerun-changed",
+    help="Run a completed block again if its code changed since it completed (default: replay it, with a warning).",
+)
+
+
+def fail(message: str) -> NoReturn:
+    """Bad usage found by the CLI itself: one line, exit 2."""
+    say(f"error: {message}", error=True)
+    raise typer.Exit(2)
+
+
+def report_error(error: PsflowError) -> None:
+    """How a psflow error is shown: a script's diagnostics as they are, anything else in one line."""
+    from psflow.transform import TransformError
+
+    if isinstance(error, TransformError):
+        for diagnostic in error.diagnostics:
+            say(diagnostic.format(), error=True)
+    else:
+        say(f"error: {error}", error=True)
+
+
+def main() -> None:
+    try:
+        app(prog_name="psflow")
+    except PsflowError as error:
+        report_error(error)
+        sys.exit(error.exit_code)

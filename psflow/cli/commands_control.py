@@ -1,0 +1,116 @@
+"""Commands that change what happens next to a job: rerun, cancel, retry, rm, prune."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from psflow.cli.app import DbOption, app
+from psflow.cli.messages import say
+from psflow.cli.render import print_jobs
+from psflow.domain import FINAL_STATUSES, JobStatus
+from psflow.service import control
+from psflow.service.setup import connect
+
+
+@app.command()
+def rerun(
+    job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
+    from_: Optional[str] = typer.Option(
+        None, "--from", metavar="BLOCK", help="Run BLOCK and every block completed after it again."
+    ),
+    only: Optional[List[str]] = typer.Option(
+        None, "--only", metavar="BLOCK", help="Run just this block again (repeatable)."
+    ),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Make the job's next attempt run blocks again; their earlier runs stay in the history (as Rerun)."""
+    with connect(db) as store:
+        result = control.rerun(store, job_id, from_block=from_, only=only or [])
+    say(f"job {result.job_id}: {len(result.marked)} block(s) will run again: {', '.join(result.marked)}")
+    if result.enclosing:
+        say(f"job {result.job_id}: {', '.join(result.enclosing)} too: a chosen block runs inside it")
+    if result.status != result.status_before:
+        say(
+            f"job {result.job_id} was {result.status_before}, now {result.status}: "
+            f"`psflow resume --job {result.job_id}` (or the next `psflow resume`) runs them"
+        )
+    elif result.status == JobStatus.RUNNING:
+        say(f"job {result.job_id} is Running with a lapsed lease: `psflow resume --status Running` runs them")
+    else:
+        say(
+            f"job {result.job_id} is {result.status}: its next attempt (`psflow resume --job {result.job_id}`) runs them"
+        )
+
+
+@app.command()
+def cancel(
+    job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
+    reason: Optional[str] = typer.Option(None, "--reason", help="Why (shown by `psflow job`)."),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Cancel a job: final, it never runs again. A Running job only once its lease ran out (its runner is gone)."""
+    with connect(db) as store:
+        change = control.cancel(store, job_id, reason=reason)
+    say(f"job {change.job_id}: Cancelled (was {change.status_before}): {change.reason}")
+
+
+@app.command()
+def retry(
+    job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Put a Failed job back to Waiting, for the next `psflow resume` (completed blocks stay replayed)."""
+    with connect(db) as store:
+        change = control.retry(store, job_id)
+    say(
+        f"job {change.job_id}: Waiting (was Failed): `psflow resume --job {change.job_id}` "
+        "(or the next `psflow resume`) runs it; its completed blocks are replayed"
+    )
+
+
+@app.command("rm")
+def rm(
+    job_ids: List[str] = typer.Argument(..., metavar="ID...", help="Job ids or unique prefixes."),
+    force: bool = typer.Option(
+        False, "--force", help="Delete a Running job even while its lease holds (its runner's next write fails)."
+    ),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Delete jobs with their attempts, block runs and inputs (all or none)."""
+    with connect(db) as store:
+        removal = control.remove(store, job_ids, force=force)
+    for job in removal.jobs:
+        say(f"deleted job {job['id']} ({job['status']})")
+    say(_counts(removal.counts))
+
+
+@app.command()
+def prune(
+    older_than: str = typer.Option(
+        ..., "--older-than", metavar="AGE", help="Only jobs last updated more than AGE ago: 30d, 12h, 45m, 90s, 2w."
+    ),
+    status: Optional[List[str]] = typer.Option(
+        None, "--status", "-s", help="Only jobs in this status (repeatable; default: Completed and Cancelled)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would be deleted; delete nothing."),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Delete old jobs with their history, so the database does not grow without bound."""
+    with connect(db) as store:
+        removal = control.prune(store, older_than=older_than, statuses=status or [], dry_run=dry_run)
+    which = f"{' or '.join(status or FINAL_STATUSES)}, last updated more than {older_than} ago"
+    if dry_run:
+        if removal.jobs:
+            print_jobs(removal.jobs)
+        say(f"would delete {len(removal.jobs)} job(s) ({which}); nothing was deleted (--dry-run)")
+        return
+    say(f"deleted {len(removal.jobs)} job(s) ({which}); {_counts(removal.counts)}")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return (
+        f"rows deleted: {counts.get('jobs', 0)} job(s), {counts.get('attempts', 0)} attempt(s), "
+        f"{counts.get('blocks', 0)} block run(s), {counts.get('inputs', 0)} input(s)"
+    )

@@ -1,0 +1,115 @@
+"""Commands that look without running anything: show, check, jobs, job, logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from psflow.cli.app import DbOption, JsonOption, app, fail
+from psflow.cli.messages import say
+from psflow.cli.render import print_job, print_jobs, print_source
+from psflow.service import history, preflight
+from psflow.service.setup import connect
+
+
+@app.command()
+def show(
+    script: Path = typer.Argument(..., help="The script to show as psflow runs it."),
+    diff: bool = typer.Option(False, "--diff", help="Show a unified diff against the original instead."),
+) -> None:
+    """Print the rewritten source that psflow actually runs."""
+    print_source(preflight.transformed_source(script, diff=diff), diff=diff)
+
+
+@app.command()
+def check(
+    script: Path = typer.Argument(..., help="The script to check."),
+    as_json: bool = JsonOption,
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when there are warnings (and no errors)."),
+) -> None:
+    """List SCRIPT's blocks and what would go wrong with them; nothing runs.
+
+    Exit 0 when clean (or warnings only), 1 for warnings with --strict, 2 for errors.
+    """
+    from psflow.cli.preview import print_check
+
+    result = preflight.check(script)
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print_check(result)
+    raise typer.Exit(result.exit_code(strict))
+
+
+@app.command("jobs")
+def jobs_(
+    status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="Only jobs in this status (repeatable)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="At most N jobs."),
+    as_json: bool = JsonOption,
+    db: Optional[str] = DbOption,
+) -> None:
+    """List jobs, most recently updated first."""
+    with connect(db) as store:
+        rows = history.jobs(store, statuses=status or [], limit=limit)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_jobs(rows)
+
+
+@app.command("job")
+def job_(
+    job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
+    as_json: bool = JsonOption,
+    db: Optional[str] = DbOption,
+) -> None:
+    """Show one job: its status and blocks, then per attempt what ran and what was replayed."""
+    from psflow.cli.transcript import print_attempts
+
+    with connect(db) as store:
+        detail = history.job_detail(store, job_id)
+    if as_json:
+        print(json.dumps(detail, indent=2))
+    else:
+        print_job(detail)
+        print_attempts(detail)
+
+
+@app.command()
+def logs(
+    job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
+    block: Optional[str] = typer.Argument(None, metavar="BLOCK", help="Only the runs of this block."),
+    attempt: Optional[int] = typer.Option(None, "--attempt", "-a", min=1, help="Only the runs of attempt N."),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep printing block runs as they are recorded, until the job is not Running."
+    ),
+    as_json: bool = JsonOption,
+    db: Optional[str] = DbOption,
+) -> None:
+    """Print the output each block run captured, across attempts in the order recorded: one transcript."""
+    from psflow.cli.transcript import print_run
+
+    if follow and as_json:
+        fail("--json and --follow cannot be combined")
+    with connect(db) as store:
+        if follow:
+            try:
+                ended = history.follow(store, job_id, print_run, block=block, attempt=attempt)
+            except KeyboardInterrupt:
+                raise typer.Exit(130) from None
+            if ended is None:
+                say(f"job {job_id} was deleted")
+            else:
+                say(f"job {ended['id']} is {ended['status']}" + (f" ({ended['reason']})" if ended["reason"] else ""))
+            return
+        job, runs = history.transcript(store, job_id, block=block, attempt=attempt)
+    if as_json:
+        print(json.dumps(runs, indent=2))
+        return
+    if not runs:
+        say(f"job {job['id']} has no block runs" + (" in that attempt" if attempt is not None else " yet"))
+    for run in runs:
+        print_run(run)

@@ -1,0 +1,216 @@
+"""Commands that run jobs: exec, resume (and its dry run), worker, send."""
+
+from __future__ import annotations
+
+from typing import Callable, List, Optional
+
+import typer
+
+from psflow.cli.app import DbOption, ReplayOutputOption, RerunChangedOption, app, fail
+from psflow.cli.messages import JobProgress, say
+from psflow.domain import JobStatus, RunOptions
+from psflow.service import inputs, running
+from psflow.service.running import RunResult
+from psflow.service.setup import connect
+
+
+@app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_(
+    script: str = typer.Argument(
+        ..., help="The Python script to run as a job, or the name of a registered workflow (when no such file exists)."
+    ),
+    args: Optional[List[str]] = typer.Argument(None, help="Arguments for the script (its sys.argv[1:])."),
+    job: Optional[str] = typer.Option(None, "--job", help="Job id: continue it if it exists, create it if not."),
+    replay_output: bool = ReplayOutputOption,
+    rerun_changed: bool = RerunChangedOption,
+    db: Optional[str] = DbOption,
+) -> None:
+    """Run SCRIPT as a new job (or continue job --job ID). SCRIPT may name a registered workflow.
+
+    The script is checked first (see `psflow check`): errors stop it, warnings are printed.
+    """
+    request = running.exec_request(script, job)
+    options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
+    with running.connect_for(request, db) as store:
+        result = running.run(store, request, args or [], options=options, announce=say)
+    report(result)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def resume(
+    status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="Resume jobs in this status (default Waiting; repeatable)."),
+    job: Optional[List[str]] = typer.Option(None, "--job", "-j", help="Resume this job (id or unique prefix; repeatable)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Resume at most N jobs."),
+    parallel: Optional[int] = typer.Option(
+        None, "--parallel", "-p", min=1, help="Run the jobs in N worker processes (many jobs each)."
+    ),
+    latest: bool = typer.Option(
+        False, "--latest", help="Move jobs of registered workflows to the workflow's newest version first."
+    ),
+    set_: Optional[List[str]] = typer.Option(
+        None, "--set", metavar="NAME=VALUE", help="Send this input to the --job jobs first (see `psflow send`; repeatable)."
+    ),
+    replay_output: bool = ReplayOutputOption,
+    rerun_changed: bool = RerunChangedOption,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Say, per job, which blocks would replay, run, be new or be gone; run and write nothing."
+    ),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Run every job in a status again (default: Waiting). Exit 1 if any job failed or could not run."""
+    statuses = status or [JobStatus.WAITING]
+    if dry_run:
+        if set_:
+            fail("--dry-run writes nothing, so it cannot --set inputs: send them with `psflow send`")
+        _dry_run(statuses, job or [], limit, latest, rerun_changed, db)
+    options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed, latest=latest)
+    if set_ and not job:
+        fail("--set needs --job JOB: say which job the input is for")
+    given = inputs.parse_inputs(set_) if set_ else None
+    with connect(db) as store:
+        if given is not None:
+            _send(store, job or [], given)
+        with JobProgress("resuming") as progress:
+            if parallel is not None and not job:
+                from psflow.service.workers import run_pool
+
+                progress.expect(None)  # the worker processes find the jobs: no total known here
+                results = run_pool(
+                    store, statuses=statuses, processes=parallel, limit=limit, on_result=_counted(progress),
+                    options=options,
+                )
+            else:
+                results = running.resume(
+                    store, statuses=statuses, job_ids=job or [], limit=limit, options=options,
+                    on_result=_counted(progress), on_total=progress.expect,
+                )
+    summarize(results, f"resumed {len(results)} job(s) in {', '.join(statuses) if not job else 'the named jobs'}")
+
+
+def _dry_run(
+    statuses: list[str], job_ids: list[str], limit: Optional[int], latest: bool, rerun_changed: bool, db: Optional[str]
+) -> None:
+    """`resume --dry-run`: print each job's plan; exit 1 if a job's script does not compile now."""
+    from psflow.cli.preview import print_plan
+    from psflow.service.preflight import plan_resume
+
+    with connect(db) as store:
+        plans = plan_resume(
+            store, statuses=statuses, job_ids=job_ids, limit=limit, latest=latest, rerun_changed=rerun_changed
+        )
+    for plan in plans:
+        print_plan(plan)
+    taken = [plan for plan in plans if not plan.skipped and not plan.error]
+    skipped = sum(1 for plan in plans if plan.skipped)
+    failing = sum(1 for plan in plans if plan.error)
+    say(
+        f"dry run: {len(taken)} job(s) would be resumed, {skipped} skipped, {failing} could not run; "
+        "nothing ran and nothing was written"
+    )
+    raise typer.Exit(1 if failing else 0)
+
+
+@app.command()
+def worker(
+    status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="Take jobs in this status (default Waiting; repeatable)."),
+    poll: float = typer.Option(5.0, "--poll", min=0.05, help="Seconds between looks for due jobs."),
+    concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Worker processes."),
+    once: bool = typer.Option(False, "--once", help="Take the jobs due now, then exit."),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Keep claiming and running due jobs on this server until SIGTERM or Ctrl-C.
+
+    On SIGTERM/SIGINT no new job is claimed; a running job stops before its next
+    block and goes back to the status it had, for another worker to take.
+    """
+    import signal
+    import threading
+
+    from psflow.service.workers import run_pool
+
+    shutdown = threading.Event()
+
+    def stop(signum, frame) -> None:
+        say("shutting down: finishing the running blocks, handing their jobs back")
+        shutdown.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    statuses = status or [JobStatus.WAITING]
+    say(f"worker: {concurrency} process(es) taking {', '.join(statuses)} jobs" + ("" if once else f", every {poll:g}s"))
+    with connect(db) as store, JobProgress("worker") as progress:
+        progress.expect(None)
+        results = run_pool(
+            store, statuses=statuses, processes=concurrency, forever=not once, poll=poll,
+            on_result=_counted(progress), shutdown=shutdown,
+        )
+    summarize(results, f"worker ran {len(results)} job(s)")
+
+
+@app.command()
+def send(
+    job: str = typer.Argument(..., metavar="JOB", help="Job id or unique prefix."),
+    values: Optional[List[str]] = typer.Argument(
+        None, metavar="NAME=VALUE...", help="Inputs; a VALUE that parses as JSON is that value (3, true, \"3\"), else text."
+    ),
+    json_text: Optional[str] = typer.Option(None, "--json", metavar="OBJECT", help='Inputs as a JSON object: \'{"approval": "yes"}\'.'),
+    resume_now: bool = typer.Option(False, "--resume", help="Run the job now (like `psflow resume --job JOB`)."),
+    db: Optional[str] = DbOption,
+) -> None:
+    """Send input to a job for its `wait_for(NAME)`; it runs at the next `psflow resume` (or worker)."""
+    given = inputs.parse_inputs(values or [], json_text)
+    with connect(db) as store:
+        _send(store, [job], given, later=not resume_now)
+        if not resume_now:
+            return
+        results = running.resume(store, job_ids=[job], statuses=[], on_result=report)
+    summarize(results, f"resumed {len(results)} job(s)")
+
+
+def _send(store, job_ids: list[str], given: dict, *, later: bool = False) -> None:
+    """Store the inputs for the jobs and say so (exit 2, nothing stored, if any job cannot take them)."""
+    for sent in inputs.send(store, job_ids, given):
+        names = ", ".join(sent.names)
+        tail = "; it runs at the next `psflow resume` (or worker), or now with --resume" if later else ""
+        say(f"job {sent.job_id}: received {names}{tail}")
+        for name, attempt in sent.already_read.items():
+            say(f"job {sent.job_id}: note: it already read {name} in attempt {attempt}; wait_for keeps that value")
+
+
+def report(result: RunResult) -> None:
+    """One line per job: how it ended, or why nothing ran."""
+    if result.error:
+        say(f"job {result.job_id}: not run: {result.error}", error=True)
+        return
+    if result.skipped:
+        say(f"job {result.job_id}: {result.note}")
+        return
+    detail = f" ({result.reason})" if result.reason else ""
+    note = f"; {result.note}" if result.note else ""
+    say(
+        f"job {result.job_id}: {result.status}{detail} — attempt {result.attempt}, "
+        f"{result.ran} block(s) ran, {result.replayed} replayed{note}"
+    )
+
+
+def summarize(results: list[RunResult], headline: str) -> None:
+    """The summary line after many jobs; exit 1 if any failed or could not run."""
+    counts: dict[str, int] = {}
+    for result in results:
+        key = "not run" if result.error else "skipped" if result.skipped else result.status
+        counts[key] = counts.get(key, 0) + 1
+    summary = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "nothing to do"
+    say(f"{headline}: {summary}")
+    failed = any(result.error or (result.status == JobStatus.FAILED and not result.skipped) for result in results)
+    raise typer.Exit(1 if failed else 0)
+
+
+def _counted(progress: JobProgress) -> Callable[[RunResult], None]:
+    """on_result for many jobs: the job's line, and one more on the progress bar."""
+
+    def on_result(result: RunResult) -> None:
+        report(result)
+        progress.advance()
+
+    return on_result

@@ -1,0 +1,11 @@
+"""Running a compiled script as one attempt of a job: the recorder blocks report to, output
+capture, the process environment, how an attempt ended, and the lease kept while it runs.
+
+Talks to the database only through the Store it is given.
+"""
+
+from psflow.runtime.endings import AttemptResult
+from psflow.runtime.lease import Heartbeat
+from psflow.runtime.run import run_attempt
+
+__all__ = ["AttemptResult", "Heartbeat", "run_attempt"]

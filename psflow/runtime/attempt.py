@@ -1,0 +1,310 @@
+"""`Attempt`: the recorder blocks report to while one attempt of a job runs.
+
+It decides what replays, saves each completed block in one committed
+transaction, records failed, stopped and retried runs, gives `wait_for` its
+input and timers their due time, and keeps each block's output.
+"""
+
+from __future__ import annotations
+
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Callable
+
+from psflow import codec, keys
+from psflow.clock import Clock
+from psflow.domain import ExitKind, JobStatus, RunOptions, RunStatus, Runner
+from psflow.durations import describe_duration, describe_time
+from psflow.errors import BlockError, StoreError
+from psflow.runtime.capture import OutputCapture
+from psflow.runtime.endings import user_traceback
+from psflow.runtime.values import bound_values, encode_mutations, encode_value, encode_values, redo_mutations
+from psflow.script import recorder
+from psflow.script.block import describe_failed_try
+from psflow.script.recorder import RecordError, Stop
+from psflow.script.waiting import WaitTimeout
+from psflow.store import BlockRecord
+
+if TYPE_CHECKING:
+    from psflow.script import block
+    from psflow.store import Store
+
+_WAIT_SLICE = 0.1  # seconds: how soon a retry's backoff notices a worker shutdown
+_KEPT_FAILURES = 20  # tracebacks of retried tries kept in a block's record (the latest), besides the final one
+_HANDED_BACK = "handed back: the worker running it is shutting down"
+
+
+class Attempt:
+    """Recorder for one attempt of one job (see psflow.script.recorder.Recorder)."""
+
+    def __init__(
+        self,
+        store: Store,
+        job_id: str,
+        number: int,
+        *,
+        runner: Runner,
+        capture: OutputCapture,
+        clock: Clock,
+        options: RunOptions = RunOptions(),
+        handback_status: str = JobStatus.WAITING,
+    ) -> None:
+        self.store, self.job_id, self.number = store, job_id, number
+        self.runner, self.capture, self.clock, self.options = runner, capture, clock, options
+        self.handback_status = handback_status  # where a worker shutdown leaves the job
+        self.completed = store.completed_blocks(job_id)
+        self.ran = self.replayed_count = 0
+        self._seen: dict[str, tuple[str, int | None]] = {}
+        self._calls: dict[str, int] = {}
+        self._open: list[str] = []  # names of the blocks open now, innermost last (scopes timer keys)
+        self._timers: dict[str, int] = {}  # timers reached so far in this attempt, per scope
+        self._inputs: dict[str, str] | None = None  # the job's received inputs, loaded on first wait_for
+        self._written: set[str] = set()  # blocks, wait_for and timer records with a row in this attempt
+
+    # ---- blocks -----------------------------------------------------------
+
+    def enter(self, handle: block, frame: FrameType) -> None:
+        if recorder.shutdown_requested():
+            raise Stop(self.handback_status, _HANDED_BACK)
+        name = handle.name
+        here = (frame.f_code.co_filename, handle.line)
+        first = self._seen.get(name)
+        if first is not None:
+            raise BlockError(
+                f"block name {name!r} reached twice in one attempt: first at {first[0]}:{first[1]}, "
+                f"again at {here[0]}:{here[1]}; give each block its own name, e.g. f\"{name}-{{item}}\""
+            )
+        self._seen[name] = here
+        self._open.append(name)
+        record = self.completed.get(name)
+        if record is not None and self._run_again(handle, record):
+            record = None  # --rerun-changed: run it again, as if it had never completed
+        if record is None:
+            handle.record = (self.capture.open(), self.clock.now())
+            return
+        handle.replaying = True
+        handle.record = record
+        handle.saved = codec.decode(record.saved) if record.saved else {}
+        handle.exit = record.exit_kind or ExitKind.NORMAL
+        if record.returned is not None:
+            handle.returned = codec.decode(record.returned)
+
+    def complete(self, handle: block, frame: FrameType) -> None:
+        self._leave(handle)
+        buffer, started = handle.record
+        output = self.capture.close(buffer)
+        warn = self._warner(handle)
+        values = bound_values(frame, handle.binds)
+        returned = None
+        if handle.exit == ExitKind.RETURN:
+            returned = encode_value("the return value", handle.returned, "will be None on replay", warn)
+        record = BlockRecord(
+            name=handle.name,
+            status=RunStatus.COMPLETED,
+            saved=encode_values(values, "will be unbound on replay", warn) if values else None,
+            mutated=encode_mutations(frame, handle.mutates, warn) if handle.mutates else None,
+            exit_kind=handle.exit,
+            returned=returned,
+            output=output or None,
+            error=_failures(handle),
+            started_at=started,
+            ended_at=self.clock.now(),
+            attempt=self.number,
+            host=self.runner.host,
+            pid=self.runner.pid,
+            tries=max(handle.tries, 1),
+            fingerprint=handle.fingerprint,
+        )
+        self._save(record)
+        self.completed[handle.name] = record  # an enclosing block's next try replays it
+        self.ran += 1
+
+    def replayed(self, handle: block, frame: FrameType) -> None:
+        self._leave(handle)
+        record: BlockRecord = handle.record
+        if self.options.replay_output and record.output:
+            self._reprint(record.output)
+        if record.mutated:
+            redo_mutations(frame, record.mutated)
+        self.replayed_count += 1
+
+    def interrupted(self, handle: block) -> None:
+        self._record_unfinished(handle, RunStatus.STOPPED, None)
+
+    def failed(self, handle: block, error: BaseException) -> None:
+        self._record_unfinished(handle, RunStatus.FAILED, user_traceback(error))
+
+    def call_key(self, name: str) -> str:
+        count = self._calls.get(name, 0) + 1
+        self._calls[name] = count
+        return keys.nth(name, count)
+
+    # ---- retries ----------------------------------------------------------
+
+    def begin_try(self, handle: block) -> None:
+        """A try of a retried body starts. The first notes what the attempt has reached so far; a
+        retry goes back to that, so the blocks, timers and calls inside are reached afresh (those
+        that completed in a failed try are replayed, not run again)."""
+        if handle.tries == 1:
+            handle.try_state = (set(self._seen), dict(self._timers), dict(self._calls), len(self._open))
+            return
+        seen, timers, calls, depth = handle.try_state
+        for name in self._seen.keys() - seen:
+            del self._seen[name]
+        self._timers, self._calls = dict(timers), dict(calls)
+        del self._open[depth:]
+
+    def failed_try(self, handle: block, error: BaseException, delay: float) -> None:
+        """A try failed and will be retried: record it (the block's row says Retrying until it ends),
+        tell the user, and wait `delay` seconds — handing the job back if a worker shutdown comes first."""
+        buffer, started = handle.record
+        note = f"psflow: block {handle.name!r}: {describe_failed_try(handle, error, delay)}\n"
+        self.capture.real_stderr.write(note)
+        buffer.append(note)
+        handle.failures = (*handle.failures[1 - _KEPT_FAILURES:], _try_failed(handle, user_traceback(error)))
+        self._save(self._unfinished_record(handle, RunStatus.RETRYING, "".join(buffer), _failures(handle), started))
+        deadline = self.clock.monotonic() + delay
+        while (left := deadline - self.clock.monotonic()) > 0:
+            if recorder.shutdown_requested():
+                raise Stop(self.handback_status, _HANDED_BACK)
+            self.clock.sleep(min(left, _WAIT_SLICE))
+
+    # ---- waiting ----------------------------------------------------------
+
+    def wait_for(self, name: str, timeout: float | None) -> Any:
+        """The job's input `name`, recorded once as block `wait_for:NAME` and replayed after;
+        missing: stop Waiting, or raise WaitTimeout once `timeout` has passed since it first waited."""
+        key = keys.wait_key(name)
+        record = self.completed.get(key)
+        if record is not None:
+            self.replayed_count += 1
+            return codec.decode(record.returned) if record.returned is not None else None
+        if self._inputs is None or name not in self._inputs:  # one query, again only on a miss
+            self._inputs = self._read(self.store.latest_inputs)
+        text = self._inputs.get(name)
+        now = self.clock.now()
+        if text is not None:
+            self._record_marker(key, RunStatus.COMPLETED, now, returned=text)
+            return codec.decode(text)
+        if timeout is not None:
+            first = self._read(lambda job_id: self.store.first_block_start(job_id, key))
+            waited = now - (first if first is not None else now)
+            if waited >= timeout:
+                error = WaitTimeout(f"waited more than {describe_duration(timeout)} for {name}")
+                self._record_marker(key, RunStatus.FAILED, now, error=f"WaitTimeout: {error}")
+                raise error
+        self._record_marker(key, RunStatus.WAITING, now)
+        raise Stop(JobStatus.WAITING, f"waiting for {name}")
+
+    def timer(self, due: Callable[[float], float]) -> None:
+        """A durable timer: its due time is computed once (block `sleep`, `sleep#2`, … in call order,
+        prefixed by the enclosing block's name) and replayed; stop Waiting until it is due."""
+        scope = keys.timer_scope(self._open[-1] if self._open else None)
+        count = self._timers.get(scope, 0) + 1
+        self._timers[scope] = count
+        key = keys.nth(scope, count)
+        record = self.completed.get(key)
+        if record is not None and record.returned is not None:
+            self.replayed_count += 1
+            when = float(codec.decode(record.returned))  # type: ignore[arg-type]
+        else:
+            now = self.clock.now()
+            when = float(due(now))
+            self._record_marker(key, RunStatus.COMPLETED, now, returned=codec.encode(when))
+        if when > self.clock.now():
+            raise Stop(JobStatus.WAITING, f"sleeping until {describe_time(when)}", due=when)
+
+    # ---- helpers ----------------------------------------------------------
+
+    def _run_again(self, handle: block, record: BlockRecord) -> bool:
+        """Did the block's code change since its record was written? With --rerun-changed it runs
+        again (True); otherwise it is replayed, and the user is told."""
+        if record.fingerprint is None or handle.fingerprint is None or record.fingerprint == handle.fingerprint:
+            return False
+        if self.options.rerun_changed:
+            return True
+        print(
+            f"psflow: warning: block {handle.name!r} changed since it completed in attempt {record.attempt}; "
+            "replaying (use --rerun-changed to run it again)",
+            file=self.capture.real_stderr,
+        )
+        return False
+
+    def _reprint(self, output: str) -> None:
+        """A replayed block's stored output, on the real stdout (not into an enclosing block's log)."""
+        stdout = self.capture.real_stdout
+        stdout.write(output)
+        stdout.flush()
+
+    def _leave(self, handle: block) -> None:
+        if self._open and self._open[-1] == handle.name:
+            self._open.pop()
+
+    def _record_marker(
+        self, key: str, status: str, now: float, *, returned: str | None = None, error: str | None = None
+    ) -> None:
+        """A wait_for or timer record; a Completed one is replayed by later attempts (and by this one)."""
+        if key in self._written:
+            return  # a script that caught Stop and waited again: one record per attempt
+        completed = status == RunStatus.COMPLETED
+        record = BlockRecord(
+            name=key, status=status, saved=None, mutated=None, exit_kind=ExitKind.RETURN if completed else None,
+            returned=returned, output=None, error=error, started_at=now, ended_at=now, attempt=self.number,
+            host=self.runner.host, pid=self.runner.pid,
+        )
+        self._save(record)
+        if completed:
+            self.completed[key] = record
+            self.ran += 1
+
+    def _read(self, query: Callable[[str], Any]) -> Any:
+        try:
+            return query(self.job_id)
+        except StoreError as error:
+            raise RecordError(f"cannot read the job's inputs: {error}") from None
+
+    def _record_unfinished(self, handle: block, status: str, error: str | None) -> None:
+        """A block that did not complete: kept for `psflow job`, run again next attempt."""
+        self._leave(handle)
+        if handle.replaying:
+            return
+        buffer, started = handle.record
+        output = self.capture.close(buffer)
+        if handle.failures:  # the tries before the last one failed too
+            error = (_failures(handle) or "") + (_try_failed(handle, error) if error else "")
+        self._save(self._unfinished_record(handle, status, output or None, error, started))
+
+    def _unfinished_record(
+        self, handle: block, status: str, output: str | None, error: str | None, started: float
+    ) -> BlockRecord:
+        return BlockRecord(
+            name=handle.name, status=status, saved=None, mutated=None, exit_kind=None, returned=None, output=output,
+            error=error, started_at=started, ended_at=self.clock.now(), attempt=self.number, host=self.runner.host,
+            pid=self.runner.pid, tries=max(handle.tries, 1), fingerprint=handle.fingerprint,
+        )
+
+    def _save(self, record: BlockRecord) -> None:
+        """Write the block's row: an INSERT, or (run again by an enclosing block's retry) an UPDATE."""
+        try:
+            if record.name in self._written:
+                self.store.replace_block(self.job_id, record)
+            else:
+                self.store.save_block(self.job_id, record)
+                self._written.add(record.name)
+        except StoreError as error:
+            raise RecordError(f"cannot record block {record.name!r}: {error}") from None
+
+    def _warner(self, handle: block) -> Callable[[str], None]:
+        def warn(message: str) -> None:
+            where = f"{self._seen[handle.name][0]}:{handle.line}"
+            print(f"psflow: warning: {where}: block {handle.name!r}: {message}", file=self.capture.real_stderr)
+
+        return warn
+
+
+def _failures(handle: block) -> str | None:
+    """The failed tries' tracebacks (the last few), for the `error` of a block that was retried."""
+    return "".join(handle.failures) or None
+
+
+def _try_failed(handle: block, report: str) -> str:
+    return f"try {handle.tries} of {handle.retries + 1} failed:\n{report}"

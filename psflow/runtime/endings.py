@@ -1,0 +1,90 @@
+"""How an attempt ended: the script's last exception turned into a status, a reason and an exit code."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from psflow.domain import JobStatus
+from psflow.errors import EXIT_COMPLETED, EXIT_FAILED, EXIT_STOPPED, BlockError
+from psflow.script.recorder import RecordError, Stop
+from psflow.script.waiting import WaitTimeout
+
+PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptResult:
+    """How one attempt ended."""
+
+    status: str
+    reason: str | None
+    exit_code: int
+    ran: int
+    replayed: int
+    due: float | None = None  # stopped by a durable timer: not to be run again before this time
+
+
+@dataclass(frozen=True)
+class Ending:
+    status: str
+    reason: str | None
+    exit_code: int
+    due: float | None = None
+
+
+COMPLETED = Ending(JobStatus.COMPLETED, None, EXIT_COMPLETED)
+
+
+def ending_of(error: BaseException, stderr: TextIO) -> Ending:
+    """How the script ended by raising `error`; what the user must see is written to `stderr`."""
+    if isinstance(error, Stop):
+        exit_code = {JobStatus.COMPLETED: EXIT_COMPLETED, JobStatus.FAILED: EXIT_FAILED}.get(error.status, EXIT_STOPPED)
+        return Ending(error.status, error.reason, exit_code, error.due)
+    if isinstance(error, SystemExit):
+        if error.code in (None, 0):
+            return COMPLETED
+        reason = error.code if isinstance(error.code, str) else f"exit status {error.code}"
+        if isinstance(error.code, str):
+            print(error.code, file=stderr)
+        return Ending(JobStatus.FAILED, reason, EXIT_FAILED)
+    if isinstance(error, (RecordError, WaitTimeout, BlockError)):  # psflow's own words: one line, no traceback
+        print(f"psflow: error: {error}", file=stderr)
+        exit_code = error.exit_code if isinstance(error, BlockError) else EXIT_FAILED
+        return Ending(JobStatus.FAILED, str(error), exit_code)
+    if isinstance(error, KeyboardInterrupt):
+        return Ending(JobStatus.FAILED, "interrupted (Ctrl-C)", EXIT_FAILED)
+    print(user_traceback(error), end="", file=stderr)
+    return Ending(JobStatus.FAILED, one_line(error), EXIT_FAILED)
+
+
+def one_line(error: BaseException) -> str:
+    """`Type: first line of the message` (for SyntaxError, the line that says what is wrong)."""
+    lines = traceback.format_exception_only(type(error), error)
+    text = lines[-1] if isinstance(error, SyntaxError) else lines[0]
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def user_traceback(error: BaseException) -> str:
+    """The traceback as the user would see it from plain Python: psflow's own frames left out."""
+    report = traceback.TracebackException.from_exception(error)
+    seen: set[int] = set()
+    pending = [report]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.stack = traceback.StackSummary.from_list(
+            [frame for frame in current.stack if not _is_machinery(frame.filename)]
+        )
+        pending.extend(chained for chained in (current.__cause__, current.__context__) if chained)
+    return "".join(report.format())
+
+
+def _is_machinery(filename: str) -> bool:
+    """psflow's own frames, and the import system's (Python hides those from users too)."""
+    return filename.startswith(PACKAGE_DIR) or filename.startswith("<frozen importlib")

@@ -1,0 +1,44 @@
+"""The process a script runs in, set up for one attempt and put back afterwards.
+
+A fresh `__main__` with the script's argv, import path and job id, so one
+process can run many jobs in turn (worker processes do).
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+import types
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from psflow.loading.importer import ScriptFolderImporter
+from psflow.script import provided
+
+
+@contextmanager
+def script_environment(script: str, argv: list[str], job_id: str) -> Iterator[types.ModuleType]:
+    """A fresh `__main__` module for `script`; argv, sys.path, `__main__`, the environment and
+    the working directory are restored afterwards."""
+    saved = (sys.argv, list(sys.path), sys.modules.get("__main__"), dict(os.environ), os.getcwd())
+    module = types.ModuleType("__main__")
+    module.__file__ = script
+    module.__builtins__ = builtins  # type: ignore[attr-defined]
+    module.__dict__.update(provided())
+    sys.argv = [script, *argv]
+    sys.path.insert(0, str(Path(script).resolve().parent))
+    sys.modules["__main__"] = module
+    os.environ["PSFLOW_JOB_ID"] = job_id
+    try:
+        with ScriptFolderImporter(Path(script).parent):
+            yield module
+    finally:
+        sys.argv, sys.path[:] = saved[0], saved[1]
+        if saved[2] is not None:
+            sys.modules["__main__"] = saved[2]
+        if os.environ != saved[3]:
+            os.environ.clear()
+            os.environ.update(saved[3])
+        os.chdir(saved[4])

@@ -1,0 +1,75 @@
+"""Saving what a block bound and changed, and giving it back on replay.
+
+Values go through psflow.codec. What the codec cannot save is left out, and the
+user is told which name, which type, and what that means on replay.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import FrameType
+from typing import Any, Callable
+
+from psflow import codec
+from psflow.script.recorder import MISSING, lookup
+
+_MUTABLE = (list, dict, set, bytearray)
+
+Warn = Callable[[str], None]  # tells the user something about the block being saved
+
+
+def bound_values(frame: FrameType, names: tuple[str, ...]) -> dict[str, Any]:
+    """The values `names` have in `frame`'s scope (names left unbound are left out)."""
+    values = {}
+    for key in names:
+        value = lookup(frame, key)
+        if value is not MISSING:
+            values[key] = value
+    return values
+
+
+def encode_values(values: dict[str, Any], consequence: str, warn: Warn) -> str | None:
+    """Codec text for `values`; what cannot be saved is dropped, and the user is told."""
+    try:
+        return codec.encode(values)
+    except codec.UnsupportedValue:
+        pass
+    kept = {key: value for key, value in values.items() if encode_value(repr(key), value, consequence, warn) is not None}
+    return codec.encode(kept) if kept else None
+
+
+def encode_value(label: str, value: Any, consequence: str, warn: Warn) -> str | None:
+    try:
+        return codec.encode(value)
+    except codec.UnsupportedValue as error:
+        warn(f"cannot save {label} ({error.type_name}): {label} {consequence}")
+        return None
+
+
+def encode_mutations(frame: FrameType, names: tuple[str, ...], warn: Warn) -> str | None:
+    """Outer lists, dicts, sets and dataclasses the body changed in place, to redo on replay."""
+    values = {
+        key: value
+        for key, value in bound_values(frame, names).items()
+        if isinstance(value, _MUTABLE) or (dataclasses.is_dataclass(value) and not isinstance(value, type))
+    }
+    if not values:
+        return None
+    return encode_values(values, "changes will be lost on replay", warn)
+
+
+def redo_mutations(frame: FrameType, mutated: str) -> None:
+    """Make each outer object the block changed equal to what it was after the block, in place."""
+    for key, value in codec.decode(mutated).items():
+        _restore_in_place(lookup(frame, key), value)
+
+
+def _restore_in_place(target: Any, value: Any) -> None:
+    """Make `target` equal to `value` without rebinding it (other names may share it)."""
+    if isinstance(target, (list, bytearray)):
+        target[:] = value
+    elif isinstance(target, (dict, set)):
+        target.clear()
+        target.update(value)
+    elif dataclasses.is_dataclass(target) and not isinstance(target, type):
+        target.__dict__.update(value.__dict__)

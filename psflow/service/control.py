@@ -1,0 +1,218 @@
+"""Changing what happens next to a job: rerun blocks, cancel, retry, remove, prune.
+
+Each change is one transaction, conditional on the job being as it was read: a
+job that moved on meanwhile is left alone and the user is told to try again.
+Bad input raises UsageError before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from psflow.domain import FINAL_STATUSES, JobStatus, RunStatus, lease_holds, user_name
+from psflow.durations import parse_age
+from psflow.errors import UsageError
+from psflow.service.history import block_names, unknown_block
+from psflow.store import BlockRun, JobView, Store
+
+
+# ---- psflow rerun --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RerunResult:
+    """What `rerun` marked, and where that left the job."""
+
+    job_id: str
+    marked: list[str]  # block names whose Completed run is now Rerun, in the order they ran
+    enclosing: list[str]  # of those, blocks marked because they contain a chosen one
+    status_before: str
+    status: str
+
+
+def rerun(store: Store, job_id: str, *, from_block: str | None = None, only: Iterable[str] = ()) -> RerunResult:
+    """Make the next attempt run blocks again: `from_block` and every block completed after it, or
+    just the blocks `only`. Their Completed runs become Rerun (kept in history, not replayed).
+
+    Blocks that enclose a chosen one are marked too (a replayed block's body does not run, so
+    nothing inside it would). A Completed or Failed job goes to Waiting so `resume` takes it.
+    """
+    only = list(only)
+    if (from_block is None) == (not only):
+        raise UsageError(
+            "give either --from BLOCK (it and every block completed after it) or --only BLOCK, not both"
+            if only else "say which blocks to run again: --from BLOCK or --only BLOCK"
+        )
+    job = store.find_job(job_id)
+    if job.status == JobStatus.CANCELLED:
+        raise UsageError(f"job {job.id} was cancelled: it never runs again; start a new job instead")
+    now = store.clock.now()
+    if lease_holds(job, now):
+        raise UsageError(f"{_running_note(job, now)}: psflow cannot change its blocks while it runs; wait for it to end")
+    runs = store.block_runs(job.id)
+    names = block_names(runs)
+    for name in ([from_block] if from_block is not None else only):
+        if name not in names:
+            raise UsageError(unknown_block(job, name, names))
+    chosen = _later_blocks(runs, from_block) if from_block is not None else set(only)
+    # With --from, only what encloses BLOCK can be missing: whatever encloses a later block either
+    # started after BLOCK (it is a later block itself) or encloses BLOCK too.
+    enclosing = _enclosing(runs, {from_block} if from_block is not None else chosen) - chosen
+    completed = [name for name in _completion_order(runs) if name in chosen | enclosing]
+    if not completed:
+        what = f"block {from_block!r} and the blocks after it have" if from_block else "the chosen block(s) have"
+        raise UsageError(
+            f"job {job.id}: {what} no completed run to redo: "
+            "a block that did not complete runs on the next attempt anyway"
+        )
+    changes: dict[str, Any] = {}
+    status = job.status
+    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+        status = JobStatus.WAITING
+        reason = f"rerun from {from_block}" if from_block is not None else f"rerun {', '.join(only)}"
+        changes = {"status": status, "reason": reason, "due_at": None}
+    if not store.mark_rerun(job, completed, changes=changes):
+        raise UsageError(_changed_meanwhile(job))
+    around = [name for name in completed if name in enclosing]
+    return RerunResult(job.id, completed, around, job.status, status)
+
+
+def _completion_order(runs: list[BlockRun]) -> list[str]:
+    """Names with a Completed run, ordered by when that run started (then as recorded)."""
+    completed = [run for run in runs if run.status == RunStatus.COMPLETED]
+    completed.sort(key=lambda run: (run.started_at, run.id))
+    return list(dict.fromkeys(run.name for run in completed))
+
+
+def _later_blocks(runs: list[BlockRun], name: str) -> set[str]:
+    """`name` and every block whose Completed run started at or after `name`'s latest run did."""
+    latest = [run for run in runs if run.name == name][-1]
+    # By start, not by when recorded: a block nested in `name` is recorded before it but runs after it.
+    return {run.name for run in runs if run.status == RunStatus.COMPLETED and run.started_at >= latest.started_at} | {name}
+
+
+def _enclosing(runs: list[BlockRun], names: set[str]) -> set[str]:
+    """Blocks whose run contains the latest run of one of `names` (same attempt, started no later,
+    ended no earlier, recorded after it), and what encloses those: they must run for it to run."""
+    latest = {run.name: run for run in runs}
+    found: set[str] = set()
+    pending = [latest[name] for name in names if name in latest]
+    while pending:
+        inner = pending.pop()
+        for run in runs:
+            if (
+                run.id > inner.id
+                and run.attempt == inner.attempt
+                and run.started_at <= inner.started_at
+                and run.ended_at >= inner.ended_at
+                and run.name not in found
+                and run.name not in names
+            ):
+                found.add(run.name)
+                pending.append(run)
+    return found
+
+
+# ---- psflow cancel / retry / rm / prune -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """A job whose status a command changed."""
+
+    job_id: str
+    status_before: str
+    status: str
+    reason: str | None
+
+
+def cancel(store: Store, job_id: str, *, reason: str | None = None) -> Change:
+    """Make a job final: Cancelled. Not for a Completed or Cancelled job, nor for a Running job whose
+    lease holds (psflow cannot stop an attempt running elsewhere); a Running job whose lease ran out
+    (its runner died) can be cancelled, and its unfinished attempt ends Cancelled."""
+    job = store.find_job(job_id)
+    _check_changeable(job, "cancel it", store.clock.now())
+    reason = reason or f"cancelled by {user_name()}"
+    if not store.set_status(job, status=JobStatus.CANCELLED, reason=reason, end_attempts=job.status == JobStatus.RUNNING):
+        raise UsageError(_changed_meanwhile(job))
+    return Change(job.id, job.status, JobStatus.CANCELLED, reason)
+
+
+def retry(store: Store, job_id: str) -> Change:
+    """Put a Failed job back to Waiting, for the next `psflow resume` (or worker) to run."""
+    job = store.find_job(job_id)
+    if job.status != JobStatus.FAILED:
+        raise UsageError(
+            f"job {job.id} is {job.status}, not Failed: retry is for failed jobs"
+            + (f" (`psflow resume --job {job.id}` runs it)" if job.status not in (*FINAL_STATUSES, JobStatus.RUNNING) else "")
+        )
+    reason = f"retry after: {job.reason}" if job.reason else "retry"
+    if not store.set_status(job, status=JobStatus.WAITING, reason=reason):
+        raise UsageError(_changed_meanwhile(job))
+    return Change(job.id, job.status, JobStatus.WAITING, reason)
+
+
+@dataclass(frozen=True)
+class Removal:
+    """Jobs deleted (or, with dry_run, that would be) and how many rows went with them."""
+
+    jobs: list[dict]  # job summaries, as `psflow jobs --json` shows them
+    counts: dict[str, int] = field(default_factory=dict)  # rows per table: jobs, attempts, blocks, inputs
+    dry_run: bool = False
+
+
+def remove(store: Store, job_ids: Iterable[str], *, force: bool = False) -> Removal:
+    """Delete jobs with their attempts, block runs and inputs. All the ids are checked first; a
+    Running job whose lease holds is refused unless `force` (its runner's next write then fails)."""
+    found = list({job.id: job for job in (store.find_job(job_id) for job_id in job_ids)}.values())
+    now = store.clock.now()
+    for job in found:
+        if not force and lease_holds(job, now):
+            raise UsageError(f"{_running_note(job, now)}; give --force to delete it anyway (its runner then fails)")
+    counts = store.delete_jobs(found, force=force)
+    if isinstance(counts, JobView):
+        raise UsageError(_changed_meanwhile(counts))
+    return Removal([job.to_json() for job in found], counts)
+
+
+def prune(store: Store, *, older_than: str, statuses: Iterable[str] = (), dry_run: bool = False) -> Removal:
+    """Delete jobs in `statuses` (default: the final ones, Completed and Cancelled) last updated
+    more than `older_than` ago (30d, 12h, 45m, 90s, 2w, 1d12h), with their history, in one transaction."""
+    seconds = parse_age(older_than)
+    if seconds is None:
+        raise UsageError(
+            f"--older-than takes a duration like 30d, 12h, 45m or 90s (units s, m, h, d, w), not {older_than!r}"
+        )
+    wanted = list(dict.fromkeys(statuses)) or list(FINAL_STATUSES)
+    if JobStatus.RUNNING in wanted:
+        raise UsageError("prune never deletes Running jobs: cancel them first (or `psflow rm --force`)")
+    before = store.clock.now() - seconds
+    if dry_run:
+        return Removal([job.to_json() for job in store.prunable_jobs(wanted, before)], dry_run=True)
+    candidates = {job.id: job for job in store.prunable_jobs(wanted, before)}
+    ids, counts = store.prune_jobs(wanted, before)
+    deleted = [candidates[job_id].to_json() if job_id in candidates else {"id": job_id} for job_id in ids]
+    return Removal(deleted, counts)
+
+
+# ---- helpers ------------------------------------------------------------------
+
+
+def _check_changeable(job: JobView, what: str, now: float) -> None:
+    if job.status in FINAL_STATUSES:
+        raise UsageError(f"job {job.id} is already {job.status}: cannot {what}")
+    if lease_holds(job, now):
+        raise UsageError(f"{_running_note(job, now)}: psflow cannot {what} while it runs; wait for it to end")
+
+
+def _running_note(job: JobView, now: float) -> str:
+    left = max(0.0, (job.lease_until or 0) - now)
+    return (
+        f"job {job.id} is Running on {job.owner_host} (pid {job.owner_pid}); "
+        f"its lease runs out in {left:.0f}s if that runner is gone"
+    )
+
+
+def _changed_meanwhile(job: JobView) -> str:
+    return f"job {job.id} changed while this ran (another runner or command took it): nothing was changed; try again"

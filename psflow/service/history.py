@@ -1,0 +1,197 @@
+"""Seeing what happened: the job list, one job's history, and its transcript.
+
+`job_detail` gives per attempt which blocks ran and which were replayed;
+`transcript` and `follow` give every block run's captured output, in order.
+Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterable
+
+from psflow import codec
+from psflow.domain import JobStatus, RunStatus
+from psflow.errors import UsageError
+from psflow.store import BlockRun, InputView, JobView, Store
+
+FOLLOW_POLL_SECONDS = 0.5
+
+
+def jobs(store: Store, *, statuses: Iterable[str] = (), limit: int | None = None) -> list[dict[str, Any]]:
+    """Jobs as `psflow jobs --json` shows them, most recently updated first."""
+    return [job.to_json() for job in store.list_jobs(list(statuses), limit=limit)]
+
+
+def job_detail(store: Store, job_id: str) -> dict[str, Any]:
+    """One job (id or unique prefix) as `psflow job --json` shows it: the job; `blocks`, the latest
+    state of each block in the order they first ran; `runs`, every recorded run; `inputs`; and
+    `attempt_history`, per attempt how it ended, whether its source changed, the inputs it newly
+    had, and each block it executed or replayed."""
+    job = store.find_job(job_id)
+    detail = job.to_json()
+    runs = [run.to_json() for run in store.block_runs(job.id)]
+    _add_code_changes(runs)
+    latest: dict[str, dict[str, Any]] = {}
+    for run in runs:  # in the order they ran: a name keeps its first place, and its last state
+        latest[run["name"]] = run
+    detail["blocks"] = list(latest.values())
+    detail["runs"] = runs
+    detail["inputs"] = [_input_json(sent) for sent in store.inputs(job.id)]
+    detail["attempt_history"] = _attempt_history(store, job, runs, detail["inputs"], list(latest))
+    return detail
+
+
+def _attempt_history(
+    store: Store, job: JobView, runs: list[dict[str, Any]], inputs: list[dict[str, Any]], order: list[str]
+) -> list[dict[str, Any]]:
+    history = []
+    source, started_before = None, float("-inf")
+    for attempt in store.attempts(job.id):
+        entry = attempt.to_json()
+        entry["source_changed"] = source is not None and attempt.source_sha256 != source
+        entry["inputs_received"] = [
+            sent["name"] for sent in inputs if started_before < sent["received"] <= attempt.started_at
+        ]
+        entry["blocks"] = _attempt_blocks(runs, order, attempt.number)
+        source, started_before = attempt.source_sha256, attempt.started_at
+        history.append(entry)
+    return history
+
+
+def _add_code_changes(runs: list[dict[str, Any]]) -> None:
+    """Each run: whether its code fingerprint differs from the block's run before (None: unknown)."""
+    previous: dict[str, str] = {}
+    for run in runs:  # in the order recorded: attempts ascend
+        before = previous.get(run["name"])
+        run["code_changed"] = None if before is None or run["fingerprint"] is None else before != run["fingerprint"]
+        if run["fingerprint"] is not None:
+            previous[run["name"]] = run["fingerprint"]
+
+
+def _attempt_blocks(runs: list[dict[str, Any]], order: list[str], number: int) -> list[dict[str, Any]]:
+    """The blocks attempt `number` executed (a run recorded in it) or replayed (Completed in an
+    earlier attempt and still valid then), in the order the job's blocks first ran.
+
+    psflow records no row for a replay (it costs nothing), so "replayed" means "valid from an
+    earlier attempt when this one ran": a block the attempt stopped before is listed too. A run
+    marked Rerun counts as valid up to the attempt that ran the block again.
+    """
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_name.setdefault(run["name"], []).append(run)
+    entries = []
+    for name in order:
+        history = by_name[name]
+        here = next((run for run in history if run["attempt"] == number), None)
+        if here is not None:
+            entries.append({**_entry(here), "state": "executed"})
+            continue
+        earlier = [run for run in history if run["attempt"] < number]
+        if earlier and earlier[-1]["status"] in (RunStatus.COMPLETED, RunStatus.RERUN):
+            entries.append({**_entry(earlier[-1]), "state": "replayed", "status": RunStatus.COMPLETED})
+    return entries
+
+
+def _entry(run: dict[str, Any]) -> dict[str, Any]:
+    keys = ("name", "status", "attempt", "host", "started", "duration", "tries", "fingerprint", "code_changed")
+    return {key: run[key] for key in keys}
+
+
+def _input_json(sent: InputView) -> dict[str, Any]:
+    value = codec.decode(sent.value)
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        value = repr(value)  # sent through the Python API as a value JSON cannot show
+    return {"name": sent.name, "value": value, "host": sent.host, "user": sent.user, "received": sent.received}
+
+
+# ---- psflow logs: every block run's output -------------------------------------
+
+
+def transcript(
+    store: Store, job_id: str, *, block: str | None = None, attempt: int | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The job (a summary) and its block runs with their captured output, in the order recorded,
+    optionally only block `block` and/or attempt `attempt`."""
+    job = store.find_job(job_id)
+    runs = store.block_runs(job.id, with_output=True)
+    _check_filters(job, runs, block, attempt)
+    return job.to_json(), [_log_entry(run) for run in runs if _wanted(run, block, attempt)]
+
+
+def follow(
+    store: Store,
+    job_id: str,
+    on_run: Callable[[dict[str, Any]], None],
+    *,
+    block: str | None = None,
+    attempt: int | None = None,
+    poll: float = FOLLOW_POLL_SECONDS,
+) -> dict[str, Any] | None:
+    """Tell `on_run` every block run of the job (those recorded so far, then each new one as it is
+    recorded) until the job is no longer Running; the job as it ended (a summary), or None if it was deleted."""
+    job = store.find_job(job_id)
+    _check_filters(job, [], block, attempt, following=True)
+    last = 0
+    while True:
+        # The status first, then the runs: everything a job recorded before it ended is seen.
+        current = store.get_job(job.id)
+        running = current is not None and current.status == JobStatus.RUNNING
+        for run in store.block_runs(job.id, after_id=last, with_output=True):
+            if running and run.status == RunStatus.RETRYING:
+                break  # shown once its tries are over, with all their output (later runs wait for it)
+            last = run.id
+            if _wanted(run, block, attempt):
+                on_run(_log_entry(run))
+        if current is None:
+            return None
+        if current.status != JobStatus.RUNNING:
+            return current.to_json()
+        store.clock.sleep(poll)
+
+
+def _check_filters(
+    job: JobView, runs: list[BlockRun], block: str | None, attempt: int | None, *, following: bool = False
+) -> None:
+    """An unknown block or attempt is a mistake, except when following (it may come yet)."""
+    if attempt is not None and attempt < 1:
+        raise UsageError(f"--attempt must be 1 or more, not {attempt}")
+    if following:
+        return
+    if attempt is not None and attempt > job.attempts:
+        raise UsageError(f"job {job.id} has {job.attempts} attempt(s): there is no attempt {attempt}")
+    if block is not None and not any(run.name == block for run in runs):
+        raise UsageError(unknown_block(job, block, block_names(runs)))
+
+
+def _wanted(run: BlockRun, block: str | None, attempt: int | None) -> bool:
+    return (block is None or run.name == block) and (attempt is None or run.attempt == attempt)
+
+
+def _log_entry(run: BlockRun) -> dict[str, Any]:
+    return {
+        "name": run.name,
+        "attempt": run.attempt,
+        "status": run.status,
+        "host": run.host,
+        "pid": run.pid,
+        "started": run.started_at,
+        "ended": run.ended_at,
+        "duration": run.duration,
+        "tries": run.tries,
+        "output": run.output or "",
+        "error": run.error,
+    }
+
+
+def block_names(runs: list[BlockRun]) -> list[str]:
+    return list(dict.fromkeys(run.name for run in runs))
+
+
+def unknown_block(job: JobView, name: str, names: list[str]) -> str:
+    if not names:
+        return f"job {job.id} has no block runs yet: no block {name!r}"
+    shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+    return f"job {job.id} has no block {name!r} (block names are case-sensitive): its blocks are {shown}"

@@ -1,0 +1,390 @@
+"""Running and resuming jobs: `psflow exec`, `psflow resume`, and one job for a worker process.
+
+Every run is claimed first (one conditional UPDATE; the attempt number comes
+from the claimed row), then executed by psflow.runtime under a lease.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable
+
+from psflow.domain import FINAL_STATUSES, JobStatus, RunOptions, Runner, lease_holds
+from psflow.durations import describe_duration, describe_time
+from psflow.errors import EXIT_COMPLETED, EXIT_USAGE, UsageError
+from psflow.loading import LoadedScript, load_script, load_source
+from psflow.runtime import Heartbeat, run_attempt
+from psflow.service.sources import CHANGED, Source, newer_note, resolve_source, workflow_label
+from psflow.store import JobView, Store, WorkflowView
+from psflow.transform import TransformError
+
+_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
+_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+WORKFLOW_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
+
+Announce = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """One job's run: how it ended, and what the user should be told."""
+
+    job_id: str
+    script: str
+    status: str
+    reason: str | None
+    exit_code: int = EXIT_COMPLETED
+    attempt: int
+    ran: int = 0
+    replayed: int = 0
+    note: str | None = None
+    skipped: bool = False  # nothing ran: the job was final, or another runner had it
+    error: str | None = None  # nothing ran: the script does not compile now (`resume` counts it as failed)
+    due: float | None = None  # it stopped on a durable timer (sleep): not to be taken before this time
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    """What `psflow exec` was asked to run, checked before any database is opened."""
+
+    job_id: str | None  # --job or PSFLOW_JOB_ID
+    loaded: LoadedScript | None = None  # a script file, compiled
+    workflow: str | None = None  # else the name of a registered workflow
+
+
+def new_job_id() -> str:
+    """Short, random, URL-safe: 10 characters of base32, 50 bits."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+
+
+def check_job_id(job_id: str) -> str:
+    if not _ID_PATTERN.fullmatch(job_id):
+        raise UsageError(f"job id {job_id!r} is not valid: use letters, digits, '.', '_', ':' or '-' (at most 64)")
+    return job_id
+
+
+def exec_request(script: str | Path, job_id: str | None = None) -> ExecRequest:
+    """Check what `psflow exec SCRIPT [--job ID]` names: a script file (compiled now: a syntax error
+    stops here) or, when no such file exists, a registered workflow's name."""
+    job_id = job_id or os.environ.get("PSFLOW_JOB_ID") or None
+    if job_id is not None:
+        check_job_id(job_id)
+    if isinstance(script, str) and not Path(script).is_file() and WORKFLOW_NAME.fullmatch(script):
+        return ExecRequest(job_id, workflow=script)
+    return ExecRequest(job_id, loaded=load_script(Path(script)))
+
+
+def connect_for(request: ExecRequest, db: str | None) -> Store:
+    """The store to run `request` in; for a workflow name, a database that cannot be used
+    still says first that no such file exists (the user may have mistyped a file name)."""
+    from psflow.errors import StoreError
+    from psflow.service.setup import connect
+
+    try:
+        return connect(db)
+    except StoreError as error:
+        if request.workflow is None:
+            raise
+        raise UsageError(
+            f"script not found: {Path(request.workflow).resolve()}, and cannot look for a workflow named "
+            f"{request.workflow!r}: {error}"
+        ) from None
+
+
+def run(
+    store: Store,
+    request: ExecRequest,
+    args: Iterable[str] = (),
+    *,
+    options: RunOptions = RunOptions(),
+    announce: Announce | None = None,
+) -> RunResult:
+    """Run the request as a new job, or as its job id (created if new, continued if not).
+
+    `announce` is told the script's warnings (`psflow check`) and, for a workflow,
+    which version runs, before anything runs.
+    """
+    if request.workflow is not None:
+        return _run_workflow(store, request.workflow, list(args), request.job_id, options, announce)
+    loaded = request.loaded
+    assert loaded is not None
+    _announce_warnings(loaded, announce)
+    if request.job_id is not None:
+        existing = store.get_job(request.job_id)
+        if existing is not None:
+            _check_same_script(existing, loaded)
+            return _continue(store, existing, loaded, list(args), options)
+    return _start(store, request.job_id or new_job_id(), loaded, list(args), options)
+
+
+def resume(
+    store: Store,
+    *,
+    statuses: Iterable[str] = (JobStatus.WAITING,),
+    job_ids: Iterable[str] = (),
+    limit: int | None = None,
+    options: RunOptions = RunOptions(),
+    on_result: Callable[[RunResult], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> list[RunResult]:
+    """Run again every job in `statuses` (or the jobs named) in this process, one after another.
+
+    `on_total` is told how many jobs this will go through; `on_result` each job's result.
+    """
+    named = [store.find_job(job_id) for job_id in job_ids]
+    candidates = named or store.list_jobs(list(statuses), order="oldest")
+    if on_total is not None:
+        on_total(len(candidates) if limit is None else min(limit, len(candidates)))
+    results = []
+    for job in candidates:
+        if limit is not None and len(results) >= limit:
+            break
+        result = resume_one(store, job, options)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def resume_job(store: Store, job_id: str, options: RunOptions = RunOptions()) -> RunResult:
+    """Claim and run one job by id (for worker processes)."""
+    job = store.get_job(job_id)
+    if job is None:
+        return RunResult(
+            job_id=job_id, script="", status="unknown", reason=None, attempt=0, note="skipped: the job is gone",
+            skipped=True,
+        )
+    return resume_one(store, job, options)
+
+
+def resume_one(store: Store, job: JobView, options: RunOptions) -> RunResult:
+    """Run `job` again if it may run now: the source `resolve_source` chooses, claimed first."""
+    skipped = skip_reason(job, store.clock.now())
+    if skipped is not None:
+        return _skipped(job, skipped)
+    try:
+        source = resolve_source(store, job, latest=options.latest)
+    except TransformError as error:  # edited into a script that does not compile: leave the job as it is
+        first = error.diagnostics[0].format().splitlines()[0] if error.diagnostics else str(error)
+        return RunResult(
+            job_id=job.id, script=job.script, status=job.status, reason=job.reason, exit_code=EXIT_USAGE,
+            attempt=job.attempts, error=first,
+        )
+    return _claim_and_run(
+        store, job, source.loaded, list(job.args), options, note=source.note(job), workflow_version=source.version
+    )
+
+
+def due_job_ids(
+    store: Store,
+    statuses: Iterable[str],
+    limit: int | None,
+    *,
+    exclude: set[str],
+    on_skip: Callable[[RunResult], None] | None = None,
+) -> list[str]:
+    """Ids of jobs to take now, oldest first: in `statuses`, and if Running, with a lapsed lease.
+
+    A job sleeping on a timer that is not due yet is left out, and told to `on_skip`.
+    """
+    now = store.clock.now()
+    due = []
+    for job in store.list_jobs(list(statuses), order="oldest"):
+        if job.id in exclude or lease_holds(job, now):
+            continue
+        sleeping = sleeping_note(job, now)
+        if sleeping is not None:
+            if on_skip is not None:
+                on_skip(_skipped(job, sleeping))
+            continue
+        due.append(job.id)
+    return due if limit is None else due[:limit]
+
+
+def skip_reason(job: JobView, now: float) -> str | None:
+    """Why `job` is not run now (final, or sleeping on a timer), or None."""
+    if job.status in FINAL_STATUSES:
+        return f"skipped: already {job.status}"
+    return sleeping_note(job, now)
+
+
+def sleeping_note(job: JobView, now: float) -> str | None:
+    """Why a job sleeping on a timer is not taken yet (None once it is due)."""
+    if job.due_at is None or job.due_at <= now or job.status == JobStatus.RUNNING:
+        return None
+    left = describe_duration(math.ceil(job.due_at - now))
+    return f"skipped: sleeping until {describe_time(job.due_at)} (in {left})"
+
+
+def taken_note(current: JobView | None, now: float) -> str:
+    """Why a claim failed: someone else runs the job (and until when its lease holds)."""
+    if current is None or current.status != JobStatus.RUNNING:
+        return f"skipped: taken by another runner (now {current.status if current else 'gone'})"
+    note = f"skipped: Running on {current.owner_host} (pid {current.owner_pid})"
+    if current.lease_until is not None:
+        note += f"; its lease runs out in {max(0.0, current.lease_until - now):.0f}s if that runner is gone"
+    return note
+
+
+# ---- starting, continuing, claiming ----------------------------------------------
+
+
+def _start(
+    store: Store,
+    job_id: str,
+    loaded: LoadedScript,
+    args: list[str],
+    options: RunOptions,
+    *,
+    workflow: WorkflowView | None = None,
+) -> RunResult:
+    runner = Runner.here()
+    created = store.create_job(
+        job_id,
+        name=workflow.name if workflow is not None else loaded.path.stem,
+        script=str(loaded.path),
+        source=loaded.source,
+        source_sha256=loaded.sha256,
+        args=args,
+        runner=runner,
+        workflow=workflow.name if workflow is not None else None,
+        workflow_version=workflow.version if workflow is not None else None,
+    )
+    if created is None:  # someone created it a moment ago
+        existing = store.get_job(job_id)
+        if existing is None:
+            raise UsageError(f"job {job_id} was created and deleted meanwhile: run it again")
+        return _continue(store, existing, loaded, args, options)
+    return _attempt(store, created, loaded, args, runner, options, number=1)
+
+
+def _continue(store: Store, job: JobView, loaded: LoadedScript, args: list[str], options: RunOptions) -> RunResult:
+    if job.status == JobStatus.COMPLETED:
+        return RunResult(
+            job_id=job.id, script=job.script, status=job.status, reason=job.reason, attempt=job.attempts,
+            note="already Completed: nothing to run", skipped=True,
+        )
+    if job.status == JobStatus.CANCELLED:
+        raise UsageError(f"job {job.id} was cancelled; start a new job instead")
+    if args and args != list(job.args):
+        raise UsageError(
+            f"job {job.id} was started with arguments {list(job.args)}; run it without arguments to continue it"
+        )
+    note = Source(loaded, why=CHANGED if loaded.sha256 != job.source_sha256 else None).note(job)
+    return _claim_and_run(store, job, loaded, list(job.args), options, note=note)
+
+
+def _claim_and_run(
+    store: Store,
+    job: JobView,
+    loaded: LoadedScript,
+    args: list[str],
+    options: RunOptions,
+    *,
+    note: str | None,
+    workflow_version: int | None = None,
+) -> RunResult:
+    runner = Runner.here()
+    if not store.claim_job(job, runner):
+        current = store.get_job(job.id)
+        return RunResult(
+            job_id=job.id, script=job.script, status=current.status if current else job.status, reason=job.reason,
+            attempt=job.attempts, note=taken_note(current, store.clock.now()), skipped=True,
+        )
+    if loaded.sha256 != job.source_sha256:
+        store.update_source(job.id, loaded.source, loaded.sha256)
+    if workflow_version is not None and workflow_version != job.workflow_version:
+        store.move_to_version(job.id, version=workflow_version, script=str(loaded.path))
+        job = replace(job, script=str(loaded.path), workflow_version=workflow_version)
+    return _attempt(store, job, loaded, args, runner, options, number=job.attempts + 1, note=note)
+
+
+def _attempt(
+    store: Store,
+    job: JobView,
+    loaded: LoadedScript,
+    args: list[str],
+    runner: Runner,
+    options: RunOptions,
+    *,
+    number: int,
+    note: str | None = None,
+) -> RunResult:
+    store.start_attempt(job.id, number, runner, source_sha256=loaded.sha256)
+    handback = job.status if job.status != JobStatus.RUNNING else JobStatus.WAITING  # where a shutdown leaves it
+    with Heartbeat(store, job.id, runner):
+        outcome = run_attempt(
+            store, job.id, number, loaded.code, script=job.script, argv=args, runner=runner, options=options,
+            handback_status=handback, clock=store.clock,
+        )
+    return RunResult(
+        job_id=job.id, script=job.script, status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
+        attempt=number, ran=outcome.ran, replayed=outcome.replayed, note=note, due=outcome.due,
+    )
+
+
+def _skipped(job: JobView, note: str) -> RunResult:
+    return RunResult(
+        job_id=job.id, script=job.script, status=job.status, reason=job.reason, attempt=job.attempts, note=note,
+        skipped=True, due=job.due_at,
+    )
+
+
+def _check_same_script(job: JobView, loaded: LoadedScript) -> None:
+    """A chosen job id belongs to one script: running another one under it is a mistake.
+
+    Compared by file name, so the same script checked out elsewhere on another
+    server still continues the job; a leaked PSFLOW_JOB_ID in a child `psflow exec`
+    of another script does not hijack its parent's job.
+    """
+    if Path(job.script).name != loaded.path.name:
+        raise UsageError(
+            f"job {job.id} runs {job.script}, not {loaded.path}: choose another --job id, "
+            f"or `psflow resume --job {job.id}` to continue it"
+        )
+
+
+def _announce_warnings(loaded: LoadedScript, announce: Announce | None) -> None:
+    """Tell `announce` what `psflow check` warns about (found when the script was compiled, kept in its code)."""
+    if announce is None:
+        return
+    for warning in loaded.report.warnings:
+        announce(warning.format())
+
+
+def _run_workflow(
+    store: Store, name: str, args: list[str], job_id: str | None, options: RunOptions, announce: Announce | None
+) -> RunResult:
+    """`run` for a name that is no file here: the newest version of that registered workflow."""
+    newest = store.workflow(name)
+    if newest is None:
+        if Path(name).exists():  # a folder, say: the file error says what is wrong
+            load_script(Path(name))
+        raise UsageError(
+            f"script not found: {Path(name).resolve()}, and no workflow named {name!r} is registered: "
+            "give a script's path, or one of the names `psflow workflows` lists"
+        )
+    if job_id is not None:
+        existing = store.get_job(job_id)
+        if existing is not None:
+            if existing.workflow != name:
+                raise UsageError(
+                    f"job {existing.id} runs {existing.script}, not workflow {name}: choose another --job id, "
+                    f"or `psflow resume --job {existing.id}` to continue it"
+                )
+            # A job keeps the version it started with; `resume --latest` moves it.
+            version = existing.workflow_version
+            loaded = load_source(workflow_label(name, version), store.job_source(existing.id) or "")
+            if announce is not None:
+                announce(f"job {existing.id} runs workflow {name} v{version}{newer_note(newest.version, existing)}")
+            return _continue(store, existing, loaded, args, options)
+    loaded = load_source(workflow_label(name, newest.version), newest.source or "")
+    if announce is not None:
+        announce(f"no file {name!r} here: running registered workflow {name} v{newest.version} (its newest version)")
+    _announce_warnings(loaded, announce)
+    return _start(store, job_id or new_job_id(), loaded, args, options, workflow=newest)

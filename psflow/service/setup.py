@@ -1,0 +1,122 @@
+"""Which database psflow uses, and setting one up: connecting, `psflow init`, `psflow config`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from psflow.errors import UsageError
+from psflow.settings import all_settings, database_setting
+from psflow.store import Store, mask_password, open_store
+
+SETTINGS_TARGETS = ("env", "file")
+
+
+def connect(db: str | None) -> Store:
+    """The store for `db`, else PSFLOW_DB, else the config file, else the default SQLite file (psflow.settings)."""
+    return open_store(database_setting(db).url)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InitResult:
+    """What `psflow init` did: the database, its schema, and where the setting was saved."""
+
+    url: str  # the psflow URL, password included (for the PSFLOW_DB lines): print `where` instead
+    where: str  # the database, password masked
+    action: str  # "created", "current" or "upgraded"
+    version: int
+    found: int | None  # the schema version it had
+    ignored: tuple[str, ...] = ()  # connection string keys psflow has no use for
+    settings: str | None = None  # "env", "file" or None
+    config_file: str | None = None  # where --settings file saved it
+    env_lines: tuple[str, ...] = ()  # for --settings env
+    in_effect: bool = True  # whether later commands without --db use this database
+
+
+def init(
+    *,
+    sqlite: str | None = None,
+    postgres: str | None = None,
+    mssql: str | None = None,
+    connection_string: str | None = None,
+    upgrade: bool = False,
+    settings: str | None = None,
+) -> InitResult:
+    """`psflow init`: create (or with `upgrade` migrate) the psflow schema in exactly one database,
+    given as a path, URL or connection string; with `settings`, save it for later commands.
+
+    Everything the user gave is checked before the database is touched, and the setting
+    is saved only once the schema is in place: a mistake leaves nothing half-written.
+    """
+    from psflow.settings import check_config_writable, env_lines, save_database_url
+    from psflow.store.connstrings import absolute_sqlite_url, to_url
+    from psflow.store.schema import initialize
+    from psflow.store.urls import describe
+
+    given = [
+        (option, backend, value)
+        for option, backend, value in (
+            ("--sqlite", "sqlite", sqlite),
+            ("--postgres", "postgres", postgres),
+            ("--mssql", "mssql", mssql),
+            ("--connection-string", None, connection_string),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        which = "none was given" if not given else " and ".join(option for option, _, _ in given) + " were given"
+        raise UsageError(
+            "give exactly one database: --sqlite PATH, --postgres URL, --mssql CONNSTR or "
+            f"--connection-string STR ({which}); `psflow config` shows the one in effect"
+        )
+    if settings is not None and settings not in SETTINGS_TARGETS:
+        raise UsageError(f"--settings must be env or file, not {settings!r}")
+    _, backend, text = given[0]
+    connection = to_url(text, backend)
+    url = connection.url
+    if connection.backend == "sqlite":
+        url = absolute_sqlite_url(url, Path.cwd())  # the same file from any folder, later
+    config_file = check_config_writable() if settings == "file" else None
+    report = initialize(url, upgrade=upgrade)
+    if config_file is not None:
+        save_database_url(url, config_file)
+    return InitResult(
+        url=url,
+        where=describe(url),
+        action=report.action,
+        version=report.version,
+        found=report.found,
+        ignored=connection.ignored,
+        settings=settings,
+        config_file=str(config_file) if config_file is not None else None,
+        env_lines=tuple(env_lines(url)) if settings == "env" else (),
+        in_effect=settings == "env" or database_setting(None).url == url,
+    )
+
+
+def config(db: str | None = None) -> dict[str, Any]:
+    """`psflow config`: the database in effect and where that came from (--db, PSFLOW_DB, the
+    config file or the default), and every place psflow looks, passwords masked."""
+    from psflow.settings import config_path
+
+    places = all_settings(db)
+    effective = next(place for place in places if place.url)  # the default always names one
+    path = config_path()
+    return {
+        "database": mask_password(effective.url or ""),
+        "source": effective.source,
+        "where": effective.where,
+        "config_file": str(path),
+        "config_file_exists": path.is_file(),
+        "settings": [
+            {
+                "source": place.source,
+                "where": place.where,
+                "database": mask_password(place.url) if place.url else None,
+                "in_effect": place is effective,
+                "error": place.error,
+            }
+            for place in places
+        ],
+    }

@@ -1,0 +1,1 @@
+"""The database backends psflow speaks: SQLite (embedded), PostgreSQL, MS SQL Server (its own T-SQL dialect)."""

@@ -1,0 +1,90 @@
+"""Block runs: the hot path that records each one, and the one query that loads a job's replay data.
+
+Saving a completed block is one prebuilt INSERT in autocommit mode: one committed
+transaction per block. Replay data for a whole job comes back in one query.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from psflow import keys
+from psflow.domain import RunStatus
+from psflow.store.queries import Queries
+from psflow.store.views import BlockRecord, BlockRun
+
+if TYPE_CHECKING:
+    from peewee import Database
+
+    from psflow.store.tables import Tables
+
+
+class BlockQueries(Queries):
+    _save_block_sql: str
+    _completed_sql: str
+
+    def _prepare_block_statements(self) -> None:
+        """Build the hot path's statements once, in this database's dialect."""
+        self._save_block_sql = _save_block_sql(self.db, self.tables)
+        self._completed_sql = _completed_sql(self.db, self.tables)
+
+    def completed_blocks(self, job_id: str) -> dict[str, BlockRecord]:
+        """Every completed block of the job, by name (the latest run wins): one query."""
+        cursor = self.db.execute_sql(self._completed_sql, (job_id, RunStatus.COMPLETED))
+        return {row[0]: BlockRecord._make(row) for row in cursor.fetchall()}
+
+    def save_block(self, job_id: str, record: BlockRecord) -> None:
+        """Record one run of a block: one INSERT, one committed transaction."""
+        self.db.execute_sql(self._save_block_sql, (job_id, *record))
+
+    def replace_block(self, job_id: str, record: BlockRecord) -> None:
+        """Overwrite the block's row of this attempt: a retried block's tries, or a block inside one run again."""
+        Block = self.tables.block
+        changes = {getattr(Block, field): value for field, value in zip(BlockRecord._fields, record) if field != "name"}
+        key = (Block.job == job_id) & (Block.name == record.name) & (Block.attempt == record.attempt)
+        Block.update(changes).where(key).execute()
+
+    def block_runs(self, job_id: str, *, after_id: int = 0, with_output: bool = False) -> list[BlockRun]:
+        """The job's block runs recorded after row `after_id`, in the order recorded (output if asked for)."""
+        Block = self.tables.block
+        columns = [getattr(Block, column) for column in BlockRun.COLUMNS]
+        if with_output:
+            columns.append(Block.output)
+        query = Block.select(*columns).where((Block.job == job_id) & (Block.id > after_id)).order_by(Block.id)
+        return [BlockRun(*row) for row in query.tuples()]
+
+    def first_block_start(self, job_id: str, name: str) -> float | None:
+        """When block `name` of the job first started (a wait_for's first wait), or None."""
+        from peewee import fn
+
+        Block = self.tables.block
+        return Block.select(fn.MIN(Block.started_at)).where((Block.job == job_id) & (Block.name == name)).scalar()
+
+    def completed_wait_names(self, job_id: str) -> dict[str, int]:
+        """Input names the job has already read with wait_for, and the attempt that read each."""
+        Block = self.tables.block
+        rows = Block.select(Block.name, Block.attempt).where(
+            (Block.job == job_id) & (Block.status == RunStatus.COMPLETED) & Block.name.startswith(keys.WAIT_PREFIX)
+        )
+        read = {}
+        for name, attempt in rows.tuples():
+            input_name = keys.input_of(name)  # LIKE may ignore case: keep only true prefixes
+            if input_name is not None:
+                read[input_name] = attempt
+        return read
+
+
+def _save_block_sql(db: Database, tables: Tables) -> str:
+    Block = tables.block
+    fields = [Block.job, *(getattr(Block, field) for field in BlockRecord._fields)]
+    query = Block.insert_many([tuple(None for _ in fields)], fields=fields).returning()
+    sql, _ = db.get_sql_context().sql(query).query()
+    return sql
+
+
+def _completed_sql(db: Database, tables: Tables) -> str:
+    Block = tables.block
+    fields = [getattr(Block, field) for field in BlockRecord._fields]
+    query = Block.select(*fields).where((Block.job == "") & (Block.status == "")).order_by(Block.id)
+    sql, _ = db.get_sql_context().sql(query).query()
+    return sql

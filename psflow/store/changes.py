@@ -1,0 +1,117 @@
+"""Changing what happens to jobs: rerun blocks, move a job to a status, delete jobs.
+
+Each change is one transaction, conditional on the job being as it was read
+(status and attempt count): a job that moved on meanwhile is left alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from peewee import chunked
+
+from psflow.domain import JobStatus, RunStatus
+from psflow.store.queries import Queries
+from psflow.store.views import JobView
+
+
+class _JobChanged(Exception):
+    """A job changed between reading it and changing it: the change is rolled back."""
+
+    def __init__(self, job: JobView) -> None:
+        super().__init__(job.id)
+        self.job = job
+
+
+class ChangeQueries(Queries):
+    def mark_rerun(self, job: JobView, names: list[str], *, changes: dict[str, Any]) -> bool:
+        """Set the Completed runs of blocks `names` to Rerun (replay skips them; history keeps them)
+        and apply `changes` to the job, in one transaction. False, nothing written, if the job
+        changed since `job` was read."""
+        Block = self.tables.block
+        try:
+            with self.db.atomic():
+                self._update_if_unchanged(job, changes)
+                for chunk in chunked(names, 200):
+                    Block.update(status=RunStatus.RERUN).where(
+                        (Block.job == job.id) & (Block.status == RunStatus.COMPLETED) & Block.name.in_(chunk)
+                    ).execute()
+        except _JobChanged:
+            return False
+        return True
+
+    def set_status(self, job: JobView, *, status: str, reason: str | None, end_attempts: bool = False) -> bool:
+        """Move `job` to `status` in one transaction (with `end_attempts`, unfinished attempts end so too).
+        False, nothing written, if the job changed since it was read (or a Running one holds its lease)."""
+        Attempt = self.tables.attempt
+        now = self.clock.now()
+        changes = {"status": status, "reason": reason, "lease_until": None, "due_at": None}
+        try:
+            with self.db.atomic():
+                self._update_if_unchanged(job, changes, now=now)
+                if end_attempts:
+                    Attempt.update(ended_at=now, outcome=status, reason=reason).where(
+                        (Attempt.job == job.id) & Attempt.ended_at.is_null()
+                    ).execute()
+        except _JobChanged:
+            return False
+        return True
+
+    def delete_jobs(self, jobs: list[JobView], *, force: bool = False) -> dict[str, int] | JobView:
+        """Delete `jobs` with their attempts, block runs and inputs in one transaction; how many rows
+        of each. If one changed since it was read (or, unless `force`, is Running with its lease
+        held), nothing is deleted and that job is returned."""
+        try:
+            with self.db.atomic():
+                for job in jobs:
+                    self._update_if_unchanged(job, {}, lapsed_only=not force)  # also locks the row
+                return self._delete_ids([job.id for job in jobs])
+        except _JobChanged as changed:
+            return changed.job
+
+    def prunable_jobs(self, statuses: list[str], updated_before: float) -> list[JobView]:
+        """Jobs in `statuses` last updated before `updated_before`, oldest first."""
+        Job = self.tables.job
+        columns = [getattr(Job, column) for column in JobView.COLUMNS]
+        condition = Job.status.in_(statuses) & (Job.updated_at < updated_before)
+        query = Job.select(*columns).where(condition).order_by(Job.updated_at, Job.id).tuples()
+        return [JobView.from_row(row) for row in query]
+
+    def prune_jobs(self, statuses: list[str], updated_before: float) -> tuple[list[str], dict[str, int]]:
+        """Delete every job in `statuses` last updated before `updated_before`, with its history,
+        in one transaction; (their ids, rows deleted per table). Any change to a job moves its
+        `updated_at` on, so a job resumed meanwhile no longer matches."""
+        Job = self.tables.job
+        condition = Job.status.in_(statuses) & (Job.updated_at < updated_before)
+        with self.db.atomic():
+            Job.update(updated_at=Job.updated_at).where(condition).execute()  # lock them (PostgreSQL, MS SQL)
+            ids = [job_id for (job_id,) in Job.select(Job.id).where(condition).order_by(Job.id).tuples()]
+            counts = self._delete_ids(ids, condition)
+        return ids, counts
+
+    def _update_if_unchanged(
+        self, job: JobView, changes: dict[str, Any], *, now: float | None = None, lapsed_only: bool = True
+    ) -> None:
+        """Apply `changes` (and a new updated_at) to `job` if its status and attempt count are still
+        what was read, and a Running job's lease ran out (unless not `lapsed_only`); else raise
+        _JobChanged, which rolls the enclosing transaction back."""
+        Job = self.tables.job
+        now = self.clock.now() if now is None else now
+        condition = (Job.id == job.id) & (Job.status == job.status) & (Job.attempts == job.attempts)
+        if job.status == JobStatus.RUNNING and lapsed_only:
+            condition &= Job.lease_until.is_null() | (Job.lease_until < now)
+        if Job.update(updated_at=now, **changes).where(condition).execute() != 1:
+            raise _JobChanged(job)
+
+    def _delete_ids(self, ids: list[str], condition: Any = None) -> dict[str, int]:
+        """Delete the jobs `ids` (that still match `condition`) and all their rows; counts per table.
+        Children first: it does not rely on ON DELETE CASCADE, which older tables may lack."""
+        tables = self.tables
+        counts = dict.fromkeys(("jobs", "attempts", "blocks", "inputs"), 0)
+        for chunk in chunked(ids, 200):
+            counts["inputs"] += tables.signal.delete().where(tables.signal.job.in_(chunk)).execute()
+            counts["blocks"] += tables.block.delete().where(tables.block.job.in_(chunk)).execute()
+            counts["attempts"] += tables.attempt.delete().where(tables.attempt.job.in_(chunk)).execute()
+            jobs = tables.job.id.in_(chunk) if condition is None else tables.job.id.in_(chunk) & condition
+            counts["jobs"] += tables.job.delete().where(jobs).execute()
+        return counts

@@ -1,0 +1,31 @@
+"""Inputs sent to jobs (`psflow send`), read by `wait_for`."""
+
+from __future__ import annotations
+
+from psflow.store.queries import Queries
+from psflow.store.views import InputView
+
+
+class InputQueries(Queries):
+    def add_inputs(self, job_ids: list[str], inputs: dict[str, str], *, host: str, user: str) -> float:
+        """Store `inputs` ({name: codec text}) for every job in `job_ids`, in one transaction; the time."""
+        now = self.clock.now()
+        rows = [
+            {"job": job_id, "name": name, "value": value, "host": host, "user": user, "created_at": now}
+            for job_id in job_ids
+            for name, value in inputs.items()
+        ]
+        with self.db.atomic():
+            self.tables.signal.insert_many(rows).as_rowcount().execute()  # no ids wanted
+        return now
+
+    def latest_inputs(self, job_id: str) -> dict[str, str]:
+        """The job's received inputs, {name: codec text}; the last one sent wins. One query."""
+        Signal = self.tables.signal
+        return dict(Signal.select(Signal.name, Signal.value).where(Signal.job == job_id).order_by(Signal.id).tuples())
+
+    def inputs(self, job_id: str) -> list[InputView]:
+        """Every input sent to the job, in the order it arrived."""
+        Signal = self.tables.signal
+        query = Signal.select(Signal.name, Signal.value, Signal.host, Signal.user, Signal.created_at)
+        return [InputView(*row) for row in query.where(Signal.job == job_id).order_by(Signal.id).tuples()]

@@ -1,0 +1,194 @@
+"""What the store hands out: frozen views of its rows, never peewee rows.
+
+Each view has `to_json()`, the stable shape `--json` prints and the Python API
+returns. `BlockRecord` is the one record a block run is written and replayed
+from; it is built with keywords.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A job as last read (without its source: `Store.job_source` reads that)."""
+
+    id: str
+    name: str
+    script: str
+    source_sha256: str
+    args: tuple[str, ...]
+    status: str
+    reason: str | None
+    created_at: float
+    updated_at: float
+    owner_host: str | None
+    owner_pid: int | None
+    lease_until: float | None
+    attempts: int
+    due_at: float | None
+    workflow: str | None
+    workflow_version: int | None
+
+    COLUMNS = (
+        "id", "name", "script", "source_sha256", "args", "status", "reason", "created_at", "updated_at",
+        "owner_host", "owner_pid", "lease_until", "attempts", "due_at", "workflow", "workflow_version",
+    )
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> JobView:
+        values = dict(zip(cls.COLUMNS, row))
+        values["args"] = tuple(json.loads(values["args"]))
+        return cls(**values)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "script": self.script,
+            "status": self.status,
+            "reason": self.reason,
+            "attempts": self.attempts,
+            "args": list(self.args),
+            "created": self.created_at,
+            "updated": self.updated_at,
+            "host": self.owner_host,
+            "pid": self.owner_pid,
+            "lease_until": self.lease_until,
+            "due": self.due_at,
+            "workflow": self.workflow,
+            "workflow_version": self.workflow_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    """One attempt of a job: where it ran, which source, how it ended (outcome None: not ended)."""
+
+    number: int
+    host: str
+    pid: int
+    source_sha256: str
+    started_at: float
+    ended_at: float | None
+    outcome: str | None
+    reason: str | None
+
+    COLUMNS = ("number", "host", "pid", "source_sha256", "started_at", "ended_at", "outcome", "reason")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "host": self.host,
+            "pid": self.pid,
+            "source_sha256": self.source_sha256,
+            "started": self.started_at,
+            "ended": self.ended_at,
+            "outcome": self.outcome,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRun:
+    """One recorded run of a block, for history; `output` only when asked for (it can be large)."""
+
+    id: int
+    name: str
+    status: str
+    attempt: int
+    host: str
+    pid: int
+    started_at: float
+    ended_at: float
+    exit_kind: str | None
+    tries: int
+    error: str | None
+    fingerprint: str | None
+    output: str | None = None
+
+    COLUMNS = (
+        "id", "name", "status", "attempt", "host", "pid", "started_at", "ended_at", "exit_kind", "tries", "error",
+        "fingerprint",
+    )
+
+    @property
+    def duration(self) -> float:
+        return round(self.ended_at - self.started_at, 6)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "attempt": self.attempt,
+            "host": self.host,
+            "pid": self.pid,
+            "started": self.started_at,
+            "ended": self.ended_at,
+            "duration": self.duration,
+            "exit": self.exit_kind,
+            "tries": self.tries,
+            "error": self.error,
+            "fingerprint": self.fingerprint,  # of the block's code when it ran (None for @block calls, old runs)
+        }
+
+
+class BlockRecord(NamedTuple):
+    """One block run as written at its end and read back for replay (a tuple: the hot path binds it as is)."""
+
+    name: str
+    status: str
+    saved: str | None  # codec text of {name: value} the body bound
+    mutated: str | None  # codec text of {name: value} outer objects it changed
+    exit_kind: str | None
+    returned: str | None  # codec text of the returned value
+    output: str | None
+    error: str | None
+    started_at: float
+    ended_at: float
+    attempt: int
+    host: str
+    pid: int
+    tries: int = 1
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputView:
+    """An input sent to a job (`value` is codec text)."""
+
+    name: str
+    value: str
+    host: str
+    user: str
+    received: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowView:
+    """One version of a registered workflow (`source` only when asked for)."""
+
+    name: str
+    version: int
+    script: str
+    source_sha256: str
+    created_at: float
+    host: str
+    user: str
+    source: str | None = None
+
+    COLUMNS = ("name", "version", "script", "source_sha256", "created_at", "host", "user")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "script": self.script,
+            "source_sha256": self.source_sha256,
+            "registered": self.created_at,
+            "user": self.user,
+            "host": self.host,
+        }

@@ -1,0 +1,80 @@
+"""Registered workflows: versions of a script's source kept in the database."""
+
+from __future__ import annotations
+
+from peewee import IntegrityError, fn
+
+from psflow.errors import StoreError
+from psflow.store.queries import Queries
+from psflow.store.views import WorkflowView
+
+
+class WorkflowQueries(Queries):
+    def _workflow_columns(self, *, source: bool = False):
+        Workflow = self.tables.workflow
+        columns = [getattr(Workflow, column) for column in WorkflowView.COLUMNS]
+        return [*columns, Workflow.source] if source else columns
+
+    def register_workflow(
+        self, name: str, *, source: str, source_sha256: str, script: str, host: str, user: str
+    ) -> tuple[WorkflowView, bool]:
+        """Store `source` as the next version of workflow `name`; (that version, True).
+
+        If the newest version already has this source, nothing is written: (it, False).
+        Two registrations at once: the unique (name, version) index makes one retry.
+        """
+        for _ in range(5):
+            newest = self.workflow(name)
+            if newest is not None and newest.source_sha256 == source_sha256:
+                return newest, False
+            created = WorkflowView(
+                name=name, version=newest.version + 1 if newest is not None else 1, script=script,
+                source_sha256=source_sha256, created_at=self.clock.now(), host=host, user=user, source=source,
+            )
+            row = {column: getattr(created, column) for column in (*WorkflowView.COLUMNS, "source")}
+            try:
+                with self.db.atomic():
+                    self.tables.workflow.insert(row).as_rowcount().execute()
+                return created, True
+            except IntegrityError:
+                continue  # another registration took this version number a moment ago
+        raise StoreError(f"cannot register workflow {name!r}: too many registrations at once, try again")
+
+    def workflow(self, name: str, version: int | None = None) -> WorkflowView | None:
+        """Version `version` of workflow `name`, or its newest version (with its source)."""
+        Workflow = self.tables.workflow
+        query = Workflow.select(*self._workflow_columns(source=True)).where(Workflow.name == name)
+        if version is not None:
+            query = query.where(Workflow.version == version)
+        row = query.order_by(Workflow.version.desc()).tuples().first()
+        return WorkflowView(*row) if row is not None else None
+
+    def workflow_versions(self, name: str) -> list[WorkflowView]:
+        """Every version of workflow `name`, oldest first, without their source."""
+        Workflow = self.tables.workflow
+        query = Workflow.select(*self._workflow_columns()).where(Workflow.name == name).order_by(Workflow.version)
+        return [WorkflowView(*row) for row in query.tuples()]
+
+    def list_workflows(self) -> list[tuple[WorkflowView, int, float]]:
+        """Each workflow's newest version (without its source), how many versions it has, and
+        when the first was registered; by name. Two queries whatever the number of versions."""
+        Workflow = self.tables.workflow
+        stats = {
+            name: (newest, count, first)
+            for name, newest, count, first in Workflow.select(
+                Workflow.name, fn.MAX(Workflow.version), fn.COUNT(Workflow.id), fn.MIN(Workflow.created_at)
+            )
+            .group_by(Workflow.name)
+            .tuples()
+        }
+        if not stats:
+            return []
+        newest = {version for version, _, _ in stats.values()}
+        rows = (
+            Workflow.select(*self._workflow_columns())
+            .where(Workflow.name.in_(list(stats)) & Workflow.version.in_(list(newest)))
+            .order_by(Workflow.name)
+            .tuples()
+        )
+        views = [WorkflowView(*row) for row in rows]
+        return [(view, stats[view.name][1], stats[view.name][2]) for view in views if view.version == stats[view.name][0]]

@@ -1,0 +1,315 @@
+"""The Store's contract, in-process, on every backend: what each method reads and writes.
+
+Every test runs on SQLite and on a real PostgreSQL server (and on MS SQL Server
+when PSFLOW_TEST_MSSQL names one); the statements psflow sends to SQL Server are
+checked offline by tests/store/test_mssql_sql.py. Time comes from a fake clock.
+"""
+
+from __future__ import annotations
+
+import pytest
+from support.clock import FakeClock
+
+from psflow.domain import JobStatus, Runner, RunStatus
+from psflow.errors import AmbiguousJob, StoreError, UnknownJob
+from psflow.store import BlockRecord, JobView, Store, open_store
+
+HERE = Runner("server1", 100, 60.0)
+THERE = Runner("server2", 200, 60.0)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(db_url: str, clock: FakeClock) -> Store:
+    with open_store(db_url, clock=clock) as opened:
+        yield opened
+
+
+def _job(store: Store, job_id: str = "job-1", *, args: tuple[str, ...] = ("a",), runner: Runner = HERE) -> JobView:
+    created = store.create_job(
+        job_id, name="flow", script="/srv/flow.py", source="print(1)\n", source_sha256="f" * 64, args=list(args),
+        runner=runner,
+    )
+    assert created is not None
+    return created
+
+
+def _record(name: str, attempt: int = 1, *, status: str = RunStatus.COMPLETED, **changes) -> BlockRecord:
+    values = dict(
+        name=name, status=status, saved='{"x":1}', mutated=None, exit_kind="normal", returned=None, output="out\n",
+        error=None, started_at=10.0, ended_at=11.0, attempt=attempt, host="server1", pid=100, tries=1,
+        fingerprint="ab" * 8,
+    )
+    values.update(changes)
+    return BlockRecord(**values)
+
+
+# ---- jobs ----------------------------------------------------------------------------
+
+
+def test_a_new_job_is_running_under_its_creator_s_lease(store: Store, clock: FakeClock) -> None:
+    job = _job(store)
+
+    assert job == store.get_job("job-1")
+    assert (job.status, job.attempts, job.owner_host, job.owner_pid) == (JobStatus.RUNNING, 1, "server1", 100)
+    assert (job.created_at, job.lease_until, job.args) == (clock.now(), clock.now() + 60, ("a",))
+    assert store.job_source("job-1") == "print(1)\n"
+
+
+def test_creating_a_taken_id_gives_none_and_changes_nothing(store: Store) -> None:
+    first = _job(store)
+
+    assert store.create_job(
+        "job-1", name="other", script="/x.py", source="", source_sha256="0" * 64, args=[], runner=THERE
+    ) is None
+    assert store.get_job("job-1") == first
+
+
+def test_jobs_are_found_by_id_or_unique_prefix(store: Store) -> None:
+    for job_id in ("abc_1", "abd", "xyz"):
+        _job(store, job_id)
+
+    assert store.find_job("xy").id == "xyz"
+    assert store.find_job("abc_1").id == "abc_1"
+    with pytest.raises(AmbiguousJob, match="ambiguous"):
+        store.find_job("ab")
+    with pytest.raises(UnknownJob, match="no job with id 'abc%'"):
+        store.find_job("abc%")  # LIKE wildcards are not wildcards here
+    with pytest.raises(UnknownJob):
+        store.find_job("ABC")  # ids are case-sensitive on every backend
+    assert store.get_job("nope") is None and store.job_source("nope") is None
+
+
+def test_jobs_are_listed_by_last_update(store: Store, clock: FakeClock) -> None:
+    for job_id in ("old", "mid", "new"):
+        _job(store, job_id)
+        clock.advance(10)
+    store.finish_attempt("mid", 1, status=JobStatus.WAITING, reason=None)
+
+    assert [job.id for job in store.list_jobs()] == ["mid", "new", "old"]
+    assert [job.id for job in store.list_jobs(order="oldest", limit=2)] == ["old", "new"]
+    assert [job.id for job in store.list_jobs([JobStatus.WAITING])] == ["mid"]
+
+
+def test_a_claim_is_one_conditional_update(store: Store, clock: FakeClock) -> None:
+    job = _job(store)
+    store.finish_attempt(job.id, 1, status=JobStatus.WAITING, reason="later")
+    waiting = store.get_job(job.id)
+
+    assert store.claim_job(waiting, THERE) is True
+    assert store.claim_job(waiting, HERE) is False  # the status it was read with is gone
+    claimed = store.get_job(job.id)
+    assert (claimed.status, claimed.attempts, claimed.owner_host, claimed.due_at) == (JobStatus.RUNNING, 2, "server2", None)
+
+
+def test_a_running_job_is_claimed_only_once_its_lease_ran_out(store: Store, clock: FakeClock) -> None:
+    running = _job(store)
+
+    assert store.claim_job(running, THERE) is False
+    clock.advance(61)
+    assert store.claim_job(running, THERE) is True
+    assert store.get_job(running.id).owner_host == "server2"
+
+
+def test_a_lease_is_renewed_only_by_its_holder(store: Store, clock: FakeClock) -> None:
+    _job(store)
+    clock.advance(30)
+
+    assert store.renew_lease("job-1", HERE.pid, 60.0) is True
+    assert store.get_job("job-1").lease_until == clock.now() + 60
+    assert store.renew_lease("job-1", THERE.pid, 60.0) is False
+
+
+def test_an_orphan_is_failed_only_if_still_that_runner_s(store: Store) -> None:
+    _job(store)
+    store.start_attempt("job-1", 1, HERE, source_sha256="f" * 64)
+
+    assert store.fail_orphan("job-1", "server1", 999, "died") is False
+    assert store.fail_orphan("job-1", "server1", HERE.pid, "died") is True
+    assert (store.get_job("job-1").status, store.get_job("job-1").reason) == (JobStatus.FAILED, "died")
+    assert [(a.outcome, a.reason) for a in store.attempts("job-1")] == [(JobStatus.FAILED, "died")]
+
+
+def test_source_and_workflow_version_follow_the_job(store: Store) -> None:
+    _job(store)
+    store.update_source("job-1", "print(2)\n", "2" * 64)
+    store.move_to_version("job-1", version=3, script="<workflow flow v3>")
+
+    job = store.get_job("job-1")
+    assert (store.job_source("job-1"), job.source_sha256, job.workflow_version, job.script) == (
+        "print(2)\n", "2" * 64, 3, "<workflow flow v3>"
+    )
+
+
+# ---- attempts ---------------------------------------------------------------------------
+
+
+def test_an_attempt_ends_and_releases_the_job_in_one_step(store: Store, clock: FakeClock) -> None:
+    _job(store)
+    store.start_attempt("job-1", 1, HERE, source_sha256="f" * 64)
+    clock.advance(5)
+    store.finish_attempt("job-1", 1, status=JobStatus.WAITING, reason="sleeping", due_at=clock.now() + 100)
+
+    (attempt,) = store.attempts("job-1")
+    assert (attempt.number, attempt.host, attempt.ended_at - attempt.started_at, attempt.outcome) == (
+        1, "server1", 5.0, JobStatus.WAITING
+    )
+    job = store.get_job("job-1")
+    assert (job.status, job.reason, job.lease_until, job.due_at) == (JobStatus.WAITING, "sleeping", None, clock.now() + 100)
+
+
+# ---- blocks -----------------------------------------------------------------------------
+
+
+def test_replay_gets_the_latest_completed_run_of_each_block(store: Store) -> None:
+    _job(store)
+    store.save_block("job-1", _record("A", 1))
+    store.save_block("job-1", _record("B", 1, status=RunStatus.FAILED, error="boom"))
+    store.save_block("job-1", _record("A", 2, saved='{"x":2}'))
+
+    completed = store.completed_blocks("job-1")
+
+    assert list(completed) == ["A"]
+    assert completed["A"] == _record("A", 2, saved='{"x":2}')
+
+
+def test_a_block_saved_twice_in_one_attempt_is_refused_and_replace_updates_it(store: Store) -> None:
+    _job(store)
+    store.save_block("job-1", _record("A", status=RunStatus.RETRYING, tries=1))
+
+    with pytest.raises(StoreError, match="cannot use database"):
+        store.save_block("job-1", _record("A"))
+    store.replace_block("job-1", _record("A", tries=3))
+
+    (run,) = store.block_runs("job-1")
+    assert (run.status, run.tries) == (RunStatus.COMPLETED, 3)
+
+
+def test_block_runs_come_in_the_order_recorded_with_output_only_when_asked(store: Store) -> None:
+    _job(store)
+    for name in ("A", "B", "C"):
+        store.save_block("job-1", _record(name))
+
+    runs = store.block_runs("job-1")
+    later = store.block_runs("job-1", after_id=runs[0].id, with_output=True)
+
+    assert [run.name for run in runs] == ["A", "B", "C"] and runs[0].output is None
+    assert [(run.name, run.output) for run in later] == [("B", "out\n"), ("C", "out\n")]
+    assert runs[0].to_json()["duration"] == 1.0
+
+
+def test_waits_are_found_by_their_key(store: Store) -> None:
+    _job(store)
+    store.save_block("job-1", _record("wait_for:approval", 1, status=RunStatus.WAITING, started_at=5.0))
+    store.save_block("job-1", _record("wait_for:approval", 2, started_at=50.0))
+    store.save_block("job-1", _record("WAIT_FOR:other", 2))  # LIKE may ignore case: not a wait
+
+    assert store.first_block_start("job-1", "wait_for:approval") == 5.0
+    assert store.first_block_start("job-1", "wait_for:none") is None
+    assert store.completed_wait_names("job-1") == {"approval": 2}
+
+
+# ---- inputs -------------------------------------------------------------------------------
+
+
+def test_inputs_are_kept_in_order_and_the_last_of_a_name_wins(store: Store, clock: FakeClock) -> None:
+    _job(store, "job-1")
+    _job(store, "job-2")
+    when = store.add_inputs(["job-1", "job-2"], {"approval": '"alice"'}, host="h", user="ops")
+    store.add_inputs(["job-1"], {"approval": '"bob"'}, host="h", user="ops")
+
+    assert when == clock.now()
+    assert store.latest_inputs("job-1") == {"approval": '"bob"'}
+    assert [(sent.name, sent.value, sent.user) for sent in store.inputs("job-2")] == [("approval", '"alice"', "ops")]
+
+
+# ---- workflows ------------------------------------------------------------------------------
+
+
+def test_workflow_versions_count_up_and_the_same_source_makes_none(store: Store) -> None:
+    first, created = store.register_workflow("nightly", source="a", source_sha256="a" * 64, script="/a.py", host="h", user="u")
+    again, created_again = store.register_workflow("nightly", source="a", source_sha256="a" * 64, script="/a.py", host="h", user="u")
+    second, _ = store.register_workflow("nightly", source="b", source_sha256="b" * 64, script="/b.py", host="h", user="u")
+    store.register_workflow("other", source="c", source_sha256="c" * 64, script="/c.py", host="h", user="u")
+
+    assert (first.version, created, again.version, created_again, second.version) == (1, True, 1, False, 2)
+    assert store.workflow("nightly").source == "b" and store.workflow("nightly", 1).source == "a"
+    assert [view.version for view in store.workflow_versions("nightly")] == [1, 2]
+    assert [(view.name, view.version, count) for view, count, _ in store.list_workflows()] == [
+        ("nightly", 2, 2), ("other", 1, 1)
+    ]
+    assert store.workflow("none") is None
+
+
+# ---- changing jobs ------------------------------------------------------------------------
+
+
+def test_changes_apply_only_to_the_job_as_it_was_read(store: Store) -> None:
+    job = _job(store)
+    store.finish_attempt(job.id, 1, status=JobStatus.FAILED, reason="boom")
+    failed = store.get_job(job.id)
+
+    assert store.set_status(failed, status=JobStatus.WAITING, reason="retry") is True
+    assert store.set_status(failed, status=JobStatus.CANCELLED, reason="late") is False  # it moved on
+    assert store.get_job(job.id).status == JobStatus.WAITING
+
+
+def test_rerun_marks_completed_runs_and_moves_the_job(store: Store) -> None:
+    job = _job(store)
+    store.save_block(job.id, _record("A"))
+    store.save_block(job.id, _record("B"))
+    store.finish_attempt(job.id, 1, status=JobStatus.COMPLETED, reason=None)
+
+    assert store.mark_rerun(store.get_job(job.id), ["B"], changes={"status": JobStatus.WAITING}) is True
+    assert [(run.name, run.status) for run in store.block_runs(job.id)] == [("A", "Completed"), ("B", "Rerun")]
+    assert list(store.completed_blocks(job.id)) == ["A"]
+    assert store.get_job(job.id).status == JobStatus.WAITING
+
+
+def test_a_running_job_whose_lease_holds_is_deleted_only_when_forced(store: Store, clock: FakeClock) -> None:
+    job = _job(store)
+    store.save_block(job.id, _record("A"))
+    store.add_inputs([job.id], {"x": "1"}, host="h", user="u")
+
+    assert store.delete_jobs([job]) == job
+    assert store.delete_jobs([job], force=True) == {"jobs": 1, "attempts": 0, "blocks": 1, "inputs": 1}
+    assert store.get_job(job.id) is None
+
+
+def test_prune_deletes_only_old_jobs_in_the_statuses(store: Store, clock: FakeClock) -> None:
+    for job_id in ("done", "failed", "recent"):
+        _job(store, job_id)
+    store.finish_attempt("done", 1, status=JobStatus.COMPLETED, reason=None)
+    store.finish_attempt("failed", 1, status=JobStatus.FAILED, reason=None)
+    clock.advance(3600)
+    store.finish_attempt("recent", 1, status=JobStatus.COMPLETED, reason=None)
+    before = clock.now() - 10
+
+    assert [job.id for job in store.prunable_jobs([JobStatus.COMPLETED], before)] == ["done"]
+    ids, counts = store.prune_jobs([JobStatus.COMPLETED], before)
+    assert (ids, counts["jobs"]) == (["done"], 1)
+    assert sorted(job.id for job in store.list_jobs()) == ["failed", "recent"]
+
+
+# ---- the store itself ------------------------------------------------------------------------
+
+
+def test_a_store_touches_its_database_only_when_first_used(tmp_path) -> None:
+    path = tmp_path / "lazy.sqlite"
+    store = open_store(f"sqlite:///{path}")
+
+    assert not path.exists()
+    assert store.list_jobs() == [] and path.exists()
+    store.close()
+
+
+def test_database_errors_come_out_as_store_errors_naming_the_database(store: Store) -> None:
+    _job(store)
+    store.db.execute_sql("DROP TABLE psflow_signal")
+
+    with pytest.raises(StoreError, match=r"^cannot use database .+: .*psflow_signal"):
+        store.inputs("job-1")
