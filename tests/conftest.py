@@ -1,22 +1,24 @@
-"""Shared fixtures: a database per test on every backend, and hypothesis profiles.
+"""Shared fixtures: a database per test, on the backends the test is about, and hypothesis profiles.
 
-`db_url` is parametrised over SQLite and PostgreSQL, so each behavioural test
-runs on both. PostgreSQL is a real throwaway server started once per session
-(tests/postgres_server.py); MS SQL Server runs only when PSFLOW_TEST_MSSQL names one.
+`db_url` is a fresh, empty database. Tests of the store, the runtime and the API
+(in-process) run on every backend: SQLite and a real PostgreSQL server started once
+per session (tests/support/postgres.py), plus MS SQL Server when PSFLOW_TEST_MSSQL
+names one. End-to-end tests (tests/e2e, and any test using the `psflow` fixture,
+marked `e2e`: they start the real `psflow` command) run on SQLite, except those marked `every_backend`; tests/e2e/test_backends.py
+runs each command once on every other backend.
+
+`pytest -m "not e2e"` is the quick inner loop.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["postgres_server"]
+pytest_plugins = ["support.postgres"]
 
 settings.register_profile(
     "ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -28,11 +30,41 @@ settings.register_profile("dev", max_examples=10, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 BACKENDS = ["sqlite", "postgres"] + (["mssql"] if os.environ.get("PSFLOW_TEST_MSSQL") else [])
+E2E = Path(__file__).parent / "e2e"
+CORPUS = Path(__file__).parent / "robustness"  # psflow over real code nobody here wrote: end to end too
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "e2e: starts the real `psflow` command in a subprocess, or runs psflow over a corpus of real code"
+    )
+    config.addinivalue_line("markers", "every_backend: an end-to-end test that runs on every backend, not only SQLite")
+    config.addinivalue_line("markers", "other_backends: an end-to-end test for every backend but SQLite")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parents = Path(item.fspath).parents
+        if E2E in parents or CORPUS in parents or "psflow" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_url" not in metafunc.fixturenames:
+        return
+    marked = metafunc.definition.get_closest_marker
+    if marked("other_backends"):
+        backends = [backend for backend in BACKENDS if backend != "sqlite"]
+    elif marked("every_backend") or E2E not in Path(metafunc.definition.fspath).parents:
+        backends = BACKENDS
+    else:
+        backends = ["sqlite"]
+    metafunc.parametrize("db_url", backends, indirect=True)
+
+
+@pytest.fixture
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database of each backend."""
+    """A fresh, empty database of the backend the test is parametrised with."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'psflow.sqlite'}"
     return request.getfixturevalue(f"{request.param}_database")
@@ -41,6 +73,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def mssql_database():
     """PSFLOW_TEST_MSSQL's scratch database without psflow's tables, before and after the test."""
+    from psflow.store.tables import TEMPLATES
     from psflow.store.urls import open_database
 
     url = os.environ["PSFLOW_TEST_MSSQL"]
@@ -48,9 +81,8 @@ def mssql_database():
     def drop() -> None:
         db = open_database(url)
         try:
-            for table in (
-                "psflow_signal", "psflow_block", "psflow_attempt", "psflow_job", "psflow_workflow", "psflow_schema_version",
-            ):
+            for model in reversed(TEMPLATES):
+                table = model._meta.table_name
                 db.execute_sql(f"IF OBJECT_ID(N'[{table}]', N'U') IS NOT NULL DROP TABLE [{table}]")
         finally:
             db.close()
@@ -58,6 +90,18 @@ def mssql_database():
     drop()
     yield url
     drop()
+
+
+@pytest.fixture
+def psflow(tmp_path: Path, db_url: str):
+    """psflow(*args, env=None, cwd=None, timeout=120): run the real `psflow` against this test's database."""
+    from support import cli
+
+    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120):
+        return cli.run(db_url, cwd or tmp_path, *args, env=env, timeout=timeout)
+
+    run.db_url = db_url
+    return run
 
 
 @pytest.fixture
@@ -71,27 +115,3 @@ def _no_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     """No test ever reads or writes the real user's psflow config file."""
     if "PSFLOW_CONFIG" not in os.environ:
         monkeypatch.setenv("PSFLOW_CONFIG", str(tmp_path_factory.mktemp("config") / "config.toml"))
-
-
-PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
-
-
-@pytest.fixture
-def psflow(tmp_path: Path, db_url: str):
-    """Run the real `psflow` console script against this test's database, in tmp_path."""
-
-    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120):
-        environment = {key: value for key, value in os.environ.items() if key != "PSFLOW_JOB_ID"}
-        environment.update({"PSFLOW_DB": db_url, "NO_COLOR": "1", **(env or {})})
-        return subprocess.run(
-            [PSFLOW, *args],
-            cwd=cwd or tmp_path,
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-
-    run.db_url = db_url
-    return run

@@ -19,12 +19,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from psflow import api
 
-from conftest import PSFLOW
+from support.cli import PSFLOW
+
+pytestmark = pytest.mark.e2e  # runs and kills the real `psflow` command
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
-from postgres_server import PASSWORD_ROLE
+from support.postgres import PASSWORD_ROLE
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 PASSWORD = "p@ss:w/rd 1"  # needs percent-encoding in a URL

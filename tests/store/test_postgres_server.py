@@ -1,4 +1,4 @@
-"""The throwaway PostgreSQL server the tests run against (tests/postgres_server.py)."""
+"""The throwaway PostgreSQL server the tests run against (tests/support/postgres.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg2
 
-import postgres_server
+from support import postgres as plugin
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -65,7 +65,7 @@ def _run_inner_session(tmp_path: Path, test_source: str, conftest: str = "", **e
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(test_source))
     environment = {**os.environ, "PYTHONPATH": str(TESTS), "PSFLOW_TEST_POSTGRES": "", **env}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "postgres_server", "-rs"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "support.postgres", "-rs"],
         cwd=tmp_path,
         env=environment,
         capture_output=True,
@@ -99,7 +99,7 @@ def test_missing_binaries_fail_with_what_to_install(tmp_path):
     result, _ = _run_inner_session(
         tmp_path,
         "def test_needs_postgres(postgres_database):\n    pass\n",
-        conftest="import postgres_server\npostgres_server.find_postgres_bin = lambda: None\n",
+        conftest="import support.postgres\nsupport.postgres.find_postgres_bin = lambda: None\n",
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "apt-get install -y postgresql" in result.stdout
@@ -118,7 +118,7 @@ def test_postgres_tests_can_be_skipped_explicitly(tmp_path):
 
 
 def test_database_names_are_unique_valid_identifiers():
-    names = {postgres_server._database_name(f"test_x[postgres-{'long' * 30}]") for _ in range(3)}
+    names = {plugin._database_name(f"test_x[postgres-{'long' * 30}]") for _ in range(3)}
     assert len(names) == 3
     for name in names:
         assert re.fullmatch(r"t\d{4,}_test_x_postgres_(long)+l?o?n?g?", name), name

@@ -7,8 +7,9 @@ import json
 import re
 import time
 
-from cli_helpers import assert_clean_error, job_id_of
-from history_helpers import COUNTED, detail, snapshot, start, start_gated
+from support.cli import assert_clean_error, job_id_of
+from support.database import snapshot
+from support.scripts import COUNTED, detail, start, start_gated
 
 # Attempt 1 fails in "load"; once the file `fixed` exists, the next attempt completes.
 FLAKY = COUNTED + """

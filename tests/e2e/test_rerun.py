@@ -4,8 +4,9 @@ the history. Bad input changes nothing."""
 from __future__ import annotations
 
 import pytest
-from cli_helpers import assert_clean_error
-from history_helpers import COUNTED, counts, detail, snapshot, start_gated
+from support.cli import assert_clean_error
+from support.database import snapshot
+from support.scripts import COUNTED, counts, detail, start_gated
 
 # Four blocks in a row; each counts its runs. "c" binds a value "d" prints.
 CHAIN = COUNTED + """

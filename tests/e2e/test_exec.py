@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import assert_clean_error, job_id_of
+from support.cli import assert_clean_error, job_id_of
 
 COUNTED = """
     from pathlib import Path

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_clean_error, job_id_of
+from support.cli import assert_clean_error, job_id_of
 
 # Prints which version ran; stops Waiting until `<job id>.go` exists in the folder it runs in.
 FLOW = """

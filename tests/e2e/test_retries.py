@@ -10,8 +10,9 @@ import sys
 import time
 
 import pytest
-from cli_helpers import assert_clean_error, job_id_of
-from history_helpers import block_rows, start, wait_until
+from support.cli import assert_clean_error, job_id_of
+from support.database import block_rows
+from support.scripts import start, wait_until
 
 # Fails the first `sys.argv[1]` tries (counted in tries.log), then binds `rows`.
 FLAKY = """

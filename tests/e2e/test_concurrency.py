@@ -15,9 +15,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from psflow import api
 
-from conftest import PSFLOW
+from support.cli import PSFLOW, environment
+
+pytestmark = pytest.mark.every_backend
 
 SCRIPT = textwrap.dedent(
     """\
@@ -40,12 +44,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _env(db_url: str, **extra: str) -> dict[str, str]:
-    env = {**os.environ, "PSFLOW_DB": db_url, "NO_COLOR": "1", **extra}
-    env.pop("PSFLOW_JOB_ID", None)
-    return env
-
-
 def test_four_resumers_run_each_of_200_jobs_exactly_once(tmp_path: Path, db_url: str) -> None:
     script, log = tmp_path / "flow.py", tmp_path / "effects.log"
     script.write_text(SCRIPT)
@@ -53,7 +51,7 @@ def test_four_resumers_run_each_of_200_jobs_exactly_once(tmp_path: Path, db_url:
     assert len(set(ids)) == 200
 
     runners = [
-        subprocess.Popen([PSFLOW, "resume"], env=_env(db_url), cwd=tmp_path, stdout=subprocess.PIPE,
+        subprocess.Popen([PSFLOW, "resume"], env=environment(db_url), cwd=tmp_path, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
         for _ in range(4)
     ]
@@ -93,7 +91,7 @@ KILLED = textwrap.dedent(
 def test_sigkill_mid_block_then_lease_expiry_reruns_only_that_block(tmp_path: Path, db_url: str) -> None:
     script, log, gate = tmp_path / "flow.py", tmp_path / "effects.log", tmp_path / "gate"
     script.write_text(KILLED)
-    env = _env(db_url, PSFLOW_LEASE_SECONDS="2")
+    env = environment(db_url, {"PSFLOW_LEASE_SECONDS": "2"})
     runner = subprocess.Popen([PSFLOW, "exec", str(script), str(log), str(gate), "--job", "victim"], env=env,
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -130,7 +128,7 @@ def test_sigkill_mid_block_then_lease_expiry_reruns_only_that_block(tmp_path: Pa
 def test_heartbeat_keeps_a_long_block_leased(tmp_path: Path, db_url: str) -> None:
     script, log, gate = tmp_path / "flow.py", tmp_path / "effects.log", tmp_path / "gate"
     script.write_text(KILLED)
-    env = _env(db_url, PSFLOW_LEASE_SECONDS="1")
+    env = environment(db_url, {"PSFLOW_LEASE_SECONDS": "1"})
     runner = subprocess.Popen([PSFLOW, "exec", str(script), str(log), str(gate), "--job", "alive"], env=env,
                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

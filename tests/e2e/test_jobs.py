@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cli_helpers import assert_clean_error
+from support.cli import assert_clean_error
 
 # Attempt 1 runs "b-first" then stops; attempt 2 runs "a-second" before replaying "b-first",
 # so the order blocks first ran differs from both name order and the order of attempt 2.

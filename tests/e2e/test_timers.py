@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from history_helpers import detail
+from support.scripts import detail
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 

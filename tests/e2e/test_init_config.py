@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_clean_error
+from support.cli import assert_clean_error
 
 from psflow.store.tables import SCHEMA_VERSION
 

@@ -7,8 +7,9 @@ import os
 import signal
 import time
 
-from cli_helpers import assert_clean_error, job_id_of
-from history_helpers import COUNTED, age, counts, detail, rows_of, snapshot, start_gated
+from support.cli import assert_clean_error, job_id_of
+from support.database import age, rows_of, snapshot
+from support.scripts import COUNTED, counts, detail, start_gated
 
 WAITS = 'with block("Step"):\n    print("step")\nstop("Waiting", reason="approval pending")\n'
 FAILS = COUNTED + """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_clean_error
+from support.cli import assert_clean_error
 
 
 def _nothing_stored(row_counts) -> None:

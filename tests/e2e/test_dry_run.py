@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cli_helpers import job_id_of
+from support.cli import job_id_of
 
 # Every block body run is counted in `<block>.count`; attempt 1 stops Waiting after B.
 FLOW = """

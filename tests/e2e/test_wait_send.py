@@ -8,8 +8,9 @@ import socket
 import time
 
 import pytest
-from cli_helpers import assert_clean_error
-from history_helpers import detail, signal_rows, snapshot
+from support.cli import assert_clean_error
+from support.database import signal_rows, snapshot
+from support.scripts import detail
 
 # Prepare runs once (counted in prepare.count); then the job waits for `approval`.
 APPROVAL = """

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from cli_helpers import assert_clean_error, job_id_of
+from support.cli import assert_clean_error, job_id_of
 
 CLEAN = """
     import os

@@ -1,0 +1,70 @@
+"""Fixtures for the end-to-end tests: the real `psflow` command on this test's database, in its folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from support import cli
+from support.database import TABLES, row_counts_of
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """write(name, source): a dedented script in the test's folder; its path."""
+
+    def write(name: str, source: str) -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(source).lstrip("\n"))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def jobs(psflow) -> Callable[..., list[dict]]:
+    """jobs(*options): `psflow jobs --json [options]`, parsed."""
+
+    def jobs(*options: str) -> list[dict]:
+        result = psflow("jobs", "--json", *options)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    return jobs
+
+
+@pytest.fixture
+def job_detail(psflow) -> Callable[[str], dict]:
+    """job_detail(id): `psflow job ID --json`, parsed."""
+
+    def job_detail(job_id: str) -> dict:
+        result = psflow("job", job_id, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    return job_detail
+
+
+@pytest.fixture
+def psflow_with_job_id(psflow, tmp_path: Path):
+    """Run `psflow` with PSFLOW_JOB_ID set in its environment (the `psflow` fixture removes it)."""
+
+    def run(job_id: str, *args: str) -> subprocess.CompletedProcess:
+        environment = {**cli.environment(psflow.db_url), "PSFLOW_JOB_ID": job_id}
+        return subprocess.run(
+            [cli.PSFLOW, *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+
+    return run
+
+
+@pytest.fixture
+def row_counts(db_url: str) -> Callable[[], dict[str, int]]:
+    """row_counts(): rows in the job, attempt and block tables of this test's database (0 when it has none);
+    read directly, so that a check that nothing was written does not itself create the schema or file."""
+    return lambda: row_counts_of(db_url, TABLES[:3])

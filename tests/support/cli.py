@@ -1,0 +1,52 @@
+"""The real `psflow` console script in a subprocess, and what its answers must look like."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
+
+
+def environment(db_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment for a psflow command on `db_url`: no job id leaking in, no colours."""
+    env = {key: value for key, value in os.environ.items() if key != "PSFLOW_JOB_ID"}
+    env.update({"PSFLOW_DB": db_url, "NO_COLOR": "1", **(extra or {})})
+    return env
+
+
+def run(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    """`psflow ARGS` to its end: a CompletedProcess with text stdout and stderr."""
+    return subprocess.run(
+        [PSFLOW, *args], cwd=cwd, env=environment(db_url, env), capture_output=True, text=True, timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`psflow ARGS` in the background (text pipes), on `db_url`."""
+    return subprocess.Popen(
+        [PSFLOW, *args], cwd=cwd, env=environment(db_url, env), stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def job_id_of(result: subprocess.CompletedProcess) -> str:
+    """The job id from psflow's own summary line on stderr (`psflow: job ID: …`)."""
+    for line in result.stderr.splitlines():
+        if line.startswith("psflow: job "):
+            return line.split()[2].rstrip(":")
+    raise AssertionError(f"no job line in stderr:\n{result.stderr}")
+
+
+def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit 2, every fragment in the message, nothing on stdout, no Python traceback."""
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    for fragment in fragments:
+        assert fragment in result.stderr, f"{fragment!r} not in:\n{result.stderr}"
+    assert "Traceback" not in output, output
+    assert result.stdout == "", result.stdout

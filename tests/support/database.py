@@ -1,0 +1,89 @@
+"""The database read (and aged) behind psflow's back: what a test sees, not what psflow reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TABLES = ("psflow_job", "psflow_attempt", "psflow_block", "psflow_signal", "psflow_workflow")
+
+
+def _connect(db_url: str):
+    from playhouse.db_url import connect
+
+    return connect(db_url)
+
+
+def snapshot(db_url: str) -> dict[str, list[tuple]]:
+    """Every row of every psflow table, read without psflow: to show that a command changed nothing."""
+    state: dict[str, list[tuple]] = {table: [] for table in TABLES}
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+        return state
+    db = _connect(db_url)
+    try:
+        present = set(db.get_tables())
+        for table in TABLES:
+            if table in present:
+                state[table] = [tuple(row) for row in db.execute_sql(f"SELECT * FROM {table} ORDER BY 1").fetchall()]
+        return state
+    finally:
+        db.close()
+
+
+def rows_of(db_url: str, job_id: str) -> dict[str, int]:
+    """How many rows job `job_id` has in each table."""
+    db = _connect(db_url)
+    try:
+        counts = {"psflow_job": db.execute_sql(f"SELECT count(*) FROM psflow_job WHERE id = {db.param}", (job_id,))}
+        for table in ("psflow_attempt", "psflow_block", "psflow_signal"):
+            counts[table] = db.execute_sql(f"SELECT count(*) FROM {table} WHERE job_id = {db.param}", (job_id,))
+        return {table: cursor.fetchone()[0] for table, cursor in counts.items()}
+    finally:
+        db.close()
+
+
+def age(db_url: str, job_ids: list[str], days: float) -> None:
+    """Make jobs look last updated `days` earlier (prune looks at updated_at)."""
+    db = _connect(db_url)
+    try:
+        marks = ", ".join(db.param for _ in job_ids)
+        db.execute_sql(
+            f"UPDATE psflow_job SET updated_at = updated_at - {days * 86400} WHERE id IN ({marks})", tuple(job_ids)
+        )
+    finally:
+        db.close()
+
+
+def block_rows(db_url: str, job_id: str, name: str) -> int:
+    """Runs of block `name` recorded for the job (0 while psflow has not even made its tables)."""
+    from peewee import DatabaseError
+
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+        return 0
+    db = _connect(db_url)
+    try:
+        sql = f"SELECT count(*) FROM psflow_block WHERE job_id = {db.param} AND name = {db.param}"
+        return db.execute_sql(sql, (job_id, name)).fetchone()[0]
+    except DatabaseError:
+        return 0
+    finally:
+        db.close()
+
+
+def signal_rows(db_url: str) -> int:
+    """Inputs sent to any job (`psflow send`), as stored."""
+    return len(snapshot(db_url)["psflow_signal"])
+
+
+def row_counts_of(db_url: str, tables: tuple[str, ...] = TABLES) -> dict[str, int]:
+    """Rows in each of `tables` (0 when the table, or the SQLite file, does not exist)."""
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+        return dict.fromkeys(tables, 0)
+    db = _connect(db_url)
+    try:
+        present = set(db.get_tables())
+        return {
+            table: db.execute_sql(f"SELECT count(*) FROM {table}").fetchone()[0] if table in present else 0
+            for table in tables
+        }
+    finally:
+        db.close()

@@ -1,0 +1,71 @@
+"""Scripts the tests run, with counters of their side effects, and jobs held Running behind a gate file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from support.cli import start as start_psflow
+from support.database import block_rows
+
+# Each block counts its runs in a file named after it, and prints something of its own.
+COUNTED = """
+    from pathlib import Path
+
+    def bump(name):
+        counter = Path(f"count-{name}")
+        counter.write_text(str(int(counter.read_text()) + 1 if counter.exists() else 1))
+        return int(counter.read_text())
+"""
+
+# Held Running until the test creates the file `gate`.
+GATED = """
+    import time
+    from pathlib import Path
+
+    with block("started"):
+        print("started")
+    with block("gated"):
+        while not Path("gate").exists():
+            time.sleep(0.05)
+        print("through the gate")
+    with block("last"):
+        print("last")
+"""
+
+
+def counts(folder: Path) -> dict[str, int]:
+    """{block: how many times its body ran}, from the COUNTED counter files."""
+    return {path.name[len("count-"):]: int(path.read_text()) for path in sorted(folder.glob("count-*"))}
+
+
+def detail(psflow, job_id: str) -> dict:
+    result = psflow("job", job_id, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def start(psflow, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`psflow ARGS` in the background, on this test's database."""
+    return start_psflow(psflow.db_url, tmp_path, *args, env=env)
+
+
+def start_gated(psflow, write, tmp_path: Path, job_id: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Job `job_id` Running (block "started" recorded), held in block "gated" until `tmp_path/gate` exists."""
+    write("gated.py", GATED)
+    process = start(psflow, tmp_path, "exec", "gated.py", "--job", job_id, env=env)
+    wait_until(lambda: process.poll() is not None or block_rows(psflow.db_url, job_id, "started") == 1,
+               what="the gated job to start")
+    assert process.poll() is None, process.communicate()
+    return process
