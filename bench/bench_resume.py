@@ -9,7 +9,7 @@ them: one claim, one attempt row, two block commits and one final commit per
 job. Reported: jobs per second of the whole command, start-up included.
 
 PostgreSQL is a throwaway local cluster started by the test fixtures' code
-(tests/postgres_server.py), which runs with fsync off: its figures show
+(tests/support/postgres.py), which runs with fsync off: its figures show
 psflow's own cost, not a durable server's disk. SQLite uses the default
 synchronous=FULL.
 """
@@ -84,7 +84,7 @@ def main() -> None:
     if options.no_postgres:
         return
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from postgres_server import find_postgres_bin, start_server
+    from support.postgres import find_postgres_bin, start_server
 
     bin_dir = find_postgres_bin()
     if bin_dir is None:

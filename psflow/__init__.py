@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from psflow.errors import PsflowError, UsageError
-from psflow.script import BlockError, WaitTimeout, block, job, sleep, sleep_until, stop, wait_for
+from psflow.script import BlockError, Terminated, WaitTimeout, block, job, sleep, sleep_until, stop, wait_for
 
 __version__ = "0.1.0"
 
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 _API = ("run", "resume", "jobs", "job_detail", "register", "workflows", "connect", "RunResult", "SendResult")
 
 __all__ = [
-    "BlockError", "PsflowError", "UsageError", "WaitTimeout", "__version__",
+    "BlockError", "PsflowError", "Terminated", "UsageError", "WaitTimeout", "__version__",
     "block", "job", "send", "sleep", "sleep_until", "stop", "wait_for", *_API,
 ]
 

@@ -68,29 +68,22 @@ def resume(
     job_ids: Iterable[str] = (),
     limit: int | None = None,
     latest: bool = False,
-    parallel: int | None = None,
+    parallel: int = 1,
     on_result: Callable[[RunResult], None] | None = None,
-    on_total: Callable[[int], None] | None = None,
     replay_output: bool = False,
     rerun_changed: bool = False,
     db: str | None = None,
     store: Store | None = None,
 ) -> list[RunResult]:
-    """Run again every job in `statuses` (or the jobs named); one RunResult per job.
+    """Run again every due job in `statuses` (or the jobs named), each once, in `parallel` worker
+    processes (a job that kills its process fails alone); one RunResult per job."""
+    from psflow.service.workers import run_pool
 
-    With `parallel`, the jobs run in that many worker processes.
-    """
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed, latest=latest)
     with _using(db, store) as opened:
-        if parallel is not None and not job_ids:
-            from psflow.service.workers import run_pool
-
-            return run_pool(
-                opened, statuses=statuses, processes=parallel, limit=limit, on_result=on_result, options=options
-            )
-        return running.resume(
-            opened, statuses=statuses, job_ids=job_ids, limit=limit, options=options, on_result=on_result,
-            on_total=on_total,
+        return run_pool(
+            opened, statuses=statuses, job_ids=job_ids, processes=parallel, limit=limit, on_result=on_result,
+            options=options,
         )
 
 

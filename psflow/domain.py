@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import socket
 from dataclasses import dataclass
 from typing import Final, Protocol
 
@@ -22,9 +21,11 @@ class JobStatus:
     COMPLETED: Final = "Completed"
     FAILED: Final = "Failed"
     CANCELLED: Final = "Cancelled"
+    INTERRUPTED: Final = "Interrupted"  # Ctrl-C or SIGTERM stopped it; resumable
 
 
 FINAL_STATUSES: Final = (JobStatus.COMPLETED, JobStatus.CANCELLED)  # never run again
+WORKER_STATUSES: Final = (JobStatus.WAITING, JobStatus.INTERRUPTED)  # what a worker takes unless told otherwise
 
 
 class RunStatus:
@@ -36,6 +37,10 @@ class RunStatus:
     WAITING: Final = "Waiting"  # a wait_for still without its input
     RETRYING: Final = "Retrying"  # a try failed; another follows
     RERUN: Final = "Rerun"  # completed, but the user asked for it to run again: history only
+    INTERRUPTED: Final = "Interrupted"  # Ctrl-C, SIGTERM or its time limit stopped it
+
+
+LOST: Final = "Lost"  # how an attempt ended whose runner lost the job (its lease ran out, or its process died)
 
 
 class ExitKind:
@@ -50,11 +55,22 @@ class ExitKind:
 class LeasedJob(Protocol):
     status: str
     lease_until: float | None
+    due_at: float | None
 
 
 def lease_holds(job: LeasedJob, now: float) -> bool:
     """Is `job` Running under a lease that has not run out (its runner may be alive)?"""
     return job.status == JobStatus.RUNNING and (job.lease_until or 0) >= now
+
+
+def is_due(job: LeasedJob, now: float) -> bool:
+    """May `job` be taken now? The one rule: its `due_at` has come (Store.due_jobs asks the same in SQL).
+
+    due_at is set wherever a job changes: now for a job that waits for nothing, a timer's
+    time, a wait_for's timeout, the end of a Running job's lease; NULL (never due) while it
+    waits for an input without a timeout, and for a final job.
+    """
+    return job.status not in FINAL_STATUSES and job.due_at is not None and job.due_at <= now
 
 
 def is_final(status: str) -> bool:
@@ -77,10 +93,13 @@ class Runner:
     host: str
     pid: int
     lease_seconds: float = DEFAULT_LEASE_SECONDS
+    started: float | None = None  # when the process started (to tell a reused pid from it)
 
     @classmethod
     def here(cls) -> Runner:
-        return cls(socket.gethostname(), os.getpid(), lease_seconds())
+        from psflow.hosts import host_name, process_started
+
+        return cls(host_name(), os.getpid(), lease_seconds(), process_started(os.getpid()))
 
 
 def lease_seconds() -> float:

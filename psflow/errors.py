@@ -12,6 +12,8 @@ EXIT_COMPLETED = 0  # completed, or nothing to do
 EXIT_FAILED = 1  # the script failed
 EXIT_USAGE = 2  # bad input: nothing was written
 EXIT_STOPPED = 3  # stopped with a status (Waiting, or a word given to stop())
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as shells report it
+EXIT_TERMINATED = 143  # SIGTERM: 128 + 15
 
 
 class PsflowError(Exception):

@@ -8,9 +8,9 @@ runs in a later process, maybe on another server.
 Run it from the folder where the side-effect log should live:
 
     psflow exec samples/approval.py dbo.Invoices   # Step1 runs, then: Waiting (waiting for approval), exit 3
-    psflow resume                                  # nobody approved yet: Waiting again, Step1 not run again
+    psflow resume                                  # nobody approved yet: skipped (waiting for input approval)
     psflow send ID approval=alice                  # the approver signs off (stored; nothing runs yet)
-    psflow resume --status Waiting                 # Finish runs: Completed (exit 0)
+    psflow resume --status Waiting                 # now it is due: Finish runs, Step1 is not run again (exit 0)
     psflow job ID                                  # Step1 ran in attempt 1, Finish in the last; who approved, when
 
 `psflow send ID approval=alice --resume` approves and finishes in one go.

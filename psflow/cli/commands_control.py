@@ -9,7 +9,7 @@ import typer
 from psflow.cli.app import DbOption, app
 from psflow.cli.messages import say
 from psflow.cli.render import print_jobs
-from psflow.domain import FINAL_STATUSES, JobStatus
+from psflow.domain import FINAL_STATUSES
 from psflow.service import control
 from psflow.service.setup import connect
 
@@ -36,8 +36,6 @@ def rerun(
             f"job {result.job_id} was {result.status_before}, now {result.status}: "
             f"`psflow resume --job {result.job_id}` (or the next `psflow resume`) runs them"
         )
-    elif result.status == JobStatus.RUNNING:
-        say(f"job {result.job_id} is Running with a lapsed lease: `psflow resume --status Running` runs them")
     else:
         say(
             f"job {result.job_id} is {result.status}: its next attempt (`psflow resume --job {result.job_id}`) runs them"

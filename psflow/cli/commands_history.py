@@ -10,7 +10,7 @@ import typer
 
 from psflow.cli.app import DbOption, JsonOption, app, fail
 from psflow.cli.messages import say
-from psflow.cli.render import print_job, print_jobs, print_source
+from psflow.cli.render import print_job, print_jobs, print_source, print_status
 from psflow.service import history, preflight
 from psflow.service.setup import connect
 
@@ -58,6 +58,18 @@ def jobs_(
         print(json.dumps(rows, indent=2))
     else:
         print_jobs(rows)
+
+
+@app.command("status")
+def status_(as_json: bool = JsonOption, db: Optional[str] = DbOption) -> None:
+    """How things stand: jobs per status, waiting for input, timers due within the hour, leases that
+    lapsed, and failures of the last 24 hours."""
+    with connect(db) as store:
+        report = history.status(store)
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_status(report)
 
 
 @app.command("job")

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+import signal
+import sys
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 import typer
 
 from psflow.cli.app import DbOption, ReplayOutputOption, RerunChangedOption, app, fail
 from psflow.cli.messages import JobProgress, say
-from psflow.domain import JobStatus, RunOptions
+from psflow.domain import WORKER_STATUSES, JobStatus, RunOptions
+from psflow.runtime.signals import EXIT_FOR
 from psflow.service import inputs, running
+from psflow.service.due import due_jobs
+from psflow.service.history import check_statuses
 from psflow.service.running import RunResult
 from psflow.service.setup import connect
+from psflow.service.workers import Shutdown, run_pool
+
+if TYPE_CHECKING:
+    from psflow.store import Store
 
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -37,13 +46,18 @@ def exec_(
     raise typer.Exit(result.exit_code)
 
 
+NoPrefixOption = typer.Option(
+    False, "--no-prefix", help="Do not start each line a job prints with [JOB] (the default on a terminal with many jobs)."
+)
+
+
 @app.command()
 def resume(
     status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="Resume jobs in this status (default Waiting; repeatable)."),
     job: Optional[List[str]] = typer.Option(None, "--job", "-j", help="Resume this job (id or unique prefix; repeatable)."),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Resume at most N jobs."),
-    parallel: Optional[int] = typer.Option(
-        None, "--parallel", "-p", min=1, help="Run the jobs in N worker processes (many jobs each)."
+    parallel: int = typer.Option(
+        1, "--parallel", "-p", min=1, help="Run the jobs in N worker processes (a job that crashes its process fails alone)."
     ),
     latest: bool = typer.Option(
         False, "--latest", help="Move jobs of registered workflows to the workflow's newest version first."
@@ -56,36 +70,58 @@ def resume(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Say, per job, which blocks would replay, run, be new or be gone; run and write nothing."
     ),
+    no_prefix: bool = NoPrefixOption,
     db: Optional[str] = DbOption,
 ) -> None:
-    """Run every job in a status again (default: Waiting). Exit 1 if any job failed or could not run."""
+    """Run every due job in a status again (default: Waiting), in worker processes. Exit 1 if any job
+    failed or could not run; 130/143 if Ctrl-C or SIGTERM interrupted it."""
     statuses = status or [JobStatus.WAITING]
+    if set_ and not job:
+        fail("--set needs --job JOB: say which job the input is for")
     if dry_run:
         if set_:
             fail("--dry-run writes nothing, so it cannot --set inputs: send them with `psflow send`")
         _dry_run(statuses, job or [], limit, latest, rerun_changed, db)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed, latest=latest)
-    if set_ and not job:
-        fail("--set needs --job JOB: say which job the input is for")
     given = inputs.parse_inputs(set_) if set_ else None
     with connect(db) as store:
         if given is not None:
             _send(store, job or [], given)
-        with JobProgress("resuming") as progress:
-            if parallel is not None and not job:
-                from psflow.service.workers import run_pool
+        if not job:
+            check_statuses(store, statuses)
+        total = len(job) if job else len(due_jobs(store, statuses, limit=limit))
+        results, shutdown = _in_workers(
+            store, "resuming", total=total, statuses=statuses, job_ids=job or [], processes=parallel, limit=limit,
+            prefix=_prefixed(no_prefix, parallel > 1), options=options,
+        )
+    summarize(
+        results, f"resumed {len(results)} job(s) in {', '.join(statuses) if not job else 'the named jobs'}", shutdown
+    )
 
-                progress.expect(None)  # the worker processes find the jobs: no total known here
-                results = run_pool(
-                    store, statuses=statuses, processes=parallel, limit=limit, on_result=_counted(progress),
-                    options=options,
-                )
-            else:
-                results = running.resume(
-                    store, statuses=statuses, job_ids=job or [], limit=limit, options=options,
-                    on_result=_counted(progress), on_total=progress.expect,
-                )
-    summarize(results, f"resumed {len(results)} job(s) in {', '.join(statuses) if not job else 'the named jobs'}")
+
+def _in_workers(
+    store: Store, label: str, *, total: int | None = None, graceful: bool = False, forever: bool = False,
+    **pool: object,
+) -> tuple[list[RunResult], Shutdown]:
+    """run_pool under a progress bar, with Ctrl-C and SIGTERM passed to the pool (see psflow.service.workers)."""
+    shutdown = Shutdown(announce=say)
+    saved = {signum: signal.signal(signum, lambda signum, frame: shutdown.request(signum)) for signum in EXIT_FOR}
+    try:
+        with JobProgress(label) as progress:
+            progress.expect(total)
+            results = run_pool(
+                store, shutdown=shutdown, graceful=graceful, forever=forever, on_result=_counted(progress),
+                **pool,  # type: ignore[arg-type]
+            )
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    return results, shutdown
+
+
+def _prefixed(no_prefix: bool, many: bool) -> bool:
+    """Prefix each line a job prints with its id: on a terminal, when several jobs run at once."""
+    return many and not no_prefix and sys.stdout.isatty()
 
 
 def _dry_run(
@@ -113,39 +149,30 @@ def _dry_run(
 
 @app.command()
 def worker(
-    status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="Take jobs in this status (default Waiting; repeatable)."),
+    status: Optional[List[str]] = typer.Option(
+        None, "--status", "-s", help="Take jobs in this status (default Waiting and Interrupted; repeatable)."
+    ),
     poll: float = typer.Option(5.0, "--poll", min=0.05, help="Seconds between looks for due jobs."),
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Worker processes."),
     once: bool = typer.Option(False, "--once", help="Take the jobs due now, then exit."),
+    no_prefix: bool = NoPrefixOption,
     db: Optional[str] = DbOption,
 ) -> None:
-    """Keep claiming and running due jobs on this server until SIGTERM or Ctrl-C.
+    """Keep taking due jobs on this server and running them, until SIGTERM or Ctrl-C.
 
-    On SIGTERM/SIGINT no new job is claimed; a running job stops before its next
-    block and goes back to the status it had, for another worker to take.
+    A job is taken whenever it is due: its timer ran out, its input arrived, it was
+    retried or handed back, on whichever server. On SIGTERM/Ctrl-C no new job is taken;
+    a running job finishes its current block and goes back to the status it had; a
+    second signal interrupts it (Interrupted). Exit 130/143 after a signal.
     """
-    import signal
-    import threading
-
-    from psflow.service.workers import run_pool
-
-    shutdown = threading.Event()
-
-    def stop(signum, frame) -> None:
-        say("shutting down: finishing the running blocks, handing their jobs back")
-        shutdown.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    statuses = status or [JobStatus.WAITING]
+    statuses = status or list(WORKER_STATUSES)
     say(f"worker: {concurrency} process(es) taking {', '.join(statuses)} jobs" + ("" if once else f", every {poll:g}s"))
-    with connect(db) as store, JobProgress("worker") as progress:
-        progress.expect(None)
-        results = run_pool(
-            store, statuses=statuses, processes=concurrency, forever=not once, poll=poll,
-            on_result=_counted(progress), shutdown=shutdown,
+    with connect(db) as store:
+        results, shutdown = _in_workers(
+            store, "worker", graceful=True, forever=not once, statuses=statuses, processes=concurrency, poll=poll,
+            prefix=_prefixed(no_prefix, True),
         )
-    summarize(results, f"worker ran {len(results)} job(s)")
+    summarize(results, f"worker ran {len(results)} job(s)", shutdown)
 
 
 @app.command()
@@ -164,8 +191,8 @@ def send(
         _send(store, [job], given, later=not resume_now)
         if not resume_now:
             return
-        results = running.resume(store, job_ids=[job], statuses=[], on_result=report)
-    summarize(results, f"resumed {len(results)} job(s)")
+        results, shutdown = _in_workers(store, "resuming", total=1, job_ids=[job])
+    summarize(results, f"resumed {len(results)} job(s)", shutdown)
 
 
 def _send(store, job_ids: list[str], given: dict, *, later: bool = False) -> None:
@@ -194,14 +221,16 @@ def report(result: RunResult) -> None:
     )
 
 
-def summarize(results: list[RunResult], headline: str) -> None:
-    """The summary line after many jobs; exit 1 if any failed or could not run."""
+def summarize(results: list[RunResult], headline: str, shutdown: Shutdown | None = None) -> None:
+    """The summary line after many jobs; exit 130/143 after a signal, else 1 if any failed or could not run."""
     counts: dict[str, int] = {}
     for result in results:
         key = "not run" if result.error else "skipped" if result.skipped else result.status
         counts[key] = counts.get(key, 0) + 1
     summary = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "nothing to do"
     say(f"{headline}: {summary}")
+    if shutdown is not None and shutdown.requested:
+        raise typer.Exit(EXIT_FOR.get(shutdown.signals[0], EXIT_FOR[signal.SIGINT]))
     failed = any(result.error or (result.status == JobStatus.FAILED and not result.skipped) for result in results)
     raise typer.Exit(1 if failed else 0)
 

@@ -49,15 +49,11 @@ def print_jobs(jobs: list[dict[str, Any]]) -> None:
         print("no jobs")
         return
     rows = [
-        [job["id"], job["script"], job["status"], str(job["attempts"]), when(job["updated"]), job["host"] or "-"]
+        [job["id"], job["script"], job["status"], job.get("waits") or "-", str(job["attempts"]), when(job["updated"]),
+         job["host"] or "-"]
         for job in jobs
     ]
-    columns = ["ID", "SCRIPT", "STATUS", "ATTEMPTS", "UPDATED", "HOST"]
-    if any(job.get("due") for job in jobs):  # some job sleeps on a timer: when it is due
-        columns.insert(4, "DUE")
-        for row, job in zip(rows, jobs):
-            row.insert(4, when(job.get("due")))
-    table(None, columns, rows)
+    table(None, ["ID", "SCRIPT", "STATUS", "WAITS FOR", "ATTEMPTS", "UPDATED", "HOST"], rows)
 
 
 def print_job(job: dict[str, Any]) -> None:
@@ -128,3 +124,39 @@ def print_workflow_versions(versions: list[dict[str, Any]]) -> None:
     table(f"workflow {versions[0]['name']}", ["VERSION", "REGISTERED", "BY", "ON", "SHA256", "FROM"], rows)
 
 
+
+
+def print_status(report: dict[str, Any]) -> None:
+    """`psflow status` for people: counts, then each list that has something in it."""
+    counts = report["counts"]
+    print("jobs  " + (", ".join(f"{count} {status}" for status, count in counts.items()) or "none"))
+    now = time.time()
+    sections = [
+        ("waiting for input", ["JOB", "NAME", "INPUT", "SINCE"], [
+            [row["id"], row["name"], row["input"], _ago(row["since"], now)] for row in report["waiting_for_input"]
+        ]),
+        ("timers due within the hour", ["JOB", "NAME", "DUE"], [
+            [row["id"], row["name"], when(row["due"])] for row in report["timers_next_hour"]
+        ]),
+        ("Running, but the lease lapsed or the runner is gone (`psflow resume --status Running`)",
+         ["JOB", "NAME", "HOST", "PID", "LEASE UNTIL"], [
+            [row["id"], row["name"], row["host"] or "-", str(row["pid"]),
+             "runner gone" if row["runner_gone"] else when(row["lease_until"])]
+            for row in report["lapsed_leases"]
+        ]),
+        ("failed in the last 24 hours", ["JOB", "NAME", "WHEN", "REASON"], [
+            [row["id"], row["name"], when(row["updated"]), row["reason"] or "-"] for row in report["failed_last_24h"]
+        ]),
+    ]
+    for title, columns, rows in sections:
+        if rows:
+            print()
+            table(title, columns, rows)
+
+
+def _ago(epoch: float | None, now: float) -> str:
+    if epoch is None:
+        return "-"
+    from psflow.durations import describe_duration
+
+    return f"{describe_duration(max(0, round(now - epoch)))} ago"

@@ -21,17 +21,46 @@ def run_header(run: dict[str, Any]) -> str:
 
 
 def print_run(run: dict[str, Any]) -> None:
-    """One block run: its header, the stdout/stderr it captured, and the error it failed with."""
-    header = run_header(run)
+    """One entry of a transcript: a block run (what the attempt printed before it, its header, the
+    stdout/stderr it captured, the error it failed with), the end of an attempt, or — while following —
+    the output of the block running now."""
+    kind = run.get("kind", "block")
+    if kind == "live":
+        if run["first"]:
+            _header(f"==> {run['name']} (attempt {run['attempt']}, running) <==", "yellow")
+        _write(run["output"], end_line=False)
+        return
+    if kind == "attempt":
+        _write(run["output"])
+        outcome = (run["status"] or "unfinished") + (f": {run['reason']}" if run.get("reason") else "")
+        _header(f"==> attempt {run['attempt']} ended ({outcome}, {run['host']}, {when(run['ended'])}) <==",
+                _STATUS_STYLE.get(run["status"], "yellow"))
+        _write(run["error"])
+        return
+    _write(run.get("lead"))
+    shown = run.get("shown", 0)
+    if shown:  # its output so far was shown while it ran: the rest, then the header as its end
+        _write(run["output"][shown:])
+    else:
+        _header(run_header(run), _STATUS_STYLE.get(run["status"], "yellow"))
+        _write(run["output"])
+    if shown:
+        _header(run_header(run), _STATUS_STYLE.get(run["status"], "yellow"))
+    _write(run["error"])
+
+
+def _header(text: str, style: str) -> None:
     if tty():
         from rich.text import Text
 
-        console().print(Text(header, style=f"bold {_STATUS_STYLE.get(run['status'], 'yellow')}"), soft_wrap=True)
+        console().print(Text(text, style=f"bold {style}"), soft_wrap=True)
     else:
-        print(header)
-    for text in (run["output"], run["error"]):
-        if text:
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        print(text)
+
+
+def _write(text: str | None, *, end_line: bool = True) -> None:
+    if text:
+        sys.stdout.write(text if text.endswith("\n") or not end_line else text + "\n")
     sys.stdout.flush()
 
 
@@ -43,6 +72,9 @@ def print_attempts(job: dict[str, Any]) -> None:
         print(_attempt_line(attempt))
         if attempt.get("inputs_received"):
             print(f"  inputs received before it: {', '.join(dict.fromkeys(attempt['inputs_received']))}")
+        if attempt.get("error"):
+            print("  it ended with an exception no block caught:")
+            print("\n".join("    " + line for line in attempt["error"].rstrip("\n").splitlines()))
         rows = [_block_row(block) for block in attempt["blocks"]]
         if rows:
             table(None, ["BLOCK", "RAN", "STATUS", "DURATION", "TRIES", "HOST", "NOTE"], rows)

@@ -52,6 +52,16 @@ def read_cache(target: Path, filename: str, data: bytes) -> CodeType | None:
     return code if isinstance(code, CodeType) and code.co_filename == filename else None
 
 
+def read_cached_code(target: Path, filename: str) -> CodeType | None:
+    """The code cached at `target` for `filename`, trusting that it is current (a job's own child process
+    reads what its parent just loaded)."""
+    try:
+        code = marshal.loads(target.read_bytes()[_HEADER:])
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, CodeType) and code.co_filename == filename else None
+
+
 def write_cache(target: Path, data: bytes, code: CodeType, *, make_folders: bool = False) -> None:
     """Cache `code` compiled from `data` at `target`, atomically; an unwritable folder is no error."""
     try:

@@ -7,6 +7,7 @@ input and timers their due time, and keeps each block's output.
 
 from __future__ import annotations
 
+import json
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -15,12 +16,13 @@ from psflow.clock import Clock
 from psflow.domain import ExitKind, JobStatus, RunOptions, RunStatus, Runner
 from psflow.durations import describe_duration, describe_time
 from psflow.errors import BlockError, StoreError
+from psflow.runtime import process_state
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import user_traceback
 from psflow.runtime.values import bound_values, encode_mutations, encode_value, encode_values, redo_mutations
 from psflow.script import recorder
 from psflow.script.block import describe_failed_try
-from psflow.script.recorder import RecordError, Stop
+from psflow.script.recorder import LeaseLost, RecordError, Stop, Terminated
 from psflow.script.waiting import WaitTimeout
 from psflow.store import BlockRecord
 
@@ -60,6 +62,12 @@ class Attempt:
         self._inputs: dict[str, str] | None = None  # the job's received inputs, loaded on first wait_for
         self._written: set[str] = set()  # blocks, wait_for and timer records with a row in this attempt
 
+    def live(self) -> tuple[int, str]:
+        """What `psflow logs --follow` shows of this attempt now: the running outermost block's output so far."""
+        written, text = self.capture.live()
+        block = self._open[0] if self._open else None
+        return written, json.dumps({"attempt": self.number, "block": block, "text": text})
+
     # ---- blocks -----------------------------------------------------------
 
     def enter(self, handle: block, frame: FrameType) -> None:
@@ -74,12 +82,14 @@ class Attempt:
                 f"again at {here[0]}:{here[1]}; give each block its own name, e.g. f\"{name}-{{item}}\""
             )
         self._seen[name] = here
+        outermost = not self._open
         self._open.append(name)
         record = self.completed.get(name)
         if record is not None and self._run_again(handle, record):
             record = None  # --rerun-changed: run it again, as if it had never completed
         if record is None:
-            handle.record = (self.capture.open(), self.clock.now())
+            lead = self.capture.take_outside() if outermost else ""
+            handle.record = (self.capture.open(), self.clock.now(), lead or None, process_state.snapshot())
             return
         handle.replaying = True
         handle.record = record
@@ -90,9 +100,10 @@ class Attempt:
 
     def complete(self, handle: block, frame: FrameType) -> None:
         self._leave(handle)
-        buffer, started = handle.record
+        buffer, started, lead, process = handle.record
         output = self.capture.close(buffer)
         warn = self._warner(handle)
+        changed = process_state.changes_since(process)
         values = bound_values(frame, handle.binds)
         returned = None
         if handle.exit == ExitKind.RETURN:
@@ -101,7 +112,7 @@ class Attempt:
             name=handle.name,
             status=RunStatus.COMPLETED,
             saved=encode_values(values, "will be unbound on replay", warn) if values else None,
-            mutated=encode_mutations(frame, handle.mutates, warn) if handle.mutates else None,
+            mutated=encode_mutations(frame, handle.mutates, changed, warn) if handle.mutates or changed else None,
             exit_kind=handle.exit,
             returned=returned,
             output=output or None,
@@ -113,6 +124,7 @@ class Attempt:
             pid=self.runner.pid,
             tries=max(handle.tries, 1),
             fingerprint=handle.fingerprint,
+            lead=lead,
         )
         self._save(record)
         self.completed[handle.name] = record  # an enclosing block's next try replays it
@@ -131,7 +143,11 @@ class Attempt:
         self._record_unfinished(handle, RunStatus.STOPPED, None)
 
     def failed(self, handle: block, error: BaseException) -> None:
-        self._record_unfinished(handle, RunStatus.FAILED, user_traceback(error))
+        if isinstance(error, LeaseLost):
+            self._leave(handle)
+            return  # another runner owns the job now: nothing more is written
+        interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
+        self._record_unfinished(handle, RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED, user_traceback(error))
 
     def call_key(self, name: str) -> str:
         count = self._calls.get(name, 0) + 1
@@ -156,12 +172,15 @@ class Attempt:
     def failed_try(self, handle: block, error: BaseException, delay: float) -> None:
         """A try failed and will be retried: record it (the block's row says Retrying until it ends),
         tell the user, and wait `delay` seconds — handing the job back if a worker shutdown comes first."""
-        buffer, started = handle.record
+        buffer, started, lead, _ = handle.record
         note = f"psflow: block {handle.name!r}: {describe_failed_try(handle, error, delay)}\n"
         self.capture.real_stderr.write(note)
+        self.capture.drain()
         buffer.append(note)
         handle.failures = (*handle.failures[1 - _KEPT_FAILURES:], _try_failed(handle, user_traceback(error)))
-        self._save(self._unfinished_record(handle, RunStatus.RETRYING, "".join(buffer), _failures(handle), started))
+        self._save(
+            self._unfinished_record(handle, RunStatus.RETRYING, buffer.text(), _failures(handle), started, lead)
+        )
         deadline = self.clock.monotonic() + delay
         while (left := deadline - self.clock.monotonic()) > 0:
             if recorder.shutdown_requested():
@@ -185,15 +204,16 @@ class Attempt:
         if text is not None:
             self._record_marker(key, RunStatus.COMPLETED, now, returned=text)
             return codec.decode(text)
+        deadline = None
         if timeout is not None:
             first = self._read(lambda job_id: self.store.first_block_start(job_id, key))
-            waited = now - (first if first is not None else now)
-            if waited >= timeout:
+            deadline = (first if first is not None else now) + timeout
+            if now >= deadline:
                 error = WaitTimeout(f"waited more than {describe_duration(timeout)} for {name}")
                 self._record_marker(key, RunStatus.FAILED, now, error=f"WaitTimeout: {error}")
                 raise error
         self._record_marker(key, RunStatus.WAITING, now)
-        raise Stop(JobStatus.WAITING, f"waiting for {name}")
+        raise Stop(JobStatus.WAITING, f"waiting for {name}", due=deadline, waits_for=name)
 
     def timer(self, due: Callable[[float], float]) -> None:
         """A durable timer: its due time is computed once (block `sleep`, `sleep#2`, … in call order,
@@ -267,31 +287,33 @@ class Attempt:
         self._leave(handle)
         if handle.replaying:
             return
-        buffer, started = handle.record
+        buffer, started, lead, _ = handle.record
         output = self.capture.close(buffer)
         if handle.failures:  # the tries before the last one failed too
             error = (_failures(handle) or "") + (_try_failed(handle, error) if error else "")
-        self._save(self._unfinished_record(handle, status, output or None, error, started))
+        self._save(self._unfinished_record(handle, status, output or None, error, started, lead))
 
     def _unfinished_record(
-        self, handle: block, status: str, output: str | None, error: str | None, started: float
+        self, handle: block, status: str, output: str | None, error: str | None, started: float, lead: str | None
     ) -> BlockRecord:
         return BlockRecord(
             name=handle.name, status=status, saved=None, mutated=None, exit_kind=None, returned=None, output=output,
             error=error, started_at=started, ended_at=self.clock.now(), attempt=self.number, host=self.runner.host,
-            pid=self.runner.pid, tries=max(handle.tries, 1), fingerprint=handle.fingerprint,
+            pid=self.runner.pid, tries=max(handle.tries, 1), fingerprint=handle.fingerprint, lead=lead,
         )
 
     def _save(self, record: BlockRecord) -> None:
         """Write the block's row: an INSERT, or (run again by an enclosing block's retry) an UPDATE."""
         try:
             if record.name in self._written:
-                self.store.replace_block(self.job_id, record)
+                saved = self.store.replace_block(self.job_id, record)
             else:
-                self.store.save_block(self.job_id, record)
+                saved = self.store.save_block(self.job_id, record)
                 self._written.add(record.name)
         except StoreError as error:
             raise RecordError(f"cannot record block {record.name!r}: {error}") from None
+        if not saved:
+            raise LeaseLost(lost_message(self.job_id, self.number))
 
     def _warner(self, handle: block) -> Callable[[str], None]:
         def warn(message: str) -> None:
@@ -308,3 +330,10 @@ def _failures(handle: block) -> str | None:
 
 def _try_failed(handle: block, report: str) -> str:
     return f"try {handle.tries} of {handle.retries + 1} failed:\n{report}"
+
+
+def lost_message(job_id: str, number: int) -> str:
+    return (
+        f"job {job_id} is no longer this runner's (attempt {number} lost its lease and another runner, "
+        "or a command, took the job): stopped, nothing more recorded"
+    )

@@ -1,73 +1,272 @@
-"""Per-block output capture that still shows everything live.
+"""Everything a job prints, captured at the file-descriptor level and still shown live.
 
-One tee per stream for the whole attempt (not per block: entering a block only
-pushes a buffer). Output goes to the real stream and to every open block's
-buffer, so an outer block's log contains its inner blocks' output too.
+Like pytest's `--capture=fd`: during an attempt, descriptors 1 and 2 are pipes that a
+pump thread reads, so the output of child processes, C extensions and `os.write`
+is recorded too, not only Python's `print`. Each chunk is written through to the
+real descriptor (with a `[job] ` prefix on every line when asked) and added to
+every open block's buffer — an outer block's log holds its inner blocks' output —
+or, outside blocks, to the attempt's own buffer. Buffers keep a bounded tail, so a
+block printing 500 MB never holds 500 MB. Bytes that are not UTF-8 are kept as
+backslash escapes. Where Python's sys.stdout is not descriptor 1 (a caller
+redirected it), what is written to it is captured at the Python level instead.
 """
 
 from __future__ import annotations
 
+import codecs
+import os
+import select
 import sys
-from typing import TextIO
+import threading
+from collections import deque
+from typing import Any, TextIO
+
+DEFAULT_TAIL = 4 * 1024 * 1024  # characters kept per block run (PSFLOW_OUTPUT_TAIL to change)
+LIVE_TAIL = 64 * 1024  # characters of the latest output shown by `psflow logs --follow`
 
 
-class _Tee:
-    """A text stream that writes through to `stream` and appends to the open buffers."""
+def output_tail() -> int:
+    try:
+        return max(1024, int(os.environ.get("PSFLOW_OUTPUT_TAIL", DEFAULT_TAIL)))
+    except ValueError:
+        return DEFAULT_TAIL
 
-    def __init__(self, stream: TextIO, buffers: list[list[str]]) -> None:
-        self._stream = stream
-        self._buffers = buffers
 
-    def write(self, text: str) -> int:
-        for buffer in self._buffers:
-            buffer.append(text)
-        return self._stream.write(text)
+class Buffer:
+    """The text captured for one block run (or outside blocks): its last `limit` characters."""
 
-    def writelines(self, lines) -> None:
-        for line in lines:
-            self.write(line)
+    def __init__(self, limit: int) -> None:
+        self.limit, self.size, self.dropped = limit, 0, 0
+        self._chunks: deque[str] = deque()
 
-    def __getattr__(self, name: str):  # flush, fileno, isatty, encoding, …
-        return getattr(self._stream, name)
+    def append(self, text: str) -> None:
+        self._chunks.append(text)
+        self.size += len(text)
+        while self.size > self.limit:
+            head, excess = self._chunks[0], self.size - self.limit
+            if len(head) <= excess:
+                self._chunks.popleft()
+                cut = len(head)
+            else:
+                self._chunks[0] = head[excess:]
+                cut = excess
+            self.size -= cut
+            self.dropped += cut
+
+    def tail(self, limit: int) -> str:
+        """The last `limit` characters (or all), without the note about dropped ones."""
+        text = "".join(self._chunks)
+        return text[-limit:] if len(text) > limit else text
+
+    def text(self) -> str:
+        if not self.dropped:
+            return "".join(self._chunks)
+        note = f"[psflow: the first {self.dropped} characters of this output were dropped; the last {self.limit} are kept]\n"
+        return note + "".join(self._chunks)
 
 
 class OutputCapture:
-    """Installs the tees for an attempt; `open()`/`close()` bracket one block."""
+    """Installs the pipes for an attempt; `open()`/`close()` bracket one block."""
 
-    def __init__(self) -> None:
-        self._buffers: list[list[str]] = []
-        self._saved: tuple[TextIO, TextIO] | None = None
+    def __init__(self, *, prefix: str | None = None, limit: int | None = None) -> None:
+        self.prefix = prefix.encode() if prefix else b""
+        self.limit = limit or output_tail()
+        self._lock = threading.RLock()
+        self._buffers: list[Buffer] = []
+        self._outside = Buffer(self.limit)
+        self._written = 0
+        self._pipes: dict[int, int] = {}  # descriptor → read end of its pipe
+        self._real: dict[int, int] = {}  # descriptor → a duplicate of what it was
+        self._line_start = {1: True, 2: True}
+        self._decoders = {fd: codecs.getincrementaldecoder("utf-8")("backslashreplace") for fd in (1, 2)}
+        self._saved_streams: tuple[TextIO, TextIO] | None = None
+        self._opened: list[TextIO] = []  # streams on duplicated descriptors this capture made
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.real_stdout: TextIO = sys.stdout
+        self.real_stderr: TextIO = sys.stderr
+
+    # ---- the attempt ----------------------------------------------------------
 
     def install(self) -> None:
-        self._saved = (sys.stdout, sys.stderr)
-        sys.stdout = _Tee(sys.stdout, self._buffers)
-        sys.stderr = _Tee(sys.stderr, self._buffers)
+        self._flush()
+        self._saved_streams = (sys.stdout, sys.stderr)
+        for fd, stream in ((1, sys.stdout), (2, sys.stderr)):
+            self._real[fd] = os.dup(fd)
+            read, write = os.pipe()
+            os.dup2(write, fd)
+            os.close(write)
+            os.set_blocking(read, False)
+            self._pipes[fd] = read
+            if _fd_of(stream) != fd:  # a caller's own stream: capture it where it is written
+                setattr(sys, "stdout" if fd == 1 else "stderr", _Tee(stream, self))
+        self.real_stdout = self._real_stream(1, self._saved_streams[0])
+        self.real_stderr = self._real_stream(2, self._saved_streams[1])
+        self._thread = threading.Thread(target=self._pump, name="psflow-output", daemon=True)
+        self._thread.start()
 
     def uninstall(self) -> None:
-        if self._saved is not None:
-            sys.stdout, sys.stderr = self._saved
-            self._saved = None
+        if self._saved_streams is None:
+            return
+        self.drain()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        sys.stdout, sys.stderr = self._saved_streams
+        for stream in self._opened:
+            stream.close()
+        self._opened.clear()
+        for fd, real in self._real.items():
+            os.dup2(real, fd)
+            os.close(real)
+            os.close(self._pipes[fd])
+        self._pipes.clear()
+        self._saved_streams = None
+        self.real_stdout, self.real_stderr = sys.stdout, sys.stderr
 
-    def open(self) -> list[str]:
-        buffer: list[str] = []
-        self._buffers.append(buffer)
+    # ---- blocks ---------------------------------------------------------------
+
+    def open(self) -> Buffer:
+        self.drain()  # what came before belongs to whatever was open before
+        buffer = Buffer(self.limit)
+        with self._lock:
+            self._buffers.append(buffer)
         return buffer
 
-    def close(self, buffer: list[str]) -> str:
+    def close(self, buffer: Buffer) -> str:
         """Stop collecting into `buffer` and return its text."""
-        # Usually the last one; compared with `is` so equal (empty) buffers are not confused.
-        for index in range(len(self._buffers) - 1, -1, -1):
-            if self._buffers[index] is buffer:
-                del self._buffers[index]
-                break
-        return "".join(buffer)
+        self.drain()
+        with self._lock:
+            for index in range(len(self._buffers) - 1, -1, -1):  # `is`: equal buffers are not confused
+                if self._buffers[index] is buffer:
+                    del self._buffers[index]
+                    break
+        return buffer.text()
 
-    @property
-    def real_stdout(self) -> TextIO:
-        """The stream under the tee: written there, text is shown but in no block's log."""
-        return self._saved[0] if self._saved is not None else sys.stdout
+    def take_outside(self) -> str:
+        """What was printed outside every block since the last call (the next block's lead, or the attempt's end)."""
+        self.drain()
+        with self._lock:
+            text, self._outside = self._outside.text(), Buffer(self.limit)
+        return text
 
-    @property
-    def real_stderr(self) -> TextIO:
+    def live(self) -> tuple[int, str]:
+        """(characters captured so far, the text of the outermost open block — or outside blocks — so far,
+        its last LIVE_TAIL characters): for `psflow logs --follow`."""
+        with self._lock:
+            buffer = self._buffers[0] if self._buffers else self._outside
+            return self._written, buffer.tail(LIVE_TAIL)
+
+    def drain(self) -> None:
+        """Take in everything written so far, from this process and its children."""
+        self._flush()
+        with self._lock:
+            for fd in list(self._pipes):
+                self._read_available(fd)
+
+    # ---- the pump -------------------------------------------------------------
+
+    def _pump(self) -> None:
+        while not self._stop.is_set():
+            pipes = list(self._pipes.values())
+            if not pipes:
+                return
+            try:
+                ready, _, _ = select.select(pipes, [], [], 0.1)
+            except (OSError, ValueError):
+                return
+            if ready:
+                with self._lock:
+                    for fd, read in list(self._pipes.items()):
+                        if read in ready:
+                            self._read_available(fd)
+
+    def _read_available(self, fd: int) -> None:
+        while True:
+            try:
+                data = os.read(self._pipes[fd], 65536)
+            except (BlockingIOError, KeyError, OSError):
+                return
+            if not data:
+                return
+            self._show(fd, data)
+            self.deliver(self._decoders[fd].decode(data))
+
+    def deliver(self, text: str) -> None:
+        """Add captured text to the open blocks (or to the output outside blocks) and to the live tail."""
+        if not text:
+            return
+        with self._lock:
+            for buffer in self._buffers or (self._outside,):
+                buffer.append(text)
+            self._written += len(text)
+
+    def _show(self, fd: int, data: bytes) -> None:
+        """Write `data` through to the real descriptor, each line prefixed when a prefix is set."""
+        if self.prefix:
+            lines = data.split(b"\n")
+            out = []
+            for index, line in enumerate(lines):
+                if line and self._line_start[fd]:
+                    out.append(self.prefix)
+                out.append(line)
+                if index < len(lines) - 1:
+                    out.append(b"\n")
+                    self._line_start[fd] = True
+                elif line:
+                    self._line_start[fd] = False
+            data = b"".join(out)
+        _write_all(self._real[fd], data)
+
+    def _real_stream(self, fd: int, original: TextIO) -> TextIO:
         """Where psflow's own notes go: shown live, never in a block's log."""
-        return self._saved[1] if self._saved is not None else sys.stderr
+        if _fd_of(original) != fd:
+            return original
+        stream = os.fdopen(os.dup(self._real[fd]), "w", buffering=1, encoding="utf-8", errors="backslashreplace")
+        self._opened.append(stream)
+        return stream
+
+    @staticmethod
+    def _flush() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
+class _Tee:
+    """A caller's own text stream: written through, and captured."""
+
+    def __init__(self, stream: TextIO, capture: OutputCapture) -> None:
+        self._stream, self._capture = stream, capture
+
+    def write(self, text: str) -> int:
+        self._capture.deliver(text)
+        return self._stream.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, …
+        return getattr(self._stream, name)
+
+
+def _fd_of(stream: Any) -> int | None:
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        try:
+            written = os.write(fd, data)
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+            continue
+        except OSError:  # the terminal or pipe is gone: keep capturing anyway
+            return
+        data = data[written:]

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TextIO
 
 from psflow.domain import JobStatus
-from psflow.errors import EXIT_COMPLETED, EXIT_FAILED, EXIT_STOPPED, BlockError
-from psflow.script.recorder import RecordError, Stop
+from psflow.errors import EXIT_COMPLETED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_TERMINATED, BlockError
+from psflow.script.recorder import RecordError, Stop, Terminated
 from psflow.script.waiting import WaitTimeout
 
 PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
@@ -26,6 +26,7 @@ class AttemptResult:
     ran: int
     replayed: int
     due: float | None = None  # stopped by a durable timer: not to be run again before this time
+    lost: bool = False  # another runner took the job meanwhile: nothing about this ending was recorded
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Ending:
     reason: str | None
     exit_code: int
     due: float | None = None
+    waits_for: str | None = None
+    error: str | None = None  # the traceback of an exception no block caught
 
 
 COMPLETED = Ending(JobStatus.COMPLETED, None, EXIT_COMPLETED)
@@ -43,7 +46,7 @@ def ending_of(error: BaseException, stderr: TextIO) -> Ending:
     """How the script ended by raising `error`; what the user must see is written to `stderr`."""
     if isinstance(error, Stop):
         exit_code = {JobStatus.COMPLETED: EXIT_COMPLETED, JobStatus.FAILED: EXIT_FAILED}.get(error.status, EXIT_STOPPED)
-        return Ending(error.status, error.reason, exit_code, error.due)
+        return Ending(error.status, error.reason, exit_code, error.due, error.waits_for)
     if isinstance(error, SystemExit):
         if error.code in (None, 0):
             return COMPLETED
@@ -56,9 +59,12 @@ def ending_of(error: BaseException, stderr: TextIO) -> Ending:
         exit_code = error.exit_code if isinstance(error, BlockError) else EXIT_FAILED
         return Ending(JobStatus.FAILED, str(error), exit_code)
     if isinstance(error, KeyboardInterrupt):
-        return Ending(JobStatus.FAILED, "interrupted (Ctrl-C)", EXIT_FAILED)
-    print(user_traceback(error), end="", file=stderr)
-    return Ending(JobStatus.FAILED, one_line(error), EXIT_FAILED)
+        return Ending(JobStatus.INTERRUPTED, "interrupted by Ctrl-C (SIGINT)", EXIT_INTERRUPTED)
+    if isinstance(error, Terminated):
+        return Ending(JobStatus.INTERRUPTED, "terminated (SIGTERM)", EXIT_TERMINATED)
+    report = user_traceback(error)
+    print(report, end="", file=stderr)
+    return Ending(JobStatus.FAILED, one_line(error), EXIT_FAILED, error=report)
 
 
 def one_line(error: BaseException) -> str:

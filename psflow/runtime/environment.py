@@ -11,26 +11,33 @@ import os
 import sys
 import types
 from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import Iterator
 
 from psflow.loading.importer import ScriptFolderImporter
+from psflow.loading.spawn_main import SCRIPT
 from psflow.script import provided
 
 
 @contextmanager
-def script_environment(script: str, argv: list[str], job_id: str) -> Iterator[types.ModuleType]:
-    """A fresh `__main__` module for `script`; argv, sys.path, `__main__`, the environment and
-    the working directory are restored afterwards."""
+def script_environment(script: str, argv: list[str], job_id: str, cwd: str | None = None) -> Iterator[types.ModuleType]:
+    """A fresh `__main__` module for `script`, run in `cwd` when given; argv, sys.path, `__main__`,
+    the environment and the working directory are restored afterwards."""
     saved = (sys.argv, list(sys.path), sys.modules.get("__main__"), dict(os.environ), os.getcwd())
+    if cwd is not None:
+        os.chdir(cwd)
     module = types.ModuleType("__main__")
     module.__file__ = script
     module.__builtins__ = builtins  # type: ignore[attr-defined]
+    # multiprocessing children (spawn, forkserver) import this instead of the script (which may not be Python).
+    module.__spec__ = ModuleSpec("psflow.loading.spawn_main", None)
     module.__dict__.update(provided())
     sys.argv = [script, *argv]
     sys.path.insert(0, str(Path(script).resolve().parent))
     sys.modules["__main__"] = module
     os.environ["PSFLOW_JOB_ID"] = job_id
+    os.environ[SCRIPT] = script
     try:
         with ScriptFolderImporter(Path(script).parent):
             yield module

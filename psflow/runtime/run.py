@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from types import CodeType
 from typing import TYPE_CHECKING
 
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.domain import JobStatus, RunOptions, Runner
-from psflow.runtime.attempt import Attempt
+from psflow.errors import EXIT_FAILED
+from psflow.runtime.attempt import Attempt, lost_message
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import COMPLETED, AttemptResult, ending_of
 from psflow.runtime.environment import script_environment
+from psflow.runtime.lease import Heartbeat
+from psflow.runtime.signals import ScriptSignals
 from psflow.script import recorder
+from psflow.script.recorder import LeaseLost
 
 if TYPE_CHECKING:
     from psflow.store import Store
@@ -30,30 +33,51 @@ def run_attempt(
     options: RunOptions = RunOptions(),
     handback_status: str = JobStatus.WAITING,
     clock: Clock = SYSTEM_CLOCK,
+    cwd: str | None = None,
+    output_prefix: str | None = None,
 ) -> AttemptResult:
-    """Execute `code` as attempt `number` of the job in a fresh `__main__` and record how it ended.
+    """Execute `code` as attempt `number` of the job in a fresh `__main__` (in `cwd`, when given) and
+    record how it ended. The attempt holds the job's lease meanwhile.
 
-    `handback_status` is what the job goes back to if a worker shutdown stops it.
+    `handback_status` is what the job goes back to if a worker shutdown stops it;
+    `output_prefix` starts every line the job prints on the terminal (`[job] `).
     """
-    capture = OutputCapture()
+    capture = OutputCapture(prefix=output_prefix)
     attempt = Attempt(
         store, job_id, number, runner=runner, capture=capture, clock=clock, options=options,
         handback_status=handback_status,
     )
-    with script_environment(script, argv, job_id) as module:
-        capture.install()
-        recorder.activate(attempt)
-        try:
-            exec(code, module.__dict__)
-        except BaseException as error:  # noqa: BLE001 - every ending is turned into a status
-            ending = ending_of(error, capture.real_stderr)
-        else:
-            ending = COMPLETED
-        finally:
-            recorder.activate(None)
-            capture.uninstall()
-            sys.stdout.flush()
-    store.finish_attempt(job_id, number, status=ending.status, reason=ending.reason, due_at=ending.due)
+    with ScriptSignals() as signals:
+
+        def lost() -> None:
+            signals.lose_lease(lost_message(job_id, number))
+        with Heartbeat(store, job_id, number, runner, on_lost=lost, live=attempt.live):
+            with script_environment(script, argv, job_id, cwd) as module:
+                capture.install()
+                recorder.activate(attempt)
+                try:
+                    exec(code, module.__dict__)
+                except BaseException as error:  # noqa: BLE001 - every ending is turned into a status
+                    signals.running = False
+                    lease_lost = isinstance(error, LeaseLost)
+                    ending = ending_of(error, capture.real_stderr)
+                else:
+                    signals.running = False
+                    lease_lost = False
+                    ending = COMPLETED
+                finally:
+                    recorder.activate(None)
+                    outside = capture.take_outside()
+                    capture.uninstall()
+            recorded = not lease_lost and store.finish_attempt(
+                job_id, number, status=ending.status, reason=ending.reason, due_at=ending.due,
+                waits_for=ending.waits_for, output=outside or None, error=ending.error,
+            )
+    if not recorded:
+        return AttemptResult(
+            status="lost", reason=lost_message(job_id, number), exit_code=EXIT_FAILED, ran=attempt.ran,
+            replayed=attempt.replayed_count, lost=True,
+        )
     return AttemptResult(
         status=ending.status, reason=ending.reason, exit_code=ending.exit_code, ran=attempt.ran,
         replayed=attempt.replayed_count, due=ending.due,

@@ -11,6 +11,7 @@ from types import FrameType
 from typing import Any, Callable
 
 from psflow import codec
+from psflow.runtime import process_state
 from psflow.script.recorder import MISSING, lookup
 
 _MUTABLE = (list, dict, set, bytearray)
@@ -46,22 +47,30 @@ def encode_value(label: str, value: Any, consequence: str, warn: Warn) -> str | 
         return None
 
 
-def encode_mutations(frame: FrameType, names: tuple[str, ...], warn: Warn) -> str | None:
-    """Outer lists, dicts, sets and dataclasses the body changed in place, to redo on replay."""
+def encode_mutations(
+    frame: FrameType, names: tuple[str, ...], process: dict[str, Any], warn: Warn
+) -> str | None:
+    """Outer lists, dicts, sets and dataclasses the body changed in place, and what it changed in the
+    process (psflow.runtime.process_state), to redo on replay."""
     values = {
         key: value
         for key, value in bound_values(frame, names).items()
         if isinstance(value, _MUTABLE) or (dataclasses.is_dataclass(value) and not isinstance(value, type))
     }
+    values.update(process)
     if not values:
         return None
     return encode_values(values, "changes will be lost on replay", warn)
 
 
 def redo_mutations(frame: FrameType, mutated: str) -> None:
-    """Make each outer object the block changed equal to what it was after the block, in place."""
-    for key, value in codec.decode(mutated).items():
-        _restore_in_place(lookup(frame, key), value)
+    """Make each outer object the block changed equal to what it was after the block, in place, and
+    redo what it changed in the process."""
+    recorded = codec.decode(mutated)
+    process_state.redo(recorded)
+    for key, value in recorded.items():
+        if not key.startswith("@"):
+            _restore_in_place(lookup(frame, key), value)
 
 
 def _restore_in_place(target: Any, value: Any) -> None:

@@ -13,11 +13,15 @@ from typing import Any
 from psflow.errors import BlockError
 from psflow.script.block import block
 from psflow.script.job import job
+from psflow.script.recorder import Terminated
 from psflow.script.waiting import WaitTimeout, sleep, sleep_until, stop, wait_for
 
 NAMES = ("block", "stop", "job", "wait_for", "sleep", "sleep_until")
 
-__all__ = ["NAMES", "BlockError", "WaitTimeout", "block", "job", "provided", "sleep", "sleep_until", "stop", "wait_for"]
+__all__ = [
+    "NAMES", "BlockError", "Terminated", "WaitTimeout", "block", "job", "provided", "sleep", "sleep_until", "stop",
+    "wait_for",
+]
 
 
 def provided() -> dict[str, Any]:

@@ -25,14 +25,25 @@ class Skip(BaseException):
 class Stop(BaseException):
     """Ends the attempt with a status."""
 
-    def __init__(self, status: str, reason: str | None, due: float | None = None) -> None:
+    def __init__(
+        self, status: str, reason: str | None, due: float | None = None, waits_for: str | None = None
+    ) -> None:
         super().__init__(status, reason)
         self.status, self.reason = status, reason
-        self.due = due  # a durable timer (sleep): the job is not taken again before this epoch time
+        self.due = due  # a durable timer (sleep) or a wait's timeout: the job is not taken again before then
+        self.waits_for = waits_for  # the input it waits for: due when it arrives
+
+
+class Terminated(BaseException):
+    """SIGTERM reached the script: like KeyboardInterrupt for Ctrl-C, so `finally` blocks run."""
 
 
 class RecordError(BaseException):
     """psflow could not write a block's record: the attempt ends."""
+
+
+class LeaseLost(RecordError):
+    """Another runner took the job (this one's lease ran out): it stops and records nothing more."""
 
 
 class Recorder(Protocol):
@@ -71,6 +82,12 @@ def request_shutdown() -> None:
 
 def shutdown_requested() -> bool:
     return _shutdown
+
+
+def reset_shutdown() -> None:
+    """A worker process starts its next job afresh (a hand-back request was for the job before)."""
+    global _shutdown
+    _shutdown = False
 
 
 def lookup(frame: FrameType, key: str) -> Any:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from psflow.domain import FINAL_STATUSES, JobStatus, RunStatus, lease_holds, user_name
+from psflow.domain import FINAL_STATUSES, LOST, JobStatus, RunStatus, user_name
 from psflow.durations import parse_age
 from psflow.errors import UsageError
+from psflow.service.due import lease_holds_here, running_note, runner_gone
 from psflow.service.history import block_names, unknown_block
 from psflow.store import BlockRun, JobView, Store
 
@@ -48,8 +49,8 @@ def rerun(store: Store, job_id: str, *, from_block: str | None = None, only: Ite
     if job.status == JobStatus.CANCELLED:
         raise UsageError(f"job {job.id} was cancelled: it never runs again; start a new job instead")
     now = store.clock.now()
-    if lease_holds(job, now):
-        raise UsageError(f"{_running_note(job, now)}: psflow cannot change its blocks while it runs; wait for it to end")
+    if lease_holds_here(job, now):
+        raise UsageError(f"{_running(job, now)}: psflow cannot change its blocks while it runs; wait for it to end")
     runs = store.block_runs(job.id)
     names = block_names(runs)
     for name in ([from_block] if from_block is not None else only):
@@ -68,11 +69,16 @@ def rerun(store: Store, job_id: str, *, from_block: str | None = None, only: Ite
         )
     changes: dict[str, Any] = {}
     status = job.status
-    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+    if job.status in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.RUNNING):
+        # A Running job here lost its runner (lease run out, or process gone): take it back from that
+        # runner, so that nothing it still writes can undo the rerun.
         status = JobStatus.WAITING
         reason = f"rerun from {from_block}" if from_block is not None else f"rerun {', '.join(only)}"
-        changes = {"status": status, "reason": reason, "due_at": None}
-    if not store.mark_rerun(job, completed, changes=changes):
+        changes = {
+            "status": status, "reason": reason, "due_at": store.clock.now(), "waits_for": None, "lease_until": None,
+        }
+    lost = LOST if job.status == JobStatus.RUNNING else None
+    if not store.mark_rerun(job, completed, changes=changes, check_lease=not runner_gone(job), end_attempts=lost):
         raise UsageError(_changed_meanwhile(job))
     around = [name for name in completed if name in enclosing]
     return RerunResult(job.id, completed, around, job.status, status)
@@ -134,7 +140,10 @@ def cancel(store: Store, job_id: str, *, reason: str | None = None) -> Change:
     job = store.find_job(job_id)
     _check_changeable(job, "cancel it", store.clock.now())
     reason = reason or f"cancelled by {user_name()}"
-    if not store.set_status(job, status=JobStatus.CANCELLED, reason=reason, end_attempts=job.status == JobStatus.RUNNING):
+    running = job.status == JobStatus.RUNNING
+    if not store.set_status(
+        job, status=JobStatus.CANCELLED, reason=reason, end_attempts=running, check_lease=not runner_gone(job)
+    ):
         raise UsageError(_changed_meanwhile(job))
     return Change(job.id, job.status, JobStatus.CANCELLED, reason)
 
@@ -168,9 +177,9 @@ def remove(store: Store, job_ids: Iterable[str], *, force: bool = False) -> Remo
     found = list({job.id: job for job in (store.find_job(job_id) for job_id in job_ids)}.values())
     now = store.clock.now()
     for job in found:
-        if not force and lease_holds(job, now):
-            raise UsageError(f"{_running_note(job, now)}; give --force to delete it anyway (its runner then fails)")
-    counts = store.delete_jobs(found, force=force)
+        if not force and lease_holds_here(job, now):
+            raise UsageError(f"{_running(job, now)}; give --force to delete it anyway (its runner then fails)")
+    counts = store.delete_jobs(found, force=True)  # each lease was checked just now (runners gone count as lapsed)
     if isinstance(counts, JobView):
         raise UsageError(_changed_meanwhile(counts))
     return Removal([job.to_json() for job in found], counts)
@@ -202,16 +211,12 @@ def prune(store: Store, *, older_than: str, statuses: Iterable[str] = (), dry_ru
 def _check_changeable(job: JobView, what: str, now: float) -> None:
     if job.status in FINAL_STATUSES:
         raise UsageError(f"job {job.id} is already {job.status}: cannot {what}")
-    if lease_holds(job, now):
-        raise UsageError(f"{_running_note(job, now)}: psflow cannot {what} while it runs; wait for it to end")
+    if lease_holds_here(job, now):
+        raise UsageError(f"{_running(job, now)}: psflow cannot {what} while it runs; wait for it to end")
 
 
-def _running_note(job: JobView, now: float) -> str:
-    left = max(0.0, (job.lease_until or 0) - now)
-    return (
-        f"job {job.id} is Running on {job.owner_host} (pid {job.owner_pid}); "
-        f"its lease runs out in {left:.0f}s if that runner is gone"
-    )
+def _running(job: JobView, now: float) -> str:
+    return f"job {job.id} is {running_note(job, now)}"
 
 
 def _changed_meanwhile(job: JobView) -> str:

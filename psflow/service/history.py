@@ -7,20 +7,72 @@ Nothing here writes.
 
 from __future__ import annotations
 
+import difflib
 import json
 from typing import Any, Callable, Iterable
 
 from psflow import codec
 from psflow.domain import JobStatus, RunStatus
 from psflow.errors import UsageError
-from psflow.store import BlockRun, InputView, JobView, Store
+from psflow.service.due import runner_gone, waits_note
+from psflow.store import AttemptView, BlockRun, InputView, JobView, Store
 
 FOLLOW_POLL_SECONDS = 0.5
 
 
 def jobs(store: Store, *, statuses: Iterable[str] = (), limit: int | None = None) -> list[dict[str, Any]]:
-    """Jobs as `psflow jobs --json` shows them, most recently updated first."""
-    return [job.to_json() for job in store.list_jobs(list(statuses), limit=limit)]
+    """Jobs as `psflow jobs --json` shows them, most recently updated first, each with what it waits for."""
+    statuses = list(statuses)
+    check_statuses(store, statuses)
+    now = store.clock.now()
+    return [{**job.to_json(), "waits": waits_note(job, now)} for job in store.list_jobs(statuses, limit=limit)]
+
+
+def status(store: Store) -> dict[str, Any]:
+    """`psflow status`: how many jobs in each status, and what needs a look: jobs waiting for input
+    (which, since when), timers due within the hour, Running jobs whose runner is gone or whose
+    lease lapsed, and jobs that failed in the last 24 hours."""
+    now = store.clock.now()
+    waiting = [
+        {"id": job.id, "name": job.name, "input": job.waits_for, "since": job.waiting_since, "timeout": job.due_at}
+        for job in store.jobs_matching(waiting_for_input=True)
+    ]
+    timers = [
+        {"id": job.id, "name": job.name, "due": job.due_at}
+        for job in store.jobs_matching(
+            statuses=[JobStatus.WAITING], due_between=(now, now + 3600)
+        )
+        if job.waits_for is None
+    ]
+    running = store.jobs_matching(statuses=[JobStatus.RUNNING])
+    lapsed = [
+        {"id": job.id, "name": job.name, "host": job.owner_host, "pid": job.owner_pid, "lease_until": job.lease_until,
+         "runner_gone": runner_gone(job)}
+        for job in running
+        if (job.lease_until or 0) < now or runner_gone(job)
+    ]
+    failed = [
+        {"id": job.id, "name": job.name, "reason": job.reason, "updated": job.updated_at}
+        for job in store.jobs_matching(statuses=[JobStatus.FAILED], updated_after=now - 86400)
+    ]
+    return {
+        "counts": dict(sorted(store.status_counts().items())),
+        "waiting_for_input": waiting,
+        "timers_next_hour": timers,
+        "lapsed_leases": lapsed,
+        "failed_last_24h": failed,
+    }
+
+
+def check_statuses(store: Store, statuses: Iterable[str]) -> None:
+    """A status no job has that is a near miss of one that some job has (`waiting`) is a mistake."""
+    known = set(store.status_counts()) | {JobStatus.WAITING, JobStatus.FAILED, JobStatus.INTERRUPTED}
+    for status in statuses:
+        if status in known:
+            continue
+        near = [name for name in known if name.lower() == status.lower()] or difflib.get_close_matches(status, known, 1)
+        if near:
+            raise UsageError(f"no job has status {status!r} (did you mean {near[0]!r}?)")
 
 
 def job_detail(store: Store, job_id: str) -> dict[str, Any]:
@@ -113,12 +165,32 @@ def _input_json(sent: InputView) -> dict[str, Any]:
 def transcript(
     store: Store, job_id: str, *, block: str | None = None, attempt: int | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The job (a summary) and its block runs with their captured output, in the order recorded,
-    optionally only block `block` and/or attempt `attempt`."""
+    """The job (a summary) and its transcript in the order recorded: each block run with its captured
+    output (and what the attempt printed just before it, `lead`), and, for an attempt that printed
+    something after its last block or ended with an exception no block caught, that attempt's end
+    (`kind` "attempt"). Optionally only block `block` and/or attempt `attempt`."""
     job = store.find_job(job_id)
     runs = store.block_runs(job.id, with_output=True)
     _check_filters(job, runs, block, attempt)
-    return job.to_json(), [_log_entry(run) for run in runs if _wanted(run, block, attempt)]
+    entries = [_log_entry(run) for run in runs if _wanted(run, block, attempt)]
+    if block is None:
+        endings = [
+            _attempt_entry(ended) for ended in store.attempts(job.id)
+            if (ended.output or ended.error) and attempt in (None, ended.number)
+        ]
+        entries = _in_order(entries, endings)
+    return job.to_json(), entries
+
+
+def _in_order(runs: list[dict[str, Any]], endings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each attempt's ending after that attempt's last block run (runs are in the order recorded)."""
+    merged: list[dict[str, Any]] = []
+    pending = sorted(endings, key=lambda entry: entry["attempt"])
+    for run in runs:
+        while pending and pending[0]["attempt"] < run["attempt"]:
+            merged.append(pending.pop(0))
+        merged.append(run)
+    return merged + pending
 
 
 def follow(
@@ -131,10 +203,13 @@ def follow(
     poll: float = FOLLOW_POLL_SECONDS,
 ) -> dict[str, Any] | None:
     """Tell `on_run` every block run of the job (those recorded so far, then each new one as it is
-    recorded) until the job is no longer Running; the job as it ended (a summary), or None if it was deleted."""
+    recorded) and, meanwhile, the output of the block running now as it is produced (entries of
+    `kind` "live", then the finished run with only what was not shown yet), until the job is no
+    longer Running; the job as it ended (a summary), or None if it was deleted."""
     job = store.find_job(job_id)
     _check_filters(job, [], block, attempt, following=True)
     last = 0
+    shown: dict[tuple[int, str], int] = {}  # (attempt, block) → characters of its output already shown live
     while True:
         # The status first, then the runs: everything a job recorded before it ended is seen.
         current = store.get_job(job.id)
@@ -144,12 +219,33 @@ def follow(
                 break  # shown once its tries are over, with all their output (later runs wait for it)
             last = run.id
             if _wanted(run, block, attempt):
-                on_run(_log_entry(run))
+                entry = _log_entry(run)
+                entry["shown"] = shown.pop((run.attempt, run.name), 0)
+                on_run(entry)
         if current is None:
             return None
         if current.status != JobStatus.RUNNING:
             return current.to_json()
+        _follow_live(store, job.id, on_run, shown, block, attempt)
         store.clock.sleep(poll)
+
+
+def _follow_live(
+    store: Store, job_id: str, on_run: Callable[[dict[str, Any]], None], shown: dict[tuple[int, str], int],
+    block: str | None, attempt: int | None,
+) -> None:
+    """The running block's output that was not shown yet, as a `live` entry."""
+    live = store.live_output(job_id)
+    if not live:
+        return
+    state = json.loads(live)
+    name, number, text = state["block"], state["attempt"], state["text"]
+    if name is None or (block is not None and name != block) or (attempt is not None and number != attempt):
+        return
+    done = shown.get((number, name), 0)
+    if len(text) > done:
+        on_run({"kind": "live", "name": name, "attempt": number, "output": text[done:], "first": done == 0})
+        shown[(number, name)] = len(text)
 
 
 def _check_filters(
@@ -172,6 +268,7 @@ def _wanted(run: BlockRun, block: str | None, attempt: int | None) -> bool:
 
 def _log_entry(run: BlockRun) -> dict[str, Any]:
     return {
+        "kind": "block",
         "name": run.name,
         "attempt": run.attempt,
         "status": run.status,
@@ -183,6 +280,20 @@ def _log_entry(run: BlockRun) -> dict[str, Any]:
         "tries": run.tries,
         "output": run.output or "",
         "error": run.error,
+        "lead": run.lead or "",
+    }
+
+
+def _attempt_entry(attempt: AttemptView) -> dict[str, Any]:
+    return {
+        "kind": "attempt",
+        "attempt": attempt.number,
+        "status": attempt.outcome,
+        "reason": attempt.reason,
+        "host": attempt.host,
+        "ended": attempt.ended_at,
+        "output": attempt.output or "",
+        "error": attempt.error,
     }
 
 

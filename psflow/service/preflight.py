@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from psflow import keys
-from psflow.domain import JobStatus, lease_holds
+from psflow.domain import JobStatus
 from psflow.loading import read_source
-from psflow.service.running import skip_reason, taken_note
+from psflow.service.running import skip_reason
 from psflow.service.sources import resolve_source
 from psflow.store import BlockRecord, BlockRun, JobView, Store
 from psflow.transform import ScriptCheck, TransformError
@@ -141,10 +141,7 @@ def plan_resume(
 def _plan_job(store: Store, job: JobView, *, latest: bool, rerun_changed: bool) -> JobPlan:
     """The decisions resume would make (psflow.service.running, .sources), made without running."""
     plan = JobPlan(job.id, job.script, job.status, job.attempts + 1)
-    now = store.clock.now()
-    skipped = skip_reason(job, now)
-    if skipped is None and lease_holds(job, now):
-        skipped = taken_note(job, now)
+    skipped = skip_reason(job, store.clock.now())
     if skipped is not None:
         return replace(plan, skipped=skipped)
     try:

@@ -6,7 +6,6 @@ from the claimed row), then executed by psflow.runtime under a lease.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import secrets
@@ -14,11 +13,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from psflow.domain import FINAL_STATUSES, JobStatus, RunOptions, Runner, lease_holds
-from psflow.durations import describe_duration, describe_time
+from psflow.domain import JobStatus, RunOptions, Runner
 from psflow.errors import EXIT_COMPLETED, EXIT_USAGE, UsageError
 from psflow.loading import LoadedScript, load_script, load_source
-from psflow.runtime import Heartbeat, run_attempt
+from psflow.runtime import run_attempt
+from psflow.service.due import not_due_reason, runner_gone, running_note
 from psflow.service.sources import CHANGED, Source, newer_note, resolve_source, workflow_label
 from psflow.store import JobView, Store, WorkflowView
 from psflow.transform import TransformError
@@ -122,36 +121,9 @@ def run(
     return _start(store, request.job_id or new_job_id(), loaded, list(args), options)
 
 
-def resume(
-    store: Store,
-    *,
-    statuses: Iterable[str] = (JobStatus.WAITING,),
-    job_ids: Iterable[str] = (),
-    limit: int | None = None,
-    options: RunOptions = RunOptions(),
-    on_result: Callable[[RunResult], None] | None = None,
-    on_total: Callable[[int], None] | None = None,
-) -> list[RunResult]:
-    """Run again every job in `statuses` (or the jobs named) in this process, one after another.
-
-    `on_total` is told how many jobs this will go through; `on_result` each job's result.
-    """
-    named = [store.find_job(job_id) for job_id in job_ids]
-    candidates = named or store.list_jobs(list(statuses), order="oldest")
-    if on_total is not None:
-        on_total(len(candidates) if limit is None else min(limit, len(candidates)))
-    results = []
-    for job in candidates:
-        if limit is not None and len(results) >= limit:
-            break
-        result = resume_one(store, job, options)
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-    return results
-
-
-def resume_job(store: Store, job_id: str, options: RunOptions = RunOptions()) -> RunResult:
+def resume_job(
+    store: Store, job_id: str, options: RunOptions = RunOptions(), *, output_prefix: str | None = None
+) -> RunResult:
     """Claim and run one job by id (for worker processes)."""
     job = store.get_job(job_id)
     if job is None:
@@ -159,14 +131,15 @@ def resume_job(store: Store, job_id: str, options: RunOptions = RunOptions()) ->
             job_id=job_id, script="", status="unknown", reason=None, attempt=0, note="skipped: the job is gone",
             skipped=True,
         )
-    return resume_one(store, job, options)
+    return resume_one(store, job, options, output_prefix=output_prefix)
 
 
-def resume_one(store: Store, job: JobView, options: RunOptions) -> RunResult:
-    """Run `job` again if it may run now: the source `resolve_source` chooses, claimed first."""
-    skipped = skip_reason(job, store.clock.now())
-    if skipped is not None:
-        return _skipped(job, skipped)
+def resume_one(store: Store, job: JobView, options: RunOptions, *, output_prefix: str | None = None) -> RunResult:
+    """Run `job` again if it may be taken now (psflow.service.due): the source `resolve_source`
+    chooses, claimed first."""
+    waiting = not_due_reason(job, store.clock.now())
+    if waiting is not None:
+        return skipped(job, f"skipped: {waiting}")
     try:
         source = resolve_source(store, job, latest=options.latest)
     except TransformError as error:  # edited into a script that does not compile: leave the job as it is
@@ -176,59 +149,22 @@ def resume_one(store: Store, job: JobView, options: RunOptions) -> RunResult:
             attempt=job.attempts, error=first,
         )
     return _claim_and_run(
-        store, job, source.loaded, list(job.args), options, note=source.note(job), workflow_version=source.version
+        store, job, source.loaded, list(job.args), options, note=source.note(job), workflow_version=source.version,
+        output_prefix=output_prefix,
     )
 
 
-def due_job_ids(
-    store: Store,
-    statuses: Iterable[str],
-    limit: int | None,
-    *,
-    exclude: set[str],
-    on_skip: Callable[[RunResult], None] | None = None,
-) -> list[str]:
-    """Ids of jobs to take now, oldest first: in `statuses`, and if Running, with a lapsed lease.
-
-    A job sleeping on a timer that is not due yet is left out, and told to `on_skip`.
-    """
-    now = store.clock.now()
-    due = []
-    for job in store.list_jobs(list(statuses), order="oldest"):
-        if job.id in exclude or lease_holds(job, now):
-            continue
-        sleeping = sleeping_note(job, now)
-        if sleeping is not None:
-            if on_skip is not None:
-                on_skip(_skipped(job, sleeping))
-            continue
-        due.append(job.id)
-    return due if limit is None else due[:limit]
-
-
 def skip_reason(job: JobView, now: float) -> str | None:
-    """Why `job` is not run now (final, or sleeping on a timer), or None."""
-    if job.status in FINAL_STATUSES:
-        return f"skipped: already {job.status}"
-    return sleeping_note(job, now)
-
-
-def sleeping_note(job: JobView, now: float) -> str | None:
-    """Why a job sleeping on a timer is not taken yet (None once it is due)."""
-    if job.due_at is None or job.due_at <= now or job.status == JobStatus.RUNNING:
-        return None
-    left = describe_duration(math.ceil(job.due_at - now))
-    return f"skipped: sleeping until {describe_time(job.due_at)} (in {left})"
+    """Why `job` is not run now (final, or not due), or None."""
+    waiting = not_due_reason(job, now)
+    return f"skipped: {waiting}" if waiting is not None else None
 
 
 def taken_note(current: JobView | None, now: float) -> str:
     """Why a claim failed: someone else runs the job (and until when its lease holds)."""
     if current is None or current.status != JobStatus.RUNNING:
         return f"skipped: taken by another runner (now {current.status if current else 'gone'})"
-    note = f"skipped: Running on {current.owner_host} (pid {current.owner_pid})"
-    if current.lease_until is not None:
-        note += f"; its lease runs out in {max(0.0, current.lease_until - now):.0f}s if that runner is gone"
-    return note
+    return f"skipped: {running_note(current, now)}"
 
 
 # ---- starting, continuing, claiming ----------------------------------------------
@@ -252,6 +188,7 @@ def _start(
         source_sha256=loaded.sha256,
         args=args,
         runner=runner,
+        cwd=os.getcwd(),
         workflow=workflow.name if workflow is not None else None,
         workflow_version=workflow.version if workflow is not None else None,
     )
@@ -260,7 +197,7 @@ def _start(
         if existing is None:
             raise UsageError(f"job {job_id} was created and deleted meanwhile: run it again")
         return _continue(store, existing, loaded, args, options)
-    return _attempt(store, created, loaded, args, runner, options, number=1)
+    return _attempt(store, created, loaded, args, runner, options, number=1, cwd=os.getcwd())
 
 
 def _continue(store: Store, job: JobView, loaded: LoadedScript, args: list[str], options: RunOptions) -> RunResult:
@@ -288,20 +225,37 @@ def _claim_and_run(
     *,
     note: str | None,
     workflow_version: int | None = None,
+    output_prefix: str | None = None,
 ) -> RunResult:
     runner = Runner.here()
-    if not store.claim_job(job, runner):
+    number = job.attempts + 1
+    if not store.claim_job(job, runner, runner_gone=runner_gone(job)):
         current = store.get_job(job.id)
         return RunResult(
             job_id=job.id, script=job.script, status=current.status if current else job.status, reason=job.reason,
             attempt=job.attempts, note=taken_note(current, store.clock.now()), skipped=True,
         )
     if loaded.sha256 != job.source_sha256:
-        store.update_source(job.id, loaded.source, loaded.sha256)
+        store.update_source(job.id, number, loaded.source, loaded.sha256)
     if workflow_version is not None and workflow_version != job.workflow_version:
-        store.move_to_version(job.id, version=workflow_version, script=str(loaded.path))
+        store.move_to_version(job.id, number, version=workflow_version, script=str(loaded.path))
         job = replace(job, script=str(loaded.path), workflow_version=workflow_version)
-    return _attempt(store, job, loaded, args, runner, options, number=job.attempts + 1, note=note)
+    cwd, cwd_note = _working_directory(store, job, number)
+    note = "; ".join(part for part in (note, cwd_note) if part) or None
+    return _attempt(
+        store, job, loaded, args, runner, options, number=number, note=note, cwd=cwd, output_prefix=output_prefix
+    )
+
+
+def _working_directory(store: Store, job: JobView, number: int) -> tuple[str, str | None]:
+    """Where the attempt runs: the folder of the job's first attempt when it exists here, else this one."""
+    here = os.getcwd()
+    if job.cwd is None:  # a job from before psflow kept it: from now on, this folder
+        store.set_cwd(job.id, number, here)
+        return here, None
+    if os.path.isdir(job.cwd):
+        return job.cwd, None
+    return here, f"its folder {job.cwd} does not exist here: ran in {here}"
 
 
 def _attempt(
@@ -313,22 +267,29 @@ def _attempt(
     options: RunOptions,
     *,
     number: int,
+    cwd: str,
     note: str | None = None,
+    output_prefix: str | None = None,
 ) -> RunResult:
-    store.start_attempt(job.id, number, runner, source_sha256=loaded.sha256)
-    handback = job.status if job.status != JobStatus.RUNNING else JobStatus.WAITING  # where a shutdown leaves it
-    with Heartbeat(store, job.id, runner):
-        outcome = run_attempt(
-            store, job.id, number, loaded.code, script=job.script, argv=args, runner=runner, options=options,
-            handback_status=handback, clock=store.clock,
+    if not store.start_attempt(job.id, number, runner, source_sha256=loaded.sha256):
+        return RunResult(
+            job_id=job.id, script=job.script, status=job.status, reason=job.reason, attempt=job.attempts,
+            note=taken_note(store.get_job(job.id), store.clock.now()), skipped=True,
         )
+    handback = job.status if job.status != JobStatus.RUNNING else JobStatus.WAITING  # where a shutdown leaves it
+    outcome = run_attempt(
+        store, job.id, number, loaded.code, script=job.script, argv=args, runner=runner, options=options,
+        handback_status=handback, clock=store.clock, cwd=cwd, output_prefix=output_prefix,
+    )
+    if outcome.lost:
+        note = outcome.reason
     return RunResult(
         job_id=job.id, script=job.script, status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
         attempt=number, ran=outcome.ran, replayed=outcome.replayed, note=note, due=outcome.due,
     )
 
 
-def _skipped(job: JobView, note: str) -> RunResult:
+def skipped(job: JobView, note: str) -> RunResult:
     return RunResult(
         job_id=job.id, script=job.script, status=job.status, reason=job.reason, attempt=job.attempts, note=note,
         skipped=True, due=job.due_at,

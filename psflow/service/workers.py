@@ -1,12 +1,20 @@
-"""Run jobs in worker processes: `psflow resume --parallel N` and `psflow worker`.
+"""Run jobs in worker processes: `psflow resume` (one process unless `--parallel N`), `send --resume`
+and `psflow worker`.
 
-The parent finds due jobs and hands their ids to N child processes through a
-queue; each child claims a job (one conditional UPDATE), runs it in a fresh
-`__main__`, reports, and takes the next — many jobs per process, so start-up is
-paid once. A child that dies (os._exit, a segfault) costs only its current job,
-which the parent marks Failed so it can be resumed; a new child takes its place.
-SIGTERM/SIGINT: no new claims; a running job stops before its next block and is
-handed back with the status it had.
+The parent finds the jobs to run (the jobs named, or the due ones: one query per
+look) and hands each to an idle child through that child's own pipe, so it always
+knows which job each child runs — the only thing it keeps in memory. A child claims
+the job (one conditional UPDATE), runs it in a fresh `__main__`, answers, and takes
+the next one: start-up is paid once per child.
+
+A job that kills its process (os._exit, a segfault, the OOM killer) fails alone: the
+parent marks it Failed with the reason, starts a new child, and goes on.
+
+Children run in their own session, so a signal to the terminal's or service's process
+group reaches the parent alone, which decides (`Shutdown`): `resume` interrupts the
+running jobs at once (they become Interrupted); a worker lets each finish its current
+block and hands the job back (SIGUSR1), and interrupts at a second signal. Either way
+no new job is taken.
 """
 
 from __future__ import annotations
@@ -14,156 +22,313 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
-import queue
 import signal
-import socket
 import sys
 import threading
-import time
-from dataclasses import dataclass
-from typing import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Callable, Iterable, Iterator
 
 from psflow.domain import JobStatus, RunOptions
+from psflow.errors import EXIT_FAILED
+from psflow.hosts import host_name
+from psflow.runtime.signals import GRACEFUL
 from psflow.script import recorder
-from psflow.service.running import RunResult, due_job_ids, resume_job
+from psflow.service.due import due_jobs, not_due_reason
+from psflow.service.running import RunResult, resume_job, skipped
 from psflow.store import Store, open_store
 
-_DONE = None  # queue sentinel: no more work
+_WAKE_SECONDS = 0.2  # how often the parent looks at shutdown requests while children work
+
+
+@dataclass
+class Shutdown:
+    """Signals the parent received (set from the CLI's handlers), and who is told once each one has
+    been passed on to the children."""
+
+    announce: Callable[[str], None] | None = None
+    signals: list[int] = field(default_factory=list)
+    passed_on: int = 0
+
+    def request(self, signum: int) -> None:
+        self.signals.append(signum)
+
+    @property
+    def requested(self) -> bool:
+        return bool(self.signals)
 
 
 @dataclass
 class _Child:
     process: multiprocessing.process.BaseProcess
-    job_id: str | None = None  # the job it is running now
+    conn: Connection
+    job_id: str | None = None  # the job it runs now
+    signalled: int = 0  # how many of the parent's signals were passed on to it
 
 
 def run_pool(
     store: Store,
     *,
-    statuses: Iterable[str],
-    processes: int,
+    statuses: Iterable[str] = (JobStatus.WAITING,),
+    job_ids: Iterable[str] = (),
+    processes: int = 1,
     limit: int | None = None,
     forever: bool = False,
     poll: float = 5.0,
+    graceful: bool = False,
+    prefix: bool = False,
     on_result: Callable[[RunResult], None] | None = None,
-    shutdown: threading.Event | None = None,
+    shutdown: Shutdown | None = None,
     options: RunOptions = RunOptions(),
 ) -> list[RunResult]:
-    """Run due jobs in `processes` children: one sweep, or with `forever` until `shutdown` is set."""
-    statuses = list(statuses)
-    # A fresh interpreter per child: no database connection is carried across fork.
-    context = multiprocessing.get_context("forkserver" if sys.platform.startswith("linux") else "spawn")
-    tasks, events = context.Queue(), context.Queue()
-    shutdown = shutdown or threading.Event()
-    children: list[_Child] = []
-    results: list[RunResult] = []
-    queued: set[str] = set()
-    sleeping: dict[str, RunResult] = {}  # jobs whose timer is not due yet: told once, taken when due
+    """Run the jobs `job_ids`, or the due jobs in `statuses` — once each, or with `forever` each time
+    it is due again, looking every `poll` seconds — in `processes` children, until done or shut down.
 
-    def start_child() -> None:
-        process = context.Process(
-            target=_child_main, args=(store.url, tasks, events, options), daemon=True
-        )
-        process.start()
-        children.append(_Child(process))
-
-    def report(result: RunResult) -> None:
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-        if forever and result.due is not None and not result.skipped:
-            queued.discard(result.job_id)  # it sleeps on a timer: take it again once it is due
-
-    def skip(result: RunResult) -> None:
-        if result.job_id not in sleeping:
-            sleeping[result.job_id] = result
-            if on_result is not None:
-                on_result(result)
-
-    for _ in range(max(1, processes)):
-        start_child()
-    next_poll = 0.0
+    `graceful`: a first signal lets running blocks finish and hands their jobs back (a worker);
+    otherwise it interrupts them at once. `prefix`: each line a job prints starts with `[JOB] `.
+    """
+    pool = _Pool(store, processes, options, graceful, prefix, on_result, shutdown or Shutdown())
     try:
-        while not shutdown.is_set():
-            if time.monotonic() >= next_poll and (forever or not queued):
-                remaining = None if limit is None else limit - len(queued)
-                if remaining is None or remaining > 0:
-                    for job_id in due_job_ids(store, statuses, remaining, exclude=queued, on_skip=skip):
-                        queued.add(job_id)
-                        sleeping.pop(job_id, None)
-                        tasks.put(job_id)
-                next_poll = time.monotonic() + poll
-            _drain(events, children, report, timeout=0.1)
-            _replace_dead(children, store, report, start_child)
-            if not forever and len(results) >= len(queued):
-                break
-        else:  # shutting down: children finish their block, hand their job back, and exit
-            for child in children:
-                if child.process.is_alive():
-                    os.kill(child.process.pid, signal.SIGTERM)
+        if job_ids:
+            pool.run_named([store.find_job(job_id).id for job_id in job_ids])
+        else:
+            pool.run_due(list(statuses), limit=limit, forever=forever, poll=poll)
     finally:
-        for _ in children:
-            tasks.put(_DONE)
-        for child in children:
-            child.process.join(timeout=60)
-        _drain(events, children, report, timeout=0)
-    return list(sleeping.values()) + results
+        pool.close()
+    return pool.results
 
 
-def _drain(events, children: list[_Child], report, *, timeout: float) -> None:
-    """Take every message the children sent: ("claimed", pid, job id) or ("result", pid, RunResult)."""
-    deadline = time.monotonic() + timeout
-    while True:
+class _Pool:
+    def __init__(
+        self, store: Store, processes: int, options: RunOptions, graceful: bool, prefix: bool,
+        on_result: Callable[[RunResult], None] | None, shutdown: Shutdown,
+    ) -> None:
+        self.store, self.size, self.options = store, max(1, processes), options
+        self.graceful, self.prefix, self.on_result, self.shutdown = graceful, prefix, on_result, shutdown
+        # A fresh interpreter per child: no database connection carried across fork, and the child
+        # writes to this process's descriptors as they are now (a forkserver's would be from its start).
+        self.context = multiprocessing.get_context("spawn")
+        self.children: list[_Child] = []
+        self.results: list[RunResult] = []
+        self.taken = 0  # jobs handed to children so far
+
+    # ---- what to run ------------------------------------------------------
+
+    def run_named(self, job_ids: list[str]) -> None:
+        pending = list(dict.fromkeys(job_ids))
+        while (pending or self._busy()) and not self._stopping_done():
+            while pending and not self.shutdown.requested and self._idle() is not None:
+                self._assign(self._idle(), pending.pop(0))
+            self._wait(None)
+
+    def run_due(self, statuses: list[str], *, limit: int | None, forever: bool, poll: float) -> None:
+        tried: set[str] = set()  # each job once per look (`forever`), or once in all (one sweep)
+        next_look, left = 0.0, False
+        while not self._stopping_done():
+            now = self.store.clock.monotonic()
+            periodic = now >= next_look
+            if not self.shutdown.requested and (periodic or left) and self._idle() is not None:
+                if forever and periodic:
+                    next_look = now + poll
+                    tried.clear()
+                left = self._take_due(statuses, tried, limit)
+                if not forever and not left and not self._busy():
+                    self._report_not_due(statuses, tried)
+                    return  # one sweep: nothing due is left untried
+            elif not forever and not self._busy() and (self.shutdown.requested or not left):
+                return
+            idle_wait = max(0.0, next_look - self.store.clock.monotonic()) if forever else None
+            self._wait(None if self._busy() else idle_wait)
+
+    def _take_due(self, statuses: list[str], tried: set[str], limit: int | None) -> bool:
+        """Give due jobs to idle children; True if due jobs were left for lack of an idle child."""
+        if limit is not None and self.taken >= limit:
+            return False
+        running = {child.job_id for child in self.children if child.job_id is not None}
+        room = self.size - len(running)
+        if limit is not None:
+            room = min(room, limit - self.taken)
+        found = due_jobs(self.store, statuses, limit=room + 1 + len(running) + len(tried))
+        fresh = [job for job in found if job.id not in running and job.id not in tried]
+        for job in fresh[:room]:
+            child = self._idle()
+            if child is None:
+                return True
+            tried.add(job.id)
+            self.taken += 1
+            self._assign(child, job.id)
+        return len(fresh) > room
+
+    def _report_not_due(self, statuses: list[str], tried: set[str]) -> None:
+        """After one sweep: each job in `statuses` left alone, and why (sleeping, waiting for input, …)."""
+        now = self.store.clock.now()
+        for job in self.store.list_jobs(statuses, order="oldest"):
+            reason = not_due_reason(job, now) if job.id not in tried else None
+            if reason is not None:
+                self._report(skipped(job, f"skipped: {reason}"))
+
+    # ---- children ---------------------------------------------------------
+
+    def _idle(self) -> _Child | None:
+        idle = next((child for child in self.children if child.job_id is None), None)
+        if idle is None and len(self.children) < self.size:
+            idle = self._start_child()
+        return idle
+
+    def _busy(self) -> bool:
+        return any(child.job_id is not None for child in self.children)
+
+    def _start_child(self) -> _Child:
+        parent_end, child_end = self.context.Pipe()
+        process = self.context.Process(
+            target=_child_main, args=(self.store.url, child_end, self.options, self.prefix), daemon=True
+        )
+        with _group_signals_ignored():  # nor must the resource tracker it may start die of our group's signals
+            process.start()
+        child_end.close()
+        child = _Child(process, parent_end)
+        self.children.append(child)
+        return child
+
+    def _assign(self, child: _Child, job_id: str) -> None:
+        child.job_id = job_id
+        child.conn.send(job_id)
+
+    def _wait(self, timeout: float | None) -> None:
+        """Take the children's answers and deaths, and pass new signals on, for at most `timeout` seconds."""
+        self._pass_on_signals()
+        waitables = [child.conn for child in self.children] + [child.process.sentinel for child in self.children]
+        limit = _WAKE_SECONDS if timeout is None else min(timeout, _WAKE_SECONDS)
+        for ready in wait(waitables, limit) if waitables else []:
+            child = next((c for c in self.children if ready in (c.conn, c.process.sentinel)), None)
+            if child is None:
+                continue
+            if ready is child.conn:
+                self._answer(child)
+            else:
+                self._died(child)
+        if not waitables and timeout:
+            self.store.clock.sleep(limit)
+
+    def _answer(self, child: _Child) -> None:
         try:
-            kind, pid, payload = events.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
+            result = child.conn.recv()
+        except (EOFError, OSError):
+            self._died(child)
             return
-        child = next((c for c in children if c.process.pid == pid), None)
-        if kind == "claimed" and child is not None:
-            child.job_id = payload
-        elif kind == "result":
-            if child is not None:
-                child.job_id = None
-            report(payload)
+        child.job_id = None
+        self._report(result)
 
-
-def _replace_dead(children: list[_Child], store, report, start_child) -> None:
-    """A child that died takes only its current job with it: that job is marked Failed, a new child starts."""
-    for child in list(children):
+    def _died(self, child: _Child) -> None:
+        child.process.join(timeout=5)
+        if child in self.children:
+            self.children.remove(child)
+        if child.job_id is None:
+            return
         code = child.process.exitcode
-        if code is None:
-            continue
-        children.remove(child)
-        if child.job_id is not None:
-            how = f"signal {-code}" if code < 0 else f"exit status {code}"
-            reason = f"worker process {child.process.pid} died ({how}) while running the job"
-            marked = store.fail_orphan(child.job_id, socket.gethostname(), child.process.pid, reason)
-            status = JobStatus.FAILED if marked else "unknown"
-            report(RunResult(job_id=child.job_id, script="", status=status, reason=reason, exit_code=1, attempt=0))
-        start_child()
+        how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        reason = f"worker process {child.process.pid} died ({how}) while running the job"
+        marked = self.store.fail_orphan(child.job_id, host_name(), child.process.pid, reason)
+        self._report(RunResult(
+            job_id=child.job_id, script="", status=JobStatus.FAILED if marked else "unknown", reason=reason,
+            exit_code=EXIT_FAILED, attempt=0,
+        ))
+
+    def _report(self, result: RunResult) -> None:
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def _pass_on_signals(self) -> None:
+        """Each signal the parent got, once to each busy child: a graceful first one as SIGUSR1."""
+        count = len(self.shutdown.signals)
+        if count == self.shutdown.passed_on:
+            return
+        for child in self.children:
+            while child.job_id is not None and child.signalled < count:
+                signum = self.shutdown.signals[child.signalled]
+                child.signalled += 1
+                try:
+                    if self.graceful and child.signalled == 1:
+                        os.kill(child.process.pid, GRACEFUL)
+                    else:
+                        os.killpg(child.process.pid, signum)  # the job's own child processes too
+                except ProcessLookupError:
+                    pass
+        for number in range(self.shutdown.passed_on + 1, count + 1):
+            if self.shutdown.announce is not None:
+                self.shutdown.announce(
+                    "shutting down: the running blocks finish, then their jobs are handed back (a second signal "
+                    "interrupts them)" if self.graceful and number == 1
+                    else "interrupting the running job(s); no new job is taken"
+                )
+        self.shutdown.passed_on = count
+
+    def _stopping_done(self) -> bool:
+        return self.shutdown.requested and not self._busy()
+
+    def close(self) -> None:
+        for child in self.children:
+            try:
+                child.conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        for child in self.children:
+            child.process.join(timeout=60)
+            if child.process.is_alive():
+                child.process.kill()
+            child.conn.close()
 
 
-def _child_main(url: str, tasks, events, options: RunOptions) -> None:
-    """A worker process: claim and run jobs from the queue until told to stop."""
+def _die_with_parent() -> None:
+    """If the parent is killed (SIGKILL, the OOM killer), the running job gets SIGTERM and is recorded
+    Interrupted, instead of running on as an orphan nobody waits for (Linux; elsewhere a no-op)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (AttributeError, OSError):
+        return
+    if os.getppid() == 1:  # the parent died before that took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@contextmanager
+def _group_signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored while helper processes start: they inherit that, so a signal to
+    the process group reaches the parent alone (the parent passes it on to the children itself)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+
+
+def _child_main(url: str, conn: Connection, options: RunOptions, prefix: bool) -> None:
+    """A worker process: run the jobs the parent sends until it sends None."""
+    os.setsid()  # a signal to the parent's process group is for the parent to pass on, not for us
+    _die_with_parent()
+    for signum in (signal.SIGINT, signal.SIGTERM, GRACEFUL):
+        signal.signal(signum, signal.SIG_IGN)  # between jobs; while one runs, the attempt handles them
     for stream in (sys.stdout, sys.stderr):  # whole lines at a time, even under PYTHONUNBUFFERED:
         if isinstance(stream, io.TextIOWrapper):  # the children's lines then never tear each other apart
             stream.reconfigure(line_buffering=True, write_through=False)
-    signal.signal(signal.SIGINT, _hand_back)
-    signal.signal(signal.SIGTERM, _hand_back)
     store = open_store(url)
-    pid = os.getpid()
-    while not recorder.shutdown_requested():
-        job_id = tasks.get()
-        if job_id is _DONE:
+    while True:
+        try:
+            job_id = conn.recv()
+        except (EOFError, OSError):
             break
-        events.put(("claimed", pid, job_id))
-        result = resume_job(store, job_id, options)
-        events.put(("result", pid, result))
+        if job_id is None:
+            break
+        recorder.reset_shutdown()
+        result = resume_job(store, job_id, options, output_prefix=f"[{job_id}] " if prefix else None)
+        conn.send(result)
     store.close()
-
-
-def _hand_back(signum, frame) -> None:
-    """First signal: finish the current block, then hand the job back. Second: stop now."""
-    if recorder.shutdown_requested():
-        raise KeyboardInterrupt
-    recorder.request_shutdown()

@@ -1,15 +1,20 @@
 """Block runs: the hot path that records each one, and the one query that loads a job's replay data.
 
-Saving a completed block is one prebuilt INSERT in autocommit mode: one committed
-transaction per block. Replay data for a whole job comes back in one query.
+Saving a completed block is one prebuilt statement in autocommit mode: one committed
+transaction per block. It is fenced: the row is inserted only while the job is still
+Running in the attempt that writes it (`INSERT … SELECT … FROM psflow_job WHERE id = ?
+AND attempts = ? AND status = 'Running'`), so a runner that lost its lease writes nothing.
+Replay data for a whole job comes back in one query.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from peewee import Value, fn
+
 from psflow import keys
-from psflow.domain import RunStatus
+from psflow.domain import JobStatus, RunStatus
 from psflow.store.queries import Queries
 from psflow.store.views import BlockRecord, BlockRun
 
@@ -33,30 +38,34 @@ class BlockQueries(Queries):
         cursor = self.db.execute_sql(self._completed_sql, (job_id, RunStatus.COMPLETED))
         return {row[0]: BlockRecord._make(row) for row in cursor.fetchall()}
 
-    def save_block(self, job_id: str, record: BlockRecord) -> None:
-        """Record one run of a block: one INSERT, one committed transaction."""
-        self.db.execute_sql(self._save_block_sql, (job_id, *record))
+    def save_block(self, job_id: str, record: BlockRecord) -> bool:
+        """Record one run of a block: one fenced INSERT, one committed transaction.
+        False, nothing written, if attempt `record.attempt` no longer owns the job."""
+        cursor = self.db.execute_sql(self._save_block_sql, (job_id, *record, job_id, record.attempt, JobStatus.RUNNING))
+        return cursor.rowcount == 1
 
-    def replace_block(self, job_id: str, record: BlockRecord) -> None:
-        """Overwrite the block's row of this attempt: a retried block's tries, or a block inside one run again."""
-        Block = self.tables.block
+    def replace_block(self, job_id: str, record: BlockRecord) -> bool:
+        """Overwrite the block's row of this attempt (a retried block's tries, or a block inside one run
+        again); fenced like save_block."""
+        Block, Job = self.tables.block, self.tables.job
         changes = {getattr(Block, field): value for field, value in zip(BlockRecord._fields, record) if field != "name"}
+        owned = Job.select(Job.id).where(
+            (Job.id == job_id) & (Job.attempts == record.attempt) & (Job.status == JobStatus.RUNNING)
+        )
         key = (Block.job == job_id) & (Block.name == record.name) & (Block.attempt == record.attempt)
-        Block.update(changes).where(key).execute()
+        return Block.update(changes).where(key & fn.EXISTS(owned)).execute() == 1
 
     def block_runs(self, job_id: str, *, after_id: int = 0, with_output: bool = False) -> list[BlockRun]:
         """The job's block runs recorded after row `after_id`, in the order recorded (output if asked for)."""
         Block = self.tables.block
         columns = [getattr(Block, column) for column in BlockRun.COLUMNS]
         if with_output:
-            columns.append(Block.output)
+            columns += [Block.output, Block.lead]
         query = Block.select(*columns).where((Block.job == job_id) & (Block.id > after_id)).order_by(Block.id)
         return [BlockRun(*row) for row in query.tuples()]
 
     def first_block_start(self, job_id: str, name: str) -> float | None:
         """When block `name` of the job first started (a wait_for's first wait), or None."""
-        from peewee import fn
-
         Block = self.tables.block
         return Block.select(fn.MIN(Block.started_at)).where((Block.job == job_id) & (Block.name == name)).scalar()
 
@@ -75,9 +84,14 @@ class BlockQueries(Queries):
 
 
 def _save_block_sql(db: Database, tables: Tables) -> str:
-    Block = tables.block
+    """INSERT INTO block (job_id, …) SELECT ?, … FROM job WHERE id = ? AND attempts = ? AND status = ?:
+    the values come from the parameters, the job row only decides whether there is a row to insert."""
+    Block, Job = tables.block, tables.job
     fields = [Block.job, *(getattr(Block, field) for field in BlockRecord._fields)]
-    query = Block.insert_many([tuple(None for _ in fields)], fields=fields).returning()
+    values = Job.select(*(Value(None, converter=False) for _ in fields)).where(
+        (Job.id == "") & (Job.attempts == 0) & (Job.status == "")
+    )
+    query = Block.insert_from(values, fields).returning()
     sql, _ = db.get_sql_context().sql(query).query()
     return sql
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from peewee import chunked
 
-from psflow.domain import JobStatus, RunStatus
+from psflow.domain import JobStatus, RunStatus, is_final
 from psflow.store.queries import Queries
 from psflow.store.views import JobView
 
@@ -24,14 +24,21 @@ class _JobChanged(Exception):
 
 
 class ChangeQueries(Queries):
-    def mark_rerun(self, job: JobView, names: list[str], *, changes: dict[str, Any]) -> bool:
+    def mark_rerun(
+        self, job: JobView, names: list[str], *, changes: dict[str, Any], check_lease: bool = True,
+        end_attempts: str | None = None,
+    ) -> bool:
         """Set the Completed runs of blocks `names` to Rerun (replay skips them; history keeps them)
-        and apply `changes` to the job, in one transaction. False, nothing written, if the job
-        changed since `job` was read."""
-        Block = self.tables.block
+        and apply `changes` to the job, in one transaction (with `end_attempts`, unfinished attempts
+        end with that outcome). False, nothing written, if the job changed since `job` was read."""
+        Block, Attempt = self.tables.block, self.tables.attempt
         try:
             with self.db.atomic():
-                self._update_if_unchanged(job, changes)
+                self._update_if_unchanged(job, changes, check_lease=check_lease)
+                if end_attempts is not None:
+                    Attempt.update(ended_at=self.clock.now(), outcome=end_attempts, reason=changes.get("reason")).where(
+                        (Attempt.job == job.id) & Attempt.ended_at.is_null()
+                    ).execute()
                 for chunk in chunked(names, 200):
                     Block.update(status=RunStatus.RERUN).where(
                         (Block.job == job.id) & (Block.status == RunStatus.COMPLETED) & Block.name.in_(chunk)
@@ -40,15 +47,21 @@ class ChangeQueries(Queries):
             return False
         return True
 
-    def set_status(self, job: JobView, *, status: str, reason: str | None, end_attempts: bool = False) -> bool:
+    def set_status(
+        self, job: JobView, *, status: str, reason: str | None, end_attempts: bool = False, check_lease: bool = True
+    ) -> bool:
         """Move `job` to `status` in one transaction (with `end_attempts`, unfinished attempts end so too).
-        False, nothing written, if the job changed since it was read (or a Running one holds its lease)."""
+        False, nothing written, if the job changed since it was read (or, with `check_lease`, a Running
+        one holds its lease: without it, the caller knows its runner is gone)."""
         Attempt = self.tables.attempt
         now = self.clock.now()
-        changes = {"status": status, "reason": reason, "lease_until": None, "due_at": None}
+        changes = {
+            "status": status, "reason": reason, "lease_until": None, "due_at": None if is_final(status) else now,
+            "waits_for": None, "waiting_since": None,
+        }
         try:
             with self.db.atomic():
-                self._update_if_unchanged(job, changes, now=now)
+                self._update_if_unchanged(job, changes, now=now, check_lease=check_lease)
                 if end_attempts:
                     Attempt.update(ended_at=now, outcome=status, reason=reason).where(
                         (Attempt.job == job.id) & Attempt.ended_at.is_null()
@@ -64,7 +77,7 @@ class ChangeQueries(Queries):
         try:
             with self.db.atomic():
                 for job in jobs:
-                    self._update_if_unchanged(job, {}, lapsed_only=not force)  # also locks the row
+                    self._update_if_unchanged(job, {}, check_lease=not force)  # also locks the row
                 return self._delete_ids([job.id for job in jobs])
         except _JobChanged as changed:
             return changed.job
@@ -90,15 +103,15 @@ class ChangeQueries(Queries):
         return ids, counts
 
     def _update_if_unchanged(
-        self, job: JobView, changes: dict[str, Any], *, now: float | None = None, lapsed_only: bool = True
+        self, job: JobView, changes: dict[str, Any], *, now: float | None = None, check_lease: bool = True
     ) -> None:
         """Apply `changes` (and a new updated_at) to `job` if its status and attempt count are still
-        what was read, and a Running job's lease ran out (unless not `lapsed_only`); else raise
+        what was read, and a Running job's lease ran out (if `check_lease`); else raise
         _JobChanged, which rolls the enclosing transaction back."""
         Job = self.tables.job
         now = self.clock.now() if now is None else now
         condition = (Job.id == job.id) & (Job.status == job.status) & (Job.attempts == job.attempts)
-        if job.status == JobStatus.RUNNING and lapsed_only:
+        if job.status == JobStatus.RUNNING and check_lease:
             condition &= Job.lease_until.is_null() | (Job.lease_until < now)
         if Job.update(updated_at=now, **changes).where(condition).execute() != 1:
             raise _JobChanged(job)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from psflow.domain import FINAL_STATUSES, JobStatus
 from psflow.store.queries import Queries
 from psflow.store.views import InputView
 
 
 class InputQueries(Queries):
     def add_inputs(self, job_ids: list[str], inputs: dict[str, str], *, host: str, user: str) -> float:
-        """Store `inputs` ({name: codec text}) for every job in `job_ids`, in one transaction; the time."""
+        """Store `inputs` ({name: codec text}) for every job in `job_ids`, and make each job that waits
+        for one of them due at once: one transaction. The time."""
+        Job = self.tables.job
         now = self.clock.now()
         rows = [
             {"job": job_id, "name": name, "value": value, "host": host, "user": user, "created_at": now}
@@ -17,6 +20,10 @@ class InputQueries(Queries):
         ]
         with self.db.atomic():
             self.tables.signal.insert_many(rows).as_rowcount().execute()  # no ids wanted
+            Job.update(due_at=now, updated_at=now).where(
+                Job.id.in_(job_ids) & Job.waits_for.in_(list(inputs)) & Job.status.not_in(FINAL_STATUSES)
+                & (Job.status != JobStatus.RUNNING)
+            ).execute()
         return now
 
     def latest_inputs(self, job_id: str) -> dict[str, str]:

@@ -1,20 +1,31 @@
-"""Jobs and their attempts: create, find, claim, keep the lease, record how an attempt ended."""
+"""Jobs and their attempts: create, find, claim, keep the lease, record how an attempt ended.
+
+A runner's writes are fenced by the attempt number it claimed: they change the job
+only while `attempts` is still that number and the job is Running, in the same
+statement. A runner whose lease ran out and whose job someone else took writes nothing.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from peewee import IntegrityError
+from peewee import IntegrityError, Value, fn
 
-from psflow.domain import JobStatus, Runner
+from psflow.domain import FINAL_STATUSES, LOST, JobStatus, Runner
 from psflow.errors import AmbiguousJob, UnknownJob
 from psflow.store.queries import Queries
 from psflow.store.views import AttemptView, JobView
 
 
 class JobQueries(Queries):
-    def _job_columns(self):
+    def _job_columns(self) -> list[Any]:
         return [getattr(self.tables.job, column) for column in JobView.COLUMNS]
+
+    def _owned(self, job_id: str, number: int) -> Any:
+        """The fence: job `job_id` is still Running in attempt `number`."""
+        Job = self.tables.job
+        return (Job.id == job_id) & (Job.attempts == number) & (Job.status == JobStatus.RUNNING)
 
     def create_job(
         self,
@@ -26,16 +37,18 @@ class JobQueries(Queries):
         source_sha256: str,
         args: list[str],
         runner: Runner,
+        cwd: str | None = None,
         workflow: str | None = None,
         workflow_version: int | None = None,
     ) -> JobView | None:
         """Insert a new job already claimed by `runner` (attempt 1 begins); None if the id is taken."""
         now = self.clock.now()
+        lease = now + runner.lease_seconds
         job = JobView(
             id=job_id, name=name, script=script, source_sha256=source_sha256, args=tuple(args),
             status=JobStatus.RUNNING, reason=None, created_at=now, updated_at=now, owner_host=runner.host,
-            owner_pid=runner.pid, lease_until=now + runner.lease_seconds, attempts=1, due_at=None,
-            workflow=workflow, workflow_version=workflow_version,
+            owner_pid=runner.pid, owner_started=runner.started, lease_until=lease, attempts=1, due_at=lease,
+            waits_for=None, waiting_since=None, workflow=workflow, workflow_version=workflow_version, cwd=cwd,
         )
         row = {column: getattr(job, column) for column in JobView.COLUMNS}
         row.update(args=json.dumps(args), source=source)
@@ -89,50 +102,86 @@ class JobQueries(Queries):
             query = query.limit(limit)
         return [JobView.from_row(row) for row in query.tuples()]
 
-    def claim_job(self, job: JobView, runner: Runner) -> bool:
+    def due_jobs(self, statuses: list[str], *, limit: int | None = None) -> list[JobView]:
+        """Jobs in `statuses` that may be taken now (psflow.domain.is_due), longest due first: one indexed query."""
+        Job = self.tables.job
+        query = (
+            Job.select(*self._job_columns())
+            .where(Job.status.in_(statuses) & (Job.due_at <= self.clock.now()))
+            .order_by(Job.due_at, Job.id)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return [JobView.from_row(row) for row in query.tuples()]
+
+    def running_on(self, host: str) -> list[JobView]:
+        """Running jobs whose runner is on `host` (to tell at once which of them lost their process)."""
+        Job = self.tables.job
+        query = Job.select(*self._job_columns()).where((Job.status == JobStatus.RUNNING) & (Job.owner_host == host))
+        return [JobView.from_row(row) for row in query.tuples()]
+
+    def claim_job(self, job: JobView, runner: Runner, *, runner_gone: bool = False) -> bool:
         """Take `job` for `runner`: one conditional UPDATE, rowcount 1 means it is ours.
 
-        A Running job can be taken only once its lease ran out (its runner died).
+        It must still be as it was read (status and attempt count: the new attempt's number is
+        `job.attempts + 1`). A Running job can be taken once its lease ran out, or at once when
+        `runner_gone` (its runner's process on this host is gone: it must still be that runner's).
         """
         Job = self.tables.job
         now = self.clock.now()
-        condition = (Job.id == job.id) & (Job.status == job.status)
+        condition = (Job.id == job.id) & (Job.status == job.status) & (Job.attempts == job.attempts)
         if job.status == JobStatus.RUNNING:
-            condition &= Job.lease_until < now
-        claimed = (
-            Job.update(
-                status=JobStatus.RUNNING,
-                owner_host=runner.host,
-                owner_pid=runner.pid,
-                lease_until=now + runner.lease_seconds,
-                attempts=Job.attempts + 1,
-                updated_at=now,
-                due_at=None,  # a timer it slept on is over; the attempt sets a new one if it sleeps again
+            if runner_gone:
+                condition &= (Job.owner_host == job.owner_host) & (Job.owner_pid == job.owner_pid)
+            else:
+                condition &= Job.lease_until < now
+        lease = now + runner.lease_seconds
+        with self.db.atomic():
+            claimed = (
+                Job.update(
+                    status=JobStatus.RUNNING, owner_host=runner.host, owner_pid=runner.pid,
+                    owner_started=runner.started, lease_until=lease, due_at=lease, attempts=Job.attempts + 1,
+                    updated_at=now, waits_for=None, waiting_since=None, live_output=None,
+                )
+                .where(condition)
+                .execute()
             )
-            .where(condition)
-            .execute()
-        )
+            if claimed and job.status == JobStatus.RUNNING:  # the attempt it takes over ends here, as lost
+                Attempt = self.tables.attempt
+                Attempt.update(
+                    ended_at=now, outcome=LOST, reason=f"its runner was gone; attempt {job.attempts + 1} took the job"
+                ).where((Attempt.job == job.id) & (Attempt.number == job.attempts) & Attempt.ended_at.is_null()).execute()
         return claimed == 1
 
-    def update_source(self, job_id: str, source: str, source_sha256: str) -> None:
-        """Keep the job's snapshot of its script current (a server without the file runs it)."""
+    def update_source(self, job_id: str, number: int, source: str, source_sha256: str) -> bool:
+        """Keep the job's snapshot of its script current (a server without the file runs it); fenced."""
         Job = self.tables.job
-        Job.update(source=source, source_sha256=source_sha256).where(Job.id == job_id).execute()
+        return Job.update(source=source, source_sha256=source_sha256).where(self._owned(job_id, number)).execute() == 1
 
-    def move_to_version(self, job_id: str, *, version: int, script: str) -> None:
-        """Record that the job now runs version `version` of its workflow (`script` names it)."""
+    def move_to_version(self, job_id: str, number: int, *, version: int, script: str) -> bool:
+        """Record that the job now runs version `version` of its workflow (`script` names it); fenced."""
         Job = self.tables.job
-        Job.update(workflow_version=version, script=script).where(Job.id == job_id).execute()
+        return Job.update(workflow_version=version, script=script).where(self._owned(job_id, number)).execute() == 1
 
-    def renew_lease(self, job_id: str, pid: int, lease_seconds: float) -> bool:
-        """Push the lease forward; False if the job is no longer ours."""
+    def set_cwd(self, job_id: str, number: int, cwd: str) -> bool:
+        """The working directory every attempt of the job runs in; fenced."""
         Job = self.tables.job
-        renewed = (
-            Job.update(lease_until=self.clock.now() + lease_seconds)
-            .where((Job.id == job_id) & (Job.status == JobStatus.RUNNING) & (Job.owner_pid == pid))
-            .execute()
-        )
-        return renewed == 1
+        return Job.update(cwd=cwd).where(self._owned(job_id, number)).execute() == 1
+
+    def renew_lease(self, job_id: str, number: int, lease_seconds: float) -> bool:
+        """Push the lease of attempt `number` forward; False if the job is no longer that attempt's."""
+        Job = self.tables.job
+        lease = self.clock.now() + lease_seconds
+        return Job.update(lease_until=lease, due_at=lease).where(self._owned(job_id, number)).execute() == 1
+
+    def set_live_output(self, job_id: str, number: int, text: str) -> bool:
+        """The running attempt's latest output (for `psflow logs --follow`); fenced."""
+        Job = self.tables.job
+        return Job.update(live_output=text).where(self._owned(job_id, number)).execute() == 1
+
+    def live_output(self, job_id: str) -> str | None:
+        Job = self.tables.job
+        return Job.select(Job.live_output).where(Job.id == job_id).scalar()
 
     def fail_orphan(self, job_id: str, host: str, pid: int, reason: str) -> bool:
         """Mark a job Failed whose runner process (host, pid) died; False if it is no longer that runner's."""
@@ -140,7 +189,10 @@ class JobQueries(Queries):
         now = self.clock.now()
         with self.db.atomic():
             failed = (
-                Job.update(status=JobStatus.FAILED, reason=reason, lease_until=None, updated_at=now)
+                Job.update(
+                    status=JobStatus.FAILED, reason=reason, lease_until=None, due_at=now, updated_at=now,
+                    live_output=None,
+                )
                 .where(
                     (Job.id == job_id)
                     & (Job.status == JobStatus.RUNNING)
@@ -157,31 +209,89 @@ class JobQueries(Queries):
 
     # ---- attempts ---------------------------------------------------------
 
-    def start_attempt(self, job_id: str, number: int, runner: Runner, *, source_sha256: str) -> None:
-        self.tables.attempt.insert(
-            job=job_id, number=number, host=runner.host, pid=runner.pid, source_sha256=source_sha256,
-            started_at=self.clock.now(),
-        ).as_rowcount().execute()
+    def start_attempt(self, job_id: str, number: int, runner: Runner, *, source_sha256: str) -> bool:
+        """Record that attempt `number` began (only while it owns the job)."""
+        Attempt, Job = self.tables.attempt, self.tables.job
+        values = Job.select(
+            Value(job_id), Value(number), Value(runner.host), Value(runner.pid), Value(source_sha256),
+            Value(self.clock.now()),
+        ).where(self._owned(job_id, number))
+        fields = [Attempt.job, Attempt.number, Attempt.host, Attempt.pid, Attempt.source_sha256, Attempt.started_at]
+        return Attempt.insert_from(values, fields).as_rowcount().execute() == 1
 
     def finish_attempt(
-        self, job_id: str, number: int, *, status: str, reason: str | None, due_at: float | None = None
-    ) -> None:
-        """Record how the attempt ended and release the job, in one transaction.
+        self,
+        job_id: str,
+        number: int,
+        *,
+        status: str,
+        reason: str | None,
+        due_at: float | None = None,
+        waits_for: str | None = None,
+        output: str | None = None,
+        error: str | None = None,
+    ) -> bool:
+        """Record how attempt `number` ended and release the job, in one transaction; False, nothing
+        written, if the attempt no longer owns the job.
 
-        `due_at`: the job stopped on a durable timer and is not to be taken before then.
+        The job is due again at `due_at` (a timer, or a wait_for's timeout), or when input
+        `waits_for` arrives, or — with neither — at once; never when `status` is final.
         """
         Job, Attempt = self.tables.job, self.tables.attempt
         now = self.clock.now()
+        if status in FINAL_STATUSES:
+            due_at = None
+        elif due_at is None and waits_for is None:
+            due_at = now
         with self.db.atomic():
-            Attempt.update(ended_at=now, outcome=status, reason=reason).where(
-                (Attempt.job == job_id) & (Attempt.number == number)
-            ).execute()
-            Job.update(status=status, reason=reason, updated_at=now, lease_until=None, due_at=due_at).where(
-                Job.id == job_id
-            ).execute()
+            released = (
+                Job.update(
+                    status=status, reason=reason, updated_at=now, lease_until=None, due_at=due_at, waits_for=waits_for,
+                    waiting_since=now if waits_for else None, live_output=None,
+                )
+                .where(self._owned(job_id, number))
+                .execute()
+            )
+            if released:
+                Attempt.update(ended_at=now, outcome=status, reason=reason, output=output, error=error).where(
+                    (Attempt.job == job_id) & (Attempt.number == number)
+                ).execute()
+        return released == 1
 
     def attempts(self, job_id: str) -> list[AttemptView]:
         Attempt = self.tables.attempt
         columns = [getattr(Attempt, column) for column in AttemptView.COLUMNS]
         query = Attempt.select(*columns).where(Attempt.job == job_id).order_by(Attempt.number).tuples()
         return [AttemptView(*row) for row in query]
+
+    def jobs_matching(
+        self,
+        *,
+        statuses: list[str] | None = None,
+        waiting_for_input: bool = False,
+        due_between: tuple[float, float] | None = None,
+        lease_before: float | None = None,
+        updated_after: float | None = None,
+        limit: int = 100,
+    ) -> list[JobView]:
+        """Jobs for `psflow status`: in `statuses`, and/or waiting for an input, due in a time window,
+        Running with a lease that ended before a time, or updated after a time; soonest due first."""
+        Job = self.tables.job
+        condition = Job.id.is_null(False)
+        if statuses:
+            condition &= Job.status.in_(statuses)
+        if waiting_for_input:
+            condition &= Job.waits_for.is_null(False) & Job.status.not_in([*FINAL_STATUSES, JobStatus.RUNNING])
+        if due_between is not None:
+            condition &= (Job.due_at > due_between[0]) & (Job.due_at <= due_between[1])
+        if lease_before is not None:
+            condition &= (Job.status == JobStatus.RUNNING) & (Job.lease_until < lease_before)
+        if updated_after is not None:
+            condition &= Job.updated_at > updated_after
+        query = Job.select(*self._job_columns()).where(condition).order_by(Job.due_at, Job.id).limit(limit)
+        return [JobView.from_row(row) for row in query.tuples()]
+
+    def status_counts(self) -> dict[str, int]:
+        """How many jobs are in each status."""
+        Job = self.tables.job
+        return dict(Job.select(Job.status, fn.COUNT(Job.id)).group_by(Job.status).tuples())

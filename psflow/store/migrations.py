@@ -155,3 +155,37 @@ def _blocks_per_run_timers_signals_workflows(migrator: SchemaMigrator) -> None:
     new_tables = [_JobKey, _SignalV2, _WorkflowV2]
     with migrator.database.bind_ctx(new_tables):
         migrator.database.create_tables(new_tables[1:], safe=True)
+
+
+# ---- 2 → 3 ---------------------------------------------------------------------------
+# Jobs: when each is due (due_at now means "may be taken from then on", NULL "waits for an
+# input"), what it waits for and since when, its owner process's start time, its working
+# folder and its running attempt's output. Attempts: their own output and traceback. Blocks:
+# the output printed just before them. An index on (status, due_at) for the one due query.
+
+
+@step(2)
+def _due_jobs_fencing_and_transcripts(migrator: SchemaMigrator) -> None:
+    job, attempt, block = "psflow_job", "psflow_attempt", "psflow_block"
+    migrator.migrate(
+        migrator.add_column(job, "owner_started", DoubleField(null=True)),
+        migrator.add_column(job, "waits_for", CharField(max_length=255, null=True)),
+        migrator.add_column(job, "waiting_since", DoubleField(null=True)),
+        migrator.add_column(job, "cwd", TextField(null=True)),
+        migrator.add_column(job, "live_output", TextField(null=True)),
+        migrator.add_index(job, ("status", "due_at"), unique=False),
+        migrator.add_column(attempt, "output", TextField(null=True)),
+        migrator.add_column(attempt, "error", TextField(null=True)),
+        migrator.add_column(block, "lead", TextField(null=True)),
+    )
+    # Schema 2 kept due_at NULL for a job that waited for nothing: it is due since it was last updated.
+    # A Running job is due when its lease runs out.
+    db = migrator.database
+    db.execute_sql(
+        "UPDATE psflow_job SET due_at = updated_at WHERE due_at IS NULL AND status NOT IN (%s, %s, %s)"
+        .replace("%s", db.param),
+        ("Completed", "Cancelled", "Running"),
+    )
+    db.execute_sql(
+        "UPDATE psflow_job SET due_at = lease_until WHERE status = %s".replace("%s", db.param), ("Running",)
+    )

@@ -25,7 +25,7 @@ from peewee import (
     make_snake_case,
 )
 
-SCHEMA_VERSION = 2  # psflow.store.migrations upgrades older databases
+SCHEMA_VERSION = 3  # psflow.store.migrations upgrades older databases
 
 
 class _Table(Model):
@@ -52,10 +52,22 @@ class Job(_Table):
     owner_host = CharField(max_length=255, null=True)
     owner_pid = IntegerField(null=True)
     lease_until = DoubleField(null=True)
-    attempts = IntegerField(default=0)
-    due_at = DoubleField(null=True)  # a durable timer: not taken before this time
+    attempts = IntegerField(default=0)  # also the fencing token: a runner writes only while it is still this
+    # When the job may be taken next (psflow.domain.is_due): now for a job that waits for nothing,
+    # a timer's time, a wait_for's timeout, the lease's end for a Running job; NULL while it
+    # waits for something that has no time (an input), and for a final job.
+    due_at = DoubleField(null=True)
     workflow = CharField(max_length=255, null=True)  # registered workflow it runs, if any
     workflow_version = IntegerField(null=True)
+    # Schema 3 (added last, in the order the upgrade adds them, so an upgraded table reads like a new one):
+    owner_started = DoubleField(null=True)  # when the owner process started: a reused pid is another process
+    waits_for = CharField(max_length=255, null=True)  # the input a wait_for is waiting for
+    waiting_since = DoubleField(null=True)
+    cwd = TextField(null=True)  # the working directory of its first attempt: every attempt runs there
+    live_output = TextField(null=True)  # the running attempt's latest output, for `psflow logs --follow`
+
+    class Meta:
+        indexes = ((("status", "due_at"), False),)
 
 
 class Attempt(_Table):
@@ -68,6 +80,8 @@ class Attempt(_Table):
     ended_at = DoubleField(null=True)
     outcome = CharField(max_length=64, null=True)
     reason = TextField(null=True)
+    output = TextField(null=True)  # what it printed outside blocks, after its last block
+    error = TextField(null=True)  # the traceback of an exception no block caught
 
     class Meta:
         indexes = ((("job", "number"), True),)
@@ -92,6 +106,7 @@ class Block(_Table):
     pid = IntegerField()
     tries = IntegerField(default=1)  # with retries: how many times the body ran in this attempt
     fingerprint = CharField(max_length=64, null=True)  # hash of the block's code, to notice edits
+    lead = TextField(null=True)  # what the attempt printed outside blocks just before this block
 
     class Meta:
         indexes = ((("job", "name", "attempt"), True),)

@@ -27,15 +27,20 @@ class JobView:
     updated_at: float
     owner_host: str | None
     owner_pid: int | None
+    owner_started: float | None
     lease_until: float | None
     attempts: int
     due_at: float | None
+    waits_for: str | None
+    waiting_since: float | None
     workflow: str | None
     workflow_version: int | None
+    cwd: str | None
 
     COLUMNS = (
         "id", "name", "script", "source_sha256", "args", "status", "reason", "created_at", "updated_at",
-        "owner_host", "owner_pid", "lease_until", "attempts", "due_at", "workflow", "workflow_version",
+        "owner_host", "owner_pid", "owner_started", "lease_until", "attempts", "due_at", "waits_for", "waiting_since",
+        "workflow", "workflow_version", "cwd",
     )
 
     @classmethod
@@ -59,8 +64,11 @@ class JobView:
             "pid": self.owner_pid,
             "lease_until": self.lease_until,
             "due": self.due_at,
+            "waits_for": self.waits_for,
+            "waiting_since": self.waiting_since,
             "workflow": self.workflow,
             "workflow_version": self.workflow_version,
+            "cwd": self.cwd,
         }
 
 
@@ -76,8 +84,12 @@ class AttemptView:
     ended_at: float | None
     outcome: str | None
     reason: str | None
+    output: str | None  # printed outside blocks after its last block
+    error: str | None  # the traceback of an exception no block caught
 
-    COLUMNS = ("number", "host", "pid", "source_sha256", "started_at", "ended_at", "outcome", "reason")
+    COLUMNS = (
+        "number", "host", "pid", "source_sha256", "started_at", "ended_at", "outcome", "reason", "output", "error"
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +101,7 @@ class AttemptView:
             "ended": self.ended_at,
             "outcome": self.outcome,
             "reason": self.reason,
+            "error": self.error,
         }
 
 
@@ -109,6 +122,7 @@ class BlockRun:
     error: str | None
     fingerprint: str | None
     output: str | None = None
+    lead: str | None = None  # printed outside blocks just before it
 
     COLUMNS = (
         "id", "name", "status", "attempt", "host", "pid", "started_at", "ended_at", "exit_kind", "tries", "error",
@@ -154,6 +168,7 @@ class BlockRecord(NamedTuple):
     pid: int
     tries: int = 1
     fingerprint: str | None = None
+    lead: str | None = None  # what the attempt printed outside blocks just before this block
 
 
 @dataclass(frozen=True, slots=True)

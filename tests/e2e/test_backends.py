@@ -36,9 +36,9 @@ def test_run_wait_send_resume_and_look(psflow, write):
     assert first.returncode == 3, first.stderr
 
     assert [job["status"] for job in _json(psflow("jobs", "--json"))] == ["Waiting"]
+    assert psflow("send", "ap-1", "approval=alice").returncode == 0
     planned = psflow("resume", "--dry-run")
     assert planned.returncode == 0 and "replay" in planned.stdout, planned.stdout + planned.stderr
-    assert psflow("send", "ap-1", "approval=alice").returncode == 0
     resumed = psflow("resume")
     assert resumed.returncode == 0, resumed.stderr
 

@@ -108,7 +108,7 @@ def test_piped_output_is_plain_text_even_when_rich_is_told_to_force_a_terminal(p
     for result in results:
         assert result.returncode == 0, result.stderr
         assert "\x1b" not in result.stdout + result.stderr
-    assert results[0].stdout.split()[:6] == ["ID", "SCRIPT", "STATUS", "ATTEMPTS", "UPDATED", "HOST"]
+    assert results[0].stdout.split()[:8] == ["ID", "SCRIPT", "STATUS", "WAITS", "FOR", "ATTEMPTS", "UPDATED", "HOST"]
 
 
 def test_a_terminal_gets_a_rich_table(psflow, tmp_path):

@@ -63,22 +63,22 @@ def test_approval_waits_for_the_input_and_finishes_with_step1_values(psflow, sam
     not_yet = psflow("resume")
     assert not_yet.returncode == 0, not_yet.stderr
     assert not_yet.stdout == ""
-    assert f"job {job['id']}: Waiting (waiting for approval) — attempt 2, 0 block(s) ran, 1 replayed" in not_yet.stderr
+    assert f"job {job['id']}: skipped: waiting for input approval" in not_yet.stderr  # not run again for nothing
     # The approver signs off: stored, nothing runs until the next resume.
     sent = psflow("send", job["id"], "approval=alice")
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout == "" and f"job {job['id']}: received approval" in sent.stderr
     [still] = _jobs(psflow)
-    assert (still["status"], still["attempts"]) == ("Waiting", 2)
-    # Attempt 3: approved; Finish prints what Step1 computed two processes earlier.
+    assert (still["status"], still["attempts"]) == ("Waiting", 1)
+    # Attempt 2: approved; Finish prints what Step1 computed in another process.
     approved = psflow("resume", "--status", "Waiting")
     assert approved.returncode == 0, approved.stderr
     assert re.fullmatch(
         rf"Finish: {rows} rows of dbo\.Orders archived on db01 at \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC, "
-        r"approved by alice \(attempt 3\)\n",
+        r"approved by alice \(attempt 2\)\n",
         approved.stdout,
     ), approved.stdout
-    assert "Completed — attempt 3, 2 block(s) ran, 1 replayed" in approved.stderr
+    assert "Completed — attempt 2, 2 block(s) ran, 1 replayed" in approved.stderr
     afterwards = psflow("resume")
     assert afterwards.stdout == "" and "nothing to do" in afterwards.stderr
     # A late approval is refused: the job is finished.
@@ -88,8 +88,8 @@ def test_approval_waits_for_the_input_and_finishes_with_step1_values(psflow, sam
     assert len(side_effects.read_text().splitlines()) == 1
     assert _blocks(psflow, job["id"]) == [
         ("Step1", "Completed", 1),
-        ("wait_for:approval", "Completed", 3),
-        ("Finish", "Completed", 3),
+        ("wait_for:approval", "Completed", 2),
+        ("Finish", "Completed", 2),
     ]
     detail = json.loads(psflow("job", job["id"], "--json").stdout)
     assert [(sent["name"], sent["value"]) for sent in detail["inputs"]] == [("approval", "alice")]

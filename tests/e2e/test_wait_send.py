@@ -57,11 +57,13 @@ def test_wait_for_stops_the_job_waiting_with_the_reason(psflow, write, jobs, tmp
     assert runs == [("Prepare", "Completed", 1), ("wait_for:approval", "Waiting", 1)]
 
 
-def test_resume_without_input_waits_again(psflow, waiting, jobs, tmp_path):
+def test_resume_without_input_leaves_the_job_waiting(psflow, waiting, jobs, tmp_path):
     result = psflow("resume")
 
     assert result.returncode == 0, result.stderr
-    assert "job gate-1: Waiting (waiting for approval) — attempt 2, 0 block(s) ran, 1 replayed" in result.stderr
+    assert "job gate-1: skipped: waiting for input approval" in result.stderr
+    assert "`psflow send gate-1 approval=…` gives it" in result.stderr
+    assert jobs()[0]["attempts"] == 1  # no attempt ran for nothing
     assert _count(tmp_path, "prepare") == 1
 
 
@@ -204,22 +206,21 @@ def test_timeout_fails_the_job_with_a_clear_reason(psflow, write, jobs):
     assert late.stdout == "got late\n"
 
 
-def test_timeout_counts_from_the_first_wait_not_the_last_attempt(psflow, write, jobs):
-    write("timed.py", 'print("got", wait_for("approval", timeout=4))\n')
+def test_a_wait_with_a_timeout_is_due_at_its_timeout_counted_from_the_first_wait(psflow, write, jobs):
+    write("timed.py", 'print("got", wait_for("approval", timeout=2))\n')
     assert psflow("exec", "timed.py", "--job", "timed").returncode == 3
-    time.sleep(2)
-    assert psflow("resume").returncode == 0  # an attempt in between, about halfway: still waiting
-    runs = detail(psflow, "timed")["runs"]
-    assert [run["status"] for run in runs] == ["Waiting", "Waiting"]
-    time.sleep(max(0.0, runs[0]["started"] + 4 - time.time()) + 0.05)
+    [waited] = detail(psflow, "timed")["runs"]
+    [job] = jobs()
+    assert job["due"] == waited["started"] + 2 and job["waits_for"] == "approval"
+    assert "skipped: waiting for input approval" in psflow("resume").stderr  # not due before its timeout
+    time.sleep(max(0.0, job["due"] - time.time()) + 0.05)
 
     result = psflow("resume")
 
     assert result.returncode == 1, result.stderr
-    assert jobs()[0]["reason"] == "waited more than 4s for approval"
-    last_wait, failed = detail(psflow, "timed")["runs"][1:]
-    assert failed["status"] == "Failed" and failed["error"] == "WaitTimeout: waited more than 4s for approval"
-    assert failed["started"] - last_wait["started"] < 4  # not 4s since the last attempt: since the first wait
+    assert jobs()[0]["reason"] == "waited more than 2s for approval"
+    failed = detail(psflow, "timed")["runs"][-1]
+    assert failed["status"] == "Failed" and failed["error"] == "WaitTimeout: waited more than 2s for approval"
 
 
 def test_a_script_can_catch_the_timeout(psflow, write, jobs):

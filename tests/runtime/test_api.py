@@ -82,7 +82,7 @@ def test_the_api_names_are_public():
 # ---- run / resume / jobs / job_detail ----------------------------------------------
 
 
-def test_run_resume_jobs_and_job_detail(db_url, tmp_path, capsys):
+def test_run_resume_jobs_and_job_detail(db_url, tmp_path, capfd):
     script = _script(tmp_path, "gated.py", GATED)
 
     first = psflow.run(script, ["a", "b"], db=db_url)
@@ -93,7 +93,7 @@ def test_run_resume_jobs_and_job_detail(db_url, tmp_path, capsys):
     assert (first.status, first.exit_code, first.reason, first.ran) == ("Waiting", 3, "no go yet", 1)
     [again] = resumed
     assert (again.job_id, again.status, again.exit_code, again.replayed) == (first.job_id, "Completed", 0, 1)
-    assert capsys.readouterr().out == "finishing with ['a', 'b']\n"
+    assert capfd.readouterr().out == "finishing with ['a', 'b']\n"  # printed by the worker process
     [listed] = psflow.jobs(db=db_url)
     assert (listed["id"], listed["status"], listed["args"], listed["attempts"]) == (first.job_id, "Completed", ["a", "b"], 2)
     detail = psflow.job_detail(first.job_id[:4], db=db_url)
@@ -161,7 +161,7 @@ def test_a_path_object_is_always_a_file(db_url, tmp_path):
 # ---- send --------------------------------------------------------------------------
 
 
-def test_send_gives_a_waiting_job_its_input(db_url, tmp_path, capsys):
+def test_send_gives_a_waiting_job_its_input(db_url, tmp_path, capfd):
     script = _script(tmp_path, "ask.py", 'answer = wait_for("approval")\nprint("approved by", answer)\n')
     waiting = psflow.run(script, db=db_url)
 
@@ -171,10 +171,10 @@ def test_send_gives_a_waiting_job_its_input(db_url, tmp_path, capsys):
     assert waiting.status == "Waiting"
     assert (sent.job_id, sent.names) == (waiting.job_id, ["approval"])
     assert done.status == "Completed"
-    assert capsys.readouterr().out.endswith("approved by alice\n")
+    assert capfd.readouterr().out.endswith("approved by alice\n")
 
 
-def test_send_takes_names_that_are_not_keywords_in_a_dict(db_url, tmp_path, capsys):
+def test_send_takes_names_that_are_not_keywords_in_a_dict(db_url, tmp_path, capfd):
     script = _script(tmp_path, "ask.py", 'print(wait_for("db"))\n')
     waiting = psflow.run(script, db=db_url)
 
@@ -182,7 +182,7 @@ def test_send_takes_names_that_are_not_keywords_in_a_dict(db_url, tmp_path, caps
     [done] = psflow.resume(db=db_url)
 
     assert done.status == "Completed"
-    assert capsys.readouterr().out.endswith("main\n")
+    assert capfd.readouterr().out.endswith("main\n")
 
 
 # ---- connections ---------------------------------------------------------------------

@@ -103,7 +103,8 @@ def test_a_claim_is_one_conditional_update(store: Store, clock: FakeClock) -> No
     assert store.claim_job(waiting, THERE) is True
     assert store.claim_job(waiting, HERE) is False  # the status it was read with is gone
     claimed = store.get_job(job.id)
-    assert (claimed.status, claimed.attempts, claimed.owner_host, claimed.due_at) == (JobStatus.RUNNING, 2, "server2", None)
+    assert (claimed.status, claimed.attempts, claimed.owner_host) == (JobStatus.RUNNING, 2, "server2")
+    assert claimed.due_at == claimed.lease_until == clock.now() + 60  # due again when the lease runs out
 
 
 def test_a_running_job_is_claimed_only_once_its_lease_ran_out(store: Store, clock: FakeClock) -> None:
@@ -119,9 +120,9 @@ def test_a_lease_is_renewed_only_by_its_holder(store: Store, clock: FakeClock) -
     _job(store)
     clock.advance(30)
 
-    assert store.renew_lease("job-1", HERE.pid, 60.0) is True
+    assert store.renew_lease("job-1", 1, 60.0) is True
     assert store.get_job("job-1").lease_until == clock.now() + 60
-    assert store.renew_lease("job-1", THERE.pid, 60.0) is False
+    assert store.renew_lease("job-1", 2, 60.0) is False  # not attempt 2's
 
 
 def test_an_orphan_is_failed_only_if_still_that_runner_s(store: Store) -> None:
@@ -136,12 +137,13 @@ def test_an_orphan_is_failed_only_if_still_that_runner_s(store: Store) -> None:
 
 def test_source_and_workflow_version_follow_the_job(store: Store) -> None:
     _job(store)
-    store.update_source("job-1", "print(2)\n", "2" * 64)
-    store.move_to_version("job-1", version=3, script="<workflow flow v3>")
+    store.update_source("job-1", 1, "print(2)\n", "2" * 64)
+    store.move_to_version("job-1", 1, version=3, script="<workflow flow v3>")
+    store.set_cwd("job-1", 1, "/srv/work")
 
     job = store.get_job("job-1")
-    assert (store.job_source("job-1"), job.source_sha256, job.workflow_version, job.script) == (
-        "print(2)\n", "2" * 64, 3, "<workflow flow v3>"
+    assert (store.job_source("job-1"), job.source_sha256, job.workflow_version, job.script, job.cwd) == (
+        "print(2)\n", "2" * 64, 3, "<workflow flow v3>", "/srv/work"
     )
 
 
@@ -165,11 +167,19 @@ def test_an_attempt_ends_and_releases_the_job_in_one_step(store: Store, clock: F
 # ---- blocks -----------------------------------------------------------------------------
 
 
+def _next_attempt(store: Store, job_id: str = "job-1") -> int:
+    """End the job's attempt (Waiting) and claim the next one; its number."""
+    job = store.get_job(job_id)
+    store.finish_attempt(job_id, job.attempts, status=JobStatus.WAITING, reason=None)
+    assert store.claim_job(store.get_job(job_id), HERE)
+    return job.attempts + 1
+
+
 def test_replay_gets_the_latest_completed_run_of_each_block(store: Store) -> None:
     _job(store)
     store.save_block("job-1", _record("A", 1))
     store.save_block("job-1", _record("B", 1, status=RunStatus.FAILED, error="boom"))
-    store.save_block("job-1", _record("A", 2, saved='{"x":2}'))
+    store.save_block("job-1", _record("A", _next_attempt(store), saved='{"x":2}'))
 
     completed = store.completed_blocks("job-1")
 
@@ -205,12 +215,111 @@ def test_block_runs_come_in_the_order_recorded_with_output_only_when_asked(store
 def test_waits_are_found_by_their_key(store: Store) -> None:
     _job(store)
     store.save_block("job-1", _record("wait_for:approval", 1, status=RunStatus.WAITING, started_at=5.0))
-    store.save_block("job-1", _record("wait_for:approval", 2, started_at=50.0))
-    store.save_block("job-1", _record("WAIT_FOR:other", 2))  # LIKE may ignore case: not a wait
+    second = _next_attempt(store)
+    store.save_block("job-1", _record("wait_for:approval", second, started_at=50.0))
+    store.save_block("job-1", _record("WAIT_FOR:other", second))  # LIKE may ignore case: not a wait
 
     assert store.first_block_start("job-1", "wait_for:approval") == 5.0
     assert store.first_block_start("job-1", "wait_for:none") is None
     assert store.completed_wait_names("job-1") == {"approval": 2}
+
+
+# ---- fencing: a runner writes only while the job is still its attempt's ----------------
+
+
+def test_a_runner_whose_job_was_taken_over_writes_nothing(store: Store, clock: FakeClock) -> None:
+    _job(store)  # attempt 1 on server1
+    clock.advance(61)  # its lease runs out (server1 paused, say)
+    assert store.claim_job(store.get_job("job-1"), THERE)  # attempt 2 on server2
+    before = (store.get_job("job-1"), store.block_runs("job-1"), store.attempts("job-1"))
+
+    assert store.save_block("job-1", _record("A", 1)) is False
+    assert store.replace_block("job-1", _record("A", 1)) is False
+    assert store.renew_lease("job-1", 1, 60) is False
+    assert store.start_attempt("job-1", 1, HERE, source_sha256="0" * 64) is False
+    assert store.update_source("job-1", 1, "x", "0" * 64) is False
+    assert store.set_live_output("job-1", 1, "late") is False
+    assert store.finish_attempt("job-1", 1, status=JobStatus.COMPLETED, reason=None) is False
+
+    assert (store.get_job("job-1"), store.block_runs("job-1"), store.attempts("job-1")) == before
+    assert store.save_block("job-1", _record("A", 2)) is True  # the new owner writes
+
+
+def test_a_claim_from_a_stale_read_fails(store: Store) -> None:
+    """The attempt number comes from the claimed row: two claims from one read cannot both succeed."""
+    job = _job(store)
+    store.finish_attempt(job.id, 1, status=JobStatus.WAITING, reason=None)
+    read = store.get_job(job.id)
+    assert store.claim_job(read, HERE)
+    store.finish_attempt(job.id, 2, status=JobStatus.WAITING, reason=None)  # Waiting again, as read
+
+    assert store.claim_job(read, THERE) is False  # same status, but attempt 2 has been and gone
+
+
+def test_a_running_job_of_a_gone_runner_is_claimed_at_once_when_asked(store: Store) -> None:
+    running = _job(store)
+
+    assert store.claim_job(running, THERE, runner_gone=True) is True
+    assert store.get_job(running.id).owner_host == "server2"
+
+
+# ---- due jobs ------------------------------------------------------------------------------
+
+
+def test_due_jobs_is_the_one_rule_in_one_query(store: Store, clock: FakeClock) -> None:
+    for job_id in ("plain", "timer", "input", "input-timeout", "failed", "done", "running"):
+        _job(store, job_id)
+    now = clock.now()
+    store.finish_attempt("plain", 1, status=JobStatus.WAITING, reason=None)
+    store.finish_attempt("timer", 1, status=JobStatus.WAITING, reason=None, due_at=now + 100)
+    store.finish_attempt("input", 1, status=JobStatus.WAITING, reason=None, waits_for="approval")
+    store.finish_attempt("input-timeout", 1, status=JobStatus.WAITING, reason=None, due_at=now + 50, waits_for="ok")
+    store.finish_attempt("failed", 1, status=JobStatus.FAILED, reason="boom")
+    store.finish_attempt("done", 1, status=JobStatus.COMPLETED, reason=None)
+
+    def due(*statuses: str) -> list[str]:
+        return [job.id for job in store.due_jobs(list(statuses))]
+
+    assert due(JobStatus.WAITING) == ["plain"]
+    assert set(due(JobStatus.WAITING, JobStatus.FAILED, JobStatus.COMPLETED)) == {"plain", "failed"}
+    clock.advance(60)
+    assert due(JobStatus.WAITING) == ["plain", "input-timeout"]  # longest due first
+    clock.advance(60)
+    assert due(JobStatus.RUNNING) == ["running"]  # its lease ran out
+    assert set(due(JobStatus.WAITING)) == {"plain", "timer", "input-timeout"}
+    waiting = store.get_job("input")
+    assert (waiting.waits_for, waiting.due_at, waiting.waiting_since) == ("approval", None, now)
+
+
+def test_an_input_makes_the_jobs_waiting_for_it_due_at_once(store: Store, clock: FakeClock) -> None:
+    for job_id in ("a", "b"):
+        _job(store, job_id)
+        store.finish_attempt(job_id, 1, status=JobStatus.WAITING, reason=None, waits_for="approval")
+    clock.advance(5)
+
+    store.add_inputs(["a"], {"other": '"x"'}, host="h", user="u")
+    assert store.due_jobs([JobStatus.WAITING]) == []
+    store.add_inputs(["a"], {"approval": '"yes"'}, host="h", user="u")
+    assert [job.id for job in store.due_jobs([JobStatus.WAITING])] == ["a"]
+
+
+def test_running_jobs_of_a_host_and_counts_per_status(store: Store) -> None:
+    _job(store, "here")
+    _job(store, "there", runner=THERE)
+    store.finish_attempt("there", 1, status=JobStatus.FAILED, reason=None)
+
+    assert [job.id for job in store.running_on("server1")] == ["here"]
+    assert store.status_counts() == {JobStatus.RUNNING: 1, JobStatus.FAILED: 1}
+
+
+def test_live_output_is_the_running_attempt_s(store: Store) -> None:
+    _job(store)
+    store.start_attempt("job-1", 1, HERE, source_sha256="f" * 64)
+    store.set_live_output("job-1", 1, "so far\n")
+    assert store.live_output("job-1") == "so far\n"
+    store.finish_attempt("job-1", 1, status=JobStatus.COMPLETED, reason=None, output="tail\n", error=None)
+    assert store.live_output("job-1") is None
+    assert store.attempts("job-1")[0].output == "tail\n"
 
 
 # ---- inputs -------------------------------------------------------------------------------

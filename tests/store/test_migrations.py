@@ -211,7 +211,7 @@ def test_commands_refuse_schema_1_with_what_to_do(db_url, tmp_path, run):
     for command in (["jobs", "--db", db_url], ["resume", "--db", db_url], ["init", *backend_option(db_url)]):
         result = run(*command)
         assert result.returncode == 2, result
-        assert "schema 1, this psflow needs 2: run `psflow init --upgrade`" in result.stderr, result.stderr
+        assert f"schema 1, this psflow needs {SCHEMA_VERSION}: run `psflow init --upgrade`" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert snapshot(db_url) == before
 
@@ -231,9 +231,14 @@ def test_upgrade_keeps_every_row_and_value(db_url, tmp_path, run):
     db = open_raw(db_url)
     try:
         new_block_columns = table_rows(db, "psflow_block", ["id", "tries", "fingerprint"])
-        new_job_columns = table_rows(db, "psflow_job", ["id", "due_at", "workflow", "workflow_version"])
+        new_job_columns = table_rows(
+            db, "psflow_job", ["id", "status", "updated_at", "lease_until", "due_at", "waits_for", "workflow"]
+        )
         assert {(row["tries"], row["fingerprint"]) for row in new_block_columns} == {(1, None)}
-        assert {(row["due_at"], row["workflow"], row["workflow_version"]) for row in new_job_columns} == {(None, None, None)}
+        assert {(row["waits_for"], row["workflow"]) for row in new_job_columns} == {(None, None)}
+        for row in new_job_columns:  # due when schema 2 would have taken it: now, or when a lease runs out
+            expected = {"Completed": None, "Cancelled": None, "Running": row["lease_until"]}.get(row["status"], row["updated_at"])
+            assert row["due_at"] == expected, row
         assert table_rows(db, "psflow_signal", ["id"]) == table_rows(db, "psflow_workflow", ["id"]) == []
     finally:
         db.close()
@@ -300,7 +305,7 @@ def test_schema_99_is_newer_and_refused(db_url, tmp_path, run):
     for command in (["jobs", "--db", db_url], ["init", *backend_option(db_url)], ["init", "--upgrade", *backend_option(db_url)]):
         result = run(*command)
         assert result.returncode == 2, result
-        assert "schema 99, newer than this psflow's 2: upgrade psflow on this server" in result.stderr, result.stderr
+        assert f"schema 99, newer than this psflow's {SCHEMA_VERSION}: upgrade psflow on this server" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
     assert snapshot(db_url)["versions"] == [1, 99]
 

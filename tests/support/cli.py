@@ -22,15 +22,18 @@ def run(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None, t
     """`psflow ARGS` to its end: a CompletedProcess with text stdout and stderr."""
     return subprocess.run(
         [PSFLOW, *args], cwd=cwd, env=environment(db_url, env), capture_output=True, text=True, timeout=timeout,
+        encoding="utf-8", errors="backslashreplace",
         stdin=subprocess.DEVNULL,
     )
 
 
 def start(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """`psflow ARGS` in the background (text pipes), on `db_url`."""
+    """`psflow ARGS` in the background (text pipes), on `db_url`, in a process group of its own (as a
+    terminal or a service manager starts it): `os.killpg(process.pid, …)` signals it like Ctrl-C does."""
     return subprocess.Popen(
         [PSFLOW, *args], cwd=cwd, env=environment(db_url, env), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="backslashreplace",
+        start_new_session=True,
     )
 
 

@@ -87,3 +87,29 @@ def row_counts_of(db_url: str, tables: tuple[str, ...] = TABLES) -> dict[str, in
         }
     finally:
         db.close()
+
+
+def timers_run_out(db_url: str, job_id: str) -> None:
+    """Time passes for job `job_id`'s timers: every timer it set, and the job itself, are due now.
+
+    The end-to-end tests use long sleeps and this, instead of real waits that a loaded machine can
+    overrun; the timers' own arithmetic is tested in-process with a fake clock.
+    """
+    import time
+
+    from psflow import codec
+
+    db = _connect(db_url)
+    try:
+        now = time.time() - 1
+        db.execute_sql(f"UPDATE psflow_job SET due_at = {db.param} WHERE id = {db.param}", (now, job_id))
+        timers = db.execute_sql(
+            f"SELECT id, name FROM psflow_block WHERE job_id = {db.param} AND status = 'Completed'", (job_id,)
+        ).fetchall()
+        for row_id, name in timers:
+            if name == "sleep" or name.startswith("sleep#") or "/sleep" in name:
+                db.execute_sql(
+                    f"UPDATE psflow_block SET returned = {db.param} WHERE id = {db.param}", (codec.encode(now), row_id)
+                )
+    finally:
+        db.close()

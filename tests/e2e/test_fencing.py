@@ -1,0 +1,157 @@
+"""A runner that lost its lease writes nothing: the attempt number fences every write it makes.
+
+Reproduced on schema 2: a block holding the GIL longer than the lease, or a runner stopped with
+SIGSTOP past it, let a second runner take the job — then both ran the block, the stale runner's
+rows won, a job cancelled meanwhile ended Completed, and a `rerun --from` was lost. And four
+resumers racing over jobs that stop Waiting crashed on the attempt number's unique index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from support.cli import start
+from support.scripts import detail, wait_until
+
+pytestmark = pytest.mark.every_backend
+
+HOLD = """
+    import os, re
+    from pathlib import Path
+    with block("First"):
+        Path("started").write_text("1")
+    with block("Hold"):
+        if not os.environ.get("FAST"):
+            re.match(r"(a|aa)+$", "a" * 37 + "b")   # holds the GIL for seconds: no heartbeat meanwhile
+        held_by = os.getpid()
+    with block("After"):
+        Path(f"after-{job.attempt}").write_text(str(held_by))
+"""
+
+GATED = """
+    import time
+    from pathlib import Path
+    with block("First"):
+        Path(f"first-{job.attempt}").write_text("ran")
+    with block("Gated"):
+        Path("started").write_text(str(job.attempt))
+        while not Path("gate").exists():
+            time.sleep(0.02)
+    with block("After"):
+        Path(f"after-{job.attempt}").write_text("ran")
+"""
+
+LEASE = {"PSFLOW_LEASE_SECONDS": "1"}
+
+
+def _take_over(psflow, job_id: str) -> str:
+    """`psflow resume --status Running` until the lapsed job is taken; its stderr."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        taken = psflow("resume", "--status", "Running", "--job", job_id, env={"FAST": "1"})
+        if "skipped" not in taken.stderr:
+            return taken.stderr
+        time.sleep(0.2)  # the lease has not run out yet: a bounded poll for that event
+    raise AssertionError("the job was never taken over")
+
+
+def _lapsed(psflow, job_id: str) -> bool:
+    lease = detail(psflow, job_id)["lease_until"]
+    return lease is not None and lease < time.time()
+
+
+def _runs(psflow, job_id: str) -> list[tuple[str, int]]:
+    return [(run["name"], run["attempt"]) for run in detail(psflow, job_id)["runs"]]
+
+
+def test_a_block_holding_the_gil_past_its_lease_records_nothing_once_taken_over(psflow, write, tmp_path):
+    write("hold.py", HOLD)
+    stale = start(psflow.db_url, tmp_path, "exec", "hold.py", "--job", "gil", env=LEASE)
+    wait_until(lambda: (tmp_path / "started").exists(), what="the first block")
+
+    took = _take_over(psflow, "gil")
+    _, err = stale.communicate(timeout=120)
+
+    assert "Completed" in took
+    assert stale.returncode == 1 and "no longer this runner's" in err, err
+    assert _runs(psflow, "gil") == [("First", 1), ("Hold", 2), ("After", 2)]  # nothing of attempt 1 after First
+    assert not (tmp_path / "after-1").exists()
+    job = detail(psflow, "gil")
+    assert (job["status"], job["attempts"]) == ("Completed", 2)
+    assert [a["outcome"] for a in job["attempt_history"]] == ["Lost", "Completed"]
+
+
+def test_a_runner_stopped_past_its_lease_writes_nothing_when_it_continues(psflow, write, tmp_path):
+    write("gated.py", GATED)
+    stale = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "stop", env=LEASE)
+    wait_until(lambda: (tmp_path / "started").exists(), what="the gated block")
+    os.killpg(stale.pid, signal.SIGSTOP)
+    wait_until(lambda: _lapsed(psflow, "stop"), what="the lease to run out")
+    (tmp_path / "gate").touch()
+
+    took = _take_over(psflow, "stop")
+    os.killpg(stale.pid, signal.SIGCONT)
+    _, err = stale.communicate(timeout=60)
+
+    assert "Completed" in took and stale.returncode == 1, err
+    assert _runs(psflow, "stop") == [("First", 1), ("Gated", 2), ("After", 2)]
+    assert not (tmp_path / "after-1").exists()
+
+
+def test_a_job_cancelled_while_its_runner_was_stopped_stays_cancelled(psflow, write, tmp_path):
+    write("gated.py", GATED)
+    stale = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "cx", env=LEASE)
+    wait_until(lambda: (tmp_path / "started").exists(), what="the gated block")
+    os.killpg(stale.pid, signal.SIGSTOP)
+    wait_until(lambda: _lapsed(psflow, "cx"), what="the lease to run out")
+
+    cancelled = psflow("cancel", "cx")
+    (tmp_path / "gate").touch()
+    os.killpg(stale.pid, signal.SIGCONT)
+    stale.communicate(timeout=60)
+
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert detail(psflow, "cx")["status"] == "Cancelled"
+    assert _runs(psflow, "cx") == [("First", 1)]
+
+
+def test_a_rerun_asked_for_while_its_runner_was_stopped_is_not_lost(psflow, write, tmp_path):
+    write("gated.py", GATED)
+    stale = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "rr", env=LEASE)
+    wait_until(lambda: (tmp_path / "started").exists(), what="the gated block")
+    os.killpg(stale.pid, signal.SIGSTOP)
+    wait_until(lambda: _lapsed(psflow, "rr"), what="the lease to run out")
+
+    rerun = psflow("rerun", "rr", "--from", "First")
+    (tmp_path / "gate").touch()
+    os.killpg(stale.pid, signal.SIGCONT)
+    _, err = stale.communicate(timeout=60)
+    resumed = psflow("resume")
+
+    assert rerun.returncode == 0 and "now Waiting" in rerun.stderr, rerun.stderr
+    assert stale.returncode == 1 and "no longer this runner's" in err, err
+    assert resumed.returncode == 0 and "Completed" in resumed.stderr, resumed.stderr
+    assert (tmp_path / "first-2").exists()  # First ran again, as asked
+    assert detail(psflow, "rr")["status"] == "Completed"
+
+
+def test_four_resumers_racing_over_jobs_that_stop_each_time_neither_crash_nor_strand_a_job(psflow, write, tmp_path):
+    write("again.py", 'with block("Once"):\n    x = 1\nstop("Waiting")\n')
+    for index in range(60):
+        assert psflow("exec", "again.py", "--job", f"r{index:03d}").returncode == 3
+
+    resumers = [start(psflow.db_url, tmp_path, "resume") for _ in range(4)]
+    outcomes = [(resumer.communicate(timeout=300), resumer.returncode) for resumer in resumers]
+
+    assert [code for _, code in outcomes] == [0, 0, 0, 0], [err for (_, err), _ in outcomes]
+    assert not any("Traceback" in err or "UNIQUE" in err or "duplicate" in err for (_, err), _ in outcomes)
+    jobs = json.loads(psflow("jobs", "--json").stdout)
+    assert {job["status"] for job in jobs} == {"Waiting"}  # none left Running
+    for job in jobs:
+        numbers = [attempt["number"] for attempt in detail(psflow, job["id"])["attempt_history"]]
+        assert numbers == list(range(1, job["attempts"] + 1))
