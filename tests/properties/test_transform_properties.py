@@ -425,9 +425,9 @@ def _state(namespace: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _run(code: CodeType, recorder: _MemoryRecorder | None = None) -> dict[str, Any]:
+def _run(code: CodeType, memory: _MemoryRecorder | None = None) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "__main__", "block": Block}
-    recorder.activate(recorder)
+    recorder.activate(memory)
     try:
         exec(code, namespace)
     finally:
