@@ -13,6 +13,8 @@ from typing import Iterator, Sequence, cast
 
 import libcst as cst
 
+from psflow.transform.matchers import root_name
+
 
 @dataclass
 class BodyEffects:
@@ -78,16 +80,9 @@ def target_names(target: cst.BaseExpression, effects: BodyEffects) -> None:
     elif isinstance(target, cst.StarredElement):
         target_names(target.value, effects)
     elif isinstance(target, (cst.Attribute, cst.Subscript)):
-        root = _root_name(target)
+        root = root_name(target)
         if root is not None:
             effects.mutate(root)
-
-
-def _root_name(node: cst.BaseExpression) -> str | None:
-    """`a` for `a.b[c].d`; None when the chain does not start at a plain name."""
-    while isinstance(node, (cst.Attribute, cst.Subscript)):
-        node = node.value
-    return node.value if isinstance(node, cst.Name) else None
 
 
 class _EffectCollector(cst.CSTVisitor):
@@ -161,7 +156,7 @@ class _EffectCollector(cst.CSTVisitor):
             if alias.asname is not None:
                 target_names(alias.asname.name, self.effects)
             else:
-                self.effects.bind(_root_name(alias.name) or "")
+                self.effects.bind(root_name(alias.name) or "")
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         if isinstance(node.names, cst.ImportStar):
@@ -202,7 +197,7 @@ class _EffectCollector(cst.CSTVisitor):
     # Mutation through a method call: `results.append(x)`.
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Attribute):
-            root = _root_name(node.func.value)
+            root = root_name(node.func.value)
             if root is not None:
                 self.effects.mutate(root)
 

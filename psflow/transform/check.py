@@ -28,7 +28,6 @@ purpose, and each is a static approximation:
 
 from __future__ import annotations
 
-import ast
 import builtins
 from dataclasses import dataclass, field
 
@@ -39,8 +38,16 @@ from psflow.script import NAMES
 from psflow.transform.analysis import analyse_body
 from psflow.transform.diagnostics import Diagnostic
 from psflow.transform.locations import split_lines
-from psflow.transform.reads import bound_names, reads
-from psflow.transform.rewriter import is_block_call
+from psflow.transform.matchers import (
+    bound_names,
+    callee,
+    dotted_name,
+    is_block_call,
+    is_constant_other_than_str,
+    name_argument,
+    str_value,
+)
+from psflow.transform.reads import reads
 from psflow.transform.sites import BlockSite, fingerprint
 
 # Calls whose result differs on every attempt (qualified names; a module prefix ends with ".").
@@ -162,8 +169,8 @@ class ScriptChecker(cst.CSTVisitor):
         for decorator in node.decorators:
             call = decorator.decorator
             if self._is_block_call(call):
-                name = _name_argument(call)  # type: ignore[arg-type]
-                self.callables.append(self._literal(name) if name is not None else None)
+                name = name_argument(call)  # type: ignore[arg-type]
+                self.callables.append(str_value(name) if name is not None else None)
         self._bind(node.name.value, None, "other", node)
         self._push("function")
         params = node.params
@@ -284,11 +291,11 @@ class ScriptChecker(cst.CSTVisitor):
             self._scope.deciders.pop()
 
     def visit_Call(self, node: cst.Call) -> None:
-        names = {qualified.name for qualified in self.get_metadata(QualifiedNameProvider, node.func, set())}
+        names = self._qualified_names(node.func)
         for name in sorted(names):
             if name in _NONDETERMINISTIC or (name.startswith(_NONDETERMINISTIC_MODULES) and name not in _REPEATABLE):
                 self._random_calls[id(node)] = f"{name}()"
-        short = _callee(node.func)
+        short = callee(node.func)
         last = {name.rsplit(".", 1)[-1] for name in names} | ({short.rsplit(".", 1)[-1]} if short else set())
         if last & _HANDLE_MAKERS:
             shown = sorted(names)[0].removeprefix("builtins.") if names else short
@@ -333,7 +340,7 @@ class ScriptChecker(cst.CSTVisitor):
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         if isinstance(node.names, cst.ImportStar):
             return
-        source = _dotted(node.module) if node.module is not None else ""
+        source = dotted_name(node.module) if node.module is not None else ""
         for alias in node.names:
             bound = alias.asname.name if alias.asname is not None else alias.name
             if source in ("psflow", "psflow.blocks") and alias.asname is None:
@@ -363,15 +370,15 @@ class ScriptChecker(cst.CSTVisitor):
         calls = [item.item for item in node.items if self._is_block_call(item.item)]
         if len(calls) != 1 or node.asynchronous is not None:
             return  # the rewriter reports these
-        name_node = _name_argument(calls[0])  # type: ignore[arg-type]
-        if name_node is None or _is_other_constant(self.module.code_for_node(name_node)):
+        name_node = name_argument(calls[0])  # type: ignore[arg-type]
+        if name_node is None or is_constant_other_than_str(name_node):
             return  # `block(3)`: the rewriter reports it
         scope = self._scope
         index = next(i for i, item in enumerate(node.items) if item.item is calls[0])
         nodes: list[cst.CSTNode] = [*node.items[index + 1:], node.body]
         effects = analyse_body(nodes)
         start = self._position(node)
-        literal = self._literal(name_node)
+        literal = str_value(name_node)
         text = " ".join(self.module.code_for_node(name_node).split())
         used = reads([name_node, *nodes])
         site = BlockSite(
@@ -554,23 +561,10 @@ class ScriptChecker(cst.CSTVisitor):
 
     def _is_block_call(self, node: cst.BaseExpression) -> bool:
         """As BlockRewriter recognises a block."""
-        return is_block_call(self, node)
+        return is_block_call(node, self._qualified_names)
 
-    def _literal(self, node: cst.BaseExpression) -> str | None:
-        """The value of a str literal (plain, concatenated, or an f-string without fields); None otherwise."""
-        if not _is_str_literal(node):
-            return None
-        try:
-            tree = ast.parse("(" + self.module.code_for_node(node) + ")", mode="eval").body
-        except SyntaxError:
-            return None
-        if isinstance(tree, ast.Constant) and isinstance(tree.value, str):
-            return tree.value
-        if isinstance(tree, ast.JoinedStr) and all(
-            isinstance(part, ast.Constant) and isinstance(part.value, str) for part in tree.values
-        ):
-            return "".join(part.value for part in tree.values)  # type: ignore[attr-defined]
-        return None
+    def _qualified_names(self, node: cst.CSTNode) -> set[str]:
+        return {name.name for name in self.get_metadata(QualifiedNameProvider, node, set())}
 
     def _position(self, node: cst.CSTNode):
         return self.get_metadata(PositionProvider, node)
@@ -603,45 +597,6 @@ def _with_reads(site: BlockSite, names: list[str]) -> BlockSite:
     from dataclasses import replace
 
     return replace(site, reads=tuple(names))
-
-
-def _name_argument(call: cst.Call) -> cst.BaseExpression | None:
-    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-    named = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "name"]
-    return (positional or named)[0].value if len(positional) + len(named) == 1 else None
-
-
-def _is_other_constant(code: str) -> bool:
-    """Is `code` a constant that is no str (`3`, `b"x"`, `None`, `("a",)`)?"""
-    try:
-        return not isinstance(ast.literal_eval("(" + code + ")"), str)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return False
-
-
-def _is_str_literal(node: cst.BaseExpression) -> bool:
-    if isinstance(node, cst.SimpleString):
-        return "b" not in node.prefix.lower()
-    if isinstance(node, cst.ConcatenatedString):
-        return _is_str_literal(node.left) and _is_str_literal(node.right)
-    if isinstance(node, cst.FormattedString):
-        return all(isinstance(part, cst.FormattedStringText) for part in node.parts)
-    return False
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
-
-
-def _callee(func: cst.BaseExpression) -> str:
-    """`open`, `conn.cursor`, `socket.socket`: the dotted name a call calls ("" if not a plain chain)."""
-    if isinstance(func, cst.Attribute) and not _dotted(func):
-        return func.attr.value  # `Path(p).open()`: the method name is what tells
-    return _dotted(func)
 
 
 def _calls(expression: cst.CSTNode) -> list[cst.Call]:

@@ -33,27 +33,9 @@ from libcst.metadata import MetadataWrapper, PositionProvider, QualifiedNameProv
 from psflow.transform.analysis import BodyEffects, analyse_body
 from psflow.transform.diagnostics import Diagnostic
 from psflow.transform.locations import HANDLE_PREFIX, Region
-
-# What `block` is, under any alias: the public name and where it is defined.
-_BLOCK_NAMES = {"psflow.block", "psflow.script.block", "psflow.script.block.block"}
+from psflow.transform.matchers import is_block_call, is_negative, literal_kind
 
 _SHADOWED = "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`"
-
-_NON_STR_LITERALS = {
-    cst.Integer: "int",
-    cst.Float: "float",
-    cst.Imaginary: "complex",
-    cst.List: "list",
-    cst.Tuple: "tuple",
-    cst.Dict: "dict",
-    cst.Set: "set",
-    cst.ListComp: "list",
-    cst.SetComp: "set",
-    cst.DictComp: "dict",
-    cst.GeneratorExp: "generator",
-    cst.Lambda: "function",
-    cst.Ellipsis: "ellipsis",
-}
 
 
 @dataclass
@@ -347,7 +329,10 @@ class BlockRewriter(cst.CSTTransformer):
     # ---- helpers ----------------------------------------------------------
 
     def _is_block_call(self, node: cst.BaseExpression) -> bool:
-        return is_block_call(self, node)
+        return is_block_call(node, self._qualified_names)
+
+    def _qualified_names(self, node: cst.CSTNode) -> set[str]:
+        return {name.name for name in self.get_metadata(QualifiedNameProvider, node, set())}
 
     def _check_call(self, call: cst.Call) -> bool:
         """A block call psflow can rewrite: one str name, and only the options `retries=` and `backoff=`."""
@@ -368,7 +353,7 @@ class BlockRewriter(cst.CSTTransformer):
             self._error(call, "a block needs exactly one name: block(\"Name\")")
             return False
         name = (positional or named)[0].value
-        kind = _literal_kind(name)
+        kind = literal_kind(name)
         if kind is not None and kind != "str":
             self._error(name, f"block name must be a str, not {kind}")
             return False
@@ -380,7 +365,7 @@ class BlockRewriter(cst.CSTTransformer):
         for arg in call.args:
             if arg.keyword is None or arg.keyword.value not in ("retries", "backoff"):
                 continue
-            kind, negative = _literal_kind(arg.value), _is_negative(arg.value)
+            kind, negative = literal_kind(arg.value), is_negative(arg.value)
             got = "a negative number" if negative else kind if kind in ("None", "True", "False") else f"a {kind}"
             if arg.keyword.value == "retries" and (kind not in (None, "int") or negative):
                 self._error(arg.value, f"retries must be an int of 0 or more, not {got}")
@@ -414,27 +399,6 @@ def _call(handle: str, method: str, *args: cst.BaseExpression) -> cst.Call:
     )
 
 
-def _literal_kind(node: cst.BaseExpression) -> str | None:
-    """The type a literal expression has ("str", "int", "None", …); None if it is not a literal."""
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
-        return "bytes" if _is_bytes(node) else "str"
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
-        return _literal_kind(node.expression) if isinstance(node.expression, (cst.Integer, cst.Float)) else None
-    if isinstance(node, cst.Name) and node.value in ("None", "True", "False"):
-        return node.value
-    return next((label for cls, label in _NON_STR_LITERALS.items() if isinstance(node, cls)), None)
-
-
-def _is_negative(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus)
-
-
-def _is_bytes(node: cst.BaseExpression) -> bool:
-    if isinstance(node, cst.ConcatenatedString):
-        return _is_bytes(node.left)
-    return isinstance(node, cst.SimpleString) and "b" in node.prefix.lower()
-
-
 def _comma() -> cst.Comma:
     return cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
 
@@ -445,12 +409,3 @@ def _str_tuple(names) -> cst.Tuple | cst.Name:
         return cst.Tuple(elements=[elements[0].with_changes(comma=cst.Comma())])
     return cst.Tuple(elements=elements)
 
-
-def is_block_call(visitor: cst.MetadataDependent, node: cst.BaseExpression) -> bool:
-    """Is `node` a call of psflow's `block`: under any alias, or an unbound `block` (the name psflow provides)?"""
-    if not isinstance(node, cst.Call):
-        return False
-    names = visitor.get_metadata(QualifiedNameProvider, node.func, set())
-    if any(name.name in _BLOCK_NAMES for name in names):
-        return True
-    return isinstance(node.func, cst.Name) and node.func.value == "block" and not names

@@ -367,6 +367,10 @@ def _changes(name: str, what: str, line: int, block: str = "'A'") -> str:
             [(3, _changes("cur", "conn.cursor()", 2))], id="method-in-function",
         ),
         pytest.param(
+            'db = pool[0].cursor()\nwith block("A"):\n    db.execute("q")\n', [(2, _changes("db", "cursor()", 1))],
+            id="method-of-no-name",
+        ),
+        pytest.param(
             'fh = open(p)\nwith block("A"):\n    with block("B"):\n        fh.write("x")\n',
             [(2, _changes("fh", "open()", 1))], id="nested-reported-once",
         ),
