@@ -85,8 +85,11 @@ def _compile_script(source: str, filename: str) -> CompiledScript:
     try:
         module = cst.parse_module(expanded)
     except cst.ParserSyntaxError as error:  # Python accepted it (see _parse): a gap in libcst's grammar
-        message = f"psflow's rewriter (libcst) cannot read this valid Python; write it another way ({error.message})"
-        diagnostic = Diagnostic("error", filename, error.raw_line, error.raw_column + 1, message)
+        diagnostic = Diagnostic(
+            "error", filename, error.raw_line, error.raw_column + 1,
+            "psflow's rewriter (libcst) cannot read this valid Python",
+            fix=f"write it another way ({error.message})", fix_when_raised="joined",
+        )
         raise _located(source, [diagnostic], shorthand) from None
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     findings = check_module(wrapper, expanded, filename)  # before the rewrite: it needs the fingerprints
@@ -122,32 +125,9 @@ def check_script(source: str, filename: str) -> ScriptCheck:
     try:
         compiled = compile_script(source, filename)
     except TransformError as error:
-        diagnostics = sorted([*map(_with_fix, error.diagnostics), *error.warnings], key=lambda d: (d.line, d.column))
+        diagnostics = sorted([*error.findings, *error.warnings], key=lambda d: (d.line, d.column))
         return ScriptCheck(tuple(error.sites), tuple(diagnostics))
     return ScriptCheck(compiled.sites, compiled.warnings)
-
-
-# Fixes for the rewriter's and the compiler's errors whose message does not say what to do.
-_FIXES = {
-    "block name must be a str": 'name the block with a str: block("Step1"), or block(f"step-{item}") in a loop',
-    "a block needs exactly one name": 'give the block one name: block("Step1")',
-    "retries must be": "give retries= how many times to try again, such as 3",
-    "backoff must be": "give backoff= the seconds to wait before the first retry, such as 2.0",
-    "a block with retries needs its body": "put the body on its own indented lines",
-    "syntax error": "correct the Python syntax at this position",
-    "`block` here is a name of this script": "rename the script's own `block`, so that `block \"Name\":` is psflow's",
-}
-
-
-def _with_fix(diagnostic: Diagnostic) -> Diagnostic:
-    """`diagnostic` with its one-line fix: "what; what to do" is split at the "; ", else a known fix."""
-    if diagnostic.fix:
-        return diagnostic
-    what, separator, fix = diagnostic.message.partition("; ")
-    if separator and not diagnostic.message.startswith("syntax error"):
-        return replace(diagnostic, message=what, fix=fix)
-    known = next((fix for start, fix in _FIXES.items() if diagnostic.message.startswith(start)), "")
-    return replace(diagnostic, fix=known)
 
 
 def _with_report(error: TransformError, report: ScriptReport) -> TransformError:
@@ -195,7 +175,10 @@ def _compile(compile_tree: Callable[[], CodeType], source: str, filename: str) -
 
 
 def _syntax(filename: str, line: int, column: int, message: str) -> Diagnostic:
-    return Diagnostic("error", filename, line, column, f"syntax error: {message}")
+    return Diagnostic(
+        "error", filename, line, column, f"syntax error: {message}",
+        fix="correct the Python syntax at this position", fix_when_raised="omitted",
+    )
 
 
 def _located(source: str, diagnostics: list[Diagnostic], shorthand: Layer | None = None) -> TransformError:

@@ -9,11 +9,19 @@ comprehensions are skipped: their names live in scopes of their own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence, cast
+from typing import Iterator, NamedTuple, Sequence, cast
 
 import libcst as cst
 
 from psflow.transform.matchers import root_name
+
+
+class Unsupported(NamedTuple):
+    """A construct psflow cannot replay, and what the user can do instead."""
+
+    node: cst.CSTNode
+    message: str
+    fix: str
 
 
 @dataclass
@@ -26,7 +34,7 @@ class BodyEffects:
     # `name: T [= v]` directly in the body (so it ran if the body ended normally): at module
     # and class level it also fills `__annotations__`.
     annotations: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
-    unsupported: list[tuple[cst.CSTNode, str]] = field(default_factory=list)
+    unsupported: list[Unsupported] = field(default_factory=list)
 
     def bind(self, name: str) -> None:
         if name not in self.binds:
@@ -91,15 +99,11 @@ class _EffectCollector(cst.CSTVisitor):
 
     # Scopes of their own: only their names (and, for defs, that they exist) count.
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self.effects.unsupported.append(
-            (node, "a function defined inside a block cannot be saved; define it before the block")
-        )
+        self._refuse(node, "a function defined inside a block cannot be saved", "define it before the block")
         return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        self.effects.unsupported.append(
-            (node, "a class defined inside a block cannot be saved; define it before the block")
-        )
+        self._refuse(node, "a class defined inside a block cannot be saved", "define it before the block")
         return False
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
@@ -160,9 +164,7 @@ class _EffectCollector(cst.CSTVisitor):
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         if isinstance(node.names, cst.ImportStar):
-            self.effects.unsupported.append(
-                (node, "`from … import *` inside a block binds unknown names; import them by name")
-            )
+            self._refuse(node, "`from … import *` inside a block binds unknown names", "import them by name")
             return
         for alias in node.names:
             bound = alias.asname.name if alias.asname is not None else alias.name
@@ -203,12 +205,13 @@ class _EffectCollector(cst.CSTVisitor):
 
     # Suspension points cannot be replayed: a skipped body would skip them too.
     def visit_Yield(self, node: cst.Yield) -> None:
-        self.effects.unsupported.append(
-            (node, "`yield` inside a block cannot be replayed; move it out of the block")
-        )
+        self._refuse(node, "`yield` inside a block cannot be replayed", "move it out of the block")
 
     def visit_Await(self, node: cst.Await) -> None:
         self._suspends(node, "`await`")
 
     def _suspends(self, node: cst.CSTNode, what: str) -> None:
-        self.effects.unsupported.append((node, f"{what} inside a block is not supported yet; move it out of the block"))
+        self._refuse(node, f"{what} inside a block is not supported yet", "move it out of the block")
+
+    def _refuse(self, node: cst.CSTNode, message: str, fix: str) -> None:
+        self.effects.unsupported.append(Unsupported(node, message, fix))

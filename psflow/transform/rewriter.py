@@ -35,9 +35,6 @@ from psflow.transform.diagnostics import Diagnostic
 from psflow.transform.locations import HANDLE_PREFIX, Region
 from psflow.transform.matchers import is_block_call, is_negative, literal_kind
 
-_SHADOWED = "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`"
-
-
 @dataclass
 class _Block:
     handle: str
@@ -107,20 +104,30 @@ class BlockRewriter(cst.CSTTransformer):
         positions = [i for i, item in enumerate(node.items) if self._is_block_call(item.item)]
         if not positions:
             if self._position(node).start.line in self.shorthand_lines:
-                self._error(node, _SHADOWED)
+                self._error(
+                    node,
+                    "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`",
+                    fix="rename the script's own `block`, so that `block \"Name\":` is psflow's",
+                    fix_when_raised="omitted",
+                )
             return
         if len(positions) > 1:
-            self._error(node.items[positions[1]].item, "one block per `with` statement; nest them instead")
+            self._error(node.items[positions[1]].item, "one block per `with` statement", fix="nest them instead")
             return
         if node.asynchronous is not None:
-            self._error(node, "`async with block(...)` is not supported; use a plain `with`")
+            self._error(node, "`async with block(...)` is not supported", fix="use a plain `with`")
             return
         call = cast(cst.Call, node.items[positions[0]].item)
         if not self._check_call(call):
             return
         retried = any(arg.keyword is not None and arg.keyword.value == "retries" for arg in call.args)
         if retried and not isinstance(node.body, cst.IndentedBlock):
-            self._error(node.body, "a block with retries needs its body on the lines below the `with`")
+            self._error(
+                node.body,
+                "a block with retries needs its body on the lines below the `with`",
+                fix="put the body on its own indented lines",
+                fix_when_raised="omitted",
+            )
             return
         self.block_count += 1
         block = _Block(handle=f"{HANDLE_PREFIX}{self.block_count}", retried=retried)
@@ -136,8 +143,8 @@ class BlockRewriter(cst.CSTTransformer):
         index = next(i for i, item in enumerate(original_node.items) if self._is_block_call(item.item))
         later_items = list(original_node.items[index + 1:])
         effects = analyse_body([*later_items, original_node.body])
-        for node, message in effects.unsupported:
-            self._error(node, message)
+        for construct in effects.unsupported:
+            self._error(construct.node, construct.message, fix=construct.fix)
         keys = {name: self._mangle(name) for name in effects.binds}
         line = self._position(original_node).start.line
         at_call = cst.Call(
@@ -342,7 +349,7 @@ class BlockRewriter(cst.CSTTransformer):
                 return False
             keyword = arg.keyword.value if arg.keyword is not None else None
             if keyword not in (None, "name", "retries", "backoff"):
-                self._error(arg, f"block() has no option {keyword!r}; its options are retries= and backoff=")
+                self._error(arg, f"block() has no option {keyword!r}", fix="its options are retries= and backoff=")
                 return False
         return self._check_name(call) and self._check_options(call)
 
@@ -350,12 +357,22 @@ class BlockRewriter(cst.CSTTransformer):
         positional = [arg for arg in call.args if arg.keyword is None]
         named = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "name"]
         if len(positional) + len(named) != 1:
-            self._error(call, "a block needs exactly one name: block(\"Name\")")
+            self._error(
+                call,
+                'a block needs exactly one name: block("Name")',
+                fix='give the block one name: block("Step1")',
+                fix_when_raised="omitted",
+            )
             return False
         name = (positional or named)[0].value
         kind = literal_kind(name)
         if kind is not None and kind != "str":
-            self._error(name, f"block name must be a str, not {kind}")
+            self._error(
+                name,
+                f"block name must be a str, not {kind}",
+                fix='name the block with a str: block("Step1"), or block(f"step-{item}") in a loop',
+                fix_when_raised="omitted",
+            )
             return False
         return True
 
@@ -368,10 +385,20 @@ class BlockRewriter(cst.CSTTransformer):
             kind, negative = literal_kind(arg.value), is_negative(arg.value)
             got = "a negative number" if negative else kind if kind in ("None", "True", "False") else f"a {kind}"
             if arg.keyword.value == "retries" and (kind not in (None, "int") or negative):
-                self._error(arg.value, f"retries must be an int of 0 or more, not {got}")
+                self._error(
+                    arg.value,
+                    f"retries must be an int of 0 or more, not {got}",
+                    fix="give retries= how many times to try again, such as 3",
+                    fix_when_raised="omitted",
+                )
                 ok = False
             if arg.keyword.value == "backoff" and (kind not in (None, "int", "float") or negative):
-                self._error(arg.value, f"backoff must be seconds (0 or more) or a timedelta, not {got}")
+                self._error(
+                    arg.value,
+                    f"backoff must be seconds (0 or more) or a timedelta, not {got}",
+                    fix="give backoff= the seconds to wait before the first retry, such as 2.0",
+                    fix_when_raised="omitted",
+                )
                 ok = False
         return ok
 
@@ -387,9 +414,15 @@ class BlockRewriter(cst.CSTTransformer):
     def _position(self, node: cst.CSTNode):
         return self.get_metadata(PositionProvider, node)
 
-    def _error(self, node: cst.CSTNode, message: str) -> None:
+    def _error(self, node: cst.CSTNode, message: str, fix: str = "", fix_when_raised: str = "joined") -> None:
+        """An error at `node`. Raised, its fix is joined to the message by default, as the refusals
+        of the rewriter (`… cannot be replayed; move it out of the block`) have always read."""
         start = self._position(node).start
-        self.diagnostics.append(Diagnostic("error", self.filename, start.line, start.column + 1, message))
+        self.diagnostics.append(
+            Diagnostic(
+                "error", self.filename, start.line, start.column + 1, message, fix=fix, fix_when_raised=fix_when_raised
+            )
+        )
 
 
 def _call(handle: str, method: str, *args: cst.BaseExpression) -> cst.Call:
