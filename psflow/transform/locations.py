@@ -19,9 +19,11 @@ from __future__ import annotations
 import ast
 import re
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import CodeType
 from typing import Any, Callable, Iterable, cast
+
+from psflow.transform.diagnostics import Diagnostic
 
 HANDLE_PREFIX = "__psflow_b"
 HIDDEN_PREFIX = "@psflow_b"
@@ -32,6 +34,21 @@ _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
 def split_lines(text: str) -> list[str]:
     """`text`'s lines as the parser counts them (\\n, \\r\\n, \\r; not str.splitlines' \\f or \\u2028)."""
     return _LINE.findall(text)
+
+
+def located(diagnostics: Iterable[Diagnostic], source: str, shorthand: Layer | None = None) -> list[Diagnostic]:
+    """`diagnostics` with the user's line text, their columns moved back through the shorthand pass if given."""
+    lines = split_lines(source)
+    found = []
+    for diagnostic in diagnostics:
+        line, column = diagnostic.line, diagnostic.column
+        if lines and not 0 < line <= len(lines):  # "unexpected EOF" and the like: the last line
+            line, column = len(lines), len(lines[-1].rstrip("\r\n")) + 1
+        elif shorthand is not None:
+            column = shorthand.column(line, column - 1) + 1
+        text = lines[line - 1].rstrip("\r\n") if lines else ""
+        found.append(replace(diagnostic, line=line, column=column, source_line=text))
+    return found
 
 
 def is_handle(name: str) -> bool:

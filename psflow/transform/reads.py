@@ -109,7 +109,7 @@ class _ReadCollector(cst.CSTVisitor):
 
     def visit_Import(self, node: cst.Import) -> bool:
         for alias in node.names:
-            bound = alias.asname.name if alias.asname is not None else alias.name
+            bound: cst.BaseExpression = alias.asname.name if alias.asname is not None else alias.name
             while isinstance(bound, cst.Attribute):
                 bound = bound.value
             self._store(bound)

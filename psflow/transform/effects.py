@@ -78,15 +78,15 @@ def _top_level_annotations(body: cst.BaseSuite) -> Iterator[tuple[str, cst.BaseE
                         yield statement.target.value, statement.annotation.annotation
 
 
-def target_names(target: cst.BaseExpression, effects: BodyEffects) -> None:
+def _target_names(target: cst.BaseExpression, effects: BodyEffects) -> None:
     """Record what assigning to `target` binds (names) or mutates (attributes, items)."""
     if isinstance(target, cst.Name):
         effects.bind(target.value)
     elif isinstance(target, (cst.Tuple, cst.List)):
         for element in target.elements:
-            target_names(element.value, effects)
+            _target_names(element.value, effects)
     elif isinstance(target, cst.StarredElement):
-        target_names(target.value, effects)
+        _target_names(target.value, effects)
     elif isinstance(target, (cst.Attribute, cst.Subscript)):
         root = root_name(target)
         if root is not None:
@@ -123,19 +123,19 @@ class _EffectCollector(cst.CSTVisitor):
     # Binding statements.
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
-            target_names(target.target, self.effects)
+            _target_names(target.target, self.effects)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
-            target_names(node.target, self.effects)
+            _target_names(node.target, self.effects)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        target_names(node.target, self.effects)
+        _target_names(node.target, self.effects)
 
     def visit_For(self, node: cst.For) -> None:
         if node.asynchronous is not None:
             self._suspends(node, "`async for`")
-        target_names(node.target, self.effects)
+        _target_names(node.target, self.effects)
 
     def visit_With(self, node: cst.With) -> None:
         if node.asynchronous is not None:
@@ -143,7 +143,7 @@ class _EffectCollector(cst.CSTVisitor):
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
-            target_names(node.asname.name, self.effects)
+            _target_names(node.asname.name, self.effects)
 
     def visit_ExceptHandler(self, node: cst.ExceptHandler | cst.ExceptStarHandler) -> None:
         # Python deletes `e` when `except … as e:` ends: a delete, so replay unbinds it too.
@@ -153,12 +153,12 @@ class _EffectCollector(cst.CSTVisitor):
     visit_ExceptStarHandler = visit_ExceptHandler
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        target_names(node.target, self.effects)  # binds outside any comprehension too
+        _target_names(node.target, self.effects)  # binds outside any comprehension too
 
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
             if alias.asname is not None:
-                target_names(alias.asname.name, self.effects)
+                _target_names(alias.asname.name, self.effects)
             else:
                 self.effects.bind(root_name(alias.name) or "")
 
@@ -168,7 +168,7 @@ class _EffectCollector(cst.CSTVisitor):
             return
         for alias in node.names:
             bound = alias.asname.name if alias.asname is not None else alias.name
-            target_names(bound, self.effects)
+            _target_names(bound, self.effects)
 
     def visit_Del(self, node: cst.Del) -> None:
         self._delete(node.target)
@@ -182,7 +182,7 @@ class _EffectCollector(cst.CSTVisitor):
             for element in target.elements:
                 self._delete(element.value)
         else:
-            target_names(target, self.effects)
+            _target_names(target, self.effects)
 
     def visit_MatchAs(self, node: cst.MatchAs) -> None:
         if node.name is not None:
