@@ -98,10 +98,10 @@ def _compile_script(source: str, filename: str) -> CompiledScript:
         raise _with_report(TransformError(located(errors, source, shorthand)), report)
     if not plan.blocks:  # so no shorthand either: `expanded` is `source`
         return _unchanged(tree, source, filename)
-    rewritten, regions = rewrite(module, plan)
+    rewritten, insertions = rewrite(module, plan)
     text = rewritten.code
     try:
-        code = _compile(lambda: compile_mapped(text, filename, source, Layer(regions), shorthand), source, filename)
+        code = _compile(lambda: compile_mapped(text, filename, source, Layer(insertions), shorthand), source, filename)
     except TransformError as error:
         raise _with_report(error, report) from None
     return CompiledScript(attach(code, report), text, len(plan.blocks), report.sites, report.warnings, report.callables)

@@ -22,7 +22,9 @@ the body ends that loop instead of the user's (the try counts as done), so it is
 issued again after it, as the marks on the block say.
 
 Everything it needs to know (which blocks, what they bind, which exits leave
-which blocks) is in the plan: it analyses nothing itself.
+which blocks, where each node was) is in the plan: it analyses nothing itself.
+Where it puts text into a user line, it records an Insertion at the plan's
+position of the node it writes next to, for psflow.transform.locations.
 """
 
 from __future__ import annotations
@@ -30,17 +32,17 @@ from __future__ import annotations
 from typing import Iterable, cast
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition
 
-from psflow.transform.locations import Region
+from psflow.transform.locations import Insertion
+from psflow.transform.matchers import code_of
 from psflow.transform.plan import BlockPlan, ScriptPlan
 
 
-def rewrite(module: cst.Module, plan: ScriptPlan) -> tuple[cst.Module, list[Region]]:
-    """`module` with every block of `plan` written out, and where new text sits inside user lines."""
+def rewrite(module: cst.Module, plan: ScriptPlan) -> tuple[cst.Module, list[Insertion]]:
+    """`module` with every block of `plan` written out, and the text that went into user lines."""
     rewriter = BlockRewriter(plan)
-    rewritten = module.visit(rewriter)
-    return rewritten, rewriter.inserted_regions(rewritten)
+    return module.visit(rewriter), rewriter.insertions
 
 
 class BlockRewriter(cst.CSTTransformer):
@@ -49,8 +51,7 @@ class BlockRewriter(cst.CSTTransformer):
     def __init__(self, plan: ScriptPlan) -> None:
         super().__init__()
         self.plan = plan
-        # Text put inside user lines, as (kind, first generated node, last node): see inserted_regions().
-        self._insertions: list[tuple[str, cst.CSTNode, cst.CSTNode]] = []
+        self.insertions: list[Insertion] = []  # by line and column of the text the plan was made from
         self._blocks = {block.node: block for block in plan.blocks}
 
     # ---- blocks -----------------------------------------------------------
@@ -76,7 +77,8 @@ class BlockRewriter(cst.CSTTransformer):
             cst.WithItem(item=at_call, asname=cst.AsName(name=cst.Name(block.handle)), comma=_comma()),
             cst.WithItem(item=_call(block.handle, "body"), asname=item.asname, comma=item.comma),
         ]
-        self._insertions.append(("header", at_call.func, new_items[1].item))
+        # `.at(…) as h, h.body()` goes right after the user's `block(NAME)`.
+        self._insert(_end(self.plan, block.call), sum(map(_width, new_items)) - _width(item))
         items = list(updated_node.items)
         items[index : index + 1] = new_items
         rewritten = updated_node.with_changes(items=items)
@@ -101,8 +103,18 @@ class BlockRewriter(cst.CSTTransformer):
             for kind in ("break", "continue")
             if kind in block.exits
         ]
-        self._insertions.append(("indent", loop, trying))
+        self._indent_body(block)
         return cst.IndentedBlock([loop, *again], header=body.header, indent=body.indent)
+
+    def _indent_body(self, block: BlockPlan) -> None:
+        """Each line of a retried body gets two indentation levels more: tentatively, as libcst does not
+        indent every line (not those inside a multi-line string, say)."""
+        body = cast(cst.IndentedBlock, block.node.body)
+        width = len(body.indent if body.indent is not None else self.plan.default_indent)
+        column = self.plan.positions[block.node].start.column + width  # where the body's own lines start
+        first = self.plan.positions[body.header].end.line  # the line after the header's newline
+        last = self.plan.positions[body].end.line
+        self.insertions.extend(Insertion(line, column, 2 * width, tentative=True) for line in range(first, last + 1))
 
     def _replay_code(
         self, block: BlockPlan, keys: dict[str, str], asname: cst.AsName | None
@@ -144,20 +156,19 @@ class BlockRewriter(cst.CSTTransformer):
         if left is None:
             return updated_node
         value: cst.BaseExpression = updated_node.value if updated_node.value is not None else cst.Name("None")
-        calls = []
-        for block in reversed(left):
-            value = _call(block.handle, "returning", value)
-            calls.append(value)
+        returned = _returning(left, value)
         whitespace = updated_node.whitespace_after_return
         spaced = updated_node.value is None or not getattr(whitespace, "value", " ")  # `return(x)` has no blank
         if spaced:
             whitespace = cst.SimpleWhitespace(" ")
-        returned = updated_node.with_changes(value=value, whitespace_after_return=whitespace)
-        if updated_node.value is None:  # all of ` h.returning(None)` is new
-            self._insertions.append(("bare return", returned, value))
-        else:  # the blank added after `return(` is new text too
-            self._insertions.append(("spaced return" if spaced else "return", value, calls[0]))
-        return returned
+        opening = sum(len(f"{block.handle}.returning(") for block in left)
+        if original_node.value is None:  # all of ` h.returning(None)` is new
+            start = self.plan.positions[original_node].start
+            self._insert(CodePosition(start.line, start.column + len("return")), 1 + opening + len("None") + len(left))
+        else:  # `h1.returning(h2.returning(` before the value (and the blank `return(` lacked), `))` after it
+            self._insert(_start(self.plan, original_node.value), int(spaced) + opening)
+            self._insert(_end(self.plan, original_node.value), len(left))
+        return updated_node.with_changes(value=returned, whitespace_after_return=whitespace)
 
     def leave_Break(
         self, original_node: cst.Break, updated_node: cst.Break
@@ -176,43 +187,11 @@ class BlockRewriter(cst.CSTTransformer):
         if left is None:
             return updated_node
         marks = _leaving(kind, left)
-        self._insertions.append(("leaving", marks[0], updated_node))
+        self._insert(self.plan.positions[original_node].start, sum(map(_width, marks)))  # `h.leaving(…); `
         return cst.FlattenSentinel([*marks, updated_node])
 
-    # ---- where text went into user lines ------------------------------------
-
-    def inserted_regions(self, module: cst.Module) -> list[Region]:
-        """Where, in the rewritten `module`'s text, new text sits inside user lines.
-
-        Read from positions in the rewritten tree itself, so they are right however
-        libcst lays the generated nodes out.
-        """
-        if not self._insertions:
-            return []
-        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-        regions = []
-        for kind, first, last in self._insertions:
-            start, end = positions[first].start, positions[last].end
-            if kind == "header":  # `.at(…) as h, h.body()` after the user's `block(NAME)`
-                at = positions[first.attr].start  # type: ignore[attr-defined]
-                regions.append(Region(at.line, at.column - 1, end.column))
-            elif kind in ("return", "spaced return"):  # `h1.returning(h2.returning(` … `))` around the value
-                opening = positions[last.func.attr].end  # type: ignore[attr-defined]
-                blank = 1 if kind == "spaced return" else 0
-                regions.append(Region(start.line, start.column - blank, opening.column + 1))
-                outer_end = positions[first].end
-                regions.append(Region(outer_end.line, end.column - 1, outer_end.column))
-            elif kind == "indent":  # a retried body: two indentation levels more on each line libcst indents
-                width = 2 * (positions[last].start.column - start.column)  # the `with`'s indent under the `while`
-                regions.extend(
-                    Region(line, start.column, start.column + width, tentative=True)
-                    for line in range(positions[last].start.line + 1, end.line + 1)
-                )
-            elif kind == "bare return":  # `return` → `return h.returning(None)`
-                regions.append(Region(start.line, start.column + len("return"), end.column))
-            else:  # `h.leaving('break'); ` before `break`
-                regions.append(Region(start.line, start.column, positions[last].start.column))
-        return regions
+    def _insert(self, position: CodePosition, length: int) -> None:
+        self.insertions.append(Insertion(position.line, position.column, length))
 
 
 def _exit_again(kind: str, block: BlockPlan) -> list[cst.BaseSmallStatement]:
@@ -255,6 +234,20 @@ def _annotations(
     if not guard:
         return statements
     return [cst.If(test=cst.parse_expression(f"{handle}.exit == 'normal'"), body=cst.IndentedBlock(statements))]
+
+
+def _start(plan: ScriptPlan, node: cst.BaseExpression) -> CodePosition:
+    """Where `node` starts, its parentheses included."""
+    return plan.positions[node.lpar[0] if node.lpar else node].start
+
+
+def _end(plan: ScriptPlan, node: cst.BaseExpression) -> CodePosition:
+    """Where `node` ends, its parentheses included."""
+    return plan.positions[node.rpar[-1] if node.rpar else node].end
+
+
+def _width(node: cst.CSTNode) -> int:
+    return len(code_of(node))
 
 
 def _call(handle: str, method: str, *args: cst.BaseExpression) -> cst.Call:

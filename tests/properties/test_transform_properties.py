@@ -471,8 +471,8 @@ def test_every_node_of_the_original_keeps_its_position(program: tuple[str, str])
     _, plain = program  # all `with block(...)`: the original is then plain Python, and its AST the reference
     expanded, shorthand = expand_shorthand(plain)
     module = cst.parse_module(expanded)
-    rewritten, regions = rewrite(module, plan_script(module, expanded, "generated.py", shorthand.lines()))
-    tree = mapped_tree(rewritten.code, "generated.py", plain, Layer(regions), shorthand)
+    rewritten, insertions = rewrite(module, plan_script(module, expanded, "generated.py", shorthand.lines()))
+    tree = mapped_tree(rewritten.code, "generated.py", plain, Layer(insertions), shorthand)
     assert not _spans(ast.parse(plain)) - _spans(tree)
 
 

@@ -1,5 +1,5 @@
 """psflow.transform.plan: the one pass. Each block planned once (site, effects, surroundings), each exit
-mapped to the blocks it leaves."""
+mapped to the blocks it leaves, metadata resolved once per compile."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from textwrap import dedent
 
 import libcst as cst
 import pytest
+from libcst.metadata import MetadataWrapper
 
 from psflow.transform import compile_script, effects
 from psflow.transform import plan as plan_module
@@ -124,16 +125,22 @@ def test_scopes_know_where_names_live_and_how_they_are_mangled() -> None:
     assert module.mangle("__secret") == "__secret"
 
 
-def test_a_compile_analyses_each_block_once(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_compile_resolves_metadata_once_and_analyses_each_block_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    wrapped: list[int] = []
     analysed: list[int] = []
-    analyse_body = effects.analyse_body
+    wrap, analyse_body = MetadataWrapper.__init__, effects.analyse_body
+
+    def counting_wrap(self: MetadataWrapper, *args: object, **kwargs: object) -> None:
+        wrapped.append(1)
+        wrap(self, *args, **kwargs)  # type: ignore[arg-type]
 
     def counting_analyse(nodes: list[cst.CSTNode]) -> effects.BodyEffects:
         analysed.append(1)
         return analyse_body(nodes)
 
+    monkeypatch.setattr(MetadataWrapper, "__init__", counting_wrap)
     monkeypatch.setattr(plan_module, "analyse_body", counting_analyse)
     source = 'with block("A"):\n    with block("B"):\n        x = 1\n    return_value = 2\nwith block("C"):\n    pass\n'
     compiled = compile_script(source, "flow.py")
     assert compiled.block_count == 3
-    assert len(analysed) == 3
+    assert (len(wrapped), len(analysed)) == (1, 3)
