@@ -8,7 +8,63 @@ its own. The fix is attached where each diagnostic is made.
 from __future__ import annotations
 
 import pytest
+from rule_support import raised, text
+
 from psflow.transform import Diagnostic, TransformError, check_script, compile_script
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "column", "message"),
+    [
+        pytest.param("x = (\n", 1, 5, "syntax error: '(' was never closed", id="plain"),
+        pytest.param("x = 1\ndef f(:\n    pass\n", 2, 7, "syntax error: invalid syntax", id="plain-invalid"),
+        pytest.param('block "é" as b c:\n    pass\n', 1, 16, "syntax error: invalid syntax", id="shorthand-header"),
+        pytest.param('block "a" +:\n    pass\n', 1, 12, "syntax error: invalid syntax", id="shorthand-name"),
+        pytest.param(
+            'block "a":\nx = 1\n', 2, 1, "syntax error: expected an indented block after block on line 1",
+            id="shorthand-no-body",
+        ),
+        pytest.param(
+            'block "a":\n    x = 1\n  y = 2\n', 3, 8,
+            "syntax error: unindent does not match any outer indentation level",
+            id="after-shorthand",
+        ),
+        pytest.param(
+            'block "a":\n    return 1\n', 2, 5, "syntax error: 'return' outside function", id="compiler-check"
+        ),
+        pytest.param(
+            'block "é": x = 1; break\n', 1, 19, "syntax error: 'break' outside loop", id="compiler-check-non-ascii"
+        ),
+        pytest.param("return 1\n", 1, 1, "syntax error: 'return' outside function", id="compiler-check-no-blocks"),
+    ],
+)
+def test_syntax_errors_point_at_the_users_line_and_column(source: str, line: int, column: int, message: str) -> None:
+    with pytest.raises(TransformError) as caught:
+        compile_script(source, "flow.py")
+    (diagnostic,) = caught.value.diagnostics
+    assert (diagnostic.line, diagnostic.column, diagnostic.message) == (line, column, message)
+    assert diagnostic.source_line == source.splitlines()[line - 1]
+    assert str(caught.value).startswith(f"flow.py:{line}:{column}: error: {message}\n")
+
+
+def test_syntax_errors_are_reported_not_raised() -> None:
+    result = check_script("with block('A'):\nx = 1\n", "flow.py")
+    [diagnostic] = result.diagnostics
+    assert diagnostic.severity == "error" and diagnostic.message.startswith("syntax error")
+    assert diagnostic.fix == "correct the Python syntax at this position" and result.sites == ()
+
+
+def test_valid_python_libcst_cannot_parse_is_diagnosed_not_called_a_syntax_error() -> None:
+    ((line, _, message),) = raised(
+        """
+        with block("a"):
+            (parenthesised): int = 1
+        """
+    )
+    assert line == 2 and message.startswith("psflow's rewriter (libcst) cannot read this valid Python")
+    [checked] = check_script(text('with block("a"):\n    (parenthesised): int = 1\n'), "flow.py").diagnostics
+    assert checked.message == "psflow's rewriter (libcst) cannot read this valid Python"
+    assert checked.fix.startswith("write it another way (")
 
 
 # ---- the same finding, raised and checked ------------------------------------------------------------
