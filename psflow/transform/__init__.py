@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import CodeType
 from typing import TYPE_CHECKING, Callable
 
@@ -34,7 +34,7 @@ class CompiledScript:
     code: CodeType
     text: str
     block_count: int
-    sites: tuple[BlockSite, ...] = ()  # each block, in source order (psflow.transform.check)
+    sites: tuple[BlockSite, ...] = ()  # each block, in source order (psflow.transform.plan)
     warnings: tuple[Diagnostic, ...] = ()  # what `psflow check` warns about; `code` carries them too
     callables: tuple[str | None, ...] = ()  # names of `@block(NAME)` functions (None: not a literal)
 
@@ -68,7 +68,7 @@ def compile_script(source: str, filename: str) -> CompiledScript:
 
 
 def _compile_script(source: str, filename: str) -> CompiledScript:
-    from psflow.transform.locations import Layer, compile_mapped
+    from psflow.transform.locations import Layer, compile_mapped, located
     from psflow.transform.shorthand import expand_shorthand
 
     expanded, shorthand = expand_shorthand(source)
@@ -77,40 +77,34 @@ def _compile_script(source: str, filename: str) -> CompiledScript:
         return _unchanged(tree, source, filename)
 
     import libcst as cst  # only on a cache miss: it is the slowest import psflow has
-    from libcst.metadata import MetadataWrapper
 
-    from psflow.transform.check import check_module
-    from psflow.transform.rewriter import BlockRewriter
+    from psflow.transform.plan import plan_script
+    from psflow.transform.rewriter import rewrite
+    from psflow.transform.rules import check_plan
 
     try:
         module = cst.parse_module(expanded)
     except cst.ParserSyntaxError as error:  # Python accepted it (see _parse): a gap in libcst's grammar
-        message = f"psflow's rewriter (libcst) cannot read this valid Python; write it another way ({error.message})"
-        diagnostic = Diagnostic("error", filename, error.raw_line, error.raw_column + 1, message)
-        raise _located(source, [diagnostic], shorthand) from None
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    findings = check_module(wrapper, expanded, filename)  # before the rewrite: it needs the fingerprints
-    report = ScriptReport(
-        tuple(findings.sites),
-        tuple(_located(source, findings.warnings, shorthand).diagnostics),
-        tuple(findings.callables),
-    )
-    fingerprints = {site.line: site.fingerprint for site in report.sites}
-    rewriter = BlockRewriter(filename, shorthand.lines(), fingerprints=fingerprints)
-    rewritten = wrapper.visit(rewriter)
-    if rewriter.diagnostics or findings.errors:
-        raise _with_report(_located(source, [*rewriter.diagnostics, *findings.errors], shorthand), report)
-    if rewriter.block_count == 0:  # so no shorthand either: `expanded` is `source`
+        diagnostic = Diagnostic(
+            "error", filename, error.raw_line, error.raw_column + 1,
+            "psflow's rewriter (libcst) cannot read this valid Python",
+            fix=f"write it another way ({error.message})", fix_when_raised="joined",
+        )
+        raise TransformError(located([diagnostic], source, shorthand)) from None
+    plan = plan_script(module, expanded, filename, shorthand.lines())
+    errors, warnings = check_plan(plan)
+    report = ScriptReport(tuple(plan.sites), tuple(located(warnings, source, shorthand)), tuple(plan.callables))
+    if errors:
+        raise _with_report(TransformError(located(errors, source, shorthand)), report)
+    if not plan.blocks:  # so no shorthand either: `expanded` is `source`
         return _unchanged(tree, source, filename)
+    rewritten, insertions = rewrite(module, plan)
     text = rewritten.code
-    regions = Layer(rewriter.inserted_regions(rewritten))
     try:
-        code = _compile(lambda: compile_mapped(text, filename, source, regions, shorthand), source, filename)
+        code = _compile(lambda: compile_mapped(text, filename, source, Layer(insertions), shorthand), source, filename)
     except TransformError as error:
         raise _with_report(error, report) from None
-    return CompiledScript(
-        attach(code, report), text, rewriter.block_count, report.sites, report.warnings, report.callables
-    )
+    return CompiledScript(attach(code, report), text, len(plan.blocks), report.sites, report.warnings, report.callables)
 
 
 def check_script(source: str, filename: str) -> ScriptCheck:
@@ -122,32 +116,9 @@ def check_script(source: str, filename: str) -> ScriptCheck:
     try:
         compiled = compile_script(source, filename)
     except TransformError as error:
-        diagnostics = sorted([*map(_with_fix, error.diagnostics), *error.warnings], key=lambda d: (d.line, d.column))
+        diagnostics = sorted([*error.findings, *error.warnings], key=lambda d: (d.line, d.column))
         return ScriptCheck(tuple(error.sites), tuple(diagnostics))
     return ScriptCheck(compiled.sites, compiled.warnings)
-
-
-# Fixes for the rewriter's and the compiler's errors whose message does not say what to do.
-_FIXES = {
-    "block name must be a str": 'name the block with a str: block("Step1"), or block(f"step-{item}") in a loop',
-    "a block needs exactly one name": 'give the block one name: block("Step1")',
-    "retries must be": "give retries= how many times to try again, such as 3",
-    "backoff must be": "give backoff= the seconds to wait before the first retry, such as 2.0",
-    "a block with retries needs its body": "put the body on its own indented lines",
-    "syntax error": "correct the Python syntax at this position",
-    "`block` here is a name of this script": "rename the script's own `block`, so that `block \"Name\":` is psflow's",
-}
-
-
-def _with_fix(diagnostic: Diagnostic) -> Diagnostic:
-    """`diagnostic` with its one-line fix: "what; what to do" is split at the "; ", else a known fix."""
-    if diagnostic.fix:
-        return diagnostic
-    what, separator, fix = diagnostic.message.partition("; ")
-    if separator and not diagnostic.message.startswith("syntax error"):
-        return replace(diagnostic, message=what, fix=fix)
-    known = next((fix for start, fix in _FIXES.items() if diagnostic.message.startswith(start)), "")
-    return replace(diagnostic, fix=known)
 
 
 def _with_report(error: TransformError, report: ScriptReport) -> TransformError:
@@ -163,6 +134,8 @@ def _unchanged(tree: ast.Module, source: str, filename: str) -> CompiledScript:
 
 
 def _parse(expanded: str, source: str, filename: str, shorthand: Layer) -> ast.Module:
+    from psflow.transform.locations import located
+
     try:
         return ast.parse(expanded, filename)
     except SyntaxError as error:
@@ -173,7 +146,7 @@ def _parse(expanded: str, source: str, filename: str, shorthand: Layer) -> ast.M
             error.msg,
         )
         diagnostic = _syntax(filename, error.lineno or 1, error.offset or 1, message)
-        raise _located(source, [diagnostic], shorthand) from None
+        raise TransformError(located([diagnostic], source, shorthand)) from None
 
 
 def _compile(compile_tree: Callable[[], CodeType], source: str, filename: str) -> CodeType:
@@ -184,32 +157,18 @@ def _compile(compile_tree: Callable[[], CodeType], source: str, filename: str) -
     try:
         return compile_tree()
     except SyntaxError as error:
-        from psflow.transform.locations import split_lines
+        from psflow.transform.locations import located, split_lines
 
         lines = split_lines(source)
         line = error.lineno or 1
         column = error.offset or 1
         if 0 < line <= len(lines):
             column = len(lines[line - 1].encode()[: column - 1].decode(errors="ignore")) + 1
-        raise _located(source, [_syntax(filename, line, column, error.msg)]) from None
+        raise TransformError(located([_syntax(filename, line, column, error.msg)], source)) from None
 
 
 def _syntax(filename: str, line: int, column: int, message: str) -> Diagnostic:
-    return Diagnostic("error", filename, line, column, f"syntax error: {message}")
-
-
-def _located(source: str, diagnostics: list[Diagnostic], shorthand: Layer | None = None) -> TransformError:
-    """Diagnostics with the user's line text, moved back through the shorthand pass's columns if given."""
-    from psflow.transform.locations import split_lines
-
-    lines = split_lines(source)
-    located = []
-    for diagnostic in diagnostics:
-        line, column = diagnostic.line, diagnostic.column
-        if lines and not 0 < line <= len(lines):  # "unexpected EOF" and the like: the last line
-            line, column = len(lines), len(lines[-1].rstrip("\r\n")) + 1
-        elif shorthand is not None:
-            column = shorthand.column(line, column - 1) + 1
-        text = lines[line - 1].rstrip("\r\n") if lines else ""
-        located.append(replace(diagnostic, line=line, column=column, source_line=text))
-    return TransformError(located)
+    return Diagnostic(
+        "error", filename, line, column, f"syntax error: {message}",
+        fix="correct the Python syntax at this position", fix_when_raised="omitted",
+    )

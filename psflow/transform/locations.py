@@ -19,9 +19,11 @@ from __future__ import annotations
 import ast
 import re
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import CodeType
 from typing import Any, Callable, Iterable, cast
+
+from psflow.transform.diagnostics import Diagnostic
 
 HANDLE_PREFIX = "__psflow_b"
 HIDDEN_PREFIX = "@psflow_b"
@@ -34,64 +36,64 @@ def split_lines(text: str) -> list[str]:
     return _LINE.findall(text)
 
 
+def located(diagnostics: Iterable[Diagnostic], source: str, shorthand: Layer | None = None) -> list[Diagnostic]:
+    """`diagnostics` with the user's line text, their columns moved back through the shorthand pass if given."""
+    lines = split_lines(source)
+    found = []
+    for diagnostic in diagnostics:
+        line, column = diagnostic.line, diagnostic.column
+        if lines and not 0 < line <= len(lines):  # "unexpected EOF" and the like: the last line
+            line, column = len(lines), len(lines[-1].rstrip("\r\n")) + 1
+        elif shorthand is not None:
+            column = shorthand.column(line, column - 1) + 1
+        text = lines[line - 1].rstrip("\r\n") if lines else ""
+        found.append(replace(diagnostic, line=line, column=column, source_line=text))
+    return found
+
+
 def is_handle(name: str) -> bool:
     """Is `name` a block handle made by the rewriter (`__psflow_b3`)?"""
     return _HANDLE.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
-class Region:
-    """Text at character columns [start, end) of `line` that is not in the text it was made from.
+class Insertion:
+    """`length` characters a pass put at character `column` of `line` of the text it was given.
 
-    A tentative region is the indentation a retried block's body gets: libcst adds
+    A tentative insertion is the indentation a retried block's body gets: libcst adds
     it to every line it indents, but not to lines inside a multi-line string (and a
     few others it copies), so `Layer.settled` keeps it where the line's text shows it.
     """
 
     line: int
-    start: int
-    end: int
+    column: int
+    length: int
     tentative: bool = False
 
 
 class Layer:
-    """One rewrite pass's inserted regions: maps its output columns back to its input columns."""
+    """One pass's insertions, by line of its input: maps its output columns back to its input columns."""
 
-    def __init__(self, regions: Iterable[Region] = ()) -> None:
-        self._by_line: dict[int, list[tuple[int, int]]] = {}
-        self.tentative: dict[int, list[Region]] = {}
-        for region in regions:
-            if region.tentative:
-                self.tentative.setdefault(region.line, []).append(region)
-            elif region.end > region.start:
-                self._by_line.setdefault(region.line, []).append((region.start, region.end))
-        for spans in self._by_line.values():
-            spans.sort()
+    def __init__(self, insertions: Iterable[Insertion] = ()) -> None:
+        self._firm: dict[int, list[Insertion]] = {}
+        self.tentative: dict[int, list[Insertion]] = {}
+        for insertion in insertions:
+            if insertion.tentative:
+                self.tentative.setdefault(insertion.line, []).append(insertion)
+            elif insertion.length > 0:
+                self._firm.setdefault(insertion.line, []).append(insertion)
+        # Where the inserted text sits in each output line: [start, end) character columns, in order.
+        self._by_line = {line: _spans(insertions) for line, insertions in self._firm.items()}
 
     def settled(self, holds: Callable[[int, Layer], bool]) -> Layer:
-        """This layer with each line's tentative regions made firm where `holds(line, layer with them)`,
+        """This layer with each line's tentative insertions made firm where `holds(line, layer with them)`,
         and dropped elsewhere."""
-        firm = [Region(line, start, end) for line, spans in self._by_line.items() for start, end in spans]
+        firm = [insertion for insertions in self._firm.values() for insertion in insertions]
         for line, candidates in self.tentative.items():
-            made_firm = [Region(line, r.start, r.end) for r in candidates]
-            already = [Region(line, start, end) for start, end in self._by_line.get(line, ())]
-            if holds(line, Layer([*already, *made_firm])):
+            made_firm = [replace(insertion, tentative=False) for insertion in candidates]
+            if holds(line, Layer([*self._firm.get(line, ()), *made_firm])):
                 firm.extend(made_firm)
         return Layer(firm)
-
-    @classmethod
-    def from_insertions(cls, insertions: Iterable[tuple[int, int, int]]) -> Layer:
-        """From (line, input column, length) insertions: the regions they occupy in the output."""
-        by_line: dict[int, list[tuple[int, int]]] = {}
-        for line, column, length in insertions:
-            by_line.setdefault(line, []).append((column, length))
-        regions = []
-        for line, inserts in by_line.items():
-            offset = 0
-            for column, length in sorted(inserts):
-                regions.append(Region(line, column + offset, column + offset + length))
-                offset += length
-        return cls(regions)
 
     def __contains__(self, line: int) -> bool:
         return line in self._by_line
@@ -118,6 +120,17 @@ class Layer:
         return column - removed
 
 
+def _spans(insertions: list[Insertion]) -> list[tuple[int, int]]:
+    """Where `insertions` (into one line) sit in the output line. Text inserted at one column is one run,
+    so the order of insertions at the same column does not matter."""
+    spans, offset = [], 0
+    for insertion in sorted(insertions, key=lambda insertion: insertion.column):
+        start = insertion.column + offset
+        spans.append((start, start + insertion.length))
+        offset += insertion.length
+    return spans
+
+
 def compile_mapped(text: str, filename: str, source: str, rewrite: Layer, shorthand: Layer) -> CodeType:
     """Compile rewritten `text`, reporting lines and columns of `source` (the user's file)."""
     return compile(mapped_tree(text, filename, source, rewrite, shorthand), filename, "exec", dont_inherit=True)
@@ -126,9 +139,9 @@ def compile_mapped(text: str, filename: str, source: str, rewrite: Layer, shorth
 def mapped_tree(text: str, filename: str, source: str, rewrite: Layer, shorthand: Layer) -> ast.Module:
     """The AST of rewritten `text`, its positions moved to `source`'s lines and columns.
 
-    `shorthand` holds what the shorthand pass inserted (by line of `source`, which
-    it never moves); `rewrite` what the rewriter inserted into user lines (by line
-    of `text`). Lines only ever move through the statements added after blocks.
+    `shorthand` holds what the shorthand pass inserted, `rewrite` what the rewriter
+    inserted into user lines, both by line of `source` (neither pass moves a user
+    line to another). Lines only ever move through the statements added after blocks.
     """
     tree = ast.parse(text, filename)
     anchors = _generated_lines(tree)
@@ -140,21 +153,22 @@ def mapped_tree(text: str, filename: str, source: str, rewrite: Layer, shorthand
             line = anchors[line][0]
         return line - bisect_left(added, line)
 
-    def is_users(line: int, layer: Layer) -> bool:
-        """Does `layer` take out all that was added to `line`? Then it is as long as the user's line
-        (the text may differ: the shorthand turns `block "N"`'s blank into a parenthesis)."""
-        user = user_line(line)
-        undone = shorthand.undo(user, layer.undo(line, text_lines[line - 1]))
-        return len(undone.rstrip("\r\n")) == len(user_lines[user - 1].rstrip("\r\n"))
-
     if rewrite.tentative:
+        text_line = {user_line(line): line for line in range(1, len(text_lines) + 1) if line not in anchors}
+
+        def is_users(user: int, layer: Layer) -> bool:
+            """Does `layer` take out all that was added to line `user`? Then it is as long as the user's line
+            (the text may differ: the shorthand turns `block "N"`'s blank into a parenthesis)."""
+            undone = shorthand.undo(user, layer.undo(user, text_lines[text_line[user] - 1]))
+            return len(undone.rstrip("\r\n")) == len(user_lines[user - 1].rstrip("\r\n"))
+
         rewrite = rewrite.settled(is_users)
 
     def column(line: int, offset: int) -> int:
         user = user_line(line)
-        if line not in rewrite and user not in shorthand:  # the usual case: nothing inserted
+        if user not in rewrite and user not in shorthand:  # the usual case: nothing inserted
             return offset
-        mapped = rewrite.column(line, _char_column(text_lines[line - 1], offset))
+        mapped = rewrite.column(user, _char_column(text_lines[line - 1], offset))
         return len(user_lines[user - 1][: shorthand.column(user, mapped)].encode())
 
     for walked in ast.walk(tree):
@@ -215,7 +229,9 @@ def _block_anchor(anchors: dict[int, tuple[int, int, int, int]], block: ast.With
     return anchor
 
 
-def _anchor_lines(anchors: dict[int, tuple[int, int, int, int]], statement: ast.stmt, anchor) -> None:
+def _anchor_lines(
+    anchors: dict[int, tuple[int, int, int, int]], statement: ast.stmt, anchor: tuple[int, int, int, int]
+) -> None:
     for line in range(statement.lineno, (statement.end_lineno or statement.lineno) + 1):
         anchors[line] = anchor
 

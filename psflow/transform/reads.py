@@ -12,16 +12,7 @@ from typing import Iterable
 
 import libcst as cst
 
-
-def bound_names(target: cst.BaseExpression) -> list[str]:
-    """Names an assignment to `target` binds (attributes and items bind none)."""
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [name for element in target.elements for name in bound_names(element.value)]
-    if isinstance(target, cst.StarredElement):
-        return bound_names(target.value)
-    return []
+from psflow.transform.matchers import bound_names
 
 
 def reads(nodes: Iterable[cst.CSTNode]) -> list[str]:
@@ -118,7 +109,7 @@ class _ReadCollector(cst.CSTVisitor):
 
     def visit_Import(self, node: cst.Import) -> bool:
         for alias in node.names:
-            bound = alias.asname.name if alias.asname is not None else alias.name
+            bound: cst.BaseExpression = alias.asname.name if alias.asname is not None else alias.name
             while isinstance(bound, cst.Attribute):
                 bound = bound.value
             self._store(bound)

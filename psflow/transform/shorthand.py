@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import io
 import tokenize
+from typing import Iterator
 
-from psflow.transform.locations import Layer
+from psflow.transform.locations import Insertion, Layer
 
 _STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING}
 _SKIPPED = {tokenize.NL, tokenize.COMMENT}
@@ -17,6 +18,8 @@ _STRING_STARTS = {tokenize.STRING} | (
     {tokenize.FSTRING_START} if hasattr(tokenize, "FSTRING_START") else set()
 )
 _OPEN, _CLOSE = "([{", ")]}"
+
+Position = tuple[int, int]  # (line, column), as tokenize gives them
 
 
 def expand_shorthand(source: str) -> tuple[str, Layer]:
@@ -35,24 +38,24 @@ def expand_shorthand(source: str) -> tuple[str, Layer]:
     headers = list(_find_headers(tokens))
     if not headers:
         return source, Layer()
-    insertions: list[tuple[int, int, int]] = []  # (line, column in `source`, length)
+    insertions: list[Insertion] = []
     # Edit from the end so earlier positions stay valid.
     for keyword, name_start, name_end in reversed(headers):
         (kline, kcol), (sline, scol), (eline, ecol) = keyword.start, name_start, name_end
         lines[eline - 1] = lines[eline - 1][:ecol] + ")" + lines[eline - 1][ecol:]
-        insertions.append((eline, ecol, 1))
+        insertions.append(Insertion(eline, ecol, 1))
         text, after = lines[kline - 1], keyword.end[1]
         # `block "N"` → `with block("N")`: the first blank after `block` becomes the `(`.
         if sline == kline and text[after:scol]:
             lines[kline - 1] = text[:kcol] + "with block(" + text[after + 1:]
         else:  # no blank (`block"N"`), or the name starts on a later line
             lines[kline - 1] = text[:kcol] + "with block(" + text[after:]
-            insertions.append((kline, after, 1))
-        insertions.append((kline, kcol, len("with ")))
-    return "".join(lines), Layer.from_insertions(insertions)
+            insertions.append(Insertion(kline, after, 1))
+        insertions.append(Insertion(kline, kcol, len("with ")))
+    return "".join(lines), Layer(insertions)
 
 
-def _find_headers(tokens: list[tokenize.TokenInfo]):
+def _find_headers(tokens: list[tokenize.TokenInfo]) -> Iterator[tuple[tokenize.TokenInfo, Position, Position]]:
     """Yield (block token, name start, name end) for each shorthand header."""
     previous = tokenize.ENCODING
     for index, token in enumerate(tokens):
@@ -71,7 +74,7 @@ def _find_headers(tokens: list[tokenize.TokenInfo]):
         previous = token.type
 
 
-def _name_end(tokens: list[tokenize.TokenInfo], start: int) -> tuple[int, int] | None:
+def _name_end(tokens: list[tokenize.TokenInfo], start: int) -> Position | None:
     """End position of the name expression: just before `:`, `as` or `,` at bracket depth 0.
 
     A comma ends it too: `block "A", open(f) as fh:` is `with block("A"), open(f) as fh:`.

@@ -2,7 +2,7 @@
 
 `psflow check` lists the sites, `psflow exec` prints the warnings before the first
 statement, and `psflow resume --dry-run` compares the sites with a job's records.
-They are computed once, when the script is compiled (psflow.transform.check), and
+They are computed once, when the script is compiled (psflow.transform.plan), and
 stored as one extra constant at the end of the module code object's `co_consts`:
 nothing references it, so it changes nothing at run time, and the code cache
 (psflow.loader, a marshalled code object) keeps it for free.

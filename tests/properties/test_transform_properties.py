@@ -23,14 +23,14 @@ import libcst as cst
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from libcst.metadata import MetadataWrapper
 
 from psflow.script import block as Block
 from psflow.script import recorder
 from psflow.script.recorder import MISSING, lookup
 from psflow.transform import TransformError, compile_script
 from psflow.transform.locations import Layer, mapped_tree
-from psflow.transform.rewriter import BlockRewriter
+from psflow.transform.plan import plan_script
+from psflow.transform.rewriter import rewrite
 from psflow.transform.shorthand import expand_shorthand
 
 try:  # in the `test` extra; without it, one test is skipped
@@ -470,9 +470,9 @@ def test_every_node_of_the_original_keeps_its_position(program: tuple[str, str])
     """Each node of the user's own AST is in the rewritten AST at exactly its own place."""
     _, plain = program  # all `with block(...)`: the original is then plain Python, and its AST the reference
     expanded, shorthand = expand_shorthand(plain)
-    rewriter = BlockRewriter("generated.py")
-    rewritten = MetadataWrapper(cst.parse_module(expanded), unsafe_skip_copy=True).visit(rewriter)
-    tree = mapped_tree(rewritten.code, "generated.py", plain, Layer(rewriter.inserted_regions(rewritten)), shorthand)
+    module = cst.parse_module(expanded)
+    rewritten, insertions = rewrite(module, plan_script(module, expanded, "generated.py", shorthand.lines()))
+    tree = mapped_tree(rewritten.code, "generated.py", plain, Layer(insertions), shorthand)
     assert not _spans(ast.parse(plain)) - _spans(tree)
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from psflow.errors import BlockNameError
 from psflow.script import block, recorder, stop
-from psflow.transform import compile_script
+from psflow.transform import Diagnostic, compile_script
+from psflow.transform.locations import Insertion, Layer, located
 
 
 @pytest.fixture(autouse=True)
@@ -389,3 +390,42 @@ def test_plain_run_of_the_sample(tmp_path: Path) -> None:
     assert namespace["finished"] == (["a", "b"], 2)
     assert namespace["Settings"].public == [1] and namespace["Settings"]._Settings__private == 1
     assert not [name for name in vars(namespace["Settings"]) if "psflow" in name]  # no handle left in the class
+
+
+# ---- Layer: what a pass inserted, by line and column of its input ----------------------------------
+
+
+def test_a_layer_maps_output_columns_back_to_input_columns() -> None:
+    # `return x` → `return h.returning(x)`: 12 characters before `x` (input column 7), 1 after it (column 8).
+    layer = Layer([Insertion(1, 8, 1), Insertion(1, 7, 12)])
+    output = "return h.returning(x)"
+    assert layer.undo(1, output) == "return x"
+    assert [layer.column(1, column) for column in (0, 6, 7, 12, 19, 20, 21)] == [0, 6, 7, 7, 7, 8, 8]
+    assert 1 in layer and 2 not in layer and layer.lines() == frozenset({1})
+
+
+def test_insertions_at_one_column_are_one_run_in_any_order() -> None:
+    one, other = Insertion(1, 4, 3), Insertion(1, 4, 5)
+    forward, backward = Layer([one, other]), Layer([other, one])
+    text = "abcd" + "-" * 8 + "efg"
+    assert forward.undo(1, text) == backward.undo(1, text) == "abcdefg"
+    assert [forward.column(1, c) for c in range(15)] == [backward.column(1, c) for c in range(15)]
+
+
+def test_tentative_insertions_are_kept_only_where_the_line_shows_them() -> None:
+    layer = Layer([Insertion(1, 4, 8, tentative=True), Insertion(2, 4, 8, tentative=True), Insertion(2, 9, 2)])
+    outputs = {1: " " * 12 + "x = 1", 2: "    y = f" + "__" + "()"}  # line 2 was not re-indented
+    users = {1: "    x = 1", 2: "    y = f()"}
+    settled = layer.settled(lambda line, with_them: len(with_them.undo(line, outputs[line])) == len(users[line]))
+    assert settled.undo(1, outputs[1]) == users[1] and settled.column(1, 12) == 4
+    assert settled.undo(2, outputs[2]) == users[2] and settled.column(2, 11) == 9
+
+
+def test_located_diagnostics_carry_the_users_line_and_shorthand_columns() -> None:
+    source = 'block "A" as b:\n    pass\n'
+    shorthand = Layer([Insertion(1, 0, 5), Insertion(1, 10, 1), Insertion(1, 9, 1)])  # `with `, `(`, `)`
+    far = Diagnostic("error", "flow.py", 9, 3, "unexpected EOF")
+    near = Diagnostic("error", "flow.py", 1, 12, "at the name")
+    assert [(d.line, d.column, d.source_line) for d in located([near, far], source, shorthand)] == [
+        (1, 7, 'block "A" as b:'), (2, 9, "    pass"),
+    ]

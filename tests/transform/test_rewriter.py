@@ -1,4 +1,4 @@
-"""BlockRewriter: before/after pairs of dedented source (libcst codemod-test style), and diagnostics."""
+"""BlockRewriter: before/after pairs of dedented source (libcst codemod-test style)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from textwrap import dedent
 
 import pytest
 
-from psflow.transform import TransformError, compile_script
+from psflow.transform import compile_script
 
 
 def text(source: str) -> str:
@@ -16,15 +16,8 @@ def text(source: str) -> str:
 
 
 def rewritten(source: str) -> str:
-    """The rewritten text, without each `.at()`'s fingerprint argument (tests/transform/test_check.py has those)."""
+    """The rewritten text, without each `.at()`'s fingerprint argument (tests/transform/test_sites.py has those)."""
     return re.sub(r", '[0-9a-f]{16}'\)( as __psflow_b\d+)", r")\1", compile_script(text(source), "flow.py").text)
-
-
-def diagnostics(source: str) -> list[tuple[int, int, str]]:
-    """(line, column, message) of each diagnostic compiling `source` raises."""
-    with pytest.raises(TransformError) as caught:
-        compile_script(text(source), "flow.py")
-    return [(d.line, d.column, d.message) for d in caught.value.diagnostics]
 
 
 @pytest.mark.parametrize(
@@ -725,189 +718,3 @@ def test_rewritten_text_is_a_fixed_point() -> None:
         """
     )
     assert compile_script(once, "flow.py").text == once
-
-
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        pytest.param("with block(1): pass", [(1, 12, "block name must be a str, not int")], id="int"),
-        pytest.param("with block(-1.5): pass", [(1, 12, "block name must be a str, not float")], id="negative-float"),
-        pytest.param('with block(b"x"): pass', [(1, 12, "block name must be a str, not bytes")], id="bytes"),
-        pytest.param('with block(b"x" b"y"): pass', [(1, 12, "block name must be a str, not bytes")], id="bytes-concat"),
-        pytest.param('with block(["x"]): pass', [(1, 12, "block name must be a str, not list")], id="list"),
-        pytest.param("with block(None): pass", [(1, 12, "block name must be a str, not None")], id="None"),
-        pytest.param("with block(True): pass", [(1, 12, "block name must be a str, not True")], id="True"),
-        pytest.param('block b"x":\n    pass', [(1, 7, "block name must be a str, not bytes")], id="shorthand-bytes"),
-        pytest.param(
-            'with block("a"), block("b"): pass',
-            [(1, 18, "one block per `with` statement; nest them instead")],
-            id="two-blocks-in-one-with",
-        ),
-        pytest.param("with block(): pass", [(1, 6, 'a block needs exactly one name: block("Name")')], id="no-name"),
-        pytest.param(
-            'with block("a", "b"): pass', [(1, 6, 'a block needs exactly one name: block("Name")')], id="two-names"
-        ),
-    ],
-)
-def test_bad_block_names(source: str, expected: list[tuple[int, int, str]]) -> None:
-    assert diagnostics(source) == expected
-
-
-@pytest.mark.parametrize(
-    ("source", "line", "column", "message"),
-    [
-        pytest.param(
-            """
-            def g():
-                block "a":
-                    yield 1
-            """,
-            3, 9, "`yield` inside a block cannot be replayed; move it out of the block",
-            id="yield",
-        ),
-        pytest.param(
-            """
-            def g():
-                with block("a"):
-                    x = yield
-            """,
-            3, 13, "`yield` inside a block cannot be replayed; move it out of the block",
-            id="yield-expression",
-        ),
-        pytest.param(
-            """
-            async def g():
-                with block("a"):
-                    await x
-            """,
-            3, 9, "`await` inside a block is not supported yet; move it out of the block",
-            id="await",
-        ),
-        pytest.param(
-            """
-            async def g():
-                with block("a"):
-                    async for x in y:
-                        pass
-            """,
-            3, 9, "`async for` inside a block is not supported yet; move it out of the block",
-            id="async-for",
-        ),
-        pytest.param(
-            """
-            async def g():
-                with block("a"):
-                    async with lock:
-                        pass
-            """,
-            3, 9, "`async with` inside a block is not supported yet; move it out of the block",
-            id="async-with-inside",
-        ),
-        pytest.param(
-            """
-            async def g():
-                async with block("a"):
-                    pass
-            """,
-            2, 5, "`async with block(...)` is not supported; use a plain `with`",
-            id="async-with-block",
-        ),
-        pytest.param(
-            """
-            block "a":
-                def helper():
-                    pass
-            """,
-            2, 5, "a function defined inside a block cannot be saved; define it before the block",
-            id="def",
-        ),
-        pytest.param(
-            """
-            block "a":
-                class Helper:
-                    pass
-            """,
-            2, 5, "a class defined inside a block cannot be saved; define it before the block",
-            id="class",
-        ),
-        pytest.param(
-            """
-            with block("a"):
-                from os.path import *
-            """,
-            2, 5, "`from … import *` inside a block binds unknown names; import them by name",
-            id="import-star",
-        ),
-        pytest.param(
-            """
-            block = make_block
-            block "a":
-                pass
-            """,
-            2, 1, "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`",
-            id="shorthand-with-a-user-block",
-        ),
-    ],
-)
-def test_unsupported_in_a_block(source: str, line: int, column: int, message: str) -> None:
-    assert diagnostics(source) == [(line, column, message)]
-
-
-def test_yield_inside_a_lambda_belongs_to_the_lambda() -> None:
-    assert "__psflow_b1.body()" in rewritten("with block('a'):\n    f = lambda: (yield)\n")
-
-
-@pytest.mark.parametrize(
-    ("source", "line", "column", "message"),
-    [
-        pytest.param("x = (\n", 1, 5, "syntax error: '(' was never closed", id="plain"),
-        pytest.param("x = 1\ndef f(:\n    pass\n", 2, 7, "syntax error: invalid syntax", id="plain-invalid"),
-        pytest.param('block "é" as b c:\n    pass\n', 1, 16, "syntax error: invalid syntax", id="shorthand-header"),
-        pytest.param('block "a" +:\n    pass\n', 1, 12, "syntax error: invalid syntax", id="shorthand-name"),
-        pytest.param(
-            'block "a":\nx = 1\n', 2, 1, "syntax error: expected an indented block after block on line 1",
-            id="shorthand-no-body",
-        ),
-        pytest.param(
-            'block "a":\n    x = 1\n  y = 2\n', 3, 8, "syntax error: unindent does not match any outer indentation level",
-            id="after-shorthand",
-        ),
-        pytest.param(
-            'block "a":\n    return 1\n', 2, 5, "syntax error: 'return' outside function", id="compiler-check"
-        ),
-        pytest.param(
-            'block "é": x = 1; break\n', 1, 19, "syntax error: 'break' outside loop", id="compiler-check-non-ascii"
-        ),
-        pytest.param("return 1\n", 1, 1, "syntax error: 'return' outside function", id="compiler-check-no-blocks"),
-    ],
-)
-def test_syntax_errors_point_at_the_users_line_and_column(source: str, line: int, column: int, message: str) -> None:
-    with pytest.raises(TransformError) as caught:
-        compile_script(source, "flow.py")
-    (diagnostic,) = caught.value.diagnostics
-    assert (diagnostic.line, diagnostic.column, diagnostic.message) == (line, column, message)
-    assert diagnostic.source_line == source.splitlines()[line - 1]
-    assert str(caught.value).startswith(f"flow.py:{line}:{column}: error: {message}\n")
-
-
-def test_every_problem_is_reported_at_once() -> None:
-    found = diagnostics(
-        """
-        with block(1):
-            pass
-        def g():
-            with block("b"):
-                yield 2
-        """
-    )
-    assert [(line, column) for line, column, _ in found] == [(1, 12), (5, 9)]
-
-
-def test_valid_python_libcst_cannot_parse_is_diagnosed_not_called_a_syntax_error() -> None:
-    ((line, _, message),) = diagnostics(
-        """
-        with block("a"):
-            (parenthesised): int = 1
-        """
-    )
-    assert line == 2 and message.startswith("psflow's rewriter (libcst) cannot read this valid Python")

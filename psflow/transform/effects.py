@@ -9,9 +9,19 @@ comprehensions are skipped: their names live in scopes of their own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence, cast
+from typing import Iterator, NamedTuple, Sequence, cast
 
 import libcst as cst
+
+from psflow.transform.matchers import root_name
+
+
+class Unsupported(NamedTuple):
+    """A construct psflow cannot replay, and what the user can do instead."""
+
+    node: cst.CSTNode
+    message: str
+    fix: str
 
 
 @dataclass
@@ -24,7 +34,7 @@ class BodyEffects:
     # `name: T [= v]` directly in the body (so it ran if the body ended normally): at module
     # and class level it also fills `__annotations__`.
     annotations: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
-    unsupported: list[tuple[cst.CSTNode, str]] = field(default_factory=list)
+    unsupported: list[Unsupported] = field(default_factory=list)
 
     def bind(self, name: str) -> None:
         if name not in self.binds:
@@ -68,26 +78,19 @@ def _top_level_annotations(body: cst.BaseSuite) -> Iterator[tuple[str, cst.BaseE
                         yield statement.target.value, statement.annotation.annotation
 
 
-def target_names(target: cst.BaseExpression, effects: BodyEffects) -> None:
+def _target_names(target: cst.BaseExpression, effects: BodyEffects) -> None:
     """Record what assigning to `target` binds (names) or mutates (attributes, items)."""
     if isinstance(target, cst.Name):
         effects.bind(target.value)
     elif isinstance(target, (cst.Tuple, cst.List)):
         for element in target.elements:
-            target_names(element.value, effects)
+            _target_names(element.value, effects)
     elif isinstance(target, cst.StarredElement):
-        target_names(target.value, effects)
+        _target_names(target.value, effects)
     elif isinstance(target, (cst.Attribute, cst.Subscript)):
-        root = _root_name(target)
+        root = root_name(target)
         if root is not None:
             effects.mutate(root)
-
-
-def _root_name(node: cst.BaseExpression) -> str | None:
-    """`a` for `a.b[c].d`; None when the chain does not start at a plain name."""
-    while isinstance(node, (cst.Attribute, cst.Subscript)):
-        node = node.value
-    return node.value if isinstance(node, cst.Name) else None
 
 
 class _EffectCollector(cst.CSTVisitor):
@@ -96,15 +99,11 @@ class _EffectCollector(cst.CSTVisitor):
 
     # Scopes of their own: only their names (and, for defs, that they exist) count.
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self.effects.unsupported.append(
-            (node, "a function defined inside a block cannot be saved; define it before the block")
-        )
+        self._refuse(node, "a function defined inside a block cannot be saved", "define it before the block")
         return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        self.effects.unsupported.append(
-            (node, "a class defined inside a block cannot be saved; define it before the block")
-        )
+        self._refuse(node, "a class defined inside a block cannot be saved", "define it before the block")
         return False
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
@@ -124,19 +123,19 @@ class _EffectCollector(cst.CSTVisitor):
     # Binding statements.
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
-            target_names(target.target, self.effects)
+            _target_names(target.target, self.effects)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
-            target_names(node.target, self.effects)
+            _target_names(node.target, self.effects)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        target_names(node.target, self.effects)
+        _target_names(node.target, self.effects)
 
     def visit_For(self, node: cst.For) -> None:
         if node.asynchronous is not None:
             self._suspends(node, "`async for`")
-        target_names(node.target, self.effects)
+        _target_names(node.target, self.effects)
 
     def visit_With(self, node: cst.With) -> None:
         if node.asynchronous is not None:
@@ -144,7 +143,7 @@ class _EffectCollector(cst.CSTVisitor):
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
-            target_names(node.asname.name, self.effects)
+            _target_names(node.asname.name, self.effects)
 
     def visit_ExceptHandler(self, node: cst.ExceptHandler | cst.ExceptStarHandler) -> None:
         # Python deletes `e` when `except … as e:` ends: a delete, so replay unbinds it too.
@@ -154,24 +153,22 @@ class _EffectCollector(cst.CSTVisitor):
     visit_ExceptStarHandler = visit_ExceptHandler
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        target_names(node.target, self.effects)  # binds outside any comprehension too
+        _target_names(node.target, self.effects)  # binds outside any comprehension too
 
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
             if alias.asname is not None:
-                target_names(alias.asname.name, self.effects)
+                _target_names(alias.asname.name, self.effects)
             else:
-                self.effects.bind(_root_name(alias.name) or "")
+                self.effects.bind(root_name(alias.name) or "")
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         if isinstance(node.names, cst.ImportStar):
-            self.effects.unsupported.append(
-                (node, "`from … import *` inside a block binds unknown names; import them by name")
-            )
+            self._refuse(node, "`from … import *` inside a block binds unknown names", "import them by name")
             return
         for alias in node.names:
             bound = alias.asname.name if alias.asname is not None else alias.name
-            target_names(bound, self.effects)
+            _target_names(bound, self.effects)
 
     def visit_Del(self, node: cst.Del) -> None:
         self._delete(node.target)
@@ -185,7 +182,7 @@ class _EffectCollector(cst.CSTVisitor):
             for element in target.elements:
                 self._delete(element.value)
         else:
-            target_names(target, self.effects)
+            _target_names(target, self.effects)
 
     def visit_MatchAs(self, node: cst.MatchAs) -> None:
         if node.name is not None:
@@ -202,18 +199,19 @@ class _EffectCollector(cst.CSTVisitor):
     # Mutation through a method call: `results.append(x)`.
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Attribute):
-            root = _root_name(node.func.value)
+            root = root_name(node.func.value)
             if root is not None:
                 self.effects.mutate(root)
 
     # Suspension points cannot be replayed: a skipped body would skip them too.
     def visit_Yield(self, node: cst.Yield) -> None:
-        self.effects.unsupported.append(
-            (node, "`yield` inside a block cannot be replayed; move it out of the block")
-        )
+        self._refuse(node, "`yield` inside a block cannot be replayed", "move it out of the block")
 
     def visit_Await(self, node: cst.Await) -> None:
         self._suspends(node, "`await`")
 
     def _suspends(self, node: cst.CSTNode, what: str) -> None:
-        self.effects.unsupported.append((node, f"{what} inside a block is not supported yet; move it out of the block"))
+        self._refuse(node, f"{what} inside a block is not supported yet", "move it out of the block")
+
+    def _refuse(self, node: cst.CSTNode, message: str, fix: str) -> None:
+        self.effects.unsupported.append(Unsupported(node, message, fix))
