@@ -1,7 +1,7 @@
 """Looking before running: `psflow check` and `psflow resume --dry-run`.
 
 `check` lists a script's blocks and what would go wrong with them (the rules are
-in psflow.transform.check). `plan_resume` says, per job `psflow resume` would
+in psflow.transform.rules). `plan_resume` says, per job `psflow resume` would
 take, which blocks would replay, run, be new or be gone, and which completed
 blocks' code changed since. Neither runs a script or writes to the database.
 """
