@@ -22,30 +22,43 @@ from psflow.codec.lookup import (
     find_zone,
     kind_of,
 )
-from psflow.codec.tags import MISSING, PLAIN, TAG, ints, untagged, want
+from psflow.codec.tags import MISSING, TAG, ints, loads, plain, untagged, want
 
 
 def decode(text: str) -> object:
     """JSON text produced by encode -> equal value. Raises ValueError for anything else."""
     try:
         if untagged(text):
-            return PLAIN.decode(text)
-        return _Decoding().decode(text)
+            return plain(text)
+        try:
+            decoding = _IDLE.pop()
+        except IndexError:
+            decoding = _Decoding()
+        try:
+            return decoding.decode(text)
+        finally:
+            _IDLE.append(decoding)
     except RecursionError:
         raise ValueError("cannot decode: nested too deeply") from None
 
 
 class _Decoding:
-    """One decode call: the shared objects numbered so far, and the classes already looked up."""
+    """One decode call at a time: the shared objects numbered so far, and the classes looked up
+    (forgotten after each call: the next attempt's `__main__` is another module)."""
 
-    __slots__ = ("kinds", "shared")
+    __slots__ = ("json", "kinds", "shared")
 
     def __init__(self) -> None:
         self.shared: dict[int, object] = {}
         self.kinds: dict[tuple[str, str], tuple[type, Kind]] = {}
+        self.json = json.JSONDecoder(object_hook=self.hook)  # made once: it costs more than a small decode
 
     def decode(self, text: str) -> object:
-        return json.JSONDecoder(object_hook=self.hook).decode(text)
+        try:
+            return loads(self.json, text)
+        finally:
+            self.shared.clear()
+            self.kinds.clear()
 
     def hook(self, d: dict[str, Any]) -> object:
         if TAG not in d:
@@ -74,6 +87,9 @@ class _Decoding:
         if kind.tag != tag:
             raise ValueError(f"{module}.{qualname} is not {'an' if tag == 'enum' else 'a'} {tag}: {kind.reason or kind.tag}")
         return cls, kind, rest
+
+
+_IDLE: list[_Decoding] = []  # reused, one per thread decoding at the same time
 
 
 def _datetime(kind: type[dt.datetime | dt.time], v: Any) -> object:

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from psflow.codec.tags import PLAIN, TAG, ints, untagged, want
+from psflow.codec.tags import TAG, ints, loads, plain, untagged, want
 
 
 def to_display(text: str) -> object:
@@ -20,8 +20,8 @@ def to_display(text: str) -> object:
     Raises ValueError only for text that is not JSON."""
     try:
         if untagged(text):
-            return PLAIN.decode(text)
-        return _DISPLAY.decode(text)
+            return plain(text)
+        return loads(_DISPLAY, text)
     except RecursionError:
         raise ValueError("cannot display: nested too deeply") from None
 

@@ -137,10 +137,13 @@ class _Walk:
             return v if v - v == 0.0 else tag("float", repr(v))  # nan/inf are not strict JSON
         if t is bool or v is None:
             return v
-        if t is list:
-            return self.memo(v, self.enc_list)
-        if t is dict:
-            return self.memo(v, self.enc_dict)
+        if t is list or t is dict:
+            key = id(v)
+            if self.shared is None and key not in self.met:  # memo()'s usual case, inline: it is the hot path
+                self.met[key] = _OPEN
+                out = self.met[key] = self.enc_seq(v, "list") if t is list else self.enc_dict(v)
+                return out
+            return self.memo(v, self.enc_list if t is list else self.enc_dict)
         encoder = _ENCODERS.get(t) if type(t) is type else None  # a metaclass's __hash__ is user code
         return encoder(self, v) if encoder is not None else self.enc_other(v, t)
 

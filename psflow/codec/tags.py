@@ -11,8 +11,7 @@ MISSING: Any = object()
 # A lone surrogate (os.listdir's stand-in for a byte that is not UTF-8) is not valid Unicode:
 # database drivers refuse it, so a str holding one is stored as text pieces and code points.
 SURROGATE = re.compile("([\ud800-\udfff])")
-# No dict in a plain text can be a tag: such text needs no object hook (a \u escape could spell "$t").
-PLAIN = json.JSONDecoder()
+_PLAIN = json.JSONDecoder()
 
 
 def tag(name: str, payload: object) -> dict[str, object]:
@@ -20,8 +19,22 @@ def tag(name: str, payload: object) -> dict[str, object]:
 
 
 def untagged(text: str) -> bool:
-    """Whether `text` cannot hold a tag, so plain JSON decoding gives the value."""
+    """Whether `text` cannot hold a tag (a \\u escape could spell "$t"), so it needs no object hook."""
     return TAG not in text and "\\u" not in text
+
+
+def loads(decoder: json.JSONDecoder, text: str) -> object:
+    """decoder.decode(text), without json's two whitespace matches when there is no whitespace
+    around the value (as encode writes it): decoding is on the replay hot path."""
+    try:
+        value, end = decoder.scan_once(text, 0)  # type: ignore[attr-defined]
+    except StopIteration:  # leading whitespace, or not JSON: json says which
+        end = -1
+    return value if end == len(text) else decoder.decode(text)
+
+
+def plain(text: str) -> object:
+    return loads(_PLAIN, text)
 
 
 def want(value: Any, kind: type) -> Any:

@@ -8,6 +8,8 @@ import dataclasses
 import enum
 import functools
 import json
+import sys
+import threading
 import types
 from typing import Any, NamedTuple
 
@@ -418,3 +420,38 @@ def test_equality_that_raises_when_the_copy_is_rebuilt_is_refused_at_save() -> N
 def test_objects_in_sets_that_come_back_equal_are_saved() -> None:
     value = {frozenset({Frozen(1), Frozen(2)}): {Key(3)}, "plain": {Frozen(4)}}
     assert back(value) == value
+
+
+# ---- decoding reuses its parsers, never what it looked up ----------------------------------------
+
+
+def test_each_decode_looks_classes_up_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each attempt runs the script in a new `__main__`: a class found by an earlier decode is stale."""
+    text = '{"$t":"dataclass","v":["psflow_attempt","Job",{"a":1}]}'
+    classes = []
+    for _ in range(2):
+        module = types.ModuleType("psflow_attempt")
+        module.Job = dataclasses.make_dataclass("Job", ["a"], namespace={"__module__": "psflow_attempt"})  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "psflow_attempt", module)
+        restored = decode(text)
+        assert type(restored) is module.Job  # type: ignore[attr-defined]
+        classes.append(type(restored))
+    assert classes[0] is not classes[1]
+
+
+def test_threads_decoding_at_once_keep_their_own_shared_objects() -> None:
+    texts = [encode([[i], Slotted(i)] * 3) for i in range(8)]
+    failures: list[str] = []
+
+    def work(i: int) -> None:
+        for _ in range(300):
+            value = decode(texts[i])
+            if not (value[0] is value[2] is value[4] and value[0] == [i] and value[1].a == i):  # type: ignore[index]
+                failures.append(f"thread {i}: {value!r}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
