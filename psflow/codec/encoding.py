@@ -28,7 +28,7 @@ from psflow.codec.lookup import (
     slot_value,
     type_name,
 )
-from psflow.codec.tags import MISSING, SURROGATE, TAG, tag, text
+from psflow.codec.tags import MISSING, TAG, has_surrogate, tag, text
 
 # Larger ints are tagged as hex: JSON int text is capped by sys.set_int_max_str_digits (>= 640).
 _BIG = 1 << 2000
@@ -196,7 +196,7 @@ class _Walk:
         try:
             if TAG not in v:  # a plain dict with a "$t" key would read back as a tag
                 for i, (k, x) in enumerate(v.items()):
-                    if type(k) is not str or not (k.isascii() or SURROGATE.search(k) is None):
+                    if type(k) is not str or not (k.isascii() or not has_surrogate(k)):
                         break
                     y = self.enc(x)
                     if out is not None:
@@ -294,7 +294,7 @@ class _Walk:
     def enc_attrs(self, attrs: dict[Any, Any], owner: str, label: str) -> dict[str, object]:
         out: dict[str, object] = {}
         for name, x in attrs.items():
-            if type(name) is not str or name == TAG or SURROGATE.search(name):
+            if type(name) is not str or name == TAG or has_surrogate(name):
                 shown = reprlib.repr(name) if type(name) is str else "that is not a str"
                 raise _Fail(owner, f"cannot encode {owner}: attribute name {shown} cannot be stored")
             try:

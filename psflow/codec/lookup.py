@@ -18,7 +18,7 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
-from psflow.codec.tags import MISSING, SURROGATE, TAG
+from psflow.codec.tags import MISSING, TAG, has_surrogate
 
 CLASS_DICT = type.__dict__["__dict__"].__get__
 CLASS_MRO = type.__dict__["__mro__"].__get__
@@ -136,18 +136,21 @@ def find_zone(key: object) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(key)
 
 
-@dataclasses.dataclass(frozen=True)
 class Kind:
-    """How instances of one class are stored: as `tag`, or not at all (`reason` says why)."""
+    """How instances of one class are stored: as `tag`, or not at all (`reason` says why).
+    (A plain class: a dataclass here would cost more start-up than the rest of the codec.)"""
 
-    tag: str | None
-    reason: str = ""
-    module: str = ""
-    qualname: str = ""
-    fields: tuple[str, ...] = ()
-    field_set: frozenset[str] = frozenset()
-    slots: dict[str, Any] = dataclasses.field(default_factory=dict)
-    attrs: Any = None  # the descriptor of the instance dict, if instances have one
+    __slots__ = ("attrs", "field_set", "fields", "module", "qualname", "reason", "slots", "tag")
+
+    def __init__(self, tag: str | None, reason: str = "", t: type | None = None, fields: tuple[str, ...] = ()) -> None:
+        self.tag = tag
+        self.reason = reason
+        self.module: str = CLASS_MODULE(t) if t is not None else ""
+        self.qualname: str = CLASS_QUALNAME(t) if t is not None else ""
+        self.fields = fields
+        self.field_set = frozenset(fields)
+        self.slots: dict[str, Any] = slots(t) if t is not None else {}
+        self.attrs: Any = dict_descriptor(t) if t is not None else None  # the instance dict's descriptor
 
 
 def kind_of(t: type) -> Kind:
@@ -183,10 +186,10 @@ def _by_name(t: type, tag: str, fields: tuple[str, ...]) -> Kind:
         return Kind(None, f"cannot encode {name}: it has a finalizer (__del__), which a restored copy would run")
     if tag != "enum" and not _plain_new(t, tuple if tag == "namedtuple" else object):
         return Kind(None, f"cannot encode {name}: the state of its built-in base class would be lost")
-    bad = next((f for f in fields if f == TAG or SURROGATE.search(f)), None)
+    bad = next((f for f in fields if f == TAG or has_surrogate(f)), None)
     if bad is not None:
         return Kind(None, f"cannot encode {name}: field name {bad!r} cannot be stored")
-    return Kind(tag, "", module, qualname, fields, frozenset(fields), slots(t), dict_descriptor(t))
+    return Kind(tag, "", t, fields)
 
 
 def enum_member(cls: type, name: str, *, create: bool) -> enum.Enum:

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 TAG = "$t"
 MISSING: Any = object()
-# A lone surrogate (os.listdir's stand-in for a byte that is not UTF-8) is not valid Unicode:
-# database drivers refuse it, so a str holding one is stored as text pieces and code points.
-SURROGATE = re.compile("([\ud800-\udfff])")
 _PLAIN = json.JSONDecoder()
 
 
@@ -50,9 +46,27 @@ def ints(value: Any, count: int) -> list[int]:
     return value  # type: ignore[no-any-return]
 
 
+def has_surrogate(value: str) -> bool:
+    """Whether `value` holds a lone surrogate (os.listdir's stand-in for a byte that is not UTF-8):
+    it is not valid Unicode, and database drivers refuse it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def text(value: str) -> object:
     """A str as stored: itself, or, with a lone surrogate, text pieces and code points
     ("caf\\udce9" -> ["caf", 56553]) that any database stores."""
-    if value.isascii() or SURROGATE.search(value) is None:
+    if value.isascii() or not has_surrogate(value):
         return value
-    return tag("str", [ord(piece) if i % 2 else piece for i, piece in enumerate(SURROGATE.split(value)) if piece])
+    pieces: list[str | int] = []
+    start = 0
+    for i, char in enumerate(value):
+        if "\ud800" <= char <= "\udfff":
+            pieces.extend([value[start:i], ord(char)] if start < i else [ord(char)])
+            start = i + 1
+    if start < len(value):
+        pieces.append(value[start:])
+    return tag("str", pieces)
