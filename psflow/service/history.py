@@ -151,11 +151,12 @@ def _entry(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _input_json(sent: InputView) -> dict[str, Any]:
-    value = codec.decode(sent.value)
+    """An input as plain JSON, never decoded into live objects: the row may be forged, and
+    showing it must not import or build what it names."""
     try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        value = repr(value)  # sent through the Python API as a value JSON cannot show
+        value = codec.to_display(sent.value)
+    except ValueError:
+        value = sent.value  # not codec text at all: shown as stored
     return {"name": sent.name, "value": value, "host": sent.host, "user": sent.user, "received": sent.received}
 
 

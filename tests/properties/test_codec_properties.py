@@ -1,4 +1,6 @@
-"""Property tests for psflow.codec: any mix of supported values comes back equal, with the same types."""
+"""Property tests for psflow.codec: any mix of supported values comes back equal, with the same types
+and the same sharing; and no JSON at all, however forged, makes decoding import or raise anything but
+ValueError."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import json
 import math
 import os.path
 import pathlib
+import sys
 import zoneinfo
 from typing import Any, NamedTuple
 
@@ -18,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from psflow.codec import UnsupportedValue, decode, encode
+from psflow.codec import UnsupportedValue, decode, encode, to_display
 
 
 class Color(enum.Enum):
@@ -89,6 +92,8 @@ def _box(item: Any, extra: list[Any], note: str) -> Box:
 offsets = st.timedeltas(min_value=dt.timedelta(hours=-23, minutes=-59), max_value=dt.timedelta(hours=23, minutes=59))
 fixed_tz = offsets.map(dt.timezone)
 enums = st.sampled_from([*Color, *Perm, Perm(0), Perm.R | Perm.W, Perm.R | Perm.W | Perm.X, *Level])
+# Any str, lone surrogates included (os.listdir's stand-in for bytes that are not UTF-8).
+texts = st.text(st.characters(codec=None, categories=["Cs"]) | st.characters(codec=None, categories=["L", "N", "P", "Zs"]), max_size=8)
 big_ints = st.integers(min_value=2**1990, max_value=2**2010) | st.integers(min_value=-(2**2010), max_value=-(2**1990))
 # Hashable and never nan, so usable as set items and dict keys with == intact.
 hashable_leaves = st.one_of(
@@ -96,7 +101,7 @@ hashable_leaves = st.one_of(
     st.booleans(),
     st.integers(),
     st.floats(allow_nan=False),
-    st.text(max_size=8),
+    texts,
     st.binary(max_size=8),
     st.dates(),
     st.datetimes(timezones=st.none() | fixed_tz),
@@ -124,9 +129,9 @@ leaves = st.one_of(
     st.datetimes(timezones=st.none() | fixed_tz | st.timezones()),
     st.times(timezones=st.none() | fixed_tz),
     st.decimals(),
-    st.builds(pathlib.PurePosixPath, st.text(max_size=12)),
-    st.builds(pathlib.PureWindowsPath, st.text(max_size=12)),
-    st.builds(pathlib.Path, st.text(max_size=12)),
+    st.builds(pathlib.PurePosixPath, texts),
+    st.builds(pathlib.PureWindowsPath, texts),
+    st.builds(pathlib.Path, texts),
     st.sampled_from([json, math, os.path, collections.abc]),
     st.builds(range, st.integers(), st.integers(), st.integers().filter(bool)),
 )
@@ -135,12 +140,12 @@ values = st.recursive(
     lambda children: st.one_of(
         st.lists(children, max_size=4),
         st.lists(children, max_size=4).map(tuple),
-        st.dictionaries(st.text(max_size=4) | st.just("$t"), children, max_size=4),
+        st.dictionaries(texts | st.just("$t"), children, max_size=4),
         st.dictionaries(hashables, children, max_size=4),
         st.sets(hashables, max_size=4),
         st.frozensets(hashables, max_size=4),
         st.builds(Pair, children, children),
-        st.builds(_box, children, st.lists(children, max_size=2), st.text(max_size=4)),
+        st.builds(_box, children, st.lists(children, max_size=2), texts),
     ),
     max_leaves=12,
 )
@@ -167,3 +172,69 @@ def test_an_unsupported_value_anywhere_is_refused(value: object, bad: object) ->
     with pytest.raises(UnsupportedValue) as info:
         encode([value, {"k": bad}])
     assert info.value.type_name in str(info.value)
+
+
+def _mutable(value: object) -> bool:
+    return isinstance(value, (list, dict, set, bytearray, Box, Key))
+
+
+@settings(deadline=None)
+@given(st.lists(values, min_size=1, max_size=4), st.lists(st.integers(min_value=0, max_value=3), max_size=8))
+def test_objects_reached_twice_come_back_as_one_object(pool: list[object], picks: list[int]) -> None:
+    """`table = [row, row]`: positions holding one object hold one object after the round trip."""
+    value = [pool[i % len(pool)] for i in picks] + [(pool[0],), {"k": pool[-1]}]
+    back = decode(encode(value))
+    assert same(value, back), (value, back)
+    for i, a in enumerate(value[: len(picks)]):
+        for j, b in enumerate(value[: len(picks)]):
+            if _mutable(a):
+                assert (back[i] is back[j]) == (a is b)  # type: ignore[index]
+    if _mutable(pool[0]) and picks and picks[0] % len(pool) == 0:
+        assert back[0] is back[-2][0]  # type: ignore[index]
+
+
+@settings(deadline=None)
+@given(values)
+def test_the_stored_text_is_valid_unicode(value: object) -> None:
+    encode(value).encode("utf-8")  # every database driver does this first
+
+
+NAMES = st.sampled_from([
+    "psflow_never_loaded", "psflow_never_loaded.sub", "colorsys", "tabnanny", "os", "os.path", "__main__", "json", "builtins", "sys",
+    __name__, "Box", "Pair", "Color", "Perm", "R|W", "system", "Path", "Europe/Paris", "Psflow/Nowhere", "../x", "",
+])
+modules = st.fixed_dictionaries({"$t": st.just("module"), "v": NAMES})
+json_leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts | NAMES | modules
+json_values = st.recursive(
+    json_leaves,
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(texts | NAMES, children, max_size=3)
+    | st.fixed_dictionaries({"$t": st.sampled_from([
+        "tuple", "set", "frozenset", "dict", "int", "float", "bytes", "bytearray", "datetime", "date", "time",
+        "timedelta", "decimal", "uuid", "complex", "range", "path", "str", "enum", "module", "namedtuple",
+        "dataclass", "shared", "ref", "nope"]), "v": children})
+    | st.fixed_dictionaries({  # a class named by a forged row
+        "$t": st.sampled_from(["enum", "dataclass", "namedtuple"]), "v": st.tuples(NAMES, NAMES, children).map(list)}),
+    max_leaves=10,
+)
+
+
+@settings(deadline=None)
+@given(json_values)
+def test_decoding_any_json_imports_nothing_and_raises_only_value_error(data: object) -> None:
+    text = json.dumps(data)
+    before = set(sys.modules)
+    try:
+        decode(text)
+    except ValueError:
+        pass
+    assert set(sys.modules) == before
+
+
+@settings(deadline=None)
+@given(json_values)
+def test_any_json_can_be_shown(data: object) -> None:
+    before = set(sys.modules)
+    shown = to_display(json.dumps(data))
+    assert set(sys.modules) == before
+    json.dumps(shown)

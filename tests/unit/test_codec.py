@@ -13,6 +13,7 @@ import os
 import os.path
 import pathlib
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -259,9 +260,81 @@ def test_set_text_does_not_depend_on_the_process_hash_seed() -> None:
     assert len(texts) == 1
 
 
-def test_shared_references_are_fine() -> None:
+def test_shared_references_come_back_shared() -> None:
     shared = [1]
-    assert roundtrip([shared, shared, {"x": shared}]) == [[1], [1], {"x": [1]}]
+    back = roundtrip([shared, shared, {"x": shared}])
+    assert back == [[1], [1], {"x": [1]}]
+    assert back[0] is back[1] is back[2]["x"]  # type: ignore[index]
+
+
+SURROGATES = {
+    "undecodable file name": "caf\udce9",
+    "lone high surrogate": "\ud800",
+    "a pair as two code points": "\ud83d\ude00 and \udfff",
+    "only surrogates": "\udc80\udcff",
+}
+
+
+@pytest.mark.parametrize("text", SURROGATES.values(), ids=SURROGATES.keys())
+def test_a_str_with_lone_surrogates_round_trips_through_a_database(text: str) -> None:
+    value = {"name": text, text: [text], "path": pathlib.Path(text), "set": {text}, "point": Point(1, text)}
+    stored = encode(value)
+    stored.encode("utf-8")  # what a database driver does first: it must not fail
+    with sqlite3.connect(":memory:") as db:
+        db.execute("CREATE TABLE t (saved TEXT)")
+        db.execute("INSERT INTO t VALUES (?)", (stored,))
+        [(read,)] = db.execute("SELECT saved FROM t")
+    back = decode(read)
+    assert same(value, back)
+    assert back[text] == [text] and str(back["path"]) == text  # type: ignore[index]
+
+
+def test_a_surrogate_str_is_stored_as_text_pieces_and_code_points() -> None:
+    assert json.loads(encode("caf\udce9")) == {"$t": "str", "v": ["caf", 0xDCE9]}
+    assert json.loads(encode({"caf\udce9": 1})) == {"$t": "dict", "v": [[{"$t": "str", "v": ["caf", 0xDCE9]}, 1]]}
+
+
+# Text the codec wrote before shared references, surrogates and stored attributes ("MOD" stands for
+# this module): old databases hold it, and it must still decode to the same values.
+OLD_TEXT = (
+    '{"tuple":{"$t":"tuple","v":[1,"a"]},"set":{"$t":"set","v":[1,2]},"frozenset":{"$t":"frozenset","v":[3]},'
+    '"dict":{"$t":"dict","v":[[1,"a"],["$t",2]]},"int":{"$t":"int","v":"0x1' + "0" * 500 + '"},'
+    '"float":[{"$t":"float","v":"inf"},{"$t":"float","v":"-inf"}],"bytes":{"$t":"bytes","v":"AP8="},'
+    '"bytearray":{"$t":"bytearray","v":"YWI="},"datetime":[{"$t":"datetime","v":"2024-05-06T07:08:09.000010"},'
+    '{"$t":"datetime","v":"2024-05-06T00:00:00+00:00"},{"$t":"datetime","v":["2024-05-06T00:00:00",1,0]},'
+    '{"$t":"datetime","v":["2024-10-27T02:30:00","Europe/Paris",1]}],"date":{"$t":"date","v":"2020-02-29"},'
+    '"time":[{"$t":"time","v":"01:02:03"},{"$t":"time","v":"01:00:00+02:00"}],"timedelta":{"$t":"timedelta","v":[-1,5,6]},'
+    '"decimal":{"$t":"decimal","v":"1.10"},"uuid":{"$t":"uuid","v":"00000000-0000-0000-0000-000000000005"},'
+    '"complex":{"$t":"complex","v":[1.5,-2.0]},"range":{"$t":"range","v":[1,10,3]},'
+    '"path":[{"$t":"path","v":["Path","a/b"]},{"$t":"path","v":["PurePosixPath","/x"]},{"$t":"path","v":["PureWindowsPath","C:\\\\y"]}],'
+    '"enum":[{"$t":"enum","v":["MOD","Color","RED"]},{"$t":"enum","v":["MOD","Perm","R|W"]},{"$t":"enum","v":["MOD","Perm",""]}],'
+    '"module":[{"$t":"module","v":"json"},{"$t":"module","v":"posixpath"}],'
+    '"namedtuple":{"$t":"namedtuple","v":["MOD","Pair",[1,{"$t":"tuple","v":[2]}]]},'
+    '"dataclass":{"$t":"dataclass","v":["MOD","Point",{"x":1,"y":[2],"tags":[],"label":"l"}]}}'
+)
+
+
+def test_text_written_by_the_previous_codec_still_decodes() -> None:
+    point = Point(1, [2])
+    point.label = "l"
+    expected = {
+        "tuple": (1, "a"), "set": {1, 2}, "frozenset": frozenset({3}), "dict": {1: "a", "$t": 2}, "int": 1 << 2000,
+        "float": [math.inf, -math.inf], "bytes": b"\x00\xff", "bytearray": bytearray(b"ab"),
+        "datetime": [
+            dt.datetime(2024, 5, 6, 7, 8, 9, 10), dt.datetime(2024, 5, 6, tzinfo=dt.timezone.utc),
+            dt.datetime(2024, 5, 6, tzinfo=dt.timezone(dt.timedelta(microseconds=1))),
+            dt.datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=paris),
+        ],
+        "date": dt.date(2020, 2, 29), "time": [dt.time(1, 2, 3), dt.time(1, tzinfo=dt.timezone(dt.timedelta(hours=2)))],
+        "timedelta": dt.timedelta(days=-1, seconds=5, microseconds=6), "decimal": decimal.Decimal("1.10"),
+        "uuid": uuid.UUID(int=5), "complex": complex(1.5, -2), "range": range(1, 10, 3),
+        "path": [pathlib.Path("a/b"), pathlib.PurePosixPath("/x"), pathlib.PureWindowsPath("C:/y")],
+        "enum": [Color.RED, Perm.R | Perm.W, Perm(0)], "module": [json, os.path], "namedtuple": Pair(1, (2,)),
+        "dataclass": point,
+    }
+    back = decode(OLD_TEXT.replace('"MOD"', json.dumps(__name__)))
+    assert same(expected, back)
+    assert back["dataclass"].label == "l"  # type: ignore[index]
 
 
 def _cycles() -> dict[str, object]:
