@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import textwrap
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,49 @@ COUNTED = """
         return int(counter.read_text())
 """
 
+# Completed, Waiting ("approval pending"), and Failed until the file `fixed` exists (its blocks counted).
+DONE = 'with block("Step"):\n    print("done")\n'
+WAITS = 'with block("Step"):\n    print("step")\nstop("Waiting", reason="approval pending")\n'
+FAILS = COUNTED + """
+    block "Step":
+        bump("Step")
+    block "Flaky":
+        bump("Flaky")
+        if not Path("fixed").exists():
+            raise RuntimeError("not yet")
+"""
+
+# Four blocks in a row; each counts its runs. "c" binds a value "d" prints.
+CHAIN = COUNTED + """
+    block "a":
+        bump("a")
+        print("a ran")
+    block "b":
+        bump("b")
+        print("b ran")
+    block "c":
+        value = bump("c") * 10
+        print("c ran")
+    block "d":
+        bump("d")
+        print("d ran with", value)
+    print("value is", value)
+"""
+
+# "sibling" and "inner" run inside "outer".
+NESTED = COUNTED + """
+    block "before":
+        bump("before")
+    block "outer":
+        bump("outer")
+        block "sibling":
+            bump("sibling")
+        block "inner":
+            bump("inner")
+    block "after":
+        bump("after")
+"""
+
 # Held Running until the test creates the file `gate`.
 GATED = """
     import time
@@ -35,6 +79,13 @@ GATED = """
     with block("last"):
         print("last")
 """
+
+
+def write_script(folder: Path, name: str, source: str) -> Path:
+    """A dedented script `name` in `folder`; its path."""
+    path = folder / name
+    path.write_text(textwrap.dedent(source).lstrip("\n"))
+    return path
 
 
 def counts(folder: Path) -> dict[str, int]:
