@@ -100,11 +100,10 @@ def test_rerun_of_a_cancelled_a_running_or_a_never_completed_job_is_a_clean_erro
 COMMANDS_BY_ID = [("job",), ("logs",), ("rerun", "--only", "Step"), ("cancel",), ("retry",), ("rm",)]
 
 
-@pytest.mark.parametrize("command", COMMANDS_BY_ID, ids=[command[0] for command in COMMANDS_BY_ID])
-def test_an_unknown_or_ambiguous_id_is_a_clean_error(cli, store: Store, tmp_path: Path, write, command) -> None:
+def test_an_unknown_or_ambiguous_id_is_a_clean_error(cli, store: Store, tmp_path: Path, write) -> None:
     done_waits_fails(store, tmp_path)
     run(store, write("more.py", "stop('Waiting')\n"), "failing")  # "fai" is now ambiguous
-    name, *options = command
 
-    assert_clean_error(cli(name, "nope", *options), "psflow: error: no job with id 'nope'")
-    assert_clean_error(cli(name, "fai", *options), "psflow: error: job id prefix 'fai' is ambiguous")
+    for name, *options in COMMANDS_BY_ID:
+        assert_clean_error(cli(name, "nope", *options), "psflow: error: no job with id 'nope'")
+        assert_clean_error(cli(name, "fai", *options), "psflow: error: job id prefix 'fai' is ambiguous")

@@ -285,18 +285,17 @@ BY_ID: dict[str, Callable[[Store, str], object]] = {
 }
 
 
-@pytest.mark.parametrize("command", BY_ID)
-def test_unknown_or_ambiguous_id_changes_nothing(three: Store, write, db_url: str, command: str) -> None:
+def test_unknown_or_ambiguous_id_changes_nothing(three: Store, write, db_url: str) -> None:
     write("more.py", WAITS)
     run(three, Path("more.py"), "failing")  # "fai" is now ambiguous
     before = snapshot(db_url)
 
-    with pytest.raises(UnknownJob, match="^no job with id 'nope': `psflow jobs` lists them$") as unknown:
-        BY_ID[command](three, "nope")
-    with pytest.raises(AmbiguousJob, match="^job id prefix 'fai' is ambiguous .*: give more characters$") as ambiguous:
-        BY_ID[command](three, "fai")
-
-    assert unknown.value.exit_code == ambiguous.value.exit_code == 2
+    for command, call in BY_ID.items():
+        with pytest.raises(UnknownJob, match="^no job with id 'nope': `psflow jobs` lists them$") as unknown:
+            call(three, "nope")
+        with pytest.raises(AmbiguousJob, match="^job id prefix 'fai' is ambiguous .*: give more characters$") as ambiguous:
+            call(three, "fai")
+        assert unknown.value.exit_code == ambiguous.value.exit_code == 2, command
     assert snapshot(db_url) == before
 
 

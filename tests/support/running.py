@@ -11,7 +11,7 @@ import hashlib
 from pathlib import Path
 from typing import Callable, Iterable
 
-from support.scripts import DONE, FAILS, WAITS, write_script
+from support.scripts import DONE, FAILS, FLAKY, WAITS, write_script
 
 from psflow.domain import JobStatus, RunOptions, Runner
 from psflow.service import inputs, running
@@ -87,3 +87,33 @@ def completed_run(name: str, attempt: int = 1, *, started: float = 0.0, ended: f
     )
     values.update(changes)
     return BlockRecord(**values)
+
+
+def three_jobs(store: Store, folder: Path) -> None:
+    """alpha-1 (Completed, done.py), then alpha-2 and beta-1 (Waiting, wait.py), each updated after the one before."""
+    done = write_script(folder, "done.py", "print('done')\n")
+    wait = write_script(folder, "wait.py", "stop('Waiting')\n")
+    for job_id, script in (("alpha-1", done), ("alpha-2", wait), ("beta-1", wait)):
+        run(store, script, job_id)
+
+
+def failed_then_fixed(store: Store, folder: Path) -> str:
+    """Job `flaky` of FLAKY: attempt 1 failed in "load"; attempt 2, with `folder/fixed` there, completed."""
+    assert run(store, write_script(folder, "flaky.py", FLAKY), "flaky").status == JobStatus.FAILED
+    (folder / "fixed").touch()
+    [fixed] = resume(store, statuses=[JobStatus.FAILED])
+    assert fixed.status == JobStatus.COMPLETED, fixed
+    return "flaky"
+
+
+def code_changed_job(store: Store, job_id: str = "coded") -> None:
+    """A job like `failed_then_fixed`'s, recorded directly with the code fingerprints the transformer would
+    record: "load" failed in attempt 1 (fingerprint l1) and completed in attempt 2 with changed code (l2)."""
+    held_elsewhere(store, job_id)
+    store.finish_attempt(job_id, 1, status=JobStatus.FAILED, reason="ValueError: bad row 2")
+    store.start_attempt(job_id, 2, ELSEWHERE, source_sha256=store.get_job(job_id).source_sha256)
+    for name, attempt, status, fingerprint in (
+        ("fetch", 1, "Completed", "f1"), ("load", 1, "Failed", "l1"), ("load", 2, "Completed", "l2"), ("report", 2, "Completed", "r1"),
+    ):
+        store.save_block(job_id, completed_run(name, attempt, status=status, fingerprint=fingerprint))
+    store.finish_attempt(job_id, 2, status=JobStatus.COMPLETED, reason=None)
