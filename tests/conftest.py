@@ -134,6 +134,16 @@ def store(store_url: str, clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.fixture
+def elsewhere(tmp_path: Path, store, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder, this process's working folder from now on (after `store` set up the test's
+    folder): no script file is there."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+@pytest.fixture
 def write(tmp_path: Path) -> Callable[[str, str], Path]:
     """write(name, source): a dedented script in the test's folder; its path."""
     from support.scripts import write_script

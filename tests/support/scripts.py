@@ -127,6 +127,11 @@ WARNED = """
 """
 
 
+def write_versioned(folder: Path, version: str) -> Path:
+    """VERSIONED for `version` as `folder/flow.py` (over what was there); its path."""
+    return write_script(folder, "flow.py", VERSIONED.format(version=version))
+
+
 def count_of(folder: Path, name: str) -> int:
     """How many times STOPS_ONCE's block `name` ran (its `<name>.count` file)."""
     path = folder / f"{name}.count"
@@ -175,6 +180,21 @@ GATE_AFTER_STEP = """
     print("after step")
     if not Path("go").exists():
         stop("Waiting")
+"""
+
+
+# A workflow's source: VERSIONED.format(version="v1") prints which version ran (and which prepared the
+# job), then stops Waiting until `<job id>.go` exists in the folder it runs in.
+VERSIONED = """
+    from pathlib import Path
+
+    with block("Prepare"):
+        prepared = "{version}"
+    print("running {version}, prepared by", prepared)
+    if not Path(f"{{job.id}}.go").exists():
+        stop("Waiting", reason="no go yet")
+    with block("Finish"):
+        pass
 """
 
 
