@@ -16,6 +16,7 @@ from support.scripts import CLEAN, STOPS_ONCE, WARNED, count_of
 from psflow.errors import ScriptError
 from psflow.service.preflight import BlockPlan, check, plan_resume, transformed_source
 from psflow.store import Store
+from psflow.transform import TransformError
 
 # ---- check ------------------------------------------------------------------------
 
@@ -172,6 +173,18 @@ def test_a_script_without_blocks_is_shown_unchanged(tmp_path: Path) -> None:
 
     assert transformed_source(tmp_path / "plain.py") == source
     assert transformed_source(tmp_path / "plain.py", diff=True) == ""
+
+
+def test_show_reports_what_exec_would_refuse(tmp_path: Path) -> None:
+    (tmp_path / "named.py").write_text("with block(42):\n    y = 2\n")
+
+    with pytest.raises(ScriptError, match=f"^script not found: {tmp_path / 'nosuch.py'}"):
+        transformed_source(tmp_path / "nosuch.py")
+    with pytest.raises(TransformError) as refused:
+        transformed_source(tmp_path / "named.py")
+    assert refused.value.diagnostics[0].format().startswith(
+        f"{tmp_path / 'named.py'}:1:12: error: block name must be a str"
+    )
 
 
 # ---- resume --dry-run -------------------------------------------------------------

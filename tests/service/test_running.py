@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from support.database import snapshot
 from support.running import resume, resume_one, run
 from support.scripts import GATE_AFTER_STEP, STOPS_ONCE, WARNED, count_of
 
-from psflow.errors import ScriptError, UsageError
+from psflow.errors import AmbiguousJob, ScriptError, UnknownJob, UsageError
 from psflow.service import history, running
 from psflow.service.preflight import check
 from psflow.store import Store
@@ -96,6 +97,21 @@ def test_an_invalid_chosen_job_id_is_refused(store: Store, write, job_id: str) -
     with pytest.raises(UsageError, match=f"^job id {job_id!r} is not valid: use letters, digits"):
         run(store, path, job_id)
     _nothing_stored(store)
+
+
+def test_resume_of_an_unknown_or_ambiguous_id_runs_nothing(store: Store, write, db_url: str) -> None:
+    path = write("wait.py", "stop('Waiting')\n")
+    for job_id in ("nightly-1", "nightly-2"):
+        run(store, path, job_id)
+    before = snapshot(db_url)
+
+    with pytest.raises(UnknownJob, match="^no job with id 'nosuch'"):
+        resume(store, "nosuch")
+    with pytest.raises(AmbiguousJob) as ambiguous:
+        resume(store, "nightly")
+
+    assert str(ambiguous.value).startswith("job id prefix 'nightly' is ambiguous (nightly-1, nightly-2, …)")
+    assert snapshot(db_url) == before
 
 
 def test_exec_announces_the_check_warnings_then_runs(store: Store, write, capsys) -> None:
