@@ -1,1 +1,4 @@
-"""What the `psflow` command prints, tested in-process (psflow.cli). A package: its test files may share names with tests/e2e."""
+"""What the `psflow` command prints (psflow.cli), in-process.
+
+A package, so that its test files may share names with those of tests/e2e.
+"""

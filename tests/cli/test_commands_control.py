@@ -77,7 +77,10 @@ def test_rerun_of_a_job_whose_runner_died_says_resume_running_runs_them(cli, sto
     [
         (("--from", "B"), "job chain has no block 'B' (block names are case-sensitive): its blocks are a, b, c, d"),
         (("--only", "a", "--only", "zz"), "job chain has no block 'zz'"),
-        (("--from", "b", "--only", "c"), "give either --from BLOCK (it and every block completed after it) or --only BLOCK, not both"),
+        (
+            ("--from", "b", "--only", "c"),
+            "give either --from BLOCK (it and every block completed after it) or --only BLOCK, not both",
+        ),
         ((), "say which blocks to run again: --from BLOCK or --only BLOCK"),
     ],
     ids=["unknown-from", "one-of-two-unknown", "from-and-only", "neither"],
@@ -94,7 +97,9 @@ def test_rerun_of_a_cancelled_a_running_or_a_never_completed_job_is_a_clean_erro
 
     assert_clean_error(cli("rerun", "gate", "--only", "Gate"), "no completed run to redo")
     assert_clean_error(cli("rerun", "chained", "--only", "a"), "job chained was cancelled")
-    assert_clean_error(cli("rerun", "busy", "--only", "a"), "job busy is Running on", "cannot change its blocks while it runs")
+    assert_clean_error(
+        cli("rerun", "busy", "--only", "a"), "job busy is Running on", "cannot change its blocks while it runs"
+    )
 
 
 COMMANDS_BY_ID = [("job",), ("logs",), ("rerun", "--only", "Step"), ("cancel",), ("retry",), ("rm",)]
@@ -107,3 +112,32 @@ def test_an_unknown_or_ambiguous_id_is_a_clean_error(cli, store: Store, tmp_path
     for name, *options in COMMANDS_BY_ID:
         assert_clean_error(cli(name, "nope", *options), "psflow: error: no job with id 'nope'")
         assert_clean_error(cli(name, "fai", *options), "psflow: error: job id prefix 'fai' is ambiguous")
+
+
+def test_cancelling_a_final_job_is_a_clean_error_and_resume_skips_a_cancelled_one(
+    cli, store: Store, tmp_path: Path
+) -> None:
+    done_waits_fails(store, tmp_path)
+    control.cancel(store, "waits")
+
+    assert_clean_error(cli("cancel", "done"), "psflow: error: job done is already Completed: cannot cancel it")
+    assert_clean_error(cli("cancel", "waits", "--reason", "again"), "psflow: error: job waits is already Cancelled")
+    skipped = cli("resume", "--job", "waits")
+    assert (skipped.returncode, skipped.stdout) == (0, "")
+    assert skipped.stderr == (
+        "psflow: job waits: skipped: already Cancelled\npsflow: resumed 1 job(s) in the named jobs: 1 skipped\n"
+    )
+    assert cli("resume").stderr == "psflow: resumed 0 job(s) in Waiting: nothing to do\n"
+
+
+def test_rm_force_deletes_a_running_job(cli, store: Store) -> None:
+    held_elsewhere(store, "busy")
+
+    result = cli("rm", "busy", "--force")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "psflow: deleted job busy (Running)\n"
+        "psflow: rows deleted: 1 job(s), 1 attempt(s), 0 block run(s), 0 input(s)\n"
+    )
+    assert store.get_job("busy") is None

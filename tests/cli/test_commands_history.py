@@ -72,7 +72,10 @@ def test_logs_of_a_job_without_block_runs_says_so_on_stderr(cli, store: Store, w
 
 
 BAD_LOGS = [
-    (("flaky", "Load"), "job flaky has no block 'Load' (block names are case-sensitive): its blocks are fetch, load, report"),
+    (
+        ("flaky", "Load"),
+        "job flaky has no block 'Load' (block names are case-sensitive): its blocks are fetch, load, report",
+    ),
     (("flaky", "--attempt", "3"), "job flaky has 2 attempt(s): there is no attempt 3"),
     (("nope",), "no job with id 'nope'"),
     (("fla",), "job id prefix 'fla' is ambiguous"),

@@ -117,7 +117,9 @@ def test_a_plan_prints_one_row_per_block_under_its_job(store: Store, edited: str
     }
 
 
-def test_a_skipped_job_and_one_that_would_not_run_print_one_line_each(store: Store, edited: str, write, tmp_path: Path, capsys) -> None:
+def test_a_skipped_job_and_one_that_would_not_run_print_one_line_each(
+    store: Store, edited: str, write, tmp_path: Path, capsys
+) -> None:
     run(store, write("done.py", 'block "A":\n    pass\n'), "done-job")
     write("flow.py", STOPS_ONCE.replace('block "A":', 'block "A"'))
 
@@ -130,7 +132,9 @@ def test_a_skipped_job_and_one_that_would_not_run_print_one_line_each(store: Sto
     assert done == f"job done-job (Completed, {tmp_path / 'done.py'}): skipped: already Completed"
 
 
-def test_a_dry_run_ends_with_what_it_would_do_and_exits_1_if_a_job_could_not_run(cli, store: Store, edited: str, write) -> None:
+def test_a_dry_run_ends_with_what_it_would_do_and_exits_1_if_a_job_could_not_run(
+    cli, store: Store, edited: str, write
+) -> None:
     clean = cli("resume", "--dry-run")
     rerun_changed = cli("resume", "--dry-run", "--rerun-changed")
     run(store, write("done.py", 'block "A":\n    pass\n'), "done-job")

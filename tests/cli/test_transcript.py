@@ -28,7 +28,9 @@ def test_each_run_prints_a_header_then_its_output_then_its_error(store: Store, t
         print_run(entry)
 
     out = capsys.readouterr().out
-    assert headers(out) == [("fetch", 1, "Completed"), ("load", 1, "Failed"), ("load", 2, "Completed"), ("report", 2, "Completed")]
+    assert headers(out) == [
+        ("fetch", 1, "Completed"), ("load", 1, "Failed"), ("load", 2, "Completed"), ("report", 2, "Completed"),
+    ]
     host = runs[0]["host"]
     assert all(f", {host}, " in line for line in out.splitlines() if line.startswith("==> "))
     sections = re.split(r"^==> .*<==\n", out, flags=re.M)[1:]

@@ -61,7 +61,9 @@ def test_a_dry_run_refuses_set_because_it_writes_nothing(psflow, store: Store, w
     assert row_counts() == counts
 
 
-def test_rerun_changed_runs_a_changed_block_again_through_exec_and_resume(psflow, store: Store, write, tmp_path: Path) -> None:
+def test_rerun_changed_runs_a_changed_block_again_through_exec_and_resume(
+    psflow, store: Store, write, tmp_path: Path
+) -> None:
     write("flow.py", STOPS_ONCE)
     run(store, Path("flow.py"), "nightly")
     run(store, Path("flow.py"), "later")

@@ -161,7 +161,9 @@ def test_the_transcript_of_a_failed_then_fixed_job_is_in_order(store: Store, tmp
     job, runs = history.transcript(store, "flaky")
 
     assert (job["id"], job["status"]) == ("flaky", "Completed")
-    assert _runs(runs) == [("fetch", 1, "Completed"), ("load", 1, "Failed"), ("load", 2, "Completed"), ("report", 2, "Completed")]
+    assert _runs(runs) == [
+        ("fetch", 1, "Completed"), ("load", 1, "Failed"), ("load", 2, "Completed"), ("report", 2, "Completed"),
+    ]
     assert len({run["host"] for run in runs}) == 1 and runs[0]["host"]
     assert [run["output"] for run in runs] == ["fetched 3 rows\n", "loading 3\n", "loading 3\nloaded\n", "report done\n"]
     assert [run["error"] is None for run in runs] == [True, False, True, True]
@@ -231,7 +233,10 @@ def test_follow_tells_each_run_as_it_is_recorded_until_the_job_ends(
         clock, monkeypatch,
         lambda: None,  # nothing new on this poll
         lambda: store.save_block("busy", completed_run("gated", output="through the gate\n")),
-        lambda: (store.save_block("busy", completed_run("last")), store.finish_attempt("busy", 1, status="Completed", reason=None)),
+        lambda: (
+            store.save_block("busy", completed_run("last")),
+            store.finish_attempt("busy", 1, status="Completed", reason=None),
+        ),
     )
 
     ended = history.follow(store, "busy", lambda run: seen.append((run["name"], run["output"])))
@@ -280,7 +285,10 @@ def test_follow_waits_for_a_block_or_attempt_that_may_come_yet(store: Store, clo
     seen: list[str] = []
     _each_poll(
         clock, monkeypatch,
-        lambda: (store.save_block("busy", completed_run("later")), store.finish_attempt("busy", 1, status="Waiting", reason=None)),
+        lambda: (
+            store.save_block("busy", completed_run("later")),
+            store.finish_attempt("busy", 1, status="Waiting", reason=None),
+        ),
     )
 
     history.follow(store, "busy", lambda run: seen.append(run["name"]), block="later", attempt=1)

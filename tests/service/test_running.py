@@ -139,7 +139,9 @@ def stopped(store: Store, write) -> str:
     return first.job_id
 
 
-def test_a_changed_block_replays_with_a_warning_by_default(store: Store, stopped: str, write, tmp_path: Path, capsys) -> None:
+def test_a_changed_block_replays_with_a_warning_by_default(
+    store: Store, stopped: str, write, tmp_path: Path, capsys
+) -> None:
     write("flow.py", STOPS_ONCE.replace("b = a + 1", "b = a + 2"))
     capsys.readouterr()
 
@@ -153,7 +155,9 @@ def test_a_changed_block_replays_with_a_warning_by_default(store: Store, stopped
     assert (count_of(tmp_path, "a"), count_of(tmp_path, "b"), count_of(tmp_path, "late")) == (1, 1, 1)
 
 
-def test_rerun_changed_runs_a_changed_block_again_on_resume(store: Store, stopped: str, write, tmp_path: Path, capsys) -> None:
+def test_rerun_changed_runs_a_changed_block_again_on_resume(
+    store: Store, stopped: str, write, tmp_path: Path, capsys
+) -> None:
     path = write("flow.py", STOPS_ONCE.replace("b = a + 1", "b = a + 2"))
     new_print = check(path).sites[1].fingerprint
     capsys.readouterr()

@@ -23,7 +23,9 @@ def _version(store: Store, job_id: str) -> tuple[int, str]:
     return detail["workflow_version"], detail["script"]
 
 
-def test_a_job_keeps_its_version_after_a_new_registration(store: Store, tmp_path: Path, elsewhere: Path, capsys) -> None:
+def test_a_job_keeps_its_version_after_a_new_registration(
+    store: Store, tmp_path: Path, elsewhere: Path, capsys
+) -> None:
     script = write_versioned(tmp_path, "v1")
     register(store, "nightly", script)
     started = run(store, "nightly", "n1")
@@ -63,7 +65,9 @@ def test_resume_runs_the_stored_source_where_no_file_ever_was(
     assert any((tmp_path / "cache" / "psflow" / "sources").glob("*.pyc"))  # cached in the cache folder
 
 
-def test_resume_latest_moves_workflow_jobs_and_says_so_per_job(store: Store, write, tmp_path: Path, elsewhere: Path, capsys) -> None:
+def test_resume_latest_moves_workflow_jobs_and_says_so_per_job(
+    store: Store, write, tmp_path: Path, elsewhere: Path, capsys
+) -> None:
     script = write_versioned(tmp_path, "v1")
     register(store, "nightly", script)
     for job_id in ("n1", "n2"):

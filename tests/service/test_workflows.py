@@ -91,7 +91,9 @@ def test_no_workflows(store: Store) -> None:
 # ---- running one by name -------------------------------------------------------------
 
 
-def test_a_name_runs_the_newest_version_from_any_folder_and_says_so(store: Store, tmp_path: Path, elsewhere: Path, capsys) -> None:
+def test_a_name_runs_the_newest_version_from_any_folder_and_says_so(
+    store: Store, tmp_path: Path, elsewhere: Path, capsys
+) -> None:
     script = write_versioned(tmp_path, "v1")
     register(store, "nightly", script)
     write_versioned(tmp_path, "v2")
@@ -184,7 +186,9 @@ def test_a_failing_workflow_shows_its_name_and_the_stored_line_in_the_traceback(
 # ---- bad input: a message, nothing registered or run ----------------------------------
 
 
-def test_registering_a_missing_script_or_one_that_does_not_compile_stores_nothing(store: Store, write, tmp_path: Path) -> None:
+def test_registering_a_missing_script_or_one_that_does_not_compile_stores_nothing(
+    store: Store, write, tmp_path: Path
+) -> None:
     write("broken.py", "x = 1\nprint(x\n")
 
     with pytest.raises(ScriptError, match=f"^script not found: {tmp_path / 'nosuch.py'}"):

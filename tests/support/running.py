@@ -113,7 +113,8 @@ def code_changed_job(store: Store, job_id: str = "coded") -> None:
     store.finish_attempt(job_id, 1, status=JobStatus.FAILED, reason="ValueError: bad row 2")
     store.start_attempt(job_id, 2, ELSEWHERE, source_sha256=store.get_job(job_id).source_sha256)
     for name, attempt, status, fingerprint in (
-        ("fetch", 1, "Completed", "f1"), ("load", 1, "Failed", "l1"), ("load", 2, "Completed", "l2"), ("report", 2, "Completed", "r1"),
+        ("fetch", 1, "Completed", "f1"), ("load", 1, "Failed", "l1"),
+        ("load", 2, "Completed", "l2"), ("report", 2, "Completed", "r1"),
     ):
         store.save_block(job_id, completed_run(name, attempt, status=status, fingerprint=fingerprint))
     store.finish_attempt(job_id, 2, status=JobStatus.COMPLETED, reason=None)
