@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -102,6 +103,52 @@ def psflow(tmp_path: Path, db_url: str):
 
     run.db_url = db_url
     return run
+
+
+@pytest.fixture
+def clock():
+    """A fake clock (support/clock.py) whose readings move on by a millisecond, as a real one does."""
+    from support.clock import FakeClock
+
+    return FakeClock(tick=0.001)
+
+
+@pytest.fixture
+def store_url(db_url: str) -> str:
+    """The database `store` opens: this test's `db_url` (tests/cli narrows it to SQLite)."""
+    return db_url
+
+
+@pytest.fixture
+def store(store_url: str, clock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """This test's database opened in this process on `clock`, with this process in the test's
+    folder (scripts run here read and write relative paths there) and no job id leaking in."""
+    from psflow.store import open_store
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PSFLOW_JOB_ID", raising=False)
+    monkeypatch.delenv("PSFLOW_DB", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # stored sources' compiled code
+    with open_store(store_url, clock=clock) as opened:
+        yield opened
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path, store, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder, this process's working folder from now on (after `store` set up the test's
+    folder): no script file is there."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    return folder
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """write(name, source): a dedented script in the test's folder; its path."""
+    from support.scripts import write_script
+
+    return lambda name, source: write_script(tmp_path, name, source)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import textwrap
 from pathlib import Path
 from typing import Callable
 
@@ -14,15 +13,11 @@ from support.database import TABLES, row_counts_of
 
 
 @pytest.fixture
-def write(tmp_path: Path) -> Callable[[str, str], Path]:
-    """write(name, source): a dedented script in the test's folder; its path."""
+def clock():
+    """The real clock: jobs set up in this process (the `store` fixture) are read by the real command."""
+    from psflow.clock import SYSTEM_CLOCK
 
-    def write(name: str, source: str) -> Path:
-        path = tmp_path / name
-        path.write_text(textwrap.dedent(source).lstrip("\n"))
-        return path
-
-    return write
+    return SYSTEM_CLOCK
 
 
 @pytest.fixture

@@ -1,7 +1,10 @@
-"""The real `psflow` console script in a subprocess, and what its answers must look like."""
+"""The real `psflow` console script in a subprocess, the same command run in this process, and
+what its answers must look like."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -35,6 +38,33 @@ def start(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None)
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="backslashreplace",
         start_new_session=True,
     )
+
+
+def invoke(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`psflow ARGS` run in this process through `psflow.cli.main` (its one error handler included):
+    the answer `run` gives (exit code, stdout, stderr), without starting a process. For what a
+    command prints and exits with; `run` for what only a real process shows."""
+    from psflow.cli import main
+
+    saved = (dict(os.environ), os.getcwd(), sys.argv)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = 0
+    os.environ.clear()
+    os.environ.update(environment(db_url, env))
+    os.chdir(cwd)
+    sys.argv = ["psflow", *args]
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                main()
+            except SystemExit as exit:
+                code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved[0])
+        os.chdir(saved[1])
+        sys.argv = saved[2]
+    return subprocess.CompletedProcess(["psflow", *args], code, stdout.getvalue(), stderr.getvalue())
 
 
 def job_id_of(result: subprocess.CompletedProcess) -> str:

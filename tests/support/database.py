@@ -113,3 +113,21 @@ def timers_run_out(db_url: str, job_id: str) -> None:
                 )
     finally:
         db.close()
+
+
+def refuse_job_updates(db_url: str) -> None:
+    """From now on the database refuses every UPDATE of a job (a trigger), with 'no changes to jobs'."""
+    db = _connect(db_url)
+    try:
+        if db_url.startswith("sqlite"):
+            db.execute_sql(
+                "CREATE TRIGGER refuse BEFORE UPDATE ON psflow_job BEGIN SELECT RAISE(ABORT, 'no changes to jobs'); END"
+            )
+        else:
+            db.execute_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no changes to jobs'; END $$ "
+                "LANGUAGE plpgsql"
+            )
+            db.execute_sql("CREATE TRIGGER refuse BEFORE UPDATE ON psflow_job FOR EACH ROW EXECUTE FUNCTION refuse()")
+    finally:
+        db.close()

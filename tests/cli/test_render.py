@@ -1,0 +1,70 @@
+"""How `psflow jobs` and `psflow job` print (psflow.cli.render) in plain text, as in a pipe: called in
+this process with what psflow.service.history gives (capsys)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from support.running import resume, run, three_jobs
+from support.scripts import ORDERED
+
+from psflow.cli.render import print_job, print_jobs
+from psflow.service import history
+from psflow.store import Store
+
+
+def test_no_jobs(capsys) -> None:
+    print_jobs([])
+
+    assert capsys.readouterr().out == "no jobs\n"
+
+
+def test_the_job_table_has_one_row_per_job_under_its_columns(store: Store, tmp_path: Path, capsys) -> None:
+    three_jobs(store, tmp_path)
+    capsys.readouterr()
+
+    print_jobs(history.jobs(store))
+
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split() == ["ID", "SCRIPT", "STATUS", "ATTEMPTS", "UPDATED", "HOST"]
+    cells = {row.split()[0]: row.split() for row in rows}
+    assert list(cells) == ["beta-1", "alpha-2", "alpha-1"]
+    assert cells["alpha-1"][1:4] == [str(tmp_path / "done.py"), "Completed", "1"]
+    assert cells["beta-1"][1:4] == [str(tmp_path / "wait.py"), "Waiting", "1"]
+    # Columns line up: each cell starts where its header does.
+    assert all(row.index(cells[row.split()[0]][2]) == header.index("STATUS") for row in rows)
+
+
+def test_a_job_prints_its_fields_then_its_blocks(store: Store, write, capsys) -> None:
+    run(store, write("ordered.py", ORDERED), "ordered", ["arg1"])
+    capsys.readouterr()
+
+    print_job(history.job_detail(store, "ordered"))
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "job       ordered"
+    assert lines[1].endswith("ordered.py arg1")
+    assert lines[2] == "status    Waiting (see you)"
+    assert lines[3] == "attempts  1"
+    assert "blocks" in lines
+    table = lines[lines.index("blocks") + 1:]
+    assert table[0].split() == ["BLOCK", "STATUS", "ATTEMPT", "DURATION", "HOST"]
+    assert table[1].split()[:3] == ["b-first", "Completed", "1"]
+
+
+def test_a_completed_job_found_by_prefix(store: Store, tmp_path: Path, capsys) -> None:
+    three_jobs(store, tmp_path)
+
+    print_job(history.job_detail(store, "alpha-1"))
+
+    out = capsys.readouterr().out
+    assert "job       alpha-1" in out and "status    Completed" in out
+
+
+def test_a_job_without_blocks_says_so(store: Store, tmp_path: Path, capsys) -> None:
+    three_jobs(store, tmp_path)
+    resume(store)
+
+    print_job(history.job_detail(store, "beta-1"))
+
+    assert "no blocks recorded yet" in capsys.readouterr().out.splitlines()
