@@ -9,7 +9,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from psflow.errors import PsflowError, UsageError
-from psflow.script import BlockError, Terminated, WaitTimeout, block, job, sleep, sleep_until, stop, wait_for
+from psflow.script import (
+    BlockError,
+    Terminated,
+    WaitTimeout,
+    block,
+    job,
+    sleep,
+    sleep_until,
+    stop,
+    wait_for,
+)
 
 __version__ = "0.1.0"
 
@@ -25,7 +35,17 @@ __all__ = [
 ]
 
 if _TYPE_CHECKING:
-    from psflow.api import RunResult, SendResult, connect, job_detail, jobs, register, resume, run, workflows
+    from psflow.api import (
+        RunResult,
+        SendResult,
+        connect,
+        job_detail,
+        jobs,
+        register,
+        resume,
+        run,
+        workflows,
+    )
 
 
 def __getattr__(name: str):

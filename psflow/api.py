@@ -8,9 +8,10 @@ Errors a caller can cause derive from psflow.PsflowError.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from psflow.domain import JobStatus, RunOptions
 from psflow.errors import PsflowError, StoreError, UsageError

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
-
 import typer
 
 from psflow.cli.app import DbOption, app
@@ -17,13 +15,13 @@ from psflow.service.setup import connect
 @app.command()
 def rerun(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
-    from_: Optional[str] = typer.Option(
+    from_: str | None = typer.Option(
         None, "--from", metavar="BLOCK", help="Run BLOCK and every block completed after it again."
     ),
-    only: Optional[List[str]] = typer.Option(
+    only: list[str] | None = typer.Option(
         None, "--only", metavar="BLOCK", help="Run just this block again (repeatable)."
     ),
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Make the job's next attempt run blocks again; their earlier runs stay in the history (as Rerun)."""
     with connect(db) as store:
@@ -45,8 +43,8 @@ def rerun(
 @app.command()
 def cancel(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
-    reason: Optional[str] = typer.Option(None, "--reason", help="Why (shown by `psflow job`)."),
-    db: Optional[str] = DbOption,
+    reason: str | None = typer.Option(None, "--reason", help="Why (shown by `psflow job`)."),
+    db: str | None = DbOption,
 ) -> None:
     """Cancel a job: final, it never runs again. A Running job only once its lease ran out (its runner is gone)."""
     with connect(db) as store:
@@ -57,7 +55,7 @@ def cancel(
 @app.command()
 def retry(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Put a Failed job back to Waiting, for the next `psflow resume` (completed blocks stay replayed)."""
     with connect(db) as store:
@@ -70,11 +68,11 @@ def retry(
 
 @app.command("rm")
 def rm(
-    job_ids: List[str] = typer.Argument(..., metavar="ID...", help="Job ids or unique prefixes."),
+    job_ids: list[str] = typer.Argument(..., metavar="ID...", help="Job ids or unique prefixes."),
     force: bool = typer.Option(
         False, "--force", help="Delete a Running job even while its lease holds (its runner's next write fails)."
     ),
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Delete jobs with their attempts, block runs and inputs (all or none)."""
     with connect(db) as store:
@@ -89,11 +87,11 @@ def prune(
     older_than: str = typer.Option(
         ..., "--older-than", metavar="AGE", help="Only jobs last updated more than AGE ago: 30d, 12h, 45m, 90s, 2w."
     ),
-    status: Optional[List[str]] = typer.Option(
+    status: list[str] | None = typer.Option(
         None, "--status", "-s", help="Only jobs in this status (repeatable; default: Completed and Cancelled)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would be deleted; delete nothing."),
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Delete old jobs with their history, so the database does not grow without bound."""
     with connect(db) as store:

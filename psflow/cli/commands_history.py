@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -46,10 +45,10 @@ def check(
 
 @app.command("jobs")
 def jobs_(
-    status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="Only jobs in this status (repeatable)."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="At most N jobs."),
+    status: list[str] | None = typer.Option(None, "--status", "-s", help="Only jobs in this status (repeatable)."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="At most N jobs."),
     as_json: bool = JsonOption,
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """List jobs, most recently updated first."""
     with connect(db) as store:
@@ -61,7 +60,7 @@ def jobs_(
 
 
 @app.command("status")
-def status_(as_json: bool = JsonOption, db: Optional[str] = DbOption) -> None:
+def status_(as_json: bool = JsonOption, db: str | None = DbOption) -> None:
     """How things stand: jobs per status, waiting for input, timers due within the hour, leases that
     lapsed, and failures of the last 24 hours."""
     with connect(db) as store:
@@ -76,7 +75,7 @@ def status_(as_json: bool = JsonOption, db: Optional[str] = DbOption) -> None:
 def job_(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
     as_json: bool = JsonOption,
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Show one job: its status and blocks, then per attempt what ran and what was replayed."""
     from psflow.cli.transcript import print_attempts
@@ -93,13 +92,13 @@ def job_(
 @app.command()
 def logs(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
-    block: Optional[str] = typer.Argument(None, metavar="BLOCK", help="Only the runs of this block."),
-    attempt: Optional[int] = typer.Option(None, "--attempt", "-a", min=1, help="Only the runs of attempt N."),
+    block: str | None = typer.Argument(None, metavar="BLOCK", help="Only the runs of this block."),
+    attempt: int | None = typer.Option(None, "--attempt", "-a", min=1, help="Only the runs of attempt N."),
     follow: bool = typer.Option(
         False, "--follow", "-f", help="Keep printing block runs as they are recorded, until the job is not Running."
     ),
     as_json: bool = JsonOption,
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Print the output each block run captured, across attempts in the order recorded: one transcript."""
     from psflow.cli.transcript import print_run

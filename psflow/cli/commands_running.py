@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import TYPE_CHECKING, Callable, List, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -28,11 +29,11 @@ def exec_(
     script: str = typer.Argument(
         ..., help="The Python script to run as a job, or the name of a registered workflow (when no such file exists)."
     ),
-    args: Optional[List[str]] = typer.Argument(None, help="Arguments for the script (its sys.argv[1:])."),
-    job: Optional[str] = typer.Option(None, "--job", help="Job id: continue it if it exists, create it if not."),
+    args: list[str] | None = typer.Argument(None, help="Arguments for the script (its sys.argv[1:])."),
+    job: str | None = typer.Option(None, "--job", help="Job id: continue it if it exists, create it if not."),
     replay_output: bool = ReplayOutputOption,
     rerun_changed: bool = RerunChangedOption,
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Run SCRIPT as a new job (or continue job --job ID). SCRIPT may name a registered workflow.
 
@@ -53,16 +54,16 @@ NoPrefixOption = typer.Option(
 
 @app.command()
 def resume(
-    status: Optional[List[str]] = typer.Option(None, "--status", "-s", help="Resume jobs in this status (default Waiting; repeatable)."),
-    job: Optional[List[str]] = typer.Option(None, "--job", "-j", help="Resume this job (id or unique prefix; repeatable)."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Resume at most N jobs."),
+    status: list[str] | None = typer.Option(None, "--status", "-s", help="Resume jobs in this status (default Waiting; repeatable)."),
+    job: list[str] | None = typer.Option(None, "--job", "-j", help="Resume this job (id or unique prefix; repeatable)."),
+    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Resume at most N jobs."),
     parallel: int = typer.Option(
         1, "--parallel", "-p", min=1, help="Run the jobs in N worker processes (a job that crashes its process fails alone)."
     ),
     latest: bool = typer.Option(
         False, "--latest", help="Move jobs of registered workflows to the workflow's newest version first."
     ),
-    set_: Optional[List[str]] = typer.Option(
+    set_: list[str] | None = typer.Option(
         None, "--set", metavar="NAME=VALUE", help="Send this input to the --job jobs first (see `psflow send`; repeatable)."
     ),
     replay_output: bool = ReplayOutputOption,
@@ -71,7 +72,7 @@ def resume(
         False, "--dry-run", help="Say, per job, which blocks would replay, run, be new or be gone; run and write nothing."
     ),
     no_prefix: bool = NoPrefixOption,
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Run every due job in a status again (default: Waiting), in worker processes. Exit 1 if any job
     failed or could not run; 130/143 if Ctrl-C or SIGTERM interrupted it."""
@@ -125,7 +126,7 @@ def _prefixed(no_prefix: bool, many: bool) -> bool:
 
 
 def _dry_run(
-    statuses: list[str], job_ids: list[str], limit: Optional[int], latest: bool, rerun_changed: bool, db: Optional[str]
+    statuses: list[str], job_ids: list[str], limit: int | None, latest: bool, rerun_changed: bool, db: str | None
 ) -> None:
     """`resume --dry-run`: print each job's plan; exit 1 if a job's script does not compile now."""
     from psflow.cli.preview import print_plan
@@ -149,14 +150,14 @@ def _dry_run(
 
 @app.command()
 def worker(
-    status: Optional[List[str]] = typer.Option(
+    status: list[str] | None = typer.Option(
         None, "--status", "-s", help="Take jobs in this status (default Waiting and Interrupted; repeatable)."
     ),
     poll: float = typer.Option(5.0, "--poll", min=0.05, help="Seconds between looks for due jobs."),
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Worker processes."),
     once: bool = typer.Option(False, "--once", help="Take the jobs due now, then exit."),
     no_prefix: bool = NoPrefixOption,
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Keep taking due jobs on this server and running them, until SIGTERM or Ctrl-C.
 
@@ -178,12 +179,12 @@ def worker(
 @app.command()
 def send(
     job: str = typer.Argument(..., metavar="JOB", help="Job id or unique prefix."),
-    values: Optional[List[str]] = typer.Argument(
+    values: list[str] | None = typer.Argument(
         None, metavar="NAME=VALUE...", help="Inputs; a VALUE that parses as JSON is that value (3, true, \"3\"), else text."
     ),
-    json_text: Optional[str] = typer.Option(None, "--json", metavar="OBJECT", help='Inputs as a JSON object: \'{"approval": "yes"}\'.'),
+    json_text: str | None = typer.Option(None, "--json", metavar="OBJECT", help='Inputs as a JSON object: \'{"approval": "yes"}\'.'),
     resume_now: bool = typer.Option(False, "--resume", help="Run the job now (like `psflow resume --job JOB`)."),
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Send input to a job for its `wait_for(NAME)`; it runs at the next `psflow resume` (or worker)."""
     given = inputs.parse_inputs(values or [], json_text)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -22,7 +21,7 @@ def register(
     script: Path = typer.Argument(
         ..., metavar="SCRIPT", help="The script whose source becomes the workflow's next version."
     ),
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """Store SCRIPT's source in the database as the next version of workflow NAME.
 
@@ -39,9 +38,9 @@ def register(
 
 @app.command("workflows")
 def workflows_(
-    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Show every version of this workflow instead."),
+    name: str | None = typer.Argument(None, metavar="NAME", help="Show every version of this workflow instead."),
     as_json: bool = JsonOption,
-    db: Optional[str] = DbOption,
+    db: str | None = DbOption,
 ) -> None:
     """List registered workflows: newest version, how many versions, registered when, by whom, where."""
     with connect(db) as store:
@@ -61,11 +60,11 @@ class SettingsTarget(str, Enum):
 
 @app.command()
 def init(
-    sqlite: Optional[str] = typer.Option(None, "--sqlite", metavar="PATH", help="A SQLite file (path, sqlite:/// URL or Data Source=…)."),
-    postgres: Optional[str] = typer.Option(None, "--postgres", metavar="URL", help="PostgreSQL: postgresql://USER:PASSWORD@HOST:5432/DB (or Host=…;Database=…)."),
-    mssql: Optional[str] = typer.Option(None, "--mssql", metavar="CONNSTR", help="MS SQL Server: Server=HOST,1433;Database=DB;User Id=…;Password=… (or mssql://…)."),
-    connection_string: Optional[str] = typer.Option(None, "--connection-string", metavar="STR", help="Any of the above; psflow tells which."),
-    settings: Optional[SettingsTarget] = typer.Option(None, "--settings", case_sensitive=False, help="Keep this database for later commands: 'file' saves it in the config file, 'env' prints the PSFLOW_DB line."),
+    sqlite: str | None = typer.Option(None, "--sqlite", metavar="PATH", help="A SQLite file (path, sqlite:/// URL or Data Source=…)."),
+    postgres: str | None = typer.Option(None, "--postgres", metavar="URL", help="PostgreSQL: postgresql://USER:PASSWORD@HOST:5432/DB (or Host=…;Database=…)."),
+    mssql: str | None = typer.Option(None, "--mssql", metavar="CONNSTR", help="MS SQL Server: Server=HOST,1433;Database=DB;User Id=…;Password=… (or mssql://…)."),
+    connection_string: str | None = typer.Option(None, "--connection-string", metavar="STR", help="Any of the above; psflow tells which."),
+    settings: SettingsTarget | None = typer.Option(None, "--settings", case_sensitive=False, help="Keep this database for later commands: 'file' saves it in the config file, 'env' prints the PSFLOW_DB line."),
     upgrade: bool = typer.Option(False, "--upgrade", help="Upgrade a database made by an older psflow (back it up first)."),
 ) -> None:
     """Create psflow's tables in a database (or upgrade them), and optionally keep it as the default."""
@@ -96,7 +95,7 @@ def init(
 
 
 @app.command("config")
-def config_(as_json: bool = JsonOption, db: Optional[str] = DbOption) -> None:
+def config_(as_json: bool = JsonOption, db: str | None = DbOption) -> None:
     """Show which database psflow uses and why: --db, then PSFLOW_DB, then the config file, then the default."""
     shown = setup.config(db)
     if as_json:

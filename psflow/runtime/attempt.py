@@ -8,18 +8,25 @@ input and timers their due time, and keeps each block's output.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from psflow import codec, keys
 from psflow.clock import Clock
-from psflow.domain import ExitKind, JobStatus, RunOptions, RunStatus, Runner
+from psflow.domain import ExitKind, JobStatus, Runner, RunOptions, RunStatus
 from psflow.durations import describe_duration, describe_time
 from psflow.errors import BlockError, StoreError
 from psflow.runtime import process_state
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import user_traceback
-from psflow.runtime.values import bound_values, encode_mutations, encode_value, encode_values, redo_mutations
+from psflow.runtime.values import (
+    bound_values,
+    encode_mutations,
+    encode_value,
+    encode_values,
+    redo_mutations,
+)
 from psflow.script import recorder
 from psflow.script.block import describe_failed_try
 from psflow.script.recorder import LeaseLost, RecordError, Stop, Terminated

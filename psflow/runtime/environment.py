@@ -10,10 +10,10 @@ import builtins
 import os
 import sys
 import types
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.machinery import ModuleSpec
 from pathlib import Path
-from typing import Iterator
 
 from psflow.loading.importer import ScriptFolderImporter
 from psflow.loading.spawn_main import SCRIPT

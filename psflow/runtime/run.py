@@ -6,7 +6,7 @@ from types import CodeType
 from typing import TYPE_CHECKING
 
 from psflow.clock import SYSTEM_CLOCK, Clock
-from psflow.domain import JobStatus, RunOptions, Runner
+from psflow.domain import JobStatus, Runner, RunOptions
 from psflow.errors import EXIT_FAILED
 from psflow.runtime.attempt import Attempt, lost_message
 from psflow.runtime.capture import OutputCapture

@@ -7,8 +7,9 @@ user is told which name, which type, and what that means on replay.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from types import FrameType
-from typing import Any, Callable
+from typing import Any
 
 from psflow import codec
 from psflow.runtime import process_state

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from psflow import keys
 from psflow.domain import ExitKind
@@ -36,8 +37,22 @@ class block:
     """
 
     __slots__ = (
-        "name", "line", "binds", "mutates", "replaying", "saved", "exit", "returned", "record", "fingerprint",
-        "retries", "backoff", "tries", "again", "failures", "try_state",
+        "again",
+        "backoff",
+        "binds",
+        "exit",
+        "failures",
+        "fingerprint",
+        "line",
+        "mutates",
+        "name",
+        "record",
+        "replaying",
+        "retries",
+        "returned",
+        "saved",
+        "tries",
+        "try_state",
     )
 
     def __init__(self, name: str, *, retries: int = 0, backoff: float | timedelta = 0.0) -> None:

@@ -8,8 +8,9 @@ script's `except Exception` never swallows them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from psflow.script.block import block

@@ -7,16 +7,16 @@ Bad input raises UsageError before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from psflow.domain import FINAL_STATUSES, LOST, JobStatus, RunStatus, user_name
 from psflow.durations import parse_age
 from psflow.errors import UsageError
-from psflow.service.due import lease_holds_here, running_note, runner_gone
+from psflow.service.due import lease_holds_here, runner_gone, running_note
 from psflow.service.history import block_names, unknown_block
 from psflow.store import BlockRun, JobView, Store
-
 
 # ---- psflow rerun --------------------------------------------------------------
 

@@ -8,7 +8,7 @@ process is gone is taken at once, without waiting for its lease to run out.
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 from psflow.domain import FINAL_STATUSES, JobStatus, is_due, lease_holds
 from psflow.durations import describe_duration, describe_time

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from psflow import codec
 from psflow.domain import JobStatus, RunStatus
@@ -175,11 +176,13 @@ def transcript(
     _check_filters(job, runs, block, attempt)
     entries = [_log_entry(run) for run in runs if _wanted(run, block, attempt)]
     if block is None:
+        shown_errors = {(run.attempt, run.error) for run in runs if run.error}
         endings = [
-            _attempt_entry(ended) for ended in store.attempts(job.id)
-            if (ended.output or ended.error) and attempt in (None, ended.number)
+            _attempt_entry(ended, repeats_block=(ended.number, ended.error) in shown_errors)
+            for ended in store.attempts(job.id)
+            if attempt in (None, ended.number)
         ]
-        entries = _in_order(entries, endings)
+        entries = _in_order(entries, [ending for ending in endings if ending["output"] or ending["error"]])
     return job.to_json(), entries
 
 
@@ -285,7 +288,9 @@ def _log_entry(run: BlockRun) -> dict[str, Any]:
     }
 
 
-def _attempt_entry(attempt: AttemptView) -> dict[str, Any]:
+def _attempt_entry(attempt: AttemptView, *, repeats_block: bool) -> dict[str, Any]:
+    """`repeats_block`: the attempt ended with the error a block run of it already shows, so the
+    entry leaves it out rather than print the traceback twice."""
     return {
         "kind": "attempt",
         "attempt": attempt.number,
@@ -294,7 +299,7 @@ def _attempt_entry(attempt: AttemptView) -> dict[str, Any]:
         "host": attempt.host,
         "ended": attempt.ended_at,
         "output": attempt.output or "",
-        "error": attempt.error,
+        "error": None if repeats_block else attempt.error,
     }
 
 

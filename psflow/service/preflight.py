@@ -9,9 +9,10 @@ blocks' code changed since. Neither runs a script or writes to the database.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from psflow import keys
 from psflow.domain import JobStatus

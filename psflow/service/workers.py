@@ -25,10 +25,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Callable, Iterable, Iterator
 
 from psflow.domain import JobStatus, RunOptions
 from psflow.errors import EXIT_FAILED

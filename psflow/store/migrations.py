@@ -15,7 +15,7 @@ supplies its own (`schema_migrator`, psflow/store/backends/mssql.py).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from peewee import (
     CharField,

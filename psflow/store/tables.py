@@ -31,7 +31,7 @@ SCHEMA_VERSION = 3  # psflow.store.migrations upgrades older databases
 class _Table(Model):
     class Meta:
         legacy_table_names = False
-        table_function = lambda model: f"psflow_{make_snake_case(model.__name__)}"  # noqa: E731
+        table_function = lambda model: f"psflow_{make_snake_case(model.__name__)}"
 
 
 class SchemaVersion(_Table):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import CodeType
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from psflow.transform.diagnostics import Diagnostic, TransformError
 from psflow.transform.sites import BlockSite, ScriptReport, attach, report_of
@@ -19,8 +20,16 @@ if TYPE_CHECKING:
     from psflow.transform.locations import Layer
 
 __all__ = [
-    "BlockSite", "CompiledScript", "Diagnostic", "ScriptCheck", "ScriptReport", "TransformError",
-    "check_script", "compile_script", "report_of", "TRANSFORM_VERSION",
+    "TRANSFORM_VERSION",
+    "BlockSite",
+    "CompiledScript",
+    "Diagnostic",
+    "ScriptCheck",
+    "ScriptReport",
+    "TransformError",
+    "check_script",
+    "compile_script",
+    "report_of",
 ]
 
 # Bump when the generated code changes shape: it is part of the code cache key.

@@ -8,8 +8,9 @@ comprehensions are skipped: their names live in scopes of their own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, NamedTuple, Sequence, cast
+from typing import NamedTuple, cast
 
 import libcst as cst
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import ast
 import re
 from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from types import CodeType
-from typing import Any, Callable, Iterable, cast
+from typing import Any, cast
 
 from psflow.transform.diagnostics import Diagnostic
 

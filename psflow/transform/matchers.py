@@ -8,7 +8,7 @@ everywhere.
 from __future__ import annotations
 
 import ast
-from typing import Callable, Collection
+from collections.abc import Callable, Collection
 
 import libcst as cst
 

@@ -8,11 +8,18 @@ would go wrong at run time; the rewriter reads it to write the blocks out.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Collection, Mapping, cast
+from typing import cast
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider, QualifiedName, QualifiedNameProvider
+from libcst.metadata import (
+    CodeRange,
+    MetadataWrapper,
+    PositionProvider,
+    QualifiedName,
+    QualifiedNameProvider,
+)
 
 from psflow.script import NAMES
 from psflow.transform.diagnostics import Diagnostic

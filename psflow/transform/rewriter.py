@@ -29,7 +29,8 @@ position of the node it writes next to, for psflow.transform.locations.
 
 from __future__ import annotations
 
-from typing import Iterable, cast
+from collections.abc import Iterable
+from typing import cast
 
 import libcst as cst
 from libcst.metadata import CodePosition

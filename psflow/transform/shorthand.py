@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import tokenize
-from typing import Iterator
+from collections.abc import Iterator
 
 from psflow.transform.locations import Insertion, Layer
 

@@ -5,8 +5,8 @@ on the backend, so these run on SQLite only. Jobs are set up with the `store` fi
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from support.cli import invoke

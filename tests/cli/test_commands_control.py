@@ -59,7 +59,7 @@ def test_rerun_of_a_waiting_job_says_its_next_attempt_runs_them(cli, store: Stor
     )
 
 
-def test_rerun_of_a_job_whose_runner_died_says_resume_running_runs_them(cli, store_url: str) -> None:
+def test_rerun_of_a_job_whose_runner_died_takes_it_back_as_waiting(cli, store_url: str) -> None:
     with open_store(store_url, clock=FakeClock(time.time() - 3600)) as an_hour_ago:
         held_elsewhere(an_hour_ago, "orphan")
         an_hour_ago.save_block("orphan", completed_run("a"))
@@ -67,8 +67,8 @@ def test_rerun_of_a_job_whose_runner_died_says_resume_running_runs_them(cli, sto
     result = cli("rerun", "orphan", "--only", "a")
 
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines()[-1] == (
-        "psflow: job orphan is Running with a lapsed lease: `psflow resume --status Running` runs them"
+    assert result.stderr.splitlines()[-1] == (  # so that nothing its runner still writes can undo the rerun
+        "psflow: job orphan was Running, now Waiting: `psflow resume --job orphan` (or the next `psflow resume`) runs them"
     )
 
 

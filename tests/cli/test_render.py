@@ -26,11 +26,11 @@ def test_the_job_table_has_one_row_per_job_under_its_columns(store: Store, tmp_p
     print_jobs(history.jobs(store))
 
     header, *rows = capsys.readouterr().out.splitlines()
-    assert header.split() == ["ID", "SCRIPT", "STATUS", "ATTEMPTS", "UPDATED", "HOST"]
+    assert header.split() == ["ID", "SCRIPT", "STATUS", "WAITS", "FOR", "ATTEMPTS", "UPDATED", "HOST"]
     cells = {row.split()[0]: row.split() for row in rows}
     assert list(cells) == ["beta-1", "alpha-2", "alpha-1"]
-    assert cells["alpha-1"][1:4] == [str(tmp_path / "done.py"), "Completed", "1"]
-    assert cells["beta-1"][1:4] == [str(tmp_path / "wait.py"), "Waiting", "1"]
+    assert cells["alpha-1"][1:5] == [str(tmp_path / "done.py"), "Completed", "-", "1"]
+    assert cells["beta-1"][1:5] == [str(tmp_path / "wait.py"), "Waiting", "-", "1"]
     # Columns line up: each cell starts where its header does.
     assert all(row.index(cells[row.split()[0]][2]) == header.index("STATUS") for row in rows)
 

@@ -22,7 +22,8 @@ def headers(text: str) -> list[tuple[str, int, str]]:
 
 def test_each_run_prints_a_header_then_its_output_then_its_error(store: Store, tmp_path: Path, capsys) -> None:
     failed_then_fixed(store, tmp_path)
-    _, runs = history.transcript(store, "flaky")
+    _, entries = history.transcript(store, "flaky")
+    runs = [entry for entry in entries if entry["kind"] == "block"]  # the attempt's end: see the next test
 
     for entry in runs:
         print_run(entry)
@@ -33,13 +34,33 @@ def test_each_run_prints_a_header_then_its_output_then_its_error(store: Store, t
     ]
     host = runs[0]["host"]
     assert all(f", {host}, " in line for line in out.splitlines() if line.startswith("==> "))
-    sections = re.split(r"^==> .*<==\n", out, flags=re.M)[1:]
+    sections = re.split(r"^==> .*<==\n", out, flags=re.MULTILINE)[1:]
     assert sections[0] == "fetched 3 rows\n"
     assert sections[1].startswith("loading 3\nTraceback (most recent call last):\n")  # output, then the error
     assert sections[1].rstrip().endswith("ValueError: bad row 2")
     assert str(tmp_path / "flaky.py") in sections[1]
     assert sections[2] == "loading 3\nloaded\n"
     assert sections[3] == "report done\n"
+
+
+def test_an_attempt_that_failed_outside_blocks_ends_with_its_traceback(store: Store, write, capsys) -> None:
+    script = write("outside.py", """
+block "Fetch":
+    rows = 3
+print("checking", rows)
+raise ValueError("bad row 2")
+""")
+    run(store, script, "outside")
+    _, entries = history.transcript(store, "outside")
+    [ending] = [entry for entry in entries if entry["kind"] == "attempt"]
+    capsys.readouterr()
+
+    print_run(ending)
+
+    printed, header, *traceback = capsys.readouterr().out.splitlines()
+    assert printed == "checking 3"  # what the attempt printed after its last block, then how it ended
+    assert header.startswith("==> attempt 1 ended (Failed: ValueError: bad row 2, ") and header.endswith(" <==")
+    assert traceback[0] == "Traceback (most recent call last):" and traceback[-1] == "ValueError: bad row 2"
 
 
 def _attempt_lines(store: Store, job_id: str, capsys) -> list[str]:

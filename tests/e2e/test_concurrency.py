@@ -7,7 +7,6 @@ its job Running; once the lease runs out, resume re-runs that block only.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import textwrap
@@ -16,10 +15,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.cli import PSFLOW, environment
 
 from psflow import api
-
-from support.cli import PSFLOW, environment
 
 pytestmark = pytest.mark.every_backend
 

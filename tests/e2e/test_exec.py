@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from support.cli import assert_clean_error, job_id_of
 
 COUNTED = """

@@ -125,7 +125,7 @@ def test_prune_dry_run_prints_the_jobs_and_deletes_nothing(psflow, store: Store,
     assert result.returncode == 0, result.stderr
     assert snapshot(psflow.db_url) == before
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["ID", "SCRIPT", "STATUS", "ATTEMPTS", "UPDATED", "HOST"]
+    assert header.split() == ["ID", "SCRIPT", "STATUS", "WAITS", "FOR", "ATTEMPTS", "UPDATED", "HOST"]
     assert {row.split()[0] for row in rows} == {"old-done", "old-cancelled"}
     assert result.stderr == (
         "psflow: would delete 2 job(s) (Completed or Cancelled, last updated more than 720h ago); "

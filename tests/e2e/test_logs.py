@@ -31,7 +31,7 @@ def test_logs_prints_the_transcript_of_a_failed_then_fixed_job_in_order(psflow, 
     assert _headers(result.stdout) == [
         ("fetch", 1, "Completed"), ("load", 1, "Failed"), ("load", 2, "Completed"), ("report", 2, "Completed"),
     ]
-    sections = re.split(r"^==> .*<==\n", result.stdout, flags=re.M)[1:]
+    sections = re.split(r"^==> .*<==\n", result.stdout, flags=re.MULTILINE)[1:]
     assert sections[0] == "fetched 3 rows\n"
     assert sections[1].startswith("loading 3\nTraceback (most recent call last):\n")  # output, then the error
     assert sections[1].rstrip().endswith("ValueError: bad row 2")

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -183,7 +183,7 @@ def test_naive_datetimes_are_local_time_and_aware_ones_keep_their_zone(psflow, w
     local_noon = datetime(2100, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=9)))
     assert found["naive"]["due"] == local_noon.timestamp()
     assert found["naive"]["reason"] == "sleeping until 2100-01-01 12:00:00+09:00"
-    assert found["aware"]["due"] == datetime(2100, 1, 1, 12, 0, tzinfo=timezone.utc).timestamp()
+    assert found["aware"]["due"] == datetime(2100, 1, 1, 12, 0, tzinfo=UTC).timestamp()
     assert found["aware"]["reason"] == "sleeping until 2100-01-01 21:00:00+09:00"
 
 

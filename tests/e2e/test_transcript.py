@@ -5,7 +5,6 @@ blocks, the traceback of an exception no block caught, bounded in size, live whi
 from __future__ import annotations
 
 import json
-import time
 
 from support.cli import start
 from support.scripts import wait_until

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import textwrap
@@ -12,10 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from support.cli import PSFLOW, environment
 
 from psflow import api
-
-from support.cli import PSFLOW, environment
 
 pytestmark = pytest.mark.every_backend
 

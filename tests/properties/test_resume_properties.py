@@ -15,17 +15,16 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.cli import PSFLOW
 
 from psflow import api
-
-from support.cli import PSFLOW
 
 pytestmark = pytest.mark.e2e  # runs and kills the real `psflow` command
 

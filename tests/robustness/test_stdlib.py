@@ -15,9 +15,9 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
+from stdlib_wrap import wrap_source
 
 from psflow.transform import TransformError, compile_script
-from stdlib_wrap import wrap_source
 
 SAMPLE_SIZE = 200
 MAX_BYTES = 30_000  # keeps the CI sample bounded in time
@@ -63,4 +63,4 @@ def test_wrapped_stdlib_file_compiles_or_is_diagnosed(path: Path) -> None:
         assert compiled.block_count <= blocks
     else:
         assert compiled.block_count == blocks
-    assert _lines(compiled.code) <= set(range(0, count + 1))  # CPython puts a module's RESUME on line 0
+    assert _lines(compiled.code) <= set(range(count + 1))  # CPython puts a module's RESUME on line 0

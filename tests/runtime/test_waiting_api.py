@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ def test_values_beyond_json_go_through_the_codec(tmp_path: Path, db_url: str) ->
     out = tmp_path / "out.txt"
     script = _script(tmp_path, f"when = wait_for('when')\nopen({str(out)!r}, 'w').write(repr(when))\n")
     first = api.run(script, db=db_url)
-    moment = datetime(2026, 11, 27, 9, 30, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 
     [sent] = api.send(first.job_id, {"when": moment}, db=db_url)
     [resumed] = api.resume(job_ids=[first.job_id], statuses=[], db=db_url)

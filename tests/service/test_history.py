@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from support.clock import FakeClock
 from support.database import snapshot
-from support.running import code_changed_job, completed_run, failed_then_fixed, held_elsewhere, resume, run, three_jobs
+from support.running import (
+    code_changed_job,
+    completed_run,
+    failed_then_fixed,
+    held_elsewhere,
+    resume,
+    run,
+    three_jobs,
+)
 from support.scripts import FLAKY, ORDERED, STOPS_ONCE
 
 from psflow.errors import UnknownJob, UsageError
@@ -158,9 +166,12 @@ def _runs(runs: list[dict]) -> list[tuple[str, int, str]]:
 def test_the_transcript_of_a_failed_then_fixed_job_is_in_order(store: Store, tmp_path: Path) -> None:
     failed_then_fixed(store, tmp_path)
 
-    job, runs = history.transcript(store, "flaky")
+    job, entries = history.transcript(store, "flaky")
+    runs = [entry for entry in entries if entry["kind"] == "block"]
 
     assert (job["id"], job["status"]) == ("flaky", "Completed")
+    # Attempt 1 ended with the exception block load failed with: that run shows it, once.
+    assert [entry["kind"] for entry in entries] == ["block", "block", "block", "block"]
     assert _runs(runs) == [
         ("fetch", 1, "Completed"), ("load", 1, "Failed"), ("load", 2, "Completed"), ("report", 2, "Completed"),
     ]
@@ -182,11 +193,14 @@ def test_the_transcript_takes_a_block_an_attempt_and_an_id_prefix(store: Store, 
     assert _runs(history.transcript(store, "fla", block="fetch")[1]) == [("fetch", 1, "Completed")]
 
 
-def test_a_job_without_block_runs_has_an_empty_transcript(store: Store, write) -> None:
+def test_a_job_without_block_runs_has_only_its_attempts_output_in_its_transcript(store: Store, write) -> None:
     run(store, write("plain.py", "print('no blocks here')\n"), "plain")
 
-    job, runs = history.transcript(store, "plain")
-    assert (job["id"], runs) == ("plain", [])
+    job, entries = history.transcript(store, "plain")
+    assert job["id"] == "plain"
+    assert [(entry["kind"], entry["attempt"], entry["output"]) for entry in entries] == [
+        ("attempt", 1, "no blocks here\n")
+    ]
 
 
 def test_bad_transcript_filters_are_errors_that_change_nothing(store: Store, tmp_path: Path, db_url: str) -> None:

@@ -203,7 +203,7 @@ def test_replay_output_reprints_a_replayed_blocks_output(store: Store, write, ca
     assert via_exec == "step output\nafter step\n"
     assert again.replayed == 1
     # A reprint is not new output: the block's recorded output is still that of attempt 1 only.
-    _, runs = history.transcript(store, "flow")
+    runs = [entry for entry in history.transcript(store, "flow")[1] if entry["kind"] == "block"]
     assert [(run["name"], run["attempt"], run["output"]) for run in runs] == [("step", 1, "step output\n")]
 
 

@@ -15,9 +15,8 @@ from psflow.service.setup import connect
 
 def _refused(db: str | None) -> str:
     """The message connecting to `db` and using it gives."""
-    with pytest.raises(StoreError) as refused:
-        with connect(db) as store:
-            store.list_jobs()
+    with pytest.raises(StoreError) as refused, connect(db) as store:
+        store.list_jobs()
     assert refused.value.exit_code == 2
     return str(refused.value)
 

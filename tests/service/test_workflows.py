@@ -14,10 +14,14 @@ from support.scripts import write_versioned
 
 from psflow.errors import ScriptError, UsageError
 from psflow.service import history
-from psflow.service.workflows import Registration, register, workflow_versions, workflows
+from psflow.service.workflows import (
+    Registration,
+    register,
+    workflow_versions,
+    workflows,
+)
 from psflow.store import Store
 from psflow.transform import TransformError
-
 
 # ---- register -------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ class _Table(Model):
     class Meta:
         database = None  # bound per test: create_v1_database
         legacy_table_names = False
-        table_function = lambda model: f"psflow_{make_snake_case(model.__name__[:-2])}"  # noqa: E731 - "JobV1" → psflow_job
+        table_function = lambda model: f"psflow_{make_snake_case(model.__name__[:-2])}"
 
 
 class SchemaVersionV1(_Table):
@@ -93,10 +93,9 @@ MODELS_V1 = (SchemaVersionV1, JobV1, AttemptV1, BlockV1)
 
 def create_v1_database(db: Database) -> None:
     """Give `db` (connected, empty) the version-1 tables and its version row, as psflow 1 did."""
-    with db.bind_ctx(MODELS_V1):
-        with db.atomic():
-            db.create_tables(MODELS_V1)
-            SchemaVersionV1.create(version=SCHEMA_VERSION)
+    with db.bind_ctx(MODELS_V1), db.atomic():
+        db.create_tables(MODELS_V1)
+        SchemaVersionV1.create(version=SCHEMA_VERSION)
 
 
 @dataclass(frozen=True)
@@ -110,14 +109,13 @@ class V1Data:
 
 def insert_rows(db: Database, data: V1Data) -> None:
     """Insert `data` through the version-1 models (each row a dict of column values)."""
-    with db.bind_ctx(MODELS_V1):
-        with db.atomic():
-            for row in data.jobs:
-                JobV1.insert(row).execute()
-            for row in data.attempts:
-                AttemptV1.insert(row).execute()
-            for row in data.blocks:
-                BlockV1.insert(row).execute()
+    with db.bind_ctx(MODELS_V1), db.atomic():
+        for row in data.jobs:
+            JobV1.insert(row).execute()
+        for row in data.attempts:
+            AttemptV1.insert(row).execute()
+        for row in data.blocks:
+            BlockV1.insert(row).execute()
 
 
 def table_rows(db: Database, table: str, columns: list[str]) -> list[dict]:

@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from psflow.errors import StoreError
+from psflow.store.backends.mssql import parse_mssql_url
 from psflow.store.connstrings import (
     ConnectionStringError,
     absolute_sqlite_url,
@@ -19,8 +21,6 @@ from psflow.store.connstrings import (
     parse_pairs,
     to_url,
 )
-from psflow.errors import StoreError
-from psflow.store.backends.mssql import parse_mssql_url
 
 # ---- before → after ----------------------------------------------------------------
 

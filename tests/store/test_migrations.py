@@ -22,10 +22,10 @@ from playhouse.db_url import connect as connect_url
 from schema_v1 import V1Data, create_v1_database, insert_rows, job_row, table_rows
 
 from psflow import codec
-from psflow.store import migrations
 from psflow.errors import StoreError
-from psflow.store.tables import SCHEMA_VERSION, TEMPLATES
+from psflow.store import migrations
 from psflow.store.schema import initialize
+from psflow.store.tables import SCHEMA_VERSION, TEMPLATES
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 V1_COLUMNS = {

@@ -286,10 +286,9 @@ def test_nested_atomic_rolls_back_only_the_inner_part(store):
     create(store, "n1")
     with store.db.atomic():
         store.update_source("n1", "outer", "1" * 64)
-        with pytest.raises(RuntimeError):
-            with store.db.atomic():
-                store.update_source("n1", "inner", "2" * 64)
-                raise RuntimeError
+        with pytest.raises(RuntimeError), store.db.atomic():
+            store.update_source("n1", "inner", "2" * 64)
+            raise RuntimeError
     assert store.job_source("n1") == "outer"
 
 

@@ -25,16 +25,17 @@ import inspect
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 sqlglot = pytest.importorskip("sqlglot")
 sqlfluff = pytest.importorskip("sqlfluff")
 
-from peewee import (  # noqa: E402
+from peewee import (
     AutoField,
     BigIntegerField,
     BlobField,
@@ -52,18 +53,25 @@ from peewee import (  # noqa: E402
     TimeField,
     UUIDField,
 )
-from sqlglot import exp  # noqa: E402
-from sqlglot.tokens import TokenType  # noqa: E402
+from sqlglot import exp
+from sqlglot.tokens import TokenType
 
-from psflow.domain import JobStatus, Runner  # noqa: E402
-from psflow.errors import AmbiguousJob, StoreError, UnknownJob  # noqa: E402
-from psflow.store import Store  # noqa: E402
-from psflow.store.backends import mssql  # noqa: E402
-from psflow.store.migrations import schema_migrator, upgrade  # noqa: E402
-from psflow.store.schema import ensure_schema, initialize  # noqa: E402
-from psflow.store.tables import SCHEMA_VERSION, bind_tables  # noqa: E402
-from psflow.store.urls import open_database  # noqa: E402
-from psflow.store.views import AttemptView, BlockRecord, BlockRun, InputView, JobView, WorkflowView  # noqa: E402
+from psflow.domain import JobStatus, Runner
+from psflow.errors import AmbiguousJob, StoreError, UnknownJob
+from psflow.store import Store
+from psflow.store.backends import mssql
+from psflow.store.migrations import schema_migrator, upgrade
+from psflow.store.schema import ensure_schema, initialize
+from psflow.store.tables import SCHEMA_VERSION, bind_tables
+from psflow.store.urls import open_database
+from psflow.store.views import (
+    AttemptView,
+    BlockRecord,
+    BlockRun,
+    InputView,
+    JobView,
+    WorkflowView,
+)
 
 URL = "mssql://psflow:s3cr%3Bt@db.example:1433/psflow"
 PASSWORD = "s3cr;t"
@@ -381,7 +389,7 @@ def forbidden(sql: str) -> list[str]:
     return found
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validate(sql: str, *, sqlglot_gap: bool = False, sqlfluff_gap: bool = False) -> Verdict:
     """Check one statement with sqlglot, sqlfluff and the token list; the kinds each parser saw.
 
@@ -1493,10 +1501,9 @@ def test_nested_atomic_uses_tsql_savepoints(store: Store, server: FakeServer):
     """psflow does not nest transactions today; if it does, T-SQL gets SAVE TRANSACTION, not SAVEPOINT."""
     db = store.db
     with db.atomic():
-        with pytest.raises(ZeroDivisionError):
-            with db.atomic():
-                store.update_source(JOB_ID, "x", "1" * 64)
-                1 / 0
+        with pytest.raises(ZeroDivisionError), db.atomic():
+            store.update_source(JOB_ID, "x", "1" * 64)
+            1 / 0
         with db.atomic():
             store.update_source(JOB_ID, "y", "2" * 64)
     sqls = starts(server.log)

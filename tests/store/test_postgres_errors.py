@@ -21,7 +21,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-
 from support.postgres import PASSWORD_ROLE
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))

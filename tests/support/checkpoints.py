@@ -7,8 +7,8 @@ with `at("name", action)`. Deterministic: no second process, no polling, no slee
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 _actions: dict[str, Callable[[], None]] = {}
 _reached: list[str] = []

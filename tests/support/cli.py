@@ -42,7 +42,8 @@ def start(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None)
 
 def invoke(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`psflow ARGS` run in this process through `psflow.cli.main` (its one error handler included):
-    the answer `run` gives (exit code, stdout, stderr), without starting a process. For what a
+    the answer `run` gives (exit code, stdout, stderr), without starting psflow's own process. What
+    the worker processes `resume` starts print to descriptors 1 and 2 is captured too. For what a
     command prints and exits with; `run` for what only a real process shows."""
     from psflow.cli import main
 
@@ -54,7 +55,7 @@ def invoke(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None
     os.chdir(cwd)
     sys.argv = ["psflow", *args]
     try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        with _descriptors_captured() as descriptors, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             try:
                 main()
             except SystemExit as exit:
@@ -64,7 +65,30 @@ def invoke(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None
         os.environ.update(saved[0])
         os.chdir(saved[1])
         sys.argv = saved[2]
-    return subprocess.CompletedProcess(["psflow", *args], code, stdout.getvalue(), stderr.getvalue())
+    out, err = descriptors
+    return subprocess.CompletedProcess(["psflow", *args], code, out + stdout.getvalue(), err + stderr.getvalue())
+
+
+@contextlib.contextmanager
+def _descriptors_captured():
+    """Descriptors 1 and 2 go to temporary files meanwhile; the list yielded holds their text afterwards."""
+    import tempfile
+
+    captured: list[str] = []
+    files = [tempfile.TemporaryFile() for _ in (1, 2)]
+    saved = [os.dup(fd) for fd in (1, 2)]
+    for fd, file in zip((1, 2), files):
+        os.dup2(file.fileno(), fd)
+    try:
+        yield captured
+    finally:
+        for fd, original in zip((1, 2), saved):
+            os.dup2(original, fd)
+            os.close(original)
+        for file in files:
+            file.seek(0)
+            captured.append(file.read().decode("utf-8", "backslashreplace"))
+            file.close()
 
 
 def job_id_of(result: subprocess.CompletedProcess) -> str:

@@ -8,15 +8,15 @@ paths from this process's working folder (chdir to the test's folder first).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
-from support.scripts import DONE, FAILS, FLAKY, WAITS, write_script
-
-from psflow.domain import JobStatus, RunOptions, Runner
+from psflow.domain import JobStatus, Runner, RunOptions
 from psflow.service import inputs, running
+from psflow.service.due import due_jobs, not_due_reason
 from psflow.service.running import RunResult
 from psflow.store import BlockRecord, JobView, Store
+from support.scripts import DONE, FAILS, FLAKY, WAITS, write_script
 
 ELSEWHERE = Runner("server2", 4242, 60.0)  # a runner on another server, that no test controls
 
@@ -45,9 +45,25 @@ def resume(
     replay_output: bool = False,
     rerun_changed: bool = False,
 ) -> list[RunResult]:
-    """`psflow resume [--job ID …] [--status S …]`, one job after another in this process."""
+    """`psflow resume [--job ID …] [--status S …]` in this process, one job after another: the jobs named
+    (each told why if it is not run), or each due job once, then why each other job was left alone —
+    what psflow.service.workers does in worker processes."""
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed, latest=latest)
-    return running.resume(store, statuses=statuses, job_ids=job_ids, options=options)
+    if job_ids:
+        return [running.resume_one(store, store.find_job(job_id), options) for job_id in job_ids]
+    results, tried = [], set()
+    while True:
+        due = [job for job in due_jobs(store, statuses) if job.id not in tried]
+        if not due:
+            break
+        tried.add(due[0].id)
+        results.append(running.resume_one(store, due[0], options))
+    now = store.clock.now()
+    for job in store.list_jobs(list(statuses), order="oldest"):
+        reason = not_due_reason(job, now) if job.id not in tried else None
+        if reason is not None:
+            results.append(running.skipped(job, f"skipped: {reason}"))
+    return results
 
 
 def resume_one(store: Store, job_id: str, **options: bool) -> RunResult:
@@ -110,11 +126,11 @@ def code_changed_job(store: Store, job_id: str = "coded") -> None:
     """A job like `failed_then_fixed`'s, recorded directly with the code fingerprints the transformer would
     record: "load" failed in attempt 1 (fingerprint l1) and completed in attempt 2 with changed code (l2)."""
     held_elsewhere(store, job_id)
+    for name, status, fingerprint in (("fetch", "Completed", "f1"), ("load", "Failed", "l1")):
+        assert store.save_block(job_id, completed_run(name, 1, status=status, fingerprint=fingerprint))
     store.finish_attempt(job_id, 1, status=JobStatus.FAILED, reason="ValueError: bad row 2")
+    assert store.claim_job(store.get_job(job_id), ELSEWHERE)  # each write is the owning attempt's
     store.start_attempt(job_id, 2, ELSEWHERE, source_sha256=store.get_job(job_id).source_sha256)
-    for name, attempt, status, fingerprint in (
-        ("fetch", 1, "Completed", "f1"), ("load", 1, "Failed", "l1"),
-        ("load", 2, "Completed", "l2"), ("report", 2, "Completed", "r1"),
-    ):
-        store.save_block(job_id, completed_run(name, attempt, status=status, fingerprint=fingerprint))
+    for name, fingerprint in (("load", "l2"), ("report", "r1")):
+        assert store.save_block(job_id, completed_run(name, 2, fingerprint=fingerprint))
     store.finish_attempt(job_id, 2, status=JobStatus.COMPLETED, reason=None)

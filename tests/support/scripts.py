@@ -7,8 +7,8 @@ import select
 import subprocess
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from support.cli import start as start_psflow
 from support.database import block_rows

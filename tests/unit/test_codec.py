@@ -125,7 +125,7 @@ ROUND_TRIPS = {
     "bytes": b"\x00\xffabc",
     "bytearray": bytearray(b"\x01\x02"),
     "datetime": dt.datetime(2024, 5, 6, 7, 8, 9, 123456),
-    "datetime utc": dt.datetime(2024, 5, 6, 7, 8, 9, 1, tzinfo=dt.timezone.utc),
+    "datetime utc": dt.datetime(2024, 5, 6, 7, 8, 9, 1, tzinfo=dt.UTC),
     "datetime offset": dt.datetime(2024, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=-5, minutes=-30))),
     "datetime zoneinfo": dt.datetime(2024, 5, 6, 12, tzinfo=paris),
     "datetime zoneinfo fold": dt.datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=paris),
@@ -321,7 +321,7 @@ def test_text_written_by_the_previous_codec_still_decodes() -> None:
         "tuple": (1, "a"), "set": {1, 2}, "frozenset": frozenset({3}), "dict": {1: "a", "$t": 2}, "int": 1 << 2000,
         "float": [math.inf, -math.inf], "bytes": b"\x00\xff", "bytearray": bytearray(b"ab"),
         "datetime": [
-            dt.datetime(2024, 5, 6, 7, 8, 9, 10), dt.datetime(2024, 5, 6, tzinfo=dt.timezone.utc),
+            dt.datetime(2024, 5, 6, 7, 8, 9, 10), dt.datetime(2024, 5, 6, tzinfo=dt.UTC),
             dt.datetime(2024, 5, 6, tzinfo=dt.timezone(dt.timedelta(microseconds=1))),
             dt.datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=paris),
         ],

@@ -58,7 +58,7 @@ SHOWN = {
     "bytes": (b"\x00\xff", {"__bytes__": "AP8="}),
     "bytearray": (bytearray(b"ab"), {"__bytearray__": "YWI="}),
     "datetime": (dt.datetime(2024, 5, 6, 7, 8), "2024-05-06T07:08:00"),
-    "datetime utc": (dt.datetime(2024, 5, 6, tzinfo=dt.timezone.utc), "2024-05-06T00:00:00+00:00"),
+    "datetime utc": (dt.datetime(2024, 5, 6, tzinfo=dt.UTC), "2024-05-06T00:00:00+00:00"),
     "datetime sub-second offset": (
         dt.datetime(2024, 5, 6, tzinfo=dt.timezone(dt.timedelta(microseconds=1))), "2024-05-06T00:00:00+00:00:00.000001",
     ),

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from peewee import (
+    SQL,
     Case,
     CommaNodeList,
     Context,
@@ -44,7 +46,6 @@ from peewee import (
     SchemaManager,
     Select,
     SelectBase,
-    SQL,
     Update,
     _savepoint,
     sort_models,

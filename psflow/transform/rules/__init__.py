@@ -20,7 +20,7 @@ user's file. Each rule is a static approximation, simple on purpose:
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from psflow.transform.diagnostics import Diagnostic
 from psflow.transform.plan import ScriptPlan

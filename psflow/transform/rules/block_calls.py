@@ -8,7 +8,7 @@ The first kind of problem found in a call is the one reported.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 

@@ -8,7 +8,7 @@ on one path unless they sit in different branches of one `if`/`elif`/`else`, one
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from psflow.transform.diagnostics import Diagnostic
 from psflow.transform.plan import BlockPlan, ScriptPlan

@@ -10,7 +10,7 @@ or in a block's name. Such a call directly in the test or name counts too.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 

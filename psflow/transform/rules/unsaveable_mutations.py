@@ -9,7 +9,7 @@ it makes a handle (`open`, `connect`, `socket`, `cursor`, `Popen`, `urlopen`,
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 

@@ -7,6 +7,7 @@ from rule_support import text, warnings
 
 from psflow.transform import check_script
 
+
 def test_literal_name_inside_a_loop_is_a_warning_with_the_loop_variable_in_the_fix() -> None:
     result = check_script(
         text(

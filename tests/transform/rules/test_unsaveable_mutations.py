@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from rule_support import warnings
 
+
 def _changes(name: str, what: str, line: int, block: str = "'A'") -> str:
     return (
         f"block {block} changes `{name}` in place, but `{name}` ({what} at line {line}) is not a list, dict, set, "
