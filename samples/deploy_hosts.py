@@ -18,7 +18,7 @@ Set RELEASE to deploy another version than the default.
 
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 hosts = sys.argv[1:] or ["web01", "web02", "db01"]
@@ -31,7 +31,7 @@ def push_release(host: str, version: str) -> str:
     """Stand-in for scp + systemctl restart: fails for a host that is down."""
     if Path(f"{host}.down").exists() or os.environ.get("DEPLOY_FAIL_HOST") == host:
         raise ConnectionError(f"{host}: connection refused (is the host down?)")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     with DEPLOY_LOG.open("a") as log:
         log.write(f"{stamp} {host} {version}\n")
     return stamp

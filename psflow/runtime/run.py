@@ -57,7 +57,7 @@ def run_attempt(
                 recorder.activate(attempt)
                 try:
                     exec(code, module.__dict__)
-                except BaseException as error:  # noqa: BLE001 - every ending is turned into a status
+                except BaseException as error:
                     signals.running = False
                     lease_lost = isinstance(error, LeaseLost)
                     ending = ending_of(error, capture.real_stderr)

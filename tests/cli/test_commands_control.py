@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
+
+from psflow.service import control
+from psflow.store import Store, open_store
 from support.cli import assert_clean_error
 from support.clock import FakeClock
 from support.running import completed_run, done_waits_fails, held_elsewhere, run
 from support.scripts import CHAIN, NESTED
-
-from psflow.service import control
-from psflow.store import Store, open_store
 
 
 @pytest.fixture

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support.cli import assert_clean_error
-from support.running import failed_then_fixed, run, three_jobs
-
 from psflow.service import history
 from psflow.store import Store
+from support.cli import assert_clean_error
+from support.running import failed_then_fixed, run, three_jobs
 
 
 def _ids(result) -> list[str]:

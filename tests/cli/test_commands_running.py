@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from psflow.store import Store
 from support.running import run
 from support.scripts import GATE_AFTER_STEP, STOPS_ONCE, count_of
-
-from psflow.store import Store
 
 
 def test_replay_output_is_read_by_exec_and_resume(cli, store: Store, write) -> None:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from support.cli import assert_clean_error
-from support.scripts import write_versioned
-
 from psflow.service import workflows
 from psflow.store import Store
+from support.cli import assert_clean_error
+from support.scripts import write_versioned
 
 
 def test_register_says_which_version_it_made_or_that_it_made_none(cli, tmp_path: Path) -> None:

@@ -7,13 +7,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.cli import assert_clean_error
-from support.running import run
-from support.scripts import CLEAN, STOPS_ONCE, WARNED
 
 from psflow.cli.preview import print_check, print_plan
 from psflow.service.preflight import check, plan_resume
 from psflow.store import Store
+from support.cli import assert_clean_error
+from support.running import run
+from support.scripts import CLEAN, STOPS_ONCE, WARNED
 
 # ---- psflow check -----------------------------------------------------------------
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.running import resume, run, three_jobs
-from support.scripts import ORDERED
-
 from psflow.cli.render import print_job, print_jobs
 from psflow.service import history
 from psflow.store import Store
+from support.running import resume, run, three_jobs
+from support.scripts import ORDERED
 
 
 def test_no_jobs(capsys) -> None:

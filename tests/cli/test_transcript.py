@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from support.running import code_changed_job, failed_then_fixed, resume, run
-from support.scripts import FLAKY
-
 from psflow.cli.transcript import print_attempts, print_run
 from psflow.service import history, inputs
 from psflow.store import Store
+from support.running import code_changed_job, failed_then_fixed, resume, run
+from support.scripts import FLAKY
 
 HEADER = re.compile(r"^==> (.+) \(attempt (\d+), (\w+), (\S+), [0-9-]+ [0-9:]+, \d+\.\d{3}s\) <==$")
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from support import cli
 from support.database import TABLES, row_counts_of
 

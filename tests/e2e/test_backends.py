@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from support.cli import job_id_of
 
 pytestmark = pytest.mark.other_backends

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from psflow.store import Store
 from support.cli import assert_clean_error
 from support.database import snapshot
 from support.running import run
-
-from psflow.store import Store
 
 
 def _nothing_stored(row_counts) -> None:

@@ -10,10 +10,9 @@ import os
 import subprocess
 import sys
 
+from psflow.service.preflight import check
 from support.cli import assert_clean_error, job_id_of
 from support.scripts import CLEAN, WARNED
-
-from psflow.service.preflight import check
 
 
 def _nothing_stored(row_counts) -> None:

@@ -15,9 +15,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from support.cli import PSFLOW, environment
 
 from psflow import api
+from support.cli import PSFLOW, environment
 
 pytestmark = pytest.mark.every_backend
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from psflow.store import Store
 from support.cli import assert_clean_error
 from support.database import snapshot
 from support.running import run
 from support.scripts import STOPS_ONCE, count_of
-
-from psflow.store import Store
 
 
 def test_a_dry_run_prints_each_jobs_plan_writes_nothing_and_exits_1_if_one_could_not_run(

@@ -14,6 +14,7 @@ import signal
 import time
 
 import pytest
+
 from support.cli import start
 from support.scripts import detail, wait_until
 

@@ -17,9 +17,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from support.cli import assert_clean_error
 
 from psflow.store.tables import SCHEMA_VERSION
+from support.cli import assert_clean_error
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from psflow.store import Store
 from support.running import run, three_jobs
 from support.scripts import ORDERED
-
-from psflow.store import Store
 
 
 def test_jobs_prints_one_row_per_job_under_its_columns(psflow, store: Store, tmp_path: Path) -> None:

@@ -9,14 +9,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from psflow.service import control
+from psflow.store import Store, open_store
 from support.cli import assert_clean_error
 from support.clock import FakeClock
 from support.database import refuse_job_updates, snapshot
 from support.running import done_waits_fails, held_elsewhere, run
 from support.scripts import DONE, WAITS
-
-from psflow.service import control
-from psflow.store import Store, open_store
 
 DAY = 86400.0
 

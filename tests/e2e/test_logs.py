@@ -8,12 +8,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from psflow.store import Store
 from support.cli import assert_clean_error
 from support.database import snapshot
 from support.running import failed_then_fixed, run
 from support.scripts import GATE_AFTER_STEP, next_line, start, start_gated
-
-from psflow.store import Store
 
 HEADER = re.compile(r"^==> (.+) \(attempt (\d+), (\w+), (\S+), [0-9-]+ [0-9:]+, \d+\.\d{3}s\) <==$")
 

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from psflow.store import Store
 from support.cli import assert_clean_error
 from support.database import snapshot
 from support.running import held_elsewhere, run
 from support.scripts import CHAIN, counts
-
-from psflow.store import Store
 
 
 def test_rerun_says_which_blocks_run_again_and_resume_runs_them(psflow, store: Store, write, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+
 from support.cli import assert_clean_error, job_id_of
 from support.database import block_rows
 from support.scripts import start, wait_until

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from support.cli import start
 from support.scripts import detail, wait_until
 

@@ -8,6 +8,7 @@ import socket
 import time
 
 import pytest
+
 from support.cli import assert_clean_error
 from support.database import signal_rows, snapshot
 from support.scripts import detail

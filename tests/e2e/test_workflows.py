@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from psflow.service import workflows
+from psflow.store import Store
 from support.cli import assert_clean_error, job_id_of
 from support.running import run
 from support.scripts import write_versioned
-
-from psflow.service import workflows
-from psflow.store import Store
 
 
 def test_register_says_which_version_it_made_and_workflows_lists_it(psflow, store: Store, tmp_path: Path) -> None:

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.cli import PSFLOW
 
 from psflow import api
+from support.cli import PSFLOW
 
 pytestmark = pytest.mark.e2e  # runs and kills the real `psflow` command
 

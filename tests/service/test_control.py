@@ -9,11 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support.checkpoints import GATED, at
-from support.clock import FakeClock
-from support.database import refuse_job_updates, rows_of, snapshot
-from support.running import done_waits_fails, held_elsewhere, resume, resume_one, run
-from support.scripts import DONE, WAITS, counts
 
 from psflow.domain import JobStatus
 from psflow.errors import AmbiguousJob, StoreError, UnknownJob, UsageError
@@ -21,6 +16,11 @@ from psflow.service import control, history, inputs, running
 from psflow.service.due import due_jobs
 from psflow.service.history import job_detail
 from psflow.store import Store
+from support.checkpoints import GATED, at
+from support.clock import FakeClock
+from support.database import refuse_job_updates, rows_of, snapshot
+from support.running import done_waits_fails, held_elsewhere, resume, resume_one, run
+from support.scripts import DONE, WAITS, counts
 
 DAY = 86400.0
 NO_ROWS = dict.fromkeys(("psflow_job", "psflow_attempt", "psflow_block", "psflow_signal"), 0)

@@ -9,6 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from psflow.errors import UnknownJob, UsageError
+from psflow.service import history, inputs
+from psflow.service.preflight import check
+from psflow.store import Store
 from support.clock import FakeClock
 from support.database import snapshot
 from support.running import (
@@ -21,11 +26,6 @@ from support.running import (
     three_jobs,
 )
 from support.scripts import FLAKY, ORDERED, STOPS_ONCE
-
-from psflow.errors import UnknownJob, UsageError
-from psflow.service import history, inputs
-from psflow.service.preflight import check
-from psflow.store import Store
 
 # ---- jobs ---------------------------------------------------------------------------
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.database import snapshot
-from support.running import run
-from support.scripts import CLEAN, STOPS_ONCE, WARNED, count_of
 
 from psflow.errors import ScriptError
 from psflow.service.preflight import BlockPlan, check, plan_resume, transformed_source
 from psflow.store import Store
 from psflow.transform import TransformError
+from support.database import snapshot
+from support.running import run
+from support.scripts import CLEAN, STOPS_ONCE, WARNED, count_of
 
 # ---- check ------------------------------------------------------------------------
 

@@ -8,15 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.checkpoints import GATED, at
-from support.database import snapshot
-from support.running import held_elsewhere, resume, resume_one, run
-from support.scripts import CHAIN, NESTED, counts
 
 from psflow.errors import AmbiguousJob, UnknownJob, UsageError
 from psflow.service import control, history
 from psflow.service.control import RerunResult
 from psflow.store import Store
+from support.checkpoints import GATED, at
+from support.database import snapshot
+from support.running import held_elsewhere, resume, resume_one, run
+from support.scripts import CHAIN, NESTED, counts
 
 
 def _completed(store: Store, write, name: str, source: str) -> str:

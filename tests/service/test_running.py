@@ -8,15 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.database import snapshot
-from support.running import resume, resume_one, run
-from support.scripts import GATE_AFTER_STEP, STOPS_ONCE, WARNED, count_of
 
 from psflow.errors import AmbiguousJob, ScriptError, UnknownJob, UsageError
 from psflow.service import history, running
 from psflow.service.preflight import check
 from psflow.store import Store
 from psflow.transform import TransformError
+from support.database import snapshot
+from support.running import resume, resume_one, run
+from support.scripts import GATE_AFTER_STEP, STOPS_ONCE, WARNED, count_of
 
 # ---- what exec refuses: nothing runs, nothing is stored ------------------------------
 

@@ -10,12 +10,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.running import resume, run
-from support.scripts import write_versioned
 
 from psflow.service import history
 from psflow.service.workflows import register
 from psflow.store import Store
+from support.running import resume, run
+from support.scripts import write_versioned
 
 
 def _version(store: Store, job_id: str) -> tuple[int, str]:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.running import run
-from support.scripts import write_versioned
 
 from psflow.errors import ScriptError, UsageError
 from psflow.service import history
@@ -22,6 +20,8 @@ from psflow.service.workflows import (
 )
 from psflow.store import Store
 from psflow.transform import TransformError
+from support.running import run
+from support.scripts import write_versioned
 
 # ---- register -------------------------------------------------------------------
 

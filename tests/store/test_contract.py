@@ -8,11 +8,11 @@ checked offline by tests/store/test_mssql_sql.py. Time comes from a fake clock.
 from __future__ import annotations
 
 import pytest
-from support.clock import FakeClock
 
 from psflow.domain import JobStatus, Runner, RunStatus
 from psflow.errors import AmbiguousJob, StoreError, UnknownJob
 from psflow.store import BlockRecord, JobView, Store, open_store
+from support.clock import FakeClock
 
 HERE = Runner("server1", 100, 60.0)
 THERE = Runner("server2", 200, 60.0)

@@ -156,7 +156,7 @@ def test_processes_creating_the_schema_at_once_all_succeed(mssql_url):
         try:
             barrier.wait()
             ensure_schema(db, tables)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
         finally:
             db.close()
@@ -327,7 +327,7 @@ def test_saving_one_block_from_many_connections_at_once_keeps_one_row(store):
             barrier.wait()
             store.save_block("b2", record("Same", pid=number))
             saved.append(number)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
         finally:
             store.db.close()

@@ -1481,9 +1481,8 @@ def test_a_duplicate_key_found_while_fetching_the_new_key_is_an_integrity_error(
     attempt = bind_tables(db).attempt
     server.log.clear()
     server.fail = ("INSERT INTO [psflow_attempt]", IntegrityError("Violation of UNIQUE KEY constraint"), "fetch")
-    with pytest.raises(PeeweeIntegrityError):
-        with db.atomic():
-            attempt.insert(job=JOB_ID, number=1, host="server1", pid=1, source_sha256="0" * 64, started_at=NOW).execute()
+    with pytest.raises(PeeweeIntegrityError), db.atomic():
+        attempt.insert(job=JOB_ID, number=1, host="server1", pid=1, source_sha256="0" * 64, started_at=NOW).execute()
     assert_statements(
         server.log,
         "BEGIN TRANSACTION",

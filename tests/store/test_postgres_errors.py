@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
 from support.postgres import PASSWORD_ROLE
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
@@ -218,7 +219,7 @@ def test_schema_creation_waits_for_another_process_creating_it(postgres_database
     def first_use():  # each thread has its own connection
         try:
             schema.ensure_schema(db, tables)
-        except Exception as error:  # noqa: BLE001 - reported below
+        except Exception as error:
             errors.append(error)
         finally:
             db.close()

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import psycopg2
+
 from support import postgres as plugin
 
 TESTS = Path(__file__).resolve().parents[1]

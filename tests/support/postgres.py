@@ -127,7 +127,7 @@ class PostgresServer:
         if self._admin is not None:
             try:
                 self._admin.close()
-            except Exception:  # noqa: BLE001 - already broken
+            except Exception:
                 pass
             self._admin = None
 
