@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from psflow.errors import PsflowError, UsageError
 from psflow.script import (
     BlockError,
+    BlockTimeout,
     Terminated,
     WaitTimeout,
     block,
@@ -30,22 +31,12 @@ __version__ = "0.1.0"
 _API = ("run", "resume", "jobs", "job_detail", "register", "workflows", "connect", "RunResult", "SendResult")
 
 __all__ = [
-    "BlockError", "PsflowError", "Terminated", "UsageError", "WaitTimeout", "__version__",
+    "BlockError", "BlockTimeout", "PsflowError", "Terminated", "UsageError", "WaitTimeout", "__version__",
     "block", "job", "send", "sleep", "sleep_until", "stop", "wait_for", *_API,
 ]
 
 if _TYPE_CHECKING:
-    from psflow.api import (
-        RunResult,
-        SendResult,
-        connect,
-        job_detail,
-        jobs,
-        register,
-        resume,
-        run,
-        workflows,
-    )
+    from psflow.api import RunResult, SendResult, connect, job_detail, jobs, register, resume, run, workflows
 
 
 def __getattr__(name: str):

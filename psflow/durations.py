@@ -14,14 +14,17 @@ _AGE_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
-def to_seconds(duration: object, what: str) -> float:
-    """`duration` (seconds or a timedelta) as seconds; TypeError/ValueError naming `what` otherwise."""
+def to_seconds(duration: object, what: str, *, positive: bool = False) -> float:
+    """`duration` (seconds or a timedelta; more than 0 if `positive`) as seconds; TypeError/ValueError
+    naming `what` otherwise."""
     if isinstance(duration, timedelta):
         seconds = duration.total_seconds()
     elif isinstance(duration, (int, float)) and not isinstance(duration, bool):
         seconds = float(duration)
     else:
         raise TypeError(f"{what} needs seconds or a timedelta, not {type(duration).__name__}")
+    if positive and not seconds > 0:
+        raise ValueError(f"{what} needs more than 0 seconds, not {duration!r}")
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{what} needs a duration of 0 or more seconds, not {duration!r}")
     return seconds

@@ -67,13 +67,7 @@ class JobProgress:
         global _bar, _relay
         if _bar is not None or not _bar_wanted() or (total is not None and total < self.MIN_JOBS):
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         width, height = os.get_terminal_size(sys.stderr.fileno())
         sys.stdout.flush()

@@ -66,8 +66,8 @@ def print_job(job: dict[str, Any]) -> None:
         f"updated   {when(job['updated'])}",
         f"last host {job['host'] or '-'}",
     ]
-    if job.get("due"):
-        lines.insert(4, f"due       {when(job['due'])}")
+    if job.get("waits"):
+        lines.insert(4, f"waits for {job['waits']}")
     print("\n".join(lines))
     print()
     rows = [

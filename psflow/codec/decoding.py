@@ -14,14 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from psflow.codec.lookup import (
-    Kind,
-    enum_member,
-    find_class,
-    find_module,
-    find_zone,
-    kind_of,
-)
+from psflow.codec.lookup import Kind, enum_member, find_class, find_module, find_zone, kind_of
 from psflow.codec.tags import MISSING, TAG, ints, loads, plain, untagged, want
 
 

@@ -18,16 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from psflow.codec.decoding import decode
-from psflow.codec.lookup import (
-    MODULE_DICT,
-    Kind,
-    enum_member,
-    find_zone,
-    instance_dict,
-    kind_of,
-    slot_value,
-    type_name,
-)
+from psflow.codec.lookup import MODULE_DICT, Kind, enum_member, find_zone, instance_dict, kind_of, slot_value, type_name
 from psflow.codec.tags import MISSING, TAG, has_surrogate, tag, text
 
 # Larger ints are tagged as hex: JSON int text is capped by sys.set_int_max_str_digits (>= 640).

@@ -20,13 +20,7 @@ from psflow.errors import BlockError, StoreError
 from psflow.runtime import process_state
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import user_traceback
-from psflow.runtime.values import (
-    bound_values,
-    encode_mutations,
-    encode_value,
-    encode_values,
-    redo_mutations,
-)
+from psflow.runtime.values import bound_values, encode_mutations, encode_value, encode_values, redo_mutations
 from psflow.script import recorder
 from psflow.script.block import describe_failed_try
 from psflow.script.recorder import LeaseLost, RecordError, Stop, Terminated
@@ -62,6 +56,7 @@ class Attempt:
         self.handback_status = handback_status  # where a worker shutdown leaves the job
         self.completed = store.completed_blocks(job_id)
         self.ran = self.replayed_count = 0
+        self.block_failure: BaseException | None = None  # the last exception a block was recorded as failed with
         self._seen: dict[str, tuple[str, int | None]] = {}
         self._calls: dict[str, int] = {}
         self._open: list[str] = []  # names of the blocks open now, innermost last (scopes timer keys)
@@ -155,6 +150,7 @@ class Attempt:
             return  # another runner owns the job now: nothing more is written
         interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
         self._record_unfinished(handle, RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED, user_traceback(error))
+        self.block_failure = error
 
     def call_key(self, name: str) -> str:
         count = self._calls.get(name, 0) + 1

@@ -9,14 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from psflow.domain import JobStatus
-from psflow.errors import (
-    EXIT_COMPLETED,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_STOPPED,
-    EXIT_TERMINATED,
-    BlockError,
-)
+from psflow.errors import EXIT_COMPLETED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_TERMINATED, BlockError
 from psflow.script.recorder import RecordError, Stop, Terminated
 from psflow.script.waiting import WaitTimeout
 

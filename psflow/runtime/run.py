@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import CodeType
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,8 @@ def run_attempt(
                     signals.running = False
                     lease_lost = isinstance(error, LeaseLost)
                     ending = ending_of(error, capture.real_stderr)
+                    if error is attempt.block_failure:  # the block's run holds the traceback: not twice
+                        ending = replace(ending, error=None)
                 else:
                     signals.running = False
                     lease_lost = False

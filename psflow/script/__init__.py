@@ -12,6 +12,7 @@ from typing import Any
 
 from psflow.errors import BlockError
 from psflow.script.block import block
+from psflow.script.deadlines import BlockTimeout
 from psflow.script.job import job
 from psflow.script.recorder import Terminated
 from psflow.script.waiting import WaitTimeout, sleep, sleep_until, stop, wait_for
@@ -19,8 +20,8 @@ from psflow.script.waiting import WaitTimeout, sleep, sleep_until, stop, wait_fo
 NAMES = ("block", "stop", "job", "wait_for", "sleep", "sleep_until")
 
 __all__ = [
-    "NAMES", "BlockError", "Terminated", "WaitTimeout", "block", "job", "provided", "sleep", "sleep_until", "stop",
-    "wait_for",
+    "NAMES", "BlockError", "BlockTimeout", "Terminated", "WaitTimeout", "block", "job", "provided", "sleep",
+    "sleep_until", "stop", "wait_for",
 ]
 
 

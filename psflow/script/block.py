@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from psflow import keys
 from psflow.domain import ExitKind
 from psflow.errors import BlockArgumentError, BlockError, BlockNameError
-from psflow.script import recorder
+from psflow.script import deadlines, recorder
 from psflow.script.recorder import MISSING, Skip, Stop, lookup
 
 if TYPE_CHECKING:
@@ -34,6 +34,10 @@ class block:
     Exception (not psflow's own errors, not stop()); `backoff` is the wait before
     the first retry in seconds (or a timedelta), doubled before each later one.
     The transformer wraps such a body in `while h.next_try(): with h.trying():`.
+
+    `timeout=` limits each run (each try) of the body to that many seconds (or a
+    timedelta): when it runs out the body is interrupted with `BlockTimeout`, as
+    Ctrl-C would interrupt it (psflow.script.deadlines).
     """
 
     __slots__ = (
@@ -51,11 +55,19 @@ class block:
         "retries",
         "returned",
         "saved",
+        "timeout",
         "tries",
         "try_state",
     )
 
-    def __init__(self, name: str, *, retries: int = 0, backoff: float | timedelta = 0.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        retries: int = 0,
+        backoff: float | timedelta = 0.0,
+        timeout: float | timedelta | None = None,
+    ) -> None:
         if type(name) is not str:
             raise BlockNameError(f"block name must be a str, not {type(name).__name__} ({name!r})")
         if not 0 < len(name) <= keys.MAX_NAME_LENGTH or "\x00" in name:
@@ -65,15 +77,8 @@ class block:
             )
         if type(retries) is not int or retries < 0:
             raise BlockArgumentError(f"block {name!r}: retries must be an int of 0 or more, not {retries!r}")
-        if backoff == 0.0 and type(backoff) is float:  # the default, checked cheaply: every block passes here
-            self.backoff = backoff
-        else:
-            from psflow.durations import to_seconds
-
-            try:
-                self.backoff = to_seconds(backoff, f"block {name!r}: backoff")
-            except (TypeError, ValueError) as error:
-                raise BlockArgumentError(str(error)) from None
+        self.backoff = backoff if backoff == 0.0 and type(backoff) is float else _seconds(name, "backoff", backoff)
+        self.timeout = None if timeout is None else _seconds(name, "timeout", timeout, positive=True)
         self.name = name
         self.retries = retries
         self.line: int | None = None
@@ -112,6 +117,8 @@ class block:
         self.again, self.exit = False, ExitKind.NORMAL
         if recorder.current is not None:
             recorder.current.begin_try(self)
+        if self.tries > 1 and self.timeout is not None:  # the first try's time started with the body
+            deadlines.arm(self, self.name, self.timeout)
         return True
 
     def trying(self) -> _Try:
@@ -137,9 +144,13 @@ class block:
                     "write `with block(\"Name\"):` in the script psflow runs"
                 )
             recorder.current.enter(self, frame)
+        elif self.line is None and self.timeout is not None:  # plain Python: no rewritten body to start the time
+            deadlines.arm(self, self.name, self.timeout)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if self.timeout is not None:
+            deadlines.disarm(self)
         current = recorder.current
         if current is None or self.line is None:
             return False
@@ -159,12 +170,14 @@ class block:
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Each call of `func` is a block (`Name`, `Name#2`, …); its return value is what is saved."""
-        name, line, retries, backoff = self.name, func.__code__.co_firstlineno, self.retries, self.backoff
+        name, line, retries, backoff, timeout = (
+            self.name, func.__code__.co_firstlineno, self.retries, self.backoff, self.timeout
+        )
 
         @functools.wraps(func)
         def run_as_block(*args: Any, **kwargs: Any) -> Any:
             key = recorder.current.call_key(name) if recorder.current is not None else name
-            handle = block(key, retries=retries, backoff=backoff).at(line, (), ())
+            handle = block(key, retries=retries, backoff=backoff, timeout=timeout).at(line, (), ())
             with handle, handle.body():
                 while handle.next_try():
                     with handle.trying():
@@ -186,9 +199,12 @@ class _Guard:
         self.handle = handle
 
     def __enter__(self) -> block:
-        if self.handle.replaying:
+        handle = self.handle
+        if handle.replaying:
             raise Skip
-        return self.handle
+        if handle.timeout is not None:
+            deadlines.arm(handle, handle.name, handle.timeout)
+        return handle
 
     def __exit__(self, exc_type, exc, tb) -> None:
         return None
@@ -209,6 +225,8 @@ class _Try:
         handle = self.handle
         if exc_type is None or handle.tries > handle.retries or not retryable(exc):
             return False
+        if handle.timeout is not None:
+            deadlines.disarm(handle)  # the wait before the next try is not the body's time
         delay = handle.retry_delay()
         if recorder.current is not None:
             recorder.current.failed_try(handle, exc, delay)  # records the try, tells the user, waits
@@ -220,10 +238,22 @@ class _Try:
 
 
 def retryable(error: BaseException) -> bool:
-    """Worth another try: an Exception of the script's, not a psflow error (the script is wrong) or a timed-out wait."""
+    """Worth another try: an Exception of the script's or a body that ran out of time, not a psflow
+    error (the script is wrong) or a timed-out wait."""
     from psflow.script.waiting import WaitTimeout
 
+    if isinstance(error, deadlines.BlockTimeout):
+        return True
     return isinstance(error, Exception) and not isinstance(error, (BlockError, WaitTimeout))
+
+
+def _seconds(name: str, option: str, value: object, *, positive: bool = False) -> float:
+    from psflow.durations import to_seconds
+
+    try:
+        return to_seconds(value, f"block {name!r}: {option}", positive=positive)
+    except (TypeError, ValueError) as error:
+        raise BlockArgumentError(str(error)) from None
 
 
 def describe_failed_try(handle: block, error: BaseException, delay: float) -> str:

@@ -82,7 +82,7 @@ def job_detail(store: Store, job_id: str) -> dict[str, Any]:
     `attempt_history`, per attempt how it ended, whether its source changed, the inputs it newly
     had, and each block it executed or replayed."""
     job = store.find_job(job_id)
-    detail = job.to_json()
+    detail = {**job.to_json(), "waits": waits_note(job, store.clock.now())}
     runs = [run.to_json() for run in store.block_runs(job.id)]
     _add_code_changes(runs)
     latest: dict[str, dict[str, Any]] = {}
@@ -176,13 +176,11 @@ def transcript(
     _check_filters(job, runs, block, attempt)
     entries = [_log_entry(run) for run in runs if _wanted(run, block, attempt)]
     if block is None:
-        shown_errors = {(run.attempt, run.error) for run in runs if run.error}
         endings = [
-            _attempt_entry(ended, repeats_block=(ended.number, ended.error) in shown_errors)
-            for ended in store.attempts(job.id)
-            if attempt in (None, ended.number)
+            _attempt_entry(ended) for ended in store.attempts(job.id)
+            if (ended.output or ended.error) and attempt in (None, ended.number)
         ]
-        entries = _in_order(entries, [ending for ending in endings if ending["output"] or ending["error"]])
+        entries = _in_order(entries, endings)
     return job.to_json(), entries
 
 
@@ -288,9 +286,7 @@ def _log_entry(run: BlockRun) -> dict[str, Any]:
     }
 
 
-def _attempt_entry(attempt: AttemptView, *, repeats_block: bool) -> dict[str, Any]:
-    """`repeats_block`: the attempt ended with the error a block run of it already shows, so the
-    entry leaves it out rather than print the traceback twice."""
+def _attempt_entry(attempt: AttemptView) -> dict[str, Any]:
     return {
         "kind": "attempt",
         "attempt": attempt.number,
@@ -299,7 +295,7 @@ def _attempt_entry(attempt: AttemptView, *, repeats_block: bool) -> dict[str, An
         "host": attempt.host,
         "ended": attempt.ended_at,
         "output": attempt.output or "",
-        "error": None if repeats_block else attempt.error,
+        "error": attempt.error,
     }
 
 

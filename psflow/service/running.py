@@ -18,13 +18,7 @@ from psflow.errors import EXIT_COMPLETED, EXIT_USAGE, UsageError
 from psflow.loading import LoadedScript, load_script, load_source
 from psflow.runtime import run_attempt
 from psflow.service.due import not_due_reason, runner_gone, running_note
-from psflow.service.sources import (
-    CHANGED,
-    Source,
-    newer_note,
-    resolve_source,
-    workflow_label,
-)
+from psflow.service.sources import CHANGED, Source, newer_note, resolve_source, workflow_label
 from psflow.store import JobView, Store, WorkflowView
 from psflow.transform import TransformError
 

@@ -8,14 +8,7 @@ from __future__ import annotations
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.store.store import Store
 from psflow.store.urls import default_url, describe, mask_password, open_database
-from psflow.store.views import (
-    AttemptView,
-    BlockRecord,
-    BlockRun,
-    InputView,
-    JobView,
-    WorkflowView,
-)
+from psflow.store.views import AttemptView, BlockRecord, BlockRun, InputView, JobView, WorkflowView
 
 __all__ = [
     "AttemptView",

@@ -17,16 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import (
-    CharField,
-    Database,
-    DoubleField,
-    ForeignKeyField,
-    IntegerField,
-    Model,
-    SqliteDatabase,
-    TextField,
-)
+from peewee import CharField, Database, DoubleField, ForeignKeyField, IntegerField, Model, SqliteDatabase, TextField
 from playhouse.migrate import SchemaMigrator
 
 from psflow.errors import StoreError

@@ -14,16 +14,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from peewee import (
-    CharField,
-    Database,
-    DoubleField,
-    ForeignKeyField,
-    IntegerField,
-    Model,
-    TextField,
-    make_snake_case,
-)
+from peewee import CharField, Database, DoubleField, ForeignKeyField, IntegerField, Model, TextField, make_snake_case
 
 SCHEMA_VERSION = 3  # psflow.store.migrations upgrades older databases
 

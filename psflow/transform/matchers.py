@@ -16,7 +16,7 @@ import libcst as cst
 BLOCK_NAMES = frozenset({"psflow.block", "psflow.script.block", "psflow.script.block.block"})
 
 # The keyword arguments `block()` takes besides `name=`.
-OPTIONS = ("retries", "backoff")
+OPTIONS = ("retries", "backoff", "timeout")
 
 _NON_STR_LITERALS: dict[type[cst.CSTNode], str] = {
     cst.Integer: "int",
@@ -83,6 +83,11 @@ def literal_kind(node: cst.BaseExpression) -> str | None:
 def is_negative(node: cst.BaseExpression) -> bool:
     """Is `node` written with a leading minus (`-1`)?"""
     return isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus)
+
+
+def is_zero(node: cst.BaseExpression) -> bool:
+    """Is `node` a number literal that is 0 (`0`, `0.0`, `0e3`)?"""
+    return isinstance(node, (cst.Integer, cst.Float)) and node.evaluated_value == 0
 
 
 def is_constant_other_than_str(node: cst.BaseExpression) -> bool:

@@ -13,13 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import cast
 
 import libcst as cst
-from libcst.metadata import (
-    CodeRange,
-    MetadataWrapper,
-    PositionProvider,
-    QualifiedName,
-    QualifiedNameProvider,
-)
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider, QualifiedName, QualifiedNameProvider
 
 from psflow.script import NAMES
 from psflow.transform.diagnostics import Diagnostic

@@ -362,8 +362,10 @@ def test_retries_under_plain_python(write, tmp_path):
         pytest.param('block("A", retries="3")', "retries must be an int of 0 or more, not a str", id="str"),
         pytest.param('block("A", retries=None)', "retries must be an int of 0 or more, not None", id="none"),
         pytest.param('block("A", retries=2, backoff=-1)', "backoff must be seconds (0 or more)", id="backoff"),
-        pytest.param('block("A", retry=2)', "block() has no option 'retry'; its options are retries= and backoff=",
-                     id="unknown-option"),
+        pytest.param(
+            'block("A", retry=2)', "block() has no option 'retry'; its options are retries=, backoff= and timeout=",
+            id="unknown-option",
+        ),
         pytest.param('block("A", **options)', "write the block's name and options out in full", id="star-star"),
     ],
 )

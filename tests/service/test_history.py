@@ -16,15 +16,7 @@ from psflow.service.preflight import check
 from psflow.store import Store
 from support.clock import FakeClock
 from support.database import snapshot
-from support.running import (
-    code_changed_job,
-    completed_run,
-    failed_then_fixed,
-    held_elsewhere,
-    resume,
-    run,
-    three_jobs,
-)
+from support.running import code_changed_job, completed_run, failed_then_fixed, held_elsewhere, resume, run, three_jobs
 from support.scripts import FLAKY, ORDERED, STOPS_ONCE
 
 # ---- jobs ---------------------------------------------------------------------------

@@ -12,12 +12,7 @@ import pytest
 
 from psflow.errors import ScriptError, UsageError
 from psflow.service import history
-from psflow.service.workflows import (
-    Registration,
-    register,
-    workflow_versions,
-    workflows,
-)
+from psflow.service.workflows import Registration, register, workflow_versions, workflows
 from psflow.store import Store
 from psflow.transform import TransformError
 from support.running import run

@@ -11,16 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from peewee import (
-    CharField,
-    Database,
-    DoubleField,
-    ForeignKeyField,
-    IntegerField,
-    Model,
-    TextField,
-    make_snake_case,
-)
+from peewee import CharField, Database, DoubleField, ForeignKeyField, IntegerField, Model, TextField, make_snake_case
 
 SCHEMA_VERSION = 1
 

@@ -64,14 +64,7 @@ from psflow.store.migrations import schema_migrator, upgrade
 from psflow.store.schema import ensure_schema, initialize
 from psflow.store.tables import SCHEMA_VERSION, bind_tables
 from psflow.store.urls import open_database
-from psflow.store.views import (
-    AttemptView,
-    BlockRecord,
-    BlockRun,
-    InputView,
-    JobView,
-    WorkflowView,
-)
+from psflow.store.views import AttemptView, BlockRecord, BlockRun, InputView, JobView, WorkflowView
 
 URL = "mssql://psflow:s3cr%3Bt@db.example:1433/psflow"
 PASSWORD = "s3cr;t"

@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 
 from psflow.durations import describe_duration
-from psflow.script.inputs import (
-    InputError,
-    check_name,
-    env_var,
-    parse_assignments,
-    parse_json_object,
-    parse_value,
-)
+from psflow.script.inputs import InputError, check_name, env_var, parse_assignments, parse_json_object, parse_value
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """Rule (error): a `block(...)` call psflow cannot rewrite.
 
 A block has one name, a str where it is a literal, and only the options `retries=`
-(an int of 0 or more) and `backoff=` (seconds of 0 or more, or a timedelta) where
-they are literals; with `retries=`, its body is on the lines below the header.
+(an int of 0 or more), `backoff=` (seconds of 0 or more, or a timedelta) and `timeout=`
+(seconds more than 0, a timedelta, or None) where they are literals; with `retries=`,
+its body is on the lines below the header.
 The first kind of problem found in a call is the one reported.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from psflow.transform.diagnostics import Diagnostic
-from psflow.transform.matchers import OPTIONS, is_negative, keyword, literal_kind
+from psflow.transform.matchers import OPTIONS, is_negative, is_zero, keyword, literal_kind
 from psflow.transform.plan import BlockPlan, ScriptPlan
 
 
@@ -32,7 +33,7 @@ def _arguments(plan: ScriptPlan, block: BlockPlan) -> list[Diagnostic]:
             return [plan.error(arg, f"write the block's name and options out in full, not `{arg.star}…`")]
         if keyword(arg) not in (None, "name", *OPTIONS):
             message = f"block() has no option {keyword(arg)!r}"
-            return [plan.error(arg, message, fix="its options are retries= and backoff=")]
+            return [plan.error(arg, message, fix="its options are retries=, backoff= and timeout=")]
     return []
 
 
@@ -60,7 +61,8 @@ def _name(plan: ScriptPlan, block: BlockPlan) -> list[Diagnostic]:
 
 
 def _options(plan: ScriptPlan, block: BlockPlan) -> list[Diagnostic]:
-    """`retries=` an int of 0 or more, `backoff=` seconds of 0 or more, where they are literals."""
+    """`retries=` an int of 0 or more, `backoff=` seconds of 0 or more, `timeout=` seconds more than 0
+    or None, where they are literals."""
     found = []
     for arg in block.call.args:
         option = keyword(arg)
@@ -74,6 +76,16 @@ def _options(plan: ScriptPlan, block: BlockPlan) -> list[Diagnostic]:
                     arg.value,
                     f"retries must be an int of 0 or more, not {got}",
                     fix="give retries= how many times to try again, such as 3",
+                    fix_when_raised="omitted",
+                )
+            )
+        zero = is_zero(arg.value)
+        if option == "timeout" and (kind not in (None, "int", "float", "None") or negative or zero):
+            found.append(
+                plan.error(
+                    arg.value,
+                    f"timeout must be seconds (more than 0), a timedelta or None, not {'0' if zero else got}",
+                    fix="give timeout= the most seconds one run of the body may take, such as 600",
                     fix_when_raised="omitted",
                 )
             )

@@ -43,13 +43,32 @@ def test_bad_block_names(source: str, expected: list[tuple[int, int, str]]) -> N
             (3, 36, "backoff must be seconds (0 or more) or a timedelta, not a negative number"),
         ),
         pytest.param(
-            'block("A", retry=2)', (3, 17, "block() has no option 'retry'; its options are retries= and backoff="),
+            'block("A", retry=2)', (3, 17, "block() has no option 'retry'; its options are retries=, backoff= and timeout="),
         ),
         pytest.param('block("A", **options)', (3, 17, "write the block's name and options out in full, not `**…`")),
+        pytest.param(
+            'block("A", timeout=0)', (3, 25, "timeout must be seconds (more than 0), a timedelta or None, not 0")
+        ),
+        pytest.param(
+            'block("A", timeout=0.0)', (3, 25, "timeout must be seconds (more than 0), a timedelta or None, not 0")
+        ),
+        pytest.param(
+            'block("A", timeout=-5)',
+            (3, 25, "timeout must be seconds (more than 0), a timedelta or None, not a negative number"),
+        ),
+        pytest.param(
+            'block("A", timeout="10m")', (3, 25, "timeout must be seconds (more than 0), a timedelta or None, not a str")
+        ),
     ],
 )
 def test_bad_options(header: str, expected: tuple[int, int, str]) -> None:
     assert raised(f"options = {{}}\nprint('ran')\nwith {header}:\n    x = 1\n") == [expected]
+
+
+def test_a_time_limit_is_seconds_or_none() -> None:
+    for value in ("600", "0.5", "None", "timedelta(minutes=10)", "limit"):
+        source = f'with block("A", timeout={value}, retries=1):\n    x = 1\n'
+        assert check_script(text(source), "flow.py").diagnostics == (), value
 
 
 def test_options_that_are_not_literals_are_left_to_run_time() -> None:
@@ -84,7 +103,7 @@ def test_only_the_first_kind_of_problem_in_a_call_is_reported() -> None:
         ),
         pytest.param(
             'with block("A", retry=2): pass', "block() has no option 'retry'",
-            "its options are retries= and backoff=", id="unknown-option",
+            "its options are retries=, backoff= and timeout=", id="unknown-option",
         ),
         pytest.param(
             'with block("A", retries=-1):\n    pass', "retries must be an int of 0 or more, not a negative number",
@@ -93,6 +112,10 @@ def test_only_the_first_kind_of_problem_in_a_call_is_reported() -> None:
         pytest.param(
             'with block("A", backoff=True):\n    pass', "backoff must be seconds (0 or more) or a timedelta, not True",
             "give backoff= the seconds to wait before the first retry, such as 2.0", id="backoff",
+        ),
+        pytest.param(
+            'with block("A", timeout=0):\n    pass', "timeout must be seconds (more than 0), a timedelta or None, not 0",
+            "give timeout= the most seconds one run of the body may take, such as 600", id="timeout",
         ),
         pytest.param(
             'with block("A", retries=1): pass', "a block with retries needs its body on the lines below the `with`",
