@@ -10,7 +10,7 @@ import typer
 
 from psflow.cli.app import DbOption, JsonOption, app, fail
 from psflow.cli.messages import say
-from psflow.cli.render import print_job, print_jobs, print_source
+from psflow.cli.render import print_job, print_jobs, print_source, shown
 from psflow.service import history, preflight
 from psflow.service.setup import connect
 
@@ -86,24 +86,30 @@ def logs(
     follow: bool = typer.Option(
         False, "--follow", "-f", help="Keep printing block runs as they are recorded, until the job is not Running."
     ),
+    raw: bool = typer.Option(
+        False, "--raw", help="Print the captured output exactly as stored (colour codes too); default: control characters escaped."
+    ),
     as_json: bool = JsonOption,
     db: Optional[str] = DbOption,
 ) -> None:
     """Print the output each block run captured, across attempts in the order recorded: one transcript."""
+    from functools import partial
+
     from psflow.cli.transcript import print_run
 
     if follow and as_json:
         fail("--json and --follow cannot be combined")
+    print_one = partial(print_run, raw=raw)
     with connect(db) as store:
         if follow:
             try:
-                ended = history.follow(store, job_id, print_run, block=block, attempt=attempt)
+                ended = history.follow(store, job_id, print_one, block=block, attempt=attempt)
             except KeyboardInterrupt:
                 raise typer.Exit(130) from None
             if ended is None:
                 say(f"job {job_id} was deleted")
             else:
-                say(f"job {ended['id']} is {ended['status']}" + (f" ({ended['reason']})" if ended["reason"] else ""))
+                say(f"job {ended['id']} is {ended['status']}" + (f" ({shown(ended['reason'])})" if ended["reason"] else ""))
             return
         job, runs = history.transcript(store, job_id, block=block, attempt=attempt)
     if as_json:
@@ -112,4 +118,4 @@ def logs(
     if not runs:
         say(f"job {job['id']} has no block runs" + (" in that attempt" if attempt is not None else " yet"))
     for run in runs:
-        print_run(run)
+        print_one(run)

@@ -8,6 +8,7 @@ import typer
 
 from psflow.cli.app import DbOption, ReplayOutputOption, RerunChangedOption, app, fail
 from psflow.cli.messages import JobProgress, say
+from psflow.cli.render import shown
 from psflow.domain import JobStatus, RunOptions
 from psflow.service import inputs, running
 from psflow.service.running import RunResult
@@ -186,7 +187,7 @@ def report(result: RunResult) -> None:
     if result.skipped:
         say(f"job {result.job_id}: {result.note}")
         return
-    detail = f" ({result.reason})" if result.reason else ""
+    detail = f" ({shown(result.reason)})" if result.reason else ""  # one line, whatever the script said
     note = f"; {result.note}" if result.note else ""
     say(
         f"job {result.job_id}: {result.status}{detail} — attempt {result.attempt}, "

@@ -11,7 +11,7 @@ import typer
 
 from psflow.cli.app import DbOption, JsonOption, app
 from psflow.cli.messages import say
-from psflow.cli.render import print_workflow_versions, print_workflows
+from psflow.cli.render import echo, print_workflow_versions, print_workflows
 from psflow.service import setup, workflows
 from psflow.service.setup import connect
 
@@ -103,11 +103,11 @@ def config_(as_json: bool = JsonOption, db: Optional[str] = DbOption) -> None:
         print(json.dumps(shown, indent=2))
         return
     labels = {"flag": "--db", "env": "PSFLOW_DB", "file": "config file", "default": "default"}
-    print(f"database  {shown['database']}")
-    print(f"from      {labels[shown['source']]}" + (f" ({shown['where']})" if shown["source"] == "file" else ""))
-    print(f"config    {shown['config_file']}" + ("" if shown["config_file_exists"] else " (none)"))
-    print()
+    echo(f"database  {shown['database']}")
+    echo(f"from      {labels[shown['source']]}" + (f" ({shown['where']})" if shown["source"] == "file" else ""))
+    echo(f"config    {shown['config_file']}" + ("" if shown["config_file_exists"] else " (none)"))
+    echo()
     for place in shown["settings"]:
         value = place["database"] or (f"unreadable: {place['error']}" if place["error"] else "-")
         mark = "  <- in effect" if place["in_effect"] else ""
-        print(f"  {labels[place['source']]:<12} {value}{mark}")
+        echo(f"  {labels[place['source']]:<12} {value}{mark}")

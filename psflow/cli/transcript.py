@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from psflow.cli.render import console, table, tty, when
+from psflow.cli.render import console, echo, shown, table, tty, when
 from psflow.domain import RunStatus
 
 _STATUS_STYLE = {RunStatus.COMPLETED: "green", RunStatus.FAILED: "red", RunStatus.RERUN: "cyan"}
@@ -20,9 +20,14 @@ def run_header(run: dict[str, Any]) -> str:
     )
 
 
-def print_run(run: dict[str, Any]) -> None:
-    """One block run: its header, the stdout/stderr it captured, and the error it failed with."""
-    header = run_header(run)
+def print_run(run: dict[str, Any], *, raw: bool = False) -> None:
+    """One block run: its header, the stdout/stderr it captured, and the error it failed with.
+
+    The captured text keeps its line breaks and tabs; other control characters (colours, a
+    carriage return, a screen clear) are shown escaped unless `raw` (`psflow logs --raw`)
+    asks for the text exactly as stored. The header is always escaped: it is psflow's line.
+    """
+    header = shown(run_header(run))
     if tty():
         from rich.text import Text
 
@@ -31,6 +36,7 @@ def print_run(run: dict[str, Any]) -> None:
         print(header)
     for text in (run["output"], run["error"]):
         if text:
+            text = text if raw else shown(text, keep="\n\t")
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
 
@@ -39,15 +45,15 @@ def print_attempts(job: dict[str, Any]) -> None:
     """Per attempt: how it ended, where, which source, the inputs it newly had, and each block it
     executed or replayed (with its duration, host and tries, and whether its code changed)."""
     for attempt in job["attempt_history"]:
-        print()
-        print(_attempt_line(attempt))
+        echo()
+        echo(_attempt_line(attempt))
         if attempt.get("inputs_received"):
-            print(f"  inputs received before it: {', '.join(dict.fromkeys(attempt['inputs_received']))}")
+            echo(f"  inputs received before it: {', '.join(dict.fromkeys(attempt['inputs_received']))}")
         rows = [_block_row(block) for block in attempt["blocks"]]
         if rows:
             table(None, ["BLOCK", "RAN", "STATUS", "DURATION", "TRIES", "HOST", "NOTE"], rows)
         else:
-            print("  no blocks")
+            echo("  no blocks")
 
 
 def _attempt_line(attempt: dict[str, Any]) -> str:
