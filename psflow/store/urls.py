@@ -1,7 +1,9 @@
-"""Which database a URL (or a bare path) names, and the default one."""
+"""Which database a URL (or a bare path) names, and the default one; and how to show a URL or
+connection string without its secrets (`mask_password`, used wherever a database is named)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from peewee import Database
@@ -50,14 +52,64 @@ def open_database(url: str) -> Database:
     raise StoreError(f"unsupported database URL {mask_password(url)!r}; use {SCHEMES}")
 
 
-def mask_password(url: str) -> str:
-    """`scheme://user:***@host/db`: safe to print."""
-    scheme, sep, rest = url.partition("://")
+# Keys whose value is a secret, in a URL's query or a connection string (compared lower-case,
+# without spaces and underscores): password=, pwd=, sslpassword=, …
+_SECRET_KEY = re.compile(r"password|passwd|^pwd$|^pass$|secret|token")
+_QUERY_SECRET = re.compile(r"(?P<key>[?&;][^=&;#?]+=)(?P<value>[^&;#]*)")
+MASK = "***"
+
+
+def mask_password(text: str) -> str:
+    """`text` (a URL, a connection string or a path) with every secret in it replaced by ***:
+    `user:***@host`, `?password=***`, `Password=***;`, `Pwd={***}`. Safe to print.
+
+    It errs on the side of hiding: in a URL everything between the user name and the last `@`
+    is masked, so an `@` in a query value hides the host too rather than show a password.
+    """
+    if "://" in text:
+        return _mask_url(text)
+    key = text.partition("=")[0]
+    if "=" in text and (";" in text or _secret(key)):  # a connection string, not a path with a "=" in it
+        return _mask_pairs(text)
+    return text
+
+
+def _mask_url(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    rest = _QUERY_SECRET.sub(
+        lambda match: match["key"] + (MASK if _secret(match["key"][1:-1]) else match["value"]), rest
+    )
     credentials, at, host = rest.rpartition("@")
-    if not (sep and at and ":" in credentials):
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
+    if at and ":" in credentials:
+        rest = f"{credentials.split(':', 1)[0]}:{MASK}@{host}"
+    return f"{scheme}://{rest}"
+
+
+def _mask_pairs(text: str) -> str:
+    """A `Key=Value;…` connection string with the secret values masked, quoted or not; text that
+    does not parse is masked from a secret key to the next part that looks like `Key=`."""
+    masked, position = [], 0
+    for match in _PAIR.finditer(text):
+        if not _secret(match["key"]):
+            continue
+        value = match["value"]
+        quoted = value[:1] in ("'", '"', "{")
+        closing = {"{": "}"}.get(value[:1], value[:1])
+        masked.append(text[position:match.start("value")] + (value[0] + MASK + closing if quoted else MASK))
+        position = match.end("value")
+    return "".join(masked) + text[position:]
+
+
+# Key=, then a value: '…' or "…" (the quote doubled inside), ODBC {…} (`}}` inside), each possibly
+# unclosed (it then runs to the end), or a bare value up to the next `;` that starts a `Key=` part.
+_PAIR = re.compile(
+    r"""(?P<key>[^;=]+)=\s*(?P<value>'(?:[^']|'')*(?:'|$)|"(?:[^"]|"")*(?:"|$)|\{(?:[^}]|\}\})*(?:\}|$)"""
+    r"""|(?:[^;]|;(?=[^=]*(?:;|$)))*)"""
+)
+
+
+def _secret(key: str) -> bool:
+    return bool(_SECRET_KEY.search(re.sub(r"[\s_]+", "", key).lower()))
 
 
 def describe(url: str) -> str:
