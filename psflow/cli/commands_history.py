@@ -52,7 +52,7 @@ def jobs_(
     db: Optional[str] = DbOption,
 ) -> None:
     """List jobs, most recently updated first."""
-    with connect(db) as store:
+    with connect(db, create=False) as store:  # only reads: never creates a database
         rows = history.jobs(store, statuses=status or [], limit=limit)
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -69,7 +69,7 @@ def job_(
     """Show one job: its status and blocks, then per attempt what ran and what was replayed."""
     from psflow.cli.transcript import print_attempts
 
-    with connect(db) as store:
+    with connect(db, create=False) as store:
         detail = history.job_detail(store, job_id)
     if as_json:
         print(json.dumps(detail, indent=2))
@@ -100,7 +100,7 @@ def logs(
     if follow and as_json:
         fail("--json and --follow cannot be combined")
     print_one = partial(print_run, raw=raw)
-    with connect(db) as store:
+    with connect(db, create=False) as store:
         if follow:
             try:
                 ended = history.follow(store, job_id, print_one, block=block, attempt=attempt)

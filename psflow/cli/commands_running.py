@@ -96,7 +96,7 @@ def _dry_run(
     from psflow.cli.preview import print_plan
     from psflow.service.preflight import plan_resume
 
-    with connect(db) as store:
+    with connect(db, create=False) as store:  # a dry run writes nothing, not even an empty database
         plans = plan_resume(
             store, statuses=statuses, job_ids=job_ids, limit=limit, latest=latest, rerun_changed=rerun_changed
         )

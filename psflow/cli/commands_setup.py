@@ -44,7 +44,7 @@ def workflows_(
     db: Optional[str] = DbOption,
 ) -> None:
     """List registered workflows: newest version, how many versions, registered when, by whom, where."""
-    with connect(db) as store:
+    with connect(db, create=False) as store:
         rows = workflows.workflow_versions(store, name) if name is not None else workflows.workflows(store)
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -98,16 +98,21 @@ def init(
 @app.command("config")
 def config_(as_json: bool = JsonOption, db: Optional[str] = DbOption) -> None:
     """Show which database psflow uses and why: --db, then PSFLOW_DB, then the config file, then the default."""
-    shown = setup.config(db)
+    info = setup.config(db)
     if as_json:
-        print(json.dumps(shown, indent=2))
+        print(json.dumps(info, indent=2))
         return
     labels = {"flag": "--db", "env": "PSFLOW_DB", "file": "config file", "default": "default"}
-    echo(f"database  {shown['database']}")
-    echo(f"from      {labels[shown['source']]}" + (f" ({shown['where']})" if shown["source"] == "file" else ""))
-    echo(f"config    {shown['config_file']}" + ("" if shown["config_file_exists"] else " (none)"))
+    state = ""
+    if info["error"]:
+        state = f" (cannot be used: {info['error']})"
+    elif info["exists"] is False:
+        state = f" (does not exist yet: `{info['init']}` or the first command that writes creates it)"
+    echo(f"database  {info['database']}{state}")
+    echo(f"from      {labels[info['source']]}" + (f" ({info['where']})" if info["source"] == "file" else ""))
+    echo(f"config    {info['config_file']}" + ("" if info["config_file_exists"] else " (none)"))
     echo()
-    for place in shown["settings"]:
+    for place in info["settings"]:
         value = place["database"] or (f"unreadable: {place['error']}" if place["error"] else "-")
         mark = "  <- in effect" if place["in_effect"] else ""
         echo(f"  {labels[place['source']]:<12} {value}{mark}")

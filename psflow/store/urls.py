@@ -1,5 +1,5 @@
-"""Which database a URL (or a bare path) names, and the default one; and how to show a URL or
-connection string without its secrets (`mask_password`, used wherever a database is named)."""
+"""Which database a URL, a connection string or a bare path names; the default one; and how to
+show any of them without its secrets (`mask_password`, used wherever a database is named)."""
 
 from __future__ import annotations
 
@@ -17,22 +17,25 @@ SCHEMES = (
 
 
 def default_url() -> str:
-    """The embedded default: a SQLite file in the user's data folder."""
+    """The embedded default: a SQLite file in the user's data folder (made when first written)."""
     from platformdirs import user_data_path
 
-    folder = user_data_path("psflow", appauthor=False, ensure_exists=True)
-    return f"sqlite:///{folder / 'psflow.sqlite'}"
+    return f"sqlite:///{user_data_path('psflow', appauthor=False) / 'psflow.sqlite'}"
 
 
-def open_database(url: str) -> Database:
-    """A peewee Database for `url`; raises StoreError with what to write instead."""
+def open_database(url: str, *, create: bool = True, folders: bool = False) -> Database:
+    """A peewee Database for `url`; raises StoreError with what to write instead.
+
+    `create=False`: a SQLite file that does not exist is refused, never created (see
+    psflow.store.backends.sqlite, also for `folders`).
+    """
     scheme, sep, rest = url.partition("://")
     if not sep:
         if not url.strip():
             raise StoreError(f"empty database URL; use {SCHEMES}")
         from psflow.store.backends.sqlite import open_sqlite
 
-        return open_sqlite(url)
+        return open_sqlite(url, create=create, folders=folders)
     scheme = scheme.lower()
     if scheme == "sqlite":
         if not rest.startswith("/") or rest == "/":
@@ -40,7 +43,7 @@ def open_database(url: str) -> Database:
         from psflow.store.backends.sqlite import open_sqlite
 
         path, _, query = rest[1:].partition("?")
-        return open_sqlite(path, query)
+        return open_sqlite(path, query, create=create, folders=folders)
     if scheme in ("postgresql", "postgres"):
         from psflow.store.backends.postgres import open_postgres
 
@@ -50,6 +53,27 @@ def open_database(url: str) -> Database:
 
         return open_mssql(url)
     raise StoreError(f"unsupported database URL {mask_password(url)!r}; use {SCHEMES}")
+
+
+def resolve(text: str) -> str:
+    """The psflow URL for what `--db`, PSFLOW_DB or the config file say: a URL, a connection
+    string as `psflow init --connection-string` takes it (`Host=pg01;…;Password=…`), or a
+    SQLite file path (a path that begins like a connection string is read as one: write
+    sqlite:///PATH for such a file)."""
+    from psflow.store.connstrings import to_url, written_as_pairs
+
+    return to_url(text).url if "://" not in text and written_as_pairs(text) else text
+
+
+def init_command(url: str) -> str:
+    """The `psflow init` that creates psflow's tables in the database at `url`, for messages."""
+    scheme, sep, _ = url.partition("://")
+    scheme = scheme.lower() if sep else "sqlite"
+    if scheme == "sqlite":
+        import shlex
+
+        return f"psflow init --sqlite {shlex.quote(describe(url))}"
+    return "psflow init --postgres URL" if scheme.startswith("postgres") else "psflow init --mssql CONNSTR"
 
 
 # Keys whose value is a secret, in a URL's query or a connection string (compared lower-case,

@@ -26,7 +26,7 @@ def _three_jobs(psflow, write) -> None:
         psflow("exec", script, "--job", job_id)
 
 
-def test_no_jobs(psflow, jobs):
+def test_no_jobs(psflow, jobs, empty_database):
     result = psflow("jobs")
 
     assert (result.returncode, result.stdout) == (0, "no jobs\n")

@@ -148,7 +148,7 @@ def test_workflows_name_lists_every_version(wf, write):
     assert_clean_error(wf("workflows", "nosuch"), "no workflow named 'nosuch' is registered")
 
 
-def test_no_workflows(wf):
+def test_no_workflows(wf, empty_database):
     result = wf("workflows")
 
     assert (result.returncode, result.stdout) == (0, "no registered workflows: `psflow register NAME SCRIPT` adds one\n")

@@ -87,3 +87,14 @@ def row_counts_of(db_url: str, tables: tuple[str, ...] = TABLES) -> dict[str, in
         }
     finally:
         db.close()
+
+
+def tables_of(db_url: str) -> set[str]:
+    """The tables the database has (none when the SQLite file does not exist): read without psflow."""
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+        return set()
+    db = _connect(db_url)
+    try:
+        return set(db.get_tables())
+    finally:
+        db.close()
