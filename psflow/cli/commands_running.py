@@ -8,6 +8,7 @@ import typer
 
 from psflow.cli.app import DbOption, ReplayOutputOption, RerunChangedOption, app, fail
 from psflow.cli.messages import JobProgress, say
+from psflow.cli.near_misses import warn_near_misses
 from psflow.cli.render import shown
 from psflow.domain import JobStatus, RunOptions
 from psflow.service import inputs, running
@@ -17,6 +18,7 @@ from psflow.service.setup import connect
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(
+    ctx: typer.Context,
     script: str = typer.Argument(
         ..., help="The Python script to run as a job, or the name of a registered workflow (when no such file exists)."
     ),
@@ -30,6 +32,7 @@ def exec_(
 
     The script is checked first (see `psflow check`): errors stop it, warnings are printed.
     """
+    warn_near_misses(ctx.command, args or [])
     request = running.exec_request(script, job)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
     with running.connect_for(request, db) as store:
