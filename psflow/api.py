@@ -39,6 +39,12 @@ def _using(db: str | None, store: Store | None, *, create: bool = True) -> Itera
         yield opened
 
 
+def _at_least_one(name: str, value: int | None) -> None:
+    """What the command line refuses (`--limit 0`), the API refuses too, rather than return nothing."""
+    if value is not None and value < 1:
+        raise UsageError(f"{name} must be 1 or more, not {value}")
+
+
 def run(
     script: str | Path,
     args: Iterable[str] = (),
@@ -81,6 +87,8 @@ def resume(
 
     With `parallel`, the jobs run in that many worker processes.
     """
+    _at_least_one("limit", limit)
+    _at_least_one("parallel", parallel)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed, latest=latest)
     with _using(db, store) as opened:
         if parallel is not None and not job_ids:
@@ -107,6 +115,7 @@ def jobs(
     *, statuses: Iterable[str] = (), limit: int | None = None, db: str | None = None, store: Store | None = None
 ) -> list[dict[str, Any]]:
     """Jobs as `psflow jobs --json` shows them, most recently updated first."""
+    _at_least_one("limit", limit)
     with _using(db, store, create=False) as opened:
         return history.jobs(opened, statuses=statuses, limit=limit)
 
