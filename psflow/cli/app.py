@@ -2,7 +2,8 @@
 
 Commands live in psflow.cli.commands_* by area (psflow.cli imports them, which registers them); each parses, calls psflow.service
 and renders. Any psflow error reaching `main` is printed as one line (a script's
-diagnostics with file:line:col) and exits with the error's code, never a traceback.
+diagnostics with file:line:col) and exits with the error's code, never a traceback;
+a reader that goes away (`psflow jobs | head -1`) ends the command quietly, exit 0.
 
 Exit codes: 0 completed · 1 the script failed · 2 bad input or usage ·
 3 stopped with a status (Waiting or another word given to stop()).
@@ -19,19 +20,20 @@ from typer.core import TyperGroup
 from psflow.cli.messages import say
 from psflow.errors import PsflowError
 
-class ReaderGone(Exception):
+
+class _ReaderGone(Exception):
     """The reader of psflow's output went away (`psflow jobs | head -1`): not an error."""
 
 
 class _Commands(TyperGroup):
-    """psflow's commands. A closed pipe is turned into ReaderGone here, before click would make
+    """psflow's commands. A closed pipe is turned into _ReaderGone here, before click would make
     it exit 1 (click turns any EPIPE into exit 1); `main` ends the command quietly with 0."""
 
     def invoke(self, ctx: typer.Context) -> object:
         try:
             return super().invoke(ctx)
         except BrokenPipeError as error:
-            raise ReaderGone() from error
+            raise _ReaderGone() from error
 
 
 app = typer.Typer(
@@ -44,7 +46,8 @@ app = typer.Typer(
 )
 
 DbOption = typer.Option(
-    None, "--db", help="Database URL or SQLite path (default: $PSFLOW_DB, then the config file, then the user data folder)."
+    None, "--db",
+    help="Database URL, connection string or SQLite path (default: $PSFLOW_DB, then the config file, then the user data folder).",
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts and tools.")
 ReplayOutputOption = typer.Option(
@@ -87,7 +90,7 @@ def _options(
         False, "--version", callback=_print_version, is_eager=True, help="Print psflow's version and exit."
     ),
 ) -> None:
-    """Make a plain Python script resumable: blocks run once per job, their results live in a database."""
+    """Options of psflow itself, given before any command (`psflow --version`)."""
 
 
 def main() -> None:
@@ -101,7 +104,7 @@ def main() -> None:
     except PsflowError as error:
         report_error(error)
         sys.exit(error.exit_code)
-    except ReaderGone:
+    except _ReaderGone:
         _quiet_stdout()
         sys.exit(0)
     except SystemExit:

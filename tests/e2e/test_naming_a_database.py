@@ -74,7 +74,7 @@ def test_an_unreachable_server_is_named_without_its_password(tmp_path, run, conf
 
     for command in (("jobs",), ("resume",)):  # one that reads, one that would create the schema
         result = _place(run, config_file, place, _forms(port)[form], *command)
-        assert_clean_error(result, f"cannot use database postgresql://ops", f"127.0.0.1:{port}/psflow", "connection refused")
+        assert_clean_error(result, "cannot use database postgresql://ops", f"127.0.0.1:{port}/psflow", "connection refused")
         _no_secret(result)
     assert {path.name for path in tmp_path.iterdir()} - before <= {"config"}  # no SQLite file named after it
 

@@ -61,7 +61,7 @@ class _PrivateSqliteDatabase(SqliteDatabase):
         super().__init__(database, **kwargs)
         self._folders = folders
 
-    def _connect(self):  # noqa: ANN202 - peewee's signature
+    def _connect(self):
         file = Path(self.database)
         try:
             if self._folders:
