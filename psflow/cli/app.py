@@ -47,7 +47,8 @@ app = typer.Typer(
 
 DbOption = typer.Option(
     None, "--db",
-    help="Database URL, connection string or SQLite path (default: $PSFLOW_DB, then the config file, then the user data folder).",
+    help="Database URL, connection string or SQLite path "
+    "(default: $PSFLOW_DB, then the config file, then the user data folder).",
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts and tools.")
 ReplayOutputOption = typer.Option(

@@ -87,7 +87,8 @@ def logs(
         False, "--follow", "-f", help="Keep printing block runs as they are recorded, until the job is not Running."
     ),
     raw: bool = typer.Option(
-        False, "--raw", help="Print the captured output exactly as stored (colour codes too); default: control characters escaped."
+        False, "--raw",
+        help="Print the captured output exactly as stored (colour codes too); default: control characters escaped.",
     ),
     as_json: bool = JsonOption,
     db: Optional[str] = DbOption,
@@ -109,7 +110,8 @@ def logs(
             if ended is None:
                 say(f"job {job_id} was deleted")
             else:
-                say(f"job {ended['id']} is {ended['status']}" + (f" ({shown(ended['reason'])})" if ended["reason"] else ""))
+                reason = f" ({shown(ended['reason'])})" if ended["reason"] else ""  # one line
+                say(f"job {ended['id']} is {ended['status']}{reason}")
             return
         job, runs = history.transcript(store, job_id, block=block, attempt=attempt)
     if as_json:

@@ -46,7 +46,8 @@ def open_sqlite(path: str, query: str = "", *, create: bool = True, folders: boo
         _check_writable(file, folders=False)
         # mode=rw: never create the file, even if it vanished meanwhile; and no journal_mode
         # pragma, which would be a write (psflow's own databases are in WAL mode already).
-        return SqliteDatabase(f"{file.absolute().as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS, pragmas=pragmas)
+        uri = f"{file.absolute().as_uri()}?mode=rw"
+        return SqliteDatabase(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, pragmas=pragmas)
     _check_writable(file, folders=folders)
     return _PrivateSqliteDatabase(
         str(file), folders=folders, timeout=BUSY_TIMEOUT_SECONDS, pragmas={"journal_mode": "wal", **pragmas}
