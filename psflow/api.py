@@ -30,13 +30,20 @@ __all__ = [
 
 
 @contextmanager
-def _using(db: str | None, store: Store | None) -> Iterator[Store]:
-    """`store` as given (the caller closes it), or one opened for `db` and closed afterwards."""
+def _using(db: str | None, store: Store | None, *, create: bool = True) -> Iterator[Store]:
+    """`store` as given (the caller closes it), or one opened for `db` and closed afterwards;
+    `create=False` for what only reads (a database that does not exist is an error, not made)."""
     if store is not None:
         yield store
         return
-    with connect(db) as opened:
+    with connect(db, create=create) as opened:
         yield opened
+
+
+def _at_least_one(name: str, value: int | None) -> None:
+    """What the command line refuses (`--limit 0`), the API refuses too, rather than return nothing."""
+    if value is not None and value < 1:
+        raise UsageError(f"{name} must be 1 or more, not {value}")
 
 
 def run(
@@ -80,6 +87,8 @@ def resume(
     processes (a job that kills its process fails alone); one RunResult per job."""
     from psflow.service.workers import run_pool
 
+    _at_least_one("limit", limit)
+    _at_least_one("parallel", parallel)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed, latest=latest)
     with _using(db, store) as opened:
         return run_pool(
@@ -100,13 +109,14 @@ def jobs(
     *, statuses: Iterable[str] = (), limit: int | None = None, db: str | None = None, store: Store | None = None
 ) -> list[dict[str, Any]]:
     """Jobs as `psflow jobs --json` shows them, most recently updated first."""
-    with _using(db, store) as opened:
+    _at_least_one("limit", limit)
+    with _using(db, store, create=False) as opened:
         return history.jobs(opened, statuses=statuses, limit=limit)
 
 
 def job_detail(job_id: str, *, db: str | None = None, store: Store | None = None) -> dict[str, Any]:
     """One job (id or unique prefix), as `psflow job ID --json` shows it."""
-    with _using(db, store) as opened:
+    with _using(db, store, create=False) as opened:
         return history.job_detail(opened, job_id)
 
 
@@ -115,7 +125,7 @@ def transcript(
     store: Store | None = None,
 ) -> list[dict[str, Any]]:
     """Every block run's captured output, in the order recorded (as `psflow logs ID --json`)."""
-    with _using(db, store) as opened:
+    with _using(db, store, create=False) as opened:
         return history.transcript(opened, job_id, block=block, attempt=attempt)[1]
 
 
@@ -144,13 +154,13 @@ def register(name: str, script: str | Path, *, db: str | None = None, store: Sto
 
 
 def workflow_versions(name: str, *, db: str | None = None, store: Store | None = None) -> list[dict[str, Any]]:
-    with _using(db, store) as opened:
+    with _using(db, store, create=False) as opened:
         return workflow_service.workflow_versions(opened, name)
 
 
 def workflows(*, db: str | None = None, store: Store | None = None) -> list[dict[str, Any]]:
     """Registered workflows by name: the newest version, how many versions, who registered it."""
-    with _using(db, store) as opened:
+    with _using(db, store, create=False) as opened:
         return workflow_service.workflows(opened)
 
 

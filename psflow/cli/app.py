@@ -2,7 +2,8 @@
 
 Commands live in psflow.cli.commands_* by area (psflow.cli imports them, which registers them); each parses, calls psflow.service
 and renders. Any psflow error reaching `main` is printed as one line (a script's
-diagnostics with file:line:col) and exits with the error's code, never a traceback.
+diagnostics with file:line:col) and exits with the error's code, never a traceback;
+a reader that goes away (`psflow jobs | head -1`) ends the command quietly, exit 0.
 
 Exit codes: 0 completed · 1 the script failed · 2 bad input or usage ·
 3 stopped with a status (Waiting or another word given to stop()).
@@ -14,11 +15,29 @@ import sys
 from typing import NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 from psflow.cli.messages import say
 from psflow.errors import PsflowError
 
+
+class _ReaderGone(Exception):
+    """The reader of psflow's output went away (`psflow jobs | head -1`): not an error."""
+
+
+class _Commands(TyperGroup):
+    """psflow's commands. A closed pipe is turned into _ReaderGone here, before click would make
+    it exit 1 (click turns any EPIPE into exit 1); `main` ends the command quietly with 0."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as error:
+            raise _ReaderGone() from error
+
+
 app = typer.Typer(
+    cls=_Commands,
     name="psflow",
     help="Make a plain Python script resumable: blocks run once per job, their results live in a database.",
     no_args_is_help=True,
@@ -27,7 +46,9 @@ app = typer.Typer(
 )
 
 DbOption = typer.Option(
-    None, "--db", help="Database URL or SQLite path (default: $PSFLOW_DB, then the config file, then the user data folder)."
+    None, "--db",
+    help="Database URL, connection string or SQLite path "
+    "(default: $PSFLOW_DB, then the config file, then the user data folder).",
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON for scripts and tools.")
 ReplayOutputOption = typer.Option(
@@ -56,9 +77,49 @@ def report_error(error: PsflowError) -> None:
         say(f"error: {error}", error=True)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from psflow import __version__
+
+        print(f"psflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print psflow's version and exit."
+    ),
+) -> None:
+    """Options of psflow itself, given before any command (`psflow --version`)."""
+
+
 def main() -> None:
+    """The `psflow` console script: the command's exit code, or psflow's error as one line.
+
+    A reader that stops reading (`psflow jobs | head -1`) is not an error: psflow stops
+    printing and exits 0, with no traceback and no complaint when Python exits.
+    """
     try:
         app(prog_name="psflow")
     except PsflowError as error:
         report_error(error)
         sys.exit(error.exit_code)
+    except _ReaderGone:
+        _quiet_stdout()
+        sys.exit(0)
+    except SystemExit:
+        try:
+            sys.stdout.flush()  # a pipe closed after the last write shows here, not at interpreter exit
+        except BrokenPipeError:
+            _quiet_stdout()
+        raise
+
+
+def _quiet_stdout() -> None:
+    """Whatever is still buffered for stdout goes nowhere: its reader is gone."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

@@ -94,7 +94,7 @@ def prune(
     db: str | None = DbOption,
 ) -> None:
     """Delete old jobs with their history, so the database does not grow without bound."""
-    with connect(db) as store:
+    with connect(db, create=not dry_run) as store:
         removal = control.prune(store, older_than=older_than, statuses=status or [], dry_run=dry_run)
     which = f"{' or '.join(status or FINAL_STATUSES)}, last updated more than {older_than} ago"
     if dry_run:

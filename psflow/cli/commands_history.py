@@ -9,7 +9,7 @@ import typer
 
 from psflow.cli.app import DbOption, JsonOption, app, fail
 from psflow.cli.messages import say
-from psflow.cli.render import print_job, print_jobs, print_source, print_status
+from psflow.cli.render import print_job, print_jobs, print_source, print_status, shown
 from psflow.service import history, preflight
 from psflow.service.setup import connect
 
@@ -51,7 +51,7 @@ def jobs_(
     db: str | None = DbOption,
 ) -> None:
     """List jobs, most recently updated first."""
-    with connect(db) as store:
+    with connect(db, create=False) as store:  # only reads: never creates a database
         rows = history.jobs(store, statuses=status or [], limit=limit)
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -63,7 +63,7 @@ def jobs_(
 def status_(as_json: bool = JsonOption, db: str | None = DbOption) -> None:
     """How things stand: jobs per status, waiting for input, timers due within the hour, leases that
     lapsed, and failures of the last 24 hours."""
-    with connect(db) as store:
+    with connect(db, create=False) as store:
         report = history.status(store)
     if as_json:
         print(json.dumps(report, indent=2))
@@ -80,7 +80,7 @@ def job_(
     """Show one job: its status and blocks, then per attempt what ran and what was replayed."""
     from psflow.cli.transcript import print_attempts
 
-    with connect(db) as store:
+    with connect(db, create=False) as store:
         detail = history.job_detail(store, job_id)
     if as_json:
         print(json.dumps(detail, indent=2))
@@ -97,24 +97,32 @@ def logs(
     follow: bool = typer.Option(
         False, "--follow", "-f", help="Keep printing block runs as they are recorded, until the job is not Running."
     ),
+    raw: bool = typer.Option(
+        False, "--raw",
+        help="Print the captured output exactly as stored (colour codes too); default: control characters escaped.",
+    ),
     as_json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
     """Print the output each block run captured, across attempts in the order recorded: one transcript."""
+    from functools import partial
+
     from psflow.cli.transcript import print_run
 
     if follow and as_json:
         fail("--json and --follow cannot be combined")
-    with connect(db) as store:
+    print_one = partial(print_run, raw=raw)
+    with connect(db, create=False) as store:
         if follow:
             try:
-                ended = history.follow(store, job_id, print_run, block=block, attempt=attempt)
+                ended = history.follow(store, job_id, print_one, block=block, attempt=attempt)
             except KeyboardInterrupt:
                 raise typer.Exit(130) from None
             if ended is None:
                 say(f"job {job_id} was deleted")
             else:
-                say(f"job {ended['id']} is {ended['status']}" + (f" ({ended['reason']})" if ended["reason"] else ""))
+                reason = f" ({shown(ended['reason'])})" if ended["reason"] else ""  # one line
+                say(f"job {ended['id']} is {ended['status']}{reason}")
             return
         job, runs = history.transcript(store, job_id, block=block, attempt=attempt)
     if as_json:
@@ -123,4 +131,4 @@ def logs(
     if not runs:
         say(f"job {job['id']} has no block runs" + (" in that attempt" if attempt is not None else " yet"))
     for run in runs:
-        print_run(run)
+        print_one(run)

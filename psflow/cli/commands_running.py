@@ -11,6 +11,8 @@ import typer
 
 from psflow.cli.app import DbOption, ReplayOutputOption, RerunChangedOption, app, fail
 from psflow.cli.messages import JobProgress, say
+from psflow.cli.near_misses import warn_near_misses
+from psflow.cli.render import shown
 from psflow.domain import WORKER_STATUSES, JobStatus, RunOptions
 from psflow.runtime.signals import EXIT_FOR
 from psflow.service import inputs, running
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 
 @app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def exec_(
+    ctx: typer.Context,
     script: str = typer.Argument(
         ..., help="The Python script to run as a job, or the name of a registered workflow (when no such file exists)."
     ),
@@ -39,6 +42,7 @@ def exec_(
 
     The script is checked first (see `psflow check`): errors stop it, warnings are printed.
     """
+    warn_near_misses(ctx.command, args or [])
     request = running.exec_request(script, job)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
     with running.connect_for(request, db) as store:
@@ -132,7 +136,7 @@ def _dry_run(
     from psflow.cli.preview import print_plan
     from psflow.service.preflight import plan_resume
 
-    with connect(db) as store:
+    with connect(db, create=False) as store:  # a dry run writes nothing, not even an empty database
         plans = plan_resume(
             store, statuses=statuses, job_ids=job_ids, limit=limit, latest=latest, rerun_changed=rerun_changed
         )
@@ -214,7 +218,7 @@ def report(result: RunResult) -> None:
     if result.skipped:
         say(f"job {result.job_id}: {result.note}")
         return
-    detail = f" ({result.reason})" if result.reason else ""
+    detail = f" ({shown(result.reason)})" if result.reason else ""  # one line, whatever the script said
     note = f"; {result.note}" if result.note else ""
     say(
         f"job {result.job_id}: {result.status}{detail} — attempt {result.attempt}, "

@@ -10,7 +10,7 @@ import typer
 
 from psflow.cli.app import DbOption, JsonOption, app
 from psflow.cli.messages import say
-from psflow.cli.render import print_workflow_versions, print_workflows
+from psflow.cli.render import echo, print_workflow_versions, print_workflows
 from psflow.service import setup, workflows
 from psflow.service.setup import connect
 
@@ -43,7 +43,7 @@ def workflows_(
     db: str | None = DbOption,
 ) -> None:
     """List registered workflows: newest version, how many versions, registered when, by whom, where."""
-    with connect(db) as store:
+    with connect(db, create=False) as store:
         rows = workflows.workflow_versions(store, name) if name is not None else workflows.workflows(store)
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -97,16 +97,21 @@ def init(
 @app.command("config")
 def config_(as_json: bool = JsonOption, db: str | None = DbOption) -> None:
     """Show which database psflow uses and why: --db, then PSFLOW_DB, then the config file, then the default."""
-    shown = setup.config(db)
+    info = setup.config(db)
     if as_json:
-        print(json.dumps(shown, indent=2))
+        print(json.dumps(info, indent=2))
         return
     labels = {"flag": "--db", "env": "PSFLOW_DB", "file": "config file", "default": "default"}
-    print(f"database  {shown['database']}")
-    print(f"from      {labels[shown['source']]}" + (f" ({shown['where']})" if shown["source"] == "file" else ""))
-    print(f"config    {shown['config_file']}" + ("" if shown["config_file_exists"] else " (none)"))
-    print()
-    for place in shown["settings"]:
+    state = ""
+    if info["error"]:
+        state = f" (cannot be used: {info['error']})"
+    elif info["exists"] is False:
+        state = f" (does not exist yet: `{info['init']}` or the first command that writes creates it)"
+    echo(f"database  {info['database']}{state}")
+    echo(f"from      {labels[info['source']]}" + (f" ({info['where']})" if info["source"] == "file" else ""))
+    echo(f"config    {info['config_file']}" + ("" if info["config_file_exists"] else " (none)"))
+    echo()
+    for place in info["settings"]:
         value = place["database"] or (f"unreadable: {place['error']}" if place["error"] else "-")
         mark = "  <- in effect" if place["in_effect"] else ""
-        print(f"  {labels[place['source']]:<12} {value}{mark}")
+        echo(f"  {labels[place['source']]:<12} {value}{mark}")

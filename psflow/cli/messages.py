@@ -11,14 +11,16 @@ import os
 import sys
 from typing import Any
 
-from psflow.cli.render import console
+from psflow.cli.render import console, shown
 
 _bar: Any = None  # the rich Progress on screen, if any: say() prints above it
 _relay: _Relay | None = None  # while it is: what scripts and worker processes write goes above it too
 
 
 def say(message: str, *, error: bool = False) -> None:
-    """A psflow message on stderr."""
+    """A psflow message on stderr, escaped (psflow.cli.render.shown) but for its line breaks:
+    a message may quote a stored name or reason, and may span lines (a script's diagnostics)."""
+    message = shown(message, keep="\n")
     if _bar is not None:
         from rich.text import Text
 

@@ -3,7 +3,7 @@ rich tables on a terminal, plain text in pipes, no ANSI styles with NO_COLOR).""
 
 from __future__ import annotations
 
-from psflow.cli.render import table
+from psflow.cli.render import echo, table
 from psflow.service.preflight import CheckResult, JobPlan
 
 
@@ -21,27 +21,27 @@ def print_check(result: CheckResult) -> None:
         ]
         table(f"{result.file}: {len(result.sites)} block(s)", ["LINE", "BLOCK", "BINDS", "READS"], rows)
     else:
-        print(f"{result.file}: no blocks found")
+        echo(f"{result.file}: no blocks found")
     for diagnostic in result.diagnostics:
-        print(diagnostic.format())
+        echo(diagnostic.format(), keep="\n")  # its lines: where, the source line, the fix
     errors, warnings = len(result.errors), len(result.warnings)
-    print(f"{errors} error(s), {warnings} warning(s)" if errors or warnings else "no problems found")
+    echo(f"{errors} error(s), {warnings} warning(s)" if errors or warnings else "no problems found")
 
 
 def print_plan(plan: JobPlan) -> None:
     """One job of a dry run: what its next attempt would do with each block."""
     head = f"job {plan.job_id} ({plan.status}, {plan.script})"
     if plan.skipped:
-        print(f"{head}: {plan.skipped}")
+        echo(f"{head}: {plan.skipped}")
         return
     if plan.error:
-        print(f"{head}: would not run: {plan.error}")
+        echo(f"{head}: would not run: {plan.error}")
         return
-    print(f"{head}: attempt {plan.attempt} would do this")
+    echo(f"{head}: attempt {plan.attempt} would do this")
     if plan.note:
-        print(f"note: {plan.note}")
+        echo(f"note: {plan.note}")
     if not plan.blocks:
-        print("  (no blocks)")
+        echo("  (no blocks)")
         return
     rows = [
         [block.action, block.name, str(block.line) if block.line is not None else "-", block.detail]

@@ -1,14 +1,50 @@
 """How the CLI prints results: rich tables and highlighting on a terminal, plain text otherwise.
 
 `NO_COLOR` is respected: no ANSI styles at all (rich alone would still print bold).
+
+Every string that came from the database (or a script) is printed through `shown`,
+on a terminal and in pipes alike: whoever can write a job's name, reason or output
+must not be able to clear a screen, plant a link or rewrite a line on the reader's
+terminal. On a terminal, data goes to rich as `Text`, never as markup, so
+`block(f"backup [{folder}]")` prints as written. `--json` is exact.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from typing import Any
+
+# C0 and C1 control characters and DEL; line and paragraph separators; the bidirectional
+# overrides and isolates that make a terminal show text in another order than it is stored.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def shown(text: str, *, keep: str = "") -> str:
+    """`text` safe to print: each control character (but those in `keep`) as its Python escape.
+
+    ESC becomes `\\x1b`, a carriage return `\\r`, a right-to-left override `\\u202e`. A
+    backslash stays as it is (Windows paths read normally), so a shown string may also have
+    held those characters literally: `--json` tells them apart. Shown twice, a string does
+    not change again.
+    """
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in keep:
+            return char
+        code = ord(char)
+        return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+    return _UNSAFE.sub(escape, text)
+
+
+def echo(text: str = "", *, keep: str = "") -> None:
+    """One piece of human-readable output on stdout, escaped (see `shown`)."""
+    print(shown(text, keep=keep))
 
 
 def console(*, stderr: bool = False, **options: Any):
@@ -27,14 +63,18 @@ def tty() -> bool:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
+    """A rich table on a terminal, aligned plain text otherwise; every cell and the title escaped."""
+    rows = [[shown(cell) for cell in row] for row in rows]
+    title = shown(title) if title else None
     if tty():
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, show_edge=False, header_style="bold")
+        table = Table(title=Text(title) if title else None, show_edge=False, header_style="bold")
         for column in columns:
             table.add_column(column)
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         console().print(table)
         return
     widths = [max([len(column), *(len(row[i]) for row in rows)]) for i, column in enumerate(columns)]
@@ -46,7 +86,7 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
 
 def print_jobs(jobs: list[dict[str, Any]]) -> None:
     if not jobs:
-        print("no jobs")
+        echo("no jobs")
         return
     rows = [
         [job["id"], job["script"], job["status"], job.get("waits") or "-", str(job["attempts"]), when(job["updated"]),
@@ -68,8 +108,9 @@ def print_job(job: dict[str, Any]) -> None:
     ]
     if job.get("waits"):
         lines.insert(4, f"waits for {job['waits']}")
-    print("\n".join(lines))
-    print()
+    for line in lines:
+        echo(line)
+    echo()
     rows = [
         [block["name"], block["status"], str(block["attempt"]), f"{block['duration']:.3f}s", block["host"]]
         for block in job["blocks"]
@@ -77,7 +118,7 @@ def print_job(job: dict[str, Any]) -> None:
     if rows:
         table("blocks", ["BLOCK", "STATUS", "ATTEMPT", "DURATION", "HOST"], rows)
     else:
-        print("no blocks recorded yet")
+        echo("no blocks recorded yet")
     _print_inputs(job.get("inputs") or [])
 
 
@@ -91,22 +132,24 @@ def _print_inputs(inputs: list[dict[str, Any]]) -> None:
     for sent in inputs:
         value = json.dumps(sent["value"], ensure_ascii=False)
         rows.append([sent["name"], value if len(value) <= 60 else value[:59] + "…", sent["user"], sent["host"], when(sent["received"])])
-    print()
+    echo()
     table("inputs", ["INPUT", "VALUE", "USER", "HOST", "RECEIVED"], rows)
 
 
 def print_source(text: str, *, diff: bool) -> None:
+    """`psflow show`: highlighted on a terminal (control characters escaped, line breaks and tabs
+    kept); exactly the source in a pipe, so that `psflow show flow.py > as_run.py` runs."""
     if not tty():
         sys.stdout.write(text)
         return
     from rich.syntax import Syntax
 
-    console().print(Syntax(text, "diff" if diff else "python", line_numbers=not diff))
+    console().print(Syntax(shown(text, keep="\n\t"), "diff" if diff else "python", line_numbers=not diff))
 
 
 def print_workflows(workflows: list[dict[str, Any]]) -> None:
     if not workflows:
-        print("no registered workflows: `psflow register NAME SCRIPT` adds one")
+        echo("no registered workflows: `psflow register NAME SCRIPT` adds one")
         return
     rows = [
         [wf["name"], f"v{wf['version']}", str(wf["versions"]), when(wf["registered"]), wf["user"], wf["host"],

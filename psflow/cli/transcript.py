@@ -4,9 +4,10 @@ rich on a terminal, plain text in pipes, no ANSI styles with NO_COLOR)."""
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import Any
 
-from psflow.cli.render import console, table, tty, when
+from psflow.cli.render import console, echo, shown, table, tty, when
 from psflow.domain import RunStatus
 
 _STATUS_STYLE = {RunStatus.COMPLETED: "green", RunStatus.FAILED: "red", RunStatus.RERUN: "cyan"}
@@ -20,36 +21,43 @@ def run_header(run: dict[str, Any]) -> str:
     )
 
 
-def print_run(run: dict[str, Any]) -> None:
+def print_run(run: dict[str, Any], *, raw: bool = False) -> None:
     """One entry of a transcript: a block run (what the attempt printed before it, its header, the
     stdout/stderr it captured, the error it failed with), the end of an attempt, or — while following —
-    the output of the block running now."""
+    the output of the block running now.
+
+    The captured text keeps its line breaks and tabs; other control characters (colours, a
+    carriage return, a screen clear) are shown escaped unless `raw` (`psflow logs --raw`)
+    asks for the text exactly as stored. Headers are always escaped: they are psflow's lines.
+    """
+    write = partial(_write, raw=raw)
     kind = run.get("kind", "block")
     if kind == "live":
         if run["first"]:
             _header(f"==> {run['name']} (attempt {run['attempt']}, running) <==", "yellow")
-        _write(run["output"], end_line=False)
+        write(run["output"], end_line=False)
         return
     if kind == "attempt":
-        _write(run["output"])
+        write(run["output"])
         outcome = (run["status"] or "unfinished") + (f": {run['reason']}" if run.get("reason") else "")
         _header(f"==> attempt {run['attempt']} ended ({outcome}, {run['host']}, {when(run['ended'])}) <==",
                 _STATUS_STYLE.get(run["status"], "yellow"))
-        _write(run["error"])
+        write(run["error"])
         return
-    _write(run.get("lead"))
-    shown = run.get("shown", 0)
-    if shown:  # its output so far was shown while it ran: the rest, then the header as its end
-        _write(run["output"][shown:])
+    write(run.get("lead"))
+    done = run.get("shown", 0)
+    if done:  # its output so far was shown while it ran: the rest, then the header as its end
+        write(run["output"][done:])
     else:
         _header(run_header(run), _STATUS_STYLE.get(run["status"], "yellow"))
-        _write(run["output"])
-    if shown:
+        write(run["output"])
+    if done:
         _header(run_header(run), _STATUS_STYLE.get(run["status"], "yellow"))
-    _write(run["error"])
+    write(run["error"])
 
 
 def _header(text: str, style: str) -> None:
+    text = shown(text)
     if tty():
         from rich.text import Text
 
@@ -58,8 +66,9 @@ def _header(text: str, style: str) -> None:
         print(text)
 
 
-def _write(text: str | None, *, end_line: bool = True) -> None:
+def _write(text: str | None, *, raw: bool, end_line: bool = True) -> None:
     if text:
+        text = text if raw else shown(text, keep="\n\t")
         sys.stdout.write(text if text.endswith("\n") or not end_line else text + "\n")
     sys.stdout.flush()
 
@@ -68,18 +77,18 @@ def print_attempts(job: dict[str, Any]) -> None:
     """Per attempt: how it ended, where, which source, the inputs it newly had, and each block it
     executed or replayed (with its duration, host and tries, and whether its code changed)."""
     for attempt in job["attempt_history"]:
-        print()
-        print(_attempt_line(attempt))
+        echo()
+        echo(_attempt_line(attempt))
         if attempt.get("inputs_received"):
-            print(f"  inputs received before it: {', '.join(dict.fromkeys(attempt['inputs_received']))}")
+            echo(f"  inputs received before it: {', '.join(dict.fromkeys(attempt['inputs_received']))}")
         if attempt.get("error"):
-            print("  it ended with an exception no block caught:")
-            print("\n".join("    " + line for line in attempt["error"].rstrip("\n").splitlines()))
+            echo("  it ended with an exception no block caught:")
+            echo("\n".join("    " + line for line in attempt["error"].rstrip("\n").splitlines()), keep="\n")
         rows = [_block_row(block) for block in attempt["blocks"]]
         if rows:
             table(None, ["BLOCK", "RAN", "STATUS", "DURATION", "TRIES", "HOST", "NOTE"], rows)
         else:
-            print("  no blocks")
+            echo("  no blocks")
 
 
 def _attempt_line(attempt: dict[str, Any]) -> str:

@@ -9,13 +9,21 @@ from typing import Any
 from psflow.errors import UsageError
 from psflow.settings import all_settings, database_setting
 from psflow.store import Store, mask_password, open_store
+from psflow.store.urls import resolve
 
 SETTINGS_TARGETS = ("env", "file")
 
 
-def connect(db: str | None) -> Store:
-    """The store for `db`, else PSFLOW_DB, else the config file, else the default SQLite file (psflow.settings)."""
-    return open_store(database_setting(db).url)
+def connect(db: str | None, *, create: bool = True) -> Store:
+    """The store for `db`, else PSFLOW_DB, else the config file, else the default SQLite file
+    (psflow.settings); each may be a URL, a connection string or a SQLite path.
+
+    Commands that only read pass `create=False`: a database (or psflow schema) that does not
+    exist is then refused, saying which `psflow init` creates it, instead of made empty.
+    """
+    setting = database_setting(db)
+    url = None if setting.source == "default" else resolve(setting.url or "")
+    return open_store(url, create=create)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,22 +99,29 @@ def init(
         settings=settings,
         config_file=str(config_file) if config_file is not None else None,
         env_lines=tuple(env_lines(url)) if settings == "env" else (),
-        in_effect=settings == "env" or database_setting(None).url == url,
+        in_effect=settings == "env" or _resolved(database_setting(None).url or "")[0] == url,
     )
 
 
 def config(db: str | None = None) -> dict[str, Any]:
-    """`psflow config`: the database in effect and where that came from (--db, PSFLOW_DB, the
-    config file or the default), and every place psflow looks, passwords masked."""
+    """`psflow config`: the database in effect (as psflow reads it, whether it exists yet) and
+    where that came from (--db, PSFLOW_DB, the config file or the default), and every place
+    psflow looks, as written there; secrets masked. It reads settings only: for a server
+    database `exists` is None (it does not connect)."""
     from psflow.settings import config_path
+    from psflow.store.urls import init_command
 
     places = all_settings(db)
     effective = next(place for place in places if place.url)  # the default always names one
+    url, error = _resolved(effective.url or "")
     path = config_path()
     return {
-        "database": mask_password(effective.url or ""),
+        "database": mask_password(url or effective.url or ""),
         "source": effective.source,
         "where": effective.where,
+        "exists": _exists(url) if url else None,
+        "init": init_command(url) if url else None,
+        "error": error,
         "config_file": str(path),
         "config_file_exists": path.is_file(),
         "settings": [
@@ -120,3 +135,21 @@ def config(db: str | None = None) -> dict[str, Any]:
             for place in places
         ],
     }
+
+
+def _resolved(text: str) -> tuple[str | None, str | None]:
+    """(the URL `text` names, None) or (None, why it names none)."""
+    from psflow.errors import PsflowError
+
+    try:
+        return resolve(text), None
+    except PsflowError as error:
+        return None, str(error)
+
+
+def _exists(url: str) -> bool | None:
+    """Whether the SQLite file `url` names exists (None for a server database: not asked)."""
+    from psflow.store import describe
+
+    scheme, sep, _ = url.partition("://")
+    return Path(describe(url)).is_file() if not sep or scheme.lower() == "sqlite" else None

@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -184,7 +185,7 @@ class _Pool:
         process = self.context.Process(
             target=_child_main, args=(self.store.url, child_end, self.options, self.prefix), daemon=True
         )
-        with _group_signals_ignored():  # nor must the resource tracker it may start die of our group's signals
+        with _group_signals_ignored(), _main_left_out():  # nor must the resource tracker die of our group's signals
             process.start()
         child_end.close()
         child = _Child(process, parent_end)
@@ -309,6 +310,19 @@ def _group_signals_ignored() -> Iterator[None]:
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
+
+
+@contextmanager
+def _main_left_out() -> Iterator[None]:
+    """The child needs nothing from this process's `__main__`. Left in, spawn would run the caller's
+    main script again in the child: a program calling psflow.resume without an `if __name__ ==
+    "__main__":` guard would run twice (and psflow's own console script be loaded for nothing)."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _child_main(url: str, conn: Connection, options: RunOptions, prefix: bool) -> None:

@@ -25,8 +25,14 @@ __all__ = [
 ]
 
 
-def open_store(url: str | None, *, clock: Clock = SYSTEM_CLOCK) -> Store:
-    """The store for `url` (or the default SQLite file). A URL that names no usable database is
-    refused now; the connection is made, and the schema checked, when the store is first used."""
+def open_store(url: str | None, *, clock: Clock = SYSTEM_CLOCK, create: bool = True) -> Store:
+    """The store for `url` (or the default SQLite file, whose folder psflow makes when needed). A
+    URL that names no usable database is refused now; the connection is made, and the schema
+    checked, when the store is first used.
+
+    `create=False` is for commands that only read: a database that does not exist, or has no
+    psflow tables, is refused (StoreError saying which `psflow init` makes it), never created.
+    """
+    default = not url
     url = url or default_url()
-    return Store(open_database(url), url, clock=clock)
+    return Store(open_database(url, create=create, folders=default), url, clock=clock, create=create)

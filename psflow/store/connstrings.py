@@ -75,7 +75,7 @@ def to_url(text: str, backend: str | None = None) -> Connection:
     scheme = _URL.match(text)
     if scheme:
         return _from_url(text, scheme.group(1).lower(), backend)
-    if backend == "sqlite" and not _starts_with_a_key(text):
+    if backend == "sqlite" and not written_as_pairs(text):
         return _sqlite({"datasource": ("Data Source", text)})
     if "=" not in text:
         raise ConnectionStringError(
@@ -184,8 +184,8 @@ def normalize_key(key: str) -> str:
     return re.sub(r"[\s_]+", "", key).lower()
 
 
-def _starts_with_a_key(text: str) -> bool:
-    """Whether `text` begins `Key=` for a key some connection string has (else, for --sqlite, it is a path)."""
+def written_as_pairs(text: str) -> bool:
+    """Whether `text` begins `Key=` for a key some connection string has (else it is a path)."""
     first, equals, _ = text.partition("=")
     return bool(equals) and normalize_key(first) in _KNOWN_KEYS
 

@@ -1,8 +1,9 @@
 """Creating the tables, refusing a database whose schema this psflow does not speak, and
 `psflow init`: create the schema, say it is current, or upgrade an older one.
 
-Every command goes through `ensure_schema`, which creates the schema on first use but
-never upgrades: an older or newer schema stops the command with what to do.
+Every command that writes goes through `ensure_schema`, which creates the schema on first use
+but never upgrades: an older or newer schema stops the command with what to do. Commands
+that only read go through `check_schema`, which creates nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ def ensure_schema(db: Database, tables: Tables) -> None:
     if found is None:
         _create(db, tables)
         return
+    _check_version(found)
+
+
+def check_schema(db: Database, tables: Tables, url: str) -> None:
+    """For a command that only reads: the schema must be there, and of this psflow's version."""
+    from psflow.store.urls import describe, init_command
+
+    found = read_version(db, tables)
+    if found is None:
+        raise StoreError(f"no psflow tables in {describe(url)} ({init_command(url)} creates them)")
     _check_version(found)
 
 
@@ -62,7 +73,7 @@ def initialize(url: str, *, upgrade: bool = False) -> SchemaReport:
     from psflow.store.store import database_error
     from psflow.store.urls import describe, open_database
 
-    db = open_database(url)
+    db = open_database(url, folders=True)  # `psflow init` is the set-up command: it makes the folders
     tables = bind_tables(db)
     try:
         db.connect(reuse_if_open=True)

@@ -36,20 +36,24 @@ class Store(JobQueries, BlockQueries, InputQueries, WorkflowQueries, ChangeQueri
     context manager (or call `close`) to close its connection.
     """
 
-    def __init__(self, db: Database, url: str, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        self.db, self.url, self.clock = db, url, clock
+    def __init__(self, db: Database, url: str, *, clock: Clock = SYSTEM_CLOCK, create: bool = True) -> None:
+        self.db, self.url, self.clock, self.create = db, url, clock, create
         self.tables = bind_tables(db)
         self._prepare_block_statements()
         self._ready = False
 
     def _ensure_ready(self) -> None:
-        """Connect and make sure the schema fits (once); StoreError says what to do if not."""
+        """Connect and make sure the schema fits (once), creating it unless this store only
+        reads (`create=False`); StoreError says what to do if not."""
         if self._ready:
             return
-        from psflow.store.schema import ensure_schema
+        from psflow.store.schema import check_schema, ensure_schema
 
         self.db.connect(reuse_if_open=True)
-        ensure_schema(self.db, self.tables)
+        if self.create:
+            ensure_schema(self.db, self.tables)
+        else:
+            check_schema(self.db, self.tables, self.url)
         self._ready = True
 
     @property

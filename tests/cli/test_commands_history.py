@@ -18,7 +18,8 @@ def _ids(result) -> list[str]:
     return [job["id"] for job in json.loads(result.stdout)]
 
 
-def test_no_jobs(cli) -> None:
+def test_no_jobs(cli, store: Store) -> None:
+    assert store.list_jobs() == []  # the database exists: commands that only read never create one
     assert (cli("jobs").returncode, cli("jobs").stdout) == (0, "no jobs\n")
     assert _ids(cli("jobs", "--json")) == []
 

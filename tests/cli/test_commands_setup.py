@@ -65,7 +65,8 @@ def test_workflows_name_prints_every_version(cli, store: Store, tmp_path: Path) 
     assert_clean_error(cli("workflows", "nosuch"), "no workflow named 'nosuch' is registered")
 
 
-def test_no_workflows(cli) -> None:
+def test_no_workflows(cli, store: Store) -> None:
+    assert store.list_jobs() == []  # the database exists: commands that only read never create one
     result = cli("workflows")
 
     assert (result.returncode, result.stdout) == (0, "no registered workflows: `psflow register NAME SCRIPT` adds one\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,15 @@ def clock():
     from psflow.clock import SYSTEM_CLOCK
 
     return SYSTEM_CLOCK
+
+
+@pytest.fixture
+def empty_database(psflow) -> str:
+    """This test's database with psflow's tables and nothing in them (`psflow init`): commands that
+    only read refuse a database that does not exist. Its URL."""
+    created = psflow("init", "--connection-string", psflow.db_url)
+    assert created.returncode == 0, created.stderr
+    return psflow.db_url
 
 
 @pytest.fixture
@@ -64,3 +74,27 @@ def row_counts(db_url: str) -> Callable[[], dict[str, int]]:
     """row_counts(): rows in the job, attempt and block tables of this test's database (0 when it has none);
     read directly, so that a check that nothing was written does not itself create the schema or file."""
     return lambda: row_counts_of(db_url, TABLES[:3])
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    """This test's own psflow config file (not there until a command writes it)."""
+    return tmp_path / "config" / "config.toml"
+
+
+@pytest.fixture
+def run(tmp_path: Path, config_file: Path):
+    """run(*args, env=None, prefix=()): `psflow ARGS` in tmp_path with this test's own settings: its
+    config file, its data folder (tmp_path/data) and no PSFLOW_DB, unless `env` sets one."""
+
+    def run(*args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+        environment = {key: value for key, value in os.environ.items() if key not in ("PSFLOW_DB", "PSFLOW_JOB_ID")}
+        environment.update(
+            {"PSFLOW_CONFIG": str(config_file), "XDG_DATA_HOME": str(tmp_path / "data"), "NO_COLOR": "1", **(env or {})}
+        )
+        return subprocess.run(
+            [*prefix, cli.PSFLOW, *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+
+    return run

@@ -61,7 +61,7 @@ def test_show_reports_the_same_errors(psflow, tmp_path):
 
 
 @pytest.mark.parametrize("command", [("job", "nosuch"), ("resume", "--job", "nosuch")], ids=["job", "resume"])
-def test_unknown_job_id(psflow, tmp_path, row_counts, command):
+def test_unknown_job_id(psflow, tmp_path, empty_database, row_counts, command):
     result = psflow(*command)
 
     assert_clean_error(result, "no job with id 'nosuch'")

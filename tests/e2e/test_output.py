@@ -6,59 +6,24 @@ Terminal cases run psflow on a real pseudo-terminal (pty), not by faking isatty.
 
 from __future__ import annotations
 
-import os
 import re
-import select
 import shutil
-import struct
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support.terminal import STYLE, on_terminal
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-STYLE = re.compile(r"\x1b\[[0-9;]*m")  # SGR: colour, bold, …
 
 pty = pytest.importorskip("pty")
 
 
 def _on_terminal(psflow, tmp_path: Path, *args: str, stdout_tty: bool = True, env: dict | None = None):
-    """Run `psflow ARGS` with stderr (and stdout, unless `stdout_tty` is False) on a pty.
-
-    Returns (exit code, what the terminal got, stdout when it was a pipe).
-    """
-    import fcntl
-    import termios
-
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-    environment = {key: value for key, value in os.environ.items() if key not in ("PSFLOW_JOB_ID", "NO_COLOR", "CI")}
-    environment.update({"PSFLOW_DB": psflow.db_url, "TERM": "xterm-256color", **(env or {})})
-    process = subprocess.Popen(
-        [PSFLOW, *args], cwd=tmp_path, env=environment, stdin=subprocess.DEVNULL,
-        stdout=slave if stdout_tty else subprocess.PIPE, stderr=slave,
-    )
-    os.close(slave)
-    received = b""
-    try:
-        while True:
-            ready, _, _ = select.select([master], [], [], 60)
-            if not ready:
-                raise AssertionError(f"no output for 60s; so far: {received!r}")
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: every writer closed the terminal
-                break
-            if not data:
-                break
-            received += data
-    finally:
-        os.close(master)
-    piped = process.stdout.read().decode() if process.stdout else ""
-    return process.wait(timeout=60), received.decode(), piped
+    """Run `psflow ARGS` on a pty (see support.terminal): (exit code, what the terminal got, piped stdout)."""
+    return on_terminal(psflow.db_url, tmp_path, *args, stdout_tty=stdout_tty, env=env)
 
 
 def _lines(terminal: str) -> list[str]:

@@ -111,6 +111,7 @@ def test_jobs_says_what_each_job_waits_for_and_checks_statuses(psflow, write, tm
 
     assert listed["in"].startswith("input approval since") and listed["timer"].startswith("timer ")
     assert "WAITS FOR" in shown.stdout and "input approval since" in shown.stdout
+    assert "waits for timer " in psflow("job", "timer").stdout
     assert wrong.returncode == 2 and "no job has status 'waiting' (did you mean 'Waiting'?)" in wrong.stderr
     assert "Traceback" not in wrong.stderr
 

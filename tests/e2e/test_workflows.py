@@ -94,6 +94,7 @@ def test_resume_latest_with_worker_processes(psflow, store: Store, tmp_path: Pat
 def test_bad_registrations_are_clean_errors_that_register_nothing(psflow, store: Store, write, tmp_path: Path) -> None:
     write("broken.py", "x = 1\nprint(x\n")
     write_versioned(tmp_path, "v1")
+    assert workflows.workflows(store) == []  # the database exists (commands that only read never make one)
 
     assert_clean_error(psflow("register", "nightly", "nosuch.py"), f"script not found: {tmp_path / 'nosuch.py'}")
     assert_clean_error(

@@ -64,7 +64,7 @@ def test_a_database_in_a_folder_that_does_not_exist_is_not_made(tmp_path: Path, 
 
 
 def test_a_database_where_even_root_cannot_write() -> None:
-    assert _refused("/proc/psflow-test.sqlite").startswith("cannot use database /proc/psflow-test.sqlite: ")
+    assert _refused("/proc/psflow-test.sqlite").startswith("cannot create database /proc/psflow-test.sqlite: ")
     assert not Path("/proc/psflow-test.sqlite").exists()
 
 

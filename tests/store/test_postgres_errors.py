@@ -114,6 +114,8 @@ def test_right_password_with_special_characters_connects(postgres_server, postgr
     name = _database_name(postgres_database)
     postgres_server.execute(f'ALTER DATABASE "{name}" OWNER TO {password_role}')
     url = postgres_server.url(name, user=password_role, password=quote(PASSWORD, safe=""))
+    created = run_psflow("init", "--postgres", url)
+    assert created.returncode == 0, created.stderr
     result = run_psflow("jobs", "--db", url, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == []
@@ -121,7 +123,8 @@ def test_right_password_with_special_characters_connects(postgres_server, postgr
 
 def test_no_permission_to_create_the_schema(postgres_server, postgres_database, password_role):
     url = postgres_server.url(_database_name(postgres_database), user=password_role, password=quote(PASSWORD, safe=""))
-    assert_one_line_error(run_psflow("jobs", "--db", url), "permission denied for schema public")
+    assert_one_line_error(run_psflow("init", "--postgres", url), "permission denied for schema public")
+    assert_one_line_error(run_psflow("resume", "--db", url), "permission denied for schema public")  # creates on first use
 
 
 def test_missing_database(postgres_server):
@@ -192,11 +195,12 @@ def test_nul_characters_in_output_and_reason_do_not_break_the_write(psflow, tmp_
 
 
 def test_first_use_by_many_processes_at_once(psflow):
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda _: psflow("jobs", "--json"), range(8)))
+    with ThreadPoolExecutor(max_workers=8) as pool:  # resume writes: it creates the schema on first use
+        results = list(pool.map(lambda _: psflow("resume"), range(8)))
     for result in results:
         assert result.returncode == 0, result.stderr
-        assert json.loads(result.stdout) == []
+        assert "nothing to do" in result.stderr
+    assert json.loads(psflow("jobs", "--json").stdout) == []
 
 
 def test_schema_creation_waits_for_another_process_creating_it(postgres_database, monkeypatch):

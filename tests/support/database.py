@@ -131,3 +131,14 @@ def refuse_job_updates(db_url: str) -> None:
             db.execute_sql("CREATE TRIGGER refuse BEFORE UPDATE ON psflow_job FOR EACH ROW EXECUTE FUNCTION refuse()")
     finally:
         db.close()
+
+
+def tables_of(db_url: str) -> set[str]:
+    """The tables the database has (none when the SQLite file does not exist): read without psflow."""
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+        return set()
+    db = _connect(db_url)
+    try:
+        return set(db.get_tables())
+    finally:
+        db.close()

@@ -1,4 +1,10 @@
-"""The embedded default: one SQLite file in WAL mode, shared safely by local processes."""
+"""The embedded default: one SQLite file in WAL mode, shared safely by local processes.
+
+The file may hold what scripts saved (and a job's inputs), so psflow creates it readable by its
+owner only (0600; SQLite gives the -wal and -shm files beside it the database file's mode), and
+the folders it creates for it 0700. A database that exists keeps the mode it has. A command that
+only reads opens the file without creating it (`create=False`).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +15,23 @@ from urllib.parse import parse_qsl
 from peewee import SqliteDatabase
 
 from psflow.errors import StoreError
+from psflow.store.urls import init_command
 
 # FULL: a completed block survives power loss. NORMAL: it survives a crashed
 # process but not a crashed machine, and a commit costs a fraction of FULL's.
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 BUSY_TIMEOUT_SECONDS = 30
+FILE_MODE = 0o600
+FOLDER_MODE = 0o700
 
 
-def open_sqlite(path: str, query: str = "") -> SqliteDatabase:
-    """A SqliteDatabase for `path`, checked to be creatable and writable."""
+def open_sqlite(path: str, query: str = "", *, create: bool = True, folders: bool = False) -> SqliteDatabase:
+    """A SqliteDatabase for `path`, checked to be usable; not connected yet.
+
+    `create`: the file is made (mode 0600) on first connect if it does not exist; otherwise a
+    missing file is refused now. `folders`: missing folders above it are made too (mode 0700),
+    for `psflow init` and the default database in the user data folder.
+    """
     options = dict(parse_qsl(query))
     synchronous = options.pop("synchronous", "full").lower()
     if synchronous not in _SYNCHRONOUS:
@@ -25,25 +39,67 @@ def open_sqlite(path: str, query: str = "") -> SqliteDatabase:
     if options:
         raise StoreError(f"unknown SQLite URL option(s): {', '.join(sorted(options))}")
     file = Path(path).expanduser()
-    _check_writable(file)
-    return SqliteDatabase(
-        str(file),
-        timeout=BUSY_TIMEOUT_SECONDS,
-        pragmas={
-            "journal_mode": "wal",
-            "synchronous": _SYNCHRONOUS[synchronous],
-            "foreign_keys": 1,
-            "busy_timeout": BUSY_TIMEOUT_SECONDS * 1000,
-        },
+    pragmas = {"synchronous": _SYNCHRONOUS[synchronous], "foreign_keys": 1, "busy_timeout": BUSY_TIMEOUT_SECONDS * 1000}
+    if not create:
+        if not file.is_file():
+            raise StoreError(f"no psflow database at {file} ({init_command(str(file))} creates one)")
+        _check_writable(file, folders=False)
+        # mode=rw: never create the file, even if it vanished meanwhile; and no journal_mode
+        # pragma, which would be a write (psflow's own databases are in WAL mode already).
+        uri = f"{file.absolute().as_uri()}?mode=rw"
+        return SqliteDatabase(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, pragmas=pragmas)
+    _check_writable(file, folders=folders)
+    return _PrivateSqliteDatabase(
+        str(file), folders=folders, timeout=BUSY_TIMEOUT_SECONDS, pragmas={"journal_mode": "wal", **pragmas}
     )
 
 
-def _check_writable(file: Path) -> None:
+class _PrivateSqliteDatabase(SqliteDatabase):
+    """Creates its file (and with `folders` its missing folders) for its owner only, before SQLite
+    would create it with the umask's mode."""
+
+    def __init__(self, database: str, *, folders: bool, **kwargs: object) -> None:
+        super().__init__(database, **kwargs)
+        self._folders = folders
+
+    def _connect(self):
+        file = Path(self.database)
+        try:
+            if self._folders:
+                _create_folders(file.parent)
+            os.close(os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+        except FileExistsError:
+            pass  # it exists already (or another process made it just now): its mode stays
+        except OSError as error:
+            raise StoreError(f"cannot create database {file}: {error.strerror or error}") from None
+        return super()._connect()
+
+
+def _create_folders(folder: Path) -> None:
+    """Make `folder` and the folders above it that are missing, each mode 0700 (mkdir -p would
+    give the ones above the umask's mode)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=FOLDER_MODE)
+        except FileExistsError:
+            pass
+
+
+def _check_writable(file: Path, *, folders: bool) -> None:
     """Fail before any write, with the path in the message, rather than half-way through."""
     if file.is_dir():
         raise StoreError(f"database path {file} is a directory; give a file name")
     folder = file.parent
-    if not folder.is_dir():
+    if folders:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # the nearest folder that exists must let us create the rest
+        if not folder.is_dir():
+            raise StoreError(f"cannot create database {file}: {folder} is not a folder")
+    elif not folder.is_dir():
         raise StoreError(f"cannot create database {file}: folder {folder} does not exist")
     # WAL keeps two files beside the database: the folder must be writable too.
     for target in (folder, file) if file.exists() else (folder,):
