@@ -24,6 +24,8 @@ def warn_near_misses(command: TyperCommand, args: list[str]) -> None:
         if arg == "--" or not arg.startswith("-"):
             continue
         given = arg.split("=", 1)[0]
+        if given in options:  # psflow's own option, passed on on purpose after `--`
+            continue
         meant = difflib.get_close_matches(given, options, n=1, cutoff=SIMILARITY)
         if meant:
             name = command.name or "exec"

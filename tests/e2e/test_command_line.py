@@ -76,3 +76,12 @@ def test_a_mistyped_psflow_option_is_named_and_still_given_to_the_script(psflow,
         "psflow: warning: --rerun-chaged is not a `psflow exec` option (did you mean --rerun-changed?); it goes to the script",
         "psflow: warning: --replay-ouptut is not a `psflow exec` option (did you mean --replay-output?); it goes to the script",
     ]
+
+
+def test_after_a_double_dash_psflows_own_options_go_to_the_script_quietly(psflow, write):
+    write("args.py", "import sys\nprint(sys.argv[1:])\n")
+
+    result = psflow("exec", "args.py", "--job", "mine", "--", "--job", "theirs", "--db", "x")
+
+    assert (result.returncode, result.stdout) == (0, "['--job', 'theirs', '--db', 'x']\n")
+    assert "warning" not in result.stderr and "job mine: Completed" in result.stderr

@@ -28,8 +28,11 @@ def test_a_near_miss_names_the_option_it_resembles(exec_command, capsys, arg, me
     )
 
 
-@pytest.mark.parametrize("arg", ["--verbose", "--db-host", "-v", "--", "jobs", "--date=2026-11-27", "--output"])
+@pytest.mark.parametrize(
+    "arg", ["--verbose", "--db-host", "-v", "--", "jobs", "--date=2026-11-27", "--output", "--job", "--db=x"]
+)
 def test_the_scripts_own_options_pass_quietly(exec_command, capsys, arg):
+    """psflow's own options reach the script only after `--`: given on purpose, not mistyped."""
     warn_near_misses(exec_command, [arg])
 
     assert capsys.readouterr().err == ""
