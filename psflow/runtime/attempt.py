@@ -136,7 +136,7 @@ class Attempt:
         self._leave(handle)
         record: BlockRecord = handle.record
         if self.options.replay_output and record.output:
-            self._reprint(record.output)
+            self.capture.show_again(record.output)
         if record.mutated:
             redo_mutations(frame, record.mutated)
         self.replayed_count += 1
@@ -251,12 +251,6 @@ class Attempt:
             file=self.capture.real_stderr,
         )
         return False
-
-    def _reprint(self, output: str) -> None:
-        """A replayed block's stored output, on the real stdout (not into an enclosing block's log)."""
-        stdout = self.capture.real_stdout
-        stdout.write(output)
-        stdout.flush()
 
     def _leave(self, handle: block) -> None:
         if self._open and self._open[-1] == handle.name:

@@ -157,6 +157,16 @@ class OutputCapture:
             buffer = self._buffers[0] if self._buffers else self._outside
             return self._written, buffer.tail(LIVE_TAIL)
 
+    def show_again(self, text: str) -> None:
+        """Stored output shown again (`--replay-output`): where live output goes, prefixed like it, not captured."""
+        self.drain()
+        with self._lock:
+            if self._saved_streams is not None and _fd_of(self._saved_streams[0]) == 1:  # as live output goes
+                self._show(1, text.encode("utf-8", "backslashreplace"))
+                return
+        self.real_stdout.write(text)
+        self.real_stdout.flush()
+
     def drain(self) -> None:
         """Take in everything written so far, from this process and its children."""
         self._flush()

@@ -224,3 +224,41 @@ def test_completion_answers_what_the_shell_asks(psflow, words, expected):
     assert result.returncode == 0, result.stderr
     assert set(result.stdout.split()) == expected
 
+
+
+# ---- many jobs on one terminal: each line says whose it is ------------------------------------
+
+
+def _two_jobs_that_print(psflow, write) -> None:
+    write("talk.py", """
+        import subprocess, sys
+        name = sys.argv[1]
+        block "Talk":
+            print(f"python says hi from {name}", flush=True)
+            subprocess.run(["echo", f"a child says hi from {name}"])
+        stop("Waiting") if len(sys.argv) > 2 else None
+    """)
+    for name in ("p1", "p2"):
+        assert psflow("exec", "talk.py", name, "again", "--job", name).returncode == 3
+
+
+def test_parallel_jobs_on_a_terminal_prefix_each_line_with_the_job(psflow, write, tmp_path: Path) -> None:
+    _two_jobs_that_print(psflow, write)
+
+    code, terminal, _ = _on_terminal(psflow, tmp_path, "resume", "--parallel", "2", "--replay-output")
+
+    assert code == 0
+    lines = ESCAPE.sub("", terminal).replace("\r\n", "\n").splitlines()
+    for name in ("p1", "p2"):
+        assert f"[{name}] python says hi from {name}" in lines
+        assert f"[{name}] a child says hi from {name}" in lines  # a child process's output too (the fd is prefixed)
+
+
+def test_no_prefix_on_request_and_none_in_a_pipe(psflow, write, tmp_path: Path) -> None:
+    _two_jobs_that_print(psflow, write)
+
+    _, terminal, _ = _on_terminal(psflow, tmp_path, "resume", "--parallel", "2", "--replay-output", "--no-prefix")
+    piped = psflow("resume", "--parallel", "2", "--replay-output")
+
+    assert "python says hi from p1" in terminal and "[p1]" not in terminal
+    assert "python says hi from p1" in piped.stdout and "[p1]" not in piped.stdout + piped.stderr
