@@ -8,13 +8,13 @@ resumers racing over jobs that stop Waiting crashed on the attempt number's uniq
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 
 import pytest
 
+from psflow import api
 from support.cli import start
 from support.scripts import detail, wait_until
 
@@ -141,17 +141,18 @@ def test_a_rerun_asked_for_while_its_runner_was_stopped_is_not_lost(psflow, writ
 
 
 def test_four_resumers_racing_over_jobs_that_stop_each_time_neither_crash_nor_strand_a_job(psflow, write, tmp_path):
-    write("again.py", 'with block("Once"):\n    x = 1\nstop("Waiting")\n')
-    for index in range(60):
-        assert psflow("exec", "again.py", "--job", f"r{index:03d}").returncode == 3
+    script = write("again.py", 'with block("Once"):\n    x = 1\nstop("Waiting")\n')
+    for index in range(60):  # set up in this process: the race below is what runs the real command
+        assert api.run(script, job_id=f"r{index:03d}", db=psflow.db_url).status == "Waiting"
 
     resumers = [start(psflow.db_url, tmp_path, "resume") for _ in range(4)]
     outcomes = [(resumer.communicate(timeout=300), resumer.returncode) for resumer in resumers]
 
     assert [code for _, code in outcomes] == [0, 0, 0, 0], [err for (_, err), _ in outcomes]
     assert not any("Traceback" in err or "UNIQUE" in err or "duplicate" in err for (_, err), _ in outcomes)
-    jobs = json.loads(psflow("jobs", "--json").stdout)
-    assert {job["status"] for job in jobs} == {"Waiting"}  # none left Running
-    for job in jobs:
-        numbers = [attempt["number"] for attempt in detail(psflow, job["id"])["attempt_history"]]
-        assert numbers == list(range(1, job["attempts"] + 1))
+    with api.connect(psflow.db_url) as store:
+        jobs = api.jobs(store=store)
+        assert len(jobs) == 60 and {job["status"] for job in jobs} == {"Waiting"}  # none left Running
+        for job in jobs:
+            numbers = [attempt["number"] for attempt in api.job_detail(job["id"], store=store)["attempt_history"]]
+            assert numbers == list(range(1, job["attempts"] + 1))
