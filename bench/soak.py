@@ -3,20 +3,23 @@
     python bench/soak.py                         # 5 minutes, 500 jobs, 2 workers on SQLite + 2 on PostgreSQL
     python bench/soak.py --minutes 1 --jobs 100 --no-postgres
 
+SQLite and PostgreSQL are soaked at the same time, each by a driver process of its own.
 Each backend gets `--jobs` jobs of one script that, by job, waits for an input, sleeps
 on a durable timer, fails its first try (and is retried by the driver) or just runs —
-and stops Waiting once more on its first attempt. Two `psflow worker` processes per
+and stops Waiting once more on its first attempt. The driver creates the jobs over the
+first 60% of `--minutes`, so work keeps arriving. Two `psflow worker` processes per
 backend take them; meanwhile the driver sends inputs, retries failed jobs, and every few
-seconds sends SIGTERM to one worker's whole process group and starts a new one. At the
-end every job must be Completed, no block body may have run twice (each body appends
-one line to a log), and nothing may be left Running. It prints the numbers, and exits
-1 if any check fails.
+seconds (until `--minutes` are over) sends SIGTERM to one worker's whole process group
+and starts a new one. At the end every job must be Completed, no block body may have run
+twice (each body appends one line to a log), and nothing may be left Running. It prints
+the numbers, and exits 1 if any check fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import random
 import signal
@@ -29,6 +32,7 @@ from contextlib import redirect_stderr
 from pathlib import Path
 
 from psflow import api
+from psflow.errors import UsageError
 
 SCRIPT = """\
 import os, sys
@@ -59,6 +63,7 @@ with block("third"):
     effect("third")
 """
 KINDS = ("input", "timer", "fail", "plain")
+GRACE_SECONDS = 120  # after --minutes: no more restarts, and this long for the last jobs to end
 
 
 def start_worker(url: str, folder: Path) -> subprocess.Popen:
@@ -73,27 +78,31 @@ def start_worker(url: str, folder: Path) -> subprocess.Popen:
 def soak(name: str, url: str, folder: Path, jobs: int, minutes: float) -> bool:
     script, log = folder / "soak.py", folder / "effects.log"
     script.write_text(SCRIPT)
-    with redirect_stderr(io.StringIO()):
-        for index in range(jobs):
-            api.run(script, [KINDS[index % len(KINDS)], str(log)], job_id=f"soak-{index:04d}", db=url)
     workers = [start_worker(url, folder) for _ in range(2)]
     rng = random.Random(20261202)
-    started, restarts, sent, retried = time.monotonic(), 0, 0, 0
-    next_restart = started + 5
+    started, restarts, sent, retried, created = time.monotonic(), 0, 0, 0, 0
+    deadline, next_restart = started + minutes * 60, started + 5
     try:
-        while time.monotonic() - started < minutes * 60:
+        while time.monotonic() < deadline + GRACE_SECONDS:
+            share = (time.monotonic() - started) / (0.6 * minutes * 60)
+            with redirect_stderr(io.StringIO()):
+                while created < min(jobs, math.ceil(jobs * share)):
+                    api.run(script, [KINDS[created % len(KINDS)], str(log)], job_id=f"soak-{created:04d}", db=url)
+                    created += 1
             listed = api.jobs(db=url)
             waiting = [job["id"] for job in listed if job["waits_for"] == "go"]
             if waiting:
-                api.send(waiting, {"go": True}, db=url)
-                sent += len(waiting)
+                sent += len(api.send(waiting, {"go": True}, db=url))
             for job in listed:
                 if job["status"] == "Failed":
-                    api.retry(job["id"], db=url)
-                    retried += 1
-            if all(job["status"] == "Completed" for job in listed):
+                    try:
+                        api.retry(job["id"], db=url)
+                        retried += 1
+                    except UsageError:  # retried already, and a worker has it now: the list was a moment old
+                        pass
+            if created == jobs and all(job["status"] == "Completed" for job in listed):
                 break
-            if time.monotonic() >= next_restart:
+            if time.monotonic() < deadline and time.monotonic() >= next_restart:
                 victim = workers.pop(rng.randrange(len(workers)))
                 os.killpg(victim.pid, signal.SIGTERM)
                 victim.wait(timeout=120)
@@ -121,33 +130,45 @@ def soak(name: str, url: str, folder: Path, jobs: int, minutes: float) -> bool:
     return ok
 
 
+def soak_sqlite(jobs: int, minutes: float) -> bool:
+    with tempfile.TemporaryDirectory() as tmp:
+        return soak("SQLite", f"sqlite:///{Path(tmp) / 'psflow.sqlite'}", Path(tmp), jobs, minutes)
+
+
+def soak_postgres(jobs: int, minutes: float) -> bool:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from support.postgres import find_postgres_bin, start_server
+
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        print("PostgreSQL: not measured (no server programs; apt-get install postgresql)")
+        return True
+    server = start_server(bin_dir)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            return soak("PostgreSQL", server.create_database(f"soak_{time.time_ns()}"), Path(tmp), jobs, minutes)
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--only", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)  # one driver process
     options = parser.parse_args()
-    ok = True
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "sqlite"
-        folder.mkdir()
-        ok &= soak("SQLite", f"sqlite:///{folder / 'psflow.sqlite'}", folder, options.jobs, options.minutes)
-    if not options.no_postgres:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from support.postgres import find_postgres_bin, start_server
-
-        bin_dir = find_postgres_bin()
-        if bin_dir is None:
-            print("PostgreSQL: not measured (no server programs; apt-get install postgresql)")
-        else:
-            server = start_server(bin_dir)
-            try:
-                with tempfile.TemporaryDirectory() as tmp:
-                    url = server.create_database(f"soak_{time.time_ns()}")
-                    ok &= soak("PostgreSQL", url, Path(tmp), options.jobs, options.minutes)
-            finally:
-                server.stop()
-    raise SystemExit(0 if ok else 1)
+    if options.only:
+        soaked = soak_sqlite if options.only == "sqlite" else soak_postgres
+        raise SystemExit(0 if soaked(options.jobs, options.minutes) else 1)
+    backends = ["sqlite"] + ([] if options.no_postgres else ["postgres"])
+    drivers = [
+        subprocess.Popen([sys.executable, __file__, "--only", backend, "--minutes", str(options.minutes),
+                          "--jobs", str(options.jobs)])
+        for backend in backends
+    ]
+    codes = [driver.wait() for driver in drivers]
+    raise SystemExit(0 if codes == [0] * len(codes) else 1)
 
 
 if __name__ == "__main__":
