@@ -156,11 +156,15 @@ JOB_ROW = {
     "updated_at": NOW,
     "owner_host": "server1",
     "owner_pid": 4242,
+    "owner_started": NOW - 5,
     "lease_until": None,
     "attempts": 1,
     "due_at": None,
+    "waits_for": None,
+    "waiting_since": None,
     "workflow": None,
     "workflow_version": None,
+    "cwd": "/srv",
 }
 ROWS = {
     "psflow_job": JOB_ROW,
@@ -780,7 +784,8 @@ OTHER_RUNNER = Runner("server2", 7, 60)
 _JOB_COLUMNS = (
     "SELECT [t1].[id], [t1].[name], [t1].[script], [t1].[source_sha256], [t1].[args], [t1].[status], "
     "[t1].[reason], [t1].[created_at], [t1].[updated_at], [t1].[owner_host], [t1].[owner_pid], "
-    "[t1].[lease_until], [t1].[attempts], [t1].[due_at], [t1].[workflow], [t1].[workflow_version] "
+    "[t1].[owner_started], [t1].[lease_until], [t1].[attempts], [t1].[due_at], [t1].[waits_for], "
+    "[t1].[waiting_since], [t1].[workflow], [t1].[workflow_version], [t1].[cwd] "
     "FROM [psflow_job] AS [t1] "
 )
 _WORKFLOW_COLUMNS = (
