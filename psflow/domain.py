@@ -53,9 +53,12 @@ class ExitKind:
 
 
 class LeasedJob(Protocol):
-    status: str
-    lease_until: float | None
-    due_at: float | None
+    @property
+    def status(self) -> str: ...
+    @property
+    def lease_until(self) -> float | None: ...
+    @property
+    def due_at(self) -> float | None: ...
 
 
 def lease_holds(job: LeasedJob, now: float) -> bool:

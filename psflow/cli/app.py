@@ -29,7 +29,7 @@ class _Commands(TyperGroup):
     """psflow's commands. A closed pipe is turned into _ReaderGone here, before click would make
     it exit 1 (click turns any EPIPE into exit 1); `main` ends the command quietly with 0."""
 
-    def invoke(self, ctx: typer.Context) -> object:
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]  # typer hands its own Context
         try:
             return super().invoke(ctx)
         except BrokenPipeError as error:

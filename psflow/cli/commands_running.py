@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import typer
 
@@ -23,6 +23,8 @@ from psflow.service.setup import connect
 from psflow.service.workers import Shutdown, run_pool
 
 if TYPE_CHECKING:
+    from typer.core import TyperCommand
+
     from psflow.store import Store
 
 
@@ -42,7 +44,7 @@ def exec_(
 
     The script is checked first (see `psflow check`): errors stop it, warnings are printed.
     """
-    warn_near_misses(ctx.command, args or [])
+    warn_near_misses(cast(TyperCommand, ctx.command), args or [])
     request = running.exec_request(script, job)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
     with running.connect_for(request, db) as store:
@@ -235,7 +237,7 @@ def summarize(results: list[RunResult], headline: str, shutdown: Shutdown | None
     summary = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "nothing to do"
     say(f"{headline}: {summary}")
     if shutdown is not None and shutdown.requested:
-        raise typer.Exit(EXIT_FOR.get(shutdown.signals[0], EXIT_FOR[signal.SIGINT]))
+        raise typer.Exit(EXIT_FOR.get(signal.Signals(shutdown.signals[0]), EXIT_FOR[signal.SIGINT]))
     failed = any(result.error or (result.status == JobStatus.FAILED and not result.skipped) for result in results)
     raise typer.Exit(1 if failed else 0)
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 from psflow.cli.render import console, shown
 
@@ -47,7 +50,7 @@ class JobProgress:
 
     def __init__(self, label: str) -> None:
         self.label = label
-        self._task = None
+        self._task: TaskID | None = None
         self._done = 0
 
     def __enter__(self) -> JobProgress:

@@ -102,7 +102,7 @@ def _namedtuple(dec: _Decoding, v: Any) -> tuple[Any, ...]:
     cls, kind, (items,) = dec.kind(v, "namedtuple")
     if len(want(items, list)) != len(kind.fields):
         raise ValueError(f"{kind.qualname} has {len(kind.fields)} fields, got {len(items)} values")
-    return tuple.__new__(cls, items)  # type: ignore[type-var]
+    return tuple.__new__(cls, items)
 
 
 def _dataclass(dec: _Decoding, v: Any) -> object:
@@ -164,7 +164,7 @@ def _path(dec: _Decoding, v: Any) -> pathlib.PurePath:
     return _PATHS[want(kind, str)](want(text, str))
 
 
-_PATHS = {"Path": pathlib.Path, "PurePosixPath": pathlib.PurePosixPath, "PureWindowsPath": pathlib.PureWindowsPath}
+_PATHS: dict[str, type[pathlib.PurePath]] = {"Path": pathlib.Path, "PurePosixPath": pathlib.PurePosixPath, "PureWindowsPath": pathlib.PureWindowsPath}
 _DECODERS: dict[str, Callable[[_Decoding, Any], object]] = {
     "tuple": lambda dec, v: tuple(want(v, list)),
     "set": lambda dec, v: set(want(v, list)),

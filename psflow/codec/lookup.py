@@ -76,7 +76,7 @@ def dict_descriptor(cls: type) -> Any:
 
 def instance_dict(obj: object, cls: type) -> dict[str, Any] | None:
     descriptor = dict_descriptor(cls)
-    return None if descriptor is None else descriptor.__get__(obj, cls)  # type: ignore[no-any-return]
+    return None if descriptor is None else descriptor.__get__(obj, cls)
 
 
 def slots(cls: type) -> dict[str, Any]:

@@ -265,7 +265,7 @@ class _Tee:
 
 def _fd_of(stream: Any) -> int | None:
     try:
-        return stream.fileno()
+        return int(stream.fileno())
     except (AttributeError, OSError, ValueError):
         return None
 

@@ -24,7 +24,7 @@ def changes_since(before: tuple[dict[Any, Any], str]) -> dict[str, Any]:
     now = os.environ._data  # type: ignore[attr-defined]
     found: dict[str, Any] = {}
     if now != data:
-        decode_key, decode_value = os.environ.decodekey, os.environ.decodevalue  # type: ignore[attr-defined]
+        decode_key, decode_value = os.environ.decodekey, os.environ.decodevalue
         found[ENVIRON] = {
             "set": {decode_key(key): decode_value(value) for key, value in now.items() if data.get(key) != value},
             "unset": [decode_key(key) for key in data if key not in now],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from psflow import codec
 from psflow.runtime import process_state
@@ -67,7 +67,7 @@ def encode_mutations(
 def redo_mutations(frame: FrameType, mutated: str) -> None:
     """Make each outer object the block changed equal to what it was after the block, in place, and
     redo what it changed in the process."""
-    recorded = codec.decode(mutated)
+    recorded = cast(dict[str, Any], codec.decode(mutated))
     process_state.redo(recorded)
     for key, value in recorded.items():
         if not key.startswith("@"):

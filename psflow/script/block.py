@@ -89,6 +89,10 @@ class block:
         self.tries = 0  # tries of the body started so far (a block without the retry loop leaves it at 0)
         self.again = False  # the last try failed and will be retried
         self.failures: tuple[str, ...] = ()  # the tracebacks of failed tries, for the block's record
+        # Kept here for the attempt (psflow.runtime.attempt), which alone reads them:
+        self.record: Any = None  # the stored record being replayed, or what a running body started with
+        self.saved: Any = {}  # the replayed values, read by the transformed code
+        self.try_state: Any = None  # the attempt's state before the first try, restored before each retry
 
     # ---- called by transformed code --------------------------------------
 

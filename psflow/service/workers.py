@@ -63,6 +63,7 @@ class Shutdown:
 @dataclass
 class _Child:
     process: multiprocessing.process.BaseProcess
+    pid: int  # of the started process (also its process group)
     conn: Connection
     job_id: str | None = None  # the job it runs now
     signalled: int = 0  # how many of the parent's signals were passed on to it
@@ -119,8 +120,8 @@ class _Pool:
     def run_named(self, job_ids: list[str]) -> None:
         pending = list(dict.fromkeys(job_ids))
         while (pending or self._busy()) and not self._stopping_done():
-            while pending and not self.shutdown.requested and self._idle() is not None:
-                self._assign(self._idle(), pending.pop(0))
+            while pending and not self.shutdown.requested and (idle := self._idle()) is not None:
+                self._assign(idle, pending.pop(0))
             self._wait(None)
 
     def run_due(self, statuses: list[str], *, limit: int | None, forever: bool, poll: float) -> None:
@@ -188,7 +189,8 @@ class _Pool:
         with _group_signals_ignored(), _main_left_out():  # nor must the resource tracker die of our group's signals
             process.start()
         child_end.close()
-        child = _Child(process, parent_end)
+        assert process.pid is not None  # started
+        child = _Child(process, process.pid, parent_end)
         self.children.append(child)
         return child
 
@@ -229,8 +231,8 @@ class _Pool:
             return
         code = child.process.exitcode
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-        reason = f"worker process {child.process.pid} died ({how}) while running the job"
-        marked = self.store.fail_orphan(child.job_id, host_name(), child.process.pid, reason)
+        reason = f"worker process {child.pid} died ({how}) while running the job"
+        marked = self.store.fail_orphan(child.job_id, host_name(), child.pid, reason)
         self._report(RunResult(
             job_id=child.job_id, script="", status=JobStatus.FAILED if marked else "unknown", reason=reason,
             exit_code=EXIT_FAILED, attempt=0,
@@ -252,9 +254,9 @@ class _Pool:
                 child.signalled += 1
                 try:
                     if self.graceful and child.signalled == 1:
-                        os.kill(child.process.pid, GRACEFUL)
+                        os.kill(child.pid, GRACEFUL)
                     else:
-                        os.killpg(child.process.pid, signum)  # the job's own child processes too
+                        os.killpg(child.pid, signum)  # the job's own child processes too
                 except ProcessLookupError:
                     pass
         for number in range(self.shutdown.passed_on + 1, count + 1):

@@ -91,7 +91,7 @@ def _translated(method: _Method) -> _Method:
         except (DatabaseError, InterfaceError) as error:
             raise database_error(self.where, error) from None
 
-    return call  # type: ignore[return-value]
+    return call
 
 
 for _name, _method in inspect.getmembers(Store, inspect.isfunction):
