@@ -44,7 +44,7 @@ def exec_(
 
     The script is checked first (see `psflow check`): errors stop it, warnings are printed.
     """
-    warn_near_misses(cast(TyperCommand, ctx.command), args or [])
+    warn_near_misses(cast("TyperCommand", ctx.command), args or [])
     request = running.exec_request(script, job)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
     with running.connect_for(request, db) as store:
