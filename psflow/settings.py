@@ -9,6 +9,7 @@ only when neither `--db` nor PSFLOW_DB decided already.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -198,7 +199,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return repr(value) if value == value and value not in (float("inf"), float("-inf")) else _special(value)
+        return repr(value) if isinstance(value, int) or math.isfinite(value) else _special(value)
     if isinstance(value, str):
         return _toml_string(value)
     if isinstance(value, (datetime, date, time)):
@@ -209,7 +210,7 @@ def _toml_value(value: Any) -> str:
 
 
 def _special(value: float) -> str:
-    return "nan" if value != value else ("inf" if value > 0 else "-inf")
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
 
 def _toml_string(text: str) -> str:
