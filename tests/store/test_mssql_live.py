@@ -52,33 +52,33 @@ def store(mssql_url: str) -> Store:
 
 
 def create(store: Store, job_id: str, **changes) -> JobView | None:
-    values = dict(
-        name="flow",
-        script="/srv/flow.py",
-        source="print('hi')\n",
-        source_sha256="0" * 64,
-        args=["--day", "2026-01-01"],
-        runner=RUNNER,
-    )
+    values = {
+        "name": "flow",
+        "script": "/srv/flow.py",
+        "source": "print('hi')\n",
+        "source_sha256": "0" * 64,
+        "args": ["--day", "2026-01-01"],
+        "runner": RUNNER,
+    }
     return store.create_job(job_id, **{**values, **changes})
 
 
 def record(name: str, **changes) -> BlockRecord:
-    values = dict(
-        name=name,
-        status="Completed",
-        saved='{"rows": 3}',
-        mutated=None,
-        exit_kind="normal",
-        returned=None,
-        output="3 rows\n",
-        error=None,
-        started_at=1_767_225_600.123456,
-        ended_at=1_767_225_600.654321,
-        attempt=1,
-        host="server1",
-        pid=4242,
-    )
+    values = {
+        "name": name,
+        "status": "Completed",
+        "saved": '{"rows": 3}',
+        "mutated": None,
+        "exit_kind": "normal",
+        "returned": None,
+        "output": "3 rows\n",
+        "error": None,
+        "started_at": 1_767_225_600.123456,
+        "ended_at": 1_767_225_600.654321,
+        "attempt": 1,
+        "host": "server1",
+        "pid": 4242,
+    }
     return BlockRecord(**{**values, **changes})
 
 
@@ -311,7 +311,11 @@ def test_save_block_inserts_replace_block_updates_and_replay_reads_it_back_exact
     assert completed["Step1"] == record("Step1", output=big, tries=2)  # floats, NULLs and text come back exactly
     assert completed["step1"].saved is None
     runs = store.block_runs("b1")
-    assert [(run.name, run.status, run.tries) for run in runs] == [("Step1", "Completed", 2), ("step1", "Completed", 1), ("Pending", "Failed", 1)]
+    assert [(run.name, run.status, run.tries) for run in runs] == [
+        ("Step1", "Completed", 2),
+        ("step1", "Completed", 1),
+        ("Pending", "Failed", 1),
+    ]
     assert all(run.output is None for run in runs)  # not read unless asked for
     assert [run.output for run in store.block_runs("b1", with_output=True)] == [big, "3 rows\n", "3 rows\n"]
     assert [run.name for run in store.block_runs("b1", after_id=runs[0].id)] == ["step1", "Pending"]
@@ -349,7 +353,7 @@ def test_saving_one_block_from_many_connections_at_once_keeps_one_row(store):
 
 def test_a_wrong_password_is_a_store_error_without_the_password(mssql_url):
     scheme, rest = mssql_url.split("://", 1)
-    credentials, at, host = rest.rpartition("@")
+    credentials, _at, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
     wrong = f"{scheme}://{user}:Wr0ng-pa55word@{host}"
     with pytest.raises(StoreError) as caught:
