@@ -609,6 +609,23 @@ def test_store_creates_the_schema_on_first_use_of_an_empty_database(server):
     check_all(server.log)
 
 
+def test_a_store_that_only_reads_creates_nothing(server):
+    """`psflow jobs`, `job`, `logs` … (create=False): an empty database is refused, never created."""
+    server.tables = []
+    reader = Store(fake_database(server), fake_url(server), create=False)
+    with pytest.raises(StoreError, match=re.escape("psflow:***@db.example:1433/psflow (psflow init --mssql CONNSTR")):
+        reader.list_jobs()
+    assert_statements(server.log, *_CONNECT, "SELECT OBJECT_ID({p}, N'U')")  # and nothing else
+    check_all(server.log)
+
+
+def test_a_store_that_only_reads_checks_the_schema_like_any_other(server):
+    reader = Store(fake_database(server), fake_url(server), create=False)
+    assert reader.get_job(JOB_ID) == FAKE_JOB
+    assert_statements(server.log, *_CONNECT, *_SCHEMA_CHECK, _JOB_COLUMNS)
+    check_all(server.log)
+
+
 def test_schema_lock_timeout_is_a_store_error(server):
     server.tables, server.applock = [], "NoLock"
     db = open_fake(server)
@@ -807,6 +824,20 @@ def test_init_upgrades_through_the_url(monkeypatch, server: FakeServer):
     report = initialize(URL, upgrade=True)
     assert (report.action, report.found, report.version) == ("upgraded", 1, SCHEMA_VERSION)
     assert "DROP INDEX [psflow_block_job_id_name] ON [psflow_block]" in starts(server.log)
+    check_all(server.log)
+
+
+@pytest.mark.parametrize(("tables", "action"), [([], "created"), (TABLES, "current")])
+def test_init_creates_the_schema_or_finds_it_current(server: FakeServer, tables: list[str], action: str):
+    """`psflow init --mssql …` on an empty database and on a current one, as far as a fake server goes."""
+    pytest.importorskip("pytds")
+    if server.style != "pytds":
+        pytest.skip("one driver is enough for the path through the URL")
+    server.tables = list(tables)
+    report = initialize(URL)
+    assert (report.action, report.version) == (action, SCHEMA_VERSION)
+    created = [sql for sql in starts(server.log) if sql.startswith("IF OBJECT_ID(")]
+    assert len(created) == (len(TABLES) if action == "created" else 0)
     check_all(server.log)
 
 
