@@ -439,10 +439,17 @@ def _fluff_kinds(parsed: dict) -> list[str]:
     return [next(iter(statement)) for statement in statements]
 
 
+#: What SQL Server takes in one statement: parameters of an RPC call, rows of a VALUES list.
+MAX_PARAMETERS, MAX_VALUES_ROWS = 2100, 1000
+
+
 def check_all(log: list[Statement], **options: bool) -> list[Verdict]:
-    """Validate every captured statement: the literal form, and for pytds also the exact text sent."""
+    """Validate every captured statement: the literal form, and for pytds also the exact text sent;
+    none binds more parameters, or inserts more VALUES rows, than SQL Server takes."""
     verdicts = []
     for statement in log:
+        assert len(statement.params) <= MAX_PARAMETERS, f"{len(statement.params)} parameters: {statement.template}"
+        assert statement.template.count("), (") < MAX_VALUES_ROWS, f"too many VALUES rows: {statement.template}"
         verdicts.append(validate(statement.literal, **options))
         if statement.style == "pytds":
             validate(statement.sent, **options)  # sp_executesql's text: @P1 … are T-SQL variables
@@ -873,6 +880,8 @@ RECORD = BlockRecord(
     pid=4242,
 )
 RUNNER = Runner("server1", 4242, 60, NOW - 5)
+#: More jobs than one statement of add_inputs names (SQL Server takes 2100 parameters, six per input row).
+MANY_JOBS = 201
 OTHER_RUNNER = Runner("server2", 7, 60)
 #: A job as the store reads it: its view's columns, never its source.
 _JOB_COLUMNS = (
@@ -1650,6 +1659,19 @@ SCENARIOS = [
             "COMMIT TRANSACTION",
         ),
         absent=("OUTPUT",),
+    ),
+    Scenario(
+        "add_inputs-to-many-jobs",
+        "add_inputs",
+        lambda store: store.add_inputs(
+            [f"job-{number}" for number in range(MANY_JOBS)], {"approved": "true"}, host="server1", user="ops"
+        ),
+        (
+            "BEGIN TRANSACTION",
+            *["INSERT INTO [psflow_signal] ([job_id], [name], [value], [host], [user], [created_at]) VALUES "] * 3,
+            *["UPDATE [psflow_job] SET [updated_at] = {p}, [due_at] = {p} WHERE "] * 2,
+            "COMMIT TRANSACTION",
+        ),
     ),
     Scenario(
         "latest_inputs",
