@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from peewee import chunked
+
 from psflow.domain import FINAL_STATUSES, JobStatus
 from psflow.store.queries import Queries
 from psflow.store.views import InputView
+
+#: Rows per INSERT and jobs per UPDATE: SQL Server takes at most 2100 parameters in one statement.
+_ROWS_PER_INSERT, _JOBS_PER_UPDATE = 100, 200
 
 
 class InputQueries(Queries):
@@ -19,11 +24,15 @@ class InputQueries(Queries):
             for name, value in inputs.items()
         ]
         with self.db.atomic():
-            self.tables.signal.insert_many(rows).as_rowcount().execute()  # no ids wanted
-            Job.update(due_at=now, updated_at=now).where(
-                Job.id.in_(job_ids) & Job.waits_for.in_(list(inputs)) & Job.status.not_in(FINAL_STATUSES)
-                & (Job.status != JobStatus.RUNNING)
-            ).execute()
+            for chunk in chunked(rows, _ROWS_PER_INSERT):
+                self.tables.signal.insert_many(chunk).as_rowcount().execute()  # no ids wanted
+            for chunk in chunked(job_ids, _JOBS_PER_UPDATE):
+                Job.update(due_at=now, updated_at=now).where(
+                    Job.id.in_(chunk)
+                    & Job.waits_for.in_(list(inputs))
+                    & Job.status.not_in(FINAL_STATUSES)
+                    & (Job.status != JobStatus.RUNNING)
+                ).execute()
         return now
 
     def latest_inputs(self, job_id: str) -> dict[str, str]:

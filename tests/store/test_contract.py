@@ -336,6 +336,18 @@ def test_inputs_are_kept_in_order_and_the_last_of_a_name_wins(store: Store, cloc
     assert [(sent.name, sent.value, sent.user) for sent in store.inputs("job-2")] == [("approval", '"alice"', "ops")]
 
 
+def test_an_input_sent_to_more_jobs_than_one_statement_names_reaches_each(store: Store) -> None:
+    """SQL Server binds at most 2100 parameters in a statement: 250 jobs × 2 inputs are 3000 of them."""
+    job_ids = [f"job-{number:03}" for number in range(250)]
+    for job_id in job_ids:
+        _job(store, job_id)
+        store.finish_attempt(job_id, 1, status=JobStatus.WAITING, reason=None, waits_for="approval")
+
+    store.add_inputs(job_ids, {"approval": '"yes"', "by": '"ops"'}, host="h", user="u")
+    assert [job.id for job in store.due_jobs([JobStatus.WAITING])] == job_ids
+    assert store.latest_inputs("job-000") == store.latest_inputs("job-249") == {"approval": '"yes"', "by": '"ops"'}
+
+
 # ---- workflows ------------------------------------------------------------------------------
 
 

@@ -33,28 +33,13 @@ from psflow.store.urls import open_database
 URL = os.environ.get("PSFLOW_TEST_MSSQL", "")
 pytestmark = pytest.mark.skipif(not URL, reason="PSFLOW_TEST_MSSQL names no MS SQL Server")
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
-#: Children before the job table their foreign keys point at.
-TABLES_IN_DROP_ORDER = (
-    "psflow_signal", "psflow_block", "psflow_attempt", "psflow_job", "psflow_workflow", "psflow_schema_version",
-)
 RUNNER = Runner("server1", 4242, 60)
 
 
-def drop_psflow_tables(url: str) -> None:
-    """Leave the scratch database without psflow's tables (SQL Server 2012 has no DROP TABLE IF EXISTS)."""
-    db = open_database(url)
-    try:
-        for table in TABLES_IN_DROP_ORDER:
-            db.execute_sql(f"IF OBJECT_ID(N'[{table}]', N'U') IS NOT NULL DROP TABLE [{table}]")
-    finally:
-        db.close()
-
-
 @pytest.fixture
-def mssql_url() -> str:
-    drop_psflow_tables(URL)
-    yield URL
-    drop_psflow_tables(URL)
+def mssql_url(mssql_database: str) -> str:
+    """The scratch database, without psflow's tables before and after the test (tests/conftest.py)."""
+    return mssql_database
 
 
 @pytest.fixture
@@ -67,33 +52,33 @@ def store(mssql_url: str) -> Store:
 
 
 def create(store: Store, job_id: str, **changes) -> JobView | None:
-    values = dict(
-        name="flow",
-        script="/srv/flow.py",
-        source="print('hi')\n",
-        source_sha256="0" * 64,
-        args=["--day", "2026-01-01"],
-        runner=RUNNER,
-    )
+    values = {
+        "name": "flow",
+        "script": "/srv/flow.py",
+        "source": "print('hi')\n",
+        "source_sha256": "0" * 64,
+        "args": ["--day", "2026-01-01"],
+        "runner": RUNNER,
+    }
     return store.create_job(job_id, **{**values, **changes})
 
 
 def record(name: str, **changes) -> BlockRecord:
-    values = dict(
-        name=name,
-        status="Completed",
-        saved='{"rows": 3}',
-        mutated=None,
-        exit_kind="normal",
-        returned=None,
-        output="3 rows\n",
-        error=None,
-        started_at=1_767_225_600.123456,
-        ended_at=1_767_225_600.654321,
-        attempt=1,
-        host="server1",
-        pid=4242,
-    )
+    values = {
+        "name": name,
+        "status": "Completed",
+        "saved": '{"rows": 3}',
+        "mutated": None,
+        "exit_kind": "normal",
+        "returned": None,
+        "output": "3 rows\n",
+        "error": None,
+        "started_at": 1_767_225_600.123456,
+        "ended_at": 1_767_225_600.654321,
+        "attempt": 1,
+        "host": "server1",
+        "pid": 4242,
+    }
     return BlockRecord(**{**values, **changes})
 
 
@@ -132,6 +117,13 @@ def test_schema_is_created_once_with_tsql_types(mssql_url):
             "AND object_id = OBJECT_ID(N'psflow_block')",
         )
         assert unique is True or unique == 1
+        due_index = scalar(
+            db,
+            "SELECT COUNT(*) FROM sys.index_columns AS ic JOIN sys.indexes AS i "
+            "ON i.object_id = ic.object_id AND i.index_id = ic.index_id "
+            "WHERE i.name = N'psflow_job_status_due_at' AND i.object_id = OBJECT_ID(N'psflow_job')",
+        )
+        assert due_index == 2  # (status, due_at): the one due query reads it
     finally:
         db.close()
 
@@ -254,12 +246,13 @@ def test_two_servers_claiming_at_once_one_wins(store):
     assert store.get_job("race").attempts == 2
 
 
-def test_lease_and_source_updates(store):
+def test_lease_and_source_updates_are_fenced_by_the_attempt(store):
     create(store, "l1", runner=Runner("server1", 11, 60))
-    assert store.renew_lease("l1", 11, 600) is True
+    assert store.renew_lease("l1", 1, 600) is True
     assert store.get_job("l1").lease_until > time.time() + 500
-    assert store.renew_lease("l1", 12, 600) is False  # another runner's pid
-    store.update_source("l1", "print('v2')\n", "1" * 64)
+    assert store.renew_lease("l1", 2, 600) is False  # not the attempt that holds the job
+    assert store.update_source("l1", 1, "print('v2')\n", "1" * 64) is True
+    assert store.update_source("l1", 2, "print('v3')\n", "2" * 64) is False
     assert store.job_source("l1") == "print('v2')\n" and store.get_job("l1").source_sha256 == "1" * 64
 
 
@@ -268,26 +261,35 @@ def test_lease_and_source_updates(store):
 
 def test_attempts_start_and_finish_in_one_transaction(store):
     create(store, "a1")
-    store.start_attempt("a1", 1, RUNNER, source_sha256="0" * 64)
-    store.start_attempt("a1", 2, Runner("server2", 7, 60), source_sha256="1" * 64)
-    store.finish_attempt("a1", 2, status="Waiting", reason="approval pending")
+    assert store.start_attempt("a1", 1, RUNNER, source_sha256="0" * 64) is True
+    assert store.start_attempt("a1", 2, RUNNER, source_sha256="0" * 64) is False  # INSERT ... SELECT: no row
+    assert store.finish_attempt("a1", 1, status="Waiting", reason="sleeping") is True
+    second = Runner("server2", 7, 60)
+    assert store.claim_job(store.get_job("a1"), second) is True
+    assert store.start_attempt("a1", 2, second, source_sha256="1" * 64) is True
+    assert store.finish_attempt("a1", 1, status="Failed", reason="late") is False  # attempt 1 lost the job
+    assert store.finish_attempt(
+        "a1", 2, status="Waiting", reason="approval pending", waits_for="approved", output="bye\n"
+    ) is True
     first, last = store.attempts("a1")
-    assert (first.number, first.ended_at, first.outcome) == (1, None, None)
-    assert (last.number, last.outcome, last.reason, last.host, last.pid, last.source_sha256) == (
-        2, "Waiting", "approval pending", "server2", 7, "1" * 64,
+    assert (first.number, first.outcome, first.reason) == (1, "Waiting", "sleeping")
+    assert (last.number, last.outcome, last.reason, last.host, last.pid, last.source_sha256, last.output) == (
+        2, "Waiting", "approval pending", "server2", 7, "1" * 64, "bye\n",
     )
     assert last.ended_at >= last.started_at
     job = store.get_job("a1")
-    assert (job.status, job.reason, job.lease_until) == ("Waiting", "approval pending", None)
+    assert (job.status, job.reason, job.lease_until, job.waits_for, job.due_at) == (
+        "Waiting", "approval pending", None, "approved", None,
+    )
     assert store.attempts("nope") == []
 
 
 def test_nested_atomic_rolls_back_only_the_inner_part(store):
     create(store, "n1")
     with store.db.atomic():
-        store.update_source("n1", "outer", "1" * 64)
+        store.update_source("n1", 1, "outer", "1" * 64)
         with pytest.raises(RuntimeError), store.db.atomic():
-            store.update_source("n1", "inner", "2" * 64)
+            store.update_source("n1", 1, "inner", "2" * 64)
             raise RuntimeError
     assert store.job_source("n1") == "outer"
 
@@ -309,7 +311,11 @@ def test_save_block_inserts_replace_block_updates_and_replay_reads_it_back_exact
     assert completed["Step1"] == record("Step1", output=big, tries=2)  # floats, NULLs and text come back exactly
     assert completed["step1"].saved is None
     runs = store.block_runs("b1")
-    assert [(run.name, run.status, run.tries) for run in runs] == [("Step1", "Completed", 2), ("step1", "Completed", 1), ("Pending", "Failed", 1)]
+    assert [(run.name, run.status, run.tries) for run in runs] == [
+        ("Step1", "Completed", 2),
+        ("step1", "Completed", 1),
+        ("Pending", "Failed", 1),
+    ]
     assert all(run.output is None for run in runs)  # not read unless asked for
     assert [run.output for run in store.block_runs("b1", with_output=True)] == [big, "3 rows\n", "3 rows\n"]
     assert [run.name for run in store.block_runs("b1", after_id=runs[0].id)] == ["step1", "Pending"]
@@ -347,7 +353,7 @@ def test_saving_one_block_from_many_connections_at_once_keeps_one_row(store):
 
 def test_a_wrong_password_is_a_store_error_without_the_password(mssql_url):
     scheme, rest = mssql_url.split("://", 1)
-    credentials, at, host = rest.rpartition("@")
+    credentials, _at, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
     wrong = f"{scheme}://{user}:Wr0ng-pa55word@{host}"
     with pytest.raises(StoreError) as caught:
