@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -53,7 +53,7 @@ def workflows_(
         print_workflows(rows)
 
 
-class SettingsTarget(str, Enum):
+class SettingsTarget(StrEnum):
     env = "env"
     file = "file"
 

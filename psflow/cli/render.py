@@ -81,7 +81,7 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
     if title:
         print(title)
     for row in [columns, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def print_jobs(jobs: list[dict[str, Any]]) -> None:

@@ -89,7 +89,7 @@ def _check_round_trip(value: object, text: str) -> None:
     except _Fail as e:
         raise UnsupportedValue(f"cannot save {name}: it would not come back: {e.reason}", name) from None
     if again != text:
-        at = next((i for i, (a, b) in enumerate(zip(text, again)) if a != b), min(len(text), len(again)))
+        at = next((i for i, (a, b) in enumerate(zip(text, again, strict=False)) if a != b), min(len(text), len(again)))
         start = max(at - 20, 0)
         raise UnsupportedValue(
             f"cannot save {name}: it would not come back equal (saved {text[start:at + 40]!r}, "
@@ -200,7 +200,7 @@ class _Walk:
             done = v if out is None else out
             start = i
             pairs: list[list[object]] = [[key, done[key]] for key in itertools.islice(v, start)]
-            for i, (k, x) in enumerate(itertools.islice(v.items(), start, None), start):
+            for i, (k, x) in enumerate(itertools.islice(v.items(), start, None), start):  # noqa: B007 (read on failure)
                 in_key = True
                 self.hashed += 1
                 key = self.enc(k)

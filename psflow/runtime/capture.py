@@ -14,6 +14,7 @@ redirected it), what is written to it is captured at the Python level instead.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import os
 import select
 import sys
@@ -239,10 +240,8 @@ class OutputCapture:
     @staticmethod
     def _flush() -> None:
         for stream in (sys.stdout, sys.stderr):
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 stream.flush()
-            except (OSError, ValueError):
-                pass
 
 
 class _Tee:

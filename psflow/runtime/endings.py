@@ -93,4 +93,4 @@ def user_traceback(error: BaseException) -> str:
 
 def _is_machinery(filename: str) -> bool:
     """psflow's own frames, and the import system's (Python hides those from users too)."""
-    return filename.startswith(PACKAGE_DIR) or filename.startswith("<frozen importlib")
+    return filename.startswith((PACKAGE_DIR, "<frozen importlib"))

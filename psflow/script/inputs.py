@@ -15,7 +15,7 @@ from typing import Any
 from psflow.errors import UsageError
 
 MAX_NAME_LENGTH = 128
-_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,%d}" % MAX_NAME_LENGTH)
+_NAME = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_NAME_LENGTH}}}")
 _NOT_ENV = re.compile(r"[^A-Za-z0-9_]")
 
 

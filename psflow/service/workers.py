@@ -27,7 +27,7 @@ import sys
 import threading
 import types
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
@@ -273,10 +273,8 @@ class _Pool:
 
     def close(self) -> None:
         for child in self.children:
-            try:
+            with suppress(OSError, BrokenPipeError):
                 child.conn.send(None)
-            except (OSError, BrokenPipeError):
-                pass
         for child in self.children:
             child.process.join(timeout=60)
             if child.process.is_alive():

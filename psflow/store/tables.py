@@ -19,10 +19,14 @@ from peewee import CharField, Database, DoubleField, ForeignKeyField, IntegerFie
 SCHEMA_VERSION = 3  # psflow.store.migrations upgrades older databases
 
 
+def _table_name(model: type[Model]) -> str:
+    return f"psflow_{make_snake_case(model.__name__)}"
+
+
 class _Table(Model):
     class Meta:
         legacy_table_names = False
-        table_function = lambda model: f"psflow_{make_snake_case(model.__name__)}"
+        table_function = _table_name
 
 
 class SchemaVersion(_Table):

@@ -45,7 +45,7 @@ class JobView:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> JobView:
-        values = dict(zip(cls.COLUMNS, row))
+        values = dict(zip(cls.COLUMNS, row, strict=True))
         values["args"] = tuple(json.loads(values["args"]))
         return cls(**values)
 

@@ -74,9 +74,12 @@ def _top_level_annotations(body: cst.BaseSuite) -> Iterator[tuple[str, cst.BaseE
             yield from _top_level_annotations(line.body)
         elif isinstance(line, cst.SimpleStatementLine):
             for statement in line.body:
-                if isinstance(statement, cst.AnnAssign) and isinstance(statement.target, cst.Name):
-                    if not statement.target.lpar:
-                        yield statement.target.value, statement.annotation.annotation
+                if (
+                    isinstance(statement, cst.AnnAssign)
+                    and isinstance(statement.target, cst.Name)
+                    and not statement.target.lpar
+                ):
+                    yield statement.target.value, statement.annotation.annotation
 
 
 def _target_names(target: cst.BaseExpression, effects: BodyEffects) -> None:

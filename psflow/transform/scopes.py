@@ -85,7 +85,7 @@ class Scope:
 
 def exclusive(first: Path, second: Path) -> bool:
     """Can at most one of two places run? Yes if they are in different branches of one if/match/try."""
-    for (node, branch), (other_node, other_branch) in zip(first, second):
+    for (node, branch), (other_node, other_branch) in zip(first, second, strict=False):
         if node != other_node:
             return False
         if branch != other_branch:

@@ -6,6 +6,7 @@ never touched, and no line moves: every edit stays on the line it starts on.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tokenize
 from collections.abc import Iterator
@@ -31,10 +32,8 @@ def expand_shorthand(source: str) -> tuple[str, Layer]:
     # Lines exactly as tokenize reads them (str.splitlines would also split at \f, \x1c, \u2028, ...).
     lines = io.StringIO(source).readlines()
     tokens: list[tokenize.TokenInfo] = []
-    try:
+    with contextlib.suppress(tokenize.TokenError, SyntaxError):
         tokens.extend(tokenize.generate_tokens(iter(lines).__next__))
-    except (tokenize.TokenError, SyntaxError):
-        pass
     headers = list(_find_headers(tokens))
     if not headers:
         return source, Layer()

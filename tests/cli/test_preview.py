@@ -109,8 +109,8 @@ def test_a_plan_prints_one_row_per_block_under_its_job(store: Store, edited: str
     ]
     assert _plan_rows(out) == {
         "A": ("replay", "7", "completed in attempt 1"),
-        "B": ("replay", "11", "completed in attempt 1; its code changed since: replays with a warning "
-              "(--rerun-changed runs it again)"),
+        "B": ("replay", "11", ("completed in attempt 1; its code changed since: replays with a warning "
+              "(--rerun-changed runs it again)")),
         "Late": ("new", "19", "never ran in this job"),
         "New": ("new", "22", "never ran in this job"),
         "C": ("gone", "-", "completed in attempt 1; no longer in the script"),

@@ -8,9 +8,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from support.cli import PSFLOW, environment, job_id_of
 
 import psflow as package
+from support.cli import PSFLOW, environment, job_id_of
 
 ROOT = Path(__file__).parents[2]
 

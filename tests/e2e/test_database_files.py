@@ -108,7 +108,7 @@ def test_other_commands_still_refuse_a_missing_folder(tmp_path, run, write):
 # ---- commands that only read create nothing ------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", READERS, ids=lambda c: "-".join(c))
+@pytest.mark.parametrize("command", READERS, ids="-".join)
 def test_a_reader_refuses_a_database_that_does_not_exist(tmp_path, run, command):
     database = tmp_path / "none.sqlite"
 

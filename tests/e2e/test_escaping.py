@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from support.cli import job_id_of
 from support.terminal import STYLE, on_terminal
 

@@ -72,7 +72,7 @@ def _runs(psflow, job_id: str) -> list[tuple[str, int]]:
 def test_a_block_holding_the_gil_past_its_lease_records_nothing_once_taken_over(psflow, write, tmp_path):
     write("hold.py", HOLD)
     stale = start(psflow.db_url, tmp_path, "exec", "hold.py", "--job", "gil", env=LEASE)
-    wait_until(lambda: (tmp_path / "started").exists(), what="the first block")
+    wait_until((tmp_path / "started").exists, what="the first block")
 
     took = _take_over(psflow, "gil")
     _, err = stale.communicate(timeout=120)
@@ -89,7 +89,7 @@ def test_a_block_holding_the_gil_past_its_lease_records_nothing_once_taken_over(
 def test_a_runner_stopped_past_its_lease_writes_nothing_when_it_continues(psflow, write, tmp_path):
     write("gated.py", GATED)
     stale = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "stop", env=LEASE)
-    wait_until(lambda: (tmp_path / "started").exists(), what="the gated block")
+    wait_until((tmp_path / "started").exists, what="the gated block")
     os.killpg(stale.pid, signal.SIGSTOP)
     wait_until(lambda: _lapsed(psflow, "stop"), what="the lease to run out")
     (tmp_path / "gate").touch()
@@ -106,7 +106,7 @@ def test_a_runner_stopped_past_its_lease_writes_nothing_when_it_continues(psflow
 def test_a_job_cancelled_while_its_runner_was_stopped_stays_cancelled(psflow, write, tmp_path):
     write("gated.py", GATED)
     stale = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "cx", env=LEASE)
-    wait_until(lambda: (tmp_path / "started").exists(), what="the gated block")
+    wait_until((tmp_path / "started").exists, what="the gated block")
     os.killpg(stale.pid, signal.SIGSTOP)
     wait_until(lambda: _lapsed(psflow, "cx"), what="the lease to run out")
 
@@ -123,7 +123,7 @@ def test_a_job_cancelled_while_its_runner_was_stopped_stays_cancelled(psflow, wr
 def test_a_rerun_asked_for_while_its_runner_was_stopped_is_not_lost(psflow, write, tmp_path):
     write("gated.py", GATED)
     stale = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "rr", env=LEASE)
-    wait_until(lambda: (tmp_path / "started").exists(), what="the gated block")
+    wait_until((tmp_path / "started").exists, what="the gated block")
     os.killpg(stale.pid, signal.SIGSTOP)
     wait_until(lambda: _lapsed(psflow, "rr"), what="the lease to run out")
 

@@ -56,7 +56,7 @@ def test_follow_prints_new_runs_until_the_job_ends(psflow, write, tmp_path: Path
         first = next_line(follower.stdout, what="the follower to print the first block run")
         assert follower.poll() is None  # the job is still Running (held at the gate): it keeps following
         (tmp_path / "gate").touch()
-        runner_out, runner_err = runner.communicate(timeout=60)
+        _runner_out, runner_err = runner.communicate(timeout=60)
         out, err = follower.communicate(timeout=30)  # ends by itself once the job is no longer Running
     finally:
         for process in (runner, follower):

@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import pytest
+
 from support.cli import assert_clean_error
 
 SECRET = "s3cr3t"

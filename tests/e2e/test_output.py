@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from support.terminal import STYLE, on_terminal
 
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))

@@ -44,7 +44,7 @@ def _tries(tmp_path, what: str = "fetch") -> list[float]:
 def run_error_lines(run: dict) -> list[str]:
     """The `try N of M failed:` headers and exception lines of a run's recorded error."""
     lines = run["error"].splitlines()
-    return [line for line in lines if line.startswith("try ") or line.startswith("ConnectionError")]
+    return [line for line in lines if line.startswith(("try ", "ConnectionError"))]
 
 
 def _runs(job_detail, job_id: str) -> list[dict]:

@@ -108,8 +108,10 @@ def test_deploy_hosts_resumes_only_the_hosts_not_yet_deployed(psflow, sample, tm
     assert failed.returncode == 1
     assert failed.stdout == "deploying 2026.11.1 to 3 host(s): web01, web02, web03\n  web01: 2026.11.1 deployed\n"
     assert "ConnectionError: web02: connection refused" in failed.stderr
-    assert "psflow: block 'deploy-web02': try 2 of 3 failed (ConnectionError: web02: connection refused " \
-        "(is the host down?)); trying again in 1s" in failed.stderr
+    assert (
+        "psflow: block 'deploy-web02': try 2 of 3 failed (ConnectionError: web02: connection refused "
+        "(is the host down?)); trying again in 1s"
+    ) in failed.stderr
     assert still_down.returncode == 1
     assert "web01: 2026.11.1 deployed" not in still_down.stdout
     assert resumed.returncode == 0, resumed.stderr

@@ -124,7 +124,7 @@ def test_sigterm_lets_the_block_finish_and_hands_the_job_back(tmp_path: Path, db
         if "shutting down" in line:
             break
     gate.write_text("open")
-    out, err = worker.communicate(timeout=60)
+    _out, err = worker.communicate(timeout=60)
     assert worker.returncode == 143, err  # stopped by SIGTERM
     assert log.read_text().splitlines() == ["slow started", "slow done"]
     detail = api.job_detail(job_id, db=db_url)
@@ -155,7 +155,7 @@ def test_sigterm_during_a_retry_wait_hands_the_job_back_at_once(tmp_path: Path, 
         if "try 1 of 4 failed (ConnectionError: refused); trying again in 10m" in line:
             break
     worker.send_signal(signal.SIGTERM)
-    out, err = worker.communicate(timeout=60)  # far less than the backoff: the wait noticed the shutdown
+    _out, err = worker.communicate(timeout=60)  # far less than the backoff: the wait noticed the shutdown
     assert worker.returncode == 143, err  # stopped by SIGTERM
     detail = api.job_detail(job_id, db=db_url)
     assert detail["status"] == "Waiting" and "handed back" in detail["reason"]

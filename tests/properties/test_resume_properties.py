@@ -113,7 +113,7 @@ def scripts(draw) -> tuple[str, int]:
                 f"    effect('r{step}')",
             ]
         else:
-            earlier = [i for i in range(step)]
+            earlier = list(range(step))
             test = f"len(results) > {draw(st.integers(0, 3))}" if earlier else "True"
             lines += [
                 f"if {test}:",

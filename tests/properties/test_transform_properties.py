@@ -118,7 +118,7 @@ def test_shorthand_edits_only_headers(program: tuple[str, str]) -> None:
     expanded, _ = expand_shorthand(short)
     assert expanded == plain
     assert len(expanded.splitlines()) == len(short.splitlines())
-    for before, after in zip(short.splitlines(), expanded.splitlines()):
+    for before, after in zip(short.splitlines(), expanded.splitlines(), strict=True):
         if not before.lstrip().startswith("block "):
             assert after == before
     # Every token of the original is kept, in order; only `with`, `(` and `)` are new.

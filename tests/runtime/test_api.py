@@ -123,7 +123,7 @@ def test_bad_input_raises_usage_error(db_url, tmp_path):
         psflow.run(_script(tmp_path, "ok.py", "pass\n"), job_id="has space", db=db_url)
     with pytest.raises(psflow.UsageError, match="is not valid"):
         psflow.register("a/b", tmp_path / "ok.py", db=db_url)
-    with pytest.raises(psflow.PsflowError, match="no psflow (database|tables)"):  # nothing was created
+    with pytest.raises(psflow.PsflowError, match=r"no psflow (database|tables)"):  # nothing was created
         psflow.jobs(db=db_url)
 
 

@@ -38,7 +38,7 @@ def _cases(db: str, tmp: Path) -> dict[str, tuple]:
         "check": (lambda: api.check(missing), UsageError, "script not found"),
         "transformed_source": (lambda: api.transformed_source(missing), UsageError, "script not found"),
         "connect": (lambda: api.connect(BAD_DB), StoreError, "unknown key 'Bogus'"),
-        "init": (lambda: api.init(), UsageError, "give exactly one database"),
+        "init": (api.init, UsageError, "give exactly one database"),
         "config": (lambda: api.config(db=BAD_DB), None, "unknown key 'Bogus'"),  # reported, not raised
     }
 

@@ -93,7 +93,7 @@ def test_blocks_in_functions_loops_and_returns_replay(flow) -> None:
 
 
 def test_outer_objects_mutated_in_place_are_redone(flow) -> None:
-    results, log, state = flow(
+    _results, log, state = flow(
         """
         results = []
         config = {"mode": "dry"}
@@ -112,7 +112,7 @@ def test_outer_objects_mutated_in_place_are_redone(flow) -> None:
 
 
 def test_del_global_and_nonlocal_are_replayed(flow) -> None:
-    results, log, state = flow(
+    _results, log, state = flow(
         """
         counter = 0
         temp = "x"
@@ -145,7 +145,7 @@ def test_del_global_and_nonlocal_are_replayed(flow) -> None:
 
 
 def test_class_body_block_leaves_no_handle_and_mangles_private_names(flow) -> None:
-    results, log, state = flow(
+    _results, log, state = flow(
         """
         class Settings:
             with block("settings"):
@@ -167,7 +167,7 @@ def test_class_body_block_leaves_no_handle_and_mangles_private_names(flow) -> No
 
 
 def test_decorated_function_calls_are_blocks(flow) -> None:
-    results, log, state = flow(
+    _results, log, state = flow(
         """
         @block("double")
         def double(x):
@@ -184,7 +184,7 @@ def test_decorated_function_calls_are_blocks(flow) -> None:
 
 
 def test_failed_block_runs_again_and_completed_ones_do_not(flow, tmp_path: Path) -> None:
-    results, log, state = flow(
+    results, log, _state = flow(
         """
         with block("first"):
             effect("first")
@@ -222,7 +222,7 @@ def test_user_try_except_sees_the_exception_and_block_is_failed(flow, db_url: st
 
 
 def test_stop_inside_block_reruns_that_block(flow) -> None:
-    results, log, state = flow(
+    results, log, _state = flow(
         """
         with block("gate"):
             effect(f"gate {job.attempt}")
@@ -239,7 +239,7 @@ def test_stop_inside_block_reruns_that_block(flow) -> None:
 
 
 def test_duplicate_block_name_fails_the_attempt_naming_both_lines(flow) -> None:
-    results, log, state = flow(
+    results, log, _state = flow(
         """
         for i in range(2):
             with block("same"):
@@ -254,7 +254,7 @@ def test_duplicate_block_name_fails_the_attempt_naming_both_lines(flow) -> None:
 
 
 def test_value_that_cannot_be_saved_is_reported_and_unbound_on_replay(flow, capsys) -> None:
-    results, log, state = flow(
+    _results, _log, state = flow(
         """
         with block("open"):
             handle = open(LOG, "a")
@@ -271,7 +271,7 @@ def test_value_that_cannot_be_saved_is_reported_and_unbound_on_replay(flow, caps
 
 
 def test_output_is_captured_per_block_and_shown_live(flow, db_url: str, capsys) -> None:
-    results, log, state = flow(
+    results, _log, _state = flow(
         """
         with block("talk"):
             print("hello from talk")

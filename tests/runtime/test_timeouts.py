@@ -7,10 +7,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from support.running import run
-
 from psflow.service import history
 from psflow.store import Store
+from support.running import run
 
 SLOW = """
     import time

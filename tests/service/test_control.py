@@ -67,9 +67,9 @@ def test_cancelling_a_completed_or_cancelled_job_changes_nothing(three: Store, d
     control.cancel(three, "waits")
     before = snapshot(db_url)
 
-    with pytest.raises(UsageError, match="^job done is already Completed: cannot cancel it$"):
+    with pytest.raises(UsageError, match=r"^job done is already Completed: cannot cancel it$"):
         control.cancel(three, "done")
-    with pytest.raises(UsageError, match="^job waits is already Cancelled: cannot cancel it$"):
+    with pytest.raises(UsageError, match=r"^job waits is already Cancelled: cannot cancel it$"):
         control.cancel(three, "waits", reason="again")
     assert snapshot(db_url) == before
 
@@ -95,7 +95,7 @@ def test_a_running_job_carries_on_after_a_refused_cancel(store: Store, write, db
 
     def cancel_now() -> None:
         before = snapshot(db_url)
-        with pytest.raises(UsageError, match="job busy is Running on .*its lease runs out in") as refused:
+        with pytest.raises(UsageError, match=r"job busy is Running on .*its lease runs out in") as refused:
             control.cancel(store, "busy")
         refusals.append(str(refused.value))
         assert snapshot(db_url) == before
@@ -182,7 +182,7 @@ def test_rm_of_a_running_job_is_refused_unless_forced(store: Store, write, db_ur
 
     def remove_now() -> None:
         before = snapshot(db_url)
-        with pytest.raises(UsageError, match="job busy is Running on .*give --force to delete it anyway") as refused:
+        with pytest.raises(UsageError, match=r"job busy is Running on .*give --force to delete it anyway") as refused:
             control.remove(store, ["busy"])
         refusals.append(str(refused.value))
         assert snapshot(db_url) == before
@@ -292,9 +292,9 @@ def test_unknown_or_ambiguous_id_changes_nothing(three: Store, write, db_url: st
     before = snapshot(db_url)
 
     for command, call in BY_ID.items():
-        with pytest.raises(UnknownJob, match="^no job with id 'nope': `psflow jobs` lists them$") as unknown:
+        with pytest.raises(UnknownJob, match=r"^no job with id 'nope': `psflow jobs` lists them$") as unknown:
             call(three, "nope")
-        with pytest.raises(AmbiguousJob, match="^job id prefix 'fai' is ambiguous .*: give more characters$") as ambiguous:
+        with pytest.raises(AmbiguousJob, match=r"^job id prefix 'fai' is ambiguous .*: give more characters$") as ambiguous:
             call(three, "fai")
         assert unknown.value.exit_code == ambiguous.value.exit_code == 2, command
     assert snapshot(db_url) == before

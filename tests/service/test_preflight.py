@@ -223,8 +223,8 @@ def test_a_dry_run_says_what_would_replay_run_be_new_or_gone_and_writes_nothing(
     assert plan.note == "the script changed since the last attempt; blocks are matched by name"
     assert _rows(plan.blocks) == {
         "A": ("replay", 7, "completed in attempt 1"),
-        "B": ("replay", 11, "completed in attempt 1; its code changed since: replays with a warning "
-              "(--rerun-changed runs it again)"),
+        "B": ("replay", 11, ("completed in attempt 1; its code changed since: replays with a warning "
+              "(--rerun-changed runs it again)")),
         "Late": ("new", 19, "never ran in this job"),
         "New": ("new", 22, "never ran in this job"),
         "C": ("gone", None, "completed in attempt 1; no longer in the script"),

@@ -162,7 +162,7 @@ def test_rerun_of_a_block_that_never_completed_changes_nothing(store: Store, wri
     run(store, Path("gate.py"), "gate")
     before = snapshot(db_url)
 
-    with pytest.raises(UsageError, match="^job gate: the chosen block.s. have no completed run to redo: "):
+    with pytest.raises(UsageError, match=r"^job gate: the chosen block.s. have no completed run to redo: "):
         control.rerun(store, "gate", only=["Gate"])
     assert snapshot(db_url) == before
 
@@ -173,7 +173,7 @@ def test_rerun_of_a_cancelled_job_or_unknown_id_changes_nothing(store: Store, ch
     control.cancel(store, "chained")
     before = snapshot(db_url)
 
-    with pytest.raises(UsageError, match="^job chained was cancelled: it never runs again; start a new job instead$"):
+    with pytest.raises(UsageError, match=r"^job chained was cancelled: it never runs again; start a new job instead$"):
         control.rerun(store, "chained", only=["a"])
     with pytest.raises(UnknownJob, match="no job with id 'nope'"):
         control.rerun(store, "nope", only=["a"])

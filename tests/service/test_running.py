@@ -105,7 +105,7 @@ def test_resume_of_an_unknown_or_ambiguous_id_runs_nothing(store: Store, write, 
         run(store, path, job_id)
     before = snapshot(db_url)
 
-    with pytest.raises(UnknownJob, match="^no job with id 'nosuch'"):
+    with pytest.raises(UnknownJob, match=r"^no job with id 'nosuch'"):
         resume(store, "nosuch")
     with pytest.raises(AmbiguousJob) as ambiguous:
         resume(store, "nightly")

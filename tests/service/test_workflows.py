@@ -79,7 +79,7 @@ def test_every_version_of_a_workflow_is_listed_oldest_first(store: Store, tmp_pa
 
     assert [row["version"] for row in versions] == [1, 2]
     assert versions[0]["source_sha256"] != versions[1]["source_sha256"]
-    with pytest.raises(UsageError, match="^no workflow named 'nosuch' is registered: `psflow workflows` lists them$"):
+    with pytest.raises(UsageError, match=r"^no workflow named 'nosuch' is registered: `psflow workflows` lists them$"):
         workflow_versions(store, "nosuch")
 
 

@@ -20,7 +20,7 @@ class _Table(Model):
     class Meta:
         database = None  # bound per test: create_v1_database
         legacy_table_names = False
-        table_function = lambda model: f"psflow_{make_snake_case(model.__name__[:-2])}"
+        table_function = staticmethod(lambda model: f"psflow_{make_snake_case(model.__name__[:-2])}")
 
 
 class SchemaVersionV1(_Table):
@@ -113,7 +113,7 @@ def table_rows(db: Database, table: str, columns: list[str]) -> list[dict]:
     """Every row of `table` (these columns), ordered by its first column: for before/after comparisons."""
     quoted = ", ".join(f'"{column}"' for column in columns)
     cursor = db.execute_sql(f'SELECT {quoted} FROM "{table}" ORDER BY "{columns[0]}"')
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def job_row(job_id: str, **values) -> dict:

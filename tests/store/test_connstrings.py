@@ -64,8 +64,8 @@ MSSQL = [
     ("Server=(local),1433;Database=psflow;User Id=sa;Password=pw", "mssql://sa:pw@localhost:1433/psflow"),
     ("Server=db01;Port=1533;Database=psflow;User Id=sa;Password=pw", "mssql://sa:pw@db01:1533/psflow"),
     (  # timeouts and the application name; pooling and MARS mean nothing to psflow
-        "Server=db01;Database=psflow;User Id=ops;Password=pw;Connect Timeout=5;Command Timeout=120;"
-        "Application Name=nightly;MultipleActiveResultSets=True;Pooling=false;Max Pool Size=50",
+        ("Server=db01;Database=psflow;User Id=ops;Password=pw;Connect Timeout=5;Command Timeout=120;"
+        "Application Name=nightly;MultipleActiveResultSets=True;Pooling=false;Max Pool Size=50"),
         "mssql://ops:pw@db01/psflow?login_timeout=5&timeout=120&appname=nightly",
     ),
     ("Server=db01;Database=psflow;User Id=ops;Password=pw;Connect Timeout=0", "mssql://ops:pw@db01/psflow"),
@@ -74,10 +74,10 @@ MSSQL = [
         "mssql://ops:pw@db01/psflow",
     ),
     (  # an ODBC driver: pyodbc, which can trust a certificate without checking it
-        "Driver={ODBC Driver 18 for SQL Server};Server=db01,1433;Database=psflow;Uid=ops;Pwd={p}}w;d};"
-        "Encrypt=yes;TrustServerCertificate=yes",
-        "mssql+pyodbc://ops:p%7Dw%3Bd@db01:1433/psflow?driver=ODBC%20Driver%2018%20for%20SQL%20Server"
-        "&encrypt=yes&trust_server_certificate=yes",
+        ("Driver={ODBC Driver 18 for SQL Server};Server=db01,1433;Database=psflow;Uid=ops;Pwd={p}}w;d};"
+        "Encrypt=yes;TrustServerCertificate=yes"),
+        ("mssql+pyodbc://ops:p%7Dw%3Bd@db01:1433/psflow?driver=ODBC%20Driver%2018%20for%20SQL%20Server"
+        "&encrypt=yes&trust_server_certificate=yes"),
     ),
     (
         "Driver={ODBC Driver 18 for SQL Server};Server=db01;Database=psflow;Uid=ops;Pwd=pw;Encrypt=Strict",

@@ -39,11 +39,11 @@ def _job(store: Store, job_id: str = "job-1", *, args: tuple[str, ...] = ("a",),
 
 
 def _record(name: str, attempt: int = 1, *, status: str = RunStatus.COMPLETED, **changes) -> BlockRecord:
-    values = dict(
-        name=name, status=status, saved='{"x":1}', mutated=None, exit_kind="normal", returned=None, output="out\n",
-        error=None, started_at=10.0, ended_at=11.0, attempt=attempt, host="server1", pid=100, tries=1,
-        fingerprint="ab" * 8,
-    )
+    values = {
+        "name": name, "status": status, "saved": '{"x":1}', "mutated": None, "exit_kind": "normal", "returned": None, "output": "out\n",
+        "error": None, "started_at": 10.0, "ended_at": 11.0, "attempt": attempt, "host": "server1", "pid": 100, "tries": 1,
+        "fingerprint": "ab" * 8,
+    }
     values.update(changes)
     return BlockRecord(**values)
 

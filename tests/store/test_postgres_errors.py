@@ -288,7 +288,7 @@ def test_connections_the_server_drops_are_opened_again(postgres_server, postgres
         assert lease_until > time.time(), "the heartbeat stopped renewing the lease"
     finally:
         (tmp_path / "gate").touch()
-        out, err = runner.communicate(timeout=60)
+        _out, err = runner.communicate(timeout=60)
     assert runner.returncode == 0, err
     assert "3 block(s) ran" in err
     detail = json.loads(run_psflow("job", "dropped", "--json", "--db", postgres_database).stdout)

@@ -77,12 +77,12 @@ def _descriptors_captured():
     captured: list[str] = []
     files = [tempfile.TemporaryFile() for _ in (1, 2)]
     saved = [os.dup(fd) for fd in (1, 2)]
-    for fd, file in zip((1, 2), files):
+    for fd, file in zip((1, 2), files, strict=True):
         os.dup2(file.fileno(), fd)
     try:
         yield captured
     finally:
-        for fd, original in zip((1, 2), saved):
+        for fd, original in zip((1, 2), saved, strict=True):
             os.dup2(original, fd)
             os.close(original)
         for file in files:

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from itertools import count
 from pathlib import Path
@@ -125,10 +125,8 @@ class PostgresServer:
 
     def _close_admin(self) -> None:
         if self._admin is not None:
-            try:
+            with suppress(Exception):
                 self._admin.close()
-            except Exception:
-                pass
             self._admin = None
 
     def stop(self) -> None:

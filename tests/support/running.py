@@ -96,11 +96,11 @@ def done_waits_fails(store: Store, folder: Path) -> None:
 
 def completed_run(name: str, attempt: int = 1, *, started: float = 0.0, ended: float = 0.0, **changes) -> BlockRecord:
     """A Completed run of block `name` (what `store.save_block` records), for tests of history alone."""
-    values = dict(
-        name=name, status="Completed", saved="{}", mutated=None, exit_kind="normal", returned=None, output="",
-        error=None, started_at=started, ended_at=ended, attempt=attempt, host="server2", pid=4242, tries=1,
-        fingerprint=None,
-    )
+    values = {
+        "name": name, "status": "Completed", "saved": "{}", "mutated": None, "exit_kind": "normal", "returned": None, "output": "",
+        "error": None, "started_at": started, "ended_at": ended, "attempt": attempt, "host": "server2", "pid": 4242, "tries": 1,
+        "fingerprint": None,
+    }
     values.update(changes)
     return BlockRecord(**values)
 

@@ -119,8 +119,8 @@ def test_a_transform_error_keeps_both_forms() -> None:
             "flow.py:3:12: error: block name 'A' is used twice on one path (first at line 1): when both run in one "
             "attempt, the second fails\n    with block(\"A\"):\n    fix: give each block its own name (e.g. 'A-2'), "
             "or put them in different branches of one if/else",
-            ("block name 'A' is used twice on one path (first at line 1): when both run in one attempt, "
-             "the second fails",
+            (("block name 'A' is used twice on one path (first at line 1): when both run in one attempt, "
+             "the second fails"),
              "give each block its own name (e.g. 'A-2'), or put them in different branches of one if/else"),
             id="rule: fix apart",
         ),

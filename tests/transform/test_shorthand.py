@@ -14,7 +14,7 @@ def expand(source: str) -> str:
     source = dedent(source)
     text, layer = expand_shorthand(source)
     assert len(text.splitlines()) == len(source.splitlines())
-    for number, (before, after) in enumerate(zip(source.splitlines(), text.splitlines()), 1):
+    for number, (before, after) in enumerate(zip(source.splitlines(), text.splitlines(), strict=True), 1):
         # Only insertions (`with `, `(`, `)`), plus the blank after `block` turned into the `(`.
         assert layer.undo(number, after) in (before, before.replace("block ", "block(", 1))
     return text

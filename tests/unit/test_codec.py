@@ -94,7 +94,7 @@ def same(a: object, b: object) -> bool:
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(map(same, a, b))
     if isinstance(a, dict):
-        return len(a) == len(b) and all(same(ka, kb) and same(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items()))
+        return len(a) == len(b) and all(same(ka, kb) and same(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=True))
     if isinstance(a, (set, frozenset)):
         by_value = {x: x for x in b}
         return a == b and all(same(x, by_value[x]) for x in a)
@@ -377,13 +377,13 @@ def _function() -> None:
         (lambda: _function, "function"),
         (lambda: lambda: None, "function"),
         (lambda: open(__file__), "_io.TextIOWrapper"),
-        (lambda: threading.Lock(), "_thread.lock"),
-        (lambda: _generator(), "generator"),
-        (lambda: Thing(), f"{__name__}.Thing"),
+        (threading.Lock, "_thread.lock"),
+        (_generator, "generator"),
+        (Thing, f"{__name__}.Thing"),
         (lambda: MyDict(a=1), f"{__name__}.MyDict"),
         (lambda: collections.OrderedDict(a=1), "collections.OrderedDict"),
         (lambda: Thing, "type"),
-        (lambda: socket.socket(), "socket.socket"),
+        (socket.socket, "socket.socket"),
     ],
     ids=["function", "lambda", "open file", "lock", "generator", "object", "dict subclass", "OrderedDict", "class", "socket"],
 )
@@ -437,7 +437,7 @@ def test_other_tzinfo_is_unsupported() -> None:
     ['{"$t":"pickle","v":"gASVAAAA"}', '[{"$t":7,"v":1}]', '{"$t":"tuple"}', '{"$t":"tuple","v":1}', '{"$t":"int","v":"zz"}'],
 )
 def test_unknown_or_malformed_tags_raise_value_error(text: str) -> None:
-    with pytest.raises(ValueError, match="tag|tuple|int"):
+    with pytest.raises(ValueError, match=r"tag|tuple|int"):
         decode(text)
 
 

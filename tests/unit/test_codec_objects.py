@@ -405,7 +405,7 @@ def test_a_set_item_changed_after_it_went_in_is_refused_at_save() -> None:
 
 
 def test_a_hash_that_fails_on_the_restored_copy_is_refused_at_save() -> None:
-    with pytest.raises(UnsupportedValue, match="would not come back: .*KeyError"):
+    with pytest.raises(UnsupportedValue, match=r"would not come back: .*KeyError"):
         encode({Registered(1): "one"})
 
 
@@ -413,7 +413,7 @@ def test_equality_that_raises_when_the_copy_is_rebuilt_is_refused_at_save() -> N
     Touchy.touchy = False
     both = {Touchy(1), Touchy(2)}
     Touchy.touchy = True
-    with pytest.raises(UnsupportedValue, match="would not come back: .*RuntimeError: eq"):
+    with pytest.raises(UnsupportedValue, match=r"would not come back: .*RuntimeError: eq"):
         encode(both)
 
 

@@ -51,7 +51,7 @@ def marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.syspath_prepend(str(folder))
     assert not any(name in sys.modules for name in SENTINELS)
     yield marker
-    for name in SENTINELS + ("tzdata.zoneinfo.Psflow",):
+    for name in (*SENTINELS, "tzdata.zoneinfo.Psflow"):
         sys.modules.pop(name, None)
 
 

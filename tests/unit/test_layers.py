@@ -79,9 +79,13 @@ def test_no_layer_imports_what_it_must_not() -> None:
         for name in _imports(module, path):
             if area and (name == area or name.startswith(area + ".")):
                 continue  # a package's own modules (psflow.codec imports nothing else of psflow's)
-            if any(name == rule.rstrip(".") or name.startswith(rule if rule.endswith(".") else rule + ".") for rule in rules):
-                if not (rules == FORBIDDEN["psflow.errors"] and name in VOCABULARY and _area(module) != "psflow.errors"):
-                    broken.append(f"{module} imports {name}")
+            forbidden = any(
+                name == rule.rstrip(".") or name.startswith(rule if rule.endswith(".") else rule + ".") for rule in rules
+            )
+            if forbidden and not (
+                rules == FORBIDDEN["psflow.errors"] and name in VOCABULARY and _area(module) != "psflow.errors"
+            ):
+                broken.append(f"{module} imports {name}")
     assert broken == []
 
 
@@ -111,8 +115,8 @@ def test_modules_import_each_other_at_top_level_without_cycles() -> None:
         module: {name for name in _imports(module, path, top_level_only=True) if name in modules and name != module}
         for module, path in modules.items()
     }
-    for module in graph:  # importing a package's module imports the package first: not a cycle of ours
-        graph[module] = {name for name in graph[module] if not module.startswith(name + ".")}
+    for module, names in graph.items():  # importing a package's module imports the package first: not a cycle of ours
+        names -= {name for name in names if module.startswith(name + ".")}
     assert _cycle(graph) is None
 
 
@@ -130,7 +134,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for following in sorted(graph.get(node, ())):
             if state.get(following) == 1:
-                return stack[stack.index(following):] + [following]
+                return [*stack[stack.index(following):], following]
             if following not in state and (found := visit(following)):
                 return found
         stack.pop()

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from peewee import (
@@ -260,7 +260,7 @@ class MssqlDatabase(Database):
 
     context_class = _TsqlContext
     field_types = FIELD_TYPES
-    operations = {"ILIKE": "LIKE", "NOT ILIKE": "NOT LIKE", "CONCAT": "+"}
+    operations: ClassVar[dict[str, str]] = {"ILIKE": "LIKE", "NOT ILIKE": "NOT LIKE", "CONCAT": "+"}
     use_concat_function = True
     quote = "[]"
     returning_clause = True  # rendered as OUTPUT INSERTED.<pk> by _TsqlContext

@@ -8,6 +8,7 @@ only reads opens the file without creating it (`create=False`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -83,10 +84,8 @@ def _create_folders(folder: Path) -> None:
         missing.append(folder)
         folder = folder.parent
     for path in reversed(missing):
-        try:
+        with contextlib.suppress(FileExistsError):
             path.mkdir(mode=FOLDER_MODE)
-        except FileExistsError:
-            pass
 
 
 def _check_writable(file: Path, *, folders: bool) -> None:

@@ -50,8 +50,8 @@ def test_attempt_dependent_value_deciding_which_blocks_run_is_a_warning(source: 
 
 def test_attempt_dependent_block_name_is_a_warning() -> None:
     assert warnings('import uuid\nrun_id = uuid.uuid4()\nwith block(f"load-{run_id}"):\n    pass\n') == [
-        (3, 'block name f"load-{run_id}" uses `run_id` (from uuid.uuid4() at line 2), which differs on every '
-            "attempt: a resumed job will not find the block it completed, and runs it again"),
+        (3, ('block name f"load-{run_id}" uses `run_id` (from uuid.uuid4() at line 2), which differs on every '
+            "attempt: a resumed job will not find the block it completed, and runs it again")),
     ]
 
 
