@@ -26,9 +26,9 @@ class InputQueries(Queries):
         with self.db.atomic():
             for chunk in chunked(rows, _ROWS_PER_INSERT):
                 self.tables.signal.insert_many(chunk).as_rowcount().execute()  # no ids wanted
-            for chunk in chunked(job_ids, _JOBS_PER_UPDATE):
+            for ids in chunked(job_ids, _JOBS_PER_UPDATE):
                 Job.update(due_at=now, updated_at=now).where(
-                    Job.id.in_(chunk)
+                    Job.id.in_(ids)
                     & Job.waits_for.in_(list(inputs))
                     & Job.status.not_in(FINAL_STATUSES)
                     & (Job.status != JobStatus.RUNNING)
