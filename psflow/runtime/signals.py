@@ -34,6 +34,7 @@ class ScriptSignals:
         self.arrived: list[int] = []  # SIGINT/SIGTERM that came after the script ended
         self.lease_lost: str | None = None
         self._saved: dict[int, object] = {}
+        self._handlers_set = threading.Lock()  # the heartbeat signals only while ours are in place
 
     def __enter__(self) -> ScriptSignals:
         if threading.current_thread() is threading.main_thread():
@@ -42,14 +43,18 @@ class ScriptSignals:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for signum, handler in self._saved.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+        with self._handlers_set:
+            saved, self._saved = self._saved, {}
+            for signum, handler in saved.items():
+                # A lease lost as the attempt ends must not kill the process with SIGUSR2's default action.
+                signal.signal(signum, signal.SIG_IGN if signum == LEASE_LOST else handler)  # type: ignore[arg-type]
 
     def lose_lease(self, message: str) -> None:
         """From the heartbeat thread: another runner owns the job now; stop the script at once."""
         self.lease_lost = message
-        if self._saved:
-            signal.pthread_kill(threading.main_thread().ident, LEASE_LOST)  # type: ignore[arg-type]
+        with self._handlers_set:
+            if self._saved:
+                signal.pthread_kill(threading.main_thread().ident, LEASE_LOST)  # type: ignore[arg-type]
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if signum == GRACEFUL:

@@ -4,17 +4,19 @@ The semantics (retries, nesting, the timer afterwards) are tested in-process in 
 
 from __future__ import annotations
 
+import os
 import subprocess
 
+SLEEP = f"60.{os.getpid()}"  # told apart from other test runs' sleeps on this machine
 STUCK = """
     import subprocess
     with block("Fetch"):
         rows = 3
     with block("Wait", timeout=1):
-        subprocess.run(["sleep", "60"])
+        subprocess.run(["sleep", "SECONDS"])
         done = True
     print("done", rows)
-"""
+""".replace("SECONDS", SLEEP)
 
 
 def test_a_block_stuck_in_a_child_process_fails_when_its_time_runs_out(psflow, write, job_detail) -> None:
@@ -32,13 +34,13 @@ def test_a_block_stuck_in_a_child_process_fails_when_its_time_runs_out(psflow, w
     assert [(block["name"], block["status"]) for block in detail["blocks"]] == [
         ("Fetch", "Completed"), ("Wait", "Failed"),
     ]
-    assert "sleep 60" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert f"sleep {SLEEP}" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 
 
 def test_a_fixed_script_resumes_the_job_after_its_time_ran_out(psflow, write, job_detail) -> None:
     script = write("stuck.py", STUCK)
     psflow("exec", str(script), "--job", "stuck", timeout=50)
-    write("stuck.py", STUCK.replace('"60"', '"0"'))
+    write("stuck.py", STUCK.replace(SLEEP, "0"))
 
     result = psflow("resume", "--status", "Failed")
 

@@ -208,20 +208,20 @@ def test_timeout_fails_the_job_with_a_clear_reason(psflow, write, jobs):
 
 
 def test_a_wait_with_a_timeout_is_due_at_its_timeout_counted_from_the_first_wait(psflow, write, jobs):
-    write("timed.py", 'print("got", wait_for("approval", timeout=2))\n')
+    write("timed.py", 'print("got", wait_for("approval", timeout=6))\n')
     assert psflow("exec", "timed.py", "--job", "timed").returncode == 3
     [waited] = detail(psflow, "timed")["runs"]
     [job] = jobs()
-    assert job["due"] == waited["started"] + 2 and job["waits_for"] == "approval"
+    assert job["due"] == waited["started"] + 6 and job["waits_for"] == "approval"
     assert "skipped: waiting for input approval" in psflow("resume").stderr  # not due before its timeout
     time.sleep(max(0.0, job["due"] - time.time()) + 0.05)
 
     result = psflow("resume")
 
     assert result.returncode == 1, result.stderr
-    assert jobs()[0]["reason"] == "waited more than 2s for approval"
+    assert jobs()[0]["reason"] == "waited more than 6s for approval"
     failed = detail(psflow, "timed")["runs"][-1]
-    assert failed["status"] == "Failed" and failed["error"] == "WaitTimeout: waited more than 2s for approval"
+    assert failed["status"] == "Failed" and failed["error"] == "WaitTimeout: waited more than 6s for approval"
 
 
 def test_a_script_can_catch_the_timeout(psflow, write, jobs):
