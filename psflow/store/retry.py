@@ -105,8 +105,11 @@ def first_line(error: BaseException) -> str:
 
 
 def driver_error(error: BaseException) -> BaseException:
-    """The driver's own exception under peewee's (peewee keeps it as `orig`)."""
-    return getattr(error, "orig", None) or error
+    """The driver's own exception under peewee's (peewee keeps it as `orig`, and may wrap its own
+    error again: a failed connect inside a statement)."""
+    while getattr(error, "orig", None) is not None:
+        error = error.orig  # type: ignore[attr-defined]
+    return error
 
 
 def _drop_connection(db: TroubledDatabase) -> None:

@@ -210,3 +210,45 @@ def _read_only(folder: Path) -> tuple[str, ...]:
         pytest.skip("running as root without mount namespaces: cannot make the database read-only")
     script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
     return (unshare, "-m", "sh", "-c", script, str(folder))
+
+
+# ---- PostgreSQL restarted while a block runs -----------------------------------------------------
+
+
+@pytest.mark.other_backends
+def test_a_postgres_restart_during_an_attempt_is_waited_out(psflow, write, tmp_path, postgres_server) -> None:
+    process = _at_the_gate(psflow, write, tmp_path)
+
+    def while_down() -> None:
+        (tmp_path / "gate").touch()  # the block ends while the server is down: its record waits
+        told = next_line(process.stderr, what="psflow's note that it tries again")
+        assert "is unreachable" in told and "trying again for up to 30 s" in told
+
+    postgres_server.restart(stopped=while_down)
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert detail(psflow, "gated")["status"] == "Completed"
+    assert counts(tmp_path) == {"First": 1, "Gated": 1, "Last": 1}
+
+
+@pytest.mark.other_backends
+def test_a_postgres_server_down_past_the_retries_leaves_the_job_for_resume_at_once(
+    psflow, write, tmp_path, postgres_server
+) -> None:
+    process = _at_the_gate(psflow, write, tmp_path, env={ENV_RETRY: "1"})
+
+    def while_down() -> None:
+        (tmp_path / "gate").touch()
+        process.wait(timeout=120)
+
+    postgres_server.restart(stopped=while_down)
+    stderr = process.stderr.read()
+
+    assert process.returncode == 2, stderr
+    assert "Traceback" not in stderr and "stayed unreachable for 1 s" in stderr
+    resumed = psflow("resume", "--job", "gated")  # its runner is gone: no lease to wait for
+    assert resumed.returncode == 0, resumed.stderr
+    assert detail(psflow, "gated")["status"] == "Completed"
+    assert counts(tmp_path) == {"First": 1, "Gated": 2, "Last": 1}
