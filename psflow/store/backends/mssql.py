@@ -16,6 +16,10 @@ this Database (peewee's own classes are never patched):
   `DROP INDEX name ON table`;
 * `BEGIN TRANSACTION` / `COMMIT TRANSACTION` / `SAVE TRANSACTION`, on a connection in
   autocommit mode like every peewee 4 backend.
+* which errors pass (`trouble`, psflow.store.retry): a deadlock (1205) or lock timeout
+  (1222) is tried again; Azure SQL's transient errors (40613, 40197, 40501, 4060, …), a
+  reset connection (10053, 10054) or SQLSTATE 08xxx are tried again on a new connection.
+  A connection that cannot be opened again is a StoreError at once (not retried yet).
 
 SQL Server 2012 or newer is required (OFFSET/FETCH); the version is checked on connect.
 """
