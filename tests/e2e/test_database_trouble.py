@@ -178,7 +178,11 @@ def test_a_damaged_database_gets_one_clear_line_from_every_command(psflow, write
             data[page * 4096 : (page + 1) * 4096] = b"\xff" * 4096
     sqlite_file.write_bytes(bytes(data))
 
-    for command in (["exec", "flow.py"], ["jobs"], ["job", "done"], ["resume"], ["logs", "done"], ["status"]):
+    commands = (
+        ["exec", "flow.py"], ["jobs"], ["job", "done"], ["resume"], ["logs", "done"], ["status"], ["cancel", "done"],
+        ["send", "done", "approval=yes"], ["init", "--sqlite", str(sqlite_file)],
+    )
+    for command in commands:
         result = psflow(*command)
         assert_clean_error(result, "restore it from a backup")
 
