@@ -23,7 +23,7 @@ from psflow.runtime.endings import user_traceback
 from psflow.runtime.values import bound_values, encode_mutations, encode_value, encode_values, redo_mutations
 from psflow.script import recorder
 from psflow.script.block import describe_failed_try
-from psflow.script.recorder import LeaseLost, RecordError, Stop, Terminated
+from psflow.script.recorder import DatabaseTrouble, LeaseLost, Stop, Terminated
 from psflow.script.waiting import WaitTimeout
 from psflow.store import BlockRecord
 
@@ -277,7 +277,7 @@ class Attempt:
         try:
             return query(self.job_id)
         except StoreError as error:
-            raise RecordError(f"cannot read the job's inputs: {error}") from None
+            raise DatabaseTrouble(f"cannot read the job's inputs: {error}") from None
 
     def _record_unfinished(self, handle: block, status: str, error: str | None) -> None:
         """A block that did not complete: kept for `psflow job`, run again next attempt."""
@@ -308,7 +308,7 @@ class Attempt:
                 saved = self.store.save_block(self.job_id, record)
                 self._written.add(record.name)
         except StoreError as error:
-            raise RecordError(f"cannot record block {record.name!r}: {error}") from None
+            raise DatabaseTrouble(f"cannot record block {record.name!r}: {error}") from None
         if not saved:
             raise LeaseLost(lost_message(self.job_id, self.number))
 

@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import TextIO
 
 from psflow.domain import JobStatus
-from psflow.errors import EXIT_COMPLETED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_STOPPED, EXIT_TERMINATED, BlockError
-from psflow.script.recorder import RecordError, Stop, Terminated
+from psflow.errors import (
+    EXIT_COMPLETED,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_STOPPED,
+    EXIT_TERMINATED,
+    BlockError,
+    StoreError,
+)
+from psflow.script.recorder import DatabaseTrouble, RecordError, Stop, Terminated
 from psflow.script.waiting import WaitTimeout
 
 PACKAGE_DIR = str(Path(__file__).resolve().parent.parent) + os.sep
@@ -54,6 +62,9 @@ def ending_of(error: BaseException, stderr: TextIO) -> Ending:
         if isinstance(error.code, str):
             print(error.code, file=stderr)
         return Ending(JobStatus.FAILED, reason, EXIT_FAILED)
+    if isinstance(error, DatabaseTrouble):  # not the script's fault: resumable, with the database's exit code
+        print(f"psflow: error: {error}", file=stderr)
+        return Ending(JobStatus.INTERRUPTED, str(error), StoreError.exit_code)
     if isinstance(error, (RecordError, WaitTimeout, BlockError)):  # psflow's own words: one line, no traceback
         print(f"psflow: error: {error}", file=stderr)
         exit_code = error.exit_code if isinstance(error, BlockError) else EXIT_FAILED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from types import CodeType
 from typing import TYPE_CHECKING
@@ -56,6 +57,7 @@ def run_attempt(
             with script_environment(script, argv, job_id, cwd) as module:
                 capture.install()
                 recorder.activate(attempt)
+                told, store.notice = store.notice, _telling(capture)
                 try:
                     exec(code, module.__dict__)
                 except BaseException as error:
@@ -69,6 +71,7 @@ def run_attempt(
                     lease_lost = False
                     ending = COMPLETED
                 finally:
+                    store.notice = told
                     recorder.activate(None)
                     outside = capture.take_outside()
                     capture.uninstall()
@@ -85,3 +88,12 @@ def run_attempt(
         status=ending.status, reason=ending.reason, exit_code=ending.exit_code, ran=attempt.ran,
         replayed=attempt.replayed_count, due=ending.due,
     )
+
+
+def _telling(capture: OutputCapture) -> Callable[[str], None]:
+    """The store's word that it keeps trying a troubled database, on the terminal, not in the job's output."""
+
+    def tell(message: str) -> None:
+        print(f"psflow: {message}", file=capture.real_stderr, flush=True)
+
+    return tell

@@ -43,6 +43,11 @@ class RecordError(BaseException):
     """psflow could not write a block's record: the attempt ends."""
 
 
+class DatabaseTrouble(RecordError):
+    """The database stayed unusable (locked, unreachable, full, read-only, damaged): the attempt ends
+    Interrupted, so that it is resumed once the database is back."""
+
+
 class LeaseLost(RecordError):
     """Another runner took the job (this one's lease ran out): it stops and records nothing more."""
 

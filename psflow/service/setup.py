@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,12 @@ def connect(db: str | None, *, create: bool = True) -> Store:
     """
     setting = database_setting(db)
     url = None if setting.source == "default" else resolve(setting.url or "")
-    return open_store(url, create=create)
+    return open_store(url, create=create, notice=tell_trouble)
+
+
+def tell_trouble(message: str) -> None:
+    """The store's word that the database is locked or unreachable and it keeps trying (on stderr)."""
+    print(f"psflow: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
 from psflow.domain import JobStatus, RunOptions
-from psflow.errors import EXIT_FAILED
+from psflow.errors import EXIT_FAILED, PsflowError
 from psflow.hosts import host_name
 from psflow.runtime.signals import GRACEFUL
 from psflow.script import recorder
 from psflow.service.due import due_jobs, not_due_reason
 from psflow.service.running import RunResult, resume_job, skipped
+from psflow.service.setup import tell_trouble
 from psflow.store import Store, open_store
 
 _WAKE_SECONDS = 0.2  # how often the parent looks at shutdown requests while children work
@@ -334,7 +335,7 @@ def _child_main(url: str, conn: Connection, options: RunOptions, prefix: bool) -
     for stream in (sys.stdout, sys.stderr):  # whole lines at a time, even under PYTHONUNBUFFERED:
         if isinstance(stream, io.TextIOWrapper):  # the children's lines then never tear each other apart
             stream.reconfigure(line_buffering=True, write_through=False)
-    store = open_store(url)
+    store = open_store(url, notice=tell_trouble)
     while True:
         try:
             job_id = conn.recv()
@@ -343,6 +344,16 @@ def _child_main(url: str, conn: Connection, options: RunOptions, prefix: bool) -
         if job_id is None:
             break
         recorder.reset_shutdown()
-        result = resume_job(store, job_id, options, output_prefix=f"[{job_id}] " if prefix else None)
+        try:
+            result = resume_job(store, job_id, options, output_prefix=f"[{job_id}] " if prefix else None)
+        except PsflowError as error:  # the database stayed unusable: say so, and end this process, so
+            conn.send(_not_run(job_id, error))  # a job it held is seen at once as its runner gone
+            break
         conn.send(result)
     store.close()
+
+
+def _not_run(job_id: str, error: PsflowError) -> RunResult:
+    return RunResult(
+        job_id=job_id, script="", status="unknown", reason=None, exit_code=error.exit_code, attempt=0, error=str(error)
+    )

@@ -70,7 +70,7 @@ def initialize(url: str, *, upgrade: bool = False) -> SchemaReport:
     `upgrade` migrate an older one (psflow.store.migrations). Raises StoreError, having
     changed nothing, when the database cannot be used or its schema is older (without
     `upgrade`) or newer than this psflow's."""
-    from psflow.store.store import database_error
+    from psflow.store.retry import database_error
     from psflow.store.urls import describe, open_database
 
     db = open_database(url, folders=True)  # `psflow init` is the set-up command: it makes the folders

@@ -1,26 +1,28 @@
 """Store: one database, its own connection and its own copies of psflow's tables.
 
 Everything psflow reads or writes goes through a Store; what comes out are views
-(psflow.store.views), never peewee rows. Every public method turns the
-database's own errors into StoreError here, in one place, with the database
-named and the driver's first line of explanation.
+(psflow.store.views), never peewee rows. Every public method is one unit of work:
+here, in one place, it is tried again while the database is in passing trouble
+(psflow.store.retry), and the database's own errors become StoreError, with the
+database named and the driver's first line of explanation.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from peewee import Database, DatabaseError, InterfaceError
+from peewee import Database
 
 from psflow.clock import SYSTEM_CLOCK, Clock
-from psflow.errors import StoreError
 from psflow.store.blocks import BlockQueries
 from psflow.store.changes import ChangeQueries
 from psflow.store.inputs import InputQueries
 from psflow.store.jobs import JobQueries
+from psflow.store.retry import DEFAULT_RETRY_SECONDS, retrying
 from psflow.store.tables import bind_tables
 from psflow.store.urls import describe
 from psflow.store.workflows import WorkflowQueries
@@ -34,13 +36,27 @@ class Store(JobQueries, BlockQueries, InputQueries, WorkflowQueries, ChangeQueri
     It connects, and checks (or on first use creates) the schema, when it is first
     used: whatever is refused before that never touches the database. Use it as a
     context manager (or call `close`) to close its connection.
+
+    `retry_seconds`: how long a call is tried again while the database is locked or
+    unreachable; `notice` is told, once per call, that it is being tried again.
     """
 
-    def __init__(self, db: Database, url: str, *, clock: Clock = SYSTEM_CLOCK, create: bool = True) -> None:
+    def __init__(
+        self,
+        db: Database,
+        url: str,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        create: bool = True,
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+        notice: Callable[[str], None] | None = None,
+    ) -> None:
         self.db, self.url, self.clock, self.create = db, url, clock, create
+        self.retry_seconds, self.notice = retry_seconds, notice
         self.tables = bind_tables(db)
         self._prepare_block_statements()
         self._ready = False
+        self._calling = threading.local()  # set while this thread is inside a public method
 
     def _ensure_ready(self) -> None:
         """Connect and make sure the schema fits (once), creating it unless this store only
@@ -75,21 +91,27 @@ class Store(JobQueries, BlockQueries, InputQueries, WorkflowQueries, ChangeQueri
         return f"<psflow Store {self.where}>"
 
 
-def database_error(where: str, error: BaseException) -> StoreError:
-    """The driver's error as a StoreError: which database, and the first line of what it said."""
-    text = str(error).strip()
-    return StoreError(f"cannot use database {where}: {text.splitlines()[0] if text else type(error).__name__}")
-
-
 def _translated(method: _Method) -> _Method:
+    """The public method as one unit: the outermost call in a thread retries and translates."""
+
     @functools.wraps(method)
     def call(self: Store, *args: Any, **kwargs: Any) -> Any:
-        try:
+        if getattr(self._calling, "active", False):  # called by another public method: that one retries
+            return method(self, *args, **kwargs)
+
+        def unit() -> Any:
             if not self._ready:
                 self._ensure_ready()
             return method(self, *args, **kwargs)
-        except (DatabaseError, InterfaceError) as error:
-            raise database_error(self.where, error) from None
+
+        self._calling.active = True
+        try:
+            return retrying(
+                unit, self.db, where=self.where, seconds=self.retry_seconds, clock=self.clock,
+                connected=lambda: self._ready, notice=self.notice,
+            )
+        finally:
+            self._calling.active = False
 
     return call
 

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from itertools import count
@@ -128,6 +128,15 @@ class PostgresServer:
             with suppress(Exception):
                 self._admin.close()
             self._admin = None
+
+    def restart(self, *, stopped: Callable[[], None] | None = None) -> None:
+        """Stop the server as a restart does (every session ended), call `stopped`, start it again
+        on the same port."""
+        self.stop()
+        if stopped is not None:
+            stopped()
+        _launch(self)
+        _wait_until_ready(self, last_attempt=True)
 
     def stop(self) -> None:
         """Fast shutdown (pg_ctl stop -m fast); kill it if that does not work."""

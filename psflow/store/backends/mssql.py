@@ -16,6 +16,10 @@ this Database (peewee's own classes are never patched):
   `DROP INDEX name ON table`;
 * `BEGIN TRANSACTION` / `COMMIT TRANSACTION` / `SAVE TRANSACTION`, on a connection in
   autocommit mode like every peewee 4 backend.
+* which errors pass (`trouble`, psflow.store.retry): a deadlock (1205) or lock timeout
+  (1222) is tried again; Azure SQL's transient errors (40613, 40197, 40501, 4060, …), a
+  reset connection (10053, 10054) or SQLSTATE 08xxx are tried again on a new connection.
+  A connection that cannot be opened again is a StoreError at once (not retried yet).
 
 SQL Server 2012 or newer is required (OFFSET/FETCH); the version is checked on connect.
 """
@@ -56,6 +60,7 @@ from peewee import __exception_wrapper__ as _exception_wrapper
 from playhouse.migrate import SchemaMigrator, operation
 
 from psflow.errors import StoreError
+from psflow.store.retry import BUSY, DISCONNECTED, driver_error
 
 #: Case- and accent-sensitive, compared by code point: `Step1` and `step1` are two blocks.
 COLLATION = "Latin1_General_100_BIN2"
@@ -255,6 +260,11 @@ class MssqlTarget:
     where: str = ""  # the URL with its password masked, for messages
 
 
+_BUSY_ERRORS = {1205, 1222}  # chosen as deadlock victim; lock request timed out
+# Azure SQL's documented transient errors, and the network's: the connection must be opened again.
+_GONE_ERRORS = {40613, 40197, 40501, 49918, 49919, 49920, 4060, 4221, 233, 64, 10053, 10054, 10060}
+
+
 class MssqlDatabase(Database):
     """A peewee Database for MS SQL Server 2012+ (and Azure SQL), in T-SQL."""
 
@@ -305,6 +315,19 @@ class MssqlDatabase(Database):
             # say just the server's message.
             error.args = (driver_message(getattr(error, "orig", error)),)
             raise
+
+    def trouble(self, error: BaseException) -> str | None:
+        """Which errors pass (psflow.store.retry): a deadlock or lock timeout is BUSY; Azure SQL's
+        transient errors, a reset connection or a lost link is DISCONNECTED; None for the rest."""
+        original = driver_error(error)
+        number = getattr(original, "msg_no", None) or getattr(original, "number", None)
+        args = getattr(original, "args", ())
+        state = args[0] if args and isinstance(args[0], str) else ""
+        if number in _BUSY_ERRORS or state == "40001":
+            return BUSY
+        if number in _GONE_ERRORS or state.startswith("08") or type(original).__name__ == "ClosedConnectionError":
+            return DISCONNECTED
+        return None
 
     # -- transactions
 

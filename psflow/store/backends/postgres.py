@@ -4,8 +4,10 @@
   They are stored as U+FFFD instead of failing the block's write.
 * Servers creating the schema at the same moment take turns (`lock_schema`):
   concurrent CREATE TABLE IF NOT EXISTS fails on PostgreSQL's catalog.
-* A connection the server dropped (restart, failover, idle timeout) is opened
-  again for the next statement outside a transaction.
+* Which errors pass (`trouble`): a connection the server dropped (restart, failover,
+  admin shutdown, reset) or a server not taking connections yet is DISCONNECTED; a
+  serialization failure, deadlock or lock timeout is BUSY. The store tries the whole
+  call again on a new connection (psflow.store.retry).
 * A failed connection is explained in one line: what went wrong and what to check.
 """
 
@@ -15,9 +17,10 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from peewee import InterfaceError, OperationalError, PostgresqlDatabase
+from peewee import OperationalError, PostgresqlDatabase
 
 from psflow.errors import StoreError
+from psflow.store.retry import BUSY, DISCONNECTED, driver_error
 from psflow.store.urls import mask_password
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -46,8 +49,16 @@ def open_postgres(url: str) -> PostgresDatabase:
     return PostgresDatabase(database, **params)
 
 
+class ConnectFailed(OperationalError):
+    """No connection could be made (explained in one line)."""
+
+
+_BUSY_CODES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+_GONE_CODES = {"57P01", "57P02", "57P03"}  # admin shutdown, crash shutdown, cannot connect now
+
+
 class PostgresDatabase(PostgresqlDatabase):
-    """peewee's PostgresqlDatabase with NUL handling, reconnects and readable connect errors."""
+    """peewee's PostgresqlDatabase with NUL handling, the errors that pass, and readable connect errors."""
 
     def _connect(self) -> Any:
         import psycopg2
@@ -55,31 +66,24 @@ class PostgresDatabase(PostgresqlDatabase):
         try:
             return super()._connect()
         except psycopg2.OperationalError as error:
-            raise OperationalError(explain_connect_error(str(error), self.connect_params)) from None
+            raise ConnectFailed(explain_connect_error(str(error), self.connect_params)) from None
 
     def execute_sql(self, sql: str, params: Any = None) -> Any:
         if params and any(isinstance(value, str) and "\x00" in value for value in params):
             params = [value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in params]
-        return self._once_more_if_disconnected(super().execute_sql, sql, params)
+        return super().execute_sql(sql, params)
 
-    def begin(self, *args: Any, **kwargs: Any) -> Any:
-        return self._once_more_if_disconnected(super().begin, *args, **kwargs)
-
-    def _once_more_if_disconnected(self, call: Any, *args: Any, **kwargs: Any) -> Any:
-        """Reconnect and retry once when the server dropped the connection (restart, failover, idle kill).
-
-        Only outside a transaction: inside one, its earlier statements died with the
-        connection, so the error must stand. Without this, a heartbeat thread would keep
-        a dead connection, its lease would run out, and another server could claim the job.
-        """
-        try:
-            return call(*args, **kwargs)
-        except (OperationalError, InterfaceError):
-            if self.in_transaction() or not self._disconnected():
-                raise
-        self.close()
-        self.connect()
-        return call(*args, **kwargs)
+    def trouble(self, error: BaseException) -> str | None:
+        """DISCONNECTED, BUSY or None (see the module's docstring)."""
+        original = driver_error(error)
+        if isinstance(original, ConnectFailed):
+            return DISCONNECTED
+        code = getattr(original, "pgcode", None) or ""
+        if code in _BUSY_CODES:
+            return BUSY
+        if code.startswith("08") or code in _GONE_CODES or self._disconnected():
+            return DISCONNECTED
+        return None
 
     def _disconnected(self) -> bool:
         connection = self._state.conn

@@ -4,24 +4,32 @@ The file may hold what scripts saved (and a job's inputs), so psflow creates it 
 owner only (0600; SQLite gives the -wal and -shm files beside it the database file's mode), and
 the folders it creates for it 0700. A database that exists keeps the mode it has. A command that
 only reads opens the file without creating it (`create=False`).
+
+A lock another process holds is waited for by SQLite itself (the busy timeout, at most
+PSFLOW_DB_RETRY_SECONDS), then by the store trying the whole call again (psflow.store.retry)
+until that many seconds have passed. A file that is not a database, or a damaged one, is
+said in words that tell what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import sqlite3
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from peewee import SqliteDatabase
+from peewee import DatabaseError, SqliteDatabase
 
 from psflow.errors import StoreError
+from psflow.store.retry import BUSY, configured_seconds, driver_error
 from psflow.store.urls import init_command
 
 # FULL: a completed block survives power loss. NORMAL: it survives a crashed
 # process but not a crashed machine, and a commit costs a fraction of FULL's.
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
-BUSY_TIMEOUT_SECONDS = 30
+BUSY_TIMEOUT_SECONDS = 5  # SQLite's own wait for a lock, per try; the store tries again after it
 FILE_MODE = 0o600
 FOLDER_MODE = 0o700
 
@@ -40,7 +48,8 @@ def open_sqlite(path: str, query: str = "", *, create: bool = True, folders: boo
     if options:
         raise StoreError(f"unknown SQLite URL option(s): {', '.join(sorted(options))}")
     file = Path(path).expanduser()
-    pragmas = {"synchronous": _SYNCHRONOUS[synchronous], "foreign_keys": 1, "busy_timeout": BUSY_TIMEOUT_SECONDS * 1000}
+    busy = min(BUSY_TIMEOUT_SECONDS, configured_seconds())
+    pragmas = {"synchronous": _SYNCHRONOUS[synchronous], "foreign_keys": 1, "busy_timeout": int(busy * 1000)}
     if not create:
         if not file.is_file():
             raise StoreError(f"no psflow database at {file} ({init_command(str(file))} creates one)")
@@ -48,14 +57,46 @@ def open_sqlite(path: str, query: str = "", *, create: bool = True, folders: boo
         # mode=rw: never create the file, even if it vanished meanwhile; and no journal_mode
         # pragma, which would be a write (psflow's own databases are in WAL mode already).
         uri = f"{file.absolute().as_uri()}?mode=rw"
-        return SqliteDatabase(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS, pragmas=pragmas)
+        return SqliteFile(uri, uri=True, timeout=busy, pragmas=pragmas)
     _check_writable(file, folders=folders)
-    return _PrivateSqliteDatabase(
-        str(file), folders=folders, timeout=BUSY_TIMEOUT_SECONDS, pragmas={"journal_mode": "wal", **pragmas}
-    )
+    return _PrivateSqliteDatabase(str(file), folders=folders, timeout=busy, pragmas={"journal_mode": "wal", **pragmas})
 
 
-class _PrivateSqliteDatabase(SqliteDatabase):
+class SqliteFile(SqliteDatabase):
+    """peewee's SqliteDatabase that says which of its errors pass (a lock) and what a damaged file needs."""
+
+    def trouble(self, error: BaseException) -> str | None:
+        """BUSY for a lock held elsewhere (SQLITE_BUSY, SQLITE_LOCKED); None for anything else."""
+        name = getattr(driver_error(error), "sqlite_errorname", "")
+        if name:
+            return BUSY if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) else None
+        return BUSY if "is locked" in str(error) else None
+
+    def execute_sql(self, sql: str, params: object = None):  # type: ignore[override]
+        try:
+            return super().execute_sql(sql, params)
+        except DatabaseError as error:
+            if _DAMAGED.search(str(error)):
+                error.args = (f"{error} ({_DAMAGED_ADVICE})",)
+            raise
+
+    def _connect(self):
+        try:
+            return super()._connect()
+        except sqlite3.DatabaseError as error:  # the pragmas run here: the first read of the file
+            if _DAMAGED.search(str(error)):
+                raise DatabaseError(f"{error} ({_DAMAGED_ADVICE})") from None
+            raise
+
+
+_DAMAGED = re.compile(r"file is not a database|database disk image is malformed")
+_DAMAGED_ADVICE = (
+    "the file is not an SQLite database, or it is damaged: restore it from a backup, "
+    "or save what is left with `sqlite3 FILE .recover`"
+)
+
+
+class _PrivateSqliteDatabase(SqliteFile):
     """Creates its file (and with `folders` its missing folders) for its owner only, before SQLite
     would create it with the umask's mode."""
 
