@@ -108,7 +108,7 @@ def driver_error(error: BaseException) -> BaseException:
     """The driver's own exception under peewee's (peewee keeps it as `orig`, and may wrap its own
     error again: a failed connect inside a statement)."""
     while getattr(error, "orig", None) is not None:
-        error = error.orig  # type: ignore[attr-defined]
+        error = error.orig
     return error
 
 

@@ -72,7 +72,7 @@ class SqliteFile(SqliteDatabase):
             return BUSY if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) else None
         return BUSY if "is locked" in str(error) else None
 
-    def execute_sql(self, sql: str, params: object = None):  # type: ignore[override]
+    def execute_sql(self, sql: str, params: object = None):
         try:
             return super().execute_sql(sql, params)
         except DatabaseError as error:
