@@ -7,7 +7,7 @@ SQLite and PostgreSQL are soaked at the same time, each by a driver process of i
 Each backend gets `--jobs` jobs of one script that, by job, waits for an input, sleeps
 on a durable timer, fails its first try (and is retried by the driver) or just runs —
 and stops Waiting once more on its first attempt. The driver creates the jobs over the
-first 60% of `--minutes`, so work keeps arriving. Two `psflow worker` processes per
+first 90% of `--minutes`, so work keeps arriving, and the soak lasts at least `--minutes`. Two `psflow worker` processes per
 backend take them; meanwhile the driver sends inputs, retries failed jobs, and every few
 seconds (until `--minutes` are over) sends SIGTERM to one worker's whole process group
 and starts a new one. At the end every job must be Completed, no block body may have run
@@ -84,7 +84,7 @@ def soak(name: str, url: str, folder: Path, jobs: int, minutes: float) -> bool:
     deadline, next_restart = started + minutes * 60, started + 5
     try:
         while time.monotonic() < deadline + GRACE_SECONDS:
-            share = (time.monotonic() - started) / (0.6 * minutes * 60)
+            share = (time.monotonic() - started) / (0.9 * minutes * 60)
             with redirect_stderr(io.StringIO()):
                 while created < min(jobs, math.ceil(jobs * share)):
                     api.run(script, [KINDS[created % len(KINDS)], str(log)], job_id=f"soak-{created:04d}", db=url)
@@ -100,7 +100,7 @@ def soak(name: str, url: str, folder: Path, jobs: int, minutes: float) -> bool:
                         retried += 1
                     except UsageError:  # retried already, and a worker has it now: the list was a moment old
                         pass
-            if created == jobs and all(job["status"] == "Completed" for job in listed):
+            if time.monotonic() >= deadline and created == jobs and all(job["status"] == "Completed" for job in listed):
                 break
             if time.monotonic() < deadline and time.monotonic() >= next_restart:
                 victim = workers.pop(rng.randrange(len(workers)))
