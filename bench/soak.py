@@ -3,16 +3,16 @@
     python bench/soak.py                         # 5 minutes, 500 jobs, 2 workers on SQLite + 2 on PostgreSQL
     python bench/soak.py --minutes 1 --jobs 100 --no-postgres
 
-SQLite and PostgreSQL are soaked at the same time, each by a driver process of its own.
-Each backend gets `--jobs` jobs of one script that, by job, waits for an input, sleeps
-on a durable timer, fails its first try (and is retried by the driver) or just runs —
-and stops Waiting once more on its first attempt. The driver creates the jobs over the
-first 90% of `--minutes`, so work keeps arriving, and the soak lasts at least `--minutes`. Two `psflow worker` processes per
-backend take them; meanwhile the driver sends inputs, retries failed jobs, and every few
-seconds (until `--minutes` are over) sends SIGTERM to one worker's whole process group
-and starts a new one. At the end every job must be Completed, no block body may have run
-twice (each body appends one line to a log), and nothing may be left Running. It prints
-the numbers, and exits 1 if any check fails.
+SQLite and PostgreSQL are soaked at the same time, each by a driver process of its own. Each
+backend gets `--jobs` jobs of one script that, by job, waits for an input, sleeps on a
+durable timer, fails its first try (and is retried by the driver) or just runs — and stops
+Waiting once more on its first attempt. The driver creates the jobs over the first 90% of
+`--minutes`, so work keeps arriving, and the soak lasts at least `--minutes`. Two `psflow
+worker` processes per backend take them; meanwhile the driver sends inputs, retries failed
+jobs, and every few seconds (until `--minutes` are over) sends SIGTERM to one worker's whole
+process group and starts a new one. At the end every job must be Completed, no block body
+may have run twice (each body appends one line to a log), and nothing may be left Running.
+It prints the numbers, and exits 1 if any check fails.
 """
 
 from __future__ import annotations
