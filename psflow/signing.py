@@ -197,9 +197,7 @@ def read_key_file(path: Path) -> tuple[PublicKey, Signer | None]:
     return public, private
 
 
-def import_key(
-    public: PublicKey, private: Signer | None, folder: Path | None = None, *, replace: bool = False
-) -> None:
+def import_key(public: PublicKey, private: Signer | None, folder: Path | None = None, *, replace: bool = False) -> None:
     """Install a key read by `read_key_file`. The same key again (or its private half) changes nothing
     but adds what was missing; another key is refused unless `replace`: every job signed by the old one
     would be refused."""

@@ -20,18 +20,20 @@ from psflow.store import JobView, Store, WorkflowView
 
 def job_payload(job: JobView, source: str) -> bytes:
     """The bytes a job's signature covers; `source` is the snapshot stored with it."""
-    return _canonical({
-        "kind": "psflow-job",
-        "id": job.id,
-        "script": job.script,
-        "source_sha256": job.source_sha256,
-        "snapshot_sha256": _sha256(source),
-        "args": list(job.args),
-        "env": list(job.env),
-        "cwd": job.cwd,
-        "workflow": job.workflow,
-        "workflow_version": job.workflow_version,
-    })
+    return _canonical(
+        {
+            "kind": "psflow-job",
+            "id": job.id,
+            "script": job.script,
+            "source_sha256": job.source_sha256,
+            "snapshot_sha256": _sha256(source),
+            "args": list(job.args),
+            "env": list(job.env),
+            "cwd": job.cwd,
+            "workflow": job.workflow,
+            "workflow_version": job.workflow_version,
+        }
+    )
 
 
 def workflow_payload(name: str, version: int, source: str) -> bytes:

@@ -137,19 +137,25 @@ def test_a_server_with_the_public_key_only_runs_jobs_and_creates_none(psflow, tm
 
 
 def test_an_environment_variable_is_named_not_stored_and_needed_at_every_attempt(psflow, tmp_path: Path) -> None:
-    write_script(tmp_path, "flow.py", """
+    write_script(
+        tmp_path,
+        "flow.py",
+        """
         import os
         from pathlib import Path
         Path(f"token-{job.attempt}").write_text(os.environ["API_TOKEN"])
         stop("Waiting")
-    """)
+    """,
+    )
 
     started = psflow("exec", "flow.py", "--job", "e-1", "--env", "API_TOKEN", env={"API_TOKEN": "s3cret-1"})
     missing = psflow("resume", "--job", "e-1")
     resumed = psflow("resume", "--job", "e-1", env={"API_TOKEN": "s3cret-2"})
 
     assert started.returncode == 3, started.stderr
-    assert missing.returncode == 1 and "job e-1: not run: job e-1 needs environment variable API_TOKEN" in missing.stderr
+    assert (
+        missing.returncode == 1 and "job e-1: not run: job e-1 needs environment variable API_TOKEN" in missing.stderr
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert [(tmp_path / f"token-{n}").read_text() for n in (1, 2)] == ["s3cret-1", "s3cret-2"]
     assert "s3cret" not in repr(snapshot(psflow.db_url))
