@@ -189,3 +189,28 @@ def test_creating_a_key_never_replaces_one(keys: Path) -> None:
     with pytest.raises(DeploymentKeyError, match="already in"):
         create_key(keys)
     assert public_key(keys) == made.public
+
+
+def test_the_private_key_file_is_the_pkcs8_pem_every_tool_reads_and_writes(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    key = Ed25519PrivateKey.generate()
+    theirs = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    (tmp_path / "openssl.pem").write_bytes(theirs)
+
+    public, private = read_key_file(tmp_path / "openssl.pem")
+
+    assert private is not None and private.pem() == theirs
+    assert public.raw == key.public_key().public_bytes_raw()
+
+
+def test_a_private_key_of_another_kind_is_refused(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    pem = generate_private_key(SECP256R1()).private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    (tmp_path / "ec.pem").write_bytes(pem)
+
+    with pytest.raises(DeploymentKeyError, match="is not an Ed25519 key"):
+        read_key_file(tmp_path / "ec.pem")
