@@ -212,4 +212,5 @@ class WorkflowView:
             "registered": self.created_at,
             "user": self.user,
             "host": self.host,
+            "signed": self.signature is not None,
         }

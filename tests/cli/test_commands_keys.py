@@ -101,3 +101,23 @@ def test_exec_env_takes_names_that_are_set(cli, tmp_path: Path) -> None:
         cli("exec", "flow.py", "--env", "PSFLOW_UNSET_TOKEN"),
         "this job needs environment variable PSFLOW_UNSET_TOKEN (psflow exec --env), which is not set here",
     )
+
+
+def test_job_shows_the_variables_a_job_needs_and_when_it_is_unsigned(cli, store, tmp_path: Path) -> None:
+    from psflow.domain import RunOptions
+    from psflow.service import running
+
+    (tmp_path / "flow.py").write_text("stop('Waiting')\n")
+    os.environ["API_TOKEN"] = "s3cret"
+    try:
+        request = running.exec_request(tmp_path / "flow.py", "e-1", ["API_TOKEN"])
+    finally:
+        del os.environ["API_TOKEN"]
+    running.run(store, request, options=RunOptions())
+    signed = cli("job", "e-1")
+    store.sign_job(store.get_job("e-1"), None, cwd=str(tmp_path))  # as a database writer could
+    unsigned = cli("job", "e-1")
+
+    assert "needs     API_TOKEN (from the environment at every attempt, never stored)\n" in signed.stdout
+    assert "signed    no" not in signed.stdout and "s3cret" not in signed.stdout
+    assert "signed    no: no server runs it until `psflow key sign --job e-1`\n" in unsigned.stdout
