@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from psflow.domain import JobStatus, Runner, RunOptions
-from psflow.errors import EXIT_COMPLETED, EXIT_USAGE, DeploymentKeyError, UntrustedError, UsageError
+from psflow.errors import EXIT_COMPLETED, EXIT_USAGE, UntrustedError, UsageError
 from psflow.loading import LoadedScript, load_script, load_source
 from psflow.runtime import run_attempt
 from psflow.service import trust
@@ -88,7 +88,7 @@ def exec_request(script: str | Path, job_id: str | None = None, env: Iterable[st
 
 
 def _check_env(names: Iterable[str], what: str) -> None:
-    """UsageError naming the first of `names` this process's environment lacks."""
+    """UsageError naming those of `names` this process's environment lacks: the job is not run without them."""
     missing = [name for name in names if name not in os.environ]
     if missing:
         raise UsageError(
@@ -167,7 +167,7 @@ def resume_one(store: Store, job: JobView, options: RunOptions, *, output_prefix
     except TransformError as error:  # edited into a script that does not compile: leave the job as it is
         first = error.diagnostics[0].format().splitlines()[0] if error.diagnostics else str(error)
         return not_run(job, first, EXIT_USAGE)
-    except (UntrustedError, DeploymentKeyError, UsageError) as error:  # nothing from the database runs unsigned
+    except (UntrustedError, UsageError) as error:  # unsigned, no key here, or a variable missing: leave it as it is
         return not_run(job, str(error), error.exit_code)
     return _claim_and_run(
         store, job, source.loaded, list(job.args), options, note=source.note(job), workflow_version=source.version,
