@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from psflow.errors import UsageError
-from psflow.signing import PublicKey
 from psflow.settings import all_settings, database_setting
+from psflow.signing import PublicKey
 from psflow.store import Store, mask_password, open_store
 from psflow.store.urls import resolve
 
