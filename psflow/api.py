@@ -56,13 +56,15 @@ def run(
     announce: Callable[[str], None] | None = None,
     replay_output: bool = False,
     rerun_changed: bool = False,
+    env: Iterable[str] = (),
 ) -> RunResult:
     """Run `script` in this process as a new job, or as job `job_id` (created if new, continued if not).
 
     A str that is no file but a registered workflow's name runs that workflow's
     newest version. `announce` is told the script's warnings and which version runs.
+    `env` names environment variables the job needs at every attempt (`psflow exec --env`).
     """
-    request = running.exec_request(script, job_id)
+    request = running.exec_request(script, job_id, env)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
     if store is not None:
         return running.run(store, request, args, options=options, announce=announce)

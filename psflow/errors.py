@@ -12,6 +12,7 @@ EXIT_COMPLETED = 0  # completed, or nothing to do
 EXIT_FAILED = 1  # the script failed
 EXIT_USAGE = 2  # bad input: nothing was written
 EXIT_STOPPED = 3  # stopped with a status (Waiting, or a word given to stop())
+EXIT_UNTRUSTED = 4  # source or job data from the database without a valid signature: nothing ran
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT): 128 + 2, as shells report it
 EXIT_TERMINATED = 143  # SIGTERM: 128 + 15
 
@@ -56,3 +57,13 @@ class BlockArgumentError(BlockError):
 
 class BlockNameError(BlockArgumentError):
     """A block name that is not a str."""
+
+
+class UntrustedError(PsflowError):
+    """What the database says to run does not carry a valid signature of the deployment key: nothing ran."""
+
+    exit_code = EXIT_UNTRUSTED
+
+
+class DeploymentKeyError(UsageError):
+    """The deployment key is missing, unreadable, or not the kind this command needs."""

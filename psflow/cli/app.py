@@ -6,7 +6,8 @@ diagnostics with file:line:col) and exits with the error's code, never a traceba
 a reader that goes away (`psflow jobs | head -1`) ends the command quietly, exit 0.
 
 Exit codes: 0 completed · 1 the script failed · 2 bad input or usage ·
-3 stopped with a status (Waiting or another word given to stop()).
+3 stopped with a status (Waiting or another word given to stop()) · 4 refused:
+what the database says to run has no valid signature (psflow.service.trust).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from psflow.cli.messages import JobProgress, say
 from psflow.cli.near_misses import warn_near_misses
 from psflow.cli.render import shown
 from psflow.domain import WORKER_STATUSES, JobStatus, RunOptions
+from psflow.errors import EXIT_UNTRUSTED
 from psflow.runtime.signals import EXIT_FOR
 from psflow.service import inputs, running
 from psflow.service.due import due_jobs
@@ -36,6 +37,11 @@ def exec_(
     ),
     args: list[str] | None = typer.Argument(None, help="Arguments for the script (its sys.argv[1:])."),
     job: str | None = typer.Option(None, "--job", help="Job id: continue it if it exists, create it if not."),
+    env: list[str] | None = typer.Option(
+        None, "--env", metavar="NAME",
+        help="An environment variable the job needs at every attempt (a secret): its name is stored, "
+        "never its value; a resume where it is not set does not run the job (repeatable).",
+    ),
     replay_output: bool = ReplayOutputOption,
     rerun_changed: bool = RerunChangedOption,
     db: str | None = DbOption,
@@ -43,9 +49,10 @@ def exec_(
     """Run SCRIPT as a new job (or continue job --job ID). SCRIPT may name a registered workflow.
 
     The script is checked first (see `psflow check`): errors stop it, warnings are printed.
+    Arguments are stored with the job and shown by `psflow job`: pass secrets with --env.
     """
     warn_near_misses(cast("TyperCommand", ctx.command), args or [])
-    request = running.exec_request(script, job)
+    request = running.exec_request(script, job, env or ())
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
     with running.connect_for(request, db) as store:
         result = running.run(store, request, args or [], options=options, announce=say)
@@ -238,6 +245,8 @@ def summarize(results: list[RunResult], headline: str, shutdown: Shutdown | None
     say(f"{headline}: {summary}")
     if shutdown is not None and shutdown.requested:
         raise typer.Exit(EXIT_FOR.get(signal.Signals(shutdown.signals[0]), EXIT_FOR[signal.SIGINT]))
+    if any(result.error and result.exit_code == EXIT_UNTRUSTED for result in results):
+        raise typer.Exit(EXIT_UNTRUSTED)  # what the database asked to run was refused: the one to look at first
     failed = any(result.error or (result.status == JobStatus.FAILED and not result.skipped) for result in results)
     raise typer.Exit(1 if failed else 0)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from psflow.cli.app import DbOption, JsonOption, app
+from psflow.cli.commands_keys import say_key
 from psflow.cli.messages import say
 from psflow.cli.render import echo, print_workflow_versions, print_workflows
 from psflow.service import setup, workflows
@@ -66,11 +67,18 @@ def init(
     connection_string: str | None = typer.Option(None, "--connection-string", metavar="STR", help="Any of the above; psflow tells which."),
     settings: SettingsTarget | None = typer.Option(None, "--settings", case_sensitive=False, help="Keep this database for later commands: 'file' saves it in the config file, 'env' prints the PSFLOW_DB line."),
     upgrade: bool = typer.Option(False, "--upgrade", help="Upgrade a database made by an older psflow (back it up first)."),
+    key: str | None = typer.Option(
+        None, "--key", metavar="FILE",
+        help="The deployment key to use here: the public key (`psflow key export --public`) on a server that only "
+        "runs jobs, or the private key (default: keep this server's key, or make one).",
+    ),
 ) -> None:
-    """Create psflow's tables in a database (or upgrade them), and optionally keep it as the default."""
+    """Create psflow's tables in a database (or upgrade them), and optionally keep it as the default.
+
+    It also sets up this server's deployment key, which signs and verifies what psflow runs from the database."""
     result = setup.init(
         sqlite=sqlite, postgres=postgres, mssql=mssql, connection_string=connection_string,
-        upgrade=upgrade, settings=settings.value if settings else None,
+        upgrade=upgrade, settings=settings.value if settings else None, key_file=key,
     )
     if result.action == "created":
         say(f"created psflow schema {result.version} in {result.where}")
@@ -80,6 +88,8 @@ def init(
         say(f"psflow schema {result.version} in {result.where} is already current")
     if result.ignored:
         say(f"ignored (no meaning for psflow): {', '.join(result.ignored)}")
+    if result.key is not None:
+        say_key(result.key)
     if result.config_file:
         say(f"saved in {result.config_file}: psflow commands here use it unless --db or PSFLOW_DB say otherwise")
     if result.env_lines:

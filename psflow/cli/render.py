@@ -108,6 +108,10 @@ def print_job(job: dict[str, Any]) -> None:
     ]
     if job.get("waits"):
         lines.insert(4, f"waits for {job['waits']}")
+    if job.get("env"):
+        lines.insert(2, f"needs     {' '.join(job['env'])} (from the environment at every attempt, never stored)")
+    if job.get("signed") is False:
+        lines.insert(2, f"signed    no: no server runs it until `psflow key sign --job {job['id']}`")
     for line in lines:
         echo(line)
     echo()

@@ -16,6 +16,7 @@ from typing import Any
 
 from psflow import keys
 from psflow.domain import JobStatus
+from psflow.errors import DeploymentKeyError, UntrustedError
 from psflow.loading import read_source
 from psflow.service.running import skip_reason
 from psflow.service.sources import resolve_source
@@ -150,6 +151,8 @@ def _plan_job(store: Store, job: JobView, *, latest: bool, rerun_changed: bool) 
     except TransformError as error:
         first = error.diagnostics[0].format().splitlines()[0] if error.diagnostics else str(error)
         return replace(plan, error=first)
+    except (UntrustedError, DeploymentKeyError) as error:  # resume would refuse it: nothing to plan
+        return replace(plan, error=str(error))
     blocks = _plan_blocks(store, job.id, source.loaded.report, rerun_changed=rerun_changed)
     return replace(plan, blocks=tuple(blocks), note=source.note(job, planned=True))
 

@@ -14,17 +14,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from psflow.domain import JobStatus, Runner, RunOptions
-from psflow.errors import EXIT_COMPLETED, EXIT_USAGE, UsageError
+from psflow.errors import EXIT_COMPLETED, EXIT_USAGE, UntrustedError, UsageError
 from psflow.loading import LoadedScript, load_script, load_source
 from psflow.runtime import run_attempt
+from psflow.service import trust
 from psflow.service.due import not_due_reason, runner_gone, running_note
-from psflow.service.sources import CHANGED, Source, newer_note, resolve_source, workflow_label
+from psflow.service.sources import CHANGED, MOVED, Source, newer_note, resolve_source, workflow_label
+from psflow.signing import own_signer, signer
 from psflow.store import JobView, Store, WorkflowView
 from psflow.transform import TransformError
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
 _ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 WORKFLOW_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
 
 Announce = Callable[[str], None]
 
@@ -54,6 +57,7 @@ class ExecRequest:
     job_id: str | None  # --job or PSFLOW_JOB_ID
     loaded: LoadedScript | None = None  # a script file, compiled
     workflow: str | None = None  # else the name of a registered workflow
+    env: tuple[str, ...] = ()  # --env: variables every attempt needs (the names are stored, never the values)
 
 
 def new_job_id() -> str:
@@ -67,15 +71,30 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
-def exec_request(script: str | Path, job_id: str | None = None) -> ExecRequest:
-    """Check what `psflow exec SCRIPT [--job ID]` names: a script file (compiled now: a syntax error
-    stops here) or, when no such file exists, a registered workflow's name."""
+def exec_request(script: str | Path, job_id: str | None = None, env: Iterable[str] = ()) -> ExecRequest:
+    """Check what `psflow exec SCRIPT [--job ID] [--env NAME]` names: a script file (compiled now: a syntax
+    error stops here) or, when no such file exists, a registered workflow's name; variables that are set."""
     job_id = job_id or os.environ.get("PSFLOW_JOB_ID") or None
     if job_id is not None:
         check_job_id(job_id)
+    names = tuple(dict.fromkeys(env))
+    for name in names:
+        if not _ENV_NAME.fullmatch(name):
+            raise UsageError(f"--env {name!r} is not a variable's name: give the NAME only, never its value")
+    _check_env(names, "this job")
     if isinstance(script, str) and not Path(script).is_file() and WORKFLOW_NAME.fullmatch(script):
-        return ExecRequest(job_id, workflow=script)
-    return ExecRequest(job_id, loaded=load_script(Path(script)))
+        return ExecRequest(job_id, workflow=script, env=names)
+    return ExecRequest(job_id, loaded=load_script(Path(script)), env=names)
+
+
+def _check_env(names: Iterable[str], what: str) -> None:
+    """UsageError naming those of `names` this process's environment lacks: the job is not run without them."""
+    missing = [name for name in names if name not in os.environ]
+    if missing:
+        raise UsageError(
+            f"{what} needs environment variable {', '.join(missing)} (psflow exec --env), which is not set here: "
+            "set it in this command's environment and run it again"
+        )
 
 
 def connect_for(request: ExecRequest, db: str | None) -> Store:
@@ -109,7 +128,7 @@ def run(
     which version runs, before anything runs.
     """
     if request.workflow is not None:
-        return _run_workflow(store, request.workflow, list(args), request.job_id, options, announce)
+        return _run_workflow(store, request, list(args), options, announce)
     loaded = request.loaded
     assert loaded is not None
     _announce_warnings(loaded, announce)
@@ -117,8 +136,8 @@ def run(
         existing = store.get_job(request.job_id)
         if existing is not None:
             _check_same_script(existing, loaded)
-            return _continue(store, existing, loaded, list(args), options)
-    return _start(store, request.job_id or new_job_id(), loaded, list(args), options)
+            return _continue(store, existing, loaded, list(args), options, env=request.env)
+    return _start(store, request.job_id or new_job_id(), loaded, list(args), options, env=request.env)
 
 
 def resume_job(
@@ -142,15 +161,25 @@ def resume_one(store: Store, job: JobView, options: RunOptions, *, output_prefix
         return skipped(job, f"skipped: {waiting}")
     try:
         source = resolve_source(store, job, latest=options.latest)
+        if source.why == MOVED:
+            signer(create=False)  # moving a job is signing it anew: only where the private key is
+        _check_env(job.env, f"job {job.id}")
     except TransformError as error:  # edited into a script that does not compile: leave the job as it is
         first = error.diagnostics[0].format().splitlines()[0] if error.diagnostics else str(error)
-        return RunResult(
-            job_id=job.id, script=job.script, status=job.status, reason=job.reason, exit_code=EXIT_USAGE,
-            attempt=job.attempts, error=first,
-        )
+        return not_run(job, first, EXIT_USAGE)
+    except (UntrustedError, UsageError) as error:  # unsigned, no key here, or a variable missing: leave it as it is
+        return not_run(job, str(error), error.exit_code)
     return _claim_and_run(
         store, job, source.loaded, list(job.args), options, note=source.note(job), workflow_version=source.version,
         output_prefix=output_prefix,
+    )
+
+
+def not_run(job: JobView, error: str, exit_code: int) -> RunResult:
+    """Nothing ran and nothing was written: why, and the exit code it gives."""
+    return RunResult(
+        job_id=job.id, script=job.script, status=job.status, reason=job.reason, exit_code=exit_code,
+        attempt=job.attempts, error=error,
     )
 
 
@@ -178,7 +207,9 @@ def _start(
     options: RunOptions,
     *,
     workflow: WorkflowView | None = None,
+    env: tuple[str, ...] = (),
 ) -> RunResult:
+    key = trust.job_signer()  # before anything is written: a server with only the public key creates no job
     runner = Runner.here()
     created = store.create_job(
         job_id,
@@ -191,16 +222,21 @@ def _start(
         cwd=os.getcwd(),
         workflow=workflow.name if workflow is not None else None,
         workflow_version=workflow.version if workflow is not None else None,
+        env=env,
+        sign=lambda job, source: trust.sign_job(key, job, source),
     )
     if created is None:  # someone created it a moment ago
         existing = store.get_job(job_id)
         if existing is None:
             raise UsageError(f"job {job_id} was created and deleted meanwhile: run it again")
-        return _continue(store, existing, loaded, args, options)
+        return _continue(store, existing, loaded, args, options, env=env)
     return _attempt(store, created, loaded, args, runner, options, number=1, cwd=os.getcwd())
 
 
-def _continue(store: Store, job: JobView, loaded: LoadedScript, args: list[str], options: RunOptions) -> RunResult:
+def _continue(
+    store: Store, job: JobView, loaded: LoadedScript, args: list[str], options: RunOptions, *, env: tuple[str, ...] = ()
+) -> RunResult:
+    """Run an existing job again from `psflow exec` (its file, or its workflow version, given as `loaded`)."""
     if job.status == JobStatus.COMPLETED:
         return RunResult(
             job_id=job.id, script=job.script, status=job.status, reason=job.reason, attempt=job.attempts,
@@ -212,6 +248,10 @@ def _continue(store: Store, job: JobView, loaded: LoadedScript, args: list[str],
         raise UsageError(
             f"job {job.id} was started with arguments {list(job.args)}; run it without arguments to continue it"
         )
+    if env and set(env) != set(job.env):
+        raise UsageError(f"job {job.id} was started with --env {' '.join(job.env) or '(none)'}; it keeps them")
+    trust.verified_job(store, job)  # its arguments, folder and variables come from the database
+    _check_env(job.env, f"job {job.id}")
     note = Source(loaded, why=CHANGED if loaded.sha256 != job.source_sha256 else None).note(job)
     return _claim_and_run(store, job, loaded, list(job.args), options, note=note)
 
@@ -235,26 +275,31 @@ def _claim_and_run(
             job_id=job.id, script=job.script, status=current.status if current else job.status, reason=job.reason,
             attempt=job.attempts, note=taken_note(current, store.clock.now()), skipped=True,
         )
-    if loaded.sha256 != job.source_sha256:
-        store.update_source(job.id, number, loaded.source, loaded.sha256)
     if workflow_version is not None and workflow_version != job.workflow_version:
-        store.move_to_version(job.id, number, version=workflow_version, script=str(loaded.path))
-        job = replace(job, script=str(loaded.path), workflow_version=workflow_version)
-    cwd, cwd_note = _working_directory(store, job, number)
+        job = replace(job, script=str(loaded.path), workflow_version=workflow_version, source_sha256=loaded.sha256)
+        signature = trust.sign_job(signer(create=False), job, loaded.source)
+        store.move_to_version(
+            job.id, number, version=workflow_version, script=job.script, source=loaded.source,
+            source_sha256=loaded.sha256, signature=signature,
+        )
+    elif loaded.sha256 != job.source_sha256 and (key := own_signer()) is not None:
+        # The file here changed: its new text becomes the signed snapshot. A server with only
+        # the public key runs the file (the user's own) and leaves the signed snapshot as it was.
+        signature = trust.sign_job(key, replace(job, source_sha256=loaded.sha256), loaded.source)
+        store.update_source(job.id, number, loaded.source, loaded.sha256, signature=signature)
+    cwd, cwd_note = _working_directory(job)
     note = "; ".join(part for part in (note, cwd_note) if part) or None
     return _attempt(
         store, job, loaded, args, runner, options, number=number, note=note, cwd=cwd, output_prefix=output_prefix
     )
 
 
-def _working_directory(store: Store, job: JobView, number: int) -> tuple[str, str | None]:
-    """Where the attempt runs: the folder of the job's first attempt when it exists here, else this one."""
+def _working_directory(job: JobView) -> tuple[str, str | None]:
+    """Where the attempt runs: the folder of the job's first attempt when it exists here, else this one
+    (a job made without one runs here: its folder is signed with it, so it is never filled in later)."""
     here = os.getcwd()
-    if job.cwd is None:  # a job from before psflow kept it: from now on, this folder
-        store.set_cwd(job.id, number, here)
-        return here, None
-    if os.path.isdir(job.cwd):
-        return job.cwd, None
+    if job.cwd is None or os.path.isdir(job.cwd):
+        return job.cwd or here, None
     return here, f"its folder {job.cwd} does not exist here: ran in {here}"
 
 
@@ -319,9 +364,11 @@ def _announce_warnings(loaded: LoadedScript, announce: Announce | None) -> None:
 
 
 def _run_workflow(
-    store: Store, name: str, args: list[str], job_id: str | None, options: RunOptions, announce: Announce | None
+    store: Store, request: ExecRequest, args: list[str], options: RunOptions, announce: Announce | None
 ) -> RunResult:
-    """`run` for a name that is no file here: the newest version of that registered workflow."""
+    """`run` for a name that is no file here: the newest version of that registered workflow, once its
+    signature holds (a job continued: the version it started with, once the job's holds)."""
+    name, job_id = request.workflow or "", request.job_id
     newest = store.workflow(name)
     if newest is None:
         if Path(name).exists():  # a folder, say: the file error says what is wrong
@@ -340,12 +387,12 @@ def _run_workflow(
                 )
             # A job keeps the version it started with; `resume --latest` moves it.
             version = existing.workflow_version
-            loaded = load_source(workflow_label(name, version), store.job_source(existing.id) or "")
+            loaded = load_source(workflow_label(name, version), trust.verified_job(store, existing))
             if announce is not None:
                 announce(f"job {existing.id} runs workflow {name} v{version}{newer_note(newest.version, existing)}")
-            return _continue(store, existing, loaded, args, options)
-    loaded = load_source(workflow_label(name, newest.version), newest.source or "")
+            return _continue(store, existing, loaded, args, options, env=request.env)
+    loaded = load_source(workflow_label(name, newest.version), trust.verified_workflow(newest))
     if announce is not None:
         announce(f"no file {name!r} here: running registered workflow {name} v{newest.version} (its newest version)")
     _announce_warnings(loaded, announce)
-    return _start(store, job_id or new_job_id(), loaded, args, options, workflow=newest)
+    return _start(store, job_id or new_job_id(), loaded, args, options, workflow=newest, env=request.env)

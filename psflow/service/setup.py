@@ -9,6 +9,7 @@ from typing import Any
 
 from psflow.errors import UsageError
 from psflow.settings import all_settings, database_setting
+from psflow.signing import PublicKey
 from psflow.store import Store, mask_password, open_store
 from psflow.store.urls import resolve
 
@@ -46,6 +47,17 @@ class InitResult:
     config_file: str | None = None  # where --settings file saved it
     env_lines: tuple[str, ...] = ()  # for --settings env
     in_effect: bool = True  # whether later commands without --db use this database
+    key: DeploymentKey | None = None  # the deployment key this server now holds
+
+
+@dataclass(frozen=True)
+class DeploymentKey:
+    """The deployment key on this server (psflow.signing) and what was just done with it."""
+
+    key_id: str
+    folder: str
+    private: bool  # False: this server only runs jobs (it holds the public key)
+    action: str  # "created", "imported" or "kept"
 
 
 def init(
@@ -56,12 +68,14 @@ def init(
     connection_string: str | None = None,
     upgrade: bool = False,
     settings: str | None = None,
+    key_file: str | None = None,
 ) -> InitResult:
     """`psflow init`: create (or with `upgrade` migrate) the psflow schema in exactly one database,
     given as a path, URL or connection string; with `settings`, save it for later commands.
 
     Everything the user gave is checked before the database is touched, and the setting
-    is saved only once the schema is in place: a mistake leaves nothing half-written.
+    is saved only once the schema is in place: a mistake leaves nothing half-written. Then
+    this server's deployment key: `key_file` is imported, else a key is made if there is none.
     """
     from psflow.settings import check_config_writable, env_lines, save_database_url
     from psflow.store.connstrings import absolute_sqlite_url, to_url
@@ -92,9 +106,14 @@ def init(
     if connection.backend == "sqlite":
         url = absolute_sqlite_url(url, Path.cwd())  # the same file from any folder, later
     config_file = check_config_writable() if settings == "file" else None
+    if key_file is not None:
+        from psflow.signing import read_key_file
+
+        read_key_file(Path(key_file))  # a key file that cannot be used stops init before the database is touched
     report = initialize(url, upgrade=upgrade)
     if config_file is not None:
         save_database_url(url, config_file)
+    key = deployment_key(Path(key_file) if key_file else None)
     return InitResult(
         url=url,
         where=describe(url),
@@ -106,7 +125,38 @@ def init(
         config_file=str(config_file) if config_file is not None else None,
         env_lines=tuple(env_lines(url)) if settings == "env" else (),
         in_effect=settings == "env" or _resolved(database_setting(None).url or "")[0] == url,
+        key=key,
     )
+
+
+def deployment_key(key_file: Path | None = None, *, replace: bool = False) -> DeploymentKey:
+    """Import `key_file` (a public key line or a private key), or keep this server's key, or make one
+    when it has none: `psflow init` and `psflow key import`."""
+    from psflow import signing
+
+    folder = signing.keys_folder()
+    if key_file is not None:
+        public, private = signing.read_key_file(key_file)
+        signing.import_key(public, private, folder, replace=replace)
+        action = "imported"
+    else:
+        found = signing.current_public(folder)
+        public, action = (found, "kept") if found is not None else _made_here_or_meanwhile(folder)
+    return DeploymentKey(public.key_id, str(folder), signing.own_signer(folder) is not None, action)
+
+
+def _made_here_or_meanwhile(folder: Path) -> tuple[PublicKey, str]:
+    """A new key, or the one another psflow made at the same moment (two `init`s at once)."""
+    from psflow import signing
+    from psflow.errors import DeploymentKeyError
+
+    try:
+        return signing.create_key(folder).public, "created"
+    except DeploymentKeyError:
+        public = signing.current_public(folder)
+        if public is None:
+            raise
+        return public, "kept"
 
 
 def config(db: str | None = None) -> dict[str, Any]:

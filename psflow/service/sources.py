@@ -3,6 +3,7 @@
 A job of a registered workflow runs the version it started with (or, with
 `latest`, the workflow's newest) from the database. Any other job runs its
 script file where the file exists here, else the snapshot stored with the job.
+Nothing is chosen before the job's signature is checked (psflow.service.trust).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from psflow.errors import ScriptError
 from psflow.loading import LoadedScript, load_script, load_source
+from psflow.service.trust import verified_job, verified_workflow
 from psflow.store import JobView, Store
 
 CHANGED = "changed"  # the script file changed since the last attempt
@@ -55,18 +57,20 @@ def newer_note(newest: int | None, job: JobView) -> str:
 
 
 def resolve_source(store: Store, job: JobView, *, latest: bool) -> Source:
-    """The source `job` runs next; TransformError if that source does not compile here."""
+    """The source `job` runs next, once the job's signature (and the newer workflow version's,
+    with `latest`) holds: UntrustedError if not; TransformError if that source does not compile here."""
+    snapshot = verified_job(store, job)
     if job.workflow is not None:
         newest = store.workflow(job.workflow)
         newest_version = newest.version if newest is not None else None
         if latest and newest is not None and newest.version != job.workflow_version:
-            loaded = load_source(workflow_label(job.workflow, newest.version), newest.source or "")
+            loaded = load_source(workflow_label(job.workflow, newest.version), verified_workflow(newest))
             return Source(loaded, newest.version, newest_version, MOVED)
-        loaded = load_source(workflow_label(job.workflow, job.workflow_version), store.job_source(job.id) or "")
+        loaded = load_source(workflow_label(job.workflow, job.workflow_version), snapshot)
         behind = newest_version is not None and newest_version != job.workflow_version
         return Source(loaded, job.workflow_version, newest_version, BEHIND if behind else None)
     try:
         loaded = load_script(Path(job.script))
     except ScriptError:  # the file is gone (or moved) here: the snapshot the job was started with
-        return Source(load_script(Path(job.script), store.job_source(job.id) or ""), why=SNAPSHOT)
+        return Source(load_script(Path(job.script), snapshot), why=SNAPSHOT)
     return Source(loaded, why=CHANGED if loaded.sha256 != job.source_sha256 else None)

@@ -16,6 +16,7 @@ from psflow.domain import user_name
 from psflow.errors import UsageError
 from psflow.loading import load_script
 from psflow.service.running import WORKFLOW_NAME
+from psflow.service.trust import job_signer, sign_workflow
 from psflow.store import Store
 
 
@@ -43,14 +44,17 @@ def register(store: Store, name: str, script: str | Path) -> Registration:
     """Store `script`'s source as the next version of workflow `name` (1, 2, …).
 
     The script must compile (nothing is stored otherwise). If the newest version
-    already has exactly this source, no version is created.
+    already has exactly this source, no version is created. The version is signed
+    with the deployment key (made here on first use).
     """
     check_workflow_name(name)
     loaded = load_script(Path(script))  # missing file or syntax error: nothing is written
     sha256 = hashlib.sha256(loaded.source.encode()).hexdigest()  # of the text as stored and run
+    key = job_signer()  # a server with only the public key registers nothing
     workflow, created = store.register_workflow(
         name, source=loaded.source, source_sha256=sha256, script=str(loaded.path),
         host=socket.gethostname(), user=user_name(),
+        sign=lambda name, version, source: sign_workflow(key, name, version, source),
     )
     same_as = None
     if created:

@@ -8,6 +8,8 @@ statement. A runner whose lease ran out and whose job someone else took writes n
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from peewee import IntegrityError, Value, fn
@@ -40,8 +42,12 @@ class JobQueries(Queries):
         cwd: str | None = None,
         workflow: str | None = None,
         workflow_version: int | None = None,
+        env: tuple[str, ...] = (),
+        sign: Callable[[JobView, str], str] | None = None,
     ) -> JobView | None:
-        """Insert a new job already claimed by `runner` (attempt 1 begins); None if the id is taken."""
+        """Insert a new job already claimed by `runner` (attempt 1 begins); None if the id is taken.
+
+        `sign(job, source)` gives the signature stored with it (the store only keeps it)."""
         now = self.clock.now()
         lease = now + runner.lease_seconds
         job = JobView(
@@ -49,9 +55,12 @@ class JobQueries(Queries):
             status=JobStatus.RUNNING, reason=None, created_at=now, updated_at=now, owner_host=runner.host,
             owner_pid=runner.pid, owner_started=runner.started, lease_until=lease, attempts=1, due_at=lease,
             waits_for=None, waiting_since=None, workflow=workflow, workflow_version=workflow_version, cwd=cwd,
+            env=tuple(env),
         )
+        if sign is not None:
+            job = replace(job, signature=sign(job, source))
         row = {column: getattr(job, column) for column in JobView.COLUMNS}
-        row.update(args=json.dumps(args), source=source)
+        row.update(args=json.dumps(args), env=json.dumps(list(env)) if env else None, source=source)
         try:
             with self.db.atomic():
                 self.tables.job.insert(row).as_rowcount().execute()
@@ -153,20 +162,37 @@ class JobQueries(Queries):
                 ).where((Attempt.job == job.id) & (Attempt.number == job.attempts) & Attempt.ended_at.is_null()).execute()
         return claimed == 1
 
-    def update_source(self, job_id: str, number: int, source: str, source_sha256: str) -> bool:
-        """Keep the job's snapshot of its script current (a server without the file runs it); fenced."""
+    def update_source(self, job_id: str, number: int, source: str, source_sha256: str, *, signature: str) -> bool:
+        """Keep the job's snapshot of its script current (a server without the file runs it), signed anew; fenced."""
         Job = self.tables.job
-        return Job.update(source=source, source_sha256=source_sha256).where(self._owned(job_id, number)).execute() == 1
+        return (
+            Job.update(source=source, source_sha256=source_sha256, signature=signature)
+            .where(self._owned(job_id, number))
+            .execute()
+            == 1
+        )
 
-    def move_to_version(self, job_id: str, number: int, *, version: int, script: str) -> bool:
-        """Record that the job now runs version `version` of its workflow (`script` names it); fenced."""
+    def move_to_version(
+        self, job_id: str, number: int, *, version: int, script: str, source: str, source_sha256: str, signature: str
+    ) -> bool:
+        """Record that the job now runs version `version` of its workflow (`script` names it), signed anew; fenced."""
         Job = self.tables.job
-        return Job.update(workflow_version=version, script=script).where(self._owned(job_id, number)).execute() == 1
+        return (
+            Job.update(
+                workflow_version=version, script=script, source=source, source_sha256=source_sha256,
+                signature=signature,
+            )
+            .where(self._owned(job_id, number))
+            .execute()
+            == 1
+        )
 
-    def set_cwd(self, job_id: str, number: int, cwd: str) -> bool:
-        """The working directory every attempt of the job runs in; fenced."""
+    def sign_job(self, job: JobView, signature: str, *, cwd: str) -> bool:
+        """Store an admin's signature of `job` as read (`psflow key sign`); False, nothing written, if it
+        changed meanwhile. `cwd` fills in the folder of a job from before psflow kept it."""
         Job = self.tables.job
-        return Job.update(cwd=cwd).where(self._owned(job_id, number)).execute() == 1
+        unchanged = (Job.id == job.id) & (Job.attempts == job.attempts) & (Job.status == job.status)
+        return Job.update(signature=signature, cwd=cwd).where(unchanged).execute() == 1
 
     def renew_lease(self, job_id: str, number: int, lease_seconds: float) -> bool:
         """Push the lease of attempt `number` forward; False if the job is no longer that attempt's."""

@@ -180,3 +180,19 @@ def _due_jobs_fencing_and_transcripts(migrator: SchemaMigrator) -> None:
     db.execute_sql(
         "UPDATE psflow_job SET due_at = lease_until WHERE status = %s".replace("%s", db.param), ("Running",)
     )
+
+
+# ---- 3 → 4 ---------------------------------------------------------------------------
+# Signed source (psflow.service.trust): jobs and workflow versions get a signature, jobs the
+# names of the environment variables they need. Rows from before stay unsigned, and so are
+# refused until an admin signs them (`psflow key sign`).
+
+
+@step(3)
+def _signatures_and_environment_names(migrator: SchemaMigrator) -> None:
+    job, workflow = "psflow_job", "psflow_workflow"
+    migrator.migrate(
+        migrator.add_column(job, "env", TextField(null=True)),
+        migrator.add_column(job, "signature", TextField(null=True)),
+        migrator.add_column(workflow, "signature", TextField(null=True)),
+    )

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from peewee import CharField, Database, DoubleField, ForeignKeyField, IntegerField, Model, TextField, make_snake_case
 
-SCHEMA_VERSION = 3  # psflow.store.migrations upgrades older databases
+SCHEMA_VERSION = 4  # psflow.store.migrations upgrades older databases
 
 
 def _table_name(model: type[Model]) -> str:
@@ -60,6 +60,9 @@ class Job(_Table):
     waiting_since = DoubleField(null=True)
     cwd = TextField(null=True)  # the working directory of its first attempt: every attempt runs there
     live_output = TextField(null=True)  # the running attempt's latest output, for `psflow logs --follow`
+    # Schema 4:
+    env = TextField(null=True)  # JSON list of the environment variables every attempt needs (names only)
+    signature = TextField(null=True)  # the deployment key's signature of what it runs (psflow.service.trust)
 
     class Meta:
         indexes = ((("status", "due_at"), False),)
@@ -129,6 +132,7 @@ class Workflow(_Table):
     created_at = DoubleField()
     host = CharField(max_length=255)
     user = CharField(max_length=255)
+    signature = TextField(null=True)  # schema 4: the deployment key's signature of its source
 
     class Meta:
         indexes = ((("name", "version"), True),)

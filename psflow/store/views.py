@@ -36,17 +36,20 @@ class JobView:
     workflow: str | None
     workflow_version: int | None
     cwd: str | None
+    env: tuple[str, ...] = ()  # environment variables every attempt needs (names; values are never stored)
+    signature: str | None = None  # psflow.service.trust checks it before anything runs
 
     COLUMNS = (
         "id", "name", "script", "source_sha256", "args", "status", "reason", "created_at", "updated_at",
         "owner_host", "owner_pid", "owner_started", "lease_until", "attempts", "due_at", "waits_for", "waiting_since",
-        "workflow", "workflow_version", "cwd",
+        "workflow", "workflow_version", "cwd", "env", "signature",
     )
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> JobView:
         values = dict(zip(cls.COLUMNS, row, strict=True))
         values["args"] = tuple(json.loads(values["args"]))
+        values["env"] = tuple(json.loads(values["env"])) if values["env"] else ()
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -69,6 +72,8 @@ class JobView:
             "workflow": self.workflow,
             "workflow_version": self.workflow_version,
             "cwd": self.cwd,
+            "env": list(self.env),
+            "signed": self.signature is not None,
         }
 
 
@@ -193,9 +198,10 @@ class WorkflowView:
     created_at: float
     host: str
     user: str
+    signature: str | None = None
     source: str | None = None
 
-    COLUMNS = ("name", "version", "script", "source_sha256", "created_at", "host", "user")
+    COLUMNS = ("name", "version", "script", "source_sha256", "created_at", "host", "user", "signature")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -206,4 +212,5 @@ class WorkflowView:
             "registered": self.created_at,
             "user": self.user,
             "host": self.host,
+            "signed": self.signature is not None,
         }

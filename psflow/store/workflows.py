@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from peewee import IntegrityError, fn
 
 from psflow.errors import StoreError
@@ -16,9 +18,11 @@ class WorkflowQueries(Queries):
         return [*columns, Workflow.source] if source else columns
 
     def register_workflow(
-        self, name: str, *, source: str, source_sha256: str, script: str, host: str, user: str
+        self, name: str, *, source: str, source_sha256: str, script: str, host: str, user: str,
+        sign: Callable[[str, int, str], str] | None = None,
     ) -> tuple[WorkflowView, bool]:
-        """Store `source` as the next version of workflow `name`; (that version, True).
+        """Store `source` as the next version of workflow `name`, with `sign(name, version, source)` (without
+        it the version is unsigned, and no server runs it); (that version, True).
 
         If the newest version already has this source, nothing is written: (it, False).
         Two registrations at once: the unique (name, version) index makes one retry.
@@ -27,9 +31,10 @@ class WorkflowQueries(Queries):
             newest = self.workflow(name)
             if newest is not None and newest.source_sha256 == source_sha256:
                 return newest, False
+            version = newest.version + 1 if newest is not None else 1
             created = WorkflowView(
-                name=name, version=newest.version + 1 if newest is not None else 1, script=script,
-                source_sha256=source_sha256, created_at=self.clock.now(), host=host, user=user, source=source,
+                name=name, version=version, script=script, source_sha256=source_sha256, created_at=self.clock.now(),
+                host=host, user=user, signature=sign(name, version, source) if sign else None, source=source,
             )
             row = {column: getattr(created, column) for column in (*WorkflowView.COLUMNS, "source")}
             try:
@@ -78,3 +83,9 @@ class WorkflowQueries(Queries):
         )
         views = [WorkflowView(*row) for row in rows]
         return [(view, stats[view.name][1], stats[view.name][2]) for view in views if view.version == stats[view.name][0]]
+
+    def sign_workflow(self, name: str, version: int, signature: str) -> bool:
+        """Store an admin's signature of one version (`psflow key sign --workflow`)."""
+        Workflow = self.tables.workflow
+        version_row = (Workflow.name == name) & (Workflow.version == version)
+        return Workflow.update(signature=signature).where(version_row).execute() == 1

@@ -63,7 +63,9 @@ def test_workflows_are_listed_by_name_with_their_newest_version(store: Store, tm
     for row in listed:
         assert set(row) == {
             "name", "version", "versions", "script", "source_sha256", "registered", "first_registered", "user", "host",
+            "signed",
         }
+        assert row["signed"] is True
         assert isinstance(row["registered"], float) and row["first_registered"] <= row["registered"]
         assert len(row["source_sha256"]) == 64 and row["user"] and row["host"]
     assert listed[0]["first_registered"] < listed[0]["registered"]  # alpha v1 came first

@@ -137,14 +137,34 @@ def test_an_orphan_is_failed_only_if_still_that_runner_s(store: Store) -> None:
 
 def test_source_and_workflow_version_follow_the_job(store: Store) -> None:
     _job(store)
-    store.update_source("job-1", 1, "print(2)\n", "2" * 64)
-    store.move_to_version("job-1", 1, version=3, script="<workflow flow v3>")
-    store.set_cwd("job-1", 1, "/srv/work")
+    store.update_source("job-1", 1, "print(2)\n", "2" * 64, signature="sig-2")
+    assert (store.job_source("job-1"), store.get_job("job-1").signature) == ("print(2)\n", "sig-2")
+    store.move_to_version(
+        "job-1", 1, version=3, script="<workflow flow v3>", source="print(3)\n", source_sha256="3" * 64,
+        signature="sig-3",
+    )
 
     job = store.get_job("job-1")
-    assert (store.job_source("job-1"), job.source_sha256, job.workflow_version, job.script, job.cwd) == (
-        "print(2)\n", "2" * 64, 3, "<workflow flow v3>", "/srv/work"
+    assert (store.job_source("job-1"), job.source_sha256, job.workflow_version, job.script) == (
+        "print(3)\n", "3" * 64, 3, "<workflow flow v3>"
     )
+    assert job.signature == "sig-3"
+
+
+def test_a_job_keeps_its_signature_and_the_names_of_its_variables(store: Store) -> None:
+    created = store.create_job(
+        "job-2", name="flow", script="/srv/flow.py", source="print(1)\n", source_sha256="1" * 64, args=["a"],
+        runner=HERE, env=("TOKEN", "PASSWORD"), sign=lambda job, source: f"signed {job.id} {job.env} {source!r}",
+    )
+
+    assert created == store.get_job("job-2")
+    assert (created.env, created.signature) == (("TOKEN", "PASSWORD"), "signed job-2 ('TOKEN', 'PASSWORD') 'print(1)\\n'")
+    assert store.get_job("job-2").to_json()["env"] == ["TOKEN", "PASSWORD"]
+
+    assert store.sign_job(created, "vouched", cwd="/srv") is True
+    assert (store.get_job("job-2").signature, store.get_job("job-2").cwd) == ("vouched", "/srv")
+    store.claim_job(store.get_job("job-2"), HERE, runner_gone=True)
+    assert store.sign_job(created, "stale", cwd="/srv") is False  # it changed since it was read
 
 
 # ---- attempts ---------------------------------------------------------------------------
@@ -237,7 +257,7 @@ def test_a_runner_whose_job_was_taken_over_writes_nothing(store: Store, clock: F
     assert store.replace_block("job-1", _record("A", 1)) is False
     assert store.renew_lease("job-1", 1, 60) is False
     assert store.start_attempt("job-1", 1, HERE, source_sha256="0" * 64) is False
-    assert store.update_source("job-1", 1, "x", "0" * 64) is False
+    assert store.update_source("job-1", 1, "x", "0" * 64, signature="s") is False
     assert store.set_live_output("job-1", 1, "late") is False
     assert store.finish_attempt("job-1", 1, status=JobStatus.COMPLETED, reason=None) is False
 
@@ -434,3 +454,14 @@ def test_database_errors_come_out_as_store_errors_naming_the_database(store: Sto
 
     with pytest.raises(StoreError, match=r"^cannot use database .+: .*psflow_signal"):
         store.inputs("job-1")
+
+
+def test_a_workflow_version_keeps_its_signature(store: Store) -> None:
+    created, _ = store.register_workflow(
+        "nightly", source="a", source_sha256="a" * 64, script="/a.py", host="h", user="u",
+        sign=lambda name, version, source: f"{name} v{version} {source}",
+    )
+
+    assert created.signature == store.workflow("nightly", 1).signature == "nightly v1 a"
+    assert store.sign_workflow("nightly", 1, "again") is True
+    assert [view.signature for view in store.workflow_versions("nightly")] == ["again"]

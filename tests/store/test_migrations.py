@@ -249,8 +249,12 @@ def test_upgraded_waiting_job_resumes_replaying_its_completed_blocks(db_url, tmp
     assert run("init", "--upgrade", *backend_option(db_url)).returncode == 0
     (tmp_path / "approved.flag").write_text("yes")
 
+    unsigned = run("resume", "--db", db_url)  # a job from before psflow signed jobs is never trusted silently
+    signed = run("key", "sign", "--job", "waitingjob1", "--db", db_url)
     result = run("resume", "--db", db_url)
 
+    assert unsigned.returncode == 4 and "refused to run job waitingjob1: it has no signature" in unsigned.stderr
+    assert signed.returncode == 0 and "signed job waitingjob1: runs " in signed.stderr, signed.stderr
     assert result.returncode == 0, result.stderr
     assert "job waitingjob1: Completed" in result.stderr and "1 replayed" in result.stderr, result.stderr
     assert "total=6" in result.stdout  # `rows` came back from the version-1 row

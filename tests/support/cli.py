@@ -50,8 +50,9 @@ def invoke(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None
     saved = (dict(os.environ), os.getcwd(), sys.argv)
     stdout, stderr = io.StringIO(), io.StringIO()
     code = 0
+    wanted = environment(db_url, env)  # read before clearing: PSFLOW_CONFIG (the test's, never the user's) stays
     os.environ.clear()
-    os.environ.update(environment(db_url, env))
+    os.environ.update(wanted)
     os.chdir(cwd)
     sys.argv = ["psflow", *args]
     try:

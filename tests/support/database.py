@@ -142,3 +142,17 @@ def tables_of(db_url: str) -> set[str]:
         return set(db.get_tables())
     finally:
         db.close()
+
+
+def forge(db_url: str, table: str, key: dict[str, object], **values: object) -> None:
+    """Change a row behind psflow's back, as anyone who can write the database can (`key`: which row)."""
+    db = _connect(db_url)
+    try:
+        assignments = ", ".join(f"{column} = {db.param}" for column in values)
+        condition = " AND ".join(f"{column} = {db.param}" for column in key)
+        cursor = db.execute_sql(
+            f"UPDATE {table} SET {assignments} WHERE {condition}", (*values.values(), *key.values())
+        )
+        assert cursor.rowcount == 1, f"no row {key} in {table}"
+    finally:
+        db.close()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from psflow.domain import JobStatus, Runner, RunOptions
-from psflow.service import inputs, running
+from psflow.service import inputs, running, trust
 from psflow.service.due import due_jobs, not_due_reason
 from psflow.service.running import RunResult
 from psflow.store import BlockRecord, JobView, Store
@@ -77,8 +77,10 @@ def held_elsewhere(store: Store, job_id: str, *, runner: Runner = ELSEWHERE) -> 
     Nothing runs here: move the store's clock past the lease to make it a job whose runner died."""
     source = "pass\n"
     sha256 = hashlib.sha256(source.encode()).hexdigest()
+    key = trust.job_signer()  # the deployment's key, as that runner's server signs with
     job = store.create_job(
-        job_id, name="flow", script="/srv/flow.py", source=source, source_sha256=sha256, args=[], runner=runner
+        job_id, name="flow", script="/srv/flow.py", source=source, source_sha256=sha256, args=[], runner=runner,
+        sign=lambda created, text: trust.sign_job(key, created, text),
     )
     assert job is not None, f"job {job_id} exists already"
     store.start_attempt(job_id, 1, runner, source_sha256=sha256)

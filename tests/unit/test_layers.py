@@ -28,6 +28,8 @@ FORBIDDEN = {
     "psflow.loading": {"peewee", "playhouse", "psflow.store", "psflow.runtime", "psflow.service", "psflow.cli",
                        "psflow.api"},
     "psflow.runtime": {"libcst", "psflow.service", "psflow.cli", "psflow.api", "psflow.transform.rewriter"},
+    "psflow.signing": {"peewee", "playhouse", "libcst", "psflow.store", "psflow.transform", "psflow.runtime",
+                       "psflow.service", "psflow.cli", "psflow.loading", "psflow.api"},
     "psflow.service": {"psflow.cli", "psflow.api"},
     "psflow.cli": {"peewee", "playhouse", "libcst", "psflow.store", "psflow.api"},
 }
