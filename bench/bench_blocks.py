@@ -5,7 +5,8 @@ Prints, for scripts of N trivial blocks (N = 10, 100, 1000):
   * replay: cost per block when every block is already completed,
   * the raw cost of one sqlite3 INSERT+COMMIT in WAL mode with the same `synchronous`
     setting, measured just before each psflow run, and psflow's first-attempt cost
-    as a multiple of it;
+    as a multiple of it,
+  * the time of an attempt of no blocks: what an attempt costs besides its blocks;
 and, once, the whole-process time of `psflow exec` for a 3-block script with a warm
 code cache.
 
@@ -105,10 +106,11 @@ def _attempt_seconds(store, code, job_id: str, number: int, blocks: int) -> floa
 
 def per_block_seconds(script: Path, url: str, raw: RawCommits, blocks: int, repeat: int) -> dict[str, float]:
     """Medians over `repeat` fresh jobs: seconds per block of the first attempt and of the replay,
-    of a raw commit measured just before, and the first attempt's multiple of that raw commit."""
+    of a raw commit measured just before, the first attempt's multiple of that raw commit, and the
+    seconds of a first attempt of no blocks (what an attempt costs besides its blocks)."""
     store = open_store(url)
     code = load_script(script).code
-    runs: dict[str, list[float]] = {"first": [], "replay": [], "raw": [], "ratio": []}
+    runs: dict[str, list[float]] = {"first": [], "replay": [], "raw": [], "ratio": [], "empty": []}
     for _ in range(repeat):
         raw_seconds = raw.seconds(max(blocks, 100))
         timings = {}
@@ -132,6 +134,7 @@ def per_block_seconds(script: Path, url: str, raw: RawCommits, blocks: int, repe
         runs["replay"].append((timings[blocks][1] - timings[0][1]) / blocks)
         runs["raw"].append(raw_seconds)
         runs["ratio"].append(first / raw_seconds)
+        runs["empty"].append(timings[0][0])
     store.close()
     return {name: statistics.median(values) for name, values in runs.items()}
 
@@ -172,6 +175,7 @@ def main() -> None:
                 print(
                     f"  N={n:5d}  first attempt {m['first'] * 1e6:8.1f} us/block ({m['ratio']:4.2f}x raw,"
                     f" raw {m['raw'] * 1e6:7.1f} us)   replay {m['replay'] * 1e6:6.1f} us/block"
+                    f"   (attempt of 0 blocks {m['empty'] * 1e3:6.1f} ms)"
                 )
             raw.close()
         url = f"sqlite:///{folder / 'exec.sqlite'}"
