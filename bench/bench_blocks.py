@@ -2,7 +2,7 @@
 
 Prints, for scripts of N trivial blocks (N = 10, 100, 1000):
   * first attempt: psflow's cost per block (each block: one committed, fenced INSERT),
-  * replay: cost per block when every block is already completed,
+  * replay: cost per block when every block is already completed (wall time, and CPU time),
   * the raw cost of one sqlite3 INSERT+COMMIT in WAL mode with the same `synchronous`
     setting, measured just before each psflow run, and psflow's first-attempt cost
     as a multiple of it,
@@ -90,15 +90,15 @@ class RawCommits:
         self.connection.close()
 
 
-def _attempt_seconds(store, code, job_id: str, number: int, blocks: int) -> float:
-    """Wall time of attempt `number` of the script, run through psflow's runtime. The job is
+def _attempt_seconds(store, code, job_id: str, number: int, blocks: int) -> tuple[float, float]:
+    """Wall and CPU time of attempt `number` of the script, run through psflow's runtime. The job is
     claimed first, as psflow does, so every fenced write of the attempt is its owner's."""
     if number > 1 and not store.claim_job(store.get_job(job_id), BENCH, runner_gone=True):
         raise SystemExit(f"bench: could not claim job {job_id} for attempt {number}")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with redirect_stderr(io.StringIO()):
         result = run_attempt(store, job_id, number, code, script="blocks.py", argv=[str(blocks), "stop"], runner=BENCH)
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - start, time.process_time() - cpu
     if result.status != "Waiting" or result.ran + result.replayed != blocks:
         raise SystemExit(f"bench: attempt {number} of job {job_id} ended {result.status}, not as measured")
     return elapsed
@@ -106,11 +106,12 @@ def _attempt_seconds(store, code, job_id: str, number: int, blocks: int) -> floa
 
 def per_block_seconds(script: Path, url: str, raw: RawCommits, blocks: int, repeat: int) -> dict[str, float]:
     """Medians over `repeat` fresh jobs: seconds per block of the first attempt and of the replay,
-    of a raw commit measured just before, the first attempt's multiple of that raw commit, and the
-    seconds of a first attempt of no blocks (what an attempt costs besides its blocks)."""
+    of a raw commit measured just before, the first attempt's multiple of that raw commit, the
+    seconds of a first attempt of no blocks (what an attempt costs besides its blocks), and the
+    replay's CPU seconds per block (wall time on a busy machine also counts other processes' turns)."""
     store = open_store(url)
     code = load_script(script).code
-    runs: dict[str, list[float]] = {"first": [], "replay": [], "raw": [], "ratio": [], "empty": []}
+    runs: dict[str, list[float]] = {"first": [], "replay": [], "raw": [], "ratio": [], "empty": [], "replay_cpu": []}
     for _ in range(repeat):
         raw_seconds = raw.seconds(max(blocks, 100))
         timings = {}
@@ -129,12 +130,14 @@ def per_block_seconds(script: Path, url: str, raw: RawCommits, blocks: int, repe
                 _attempt_seconds(store, code, job_id, 1, n),
                 _attempt_seconds(store, code, job_id, 2, n),
             )
-        first = (timings[blocks][0] - timings[0][0]) / blocks
+        (first_0, replay_0), (first_n, replay_n) = timings[0], timings[blocks]
+        first = (first_n[0] - first_0[0]) / blocks
         runs["first"].append(first)
-        runs["replay"].append((timings[blocks][1] - timings[0][1]) / blocks)
+        runs["replay"].append((replay_n[0] - replay_0[0]) / blocks)
+        runs["replay_cpu"].append((replay_n[1] - replay_0[1]) / blocks)
         runs["raw"].append(raw_seconds)
         runs["ratio"].append(first / raw_seconds)
-        runs["empty"].append(timings[0][0])
+        runs["empty"].append(first_0[0])
     store.close()
     return {name: statistics.median(values) for name, values in runs.items()}
 
@@ -175,6 +178,7 @@ def main() -> None:
                 print(
                     f"  N={n:5d}  first attempt {m['first'] * 1e6:8.1f} us/block ({m['ratio']:4.2f}x raw,"
                     f" raw {m['raw'] * 1e6:7.1f} us)   replay {m['replay'] * 1e6:6.1f} us/block"
+                    f" (CPU {m['replay_cpu'] * 1e6:5.1f})"
                     f"   (attempt of 0 blocks {m['empty'] * 1e3:6.1f} ms)"
                 )
             raw.close()
