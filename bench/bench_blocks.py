@@ -4,8 +4,8 @@ Prints, for scripts of N trivial blocks (N = 10, 100, 1000):
   * first attempt: psflow's cost per block (each block: one committed, fenced INSERT),
   * replay: cost per block when every block is already completed (wall time, and CPU time),
   * the raw cost of one sqlite3 INSERT+COMMIT in WAL mode with the same `synchronous`
-    setting, measured just before each psflow run, and psflow's first-attempt cost
-    as a multiple of it,
+    setting, measured just before and just after each psflow first attempt, and
+    psflow's first-attempt cost as a multiple of it,
   * the time of an attempt of no blocks: what an attempt costs besides its blocks;
 and, once, the whole-process time of `psflow exec` for a 3-block script with a warm
 code cache.
@@ -106,15 +106,14 @@ def _attempt_seconds(store, code, job_id: str, number: int, blocks: int) -> tupl
 
 def per_block_seconds(script: Path, url: str, raw: RawCommits, blocks: int, repeat: int) -> dict[str, float]:
     """Medians over `repeat` fresh jobs: seconds per block of the first attempt and of the replay,
-    of a raw commit measured just before, the first attempt's multiple of that raw commit, the
+    of a raw commit measured around it, the first attempt's multiple of that raw commit, the
     seconds of a first attempt of no blocks (what an attempt costs besides its blocks), and the
     replay's CPU seconds per block (wall time on a busy machine also counts other processes' turns)."""
     store = open_store(url)
     code = load_script(script).code
     runs: dict[str, list[float]] = {"first": [], "replay": [], "raw": [], "ratio": [], "empty": [], "replay_cpu": []}
     for _ in range(repeat):
-        raw_seconds = raw.seconds(max(blocks, 100))
-        timings = {}
+        timings, raw_seconds = {}, 0.0
         for n in (0, blocks):
             job_id = new_job_id()
             store.create_job(
@@ -126,10 +125,12 @@ def per_block_seconds(script: Path, url: str, raw: RawCommits, blocks: int, repe
                 args=[],
                 runner=BENCH,
             )
-            timings[n] = (
-                _attempt_seconds(store, code, job_id, 1, n),
-                _attempt_seconds(store, code, job_id, 2, n),
-            )
+            if n:  # raw commits just before and just after: the disk is shared, its speed drifts
+                raw_seconds = raw.seconds(max(blocks, 100)) / 2
+            first = _attempt_seconds(store, code, job_id, 1, n)
+            if n:
+                raw_seconds += raw.seconds(max(blocks, 100)) / 2
+            timings[n] = (first, _attempt_seconds(store, code, job_id, 2, n))
         (first_0, replay_0), (first_n, replay_n) = timings[0], timings[blocks]
         first = (first_n[0] - first_0[0]) / blocks
         runs["first"].append(first)
