@@ -1,11 +1,14 @@
 """Per-block cost of psflow on SQLite, next to the cost of one raw SQLite commit.
 
 Prints, for scripts of N trivial blocks (N = 10, 100, 1000):
-  * first attempt: psflow's cost per block (each block: one committed transaction),
-  * replay: cost per block when every block is already completed,
-and, once: the raw cost of one sqlite3 INSERT+COMMIT in WAL mode with the same
-`synchronous` setting, and the whole-process time of `psflow exec` for a 3-block
-script with a warm code cache.
+  * first attempt: psflow's cost per block (each block: one committed, fenced INSERT),
+  * replay: cost per block when every block is already completed (wall time, and CPU time),
+  * the raw cost of one sqlite3 INSERT+COMMIT in WAL mode with the same `synchronous`
+    setting, measured just before and just after each psflow first attempt, and
+    psflow's first-attempt cost as a multiple of it,
+  * the time of an attempt of no blocks: what an attempt costs besides its blocks;
+and, once, the whole-process time of `psflow exec` for a 3-block script with a warm
+code cache.
 
     python bench/bench_blocks.py                  # synchronous=FULL and NORMAL
     python bench/bench_blocks.py --repeat 9       # more repetitions, steadier medians
@@ -13,7 +16,11 @@ script with a warm code cache.
 Per-block figures are (time(attempt of N blocks) - time(attempt of 0 blocks)) / N
 for the same script run through psflow's runtime, so the fixed cost of an
 attempt (loading its records, recording its end) is not counted; medians over
---repeat runs, each on a fresh job.
+--repeat runs, each on a fresh job. On a shared machine a commit's cost drifts
+with the other processes' disk traffic, so the multiple is taken run by run
+(raw commits, then psflow, side by side) and its median printed: it compares
+like with like. With N=10 the attempts' own commits jitter more than ten blocks
+cost: read the larger N.
 """
 
 from __future__ import annotations
@@ -57,57 +64,83 @@ block "three":
 """
 
 
-def raw_commit_seconds(folder: Path, synchronous: str, count: int = 1000, repeat: int = 5) -> float:
-    """One INSERT+COMMIT with the sqlite3 module, WAL, given synchronous.
+class RawCommits:
+    """INSERT+COMMIT with the sqlite3 module alone, WAL, the given synchronous: the yardstick."""
 
-    Measured like psflow's figures: total time of `count` commits / count (so WAL
-    checkpoints are paid for on both sides), median over `repeat` runs.
-    """
-    connection = sqlite3.connect(folder / f"raw-{synchronous}.sqlite", isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute(f"PRAGMA synchronous={synchronous}")
-    connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, job TEXT, name TEXT, saved TEXT)")
-    samples = []
-    for run in range(repeat):
+    def __init__(self, folder: Path, synchronous: str) -> None:
+        self.connection = sqlite3.connect(folder / f"raw-{synchronous}.sqlite", isolation_level=None)
+        self.connection.execute("PRAGMA journal_mode=WAL")
+        self.connection.execute(f"PRAGMA synchronous={synchronous}")
+        self.connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, job TEXT, name TEXT, saved TEXT)")
+        self.made = 0
+
+    def seconds(self, count: int) -> float:
+        """Time of `count` commits / count (WAL checkpoints are paid for, as psflow's blocks pay them)."""
         start = time.perf_counter()
-        for i in range(count):
-            connection.execute("BEGIN")
-            connection.execute("INSERT INTO t (job, name, saved) VALUES (?, ?, ?)", ("job", f"{run}-{i}", '{"x":1}'))
-            connection.execute("COMMIT")
-        samples.append((time.perf_counter() - start) / count)
-    connection.close()
-    return statistics.median(samples)
+        for _ in range(count):
+            self.made += 1
+            self.connection.execute("BEGIN")
+            self.connection.execute(
+                "INSERT INTO t (job, name, saved) VALUES (?, ?, ?)", ("job", f"b{self.made}", '{"x":1}')
+            )
+            self.connection.execute("COMMIT")
+        return (time.perf_counter() - start) / count
+
+    def close(self) -> None:
+        self.connection.close()
 
 
-def _attempt_seconds(store, code, job_id: str, number: int, blocks: int) -> float:
-    """Wall time of one attempt of the script, run through psflow's runtime."""
-    start = time.perf_counter()
+def _attempt_seconds(store, code, job_id: str, number: int, blocks: int) -> tuple[float, float]:
+    """Wall and CPU time of attempt `number` of the script, run through psflow's runtime. The job is
+    claimed first, as psflow does, so every fenced write of the attempt is its owner's."""
+    if number > 1 and not store.claim_job(store.get_job(job_id), BENCH, runner_gone=True):
+        raise SystemExit(f"bench: could not claim job {job_id} for attempt {number}")
+    start, cpu = time.perf_counter(), time.process_time()
     with redirect_stderr(io.StringIO()):
-        run_attempt(store, job_id, number, code, script="blocks.py", argv=[str(blocks), "stop"], runner=BENCH)
-    return time.perf_counter() - start
+        result = run_attempt(store, job_id, number, code, script="blocks.py", argv=[str(blocks), "stop"], runner=BENCH)
+    elapsed = time.perf_counter() - start, time.process_time() - cpu
+    if result.status != "Waiting" or result.ran + result.replayed != blocks:
+        raise SystemExit(f"bench: attempt {number} of job {job_id} ended {result.status}, not as measured")
+    return elapsed
 
 
-def per_block_seconds(script: Path, url: str, blocks: int, repeat: int) -> tuple[float, float]:
-    """(first attempt, replay) seconds per block, medians over `repeat` fresh jobs."""
+def per_block_seconds(script: Path, url: str, raw: RawCommits, blocks: int, repeat: int) -> dict[str, float]:
+    """Medians over `repeat` fresh jobs: seconds per block of the first attempt and of the replay,
+    of a raw commit measured around it, the first attempt's multiple of that raw commit, the
+    seconds of a first attempt of no blocks (what an attempt costs besides its blocks), and the
+    replay's CPU seconds per block (wall time on a busy machine also counts other processes' turns)."""
     store = open_store(url)
     code = load_script(script).code
-    first, replay = [], []
+    runs: dict[str, list[float]] = {"first": [], "replay": [], "raw": [], "ratio": [], "empty": [], "replay_cpu": []}
     for _ in range(repeat):
-        timings = {}
+        timings, raw_seconds = {}, 0.0
         for n in (0, blocks):
             job_id = new_job_id()
             store.create_job(
-                job_id, name="bench", script=str(script), source="", source_sha256="", args=[],
+                job_id,
+                name="bench",
+                script=str(script),
+                source="",
+                source_sha256="",
+                args=[],
                 runner=BENCH,
             )
-            timings[n] = (
-                _attempt_seconds(store, code, job_id, 1, n),
-                _attempt_seconds(store, code, job_id, 2, n),
-            )
-        first.append((timings[blocks][0] - timings[0][0]) / blocks)
-        replay.append((timings[blocks][1] - timings[0][1]) / blocks)
+            if n:  # raw commits just before and just after: the disk is shared, its speed drifts
+                raw_seconds = raw.seconds(max(blocks, 100)) / 2
+            first = _attempt_seconds(store, code, job_id, 1, n)
+            if n:
+                raw_seconds += raw.seconds(max(blocks, 100)) / 2
+            timings[n] = (first, _attempt_seconds(store, code, job_id, 2, n))
+        (first_0, replay_0), (first_n, replay_n) = timings[0], timings[blocks]
+        first = (first_n[0] - first_0[0]) / blocks
+        runs["first"].append(first)
+        runs["replay"].append((replay_n[0] - replay_0[0]) / blocks)
+        runs["replay_cpu"].append((replay_n[1] - replay_0[1]) / blocks)
+        runs["raw"].append(raw_seconds)
+        runs["ratio"].append(first / raw_seconds)
+        runs["empty"].append(first_0[0])
     store.close()
-    return statistics.median(first), statistics.median(replay)
+    return {name: statistics.median(values) for name, values in runs.items()}
 
 
 def exec_process_seconds(folder: Path, url: str, repeat: int) -> float:
@@ -137,14 +170,19 @@ def main() -> None:
         print(f"psflow per-block cost on SQLite (WAL), medians of {options.repeat} runs; folder {folder}")
         for synchronous in ("FULL", "NORMAL"):
             url = f"sqlite:///{folder / f'psflow-{synchronous}.sqlite'}?synchronous={synchronous.lower()}"
-            raw = raw_commit_seconds(folder, synchronous)
-            print(f"\nsynchronous={synchronous}: raw sqlite3 INSERT+COMMIT {raw * 1e6:8.1f} us")
+            raw = RawCommits(folder, synchronous)
+            print(
+                f"\nsynchronous={synchronous} (fenced INSERT per block; raw: one sqlite3 INSERT+COMMIT, side by side)"
+            )
             for n in options.sizes:
-                first, replay = per_block_seconds(script, url, n, options.repeat)
+                m = per_block_seconds(script, url, raw, n, options.repeat)
                 print(
-                    f"  N={n:5d}  first attempt {first * 1e6:8.1f} us/block ({first / raw:4.2f}x raw)"
-                    f"   replay {replay * 1e6:6.1f} us/block"
+                    f"  N={n:5d}  first attempt {m['first'] * 1e6:8.1f} us/block ({m['ratio']:4.2f}x raw,"
+                    f" raw {m['raw'] * 1e6:7.1f} us)   replay {m['replay'] * 1e6:6.1f} us/block"
+                    f" (CPU {m['replay_cpu'] * 1e6:5.1f})"
+                    f"   (attempt of 0 blocks {m['empty'] * 1e3:6.1f} ms)"
                 )
+            raw.close()
         url = f"sqlite:///{folder / 'exec.sqlite'}"
         print(f"\npsflow exec, 3-block script, warm cache: {exec_process_seconds(folder, url, options.repeat):.3f} s")
         start = time.perf_counter()

@@ -90,8 +90,8 @@ class Attempt:
         if record is not None and self._run_again(handle, record):
             record = None  # --rerun-changed: run it again, as if it had never completed
         if record is None:
-            lead = self.capture.take_outside() if outermost else ""
-            handle.record = (self.capture.open(), self.clock.now(), lead or None, process_state.snapshot())
+            lead, buffer = self.capture.open_outermost() if outermost else ("", self.capture.open())
+            handle.record = (buffer, self.clock.now(), lead or None, process_state.snapshot())
             return
         handle.replaying = True
         handle.record = record

@@ -83,6 +83,7 @@ class OutputCapture:
         self._saved_streams: tuple[TextIO, TextIO] | None = None
         self._opened: list[TextIO] = []  # streams on duplicated descriptors this capture made
         self._stop = threading.Event()
+        self._wake: tuple[int, int] | None = None  # a pipe whose write end wakes the pump to stop at once
         self._thread: threading.Thread | None = None
         self.real_stdout: TextIO = sys.stdout
         self.real_stderr: TextIO = sys.stderr
@@ -103,6 +104,7 @@ class OutputCapture:
                 setattr(sys, "stdout" if fd == 1 else "stderr", _Tee(stream, self))
         self.real_stdout = self._real_stream(1, self._saved_streams[0])
         self.real_stderr = self._real_stream(2, self._saved_streams[1])
+        self._wake = os.pipe()
         self._thread = threading.Thread(target=self._pump, name="psflow-output", daemon=True)
         self._thread.start()
 
@@ -111,8 +113,14 @@ class OutputCapture:
             return
         self.drain()
         self._stop.set()
+        if self._wake is not None:
+            os.write(self._wake[1], b"x")  # not a select timeout: every attempt would wait for it
         if self._thread is not None:
             self._thread.join()
+        if self._wake is not None:
+            os.close(self._wake[0])
+            os.close(self._wake[1])
+            self._wake = None
         sys.stdout, sys.stderr = self._saved_streams
         for stream in self._opened:
             stream.close()
@@ -129,6 +137,15 @@ class OutputCapture:
 
     def open(self) -> Buffer:
         self.drain()  # what came before belongs to whatever was open before
+        return self._push()
+
+    def open_outermost(self) -> tuple[str, Buffer]:
+        """take_outside() then open(), with one drain between them instead of two: the hot path."""
+        self.drain()
+        text = self._swap_outside()
+        return text, self._push()
+
+    def _push(self) -> Buffer:
         buffer = Buffer(self.limit)
         with self._lock:
             self._buffers.append(buffer)
@@ -147,7 +164,12 @@ class OutputCapture:
     def take_outside(self) -> str:
         """What was printed outside every block since the last call (the next block's lead, or the attempt's end)."""
         self.drain()
+        return self._swap_outside()
+
+    def _swap_outside(self) -> str:
         with self._lock:
+            if not self._outside.size and not self._outside.dropped:
+                return ""  # nothing printed since: the empty buffer serves again
             text, self._outside = self._outside.text(), Buffer(self.limit)
         return text
 
@@ -180,10 +202,10 @@ class OutputCapture:
     def _pump(self) -> None:
         while not self._stop.is_set():
             pipes = list(self._pipes.values())
-            if not pipes:
+            if not pipes or self._wake is None:
                 return
             try:
-                ready, _, _ = select.select(pipes, [], [], 0.1)
+                ready, _, _ = select.select([*pipes, self._wake[0]], [], [])
             except (OSError, ValueError):
                 return
             if ready:
