@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peewee import chunked
+from peewee import chunked, fn
 
 from psflow.domain import JobStatus, RunStatus, is_final
 from psflow.store.queries import Queries
@@ -90,17 +90,34 @@ class ChangeQueries(Queries):
         query = Job.select(*columns).where(condition).order_by(Job.updated_at, Job.id).tuples()
         return [JobView.from_row(row) for row in query]
 
-    def prune_jobs(self, statuses: list[str], updated_before: float) -> tuple[list[str], dict[str, int]]:
-        """Delete every job in `statuses` last updated before `updated_before`, with its history,
-        in one transaction; (their ids, rows deleted per table). Any change to a job moves its
-        `updated_at` on, so a job resumed meanwhile no longer matches."""
+    def prune_jobs(self, statuses: list[str], updated_before: float, *, limit: int) -> tuple[list[str], dict[str, int]]:
+        """Delete the `limit` oldest jobs in `statuses` last updated before `updated_before`, with
+        their history, in one short transaction; (their ids, rows deleted per table). Called until it
+        deletes nothing, it prunes them all without ever holding the write lock for long. Any change
+        to a job moves its `updated_at` on, so a job resumed meanwhile no longer matches."""
         Job = self.tables.job
         condition = Job.status.in_(statuses) & (Job.updated_at < updated_before)
+        oldest = Job.select(Job.id).where(condition).order_by(Job.updated_at, Job.id).limit(limit)
+        candidates = [job_id for (job_id,) in oldest.tuples()]
         with self.db.atomic():
-            Job.update(updated_at=Job.updated_at).where(condition).execute()  # lock them (PostgreSQL, MS SQL)
-            ids = [job_id for (job_id,) in Job.select(Job.id).where(condition).order_by(Job.id).tuples()]
+            for chunk in chunked(candidates, 200):  # lock them first (the write lock on SQLite, rows elsewhere)
+                Job.update(updated_at=Job.updated_at).where(Job.id.in_(chunk) & condition).execute()
+            ids = [
+                job_id for chunk in chunked(candidates, 200)
+                for (job_id,) in Job.select(Job.id).where(Job.id.in_(chunk) & condition).tuples()
+            ]
             counts = self._delete_ids(ids, condition)
         return ids, counts
+
+    def count_jobs(self, statuses: list[str] | None = None, *, updated_before: float | None = None) -> int:
+        """How many jobs are in `statuses` (all if none), last updated before `updated_before` if given."""
+        Job = self.tables.job
+        condition = Job.id.is_null(False)
+        if statuses:
+            condition &= Job.status.in_(statuses)
+        if updated_before is not None:
+            condition &= Job.updated_at < updated_before
+        return Job.select(fn.COUNT(Job.id)).where(condition).scalar()
 
     def _update_if_unchanged(
         self, job: JobView, changes: dict[str, Any], *, now: float | None = None, check_lease: bool = True

@@ -399,9 +399,24 @@ def test_prune_deletes_only_old_jobs_in_the_statuses(store: Store, clock: FakeCl
     before = clock.now() - 10
 
     assert [job.id for job in store.prunable_jobs([JobStatus.COMPLETED], before)] == ["done"]
-    ids, counts = store.prune_jobs([JobStatus.COMPLETED], before)
+    assert store.count_jobs([JobStatus.COMPLETED], updated_before=before) == 1
+    ids, counts = store.prune_jobs([JobStatus.COMPLETED], before, limit=10)
     assert (ids, counts["jobs"]) == (["done"], 1)
     assert sorted(job.id for job in store.list_jobs()) == ["failed", "recent"]
+
+
+def test_prune_jobs_deletes_a_batch_of_the_oldest(store: Store, clock: FakeClock) -> None:
+    for job_id in ("first", "second", "third"):
+        _job(store, job_id)
+        store.finish_attempt(job_id, 1, status=JobStatus.COMPLETED, reason=None)
+        clock.advance(60)
+
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2)[0] == ["first", "second"]
+    assert [job.id for job in store.list_jobs()] == ["third"]
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2)[0] == ["third"]
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2) == ([], dict.fromkeys(
+        ("jobs", "attempts", "blocks", "inputs"), 0))
+    assert store.count_jobs() == 0
 
 
 # ---- the store itself ------------------------------------------------------------------------
