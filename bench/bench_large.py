@@ -180,8 +180,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100_000, help="jobs in the database `psflow jobs` lists")
     parser.add_argument("--prune", type=int, default=400_000, help="old jobs `psflow prune` deletes")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        folder = Path(folder)
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
 
         url = f"sqlite:///{folder / 'blocks.sqlite'}"
         with ready_store(url) as store:
@@ -197,7 +197,8 @@ def main() -> None:
 
         url = f"sqlite:///{folder / 'output.sqlite'}"
         with ready_store(url) as store:
-            make_big_job(store, "output", blocks=100, output_each=("x" * 99 + "\n") * ((args.output_mb << 20) // 10_000))
+            line = "x" * 99 + "\n"
+            make_big_job(store, "output", blocks=100, output_each=line * ((args.output_mb << 20) // 10_000))
         report(f"logs: {args.output_mb} MB of output in 100 blocks", run(url, "logs", "output"))
         report(f"logs --json: {args.output_mb} MB of output in 100 blocks", run(url, "logs", "output", "--json"))
 
