@@ -29,6 +29,11 @@ def jobs(store: Store, *, statuses: Iterable[str] = (), limit: int | None = None
     return [{**job.to_json(), "waits": waits_note(job, now)} for job in store.list_jobs(statuses, limit=limit)]
 
 
+def job_count(store: Store, *, statuses: Iterable[str] = ()) -> int:
+    """How many jobs `jobs` would list without a limit."""
+    return store.count_jobs(list(statuses))
+
+
 def status(store: Store) -> dict[str, Any]:
     """`psflow status`: how many jobs in each status, and what needs a look: jobs waiting for input
     (which, since when), timers due within the hour, Running jobs whose runner is gone or whose
