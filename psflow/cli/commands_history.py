@@ -9,7 +9,7 @@ import typer
 
 from psflow.cli.app import DbOption, JsonOption, app, fail
 from psflow.cli.messages import say
-from psflow.cli.render import echo, print_job, print_jobs, print_source, print_status, shown, tty
+from psflow.cli.render import echo, print_job, print_jobs, print_json_array, print_source, print_status, shown, tty
 from psflow.service import history, preflight
 from psflow.service.setup import connect
 
@@ -134,11 +134,13 @@ def logs(
                 reason = f" ({shown(ended['reason'])})" if ended["reason"] else ""  # one line
                 say(f"job {ended['id']} is {ended['status']}{reason}")
             return
-        job, runs = history.transcript(store, job_id, block=block, attempt=attempt)
-    if as_json:
-        print(json.dumps(runs, indent=2))
-        return
-    if not runs:
+        job, runs = history.stream_transcript(store, job_id, block=block, attempt=attempt)
+        if as_json:
+            print_json_array(runs)
+            return
+        printed = False
+        for run in runs:  # each printed as it is read
+            print_one(run)
+            printed = True
+    if not printed:
         say(f"job {job['id']} has no block runs" + (" in that attempt" if attempt is not None else " yet"))
-    for run in runs:
-        print_one(run)

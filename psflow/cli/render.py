@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 # C0 and C1 control characters and DEL; line and paragraph separators; the bidirectional
@@ -82,6 +83,19 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
         print(title)
     for row in [columns, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def print_json_array(items: Iterable[Any]) -> None:
+    """What `print(json.dumps(list(items), indent=2))` prints, one item at a time: a long listing
+    is never held whole in memory."""
+    import json
+    import textwrap
+
+    opening = "[\n"
+    for item in items:
+        sys.stdout.write(opening + textwrap.indent(json.dumps(item, indent=2), "  "))
+        opening = ",\n"
+    print("[]" if opening == "[\n" else "\n]")
 
 
 def print_jobs(jobs: list[dict[str, Any]]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from psflow import codec
@@ -19,6 +19,7 @@ from psflow.service.due import runner_gone, waits_note
 from psflow.store import AttemptView, BlockRun, InputView, JobView, Store
 
 FOLLOW_POLL_SECONDS = 0.5
+LOG_PAGE = 16  # block runs, with their output, that `logs` holds at once
 
 
 def jobs(store: Store, *, statuses: Iterable[str] = (), limit: int | None = None) -> list[dict[str, Any]]:
@@ -176,10 +177,18 @@ def transcript(
     output (and what the attempt printed just before it, `lead`), and, for an attempt that printed
     something after its last block or ended with an exception no block caught, that attempt's end
     (`kind` "attempt"). Optionally only block `block` and/or attempt `attempt`."""
+    job, entries = stream_transcript(store, job_id, block=block, attempt=attempt)
+    return job, list(entries)
+
+
+def stream_transcript(
+    store: Store, job_id: str, *, block: str | None = None, attempt: int | None = None
+) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """`transcript`, its entries read from the database as they are consumed (LOG_PAGE block runs at
+    a time): `psflow logs` prints any amount of output in bounded memory. Bad filters raise now."""
     job = store.find_job(job_id)
-    runs = store.block_runs(job.id, with_output=True)
-    _check_filters(job, runs, block, attempt)
-    entries = [_log_entry(run) for run in runs if _wanted(run, block, attempt)]
+    _check_filters(job, block, attempt, store.block_names(job.id) if block is not None else [])
+    entries = (_log_entry(run) for run in _runs_with_output(store, job.id) if _wanted(run, block, attempt))
     if block is None:
         endings = [
             _attempt_entry(ended) for ended in store.attempts(job.id)
@@ -189,15 +198,24 @@ def transcript(
     return job.to_json(), entries
 
 
-def _in_order(runs: list[dict[str, Any]], endings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _runs_with_output(store: Store, job_id: str, *, after_id: int = 0) -> Iterator[BlockRun]:
+    """The job's block runs after row `after_id` with their output, fetched LOG_PAGE at a time."""
+    while True:
+        page = store.block_runs(job_id, after_id=after_id, with_output=True, limit=LOG_PAGE)
+        yield from page
+        if len(page) < LOG_PAGE:
+            return
+        after_id = page[-1].id
+
+
+def _in_order(runs: Iterable[dict[str, Any]], endings: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Each attempt's ending after that attempt's last block run (runs are in the order recorded)."""
-    merged: list[dict[str, Any]] = []
     pending = sorted(endings, key=lambda entry: entry["attempt"])
     for run in runs:
         while pending and pending[0]["attempt"] < run["attempt"]:
-            merged.append(pending.pop(0))
-        merged.append(run)
-    return merged + pending
+            yield pending.pop(0)
+        yield run
+    yield from pending
 
 
 def follow(
@@ -214,14 +232,14 @@ def follow(
     `kind` "live", then the finished run with only what was not shown yet), until the job is no
     longer Running; the job as it ended (a summary), or None if it was deleted."""
     job = store.find_job(job_id)
-    _check_filters(job, [], block, attempt, following=True)
+    _check_filters(job, block, attempt, [], following=True)
     last = 0
     shown: dict[tuple[int, str], int] = {}  # (attempt, block) → characters of its output already shown live
     while True:
         # The status first, then the runs: everything a job recorded before it ended is seen.
         current = store.get_job(job.id)
         running = current is not None and current.status == JobStatus.RUNNING
-        for run in store.block_runs(job.id, after_id=last, with_output=True):
+        for run in _runs_with_output(store, job.id, after_id=last):
             if running and run.status == RunStatus.RETRYING:
                 break  # shown once its tries are over, with all their output (later runs wait for it)
             last = run.id
@@ -256,17 +274,17 @@ def _follow_live(
 
 
 def _check_filters(
-    job: JobView, runs: list[BlockRun], block: str | None, attempt: int | None, *, following: bool = False
+    job: JobView, block: str | None, attempt: int | None, names: list[str], *, following: bool = False
 ) -> None:
-    """An unknown block or attempt is a mistake, except when following (it may come yet)."""
+    """An unknown block (not in `names`) or attempt is a mistake, except when following (it may come yet)."""
     if attempt is not None and attempt < 1:
         raise UsageError(f"--attempt must be 1 or more, not {attempt}")
     if following:
         return
     if attempt is not None and attempt > job.attempts:
         raise UsageError(f"job {job.id} has {job.attempts} attempt(s): there is no attempt {attempt}")
-    if block is not None and not any(run.name == block for run in runs):
-        raise UsageError(unknown_block(job, block, block_names(runs)))
+    if block is not None and block not in names:
+        raise UsageError(unknown_block(job, block, names))
 
 
 def _wanted(run: BlockRun, block: str | None, attempt: int | None) -> bool:
