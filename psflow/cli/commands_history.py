@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -93,7 +94,8 @@ def job_(
     with connect(db, create=False) as store:
         detail = history.job_detail(store, job_id)
     if as_json:
-        print(json.dumps(detail, indent=2))
+        json.dump(detail, sys.stdout, indent=2)  # written as encoded: the text of a big job is never whole in memory
+        print()
     else:
         print_job(detail)
         print_attempts(detail)

@@ -33,6 +33,9 @@ def shown(text: str, *, keep: str = "") -> str:
     not change again.
     """
 
+    if text.isprintable():  # every character _UNSAFE matches is unprintable: nothing to escape (fast)
+        return text
+
     def escape(match: re.Match[str]) -> str:
         char = match.group()
         if char in keep:

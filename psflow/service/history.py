@@ -106,13 +106,16 @@ def _attempt_history(
 ) -> list[dict[str, Any]]:
     history = []
     source, started_before = None, float("-inf")
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_name.setdefault(run["name"], []).append(run)
     for attempt in store.attempts(job.id):
         entry = attempt.to_json()
         entry["source_changed"] = source is not None and attempt.source_sha256 != source
         entry["inputs_received"] = [
             sent["name"] for sent in inputs if started_before < sent["received"] <= attempt.started_at
         ]
-        entry["blocks"] = _attempt_blocks(runs, order, attempt.number)
+        entry["blocks"] = _attempt_blocks(by_name, order, attempt.number)
         source, started_before = attempt.source_sha256, attempt.started_at
         history.append(entry)
     return history
@@ -128,33 +131,36 @@ def _add_code_changes(runs: list[dict[str, Any]]) -> None:
             previous[run["name"]] = run["fingerprint"]
 
 
-def _attempt_blocks(runs: list[dict[str, Any]], order: list[str], number: int) -> list[dict[str, Any]]:
+def _attempt_blocks(by_name: dict[str, list[dict[str, Any]]], order: list[str], number: int) -> list[dict[str, Any]]:
     """The blocks attempt `number` executed (a run recorded in it) or replayed (Completed in an
-    earlier attempt and still valid then), in the order the job's blocks first ran.
+    earlier attempt and still valid then), in the order the job's blocks first ran (`by_name`: each
+    block's runs, in the order recorded).
 
     psflow records no row for a replay (it costs nothing), so "replayed" means "valid from an
     earlier attempt when this one ran": a block the attempt stopped before is listed too. A run
     marked Rerun counts as valid up to the attempt that ran the block again.
     """
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for run in runs:
-        by_name.setdefault(run["name"], []).append(run)
     entries = []
     for name in order:
-        history = by_name[name]
-        here = next((run for run in history if run["attempt"] == number), None)
+        earlier, here = None, None
+        for run in by_name[name]:  # attempts ascend
+            if run["attempt"] >= number:
+                here = run if run["attempt"] == number else None
+                break
+            earlier = run
         if here is not None:
-            entries.append({**_entry(here), "state": "executed"})
-            continue
-        earlier = [run for run in history if run["attempt"] < number]
-        if earlier and earlier[-1]["status"] in (RunStatus.COMPLETED, RunStatus.RERUN):
-            entries.append({**_entry(earlier[-1]), "state": "replayed", "status": RunStatus.COMPLETED})
+            entries.append(_entry(here, "executed", here["status"]))
+        elif earlier is not None and earlier["status"] in (RunStatus.COMPLETED, RunStatus.RERUN):
+            entries.append(_entry(earlier, "replayed", RunStatus.COMPLETED))
     return entries
 
 
-def _entry(run: dict[str, Any]) -> dict[str, Any]:
-    keys = ("name", "status", "attempt", "host", "started", "duration", "tries", "fingerprint", "code_changed")
-    return {key: run[key] for key in keys}
+def _entry(run: dict[str, Any], state: str, status: str) -> dict[str, Any]:
+    return {
+        "name": run["name"], "status": status, "attempt": run["attempt"], "host": run["host"],
+        "started": run["started"], "duration": run["duration"], "tries": run["tries"],
+        "fingerprint": run["fingerprint"], "code_changed": run["code_changed"], "state": state,
+    }
 
 
 def _input_json(sent: InputView) -> dict[str, Any]:

@@ -67,7 +67,9 @@ class BlockQueries(Queries):
         query = Block.select(*columns).where((Block.job == job_id) & (Block.id > after_id)).order_by(Block.id)
         if limit is not None:
             query = query.limit(limit)
-        return [BlockRun(*row) for row in query.tuples()]
+        # The driver's rows as they come (every column is a plain str, int or float already): peewee's
+        # per-column conversion costs more than the query on a job of 100,000 block runs.
+        return [BlockRun(*row) for row in self.db.execute(query)]
 
     def block_names(self, job_id: str) -> list[str]:
         """The names of the job's blocks, in the order they first ran (no run is loaded)."""
