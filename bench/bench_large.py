@@ -2,11 +2,12 @@
 
     python bench/bench_large.py                      # the sizes of issue 11 §6 (a few minutes)
     python bench/bench_large.py --blocks 20000 --jobs 20000 --prune 50000 --output-mb 100 --value-mb 50
+    python bench/bench_large.py --only logs,prune
 
 The databases are written straight through the store's tables (bulk inserts), not by
 running scripts: a 100,000-block job takes seconds to make. Then each command runs as a
 subprocess, as a user would run it, and the script prints its wall time and peak memory
-(max RSS of the child):
+(max RSS of the command, measured by /usr/bin/time):
 
 * `psflow job` and `psflow rerun --from` on a job of `--blocks` blocks;
 * `psflow job` on a job holding one `--value-mb` saved value;
@@ -105,30 +106,36 @@ def _block_row(job_id: str, name: str, started: float, *, output: str | None = N
 
 
 def run(url: str, *args: str, terminal: bool = False) -> tuple[float, float, int]:
-    """`psflow ARGS` with its output thrown away (or read from a pty): (seconds, max RSS in MB, exit code)."""
+    """`psflow ARGS` with its output thrown away (or read from a pty): (seconds, max RSS in MB, exit code).
+
+    Under /usr/bin/time: the maximum RSS of a child forked from this (big) process would count its pages.
+    """
     env = {**os.environ, "PSFLOW_DB": url, "TERM": "xterm-256color", "COLUMNS": "160"}
     env.pop("NO_COLOR", None)
-    master = None
-    if terminal:
-        master, slave = pty.openpty()
-        stdout = slave
-    else:
-        stdout = subprocess.DEVNULL
-    start = time.perf_counter()
-    process = subprocess.Popen([PSFLOW, *args], env=env, stdout=stdout, stderr=subprocess.DEVNULL,
-                               stdin=subprocess.DEVNULL)
-    if master is not None:
-        os.close(slave)
-        while True:  # drain the terminal, as a person's terminal would
-            select.select([master], [], [], 60)
-            try:
-                if not os.read(master, 1 << 16):
-                    break
-            except OSError:
+    with tempfile.NamedTemporaryFile(suffix=".rss") as measured:
+        command = ["/usr/bin/time", "-q", "-f", "%M", "-o", measured.name, PSFLOW, *args]
+        master, slave = pty.openpty() if terminal else (None, subprocess.DEVNULL)
+        start = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=slave, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        if master is not None:
+            os.close(slave)
+            _drain(master)
+        code = process.wait()
+        seconds = time.perf_counter() - start
+        kilobytes = measured.read().decode().split()[-1]
+    return seconds, int(kilobytes) / 1024, code
+
+
+def _drain(master: int) -> None:
+    """Read a pty until every writer closed it, as a person's terminal would."""
+    while True:
+        select.select([master], [], [], 60)
+        try:
+            if not os.read(master, 1 << 16):
                 break
-        os.close(master)
-    _, status, usage = os.wait4(process.pid, 0)
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+        except OSError:
+            break
+    os.close(master)
 
 
 def report(what: str, result: tuple[float, float, int]) -> None:
@@ -164,7 +171,7 @@ class WriteProbe:
             start = time.perf_counter()
             try:
                 with self.store.db.atomic():
-                    tables.job.insert(_job_row(f"probe{self.writes:08d}", now)).execute()
+                    tables.job.insert(_job_row(f"probe-{id(self)}-{self.writes}", now)).execute()
             except Exception:
                 self.failures += 1
             self.longest = max(self.longest, time.perf_counter() - start)
@@ -179,44 +186,59 @@ def main() -> None:
     parser.add_argument("--output-mb", type=int, default=500, help="captured output of the job `logs` prints")
     parser.add_argument("--jobs", type=int, default=100_000, help="jobs in the database `psflow jobs` lists")
     parser.add_argument("--prune", type=int, default=400_000, help="old jobs `psflow prune` deletes")
+    parser.add_argument("--only", default="job,value,logs,jobs,prune", help="which of them to run (comma-separated)")
     args = parser.parse_args()
+    only = set(args.only.split(","))
     with tempfile.TemporaryDirectory() as temporary:
-        folder = Path(temporary)
+        for name in ("job", "value", "logs", "jobs", "prune"):
+            if name in only:
+                SCENARIOS[name](f"sqlite:///{Path(temporary) / name}.sqlite", args)
 
-        url = f"sqlite:///{folder / 'blocks.sqlite'}"
-        with ready_store(url) as store:
-            make_big_job(store, "big", blocks=args.blocks)
-        report(f"job: {args.blocks:,} blocks", run(url, "job", "big"))
-        report(f"job --json: {args.blocks:,} blocks", run(url, "job", "big", "--json"))
-        report(f"rerun --from the first of {args.blocks:,} blocks", run(url, "rerun", "big", "--from", "block 0"))
 
-        url = f"sqlite:///{folder / 'value.sqlite'}"
-        with ready_store(url) as store:
-            make_big_job(store, "value", blocks=10, value='"' + "v" * (args.value_mb << 20) + '"')
-        report(f"job: one {args.value_mb} MB saved value", run(url, "job", "value"))
+def bench_job(url: str, args: argparse.Namespace) -> None:
+    with ready_store(url) as store:
+        make_big_job(store, "big", blocks=args.blocks)
+    report(f"job: {args.blocks:,} blocks", run(url, "job", "big"))
+    report(f"job --json: {args.blocks:,} blocks", run(url, "job", "big", "--json"))
+    report(f"rerun --from the first of {args.blocks:,} blocks", run(url, "rerun", "big", "--from", "block 0"))
 
-        url = f"sqlite:///{folder / 'output.sqlite'}"
-        with ready_store(url) as store:
-            line = "x" * 99 + "\n"
-            make_big_job(store, "output", blocks=100, output_each=line * ((args.output_mb << 20) // 10_000))
-        report(f"logs: {args.output_mb} MB of output in 100 blocks", run(url, "logs", "output"))
-        report(f"logs --json: {args.output_mb} MB of output in 100 blocks", run(url, "logs", "output", "--json"))
 
-        url = f"sqlite:///{folder / 'jobs.sqlite'}"
-        with ready_store(url) as store:
-            make_jobs(store, args.jobs)
-        report(f"jobs on a terminal: {args.jobs:,} jobs", run(url, "jobs", terminal=True))
-        report(f"jobs --limit 50 piped: {args.jobs:,} jobs", run(url, "jobs", "--limit", "50"))
+def bench_value(url: str, args: argparse.Namespace) -> None:
+    with ready_store(url) as store:
+        make_big_job(store, "value", blocks=10, value='"' + "v" * (args.value_mb << 20) + '"')
+    report(f"job: one {args.value_mb} MB saved value", run(url, "job", "value"))
 
-        url = f"sqlite:///{folder / 'prune.sqlite'}"
-        with ready_store(url) as store:
-            make_jobs(store, args.prune, blocks_each=3, age=40 * DAY, prefix="old")
-            make_jobs(store, 1000, blocks_each=3, prefix="new")
-        with WriteProbe(url) as probe:
-            result = run(url, "prune", "--older-than", "30d")
-        report(f"prune: {args.prune:,} old jobs (3 blocks each)", result)
-        print(f"{'  longest wait of a concurrent writer during prune':<58} {probe.longest * 1000:8.0f} ms"
-              f"  ({probe.writes} writes, {probe.failures} failed)")
+
+def bench_logs(url: str, args: argparse.Namespace) -> None:
+    with ready_store(url) as store:
+        line = "x" * 99 + "\n"
+        make_big_job(store, "output", blocks=100, output_each=line * ((args.output_mb << 20) // 10_000))
+    report(f"logs: {args.output_mb} MB of output in 100 blocks", run(url, "logs", "output"))
+    report(f"logs --json: {args.output_mb} MB of output in 100 blocks", run(url, "logs", "output", "--json"))
+
+
+def bench_jobs(url: str, args: argparse.Namespace) -> None:
+    with ready_store(url) as store:
+        make_jobs(store, args.jobs)
+    report(f"jobs on a terminal: {args.jobs:,} jobs", run(url, "jobs", terminal=True))
+    report(f"jobs --limit 50 piped: {args.jobs:,} jobs", run(url, "jobs", "--limit", "50"))
+
+
+def bench_prune(url: str, args: argparse.Namespace) -> None:
+    with ready_store(url) as store:
+        make_jobs(store, args.prune, blocks_each=3, age=40 * DAY, prefix="old")
+        make_jobs(store, 1000, blocks_each=3, prefix="new")
+    with WriteProbe(url) as idle:
+        time.sleep(3)
+    with WriteProbe(url) as probe:
+        result = run(url, "prune", "--older-than", "30d")
+    report(f"prune: {args.prune:,} old jobs (3 blocks each)", result)
+    for what, seen in (("during prune", probe), ("with nothing else running", idle)):
+        print(f"{'  longest a concurrent write took, ' + what:<58} {seen.longest * 1000:8.0f} ms"
+              f"  ({seen.writes} writes, {seen.failures} failed)")
+
+
+SCENARIOS = {"job": bench_job, "value": bench_value, "logs": bench_logs, "jobs": bench_jobs, "prune": bench_prune}
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def prune(
     """Delete jobs in `statuses` (default: the final ones, Completed and Cancelled) last updated
     more than `older_than` ago (30d, 12h, 45m, 90s, 2w, 1d12h), with their history.
 
-    It deletes in batches, each its own short transaction, so that jobs running meanwhile can
+    It deletes in batches, in the order of their ids, each its own short transaction, so that jobs running meanwhile can
     still write: `batch` jobs each if given, else as many as take about PRUNE_BATCH_SECONDS
     (the size adapts to how much history the jobs have). `progress` hears after each batch.
     """
@@ -229,7 +229,7 @@ def prune(
     counts = dict.fromkeys(("jobs", "attempts", "blocks", "inputs"), 0)
     while True:
         started = time.perf_counter()
-        ids, batch_counts = store.prune_jobs(wanted, before, limit=size)
+        ids, batch_counts = store.prune_jobs(wanted, before, limit=size, after=deleted[-1] if deleted else "")
         if not ids:
             break
         deleted += ids

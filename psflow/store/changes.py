@@ -90,22 +90,26 @@ class ChangeQueries(Queries):
         query = Job.select(*columns).where(condition).order_by(Job.updated_at, Job.id).tuples()
         return [JobView.from_row(row) for row in query]
 
-    def prune_jobs(self, statuses: list[str], updated_before: float, *, limit: int) -> tuple[list[str], dict[str, int]]:
-        """Delete the `limit` oldest jobs in `statuses` last updated before `updated_before`, with
-        their history, in one short transaction; (their ids, rows deleted per table). Called until it
-        deletes nothing, it prunes them all without ever holding the write lock for long. Any change
-        to a job moves its `updated_at` on, so a job resumed meanwhile no longer matches."""
+    def prune_jobs(
+        self, statuses: list[str], updated_before: float, *, limit: int, after: str = ""
+    ) -> tuple[list[str], dict[str, int]]:
+        """Delete the first `limit` jobs by id after id `after` that are in `statuses` and were last updated
+        before `updated_before`, with their history, in one short transaction; (their ids in order, rows
+        deleted per table). Called with the last id it gave until it gives none, it prunes them all without
+        ever holding the write lock for long, and each call reads on from where the last one stopped
+        (by the primary key: no scan of what is left). Any change to a job moves its `updated_at` on,
+        so a job resumed meanwhile no longer matches."""
         Job = self.tables.job
         condition = Job.status.in_(statuses) & (Job.updated_at < updated_before)
-        oldest = Job.select(Job.id).where(condition).order_by(Job.updated_at, Job.id).limit(limit)
-        candidates = [job_id for (job_id,) in oldest.tuples()]
+        following = Job.select(Job.id).where((Job.id > after) & condition).order_by(Job.id).limit(limit)
+        candidates = [job_id for (job_id,) in following.tuples()]
         with self.db.atomic():
             for chunk in chunked(candidates, 200):  # lock them first (the write lock on SQLite, rows elsewhere)
                 Job.update(updated_at=Job.updated_at).where(Job.id.in_(chunk) & condition).execute()
-            ids = [
+            ids = sorted(
                 job_id for chunk in chunked(candidates, 200)
                 for (job_id,) in Job.select(Job.id).where(Job.id.in_(chunk) & condition).tuples()
-            ]
+            )
             counts = self._delete_ids(ids, condition)
         return ids, counts
 

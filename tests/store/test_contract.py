@@ -405,15 +405,14 @@ def test_prune_deletes_only_old_jobs_in_the_statuses(store: Store, clock: FakeCl
     assert sorted(job.id for job in store.list_jobs()) == ["failed", "recent"]
 
 
-def test_prune_jobs_deletes_a_batch_of_the_oldest(store: Store, clock: FakeClock) -> None:
+def test_prune_jobs_deletes_a_batch_after_an_id(store: Store, clock: FakeClock) -> None:
     for job_id in ("first", "second", "third"):
         _job(store, job_id)
         store.finish_attempt(job_id, 1, status=JobStatus.COMPLETED, reason=None)
         clock.advance(60)
 
-    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2)[0] == ["first", "second"]
-    assert [job.id for job in store.list_jobs()] == ["third"]
-    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2)[0] == ["third"]
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=1, after="first")[0] == ["second"]
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2)[0] == ["first", "third"]
     assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2) == ([], dict.fromkeys(
         ("jobs", "attempts", "blocks", "inputs"), 0))
     assert store.count_jobs() == 0
