@@ -189,6 +189,7 @@ def main() -> None:
     parser.add_argument("--only", default="job,value,logs,jobs,prune", help="which of them to run (comma-separated)")
     args = parser.parse_args()
     only = set(args.only.split(","))
+    report("start-up alone: psflow --version (for scale)", run("sqlite://", "--version"))
     with tempfile.TemporaryDirectory() as temporary:
         for name in ("job", "value", "logs", "jobs", "prune"):
             if name in only:
