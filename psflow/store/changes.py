@@ -39,10 +39,16 @@ class ChangeQueries(Queries):
                     Attempt.update(ended_at=self.clock.now(), outcome=end_attempts, reason=changes.get("reason")).where(
                         (Attempt.job == job.id) & Attempt.ended_at.is_null()
                     ).execute()
+                statements: dict[int, tuple[str, list[Any]]] = {}  # by chunk size: built once, not per chunk
                 for chunk in chunked(names, 200):
-                    Block.update(status=RunStatus.RERUN).where(
-                        (Block.job == job.id) & (Block.status == RunStatus.COMPLETED) & Block.name.in_(chunk)
-                    ).execute()
+                    if len(chunk) not in statements:
+                        query = Block.update(status=RunStatus.RERUN).where(
+                            (Block.job == job.id) & (Block.status == RunStatus.COMPLETED) & Block.name.in_(chunk)
+                        )
+                        sql, params = self.db.get_sql_context().sql(query).query()
+                        statements[len(chunk)] = sql, params[: -len(chunk)]  # the names are the last parameters
+                    sql, fixed = statements[len(chunk)]
+                    self.db.execute_sql(sql, [*fixed, *chunk])
         except _JobChanged:
             return False
         return True
