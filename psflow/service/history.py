@@ -109,7 +109,7 @@ def _attempt_history(
     by_name: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         by_name.setdefault(run["name"], []).append(run)
-    for attempt in store.attempts(job.id):
+    for attempt in store.attempts(job.id, with_output=False):
         entry = attempt.to_json()
         entry["source_changed"] = source is not None and attempt.source_sha256 != source
         entry["inputs_received"] = [

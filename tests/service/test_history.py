@@ -177,6 +177,20 @@ def test_the_transcript_of_a_failed_then_fixed_job_is_in_order(store: Store, tmp
     assert {"host", "pid", "started", "ended", "duration", "tries"} <= set(runs[0])
 
 
+def test_a_job_s_detail_never_reads_saved_values_or_output(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    failed_then_fixed(store, tmp_path)  # its blocks saved values and printed; its first attempt ended in error
+
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        detail = history.job_detail(store, "flaky")
+
+    queries = [str(record.msg) for record in caplog.records]
+    assert any('"psflow_block"' in query for query in queries) and detail["blocks"]
+    for column in ('"saved"', '"mutated"', '"returned"', '"output"', '"lead"'):
+        assert not any(column in query for query in queries), column  # however big they are, never loaded
+
+
 def test_the_transcript_is_read_from_the_database_a_page_at_a_time(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

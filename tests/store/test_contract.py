@@ -320,6 +320,7 @@ def test_live_output_is_the_running_attempt_s(store: Store) -> None:
     store.finish_attempt("job-1", 1, status=JobStatus.COMPLETED, reason=None, output="tail\n", error=None)
     assert store.live_output("job-1") is None
     assert store.attempts("job-1")[0].output == "tail\n"
+    assert store.attempts("job-1", with_output=False)[0].output is None  # `psflow job` never reads it
 
 
 # ---- inputs -------------------------------------------------------------------------------
