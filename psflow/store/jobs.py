@@ -265,7 +265,7 @@ class JobQueries(Queries):
         names = [column for column in AttemptView.COLUMNS if with_output or column != "output"]
         query = Attempt.select(*(getattr(Attempt, name) for name in names)).where(Attempt.job == job_id)
         rows = query.order_by(Attempt.number).tuples()
-        return [AttemptView(**{"output": None, **dict(zip(names, row))}) for row in rows]
+        return [AttemptView(**{"output": None, **dict(zip(names, row, strict=True))}) for row in rows]
 
     def jobs_matching(
         self,
