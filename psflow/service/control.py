@@ -208,9 +208,10 @@ def prune(
     """Delete jobs in `statuses` (default: the final ones, Completed and Cancelled) last updated
     more than `older_than` ago (30d, 12h, 45m, 90s, 2w, 1d12h), with their history.
 
-    It deletes in batches, in the order of their ids, each its own short transaction, so that jobs running meanwhile can
-    still write: `batch` jobs each if given, else as many as take about PRUNE_BATCH_SECONDS
-    (the size adapts to how much history the jobs have). `progress` hears after each batch.
+    It goes through the jobs in the order of their ids, a batch at a time, each batch its own short
+    transaction, so that jobs running meanwhile can still write: `batch` jobs looked at each time if
+    given, else as many as take about PRUNE_BATCH_SECONDS (the size adapts to how much history the
+    jobs have). `progress` hears after each batch that deleted something.
     """
     seconds = parse_age(older_than)
     if seconds is None:
@@ -227,14 +228,13 @@ def prune(
     size = batch or PRUNE_FIRST_BATCH
     deleted: list[str] = []
     counts = dict.fromkeys(("jobs", "attempts", "blocks", "inputs"), 0)
-    while True:
+    position: str | None = ""
+    while position is not None:
         started = time.perf_counter()
-        ids, batch_counts = store.prune_jobs(wanted, before, limit=size, after=deleted[-1] if deleted else "")
-        if not ids:
-            break
+        ids, batch_counts, position = store.prune_jobs(wanted, before, limit=size, after=position)
         deleted += ids
         counts = {table: counts[table] + count for table, count in batch_counts.items()}
-        if progress is not None:
+        if ids and progress is not None:
             progress(PruneProgress(len(deleted), max(total, len(deleted))))
         if batch is None:
             size = _next_batch(size, time.perf_counter() - started)

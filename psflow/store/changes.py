@@ -98,17 +98,22 @@ class ChangeQueries(Queries):
 
     def prune_jobs(
         self, statuses: list[str], updated_before: float, *, limit: int, after: str = ""
-    ) -> tuple[list[str], dict[str, int]]:
-        """Delete the first `limit` jobs by id after id `after` that are in `statuses` and were last updated
-        before `updated_before`, with their history, in one short transaction; (their ids in order, rows
-        deleted per table). Called with the last id it gave until it gives none, it prunes them all without
-        ever holding the write lock for long, and each call reads on from where the last one stopped
-        (by the primary key: no scan of what is left). Any change to a job moves its `updated_at` on,
-        so a job resumed meanwhile no longer matches."""
+    ) -> tuple[list[str], dict[str, int], str | None]:
+        """Look at the next `limit` jobs by id after id `after`, and delete those in `statuses` last updated
+        before `updated_before`, with their history, in one short transaction: (their ids in order, rows
+        deleted per table, the id to go on after; None once there is no job left to look at).
+
+        Called again from where it stopped until that is None, it prunes every such job without ever
+        holding the write lock for long, and each call reads only its own stretch of the primary key
+        (choosing by status first would sort every remaining match on each call). Any change to a job
+        moves its `updated_at` on, so a job resumed meanwhile no longer matches."""
         Job = self.tables.job
+        stretch = Job.select(Job.id, Job.status, Job.updated_at).where(Job.id > after).order_by(Job.id).limit(limit)
+        rows = list(stretch.tuples())
+        if not rows:
+            return [], dict.fromkeys(("jobs", "attempts", "blocks", "inputs"), 0), None
+        candidates = [job_id for job_id, status, updated in rows if status in statuses and updated < updated_before]
         condition = Job.status.in_(statuses) & (Job.updated_at < updated_before)
-        following = Job.select(Job.id).where((Job.id > after) & condition).order_by(Job.id).limit(limit)
-        candidates = [job_id for (job_id,) in following.tuples()]
         with self.db.atomic():
             for chunk in chunked(candidates, 200):  # lock them first (the write lock on SQLite, rows elsewhere)
                 Job.update(updated_at=Job.updated_at).where(Job.id.in_(chunk) & condition).execute()
@@ -117,7 +122,7 @@ class ChangeQueries(Queries):
                 for (job_id,) in Job.select(Job.id).where(Job.id.in_(chunk) & condition).tuples()
             )
             counts = self._delete_ids(ids, condition)
-        return ids, counts
+        return ids, counts, rows[-1][0]
 
     def count_jobs(self, statuses: list[str] | None = None, *, updated_before: float | None = None) -> int:
         """How many jobs are in `statuses` (all if none), last updated before `updated_before` if given."""

@@ -401,7 +401,7 @@ def test_prune_deletes_only_old_jobs_in_the_statuses(store: Store, clock: FakeCl
 
     assert [job.id for job in store.prunable_jobs([JobStatus.COMPLETED], before)] == ["done"]
     assert store.count_jobs([JobStatus.COMPLETED], updated_before=before) == 1
-    ids, counts = store.prune_jobs([JobStatus.COMPLETED], before, limit=10)
+    ids, counts, _ = store.prune_jobs([JobStatus.COMPLETED], before, limit=10)
     assert (ids, counts["jobs"]) == (["done"], 1)
     assert sorted(job.id for job in store.list_jobs()) == ["failed", "recent"]
 
@@ -412,11 +412,15 @@ def test_prune_jobs_deletes_a_batch_after_an_id(store: Store, clock: FakeClock) 
         store.finish_attempt(job_id, 1, status=JobStatus.COMPLETED, reason=None)
         clock.advance(60)
 
-    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=1, after="first")[0] == ["second"]
-    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2)[0] == ["first", "third"]
-    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2) == ([], dict.fromkeys(
-        ("jobs", "attempts", "blocks", "inputs"), 0))
-    assert store.count_jobs() == 0
+    _job(store, "unfinished")  # Running: looked at, not deleted
+
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=1, after="first")[::2] == (["second"], "second")
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2)[::2] == (["first", "third"], "third")
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=3)[::2] == ([], "unfinished")
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=3, after="unfinished") == (
+        [], dict.fromkeys(("jobs", "attempts", "blocks", "inputs"), 0), None  # nothing left to look at
+    )
+    assert [job.id for job in store.list_jobs()] == ["unfinished"]
 
 
 # ---- the store itself ------------------------------------------------------------------------
