@@ -242,14 +242,17 @@ def prune(
 
 
 PRUNE_BATCH_SECONDS = 0.05  # well under the ~100 ms a concurrent writer may wait for the lock
-PRUNE_FIRST_BATCH = 50
+PRUNE_FIRST_BATCH = 100
+# Below this, a batch's time is its commit (an fsync) more than its work: smaller batches would hold
+# the lock no shorter, and a busy disk would shrink them until pruning crawled.
+PRUNE_MIN_BATCH = 100
 PRUNE_MAX_BATCH = 2000
 
 
 def _next_batch(size: int, took: float) -> int:
     """The next batch size: aimed at PRUNE_BATCH_SECONDS from how long `size` jobs took."""
     aimed = int(size * PRUNE_BATCH_SECONDS / max(took, 1e-6))
-    return max(1, min(PRUNE_MAX_BATCH, aimed, size * 2))
+    return max(PRUNE_MIN_BATCH, min(PRUNE_MAX_BATCH, aimed, size * 2))
 
 
 # ---- helpers ------------------------------------------------------------------
