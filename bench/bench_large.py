@@ -166,6 +166,9 @@ class WriteProbe:
 
     def _loop(self) -> None:
         tables = self.store.tables
+        # Its own commits never checkpoint the WAL (prune's do): what it waits for is the write lock,
+        # not a checkpoint that the WAL prune wrote happened to leave to it.
+        self.store.db.execute_sql("PRAGMA wal_autocheckpoint=0")
         now = time.time()
         while not self._stop.is_set():
             start = time.perf_counter()
