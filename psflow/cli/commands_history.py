@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import typer
 
 from psflow.cli.app import DbOption, JsonOption, app, fail
 from psflow.cli.messages import say
-from psflow.cli.render import echo, print_job, print_jobs, print_json_array, print_source, print_status, shown, tty
+from psflow.cli.render import (
+    echo,
+    print_job,
+    print_jobs,
+    print_json,
+    print_json_array,
+    print_source,
+    print_status,
+    shown,
+    tty,
+)
 from psflow.service import history, preflight
 from psflow.service.setup import connect
 
@@ -94,8 +103,7 @@ def job_(
     with connect(db, create=False) as store:
         detail = history.job_detail(store, job_id)
     if as_json:
-        json.dump(detail, sys.stdout, indent=2)  # written as encoded: the text of a big job is never whole in memory
-        print()
+        print_json(detail)
     else:
         print_job(detail)
         print_attempts(detail)

@@ -88,6 +88,21 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
+def print_json(value: Any) -> None:
+    """What `print(json.dumps(value, indent=2))` prints, written a few thousand pieces at a time as
+    they are encoded: the text of a big job is never whole in memory (and, unlike json.dump, it
+    is not written one token per call)."""
+    import json
+
+    pieces: list[str] = []
+    for piece in json.JSONEncoder(indent=2).iterencode(value):
+        pieces.append(piece)
+        if len(pieces) >= 8192:
+            sys.stdout.write("".join(pieces))
+            pieces.clear()
+    sys.stdout.write("".join(pieces) + "\n")
+
+
 def print_json_array(items: Iterable[Any]) -> None:
     """What `print(json.dumps(list(items), indent=2))` prints, one item at a time: a long listing
     is never held whole in memory."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from psflow.cli.render import print_job, print_jobs, print_json_array
+from psflow.cli.render import print_job, print_jobs, print_json, print_json_array
 from psflow.service import history
 from psflow.store import Store
 from support.running import resume, run, three_jobs
@@ -17,6 +17,14 @@ def test_no_jobs(capsys) -> None:
     print_jobs([])
 
     assert capsys.readouterr().out == "no jobs\n"
+
+
+def test_json_printed_as_encoded_is_what_json_dumps_prints(capsys) -> None:
+    value = {"blocks": [{"name": f"b{n}", "output": None, "tries": n} for n in range(5000)], "text": "é\n"}
+
+    print_json(value)
+
+    assert capsys.readouterr().out == json.dumps(value, indent=2) + "\n"
 
 
 def test_a_json_array_printed_item_by_item_is_what_json_dumps_prints(capsys) -> None:
