@@ -236,8 +236,13 @@ def prune(
         counts = {table: counts[table] + count for table, count in batch_counts.items()}
         if ids and progress is not None:
             progress(PruneProgress(len(deleted), max(total, len(deleted))))
+        took = time.perf_counter() - started
         if batch is None:
-            size = _next_batch(size, time.perf_counter() - started)
+            size = _next_batch(size, took)
+        # A pause as long as the batch (at most PRUNE_BATCH_SECONDS): SQLite grants a waiting writer the
+        # lock only when its busy handler happens to retry, which back-to-back batches would never let be.
+        if position is not None:
+            store.clock.sleep(min(took, PRUNE_BATCH_SECONDS))
     return Removal([{"id": job_id} for job_id in deleted], counts)
 
 
