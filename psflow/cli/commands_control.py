@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from psflow.cli.app import DbOption, app
-from psflow.cli.messages import say
+from psflow.cli.messages import JobProgress, say
 from psflow.cli.render import print_jobs
 from psflow.domain import FINAL_STATUSES
 from psflow.service import control
@@ -94,8 +94,11 @@ def prune(
     db: str | None = DbOption,
 ) -> None:
     """Delete old jobs with their history, so the database does not grow without bound."""
-    with connect(db, create=not dry_run) as store:
-        removal = control.prune(store, older_than=older_than, statuses=status or [], dry_run=dry_run)
+    with connect(db, create=not dry_run) as store, JobProgress("deleting old jobs") as bar:
+        removal = control.prune(
+            store, older_than=older_than, statuses=status or [], dry_run=dry_run,
+            progress=lambda step: bar.reach(step.deleted, step.total),
+        )
     which = f"{' or '.join(status or FINAL_STATUSES)}, last updated more than {older_than} ago"
     if dry_run:
         if removal.jobs:

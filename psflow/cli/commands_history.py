@@ -9,9 +9,21 @@ import typer
 
 from psflow.cli.app import DbOption, JsonOption, app, fail
 from psflow.cli.messages import say
-from psflow.cli.render import print_job, print_jobs, print_source, print_status, shown
+from psflow.cli.render import (
+    echo,
+    print_job,
+    print_jobs,
+    print_json,
+    print_json_array,
+    print_source,
+    print_status,
+    shown,
+    tty,
+)
 from psflow.service import history, preflight
 from psflow.service.setup import connect
+
+JOBS_PAGE = 50  # the newest jobs `psflow jobs` shows on a terminal without --limit or --all
 
 
 @app.command()
@@ -47,16 +59,24 @@ def check(
 def jobs_(
     status: list[str] | None = typer.Option(None, "--status", "-s", help="Only jobs in this status (repeatable)."),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="At most N jobs."),
+    all_: bool = typer.Option(False, "--all", help=f"Every job (a terminal shows the newest {JOBS_PAGE})."),
     as_json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
-    """List jobs, most recently updated first."""
+    """List jobs, most recently updated first (on a terminal, a page of the newest)."""
+    if all_ and limit is not None:
+        fail("--all and --limit cannot be combined")
+    paged = limit is None and not all_ and not as_json and tty()
+    page = JOBS_PAGE if paged else limit
     with connect(db, create=False) as store:  # only reads: never creates a database
-        rows = history.jobs(store, statuses=status or [], limit=limit)
+        rows = history.jobs(store, statuses=status or [], limit=page)
+        more = history.job_count(store, statuses=status or []) - len(rows) if paged and len(rows) == page else 0
     if as_json:
         print(json.dumps(rows, indent=2))
-    else:
-        print_jobs(rows)
+        return
+    print_jobs(rows)
+    if more:
+        echo(f"… {more:,} more: --limit N or --all lists them")
 
 
 @app.command("status")
@@ -83,7 +103,7 @@ def job_(
     with connect(db, create=False) as store:
         detail = history.job_detail(store, job_id)
     if as_json:
-        print(json.dumps(detail, indent=2))
+        print_json(detail)
     else:
         print_job(detail)
         print_attempts(detail)
@@ -124,11 +144,13 @@ def logs(
                 reason = f" ({shown(ended['reason'])})" if ended["reason"] else ""  # one line
                 say(f"job {ended['id']} is {ended['status']}{reason}")
             return
-        job, runs = history.transcript(store, job_id, block=block, attempt=attempt)
-    if as_json:
-        print(json.dumps(runs, indent=2))
-        return
-    if not runs:
+        job, runs = history.stream_transcript(store, job_id, block=block, attempt=attempt)
+        if as_json:
+            print_json_array(runs)
+            return
+        printed = False
+        for run in runs:  # each printed as it is read
+            print_one(run)
+            printed = True
+    if not printed:
         say(f"job {job['id']} has no block runs" + (" in that attempt" if attempt is not None else " yet"))
-    for run in runs:
-        print_one(run)

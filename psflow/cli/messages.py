@@ -90,7 +90,13 @@ class JobProgress:
         bar.start()
 
     def advance(self) -> None:
-        self._done += 1
+        self.reach(self._done + 1)
+
+    def reach(self, done: int, total: int | None = None) -> None:
+        """`done` jobs so far (of `total`, shown now if not yet): for work done in batches."""
+        if total is not None:
+            self.expect(total)
+        self._done = done
         if _bar is not None and self._task is not None:
             _bar.update(self._task, completed=self._done)
 

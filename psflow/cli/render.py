@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 # C0 and C1 control characters and DEL; line and paragraph separators; the bidirectional
@@ -31,6 +32,9 @@ def shown(text: str, *, keep: str = "") -> str:
     held those characters literally: `--json` tells them apart. Shown twice, a string does
     not change again.
     """
+
+    if text.isprintable():  # every character _UNSAFE matches is unprintable: nothing to escape (fast)
+        return text
 
     def escape(match: re.Match[str]) -> str:
         char = match.group()
@@ -82,6 +86,34 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
         print(title)
     for row in [columns, *rows]:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def print_json(value: Any) -> None:
+    """What `print(json.dumps(value, indent=2))` prints, written a few thousand pieces at a time as
+    they are encoded: the text of a big job is never whole in memory (and, unlike json.dump, it
+    is not written one token per call)."""
+    import json
+
+    pieces: list[str] = []
+    for piece in json.JSONEncoder(indent=2).iterencode(value):
+        pieces.append(piece)
+        if len(pieces) >= 8192:
+            sys.stdout.write("".join(pieces))
+            pieces.clear()
+    sys.stdout.write("".join(pieces) + "\n")
+
+
+def print_json_array(items: Iterable[Any]) -> None:
+    """What `print(json.dumps(list(items), indent=2))` prints, one item at a time: a long listing
+    is never held whole in memory."""
+    import json
+    import textwrap
+
+    opening = "[\n"
+    for item in items:
+        sys.stdout.write(opening + textwrap.indent(json.dumps(item, indent=2), "  "))
+        opening = ",\n"
+    print("[]" if opening == "[\n" else "\n]")
 
 
 def print_jobs(jobs: list[dict[str, Any]]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from psflow import codec
@@ -19,6 +19,7 @@ from psflow.service.due import runner_gone, waits_note
 from psflow.store import AttemptView, BlockRun, InputView, JobView, Store
 
 FOLLOW_POLL_SECONDS = 0.5
+LOG_PAGE = 16  # block runs, with their output, that `logs` holds at once
 
 
 def jobs(store: Store, *, statuses: Iterable[str] = (), limit: int | None = None) -> list[dict[str, Any]]:
@@ -27,6 +28,11 @@ def jobs(store: Store, *, statuses: Iterable[str] = (), limit: int | None = None
     check_statuses(store, statuses)
     now = store.clock.now()
     return [{**job.to_json(), "waits": waits_note(job, now)} for job in store.list_jobs(statuses, limit=limit)]
+
+
+def job_count(store: Store, *, statuses: Iterable[str] = ()) -> int:
+    """How many jobs `jobs` would list without a limit."""
+    return store.count_jobs(list(statuses))
 
 
 def status(store: Store) -> dict[str, Any]:
@@ -100,13 +106,16 @@ def _attempt_history(
 ) -> list[dict[str, Any]]:
     history = []
     source, started_before = None, float("-inf")
-    for attempt in store.attempts(job.id):
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_name.setdefault(run["name"], []).append(run)
+    for attempt in store.attempts(job.id, with_output=False):
         entry = attempt.to_json()
         entry["source_changed"] = source is not None and attempt.source_sha256 != source
         entry["inputs_received"] = [
             sent["name"] for sent in inputs if started_before < sent["received"] <= attempt.started_at
         ]
-        entry["blocks"] = _attempt_blocks(runs, order, attempt.number)
+        entry["blocks"] = _attempt_blocks(by_name, order, attempt.number)
         source, started_before = attempt.source_sha256, attempt.started_at
         history.append(entry)
     return history
@@ -122,33 +131,36 @@ def _add_code_changes(runs: list[dict[str, Any]]) -> None:
             previous[run["name"]] = run["fingerprint"]
 
 
-def _attempt_blocks(runs: list[dict[str, Any]], order: list[str], number: int) -> list[dict[str, Any]]:
+def _attempt_blocks(by_name: dict[str, list[dict[str, Any]]], order: list[str], number: int) -> list[dict[str, Any]]:
     """The blocks attempt `number` executed (a run recorded in it) or replayed (Completed in an
-    earlier attempt and still valid then), in the order the job's blocks first ran.
+    earlier attempt and still valid then), in the order the job's blocks first ran (`by_name`: each
+    block's runs, in the order recorded).
 
     psflow records no row for a replay (it costs nothing), so "replayed" means "valid from an
     earlier attempt when this one ran": a block the attempt stopped before is listed too. A run
     marked Rerun counts as valid up to the attempt that ran the block again.
     """
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for run in runs:
-        by_name.setdefault(run["name"], []).append(run)
     entries = []
     for name in order:
-        history = by_name[name]
-        here = next((run for run in history if run["attempt"] == number), None)
+        earlier, here = None, None
+        for run in by_name[name]:  # attempts ascend
+            if run["attempt"] >= number:
+                here = run if run["attempt"] == number else None
+                break
+            earlier = run
         if here is not None:
-            entries.append({**_entry(here), "state": "executed"})
-            continue
-        earlier = [run for run in history if run["attempt"] < number]
-        if earlier and earlier[-1]["status"] in (RunStatus.COMPLETED, RunStatus.RERUN):
-            entries.append({**_entry(earlier[-1]), "state": "replayed", "status": RunStatus.COMPLETED})
+            entries.append(_entry(here, "executed", here["status"]))
+        elif earlier is not None and earlier["status"] in (RunStatus.COMPLETED, RunStatus.RERUN):
+            entries.append(_entry(earlier, "replayed", RunStatus.COMPLETED))
     return entries
 
 
-def _entry(run: dict[str, Any]) -> dict[str, Any]:
-    keys = ("name", "status", "attempt", "host", "started", "duration", "tries", "fingerprint", "code_changed")
-    return {key: run[key] for key in keys}
+def _entry(run: dict[str, Any], state: str, status: str) -> dict[str, Any]:
+    return {
+        "name": run["name"], "status": status, "attempt": run["attempt"], "host": run["host"],
+        "started": run["started"], "duration": run["duration"], "tries": run["tries"],
+        "fingerprint": run["fingerprint"], "code_changed": run["code_changed"], "state": state,
+    }
 
 
 def _input_json(sent: InputView) -> dict[str, Any]:
@@ -171,10 +183,18 @@ def transcript(
     output (and what the attempt printed just before it, `lead`), and, for an attempt that printed
     something after its last block or ended with an exception no block caught, that attempt's end
     (`kind` "attempt"). Optionally only block `block` and/or attempt `attempt`."""
+    job, entries = stream_transcript(store, job_id, block=block, attempt=attempt)
+    return job, list(entries)
+
+
+def stream_transcript(
+    store: Store, job_id: str, *, block: str | None = None, attempt: int | None = None
+) -> tuple[dict[str, Any], Iterator[dict[str, Any]]]:
+    """`transcript`, its entries read from the database as they are consumed (LOG_PAGE block runs at
+    a time): `psflow logs` prints any amount of output in bounded memory. Bad filters raise now."""
     job = store.find_job(job_id)
-    runs = store.block_runs(job.id, with_output=True)
-    _check_filters(job, runs, block, attempt)
-    entries = [_log_entry(run) for run in runs if _wanted(run, block, attempt)]
+    _check_filters(job, block, attempt, store.block_names(job.id) if block is not None else [])
+    entries = (_log_entry(run) for run in _runs_with_output(store, job.id) if _wanted(run, block, attempt))
     if block is None:
         endings = [
             _attempt_entry(ended) for ended in store.attempts(job.id)
@@ -184,15 +204,24 @@ def transcript(
     return job.to_json(), entries
 
 
-def _in_order(runs: list[dict[str, Any]], endings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _runs_with_output(store: Store, job_id: str, *, after_id: int = 0) -> Iterator[BlockRun]:
+    """The job's block runs after row `after_id` with their output, fetched LOG_PAGE at a time."""
+    while True:
+        page = store.block_runs(job_id, after_id=after_id, with_output=True, limit=LOG_PAGE)
+        yield from page
+        if len(page) < LOG_PAGE:
+            return
+        after_id = page[-1].id
+
+
+def _in_order(runs: Iterable[dict[str, Any]], endings: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Each attempt's ending after that attempt's last block run (runs are in the order recorded)."""
-    merged: list[dict[str, Any]] = []
     pending = sorted(endings, key=lambda entry: entry["attempt"])
     for run in runs:
         while pending and pending[0]["attempt"] < run["attempt"]:
-            merged.append(pending.pop(0))
-        merged.append(run)
-    return merged + pending
+            yield pending.pop(0)
+        yield run
+    yield from pending
 
 
 def follow(
@@ -209,14 +238,14 @@ def follow(
     `kind` "live", then the finished run with only what was not shown yet), until the job is no
     longer Running; the job as it ended (a summary), or None if it was deleted."""
     job = store.find_job(job_id)
-    _check_filters(job, [], block, attempt, following=True)
+    _check_filters(job, block, attempt, [], following=True)
     last = 0
     shown: dict[tuple[int, str], int] = {}  # (attempt, block) → characters of its output already shown live
     while True:
         # The status first, then the runs: everything a job recorded before it ended is seen.
         current = store.get_job(job.id)
         running = current is not None and current.status == JobStatus.RUNNING
-        for run in store.block_runs(job.id, after_id=last, with_output=True):
+        for run in _runs_with_output(store, job.id, after_id=last):
             if running and run.status == RunStatus.RETRYING:
                 break  # shown once its tries are over, with all their output (later runs wait for it)
             last = run.id
@@ -251,17 +280,17 @@ def _follow_live(
 
 
 def _check_filters(
-    job: JobView, runs: list[BlockRun], block: str | None, attempt: int | None, *, following: bool = False
+    job: JobView, block: str | None, attempt: int | None, names: list[str], *, following: bool = False
 ) -> None:
-    """An unknown block or attempt is a mistake, except when following (it may come yet)."""
+    """An unknown block (not in `names`) or attempt is a mistake, except when following (it may come yet)."""
     if attempt is not None and attempt < 1:
         raise UsageError(f"--attempt must be 1 or more, not {attempt}")
     if following:
         return
     if attempt is not None and attempt > job.attempts:
         raise UsageError(f"job {job.id} has {job.attempts} attempt(s): there is no attempt {attempt}")
-    if block is not None and not any(run.name == block for run in runs):
-        raise UsageError(unknown_block(job, block, block_names(runs)))
+    if block is not None and block not in names:
+        raise UsageError(unknown_block(job, block, names))
 
 
 def _wanted(run: BlockRun, block: str | None, attempt: int | None) -> bool:

@@ -55,14 +55,27 @@ class BlockQueries(Queries):
         key = (Block.job == job_id) & (Block.name == record.name) & (Block.attempt == record.attempt)
         return Block.update(changes).where(key & fn.EXISTS(owned)).execute() == 1
 
-    def block_runs(self, job_id: str, *, after_id: int = 0, with_output: bool = False) -> list[BlockRun]:
-        """The job's block runs recorded after row `after_id`, in the order recorded (output if asked for)."""
+    def block_runs(
+        self, job_id: str, *, after_id: int = 0, with_output: bool = False, limit: int | None = None
+    ) -> list[BlockRun]:
+        """The job's block runs recorded after row `after_id`, in the order recorded (output if asked for;
+        the first `limit` only, if given: a page of a transcript too long to hold at once)."""
         Block = self.tables.block
         columns = [getattr(Block, column) for column in BlockRun.COLUMNS]
         if with_output:
             columns += [Block.output, Block.lead]
         query = Block.select(*columns).where((Block.job == job_id) & (Block.id > after_id)).order_by(Block.id)
-        return [BlockRun(*row) for row in query.tuples()]
+        if limit is not None:
+            query = query.limit(limit)
+        # The driver's rows as they come (every column is a plain str, int or float already): peewee's
+        # per-column conversion costs more than the query on a job of 100,000 block runs.
+        return [BlockRun(*row) for row in self.db.execute(query)]
+
+    def block_names(self, job_id: str) -> list[str]:
+        """The names of the job's blocks, in the order they first ran (no run is loaded)."""
+        Block = self.tables.block
+        query = Block.select(Block.name).where(Block.job == job_id).group_by(Block.name).order_by(fn.MIN(Block.id))
+        return [name for (name,) in query.tuples()]
 
     def first_block_start(self, job_id: str, name: str) -> float | None:
         """When block `name` of the job first started (a wait_for's first wait), or None."""

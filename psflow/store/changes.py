@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from peewee import chunked
+from peewee import chunked, fn
 
 from psflow.domain import JobStatus, RunStatus, is_final
 from psflow.store.queries import Queries
@@ -39,10 +39,16 @@ class ChangeQueries(Queries):
                     Attempt.update(ended_at=self.clock.now(), outcome=end_attempts, reason=changes.get("reason")).where(
                         (Attempt.job == job.id) & Attempt.ended_at.is_null()
                     ).execute()
+                statements: dict[int, tuple[str, list[Any]]] = {}  # by chunk size: built once, not per chunk
                 for chunk in chunked(names, 200):
-                    Block.update(status=RunStatus.RERUN).where(
-                        (Block.job == job.id) & (Block.status == RunStatus.COMPLETED) & Block.name.in_(chunk)
-                    ).execute()
+                    if len(chunk) not in statements:
+                        query = Block.update(status=RunStatus.RERUN).where(
+                            (Block.job == job.id) & (Block.status == RunStatus.COMPLETED) & Block.name.in_(chunk)
+                        )
+                        sql, params = self.db.get_sql_context().sql(query).query()
+                        statements[len(chunk)] = sql, params[: -len(chunk)]  # the names are the last parameters
+                    sql, fixed = statements[len(chunk)]
+                    self.db.execute_sql(sql, [*fixed, *chunk])
         except _JobChanged:
             return False
         return True
@@ -90,17 +96,43 @@ class ChangeQueries(Queries):
         query = Job.select(*columns).where(condition).order_by(Job.updated_at, Job.id).tuples()
         return [JobView.from_row(row) for row in query]
 
-    def prune_jobs(self, statuses: list[str], updated_before: float) -> tuple[list[str], dict[str, int]]:
-        """Delete every job in `statuses` last updated before `updated_before`, with its history,
-        in one transaction; (their ids, rows deleted per table). Any change to a job moves its
-        `updated_at` on, so a job resumed meanwhile no longer matches."""
+    def prune_jobs(
+        self, statuses: list[str], updated_before: float, *, limit: int, after: str = ""
+    ) -> tuple[list[str], dict[str, int], str | None]:
+        """Look at the next `limit` jobs by id after id `after`, and delete those in `statuses` last updated
+        before `updated_before`, with their history, in one short transaction: (their ids in order, rows
+        deleted per table, the id to go on after; None once there is no job left to look at).
+
+        Called again from where it stopped until that is None, it prunes every such job without ever
+        holding the write lock for long, and each call reads only its own stretch of the primary key
+        (choosing by status first would sort every remaining match on each call). Any change to a job
+        moves its `updated_at` on, so a job resumed meanwhile no longer matches."""
         Job = self.tables.job
+        stretch = Job.select(Job.id, Job.status, Job.updated_at).where(Job.id > after).order_by(Job.id).limit(limit)
+        rows = list(stretch.tuples())
+        if not rows:
+            return [], dict.fromkeys(("jobs", "attempts", "blocks", "inputs"), 0), None
+        candidates = [job_id for job_id, status, updated in rows if status in statuses and updated < updated_before]
         condition = Job.status.in_(statuses) & (Job.updated_at < updated_before)
         with self.db.atomic():
-            Job.update(updated_at=Job.updated_at).where(condition).execute()  # lock them (PostgreSQL, MS SQL)
-            ids = [job_id for (job_id,) in Job.select(Job.id).where(condition).order_by(Job.id).tuples()]
+            for chunk in chunked(candidates, 200):  # lock them first (the write lock on SQLite, rows elsewhere)
+                Job.update(updated_at=Job.updated_at).where(Job.id.in_(chunk) & condition).execute()
+            ids = sorted(
+                job_id for chunk in chunked(candidates, 200)
+                for (job_id,) in Job.select(Job.id).where(Job.id.in_(chunk) & condition).tuples()
+            )
             counts = self._delete_ids(ids, condition)
-        return ids, counts
+        return ids, counts, rows[-1][0]
+
+    def count_jobs(self, statuses: list[str] | None = None, *, updated_before: float | None = None) -> int:
+        """How many jobs are in `statuses` (all if none), last updated before `updated_before` if given."""
+        Job = self.tables.job
+        condition = Job.id.is_null(False)
+        if statuses:
+            condition &= Job.status.in_(statuses)
+        if updated_before is not None:
+            condition &= Job.updated_at < updated_before
+        return Job.select(fn.COUNT(Job.id)).where(condition).scalar()
 
     def _update_if_unchanged(
         self, job: JobView, changes: dict[str, Any], *, now: float | None = None, check_lease: bool = True

@@ -284,11 +284,14 @@ class JobQueries(Queries):
                 ).execute()
         return released == 1
 
-    def attempts(self, job_id: str) -> list[AttemptView]:
+    def attempts(self, job_id: str, *, with_output: bool = True) -> list[AttemptView]:
+        """The job's attempts in order; without what each printed after its last block unless asked
+        for (`output` None then: it can be large, and only `logs` shows it)."""
         Attempt = self.tables.attempt
-        columns = [getattr(Attempt, column) for column in AttemptView.COLUMNS]
-        query = Attempt.select(*columns).where(Attempt.job == job_id).order_by(Attempt.number).tuples()
-        return [AttemptView(*row) for row in query]
+        names = [column for column in AttemptView.COLUMNS if with_output or column != "output"]
+        query = Attempt.select(*(getattr(Attempt, name) for name in names)).where(Attempt.job == job_id)
+        rows = query.order_by(Attempt.number).tuples()
+        return [AttemptView(**{"output": None, **dict(zip(names, row, strict=True))}) for row in rows]
 
     def jobs_matching(
         self,

@@ -3,9 +3,10 @@ this process with what psflow.service.history gives (capsys)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from psflow.cli.render import print_job, print_jobs
+from psflow.cli.render import print_job, print_jobs, print_json, print_json_array
 from psflow.service import history
 from psflow.store import Store
 from support.running import resume, run, three_jobs
@@ -16,6 +17,21 @@ def test_no_jobs(capsys) -> None:
     print_jobs([])
 
     assert capsys.readouterr().out == "no jobs\n"
+
+
+def test_json_printed_as_encoded_is_what_json_dumps_prints(capsys) -> None:
+    value = {"blocks": [{"name": f"b{n}", "output": None, "tries": n} for n in range(5000)], "text": "é\n"}
+
+    print_json(value)
+
+    assert capsys.readouterr().out == json.dumps(value, indent=2) + "\n"
+
+
+def test_a_json_array_printed_item_by_item_is_what_json_dumps_prints(capsys) -> None:
+    for items in ([], [{"name": "a", "output": "x\ny"}], [{"nested": {"list": [1, 2], "empty": {}}}, "two", 3]):
+        print_json_array(iter(items))
+
+        assert capsys.readouterr().out == json.dumps(items, indent=2) + "\n"
 
 
 def test_the_job_table_has_one_row_per_job_under_its_columns(store: Store, tmp_path: Path, capsys) -> None:

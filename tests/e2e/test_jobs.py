@@ -41,3 +41,38 @@ def test_job_prints_the_job_its_blocks_and_its_attempts(psflow, store: Store, wr
     assert table[0].split() == ["BLOCK", "STATUS", "ATTEMPT", "DURATION", "HOST"]
     assert table[1].split()[:3] == ["b-first", "Completed", "1"]
     assert any(line.startswith("attempt 1: Waiting (see you) — on ") for line in lines)
+
+
+def _many_jobs(store: Store, count: int) -> None:
+    """`count` Completed jobs made straight through the store (no script needs to run for a listing)."""
+    from psflow.domain import JobStatus, Runner
+
+    runner = Runner(host="here", pid=1, started=0.0, lease_seconds=60)
+    for index in range(count):
+        job_id = f"job-{index:03d}"
+        store.create_job(job_id, name="flow", script="/srv/flow.py", source="", source_sha256="f" * 64, args=[],
+                         runner=runner)
+        store.finish_attempt(job_id, 1, status=JobStatus.COMPLETED, reason=None)
+
+
+def test_jobs_on_a_terminal_shows_the_newest_page_and_how_many_more(psflow, store: Store, tmp_path: Path) -> None:
+    from support.terminal import STYLE, on_terminal
+
+    _many_jobs(store, 53)
+
+    code, paged, _ = on_terminal(psflow.db_url, tmp_path, "jobs")
+    _, everything, _ = on_terminal(psflow.db_url, tmp_path, "jobs", "--all")
+    piped = psflow("jobs")
+
+    paged = STYLE.sub("", paged)
+    assert code == 0
+    assert "job-052" in paged and "job-003" in paged and "job-002" not in paged  # the newest 50
+    assert "… 3 more: --limit N or --all lists them" in paged
+    assert "job-000" in STYLE.sub("", everything) and "more:" not in everything
+    assert len(piped.stdout.splitlines()) == 1 + 53 and "more:" not in piped.stdout  # a pipe gets every job
+
+
+def test_jobs_all_and_limit_together_are_refused(psflow, store: Store) -> None:
+    from support.cli import assert_clean_error
+
+    assert_clean_error(psflow("jobs", "--all", "--limit", "3"), "--all and --limit cannot be combined")

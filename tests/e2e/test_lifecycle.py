@@ -153,3 +153,20 @@ def test_a_database_that_refuses_the_change_is_a_one_line_error(psflow, store: S
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "peewee" not in result.stderr
     assert "psflow: error: cannot use database" in result.stderr and "no changes to jobs" in result.stderr
+
+
+def test_prune_on_a_terminal_shows_its_progress(psflow, store: Store, tmp_path: Path) -> None:
+    from support.terminal import STYLE, on_terminal
+
+    (tmp_path / "done.py").write_text(DONE)
+    with open_store(store.url, clock=FakeClock(time.time() - 40 * DAY)) as before:
+        for number in range(4):
+            run(before, tmp_path / "done.py", f"old-{number}")
+
+    code, terminal, _ = on_terminal(psflow.db_url, tmp_path, "prune", "--older-than", "30d")
+
+    shown = STYLE.sub("", terminal)
+    assert code == 0, shown
+    assert "psflow: deleting old jobs" in shown  # the bar (it is gone once done)
+    assert "psflow: deleted 4 job(s) (Completed or Cancelled, last updated more than 30d ago)" in shown
+    assert store.list_jobs() == []

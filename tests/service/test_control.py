@@ -230,6 +230,29 @@ def test_prune_deletes_old_final_jobs_only(old_and_new: Store, db_url: str) -> N
     assert rows_of(db_url, "old-done")["psflow_block"] == 0
 
 
+def test_prune_deletes_in_batches_and_others_write_between_them(old_and_new: Store, db_url: str, clock) -> None:
+    from psflow.store import open_store
+
+    steps = []
+
+    def meanwhile(step: control.PruneProgress) -> None:
+        steps.append((step.deleted, step.total))
+        if len(steps) == 1:  # between two batches no transaction is open: another connection writes at once
+            with open_store(db_url, clock=clock) as other:
+                assert other.set_status(other.get_job("old-failed"), status=JobStatus.WAITING, reason="retried")
+
+    slept_before = len(clock.slept)
+
+    removal = control.prune(
+        old_and_new, statuses=["Completed", "Cancelled", "Failed"], older_than="30d", batch=1, progress=meanwhile
+    )
+
+    assert steps == [(1, 3), (2, 3)]  # old-failed changed meanwhile: it is no longer old, and stays
+    assert removal.counts["jobs"] == 2 and "old-failed" in _ids(old_and_new)
+    pauses = clock.slept[slept_before:]  # after each batch (8 jobs looked at one by one), a short pause for others
+    assert len(pauses) == 8 and all(0 <= pause <= control.PRUNE_BATCH_SECONDS for pause in pauses)
+
+
 def test_prune_a_chosen_status(old_and_new: Store) -> None:
     control.prune(old_and_new, statuses=["Failed"], older_than="39d")
     assert "old-failed" not in _ids(old_and_new) and "old-done" in _ids(old_and_new)

@@ -6,6 +6,7 @@ How it prints is in tests/cli/test_render.py and test_transcript.py.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -174,6 +175,40 @@ def test_the_transcript_of_a_failed_then_fixed_job_is_in_order(store: Store, tmp
     assert error.startswith("Traceback (most recent call last):\n") and error.rstrip().endswith("ValueError: bad row 2")
     assert str(tmp_path / "flaky.py") in error  # the user's file, not psflow's frames
     assert {"host", "pid", "started", "ended", "duration", "tries"} <= set(runs[0])
+
+
+def test_a_job_s_detail_never_reads_saved_values_or_output(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    failed_then_fixed(store, tmp_path)  # its blocks saved values and printed; its first attempt ended in error
+
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        detail = history.job_detail(store, "flaky")
+
+    queries = [str(record.msg) for record in caplog.records]
+    assert any('"psflow_block"' in query for query in queries) and detail["blocks"]
+    for column in ('"saved"', '"mutated"', '"returned"', '"output"', '"lead"'):
+        assert not any(column in query for query in queries), column  # however big they are, never loaded
+
+
+def test_the_transcript_is_read_from_the_database_a_page_at_a_time(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    failed_then_fixed(store, tmp_path)  # four block runs
+    whole = history.transcript(store, "flaky")[1]
+    monkeypatch.setattr(history, "LOG_PAGE", 3)
+
+    def pages_read() -> int:  # the queries of block runs peewee sent so far
+        return sum('"psflow_block"' in str(record.msg) and "LIMIT" in str(record.msg) for record in caplog.records)
+
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        _, entries = history.stream_transcript(store, "flaky")
+        first = next(entries)
+        read_for_the_first = pages_read()
+        rest = list(entries)
+
+    assert [first, *rest] == whole
+    assert (read_for_the_first, pages_read()) == (1, 2)  # runs 1-3, then run 4 (a short page: the end)
 
 
 def test_the_transcript_takes_a_block_an_attempt_and_an_id_prefix(store: Store, tmp_path: Path) -> None:

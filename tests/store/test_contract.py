@@ -340,6 +340,7 @@ def test_live_output_is_the_running_attempt_s(store: Store) -> None:
     store.finish_attempt("job-1", 1, status=JobStatus.COMPLETED, reason=None, output="tail\n", error=None)
     assert store.live_output("job-1") is None
     assert store.attempts("job-1")[0].output == "tail\n"
+    assert store.attempts("job-1", with_output=False)[0].output is None  # `psflow job` never reads it
 
 
 # ---- inputs -------------------------------------------------------------------------------
@@ -431,9 +432,27 @@ def test_prune_deletes_only_old_jobs_in_the_statuses(store: Store, clock: FakeCl
     before = clock.now() - 10
 
     assert [job.id for job in store.prunable_jobs([JobStatus.COMPLETED], before)] == ["done"]
-    ids, counts = store.prune_jobs([JobStatus.COMPLETED], before)
+    assert store.count_jobs([JobStatus.COMPLETED], updated_before=before) == 1
+    ids, counts, _ = store.prune_jobs([JobStatus.COMPLETED], before, limit=10)
     assert (ids, counts["jobs"]) == (["done"], 1)
     assert sorted(job.id for job in store.list_jobs()) == ["failed", "recent"]
+
+
+def test_prune_jobs_deletes_a_batch_after_an_id(store: Store, clock: FakeClock) -> None:
+    for job_id in ("first", "second", "third"):
+        _job(store, job_id)
+        store.finish_attempt(job_id, 1, status=JobStatus.COMPLETED, reason=None)
+        clock.advance(60)
+
+    _job(store, "unfinished")  # Running: looked at, not deleted
+
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=1, after="first")[::2] == (["second"], "second")
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2)[::2] == (["first", "third"], "third")
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=3)[::2] == ([], "unfinished")
+    assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=3, after="unfinished") == (
+        [], dict.fromkeys(("jobs", "attempts", "blocks", "inputs"), 0), None  # nothing left to look at
+    )
+    assert [job.id for job in store.list_jobs()] == ["unfinished"]
 
 
 # ---- the store itself ------------------------------------------------------------------------
