@@ -194,7 +194,9 @@ def stream_transcript(
     a time): `psflow logs` prints any amount of output in bounded memory. Bad filters raise now."""
     job = store.find_job(job_id)
     _check_filters(job, block, attempt, store.block_names(job.id) if block is not None else [])
-    entries = (_log_entry(run) for run in _runs_with_output(store, job.id) if _wanted(run, block, attempt))
+    entries: Iterator[dict[str, Any]] = (
+        _log_entry(run) for run in _runs_with_output(store, job.id) if _wanted(run, block, attempt)
+    )
     if block is None:
         endings = [
             _attempt_entry(ended) for ended in store.attempts(job.id)
