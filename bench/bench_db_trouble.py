@@ -71,8 +71,10 @@ def main() -> None:
     print(f"the retry loop alone: {loop_cost(store) * 1e6:.2f} us per call")
     for held in (1.0, 3.0, 8.0):
         delays = sorted(release_delay(path, store, held) for _ in range(max(1, options.repeat // 2)))
-        print(f"lock held {held:3.0f} s: the waiting call returned {delays[len(delays) // 2] * 1e3:6.1f} ms "
-              f"after the release (median)")
+        print(
+            f"lock held {held:3.0f} s: the waiting call returned {delays[len(delays) // 2] * 1e3:6.1f} ms "
+            f"after the release (median)"
+        )
     store.close()
 
 

@@ -74,8 +74,7 @@ def make_big_job(store, job_id: str, *, blocks: int, value: str | None = None, o
     for start in range(0, blocks, 1000):
         with store.db.atomic():
             rows = [
-                _block_row(job_id, f"block {n}", now + n * 1e-3, output=output_each,
-                           saved=value if n == 0 else None)
+                _block_row(job_id, f"block {n}", now + n * 1e-3, output=output_each, saved=value if n == 0 else None)
                 for n in range(start, min(blocks, start + 1000))
             ]
             for part in chunked(rows, 100 if output_each or value else 500):
@@ -84,24 +83,53 @@ def make_big_job(store, job_id: str, *, blocks: int, value: str | None = None, o
 
 def _job_row(job_id: str, now: float) -> dict:
     return {
-        "id": job_id, "name": "bench", "script": "/bench/flow.py", "source": "", "source_sha256": "0" * 64,
-        "args": "[]", "status": "Completed", "reason": None, "created_at": now, "updated_at": now,
-        "attempts": 1, "due_at": None,
+        "id": job_id,
+        "name": "bench",
+        "script": "/bench/flow.py",
+        "source": "",
+        "source_sha256": "0" * 64,
+        "args": "[]",
+        "status": "Completed",
+        "reason": None,
+        "created_at": now,
+        "updated_at": now,
+        "attempts": 1,
+        "due_at": None,
     }
 
 
 def _attempt_row(job_id: str, now: float) -> dict:
     return {
-        "job": job_id, "number": 1, "host": "bench", "pid": 1, "source_sha256": "0" * 64, "started_at": now,
-        "ended_at": now + 1, "outcome": "Completed",
+        "job": job_id,
+        "number": 1,
+        "host": "bench",
+        "pid": 1,
+        "source_sha256": "0" * 64,
+        "started_at": now,
+        "ended_at": now + 1,
+        "outcome": "Completed",
     }
 
 
 def _block_row(job_id: str, name: str, started: float, *, output: str | None = None, saved: str | None = None) -> dict:
     return {
-        "job": job_id, "name": name, "status": "Completed", "saved": saved, "mutated": None, "exit_kind": "normal",
-        "returned": None, "output": output, "error": None, "started_at": started, "ended_at": started + 1e-4,
-        "attempt": 1, "host": "bench", "pid": 1, "tries": 1, "fingerprint": None, "lead": None,
+        "job": job_id,
+        "name": name,
+        "status": "Completed",
+        "saved": saved,
+        "mutated": None,
+        "exit_kind": "normal",
+        "returned": None,
+        "output": output,
+        "error": None,
+        "started_at": started,
+        "ended_at": started + 1e-4,
+        "attempt": 1,
+        "host": "bench",
+        "pid": 1,
+        "tries": 1,
+        "fingerprint": None,
+        "lead": None,
     }
 
 
@@ -238,8 +266,10 @@ def bench_prune(url: str, args: argparse.Namespace) -> None:
         result = run(url, "prune", "--older-than", "30d")
     report(f"prune: {args.prune:,} old jobs (3 blocks each)", result)
     for what, seen in (("during prune", probe), ("with nothing else running", idle)):
-        print(f"{'  longest a concurrent write took, ' + what:<58} {seen.longest * 1000:8.0f} ms"
-              f"  ({seen.writes} writes, {seen.failures} failed)")
+        print(
+            f"{'  longest a concurrent write took, ' + what:<58} {seen.longest * 1000:8.0f} ms"
+            f"  ({seen.writes} writes, {seen.failures} failed)"
+        )
 
 
 SCENARIOS = {"job": bench_job, "value": bench_value, "logs": bench_logs, "jobs": bench_jobs, "prune": bench_prune}

@@ -54,8 +54,14 @@ def resume_seconds(folder: Path, url: str, parallel: int) -> float:
     psflow = Path(sys.executable).with_name("psflow")
     env = {**os.environ, "PSFLOW_DB": url}
     start = time.perf_counter()
-    done = subprocess.run([psflow, "resume", "--parallel", str(parallel)], env=env, cwd=folder,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [psflow, "resume", "--parallel", str(parallel)],
+        env=env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"psflow resume failed:\n{done.stderr[-2000:]}")

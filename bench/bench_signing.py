@@ -31,8 +31,10 @@ def main() -> None:
         os.environ["PSFLOW_CONFIG"] = str(Path(folder) / "config.toml")
         with_import, without = [], []
         for _ in range(10):  # interleaved, so that load on the machine falls on both alike
-            for code, times in (("import cryptography.hazmat.primitives.asymmetric.ed25519", with_import),
-                                ("pass", without)):
+            for code, times in (
+                ("import cryptography.hazmat.primitives.asymmetric.ed25519", with_import),
+                ("pass", without),
+            ):
                 started = time.perf_counter()
                 subprocess.run([sys.executable, "-c", code], check=True)
                 times.append(time.perf_counter() - started)
@@ -45,10 +47,26 @@ def main() -> None:
 
         key = signer()
         job = JobView(
-            id="bench", name="flow", script="/srv/flow.py", source_sha256="a" * 64, args=("--day", "1"),
-            status="Waiting", reason=None, created_at=0.0, updated_at=0.0, owner_host=None, owner_pid=None,
-            owner_started=None, lease_until=None, attempts=1, due_at=0.0, waits_for=None, waiting_since=None,
-            workflow=None, workflow_version=None, cwd="/srv",
+            id="bench",
+            name="flow",
+            script="/srv/flow.py",
+            source_sha256="a" * 64,
+            args=("--day", "1"),
+            status="Waiting",
+            reason=None,
+            created_at=0.0,
+            updated_at=0.0,
+            owner_host=None,
+            owner_pid=None,
+            owner_started=None,
+            lease_until=None,
+            attempts=1,
+            due_at=0.0,
+            waits_for=None,
+            waiting_since=None,
+            workflow=None,
+            workflow_version=None,
+            cwd="/srv",
         )
         source = "x = 1\n" * 200
         signature = trust.sign_job(key, job, source)

@@ -69,8 +69,11 @@ GRACE_SECONDS = 120  # after --minutes: no more restarts, and this long for the 
 def start_worker(url: str, folder: Path) -> subprocess.Popen:
     psflow = Path(sys.executable).with_name("psflow")
     return subprocess.Popen(
-        [psflow, "worker", "--poll", "0.5", "--concurrency", "2"], cwd=folder,
-        env={**os.environ, "PSFLOW_DB": url, "CI": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [psflow, "worker", "--poll", "0.5", "--concurrency", "2"],
+        cwd=folder,
+        env={**os.environ, "PSFLOW_DB": url, "CI": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
 
@@ -163,8 +166,18 @@ def main() -> None:
         raise SystemExit(0 if soaked(options.jobs, options.minutes) else 1)
     backends = ["sqlite"] + ([] if options.no_postgres else ["postgres"])
     drivers = [
-        subprocess.Popen([sys.executable, __file__, "--only", backend, "--minutes", str(options.minutes),
-                          "--jobs", str(options.jobs)])
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--only",
+                backend,
+                "--minutes",
+                str(options.minutes),
+                "--jobs",
+                str(options.jobs),
+            ]
+        )
         for backend in backends
     ]
     codes = [driver.wait() for driver in drivers]

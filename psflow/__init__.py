@@ -31,8 +31,21 @@ __version__ = "0.1.0"
 _API = ("run", "resume", "jobs", "job_detail", "register", "workflows", "connect", "RunResult", "SendResult")
 
 __all__ = [
-    "BlockError", "BlockTimeout", "PsflowError", "Terminated", "UsageError", "WaitTimeout", "__version__",
-    "block", "job", "send", "sleep", "sleep_until", "stop", "wait_for", *_API,
+    "BlockError",
+    "BlockTimeout",
+    "PsflowError",
+    "Terminated",
+    "UsageError",
+    "WaitTimeout",
+    "__version__",
+    "block",
+    "job",
+    "send",
+    "sleep",
+    "sleep_until",
+    "stop",
+    "wait_for",
+    *_API,
 ]
 
 if _TYPE_CHECKING:

@@ -23,9 +23,28 @@ from psflow.service.setup import config, connect, init
 from psflow.store import Store
 
 __all__ = [
-    "PsflowError", "RunResult", "SendResult", "StoreError", "UsageError",
-    "cancel", "check", "config", "connect", "init", "job_detail", "jobs", "register", "rerun", "resume", "retry",
-    "run", "send", "transcript", "transformed_source", "workflow_versions", "workflows",
+    "PsflowError",
+    "RunResult",
+    "SendResult",
+    "StoreError",
+    "UsageError",
+    "cancel",
+    "check",
+    "config",
+    "connect",
+    "init",
+    "job_detail",
+    "jobs",
+    "register",
+    "rerun",
+    "resume",
+    "retry",
+    "run",
+    "send",
+    "transcript",
+    "transformed_source",
+    "workflow_versions",
+    "workflows",
 ]
 
 
@@ -94,7 +113,12 @@ def resume(
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed, latest=latest)
     with _using(db, store) as opened:
         return run_pool(
-            opened, statuses=statuses, job_ids=job_ids, processes=parallel, limit=limit, on_result=on_result,
+            opened,
+            statuses=statuses,
+            job_ids=job_ids,
+            processes=parallel,
+            limit=limit,
+            on_result=on_result,
             options=options,
         )
 
@@ -123,7 +147,11 @@ def job_detail(job_id: str, *, db: str | None = None, store: Store | None = None
 
 
 def transcript(
-    job_id: str, *, block: str | None = None, attempt: int | None = None, db: str | None = None,
+    job_id: str,
+    *,
+    block: str | None = None,
+    attempt: int | None = None,
+    db: str | None = None,
     store: Store | None = None,
 ) -> list[dict[str, Any]]:
     """Every block run's captured output, in the order recorded (as `psflow logs ID --json`)."""
@@ -132,14 +160,20 @@ def transcript(
 
 
 def rerun(
-    job_id: str, *, from_block: str | None = None, only: Iterable[str] = (), db: str | None = None,
+    job_id: str,
+    *,
+    from_block: str | None = None,
+    only: Iterable[str] = (),
+    db: str | None = None,
     store: Store | None = None,
 ) -> control.RerunResult:
     with _using(db, store) as opened:
         return control.rerun(opened, job_id, from_block=from_block, only=only)
 
 
-def cancel(job_id: str, *, reason: str | None = None, db: str | None = None, store: Store | None = None) -> control.Change:
+def cancel(
+    job_id: str, *, reason: str | None = None, db: str | None = None, store: Store | None = None
+) -> control.Change:
     with _using(db, store) as opened:
         return control.cancel(opened, job_id, reason=reason)
 
@@ -149,7 +183,9 @@ def retry(job_id: str, *, db: str | None = None, store: Store | None = None) -> 
         return control.retry(opened, job_id)
 
 
-def register(name: str, script: str | Path, *, db: str | None = None, store: Store | None = None) -> workflow_service.Registration:
+def register(
+    name: str, script: str | Path, *, db: str | None = None, store: Store | None = None
+) -> workflow_service.Registration:
     """Store `script`'s source as the next version of registered workflow `name`."""
     with _using(db, store) as opened:
         return workflow_service.register(opened, name, script)
@@ -174,4 +210,3 @@ def check(script: str | Path) -> preflight.CheckResult:
 def transformed_source(script: str | Path, *, diff: bool = False) -> str:
     """The source psflow runs for `script`, or a unified diff against the original."""
     return preflight.transformed_source(script, diff=diff)
-

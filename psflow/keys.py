@@ -34,7 +34,7 @@ def wait_key(input_name: str) -> str:
 
 def input_of(key: str) -> str | None:
     """The input name a `wait_for:NAME` key records, or None for any other key."""
-    return key[len(WAIT_PREFIX):] if key.startswith(WAIT_PREFIX) else None
+    return key[len(WAIT_PREFIX) :] if key.startswith(WAIT_PREFIX) else None
 
 
 def timer_scope(enclosing_block: str | None) -> str:
@@ -44,7 +44,7 @@ def timer_scope(enclosing_block: str | None) -> str:
     if len(enclosing_block) <= MAX_NAME_LENGTH - 32:
         return f"{enclosing_block}/{TIMER}"
     digest = hashlib.sha256(enclosing_block.encode()).hexdigest()[:12]
-    return f"{enclosing_block[:MAX_NAME_LENGTH - 48]}~{digest}/{TIMER}"
+    return f"{enclosing_block[: MAX_NAME_LENGTH - 48]}~{digest}/{TIMER}"
 
 
 def is_marker(key: str) -> bool:

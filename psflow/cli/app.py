@@ -1,8 +1,8 @@
 """The `psflow` command: the typer app, the options every command shares, and the one error handler.
 
-Commands live in psflow.cli.commands_* by area (psflow.cli imports them, which registers them); each parses, calls psflow.service
-and renders. Any psflow error reaching `main` is printed as one line (a script's
-diagnostics with file:line:col) and exits with the error's code, never a traceback;
+Commands live in psflow.cli.commands_* by area (psflow.cli imports them, which registers them);
+each parses, calls psflow.service and renders. Any psflow error reaching `main` is printed as one
+line (a script's diagnostics with file:line:col) and exits with the error's code, never a traceback;
 a reader that goes away (`psflow jobs | head -1`) ends the command quietly, exit 0.
 
 Exit codes: 0 completed · 1 the script failed · 2 bad input or usage ·
@@ -47,7 +47,8 @@ app = typer.Typer(
 )
 
 DbOption = typer.Option(
-    None, "--db",
+    None,
+    "--db",
     help="Database URL, connection string or SQLite path "
     "(default: $PSFLOW_DB, then the config file, then the user data folder).",
 )
@@ -56,7 +57,8 @@ ReplayOutputOption = typer.Option(
     False, "--replay-output", help="Print a replayed block's recorded output again, as if it had run."
 )
 RerunChangedOption = typer.Option(
-    False, "--rerun-changed",
+    False,
+    "--rerun-changed",
     help="Run a completed block again if its code changed since it completed (default: replay it, with a warning).",
 )
 

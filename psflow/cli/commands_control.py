@@ -36,7 +36,8 @@ def rerun(
         )
     else:
         say(
-            f"job {result.job_id} is {result.status}: its next attempt (`psflow resume --job {result.job_id}`) runs them"
+            f"job {result.job_id} is {result.status}: "
+            f"its next attempt (`psflow resume --job {result.job_id}`) runs them"
         )
 
 
@@ -96,7 +97,10 @@ def prune(
     """Delete old jobs with their history, so the database does not grow without bound."""
     with connect(db, create=not dry_run) as store, JobProgress("deleting old jobs") as bar:
         removal = control.prune(
-            store, older_than=older_than, statuses=status or [], dry_run=dry_run,
+            store,
+            older_than=older_than,
+            statuses=status or [],
+            dry_run=dry_run,
             progress=lambda step: bar.reach(step.deleted, step.total),
         )
     which = f"{' or '.join(status or FINAL_STATUSES)}, last updated more than {older_than} ago"

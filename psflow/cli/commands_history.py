@@ -118,7 +118,8 @@ def logs(
         False, "--follow", "-f", help="Keep printing block runs as they are recorded, until the job is not Running."
     ),
     raw: bool = typer.Option(
-        False, "--raw",
+        False,
+        "--raw",
         help="Print the captured output exactly as stored (colour codes too); default: control characters escaped.",
     ),
     as_json: bool = JsonOption,

@@ -38,7 +38,9 @@ def exec_(
     args: list[str] | None = typer.Argument(None, help="Arguments for the script (its sys.argv[1:])."),
     job: str | None = typer.Option(None, "--job", help="Job id: continue it if it exists, create it if not."),
     env: list[str] | None = typer.Option(
-        None, "--env", metavar="NAME",
+        None,
+        "--env",
+        metavar="NAME",
         help="An environment variable the job needs at every attempt (a secret): its name is stored, "
         "never its value; a resume where it is not set does not run the job (repeatable).",
     ),
@@ -61,28 +63,43 @@ def exec_(
 
 
 NoPrefixOption = typer.Option(
-    False, "--no-prefix", help="Do not start each line a job prints with [JOB] (the default on a terminal with many jobs)."
+    False,
+    "--no-prefix",
+    help="Do not start each line a job prints with [JOB] (the default on a terminal with many jobs).",
 )
 
 
 @app.command()
 def resume(
-    status: list[str] | None = typer.Option(None, "--status", "-s", help="Resume jobs in this status (default Waiting; repeatable)."),
-    job: list[str] | None = typer.Option(None, "--job", "-j", help="Resume this job (id or unique prefix; repeatable)."),
+    status: list[str] | None = typer.Option(
+        None, "--status", "-s", help="Resume jobs in this status (default Waiting; repeatable)."
+    ),
+    job: list[str] | None = typer.Option(
+        None, "--job", "-j", help="Resume this job (id or unique prefix; repeatable)."
+    ),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Resume at most N jobs."),
     parallel: int = typer.Option(
-        1, "--parallel", "-p", min=1, help="Run the jobs in N worker processes (a job that crashes its process fails alone)."
+        1,
+        "--parallel",
+        "-p",
+        min=1,
+        help="Run the jobs in N worker processes (a job that crashes its process fails alone).",
     ),
     latest: bool = typer.Option(
         False, "--latest", help="Move jobs of registered workflows to the workflow's newest version first."
     ),
     set_: list[str] | None = typer.Option(
-        None, "--set", metavar="NAME=VALUE", help="Send this input to the --job jobs first (see `psflow send`; repeatable)."
+        None,
+        "--set",
+        metavar="NAME=VALUE",
+        help="Send this input to the --job jobs first (see `psflow send`; repeatable).",
     ),
     replay_output: bool = ReplayOutputOption,
     rerun_changed: bool = RerunChangedOption,
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Say, per job, which blocks would replay, run, be new or be gone; run and write nothing."
+        False,
+        "--dry-run",
+        help="Say, per job, which blocks would replay, run, be new or be gone; run and write nothing.",
     ),
     no_prefix: bool = NoPrefixOption,
     db: str | None = DbOption,
@@ -105,8 +122,15 @@ def resume(
             check_statuses(store, statuses)
         total = len(job) if job else len(due_jobs(store, statuses, limit=limit))
         results, shutdown = _in_workers(
-            store, "resuming", total=total, statuses=statuses, job_ids=job or [], processes=parallel, limit=limit,
-            prefix=_prefixed(no_prefix, parallel > 1), options=options,
+            store,
+            "resuming",
+            total=total,
+            statuses=statuses,
+            job_ids=job or [],
+            processes=parallel,
+            limit=limit,
+            prefix=_prefixed(no_prefix, parallel > 1),
+            options=options,
         )
     summarize(
         results, f"resumed {len(results)} job(s) in {', '.join(statuses) if not job else 'the named jobs'}", shutdown
@@ -114,7 +138,12 @@ def resume(
 
 
 def _in_workers(
-    store: Store, label: str, *, total: int | None = None, graceful: bool = False, forever: bool = False,
+    store: Store,
+    label: str,
+    *,
+    total: int | None = None,
+    graceful: bool = False,
+    forever: bool = False,
     **pool: object,
 ) -> tuple[list[RunResult], Shutdown]:
     """run_pool under a progress bar, with Ctrl-C and SIGTERM passed to the pool (see psflow.service.workers)."""
@@ -124,7 +153,11 @@ def _in_workers(
         with JobProgress(label) as progress:
             progress.expect(total)
             results = run_pool(
-                store, shutdown=shutdown, graceful=graceful, forever=forever, on_result=_counted(progress),
+                store,
+                shutdown=shutdown,
+                graceful=graceful,
+                forever=forever,
+                on_result=_counted(progress),
                 **pool,  # type: ignore[arg-type]
             )
     finally:
@@ -183,7 +216,13 @@ def worker(
     say(f"worker: {concurrency} process(es) taking {', '.join(statuses)} jobs" + ("" if once else f", every {poll:g}s"))
     with connect(db) as store:
         results, shutdown = _in_workers(
-            store, "worker", graceful=True, forever=not once, statuses=statuses, processes=concurrency, poll=poll,
+            store,
+            "worker",
+            graceful=True,
+            forever=not once,
+            statuses=statuses,
+            processes=concurrency,
+            poll=poll,
             prefix=_prefixed(no_prefix, True),
         )
     summarize(results, f"worker ran {len(results)} job(s)", shutdown)
@@ -193,9 +232,13 @@ def worker(
 def send(
     job: str = typer.Argument(..., metavar="JOB", help="Job id or unique prefix."),
     values: list[str] | None = typer.Argument(
-        None, metavar="NAME=VALUE...", help="Inputs; a VALUE that parses as JSON is that value (3, true, \"3\"), else text."
+        None,
+        metavar="NAME=VALUE...",
+        help='Inputs; a VALUE that parses as JSON is that value (3, true, "3"), else text.',
     ),
-    json_text: str | None = typer.Option(None, "--json", metavar="OBJECT", help='Inputs as a JSON object: \'{"approval": "yes"}\'.'),
+    json_text: str | None = typer.Option(
+        None, "--json", metavar="OBJECT", help='Inputs as a JSON object: \'{"approval": "yes"}\'.'
+    ),
     resume_now: bool = typer.Option(False, "--resume", help="Run the job now (like `psflow resume --job JOB`)."),
     db: str | None = DbOption,
 ) -> None:

@@ -61,14 +61,38 @@ class SettingsTarget(StrEnum):
 
 @app.command()
 def init(
-    sqlite: str | None = typer.Option(None, "--sqlite", metavar="PATH", help="A SQLite file (path, sqlite:/// URL or Data Source=…)."),
-    postgres: str | None = typer.Option(None, "--postgres", metavar="URL", help="PostgreSQL: postgresql://USER:PASSWORD@HOST:5432/DB (or Host=…;Database=…)."),
-    mssql: str | None = typer.Option(None, "--mssql", metavar="CONNSTR", help="MS SQL Server: Server=HOST,1433;Database=DB;User Id=…;Password=… (or mssql://…)."),
-    connection_string: str | None = typer.Option(None, "--connection-string", metavar="STR", help="Any of the above; psflow tells which."),
-    settings: SettingsTarget | None = typer.Option(None, "--settings", case_sensitive=False, help="Keep this database for later commands: 'file' saves it in the config file, 'env' prints the PSFLOW_DB line."),
-    upgrade: bool = typer.Option(False, "--upgrade", help="Upgrade a database made by an older psflow (back it up first)."),
+    sqlite: str | None = typer.Option(
+        None, "--sqlite", metavar="PATH", help="A SQLite file (path, sqlite:/// URL or Data Source=…)."
+    ),
+    postgres: str | None = typer.Option(
+        None,
+        "--postgres",
+        metavar="URL",
+        help="PostgreSQL: postgresql://USER:PASSWORD@HOST:5432/DB (or Host=…;Database=…).",
+    ),
+    mssql: str | None = typer.Option(
+        None,
+        "--mssql",
+        metavar="CONNSTR",
+        help="MS SQL Server: Server=HOST,1433;Database=DB;User Id=…;Password=… (or mssql://…).",
+    ),
+    connection_string: str | None = typer.Option(
+        None, "--connection-string", metavar="STR", help="Any of the above; psflow tells which."
+    ),
+    settings: SettingsTarget | None = typer.Option(
+        None,
+        "--settings",
+        case_sensitive=False,
+        help="Keep this database for later commands: "
+        "'file' saves it in the config file, 'env' prints the PSFLOW_DB line.",
+    ),
+    upgrade: bool = typer.Option(
+        False, "--upgrade", help="Upgrade a database made by an older psflow (back it up first)."
+    ),
     key: str | None = typer.Option(
-        None, "--key", metavar="FILE",
+        None,
+        "--key",
+        metavar="FILE",
         help="The deployment key to use here: the public key (`psflow key export --public`) on a server that only "
         "runs jobs, or the private key (default: keep this server's key, or make one).",
     ),
@@ -77,8 +101,13 @@ def init(
 
     It also sets up this server's deployment key, which signs and verifies what psflow runs from the database."""
     result = setup.init(
-        sqlite=sqlite, postgres=postgres, mssql=mssql, connection_string=connection_string,
-        upgrade=upgrade, settings=settings.value if settings else None, key_file=key,
+        sqlite=sqlite,
+        postgres=postgres,
+        mssql=mssql,
+        connection_string=connection_string,
+        upgrade=upgrade,
+        settings=settings.value if settings else None,
+        key_file=key,
     )
     if result.action == "created":
         say(f"created psflow schema {result.version} in {result.where}")
@@ -93,14 +122,20 @@ def init(
     if result.config_file:
         say(f"saved in {result.config_file}: psflow commands here use it unless --db or PSFLOW_DB say otherwise")
     if result.env_lines:
-        say("put PSFLOW_DB in the environment of every psflow command: the first line for sh, cron, systemd; "
-            "the second for PowerShell ([Environment]::SetEnvironmentVariable('PSFLOW_DB', …, 'User') keeps it)")
+        say(
+            "put PSFLOW_DB in the environment of every psflow command: the first line for sh, cron, systemd; "
+            "the second for PowerShell ([Environment]::SetEnvironmentVariable('PSFLOW_DB', …, 'User') keeps it)"
+        )
         for line in result.env_lines:
             print(line)
     if not result.in_effect:
         say(
             "note: commands here use another database (`psflow config` says which and why): "
-            + ("PSFLOW_DB comes before the config file" if result.config_file else "pass --db, or run init with --settings file|env")
+            + (
+                "PSFLOW_DB comes before the config file"
+                if result.config_file
+                else "pass --db, or run init with --settings file|env"
+            )
         )
 
 

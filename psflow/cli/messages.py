@@ -81,8 +81,14 @@ class JobProgress:
         screen = console(stderr=True, file=terminal, width=width or 80, height=height or 25)
         counter = MofNCompleteColumn() if total is not None else TextColumn("{task.completed} done")
         bar = Progress(
-            TextColumn(f"psflow: {self.label}"), BarColumn(), counter, TimeElapsedColumn(),
-            console=screen, transient=True, redirect_stdout=False, redirect_stderr=False,
+            TextColumn(f"psflow: {self.label}"),
+            BarColumn(),
+            counter,
+            TimeElapsedColumn(),
+            console=screen,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
         self._task = bar.add_task(self.label, total=total, completed=self._done)
         _relay = _Relay(screen, (1, 2) if _same_terminal() else (2,))

@@ -121,8 +121,15 @@ def print_jobs(jobs: list[dict[str, Any]]) -> None:
         echo("no jobs")
         return
     rows = [
-        [job["id"], job["script"], job["status"], job.get("waits") or "-", str(job["attempts"]), when(job["updated"]),
-         job["host"] or "-"]
+        [
+            job["id"],
+            job["script"],
+            job["status"],
+            job.get("waits") or "-",
+            str(job["attempts"]),
+            when(job["updated"]),
+            job["host"] or "-",
+        ]
         for job in jobs
     ]
     table(None, ["ID", "SCRIPT", "STATUS", "WAITS FOR", "ATTEMPTS", "UPDATED", "HOST"], rows)
@@ -167,7 +174,15 @@ def _print_inputs(inputs: list[dict[str, Any]]) -> None:
     rows = []
     for sent in inputs:
         value = json.dumps(sent["value"], ensure_ascii=False)
-        rows.append([sent["name"], value if len(value) <= 60 else value[:59] + "…", sent["user"], sent["host"], when(sent["received"])])
+        rows.append(
+            [
+                sent["name"],
+                value if len(value) <= 60 else value[:59] + "…",
+                sent["user"],
+                sent["host"],
+                when(sent["received"]),
+            ]
+        )
     echo()
     table("inputs", ["INPUT", "VALUE", "USER", "HOST", "RECEIVED"], rows)
 
@@ -188,8 +203,15 @@ def print_workflows(workflows: list[dict[str, Any]]) -> None:
         echo("no registered workflows: `psflow register NAME SCRIPT` adds one")
         return
     rows = [
-        [wf["name"], f"v{wf['version']}", str(wf["versions"]), when(wf["registered"]), wf["user"], wf["host"],
-         wf["script"]]
+        [
+            wf["name"],
+            f"v{wf['version']}",
+            str(wf["versions"]),
+            when(wf["registered"]),
+            wf["user"],
+            wf["host"],
+            wf["script"],
+        ]
         for wf in workflows
     ]
     table(None, ["NAME", "LATEST", "VERSIONS", "REGISTERED", "BY", "ON", "FROM"], rows)
@@ -203,29 +225,41 @@ def print_workflow_versions(versions: list[dict[str, Any]]) -> None:
     table(f"workflow {versions[0]['name']}", ["VERSION", "REGISTERED", "BY", "ON", "SHA256", "FROM"], rows)
 
 
-
-
 def print_status(report: dict[str, Any]) -> None:
     """`psflow status` for people: counts, then each list that has something in it."""
     counts = report["counts"]
     print("jobs  " + (", ".join(f"{count} {status}" for status, count in counts.items()) or "none"))
     now = time.time()
     sections = [
-        ("waiting for input", ["JOB", "NAME", "INPUT", "SINCE"], [
-            [row["id"], row["name"], row["input"], _ago(row["since"], now)] for row in report["waiting_for_input"]
-        ]),
-        ("timers due within the hour", ["JOB", "NAME", "DUE"], [
-            [row["id"], row["name"], when(row["due"])] for row in report["timers_next_hour"]
-        ]),
-        ("Running, but the lease lapsed or the runner is gone (`psflow resume --status Running`)",
-         ["JOB", "NAME", "HOST", "PID", "LEASE UNTIL"], [
-            [row["id"], row["name"], row["host"] or "-", str(row["pid"]),
-             "runner gone" if row["runner_gone"] else when(row["lease_until"])]
-            for row in report["lapsed_leases"]
-        ]),
-        ("failed in the last 24 hours", ["JOB", "NAME", "WHEN", "REASON"], [
-            [row["id"], row["name"], when(row["updated"]), row["reason"] or "-"] for row in report["failed_last_24h"]
-        ]),
+        (
+            "waiting for input",
+            ["JOB", "NAME", "INPUT", "SINCE"],
+            [[row["id"], row["name"], row["input"], _ago(row["since"], now)] for row in report["waiting_for_input"]],
+        ),
+        (
+            "timers due within the hour",
+            ["JOB", "NAME", "DUE"],
+            [[row["id"], row["name"], when(row["due"])] for row in report["timers_next_hour"]],
+        ),
+        (
+            "Running, but the lease lapsed or the runner is gone (`psflow resume --status Running`)",
+            ["JOB", "NAME", "HOST", "PID", "LEASE UNTIL"],
+            [
+                [
+                    row["id"],
+                    row["name"],
+                    row["host"] or "-",
+                    str(row["pid"]),
+                    "runner gone" if row["runner_gone"] else when(row["lease_until"]),
+                ]
+                for row in report["lapsed_leases"]
+            ],
+        ),
+        (
+            "failed in the last 24 hours",
+            ["JOB", "NAME", "WHEN", "REASON"],
+            [[row["id"], row["name"], when(row["updated"]), row["reason"] or "-"] for row in report["failed_last_24h"]],
+        ),
     ]
     for title, columns, rows in sections:
         if rows:

@@ -40,8 +40,10 @@ def print_run(run: dict[str, Any], *, raw: bool = False) -> None:
     if kind == "attempt":
         write(run["output"])
         outcome = (run["status"] or "unfinished") + (f": {run['reason']}" if run.get("reason") else "")
-        _header(f"==> attempt {run['attempt']} ended ({outcome}, {run['host']}, {when(run['ended'])}) <==",
-                _STATUS_STYLE.get(run["status"], "yellow"))
+        _header(
+            f"==> attempt {run['attempt']} ended ({outcome}, {run['host']}, {when(run['ended'])}) <==",
+            _STATUS_STYLE.get(run["status"], "yellow"),
+        )
         write(run["error"])
         return
     write(run.get("lead"))
@@ -114,6 +116,11 @@ def _block_row(block: dict[str, Any]) -> list[str]:
     if block.get("code_changed"):
         notes.append("code changed")
     return [
-        block["name"], "executed", block["status"], f"{block['duration']:.3f}s", str(block["tries"]),
-        block["host"], ", ".join(notes),
+        block["name"],
+        "executed",
+        block["status"],
+        f"{block['duration']:.3f}s",
+        str(block["tries"]),
+        block["host"],
+        ", ".join(notes),
     ]

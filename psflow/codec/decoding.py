@@ -78,7 +78,9 @@ class _Decoding:
             self.kinds[key] = (cls, kind_of(cls))
         cls, kind = self.kinds[key]
         if kind.tag != tag:
-            raise ValueError(f"{module}.{qualname} is not {'an' if tag == 'enum' else 'a'} {tag}: {kind.reason or kind.tag}")
+            raise ValueError(
+                f"{module}.{qualname} is not {'an' if tag == 'enum' else 'a'} {tag}: {kind.reason or kind.tag}"
+            )
         return cls, kind, rest
 
 
@@ -164,7 +166,11 @@ def _path(dec: _Decoding, v: Any) -> pathlib.PurePath:
     return _PATHS[want(kind, str)](want(text, str))
 
 
-_PATHS: dict[str, type[pathlib.PurePath]] = {"Path": pathlib.Path, "PurePosixPath": pathlib.PurePosixPath, "PureWindowsPath": pathlib.PureWindowsPath}
+_PATHS: dict[str, type[pathlib.PurePath]] = {
+    "Path": pathlib.Path,
+    "PurePosixPath": pathlib.PurePosixPath,
+    "PureWindowsPath": pathlib.PureWindowsPath,
+}
 _DECODERS: dict[str, Callable[[_Decoding, Any], object]] = {
     "tuple": lambda dec, v: tuple(want(v, list)),
     "set": lambda dec, v: set(want(v, list)),

@@ -92,8 +92,8 @@ def _check_round_trip(value: object, text: str) -> None:
         at = next((i for i, (a, b) in enumerate(zip(text, again, strict=False)) if a != b), min(len(text), len(again)))
         start = max(at - 20, 0)
         raise UnsupportedValue(
-            f"cannot save {name}: it would not come back equal (saved {text[start:at + 40]!r}, "
-            f"restored {again[start:at + 40]!r}): its __hash__ or __eq__ is not decided by its state",
+            f"cannot save {name}: it would not come back equal (saved {text[start : at + 40]!r}, "
+            f"restored {again[start : at + 40]!r}): its __hash__ or __eq__ is not decided by its state",
             name,
         )
 
@@ -211,7 +211,9 @@ class _Walk:
             if in_key:
                 e.path.append(f"dict key at position {i}")
             else:  # a key of another type is not shown: its repr would be user code
-                e.path.append(f"dict key {reprlib.repr(k)}" if type(k) is str or type(k) is int else f"dict value at position {i}")
+                e.path.append(
+                    f"dict key {reprlib.repr(k)}" if type(k) is str or type(k) is int else f"dict value at position {i}"
+                )
             raise
         return tag("dict", pairs)
 

@@ -47,7 +47,8 @@ def find_module(name: str) -> types.ModuleType:
     found = sys.modules.get(name)
     if not issubclass(type(found), types.ModuleType):
         raise ValueError(
-            f"module {name!r} is not loaded (psflow never imports while restoring): import it in the script before the block"
+            f"module {name!r} is not loaded (psflow never imports while restoring): "
+            "import it in the script before the block"
         )
     return found  # type: ignore[return-value]
 
@@ -132,7 +133,9 @@ def _zone_installed(key: str) -> bool:
 
 def find_zone(key: object) -> zoneinfo.ZoneInfo:
     if type(key) is not str or not _zone_installed(key):
-        raise ValueError(f"time zone {key!r} is not in this server's time zone database ({os.pathsep.join(zoneinfo.TZPATH)})")
+        raise ValueError(
+            f"time zone {key!r} is not in this server's time zone database ({os.pathsep.join(zoneinfo.TZPATH)})"
+        )
     return zoneinfo.ZoneInfo(key)
 
 

@@ -81,7 +81,7 @@ class Attempt:
         if first is not None:
             raise BlockError(
                 f"block name {name!r} reached twice in one attempt: first at {first[0]}:{first[1]}, "
-                f"again at {here[0]}:{here[1]}; give each block its own name, e.g. f\"{name}-{{item}}\""
+                f'again at {here[0]}:{here[1]}; give each block its own name, e.g. f"{name}-{{item}}"'
             )
         self._seen[name] = here
         outermost = not self._open
@@ -149,7 +149,9 @@ class Attempt:
             self._leave(handle)
             return  # another runner owns the job now: nothing more is written
         interrupted = isinstance(error, (KeyboardInterrupt, Terminated))
-        self._record_unfinished(handle, RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED, user_traceback(error))
+        self._record_unfinished(
+            handle, RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED, user_traceback(error)
+        )
         self.block_failure = error
 
     def call_key(self, name: str) -> str:
@@ -180,10 +182,8 @@ class Attempt:
         self.capture.real_stderr.write(note)
         self.capture.drain()
         buffer.append(note)
-        handle.failures = (*handle.failures[1 - _KEPT_FAILURES:], _try_failed(handle, user_traceback(error)))
-        self._save(
-            self._unfinished_record(handle, RunStatus.RETRYING, buffer.text(), _failures(handle), started, lead)
-        )
+        handle.failures = (*handle.failures[1 - _KEPT_FAILURES :], _try_failed(handle, user_traceback(error)))
+        self._save(self._unfinished_record(handle, RunStatus.RETRYING, buffer.text(), _failures(handle), started, lead))
         deadline = self.clock.monotonic() + delay
         while (left := deadline - self.clock.monotonic()) > 0:
             if recorder.shutdown_requested():
@@ -264,9 +264,19 @@ class Attempt:
             return  # a script that caught Stop and waited again: one record per attempt
         completed = status == RunStatus.COMPLETED
         record = BlockRecord(
-            name=key, status=status, saved=None, mutated=None, exit_kind=ExitKind.RETURN if completed else None,
-            returned=returned, output=None, error=error, started_at=now, ended_at=now, attempt=self.number,
-            host=self.runner.host, pid=self.runner.pid,
+            name=key,
+            status=status,
+            saved=None,
+            mutated=None,
+            exit_kind=ExitKind.RETURN if completed else None,
+            returned=returned,
+            output=None,
+            error=error,
+            started_at=now,
+            ended_at=now,
+            attempt=self.number,
+            host=self.runner.host,
+            pid=self.runner.pid,
         )
         self._save(record)
         if completed:
@@ -294,9 +304,22 @@ class Attempt:
         self, handle: block, status: str, output: str | None, error: str | None, started: float, lead: str | None
     ) -> BlockRecord:
         return BlockRecord(
-            name=handle.name, status=status, saved=None, mutated=None, exit_kind=None, returned=None, output=output,
-            error=error, started_at=started, ended_at=self.clock.now(), attempt=self.number, host=self.runner.host,
-            pid=self.runner.pid, tries=max(handle.tries, 1), fingerprint=handle.fingerprint, lead=lead,
+            name=handle.name,
+            status=status,
+            saved=None,
+            mutated=None,
+            exit_kind=None,
+            returned=None,
+            output=output,
+            error=error,
+            started_at=started,
+            ended_at=self.clock.now(),
+            attempt=self.number,
+            host=self.runner.host,
+            pid=self.runner.pid,
+            tries=max(handle.tries, 1),
+            fingerprint=handle.fingerprint,
+            lead=lead,
         )
 
     def _save(self, record: BlockRecord) -> None:

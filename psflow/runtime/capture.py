@@ -62,7 +62,10 @@ class Buffer:
     def text(self) -> str:
         if not self.dropped:
             return "".join(self._chunks)
-        note = f"[psflow: the first {self.dropped} characters of this output were dropped; the last {self.limit} are kept]\n"
+        note = (
+            f"[psflow: the first {self.dropped} characters of this output were dropped; "
+            f"the last {self.limit} are kept]\n"
+        )
         return note + "".join(self._chunks)
 
 

@@ -46,13 +46,20 @@ def run_attempt(
     """
     capture = OutputCapture(prefix=output_prefix)
     attempt = Attempt(
-        store, job_id, number, runner=runner, capture=capture, clock=clock, options=options,
+        store,
+        job_id,
+        number,
+        runner=runner,
+        capture=capture,
+        clock=clock,
+        options=options,
         handback_status=handback_status,
     )
     with ScriptSignals() as signals:
 
         def lost() -> None:
             signals.lose_lease(lost_message(job_id, number))
+
         with Heartbeat(store, job_id, number, runner, on_lost=lost, live=attempt.live):
             with script_environment(script, argv, job_id, cwd) as module:
                 capture.install()
@@ -76,17 +83,31 @@ def run_attempt(
                     outside = capture.take_outside()
                     capture.uninstall()
             recorded = not lease_lost and store.finish_attempt(
-                job_id, number, status=ending.status, reason=ending.reason, due_at=ending.due,
-                waits_for=ending.waits_for, output=outside or None, error=ending.error,
+                job_id,
+                number,
+                status=ending.status,
+                reason=ending.reason,
+                due_at=ending.due,
+                waits_for=ending.waits_for,
+                output=outside or None,
+                error=ending.error,
             )
     if not recorded:
         return AttemptResult(
-            status="lost", reason=lost_message(job_id, number), exit_code=EXIT_FAILED, ran=attempt.ran,
-            replayed=attempt.replayed_count, lost=True,
+            status="lost",
+            reason=lost_message(job_id, number),
+            exit_code=EXIT_FAILED,
+            ran=attempt.ran,
+            replayed=attempt.replayed_count,
+            lost=True,
         )
     return AttemptResult(
-        status=ending.status, reason=ending.reason, exit_code=ending.exit_code, ran=attempt.ran,
-        replayed=attempt.replayed_count, due=ending.due,
+        status=ending.status,
+        reason=ending.reason,
+        exit_code=ending.exit_code,
+        ran=attempt.ran,
+        replayed=attempt.replayed_count,
+        due=ending.due,
     )
 
 

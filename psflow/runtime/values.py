@@ -36,7 +36,9 @@ def encode_values(values: dict[str, Any], consequence: str, warn: Warn) -> str |
         return codec.encode(values)
     except codec.UnsupportedValue:
         pass
-    kept = {key: value for key, value in values.items() if encode_value(repr(key), value, consequence, warn) is not None}
+    kept = {
+        key: value for key, value in values.items() if encode_value(repr(key), value, consequence, warn) is not None
+    }
     return codec.encode(kept) if kept else None
 
 
@@ -48,9 +50,7 @@ def encode_value(label: str, value: Any, consequence: str, warn: Warn) -> str | 
         return None
 
 
-def encode_mutations(
-    frame: FrameType, names: tuple[str, ...], process: dict[str, Any], warn: Warn
-) -> str | None:
+def encode_mutations(frame: FrameType, names: tuple[str, ...], process: dict[str, Any], warn: Warn) -> str | None:
     """Outer lists, dicts, sets and dataclasses the body changed in place, and what it changed in the
     process (psflow.runtime.process_state), to redo on replay."""
     values = {

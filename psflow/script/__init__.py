@@ -20,8 +20,18 @@ from psflow.script.waiting import WaitTimeout, sleep, sleep_until, stop, wait_fo
 NAMES = ("block", "stop", "job", "wait_for", "sleep", "sleep_until")
 
 __all__ = [
-    "NAMES", "BlockError", "BlockTimeout", "Terminated", "WaitTimeout", "block", "job", "provided", "sleep",
-    "sleep_until", "stop", "wait_for",
+    "NAMES",
+    "BlockError",
+    "BlockTimeout",
+    "Terminated",
+    "WaitTimeout",
+    "block",
+    "job",
+    "provided",
+    "sleep",
+    "sleep_until",
+    "stop",
+    "wait_for",
 ]
 
 

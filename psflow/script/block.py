@@ -96,9 +96,7 @@ class block:
 
     # ---- called by transformed code --------------------------------------
 
-    def at(
-        self, line: int, binds: tuple[str, ...], mutates: tuple[str, ...], fingerprint: str | None = None
-    ) -> block:
+    def at(self, line: int, binds: tuple[str, ...], mutates: tuple[str, ...], fingerprint: str | None = None) -> block:
         """Where the block is, what its body binds and mutates, and a hash of its code (from the transformer)."""
         self.line, self.binds, self.mutates, self.fingerprint = line, binds, mutates, fingerprint
         return self
@@ -145,7 +143,7 @@ class block:
                 raise BlockError(
                     f"block {self.name!r} at {frame.f_code.co_filename}:{frame.f_lineno} was not rewritten "
                     "by psflow (it is in an imported module, or `with` is given a variable): "
-                    "write `with block(\"Name\"):` in the script psflow runs"
+                    'write `with block("Name"):` in the script psflow runs'
                 )
             recorder.current.enter(self, frame)
         elif self.line is None and self.timeout is not None:  # plain Python: no rewritten body to start the time
@@ -175,7 +173,11 @@ class block:
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Each call of `func` is a block (`Name`, `Name#2`, …); its return value is what is saved."""
         name, line, retries, backoff, timeout = (
-            self.name, func.__code__.co_firstlineno, self.retries, self.backoff, self.timeout
+            self.name,
+            func.__code__.co_firstlineno,
+            self.retries,
+            self.backoff,
+            self.timeout,
         )
 
         @functools.wraps(func)

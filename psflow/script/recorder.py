@@ -26,9 +26,7 @@ class Skip(BaseException):
 class Stop(BaseException):
     """Ends the attempt with a status."""
 
-    def __init__(
-        self, status: str, reason: str | None, due: float | None = None, waits_for: str | None = None
-    ) -> None:
+    def __init__(self, status: str, reason: str | None, due: float | None = None, waits_for: str | None = None) -> None:
         super().__init__(status, reason)
         self.status, self.reason = status, reason
         self.due = due  # a durable timer (sleep) or a wait's timeout: the job is not taken again before then

@@ -44,7 +44,8 @@ def rerun(store: Store, job_id: str, *, from_block: str | None = None, only: Ite
     if (from_block is None) == (not only):
         raise UsageError(
             "give either --from BLOCK (it and every block completed after it) or --only BLOCK, not both"
-            if only else "say which blocks to run again: --from BLOCK or --only BLOCK"
+            if only
+            else "say which blocks to run again: --from BLOCK or --only BLOCK"
         )
     job = store.find_job(job_id)
     if job.status == JobStatus.CANCELLED:
@@ -55,7 +56,7 @@ def rerun(store: Store, job_id: str, *, from_block: str | None = None, only: Ite
     runs = store.block_runs(job.id)
     names = block_names(runs)
     known = set(names)
-    for name in ([from_block] if from_block is not None else only):
+    for name in [from_block] if from_block is not None else only:
         if name not in known:
             raise UsageError(unknown_block(job, name, names))
     chosen = _later_blocks(runs, from_block) if from_block is not None else set(only)
@@ -78,7 +79,11 @@ def rerun(store: Store, job_id: str, *, from_block: str | None = None, only: Ite
         status = JobStatus.WAITING
         reason = f"rerun from {from_block}" if from_block is not None else f"rerun {', '.join(only)}"
         changes = {
-            "status": status, "reason": reason, "due_at": store.clock.now(), "waits_for": None, "lease_until": None,
+            "status": status,
+            "reason": reason,
+            "due_at": store.clock.now(),
+            "waits_for": None,
+            "lease_until": None,
         }
     lost = LOST if job.status == JobStatus.RUNNING else None
     if not store.mark_rerun(job, completed, changes=changes, check_lease=not runner_gone(job), end_attempts=lost):
@@ -98,7 +103,9 @@ def _later_blocks(runs: list[BlockRun], name: str) -> set[str]:
     """`name` and every block whose Completed run started at or after `name`'s latest run did."""
     latest = [run for run in runs if run.name == name][-1]
     # By start, not by when recorded: a block nested in `name` is recorded before it but runs after it.
-    return {run.name for run in runs if run.status == RunStatus.COMPLETED and run.started_at >= latest.started_at} | {name}
+    return {run.name for run in runs if run.status == RunStatus.COMPLETED and run.started_at >= latest.started_at} | {
+        name
+    }
 
 
 def _enclosing(runs: list[BlockRun], names: set[str]) -> set[str]:
@@ -157,7 +164,11 @@ def retry(store: Store, job_id: str) -> Change:
     if job.status != JobStatus.FAILED:
         raise UsageError(
             f"job {job.id} is {job.status}, not Failed: retry is for failed jobs"
-            + (f" (`psflow resume --job {job.id}` runs it)" if job.status not in (*FINAL_STATUSES, JobStatus.RUNNING) else "")
+            + (
+                f" (`psflow resume --job {job.id}` runs it)"
+                if job.status not in (*FINAL_STATUSES, JobStatus.RUNNING)
+                else ""
+            )
         )
     reason = f"retry after: {job.reason}" if job.reason else "retry"
     if not store.set_status(job, status=JobStatus.WAITING, reason=reason):

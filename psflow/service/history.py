@@ -46,15 +46,19 @@ def status(store: Store) -> dict[str, Any]:
     ]
     timers = [
         {"id": job.id, "name": job.name, "due": job.due_at}
-        for job in store.jobs_matching(
-            statuses=[JobStatus.WAITING], due_between=(now, now + 3600)
-        )
+        for job in store.jobs_matching(statuses=[JobStatus.WAITING], due_between=(now, now + 3600))
         if job.waits_for is None
     ]
     running = store.jobs_matching(statuses=[JobStatus.RUNNING])
     lapsed = [
-        {"id": job.id, "name": job.name, "host": job.owner_host, "pid": job.owner_pid, "lease_until": job.lease_until,
-         "runner_gone": runner_gone(job)}
+        {
+            "id": job.id,
+            "name": job.name,
+            "host": job.owner_host,
+            "pid": job.owner_pid,
+            "lease_until": job.lease_until,
+            "runner_gone": runner_gone(job),
+        }
         for job in running
         if (job.lease_until or 0) < now or runner_gone(job)
     ]
@@ -157,9 +161,16 @@ def _attempt_blocks(by_name: dict[str, list[dict[str, Any]]], order: list[str], 
 
 def _entry(run: dict[str, Any], state: str, status: str) -> dict[str, Any]:
     return {
-        "name": run["name"], "status": status, "attempt": run["attempt"], "host": run["host"],
-        "started": run["started"], "duration": run["duration"], "tries": run["tries"],
-        "fingerprint": run["fingerprint"], "code_changed": run["code_changed"], "state": state,
+        "name": run["name"],
+        "status": status,
+        "attempt": run["attempt"],
+        "host": run["host"],
+        "started": run["started"],
+        "duration": run["duration"],
+        "tries": run["tries"],
+        "fingerprint": run["fingerprint"],
+        "code_changed": run["code_changed"],
+        "state": state,
     }
 
 
@@ -199,7 +210,8 @@ def stream_transcript(
     )
     if block is None:
         endings = [
-            _attempt_entry(ended) for ended in store.attempts(job.id)
+            _attempt_entry(ended)
+            for ended in store.attempts(job.id)
             if (ended.output or ended.error) and attempt in (None, ended.number)
         ]
         entries = _in_order(entries, endings)
@@ -264,8 +276,12 @@ def follow(
 
 
 def _follow_live(
-    store: Store, job_id: str, on_run: Callable[[dict[str, Any]], None], shown: dict[tuple[int, str], int],
-    block: str | None, attempt: int | None,
+    store: Store,
+    job_id: str,
+    on_run: Callable[[dict[str, Any]], None],
+    shown: dict[tuple[int, str], int],
+    block: str | None,
+    attempt: int | None,
 ) -> None:
     """The running block's output that was not shown yet, as a `live` entry."""
     live = store.live_output(job_id)

@@ -184,6 +184,8 @@ def _plan_blocks(store: Store, job_id: str, report: ScriptReport, *, rerun_chang
         detail = f"completed in attempt {record.attempt}; no longer in the script"
         plans.append(BlockPlan("gone", name, None, detail))
     return plans
+
+
 def _pattern(expression: str) -> re.Pattern[str] | None:
     """The names an f-string block name can make (`f"deploy-{host}"`: deploy-.*); None for any other
     expression, which could make any name."""

@@ -147,7 +147,12 @@ def resume_job(
     job = store.get_job(job_id)
     if job is None:
         return RunResult(
-            job_id=job_id, script="", status="unknown", reason=None, attempt=0, note="skipped: the job is gone",
+            job_id=job_id,
+            script="",
+            status="unknown",
+            reason=None,
+            attempt=0,
+            note="skipped: the job is gone",
             skipped=True,
         )
     return resume_one(store, job, options, output_prefix=output_prefix)
@@ -170,7 +175,13 @@ def resume_one(store: Store, job: JobView, options: RunOptions, *, output_prefix
     except (UntrustedError, UsageError) as error:  # unsigned, no key here, or a variable missing: leave it as it is
         return not_run(job, str(error), error.exit_code)
     return _claim_and_run(
-        store, job, source.loaded, list(job.args), options, note=source.note(job), workflow_version=source.version,
+        store,
+        job,
+        source.loaded,
+        list(job.args),
+        options,
+        note=source.note(job),
+        workflow_version=source.version,
         output_prefix=output_prefix,
     )
 
@@ -178,8 +189,13 @@ def resume_one(store: Store, job: JobView, options: RunOptions, *, output_prefix
 def not_run(job: JobView, error: str, exit_code: int) -> RunResult:
     """Nothing ran and nothing was written: why, and the exit code it gives."""
     return RunResult(
-        job_id=job.id, script=job.script, status=job.status, reason=job.reason, exit_code=exit_code,
-        attempt=job.attempts, error=error,
+        job_id=job.id,
+        script=job.script,
+        status=job.status,
+        reason=job.reason,
+        exit_code=exit_code,
+        attempt=job.attempts,
+        error=error,
     )
 
 
@@ -239,8 +255,13 @@ def _continue(
     """Run an existing job again from `psflow exec` (its file, or its workflow version, given as `loaded`)."""
     if job.status == JobStatus.COMPLETED:
         return RunResult(
-            job_id=job.id, script=job.script, status=job.status, reason=job.reason, attempt=job.attempts,
-            note="already Completed: nothing to run", skipped=True,
+            job_id=job.id,
+            script=job.script,
+            status=job.status,
+            reason=job.reason,
+            attempt=job.attempts,
+            note="already Completed: nothing to run",
+            skipped=True,
         )
     if job.status == JobStatus.CANCELLED:
         raise UsageError(f"job {job.id} was cancelled; start a new job instead")
@@ -272,15 +293,25 @@ def _claim_and_run(
     if not store.claim_job(job, runner, runner_gone=runner_gone(job)):
         current = store.get_job(job.id)
         return RunResult(
-            job_id=job.id, script=job.script, status=current.status if current else job.status, reason=job.reason,
-            attempt=job.attempts, note=taken_note(current, store.clock.now()), skipped=True,
+            job_id=job.id,
+            script=job.script,
+            status=current.status if current else job.status,
+            reason=job.reason,
+            attempt=job.attempts,
+            note=taken_note(current, store.clock.now()),
+            skipped=True,
         )
     if workflow_version is not None and workflow_version != job.workflow_version:
         job = replace(job, script=str(loaded.path), workflow_version=workflow_version, source_sha256=loaded.sha256)
         signature = trust.sign_job(signer(create=False), job, loaded.source)
         store.move_to_version(
-            job.id, number, version=workflow_version, script=job.script, source=loaded.source,
-            source_sha256=loaded.sha256, signature=signature,
+            job.id,
+            number,
+            version=workflow_version,
+            script=job.script,
+            source=loaded.source,
+            source_sha256=loaded.sha256,
+            signature=signature,
         )
     elif loaded.sha256 != job.source_sha256 and (key := own_signer()) is not None:
         # The file here changed: its new text becomes the signed snapshot. A server with only
@@ -318,26 +349,55 @@ def _attempt(
 ) -> RunResult:
     if not store.start_attempt(job.id, number, runner, source_sha256=loaded.sha256):
         return RunResult(
-            job_id=job.id, script=job.script, status=job.status, reason=job.reason, attempt=job.attempts,
-            note=taken_note(store.get_job(job.id), store.clock.now()), skipped=True,
+            job_id=job.id,
+            script=job.script,
+            status=job.status,
+            reason=job.reason,
+            attempt=job.attempts,
+            note=taken_note(store.get_job(job.id), store.clock.now()),
+            skipped=True,
         )
     handback = job.status if job.status != JobStatus.RUNNING else JobStatus.WAITING  # where a shutdown leaves it
     outcome = run_attempt(
-        store, job.id, number, loaded.code, script=job.script, argv=args, runner=runner, options=options,
-        handback_status=handback, clock=store.clock, cwd=cwd, output_prefix=output_prefix,
+        store,
+        job.id,
+        number,
+        loaded.code,
+        script=job.script,
+        argv=args,
+        runner=runner,
+        options=options,
+        handback_status=handback,
+        clock=store.clock,
+        cwd=cwd,
+        output_prefix=output_prefix,
     )
     if outcome.lost:
         note = outcome.reason
     return RunResult(
-        job_id=job.id, script=job.script, status=outcome.status, reason=outcome.reason, exit_code=outcome.exit_code,
-        attempt=number, ran=outcome.ran, replayed=outcome.replayed, note=note, due=outcome.due,
+        job_id=job.id,
+        script=job.script,
+        status=outcome.status,
+        reason=outcome.reason,
+        exit_code=outcome.exit_code,
+        attempt=number,
+        ran=outcome.ran,
+        replayed=outcome.replayed,
+        note=note,
+        due=outcome.due,
     )
 
 
 def skipped(job: JobView, note: str) -> RunResult:
     return RunResult(
-        job_id=job.id, script=job.script, status=job.status, reason=job.reason, attempt=job.attempts, note=note,
-        skipped=True, due=job.due_at,
+        job_id=job.id,
+        script=job.script,
+        status=job.status,
+        reason=job.reason,
+        attempt=job.attempts,
+        note=note,
+        skipped=True,
+        due=job.due_at,
     )
 
 

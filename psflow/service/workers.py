@@ -104,8 +104,14 @@ def run_pool(
 
 class _Pool:
     def __init__(
-        self, store: Store, processes: int, options: RunOptions, graceful: bool, prefix: bool,
-        on_result: Callable[[RunResult], None] | None, shutdown: Shutdown,
+        self,
+        store: Store,
+        processes: int,
+        options: RunOptions,
+        graceful: bool,
+        prefix: bool,
+        on_result: Callable[[RunResult], None] | None,
+        shutdown: Shutdown,
     ) -> None:
         self.store, self.size, self.options = store, max(1, processes), options
         self.graceful, self.prefix, self.on_result, self.shutdown = graceful, prefix, on_result, shutdown
@@ -234,10 +240,16 @@ class _Pool:
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         reason = f"worker process {child.pid} died ({how}) while running the job"
         marked = self.store.fail_orphan(child.job_id, host_name(), child.pid, reason)
-        self._report(RunResult(
-            job_id=child.job_id, script="", status=JobStatus.FAILED if marked else "unknown", reason=reason,
-            exit_code=EXIT_FAILED, attempt=0,
-        ))
+        self._report(
+            RunResult(
+                job_id=child.job_id,
+                script="",
+                status=JobStatus.FAILED if marked else "unknown",
+                reason=reason,
+                exit_code=EXIT_FAILED,
+                attempt=0,
+            )
+        )
 
     def _report(self, result: RunResult) -> None:
         self.results.append(result)
@@ -264,7 +276,8 @@ class _Pool:
             if self.shutdown.announce is not None:
                 self.shutdown.announce(
                     "shutting down: the running blocks finish, then their jobs are handed back (a second signal "
-                    "interrupts them)" if self.graceful and number == 1
+                    "interrupts them)"
+                    if self.graceful and number == 1
                     else "interrupting the running job(s); no new job is taken"
                 )
         self.shutdown.passed_on = count

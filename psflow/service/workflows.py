@@ -52,15 +52,22 @@ def register(store: Store, name: str, script: str | Path) -> Registration:
     sha256 = hashlib.sha256(loaded.source.encode()).hexdigest()  # of the text as stored and run
     key = job_signer()  # a server with only the public key registers nothing
     workflow, created = store.register_workflow(
-        name, source=loaded.source, source_sha256=sha256, script=str(loaded.path),
-        host=socket.gethostname(), user=user_name(),
+        name,
+        source=loaded.source,
+        source_sha256=sha256,
+        script=str(loaded.path),
+        host=socket.gethostname(),
+        user=user_name(),
         sign=lambda name, version, source: sign_workflow(key, name, version, source),
     )
     same_as = None
     if created:
         same_as = next(
-            (row.version for row in store.workflow_versions(name)
-             if row.source_sha256 == sha256 and row.version != workflow.version),
+            (
+                row.version
+                for row in store.workflow_versions(name)
+                if row.source_sha256 == sha256 and row.version != workflow.version
+            ),
             None,
         )
     return Registration(name, workflow.version, created, sha256, same_as)

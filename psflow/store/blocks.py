@@ -48,7 +48,11 @@ class BlockQueries(Queries):
         """Overwrite the block's row of this attempt (a retried block's tries, or a block inside one run
         again); fenced like save_block."""
         Block, Job = self.tables.block, self.tables.job
-        changes = {getattr(Block, field): value for field, value in zip(BlockRecord._fields, record, strict=True) if field != "name"}
+        changes = {
+            getattr(Block, field): value
+            for field, value in zip(BlockRecord._fields, record, strict=True)
+            if field != "name"
+        }
         owned = Job.select(Job.id).where(
             (Job.id == job_id) & (Job.attempts == record.attempt) & (Job.status == JobStatus.RUNNING)
         )

@@ -25,7 +25,12 @@ class _JobChanged(Exception):
 
 class ChangeQueries(Queries):
     def mark_rerun(
-        self, job: JobView, names: list[str], *, changes: dict[str, Any], check_lease: bool = True,
+        self,
+        job: JobView,
+        names: list[str],
+        *,
+        changes: dict[str, Any],
+        check_lease: bool = True,
         end_attempts: str | None = None,
     ) -> bool:
         """Set the Completed runs of blocks `names` to Rerun (replay skips them; history keeps them)
@@ -62,8 +67,12 @@ class ChangeQueries(Queries):
         Attempt = self.tables.attempt
         now = self.clock.now()
         changes = {
-            "status": status, "reason": reason, "lease_until": None, "due_at": None if is_final(status) else now,
-            "waits_for": None, "waiting_since": None,
+            "status": status,
+            "reason": reason,
+            "lease_until": None,
+            "due_at": None if is_final(status) else now,
+            "waits_for": None,
+            "waiting_since": None,
         }
         try:
             with self.db.atomic():
@@ -118,7 +127,8 @@ class ChangeQueries(Queries):
             for chunk in chunked(candidates, 200):  # lock them first (the write lock on SQLite, rows elsewhere)
                 Job.update(updated_at=Job.updated_at).where(Job.id.in_(chunk) & condition).execute()
             ids = sorted(
-                job_id for chunk in chunked(candidates, 200)
+                job_id
+                for chunk in chunked(candidates, 200)
                 for (job_id,) in Job.select(Job.id).where(Job.id.in_(chunk) & condition).tuples()
             )
             counts = self._delete_ids(ids, condition)

@@ -51,10 +51,26 @@ class JobQueries(Queries):
         now = self.clock.now()
         lease = now + runner.lease_seconds
         job = JobView(
-            id=job_id, name=name, script=script, source_sha256=source_sha256, args=tuple(args),
-            status=JobStatus.RUNNING, reason=None, created_at=now, updated_at=now, owner_host=runner.host,
-            owner_pid=runner.pid, owner_started=runner.started, lease_until=lease, attempts=1, due_at=lease,
-            waits_for=None, waiting_since=None, workflow=workflow, workflow_version=workflow_version, cwd=cwd,
+            id=job_id,
+            name=name,
+            script=script,
+            source_sha256=source_sha256,
+            args=tuple(args),
+            status=JobStatus.RUNNING,
+            reason=None,
+            created_at=now,
+            updated_at=now,
+            owner_host=runner.host,
+            owner_pid=runner.pid,
+            owner_started=runner.started,
+            lease_until=lease,
+            attempts=1,
+            due_at=lease,
+            waits_for=None,
+            waiting_since=None,
+            workflow=workflow,
+            workflow_version=workflow_version,
+            cwd=cwd,
             env=tuple(env),
         )
         if sign is not None:
@@ -148,9 +164,17 @@ class JobQueries(Queries):
         with self.db.atomic():
             claimed = (
                 Job.update(
-                    status=JobStatus.RUNNING, owner_host=runner.host, owner_pid=runner.pid,
-                    owner_started=runner.started, lease_until=lease, due_at=lease, attempts=Job.attempts + 1,
-                    updated_at=now, waits_for=None, waiting_since=None, live_output=None,
+                    status=JobStatus.RUNNING,
+                    owner_host=runner.host,
+                    owner_pid=runner.pid,
+                    owner_started=runner.started,
+                    lease_until=lease,
+                    due_at=lease,
+                    attempts=Job.attempts + 1,
+                    updated_at=now,
+                    waits_for=None,
+                    waiting_since=None,
+                    live_output=None,
                 )
                 .where(condition)
                 .execute()
@@ -159,7 +183,9 @@ class JobQueries(Queries):
                 Attempt = self.tables.attempt
                 Attempt.update(
                     ended_at=now, outcome=LOST, reason=f"its runner was gone; attempt {job.attempts + 1} took the job"
-                ).where((Attempt.job == job.id) & (Attempt.number == job.attempts) & Attempt.ended_at.is_null()).execute()
+                ).where(
+                    (Attempt.job == job.id) & (Attempt.number == job.attempts) & Attempt.ended_at.is_null()
+                ).execute()
         return claimed == 1
 
     def update_source(self, job_id: str, number: int, source: str, source_sha256: str, *, signature: str) -> bool:
@@ -179,7 +205,10 @@ class JobQueries(Queries):
         Job = self.tables.job
         return (
             Job.update(
-                workflow_version=version, script=script, source=source, source_sha256=source_sha256,
+                workflow_version=version,
+                script=script,
+                source=source,
+                source_sha256=source_sha256,
                 signature=signature,
             )
             .where(self._owned(job_id, number))
@@ -216,7 +245,11 @@ class JobQueries(Queries):
         with self.db.atomic():
             failed = (
                 Job.update(
-                    status=JobStatus.FAILED, reason=reason, lease_until=None, due_at=now, updated_at=now,
+                    status=JobStatus.FAILED,
+                    reason=reason,
+                    lease_until=None,
+                    due_at=now,
+                    updated_at=now,
                     live_output=None,
                 )
                 .where(
@@ -239,7 +272,11 @@ class JobQueries(Queries):
         """Record that attempt `number` began (only while it owns the job)."""
         Attempt, Job = self.tables.attempt, self.tables.job
         values = Job.select(
-            Value(job_id), Value(number), Value(runner.host), Value(runner.pid), Value(source_sha256),
+            Value(job_id),
+            Value(number),
+            Value(runner.host),
+            Value(runner.pid),
+            Value(source_sha256),
             Value(self.clock.now()),
         ).where(self._owned(job_id, number))
         fields = [Attempt.job, Attempt.number, Attempt.host, Attempt.pid, Attempt.source_sha256, Attempt.started_at]
@@ -272,8 +309,14 @@ class JobQueries(Queries):
         with self.db.atomic():
             released = (
                 Job.update(
-                    status=status, reason=reason, updated_at=now, lease_until=None, due_at=due_at, waits_for=waits_for,
-                    waiting_since=now if waits_for else None, live_output=None,
+                    status=status,
+                    reason=reason,
+                    updated_at=now,
+                    lease_until=None,
+                    due_at=due_at,
+                    waits_for=waits_for,
+                    waiting_since=now if waits_for else None,
+                    live_output=None,
                 )
                 .where(self._owned(job_id, number))
                 .execute()

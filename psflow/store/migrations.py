@@ -173,13 +173,12 @@ def _due_jobs_fencing_and_transcripts(migrator: SchemaMigrator) -> None:
     # A Running job is due when its lease runs out.
     db = migrator.database
     db.execute_sql(
-        "UPDATE psflow_job SET due_at = updated_at WHERE due_at IS NULL AND status NOT IN (%s, %s, %s)"
-        .replace("%s", db.param),
+        "UPDATE psflow_job SET due_at = updated_at WHERE due_at IS NULL AND status NOT IN (%s, %s, %s)".replace(
+            "%s", db.param
+        ),
         ("Completed", "Cancelled", "Running"),
     )
-    db.execute_sql(
-        "UPDATE psflow_job SET due_at = lease_until WHERE status = %s".replace("%s", db.param), ("Running",)
-    )
+    db.execute_sql("UPDATE psflow_job SET due_at = lease_until WHERE status = %s".replace("%s", db.param), ("Running",))
 
 
 # ---- 3 → 4 ---------------------------------------------------------------------------

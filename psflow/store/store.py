@@ -107,8 +107,13 @@ def _translated(method: _Method) -> _Method:
         self._calling.active = True
         try:
             return retrying(
-                unit, self.db, where=self.where, seconds=self.retry_seconds, clock=self.clock,
-                connected=lambda: self._ready, notice=self.notice,
+                unit,
+                self.db,
+                where=self.where,
+                seconds=self.retry_seconds,
+                clock=self.clock,
+                connected=lambda: self._ready,
+                notice=self.notice,
             )
         finally:
             self._calling.active = False

@@ -156,7 +156,9 @@ def bind_tables(db: Database) -> Tables:
     """Copies of the tables bound to `db`. Their foreign keys point at each other, not at the
     templates: tables are created in dependency order, and a template keeps no reference to a copy."""
     copies = {
-        template: type(template.__name__, (template,), {"__module__": __name__, "Meta": type("Meta", (), {"database": db})})
+        template: type(
+            template.__name__, (template,), {"__module__": __name__, "Meta": type("Meta", (), {"database": db})}
+        )
         for template in TEMPLATES
     }
     for copy in copies.values():

@@ -10,10 +10,7 @@ from peewee import Database
 
 from psflow.errors import StoreError
 
-SCHEMES = (
-    "sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DB, "
-    "mssql://USER:PASSWORD@HOST:PORT/DB, or a file path"
-)
+SCHEMES = "sqlite:///PATH, postgresql://USER:PASSWORD@HOST:PORT/DB, mssql://USER:PASSWORD@HOST:PORT/DB, or a file path"
 
 
 def default_url() -> str:
@@ -119,7 +116,7 @@ def _mask_pairs(text: str) -> str:
         value = match["value"]
         quoted = value[:1] in ("'", '"', "{")
         closing = {"{": "}"}.get(value[:1], value[:1])
-        masked.append(text[position:match.start("value")] + (value[0] + MASK + closing if quoted else MASK))
+        masked.append(text[position : match.start("value")] + (value[0] + MASK + closing if quoted else MASK))
         position = match.end("value")
     return "".join(masked) + text[position:]
 

@@ -40,9 +40,28 @@ class JobView:
     signature: str | None = None  # psflow.service.trust checks it before anything runs
 
     COLUMNS = (
-        "id", "name", "script", "source_sha256", "args", "status", "reason", "created_at", "updated_at",
-        "owner_host", "owner_pid", "owner_started", "lease_until", "attempts", "due_at", "waits_for", "waiting_since",
-        "workflow", "workflow_version", "cwd", "env", "signature",
+        "id",
+        "name",
+        "script",
+        "source_sha256",
+        "args",
+        "status",
+        "reason",
+        "created_at",
+        "updated_at",
+        "owner_host",
+        "owner_pid",
+        "owner_started",
+        "lease_until",
+        "attempts",
+        "due_at",
+        "waits_for",
+        "waiting_since",
+        "workflow",
+        "workflow_version",
+        "cwd",
+        "env",
+        "signature",
     )
 
     @classmethod
@@ -93,7 +112,16 @@ class AttemptView:
     error: str | None  # the traceback of an exception no block caught
 
     COLUMNS = (
-        "number", "host", "pid", "source_sha256", "started_at", "ended_at", "outcome", "reason", "output", "error"
+        "number",
+        "host",
+        "pid",
+        "source_sha256",
+        "started_at",
+        "ended_at",
+        "outcome",
+        "reason",
+        "output",
+        "error",
     )
 
     def to_json(self) -> dict[str, Any]:
@@ -130,7 +158,17 @@ class BlockRun:
     lead: str | None = None  # printed outside blocks just before it
 
     COLUMNS = (
-        "id", "name", "status", "attempt", "host", "pid", "started_at", "ended_at", "exit_kind", "tries", "error",
+        "id",
+        "name",
+        "status",
+        "attempt",
+        "host",
+        "pid",
+        "started_at",
+        "ended_at",
+        "exit_kind",
+        "tries",
+        "error",
         "fingerprint",
     )
 

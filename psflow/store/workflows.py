@@ -18,7 +18,14 @@ class WorkflowQueries(Queries):
         return [*columns, Workflow.source] if source else columns
 
     def register_workflow(
-        self, name: str, *, source: str, source_sha256: str, script: str, host: str, user: str,
+        self,
+        name: str,
+        *,
+        source: str,
+        source_sha256: str,
+        script: str,
+        host: str,
+        user: str,
         sign: Callable[[str, int, str], str] | None = None,
     ) -> tuple[WorkflowView, bool]:
         """Store `source` as the next version of workflow `name`, with `sign(name, version, source)` (without
@@ -33,8 +40,15 @@ class WorkflowQueries(Queries):
                 return newest, False
             version = newest.version + 1 if newest is not None else 1
             created = WorkflowView(
-                name=name, version=version, script=script, source_sha256=source_sha256, created_at=self.clock.now(),
-                host=host, user=user, signature=sign(name, version, source) if sign else None, source=source,
+                name=name,
+                version=version,
+                script=script,
+                source_sha256=source_sha256,
+                created_at=self.clock.now(),
+                host=host,
+                user=user,
+                signature=sign(name, version, source) if sign else None,
+                source=source,
             )
             row = {column: getattr(created, column) for column in (*WorkflowView.COLUMNS, "source")}
             try:
@@ -82,7 +96,9 @@ class WorkflowQueries(Queries):
             .tuples()
         )
         views = [WorkflowView(*row) for row in rows]
-        return [(view, stats[view.name][1], stats[view.name][2]) for view in views if view.version == stats[view.name][0]]
+        return [
+            (view, stats[view.name][1], stats[view.name][2]) for view in views if view.version == stats[view.name][0]
+        ]
 
     def sign_workflow(self, name: str, version: int, signature: str) -> bool:
         """Store an admin's signature of one version (`psflow key sign --workflow`)."""

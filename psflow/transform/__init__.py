@@ -95,9 +95,13 @@ def _compile_script(source: str, filename: str) -> CompiledScript:
         module = cst.parse_module(expanded)
     except cst.ParserSyntaxError as error:  # Python accepted it (see _parse): a gap in libcst's grammar
         diagnostic = Diagnostic(
-            "error", filename, error.raw_line, error.raw_column + 1,
+            "error",
+            filename,
+            error.raw_line,
+            error.raw_column + 1,
             "psflow's rewriter (libcst) cannot read this valid Python",
-            fix=f"write it another way ({error.message})", fix_when_raised="joined",
+            fix=f"write it another way ({error.message})",
+            fix_when_raised="joined",
         )
         raise TransformError(located([diagnostic], source, shorthand)) from None
     plan = plan_script(module, expanded, filename, shorthand.lines())
@@ -178,6 +182,11 @@ def _compile(compile_tree: Callable[[], CodeType], source: str, filename: str) -
 
 def _syntax(filename: str, line: int, column: int, message: str) -> Diagnostic:
     return Diagnostic(
-        "error", filename, line, column, f"syntax error: {message}",
-        fix="correct the Python syntax at this position", fix_when_raised="omitted",
+        "error",
+        filename,
+        line,
+        column,
+        f"syntax error: {message}",
+        fix="correct the Python syntax at this position",
+        fix_when_raised="omitted",
     )

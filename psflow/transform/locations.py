@@ -174,7 +174,7 @@ def mapped_tree(text: str, filename: str, source: str, rewrite: Layer, shorthand
 
     for walked in ast.walk(tree):
         if isinstance(walked, ast.Name) and is_handle(walked.id):
-            walked.id = HIDDEN_PREFIX + walked.id[len(HANDLE_PREFIX):]
+            walked.id = HIDDEN_PREFIX + walked.id[len(HANDLE_PREFIX) :]
         if getattr(walked, "lineno", None) is None:
             continue
         node: Any = walked  # a located node: expr, stmt, arg, keyword, alias, pattern, …

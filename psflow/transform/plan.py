@@ -71,7 +71,7 @@ class BlockPlan:
 
     def left_by_loop_exits(self) -> tuple[BlockPlan, ...]:
         """The enclosing blocks a `break`/`continue` right after this block leaves: those inside its loop."""
-        return self.enclosing[self.loop.blocks:] if self.loop is not None else ()
+        return self.enclosing[self.loop.blocks :] if self.loop is not None else ()
 
 
 @dataclass(frozen=True)
@@ -218,7 +218,7 @@ class _Planner(ScopeWalker):
     def _open_block(self, node: cst.With, call: cst.Call) -> None:
         scope = self.scope
         index = next(i for i, item in enumerate(node.items) if item.item is call)
-        body: list[cst.CSTNode] = [*node.items[index + 1:], node.body]
+        body: list[cst.CSTNode] = [*node.items[index + 1 :], node.body]
         effects = analyse_body(body)
         name = name_argument(call)
         literal = str_value(name) if name is not None else None
@@ -277,7 +277,7 @@ class _Planner(ScopeWalker):
     def _inside_loop(self) -> list[BlockPlan]:
         """The open blocks a `break`/`continue` here leaves: those opened inside the innermost loop."""
         scope = self.scope
-        return scope.blocks[scope.loops[-1].blocks:] if scope.loops else []
+        return scope.blocks[scope.loops[-1].blocks :] if scope.loops else []
 
     def _exit(self, node: cst.CSTNode, kind: str, left: list[BlockPlan]) -> None:
         if left:

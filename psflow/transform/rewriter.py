@@ -143,9 +143,7 @@ class BlockRewriter(cst.CSTTransformer):
                 )
         statements: list[cst.BaseStatement] = []
         if body:
-            statements.append(
-                cst.If(test=cst.parse_expression(f"{handle}.replaying"), body=cst.IndentedBlock(body))
-            )
+            statements.append(cst.If(test=cst.parse_expression(f"{handle}.replaying"), body=cst.IndentedBlock(body)))
         if block.scope.kind == "class":  # a handle must not stay behind as a class attribute
             statements.append(cst.parse_statement(f"del {handle}\n"))
         return statements

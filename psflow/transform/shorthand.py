@@ -15,9 +15,7 @@ from psflow.transform.locations import Insertion, Layer
 
 _STATEMENT_START = {tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING}
 _SKIPPED = {tokenize.NL, tokenize.COMMENT}
-_STRING_STARTS = {tokenize.STRING} | (
-    {tokenize.FSTRING_START} if hasattr(tokenize, "FSTRING_START") else set()
-)
+_STRING_STARTS = {tokenize.STRING} | ({tokenize.FSTRING_START} if hasattr(tokenize, "FSTRING_START") else set())
 _OPEN, _CLOSE = "([{", ")]}"
 
 Position = tuple[int, int]  # (line, column), as tokenize gives them
@@ -46,7 +44,7 @@ def expand_shorthand(source: str) -> tuple[str, Layer]:
         text, after = lines[kline - 1], keyword.end[1]
         # `block "N"` → `with block("N")`: the first blank after `block` becomes the `(`.
         if sline == kline and text[after:scol]:
-            lines[kline - 1] = text[:kcol] + "with block(" + text[after + 1:]
+            lines[kline - 1] = text[:kcol] + "with block(" + text[after + 1 :]
         else:  # no blank (`block"N"`), or the name starts on a later line
             lines[kline - 1] = text[:kcol] + "with block(" + text[after:]
             insertions.append(Insertion(kline, after, 1))

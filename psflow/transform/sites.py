@@ -65,9 +65,7 @@ def fingerprint(lines: list[str], first: int, last: int) -> str:
 
 def attach(code: CodeType, report: ScriptReport) -> CodeType:
     """`code` carrying `report` (plain constants only, so marshal keeps it)."""
-    sites = tuple(
-        (s.name, s.dynamic, s.line, s.binds, s.reads, s.fingerprint, s.end_line) for s in report.sites
-    )
+    sites = tuple((s.name, s.dynamic, s.line, s.binds, s.reads, s.fingerprint, s.end_line) for s in report.sites)
     warnings = tuple(
         (d.severity, d.filename, d.line, d.column, d.message, d.source_line, d.fix) for d in report.warnings
     )

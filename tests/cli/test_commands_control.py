@@ -137,7 +137,6 @@ def test_rm_force_deletes_a_running_job(cli, store: Store) -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == (
-        "psflow: deleted job busy (Running)\n"
-        "psflow: rows deleted: 1 job(s), 1 attempt(s), 0 block run(s), 0 input(s)\n"
+        "psflow: deleted job busy (Running)\npsflow: rows deleted: 1 job(s), 1 attempt(s), 0 block run(s), 0 input(s)\n"
     )
     assert store.get_job("busy") is None

@@ -56,7 +56,8 @@ def test_logs_reads_a_block_an_attempt_and_json(cli, store: Store, tmp_path: Pat
 
     assert by_block.stdout.count("==> load (attempt ") == 2 and "fetched" not in by_block.stdout
     assert [line.split()[1:4] for line in by_attempt.stdout.splitlines() if line.startswith("==> ")] == [
-        ["load", "(attempt", "2,"], ["report", "(attempt", "2,"],
+        ["load", "(attempt", "2,"],
+        ["report", "(attempt", "2,"],
     ]
     assert both.stdout.startswith("==> load (attempt 1, Failed, ") and both.stdout.count("==> ") == 1
     assert json.loads(as_json.stdout) == history.transcript(store, "flaky")[1]

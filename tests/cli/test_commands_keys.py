@@ -29,7 +29,9 @@ def test_key_show_says_there_is_none_until_the_first_use_makes_one(cli, keys: Pa
         created.stderr
     )
     assert shown == {
-        "key_id": shown["key_id"], "private": True, "folder": str(keys),
+        "key_id": shown["key_id"],
+        "private": True,
+        "folder": str(keys),
         "public": (keys / "deployment.pub").read_text().strip(),
     }
     assert_clean_error(again, "a deployment key is already in")
@@ -85,8 +87,10 @@ def test_init_makes_the_key_or_imports_the_one_given(cli, tmp_path: Path) -> Non
     imported = cli("init", "--sqlite", "second.sqlite", "--key", "deployment.pub", env=worker)
     refused = cli("init", "--sqlite", "third.sqlite", "--key", "junk.pub", env=worker)
 
-    assert made.returncode == 0 and "psflow: deployment key " in made.stderr and " created (private and public)" in (
-        made.stderr
+    assert (
+        made.returncode == 0
+        and "psflow: deployment key " in made.stderr
+        and " created (private and public)" in (made.stderr)
     )
     assert imported.returncode == 0 and " imported (public only: this server runs jobs" in imported.stderr
     assert_clean_error(refused, "junk.pub is not a psflow public key")

@@ -69,7 +69,10 @@ def test_no_workflows(cli, store: Store) -> None:
     assert store.list_jobs() == []  # the database exists: commands that only read never create one
     result = cli("workflows")
 
-    assert (result.returncode, result.stdout) == (0, "no registered workflows: `psflow register NAME SCRIPT` adds one\n")
+    assert (result.returncode, result.stdout) == (
+        0,
+        "no registered workflows: `psflow register NAME SCRIPT` adds one\n",
+    )
     assert json.loads(cli("workflows", "--json").stdout) == []
 
 

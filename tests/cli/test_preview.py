@@ -76,7 +76,7 @@ def _plan_rows(stdout: str) -> dict[str, tuple[str, str, str]]:
     rows = {}
     lines = stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:3] == ["ACTION", "BLOCK", "LINE"])
-    for line in lines[header + 1:]:
+    for line in lines[header + 1 :]:
         if not line.strip() or line.startswith("job "):
             break
         action, name, number, *why = line.split(maxsplit=3)
@@ -109,8 +109,11 @@ def test_a_plan_prints_one_row_per_block_under_its_job(store: Store, edited: str
     ]
     assert _plan_rows(out) == {
         "A": ("replay", "7", "completed in attempt 1"),
-        "B": ("replay", "11", ("completed in attempt 1; its code changed since: replays with a warning "
-              "(--rerun-changed runs it again)")),
+        "B": (
+            "replay",
+            "11",
+            ("completed in attempt 1; its code changed since: replays with a warning (--rerun-changed runs it again)"),
+        ),
         "Late": ("new", "19", "never ran in this job"),
         "New": ("new", "22", "never ran in this job"),
         "C": ("gone", "-", "completed in attempt 1; no longer in the script"),
@@ -147,7 +150,9 @@ def test_a_dry_run_ends_with_what_it_would_do_and_exits_1_if_a_job_could_not_run
     )
     assert _plan_rows(clean.stdout)["B"][0] == "replay"
     assert _plan_rows(rerun_changed.stdout)["B"] == (
-        "run", "11", "completed in attempt 1; its code changed since: runs again"
+        "run",
+        "11",
+        "completed in attempt 1; its code changed since: runs again",
     )
     assert failing.returncode == 1
     assert "psflow: dry run: 0 job(s) would be resumed, 1 skipped, 1 could not run" in failing.stderr

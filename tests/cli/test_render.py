@@ -62,7 +62,7 @@ def test_a_job_prints_its_fields_then_its_blocks(store: Store, write, capsys) ->
     assert lines[2] == "status    Waiting (see you)"
     assert lines[3] == "attempts  1"
     assert "blocks" in lines
-    table = lines[lines.index("blocks") + 1:]
+    table = lines[lines.index("blocks") + 1 :]
     assert table[0].split() == ["BLOCK", "STATUS", "ATTEMPT", "DURATION", "HOST"]
     assert table[1].split()[:3] == ["b-first", "Completed", "1"]
 

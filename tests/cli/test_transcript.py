@@ -29,7 +29,10 @@ def test_each_run_prints_a_header_then_its_output_then_its_error(store: Store, t
 
     out = capsys.readouterr().out
     assert headers(out) == [
-        ("fetch", 1, "Completed"), ("load", 1, "Failed"), ("load", 2, "Completed"), ("report", 2, "Completed"),
+        ("fetch", 1, "Completed"),
+        ("load", 1, "Failed"),
+        ("load", 2, "Completed"),
+        ("report", 2, "Completed"),
     ]
     host = runs[0]["host"]
     assert all(f", {host}, " in line for line in out.splitlines() if line.startswith("==> "))
@@ -43,12 +46,15 @@ def test_each_run_prints_a_header_then_its_output_then_its_error(store: Store, t
 
 
 def test_an_attempt_that_failed_outside_blocks_ends_with_its_traceback(store: Store, write, capsys) -> None:
-    script = write("outside.py", """
+    script = write(
+        "outside.py",
+        """
 block "Fetch":
     rows = 3
 print("checking", rows)
 raise ValueError("bad row 2")
-""")
+""",
+    )
     run(store, script, "outside")
     _, entries = history.transcript(store, "outside")
     [ending] = [entry for entry in entries if entry["kind"] == "attempt"]
@@ -84,7 +90,7 @@ def test_each_attempt_prints_how_it_ended_and_which_blocks_it_executed_or_replay
     assert f"source {second['source_sha256'][:12]} (changed since the attempt before)" in header
     attempt_1 = next(line for line in lines if line.startswith("attempt 1: "))
     assert attempt_1.startswith("attempt 1: Failed (ValueError: bad row 2)") and "changed" not in attempt_1
-    table = lines[lines.index(header) + 1:]
+    table = lines[lines.index(header) + 1 :]
     assert table[0].split() == ["BLOCK", "RAN", "STATUS", "DURATION", "TRIES", "HOST", "NOTE"]
     assert table[1].split() == ["fetch", "replayed", "Completed", "-", "-", "-", "from", "attempt", "1"]
     assert table[2].split()[:3] == ["load", "executed", "Completed"]

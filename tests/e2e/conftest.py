@@ -62,7 +62,12 @@ def psflow_with_job_id(psflow, tmp_path: Path):
     def run(job_id: str, *args: str) -> subprocess.CompletedProcess:
         environment = {**cli.environment(psflow.db_url), "PSFLOW_JOB_ID": job_id}
         return subprocess.run(
-            [cli.PSFLOW, *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
+            [cli.PSFLOW, *args],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
             stdin=subprocess.DEVNULL,
         )
 
@@ -93,7 +98,12 @@ def run(tmp_path: Path, config_file: Path):
             {"PSFLOW_CONFIG": str(config_file), "XDG_DATA_HOME": str(tmp_path / "data"), "NO_COLOR": "1", **(env or {})}
         )
         return subprocess.run(
-            [*prefix, cli.PSFLOW, *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
+            [*prefix, cli.PSFLOW, *args],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
             stdin=subprocess.DEVNULL,
         )
 

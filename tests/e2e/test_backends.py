@@ -46,7 +46,8 @@ def test_run_wait_send_resume_and_look(psflow, write):
     assert "approved by alice rows 6" in resumed.stdout and "prepared" not in resumed.stdout
     detail = _json(psflow("job", "ap-1", "--json"))
     assert (detail["status"], [block["name"] for block in detail["blocks"]]) == (
-        "Completed", ["Prepare", "wait_for:approval", "Finish"]
+        "Completed",
+        ["Prepare", "wait_for:approval", "Finish"],
     )
     logs = psflow("logs", "ap-1")
     assert logs.returncode == 0 and "prepared 3" in logs.stdout and "approved by alice" in logs.stdout
@@ -64,7 +65,10 @@ def test_workers_and_parallel_resume(psflow, write):
 
 
 def test_rerun_retry_cancel_remove_prune(psflow, write):
-    write("fail.py", 'import os\nwith block("A"):\n    x = 1\nwith block("B"):\n    if not os.path.exists("fixed"):\n        raise RuntimeError("boom")\n')
+    write(
+        "fail.py",
+        'import os\nwith block("A"):\n    x = 1\nwith block("B"):\n    if not os.path.exists("fixed"):\n        raise RuntimeError("boom")\n',
+    )
     job_id = job_id_of(psflow("exec", "fail.py"))
     assert psflow("retry", job_id).returncode == 0
     write("fixed", "")

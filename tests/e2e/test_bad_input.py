@@ -50,7 +50,9 @@ def test_block_name_must_be_a_str(psflow, tmp_path, row_counts):
     script = tmp_path / "named.py"
     script.write_text("x = 1\nwith block(42):\n    y = 2\n")
 
-    assert_clean_error(psflow("exec", "named.py"), f"{script}:2:", "block name must be a str, not int", "with block(42):")
+    assert_clean_error(
+        psflow("exec", "named.py"), f"{script}:2:", "block name must be a str, not int", "with block(42):"
+    )
     _nothing_stored(row_counts)
 
 

@@ -90,7 +90,12 @@ def test_warm_exec_prints_the_cached_warnings_without_importing_libcst(psflow, w
 
     warm = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "psflow", "exec", "warned.py"],
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
     )
 
     assert warm.returncode == 0, warm.stderr

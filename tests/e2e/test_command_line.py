@@ -35,13 +35,18 @@ def long_job(psflow, write) -> str:
 
 
 @pytest.mark.parametrize(
-    "command", [("jobs",), ("jobs", "--json"), ("job", "{id}"), ("logs", "{id}"), ("show", "long.py"), ("config",)],
+    "command",
+    [("jobs",), ("jobs", "--json"), ("job", "{id}"), ("logs", "{id}"), ("show", "long.py"), ("config",)],
     ids=lambda c: "-".join(c).replace("{id}", "ID"),
 )
 def test_a_reader_that_goes_away_at_once_is_not_an_error(psflow, tmp_path, long_job, command):
     process = subprocess.Popen(
-        [PSFLOW, *(part.format(id=long_job) for part in command)], cwd=tmp_path, env=environment(psflow.db_url),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [PSFLOW, *(part.format(id=long_job) for part in command)],
+        cwd=tmp_path,
+        env=environment(psflow.db_url),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     process.stdout.close()  # before psflow has started: its first write finds no reader
 
@@ -52,8 +57,13 @@ def test_a_reader_that_goes_away_at_once_is_not_an_error(psflow, tmp_path, long_
 
 def test_head_reads_one_line_of_a_long_transcript(psflow, tmp_path, long_job):
     result = subprocess.run(
-        ["bash", "-o", "pipefail", "-c", f"'{PSFLOW}' logs {long_job} | head -1"], cwd=tmp_path,
-        env=environment(psflow.db_url), capture_output=True, text=True, timeout=60, check=False,
+        ["bash", "-o", "pipefail", "-c", f"'{PSFLOW}' logs {long_job} | head -1"],
+        cwd=tmp_path,
+        env=environment(psflow.db_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
     assert (result.returncode, result.stderr) == (0, "")
@@ -66,7 +76,9 @@ def test_head_reads_one_line_of_a_long_transcript(psflow, tmp_path, long_job):
 def test_a_mistyped_psflow_option_is_named_and_still_given_to_the_script(psflow, write):
     write("args.py", "import sys\nprint(sys.argv[1:])\n")
 
-    result = psflow("exec", "args.py", "--jobs", "nightly", "--rerun-chaged", "--replay-ouptut=yes", "--db-host=x", "-v")
+    result = psflow(
+        "exec", "args.py", "--jobs", "nightly", "--rerun-chaged", "--replay-ouptut=yes", "--db-host=x", "-v"
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "['--jobs', 'nightly', '--rerun-chaged', '--replay-ouptut=yes', '--db-host=x', '-v']\n"

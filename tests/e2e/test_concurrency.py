@@ -49,8 +49,15 @@ def test_four_resumers_run_each_of_200_jobs_exactly_once(tmp_path: Path, db_url:
     assert len(set(ids)) == 200
 
     runners = [
-        subprocess.Popen([PSFLOW, "resume"], env=environment(db_url), cwd=tmp_path, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        subprocess.Popen(
+            [PSFLOW, "resume"],
+            env=environment(db_url),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         for _ in range(4)
     ]
     outputs = [runner.communicate(timeout=300) for runner in runners]
@@ -90,8 +97,14 @@ def test_sigkill_mid_block_then_resume_reruns_only_that_block(tmp_path: Path, db
     script, log, gate = tmp_path / "flow.py", tmp_path / "effects.log", tmp_path / "gate"
     script.write_text(KILLED)
     env = environment(db_url, {"PSFLOW_LEASE_SECONDS": "2"})
-    runner = subprocess.Popen([PSFLOW, "exec", str(script), str(log), str(gate), "--job", "victim"], env=env,
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    runner = subprocess.Popen(
+        [PSFLOW, "exec", str(script), str(log), str(gate), "--job", "victim"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while "slow started" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline and runner.poll() is None
@@ -103,8 +116,9 @@ def test_sigkill_mid_block_then_resume_reruns_only_that_block(tmp_path: Path, db
     # Its runner was on this host and is gone: no need to wait for the lease (see tests/e2e/test_fencing.py
     # for a runner that is alive but lost its lease).
     gate.write_text("open")
-    resumed = subprocess.run([PSFLOW, "resume", "--status", "Running"], env=env, cwd=tmp_path,
-                             capture_output=True, text=True, timeout=60)
+    resumed = subprocess.run(
+        [PSFLOW, "resume", "--status", "Running"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert log.read_text().splitlines() == [
         "before attempt 1",
@@ -122,15 +136,22 @@ def test_heartbeat_keeps_a_long_block_leased(tmp_path: Path, db_url: str) -> Non
     script, log, gate = tmp_path / "flow.py", tmp_path / "effects.log", tmp_path / "gate"
     script.write_text(KILLED)
     env = environment(db_url, {"PSFLOW_LEASE_SECONDS": "1"})
-    runner = subprocess.Popen([PSFLOW, "exec", str(script), str(log), str(gate), "--job", "alive"], env=env,
-                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    runner = subprocess.Popen(
+        [PSFLOW, "exec", str(script), str(log), str(gate), "--job", "alive"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while "slow started" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline and runner.poll() is None
         time.sleep(0.05)
     time.sleep(2.5)  # well past one lease length: only the heartbeat keeps it
-    other = subprocess.run([PSFLOW, "resume", "--status", "Running"], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=60)
+    other = subprocess.run(
+        [PSFLOW, "resume", "--status", "Running"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     gate.write_text("open")
     assert runner.wait(timeout=60) == 0
     assert other.returncode == 0 and "skipped" in other.stderr, other.stderr

@@ -51,8 +51,12 @@ def test_the_default_database_and_its_folder_are_private(tmp_path, run, write):
 
     seen = _modes_seen_by_a_running_script(run("exec", "modes.py", str(database)))  # while its connection is open
 
-    assert seen == {"psflow.sqlite": "0o600", "psflow.sqlite-wal": "0o600", "psflow.sqlite-shm": "0o600",
-                    "psflow": "0o700"}
+    assert seen == {
+        "psflow.sqlite": "0o600",
+        "psflow.sqlite-wal": "0o600",
+        "psflow.sqlite-shm": "0o600",
+        "psflow": "0o700",
+    }
     assert mode(tmp_path / "data") == 0o700  # psflow made it: nobody else's business either
 
 

@@ -179,8 +179,15 @@ def test_a_damaged_database_gets_one_clear_line_from_every_command(psflow, write
     sqlite_file.write_bytes(bytes(data))
 
     commands = (
-        ["exec", "flow.py"], ["jobs"], ["job", "done"], ["resume"], ["logs", "done"], ["status"], ["cancel", "done"],
-        ["send", "done", "approval=yes"], ["init", "--sqlite", str(sqlite_file)],
+        ["exec", "flow.py"],
+        ["jobs"],
+        ["job", "done"],
+        ["resume"],
+        ["logs", "done"],
+        ["status"],
+        ["cancel", "done"],
+        ["send", "done", "approval=yes"],
+        ["init", "--sqlite", str(sqlite_file)],
     )
     for command in commands:
         result = psflow(*command)
@@ -195,8 +202,13 @@ def test_a_read_only_database_gets_one_clear_line(psflow, write, tmp_path, sqlit
 
     for command in (["exec", "flow.py"], ["resume", "--job", "done"], ["cancel", "done"]):
         result = subprocess.run(
-            [*prefix, PSFLOW, *command], cwd=tmp_path, env=environment(psflow.db_url), capture_output=True,
-            text=True, timeout=120, stdin=subprocess.DEVNULL,
+            [*prefix, PSFLOW, *command],
+            cwd=tmp_path,
+            env=environment(psflow.db_url),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
         )
         assert_clean_error(result, f"cannot write database {sqlite_file}")
 

@@ -37,7 +37,9 @@ def test_a_dry_run_prints_each_jobs_plan_writes_nothing_and_exits_1_if_one_could
         "ACTION  BLOCK  LINE  WHY",
     ]
     assert lines[4].split(maxsplit=3) == [
-        "replay", "B", "11",
+        "replay",
+        "B",
+        "11",
         "completed in attempt 1; its code changed since: replays with a warning (--rerun-changed runs it again)",
     ]
     assert lines[-2].startswith(f"job {broken} (Waiting, {tmp_path / 'other.py'}): would not run: ")

@@ -8,7 +8,10 @@ import os
 
 
 def test_every_attempt_runs_in_the_folder_of_the_first(psflow, write, tmp_path):
-    write("flow.py", 'import os\nwith block("A"):\n    open("side_effects.log", "a").write("A\\n")\nif job.attempt == 1:\n    stop("Waiting")\nprint(os.getcwd())\n')
+    write(
+        "flow.py",
+        'import os\nwith block("A"):\n    open("side_effects.log", "a").write("A\\n")\nif job.attempt == 1:\n    stop("Waiting")\nprint(os.getcwd())\n',
+    )
     assert psflow("exec", "flow.py", "--job", "e1").returncode == 3
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -34,7 +37,9 @@ def test_a_folder_missing_on_this_server_runs_here_with_a_note(psflow, write, tm
 
 
 def test_environment_and_folder_changes_in_a_block_are_redone_on_replay(psflow, write, tmp_path):
-    write("flow.py", """
+    write(
+        "flow.py",
+        """
         import os
         with block("Env"):
             os.environ["MYVAR"] = "set in block"
@@ -44,7 +49,8 @@ def test_environment_and_folder_changes_in_a_block_are_redone_on_replay(psflow, 
         if job.attempt == 1:
             stop("Waiting")
         print(os.environ.get("MYVAR"), os.environ.get("GONE"), os.path.basename(os.getcwd()))
-    """)
+    """,
+    )
     assert psflow("exec", "flow.py", env={"GONE": "here"}).returncode == 3
 
     resumed = psflow("resume", env={"GONE": "here again"})
@@ -54,7 +60,9 @@ def test_environment_and_folder_changes_in_a_block_are_redone_on_replay(psflow, 
 
 
 def test_multiprocessing_children_get_the_rewritten_script(psflow, write):
-    write("par.py", """
+    write(
+        "par.py",
+        """
         import multiprocessing as mp
 
         def square(x):
@@ -66,7 +74,8 @@ def test_multiprocessing_children_get_the_rewritten_script(psflow, write):
                     results = pool.map(square, range(5))
                 del pool
             print("results", results)
-    """)
+    """,
+    )
 
     ran = psflow("exec", "par.py", timeout=120)
 

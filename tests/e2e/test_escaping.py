@@ -22,7 +22,7 @@ LINK = "\x1b]8;;https://evil.example/\x1b\\click\x1b]8;;\x1b\\"  # an OSC 8 hype
 MARKUP = "[bold red]loud[/]"  # rich markup: must print as these very characters
 SCRIPT = "flow\x1b[2J.py"  # a file name may hold an escape sequence too
 
-HOSTILE = r'''
+HOSTILE = r"""
 folder = "/srv/data"
 with block(f"backup [{folder}]"):  # rich markup that does not parse: MarkupError today
     print("\x1b[31mred\x1b[0m and\ttab\rback")
@@ -35,7 +35,7 @@ with block("[bold red]loud[/]"):
 with block("\u202eright-to-left"):
     pass
 stop("Waiting", reason="why\x1b[2J\r\nnot")
-'''
+"""
 
 
 @pytest.fixture
@@ -68,8 +68,16 @@ def test_stored_strings_are_escaped_in_a_pipe(psflow, hostile_job, command):
 def test_job_shows_every_hostile_string_literally(psflow, hostile_job):
     shown = psflow("job", hostile_job).stdout
 
-    for text in ("backup [/srv/data]", MARKUP, "clear\\x1b[2J", "\\u202eright-to-left", "arg\\x1b[2J",
-                 "why\\x1b[2J\\r\\nnot", '"hi\\u001b[2J"', "link \\x1b]8;;https://evil.example/\\x1b\\click"):
+    for text in (
+        "backup [/srv/data]",
+        MARKUP,
+        "clear\\x1b[2J",
+        "\\u202eright-to-left",
+        "arg\\x1b[2J",
+        "why\\x1b[2J\\r\\nnot",
+        '"hi\\u001b[2J"',
+        "link \\x1b]8;;https://evil.example/\\x1b\\click",
+    ):
         assert text in shown, (text, shown)
 
 
@@ -106,7 +114,8 @@ def test_psflows_own_messages_escape_what_they_quote(psflow, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", [("jobs",), ("job", "{id}"), ("logs", "{id}"), ("workflows",), ("check", SCRIPT), ("resume", "--dry-run")],
+    "command",
+    [("jobs",), ("job", "{id}"), ("logs", "{id}"), ("workflows",), ("check", SCRIPT), ("resume", "--dry-run")],
     ids=lambda c: "-".join(c).replace("{id}", "ID").replace(SCRIPT, "SCRIPT"),
 )
 def test_a_terminal_gets_no_control_sequence_and_no_markup(psflow, hostile_job, tmp_path, command):

@@ -25,11 +25,11 @@ PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 
 
 def option_for(url: str) -> list[str]:
-    return ["--sqlite", url[len("sqlite:///"):]] if url.startswith("sqlite:") else ["--postgres", url]
+    return ["--sqlite", url[len("sqlite:///") :]] if url.startswith("sqlite:") else ["--postgres", url]
 
 
 def tables_in(url: str) -> set[str]:
-    if url.startswith("sqlite:") and not Path(url[len("sqlite:///"):]).exists():
+    if url.startswith("sqlite:") and not Path(url[len("sqlite:///") :]).exists():
         return set()
     from playhouse.db_url import connect
 
@@ -40,7 +40,14 @@ def tables_in(url: str) -> set[str]:
         db.close()
 
 
-PSFLOW_TABLES = {"psflow_schema_version", "psflow_job", "psflow_attempt", "psflow_block", "psflow_signal", "psflow_workflow"}
+PSFLOW_TABLES = {
+    "psflow_schema_version",
+    "psflow_job",
+    "psflow_attempt",
+    "psflow_block",
+    "psflow_signal",
+    "psflow_workflow",
+}
 
 
 # ---- init ------------------------------------------------------------------------------------
@@ -208,22 +215,47 @@ def _nothing_written(tmp_path: Path, config_file: Path, before: set[str]) -> Non
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["init"], "give exactly one database: --sqlite PATH, --postgres URL, --mssql CONNSTR or --connection-string STR (none was given)"),
+        (
+            ["init"],
+            "give exactly one database: --sqlite PATH, --postgres URL, --mssql CONNSTR or --connection-string STR (none was given)",
+        ),
         (["init", "--sqlite", "a.sqlite", "--postgres", "postgresql://u@h/db"], "(--sqlite and --postgres were given)"),
-        (["init", "--sqlite", "a.sqlite", "--connection-string", "Data Source=b.sqlite"], "--sqlite and --connection-string were given"),
-        (["init", "--connection-string", "Server=db01;Database=psflow;User Id=u;Password=ab;cd"], "part 5 (after Password=…) is not KEY=VALUE"),
+        (
+            ["init", "--sqlite", "a.sqlite", "--connection-string", "Data Source=b.sqlite"],
+            "--sqlite and --connection-string were given",
+        ),
+        (
+            ["init", "--connection-string", "Server=db01;Database=psflow;User Id=u;Password=ab;cd"],
+            "part 5 (after Password=…) is not KEY=VALUE",
+        ),
         (["init", "--connection-string", "Server=db01;Password='unclosed"], "the value of Password has no closing '"),
         (["init", "--connection-string", "nonsense"], "not a connection string or URL"),
-        (["init", "--connection-string", "Provider=Microsoft.ACE.OLEDB.12.0;Data Source=C:\\x.accdb"], "which psflow does not support"),
+        (
+            ["init", "--connection-string", "Provider=Microsoft.ACE.OLEDB.12.0;Data Source=C:\\x.accdb"],
+            "which psflow does not support",
+        ),
         (["init", "--connection-string", "mysql://u:p@h/db"], "mysql:// databases are not supported"),
-        (["init", "--mssql", "Server=db01;Database=psflow;Integrated Security=SSPI"], "integrated (Windows) authentication is not supported"),
+        (
+            ["init", "--mssql", "Server=db01;Database=psflow;Integrated Security=SSPI"],
+            "integrated (Windows) authentication is not supported",
+        ),
         (["init", "--postgres", "Data Source=./x.sqlite"], "--postgres was given a SQLite connection string"),
         (["init", "--sqlite", "Data Source=:memory:"], "not a file psflow can keep jobs in"),
         (["init", "--sqlite", "sqlite:///x.sqlite?synchronous=off"], "synchronous must be 'full' or 'normal'"),
     ],
     ids=[
-        "none", "two", "option-and-string", "unquoted-semicolon", "unclosed-quote", "no-key-value", "unknown-provider",
-        "unknown-scheme", "integrated-auth", "wrong-option", "memory", "bad-url-option",
+        "none",
+        "two",
+        "option-and-string",
+        "unquoted-semicolon",
+        "unclosed-quote",
+        "no-key-value",
+        "unknown-provider",
+        "unknown-scheme",
+        "integrated-auth",
+        "wrong-option",
+        "memory",
+        "bad-url-option",
     ],
 )
 def test_bad_init_input(tmp_path, run, config_file, args, message):
@@ -264,7 +296,14 @@ def test_config_location_that_cannot_be_written_stops_before_the_database(tmp_pa
     (tmp_path / "a-file").write_text("")
     before = {path.name for path in tmp_path.iterdir()}
 
-    result = run("init", "--sqlite", "a.sqlite", "--settings", "file", env={"PSFLOW_CONFIG": str(tmp_path / "a-file" / "config.toml")})
+    result = run(
+        "init",
+        "--sqlite",
+        "a.sqlite",
+        "--settings",
+        "file",
+        env={"PSFLOW_CONFIG": str(tmp_path / "a-file" / "config.toml")},
+    )
 
     assert_clean_error(result, "cannot save settings in", "is not a folder")
     assert {path.name for path in tmp_path.iterdir()} == before  # no a.sqlite either

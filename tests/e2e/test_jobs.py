@@ -37,7 +37,7 @@ def test_job_prints_the_job_its_blocks_and_its_attempts(psflow, store: Store, wr
     assert lines[1].endswith("ordered.py arg1")
     assert lines[2] == "status    Waiting (see you)"
     assert lines[3] == "attempts  1"
-    table = lines[lines.index("blocks") + 1:]
+    table = lines[lines.index("blocks") + 1 :]
     assert table[0].split() == ["BLOCK", "STATUS", "ATTEMPT", "DURATION", "HOST"]
     assert table[1].split()[:3] == ["b-first", "Completed", "1"]
     assert any(line.startswith("attempt 1: Waiting (see you) — on ") for line in lines)
@@ -50,8 +50,9 @@ def _many_jobs(store: Store, count: int) -> None:
     runner = Runner(host="here", pid=1, started=0.0, lease_seconds=60)
     for index in range(count):
         job_id = f"job-{index:03d}"
-        store.create_job(job_id, name="flow", script="/srv/flow.py", source="", source_sha256="f" * 64, args=[],
-                         runner=runner)
+        store.create_job(
+            job_id, name="flow", script="/srv/flow.py", source="", source_sha256="f" * 64, args=[], runner=runner
+        )
         store.finish_attempt(job_id, 1, status=JobStatus.COMPLETED, reason=None)
 
 

@@ -28,7 +28,10 @@ def test_logs_prints_the_transcript_of_a_failed_then_fixed_job_in_order(psflow, 
 
     assert (result.returncode, result.stderr) == (0, "")
     assert _headers(result.stdout) == [
-        ("fetch", 1, "Completed"), ("load", 1, "Failed"), ("load", 2, "Completed"), ("report", 2, "Completed"),
+        ("fetch", 1, "Completed"),
+        ("load", 1, "Failed"),
+        ("load", 2, "Completed"),
+        ("report", 2, "Completed"),
     ]
     sections = re.split(r"^==> .*<==\n", result.stdout, flags=re.MULTILINE)[1:]
     assert sections[0] == "fetched 3 rows\n"

@@ -75,7 +75,9 @@ def test_an_unreachable_server_is_named_without_its_password(tmp_path, run, conf
 
     for command in (("jobs",), ("resume",)):  # one that reads, one that would create the schema
         result = _place(run, config_file, place, _forms(port)[form], *command)
-        assert_clean_error(result, "cannot use database postgresql://ops", f"127.0.0.1:{port}/psflow", "connection refused")
+        assert_clean_error(
+            result, "cannot use database postgresql://ops", f"127.0.0.1:{port}/psflow", "connection refused"
+        )
         _no_secret(result)
     assert {path.name for path in tmp_path.iterdir()} - before <= {"config"}  # no SQLite file named after it
 
@@ -96,7 +98,7 @@ def test_config_shows_every_form_masked(run, config_file, form):
 @pytest.mark.every_backend
 def test_a_real_database_named_by_a_connection_string(psflow, db_url, write, postgres_server):
     if db_url.startswith("sqlite"):
-        text = f"Data Source={db_url[len('sqlite:///'):]}"
+        text = f"Data Source={db_url[len('sqlite:///') :]}"
     else:
         name = db_url.rsplit("/", 1)[1]
         text = f"Host={postgres_server.host};Port={postgres_server.port};Database={name};Username=postgres"
@@ -126,8 +128,11 @@ def test_a_real_database_named_by_a_connection_string(psflow, db_url, write, pos
     ids=["bad-port", "bad-port-query", "unsupported-scheme", "unknown-key", "odbc-braces", "unquoted-semicolon"],
 )
 def test_a_bad_database_is_refused_without_repeating_the_password(run, text, message):
-    for result in (run("jobs", "--db", text), run("exec", "flow.py", env={"PSFLOW_DB": text}),
-                   run("init", "--connection-string", text)):
+    for result in (
+        run("jobs", "--db", text),
+        run("exec", "flow.py", env={"PSFLOW_DB": text}),
+        run("init", "--connection-string", text),
+    ):
         assert_clean_error(result, message)
         _no_secret(result)
 

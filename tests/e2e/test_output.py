@@ -44,17 +44,14 @@ def _lines(terminal: str) -> list[str]:
                 row = max(0, row - int(token[2:-1] or 1))
         elif token:
             line = screen[row].ljust(column)
-            screen[row] = line[:column] + token + line[column + len(token):]
+            screen[row] = line[:column] + token + line[column + len(token) :]
             column += len(token)
     return [line.rstrip() for line in screen if line.strip()]
 
 
 def _waiting_jobs(psflow, tmp_path: Path, count: int) -> None:
     (tmp_path / "gate.py").write_text(
-        "from pathlib import Path\n"
-        "print('output of', job.id)\n"
-        "if not Path('go').exists():\n"
-        "    stop('Waiting')\n"
+        "from pathlib import Path\nprint('output of', job.id)\nif not Path('go').exists():\n    stop('Waiting')\n"
     )
     for index in range(count):
         assert psflow("exec", "gate.py", "--job", f"job-{index}").returncode == 3
@@ -63,13 +60,17 @@ def _waiting_jobs(psflow, tmp_path: Path, count: int) -> None:
 # ---- listings: plain in pipes, rich on a terminal, NO_COLOR ---------------------
 
 
-@pytest.mark.parametrize("force", [{}, {"FORCE_COLOR": "1"}, {"TTY_COMPATIBLE": "1"}], ids=["plain", "FORCE_COLOR", "TTY_COMPATIBLE"])
+@pytest.mark.parametrize(
+    "force", [{}, {"FORCE_COLOR": "1"}, {"TTY_COMPATIBLE": "1"}], ids=["plain", "FORCE_COLOR", "TTY_COMPATIBLE"]
+)
 def test_piped_output_is_plain_text_even_when_rich_is_told_to_force_a_terminal(psflow, tmp_path, force):
     _waiting_jobs(psflow, tmp_path, 1)
     (tmp_path / "flow.py").write_text("print('hi')\n")
     psflow("register", "flow", "flow.py")
 
-    results = [psflow(*command, env=force) for command in (("jobs",), ("job", "job-0"), ("workflows",), ("show", "gate.py"))]
+    results = [
+        psflow(*command, env=force) for command in (("jobs",), ("job", "job-0"), ("workflows",), ("show", "gate.py"))
+    ]
 
     for result in results:
         assert result.returncode == 0, result.stderr
@@ -88,7 +89,9 @@ def test_a_terminal_gets_a_rich_table(psflow, tmp_path):
     assert "job-0" in terminal
 
 
-@pytest.mark.parametrize("command", [("jobs",), ("job", "job-0"), ("workflows",), ("show", "gate.py")], ids=lambda c: c[0])
+@pytest.mark.parametrize(
+    "command", [("jobs",), ("job", "job-0"), ("workflows",), ("show", "gate.py")], ids=lambda c: c[0]
+)
 def test_no_color_means_no_ansi_styles_on_a_terminal(psflow, tmp_path, command):
     _waiting_jobs(psflow, tmp_path, 1)
     (tmp_path / "flow.py").write_text("print('hi')\n")
@@ -204,7 +207,9 @@ def test_worker_shows_a_count_on_a_terminal(psflow, tmp_path):
 # ---- shell completion -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("shell", "marker"), [("bash", "complete -o default -F _psflow_completion psflow"), ("zsh", "#compdef psflow")])
+@pytest.mark.parametrize(
+    ("shell", "marker"), [("bash", "complete -o default -F _psflow_completion psflow"), ("zsh", "#compdef psflow")]
+)
 def test_show_completion_prints_the_script_for_a_named_shell(psflow, shell, marker):
     # Without detection (typer asks shellingham for the parent shell otherwise), the shell is the option's value.
     result = psflow("--show-completion", shell, env={"_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
@@ -215,7 +220,11 @@ def test_show_completion_prints_the_script_for_a_named_shell(psflow, shell, mark
 
 @pytest.mark.parametrize(
     ("words", "expected"),
-    [("psflow wor", {"worker", "workflows"}), ("psflow resume --la", {"--latest"}), ("psflow workflows --j", {"--json"})],
+    [
+        ("psflow wor", {"worker", "workflows"}),
+        ("psflow resume --la", {"--latest"}),
+        ("psflow workflows --j", {"--json"}),
+    ],
 )
 def test_completion_answers_what_the_shell_asks(psflow, words, expected):
     env = {"_PSFLOW_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
@@ -226,19 +235,21 @@ def test_completion_answers_what_the_shell_asks(psflow, words, expected):
     assert set(result.stdout.split()) == expected
 
 
-
 # ---- many jobs on one terminal: each line says whose it is ------------------------------------
 
 
 def _two_jobs_that_print(psflow, write) -> None:
-    write("talk.py", """
+    write(
+        "talk.py",
+        """
         import subprocess, sys
         name = sys.argv[1]
         block "Talk":
             print(f"python says hi from {name}", flush=True)
             subprocess.run(["echo", f"a child says hi from {name}"])
         stop("Waiting") if len(sys.argv) > 2 else None
-    """)
+    """,
+    )
     for name in ("p1", "p2"):
         assert psflow("exec", "talk.py", name, "again", "--job", name).returncode == 3
 

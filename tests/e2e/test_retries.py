@@ -299,8 +299,11 @@ def test_show_prints_the_retry_loop(psflow, write):
 
     shown = psflow("show", "flaky.py").stdout
 
-    assert re.search(r"as __psflow_b1, __psflow_b1\.body\(\):\n +while __psflow_b1\.next_try\(\):\n"
-                     r" +with __psflow_b1\.trying\(\):\n +effect\(\"fetch\"\)", shown), shown
+    assert re.search(
+        r"as __psflow_b1, __psflow_b1\.body\(\):\n +while __psflow_b1\.next_try\(\):\n"
+        r" +with __psflow_b1\.trying\(\):\n +effect\(\"fetch\"\)",
+        shown,
+    ), shown
 
 
 def test_retried_block_keeps_columns_of_continuation_and_string_lines_in_tracebacks(psflow, write):
@@ -320,7 +323,7 @@ def test_retried_block_keeps_columns_of_continuation_and_string_lines_in_traceba
     result = psflow("exec", "carets.py")
 
     assert result.returncode == 1
-    report = result.stderr[result.stderr.index("Traceback"):]
+    report = result.stderr[result.stderr.index("Traceback") :]
     assert 'carets.py", line 7, in <module>\n    b""" + str(boom(0) + 1)\n               ^^^^^^^\n' in report
     assert "line 2, in boom\n    return 1 / x\n           ~~^~~\n" in report
 
@@ -363,7 +366,8 @@ def test_retries_under_plain_python(write, tmp_path):
         pytest.param('block("A", retries=None)', "retries must be an int of 0 or more, not None", id="none"),
         pytest.param('block("A", retries=2, backoff=-1)', "backoff must be seconds (0 or more)", id="backoff"),
         pytest.param(
-            'block("A", retry=2)', "block() has no option 'retry'; its options are retries=, backoff= and timeout=",
+            'block("A", retry=2)',
+            "block() has no option 'retry'; its options are retries=, backoff= and timeout=",
             id="unknown-option",
         ),
         pytest.param('block("A", **options)', "write the block's name and options out in full", id="star-star"),
@@ -414,9 +418,7 @@ def test_json_of_a_retried_block_lists_its_failed_tries(psflow, write, tmp_path)
     assert run_error_lines(runs[0]) == ["try 1 of 4 failed:", "ConnectionError: refused (try 1)"]
 
 
-def test_many_tries_keep_the_tracebacks_of_the_last_twenty_retried_tries_and_the_final_one(
-    psflow, write, job_detail
-):
+def test_many_tries_keep_the_tracebacks_of_the_last_twenty_retried_tries_and_the_final_one(psflow, write, job_detail):
     write("many.py", 'with block("Many", retries=25):\n    raise ValueError(f"nope {job.attempt}")\n')
 
     result = psflow("exec", "many.py")

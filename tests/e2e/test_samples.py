@@ -144,7 +144,10 @@ def test_deploy_hosts_default_list_and_failure_from_the_environment(psflow, samp
     assert failed.returncode == 1
     assert "ConnectionError: db01: connection refused" in failed.stderr
     assert resumed.returncode == 0, resumed.stderr
-    assert resumed.stdout.splitlines()[-2:] == ["  db01: 9.9 deployed", "release 9.9 is on 3 host(s): db01, web01, web02"]
+    assert resumed.stdout.splitlines()[-2:] == [
+        "  db01: 9.9 deployed",
+        "release 9.9 is on 3 host(s): db01, web01, web02",
+    ]
     hosts = [line.split()[1] for line in (tmp_path / "deploy.log").read_text().splitlines()]
     assert hosts == ["web01", "web02", "db01"]
 

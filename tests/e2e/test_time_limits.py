@@ -29,10 +29,12 @@ def test_a_block_stuck_in_a_child_process_fails_when_its_time_runs_out(psflow, w
     assert "psflow.BlockTimeout: block 'Wait' ran out of its time limit (1s)" in result.stderr
     detail = job_detail("stuck")
     assert (detail["status"], detail["reason"]) == (
-        "Failed", "psflow.BlockTimeout: block 'Wait' ran out of its time limit (1s)"
+        "Failed",
+        "psflow.BlockTimeout: block 'Wait' ran out of its time limit (1s)",
     )
     assert [(block["name"], block["status"]) for block in detail["blocks"]] == [
-        ("Fetch", "Completed"), ("Wait", "Failed"),
+        ("Fetch", "Completed"),
+        ("Wait", "Failed"),
     ]
     assert f"sleep {SLEEP}" not in subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
 

@@ -226,8 +226,13 @@ def test_a_running_worker_takes_a_sleeping_job_each_time_it_is_due(psflow, write
     environment = {key: value for key, value in os.environ.items() if key != "PSFLOW_JOB_ID"}
     environment.update({"PSFLOW_DB": psflow.db_url, "NO_COLOR": "1"})
     worker = subprocess.Popen(
-        [PSFLOW, "worker", "--poll", "0.2"], cwd=tmp_path, env=environment, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        [PSFLOW, "worker", "--poll", "0.2"],
+        cwd=tmp_path,
+        env=environment,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 60

@@ -35,10 +35,19 @@ def test_logs_hold_everything_the_job_printed_in_order(psflow, write):
     assert "from a child process" in ran.stdout and "in A" in ran.stdout  # still shown live
     assert logs.returncode == 0, logs.stderr
     expected = [
-        "before any block", "==> A (attempt 1, Completed", "in A", "from a child process",
-        "raw write \\xff\\xfe bytes", "between A and B", "==> B (attempt 1, Completed", "in B", "after B",
-        "==> attempt 1 ended (Failed: RuntimeError: boom outside, ", "Traceback (most recent call last):",
-        'raise RuntimeError("boom outside")', "\nRuntimeError: boom outside",
+        "before any block",
+        "==> A (attempt 1, Completed",
+        "in A",
+        "from a child process",
+        "raw write \\xff\\xfe bytes",
+        "between A and B",
+        "==> B (attempt 1, Completed",
+        "in B",
+        "after B",
+        "==> attempt 1 ended (Failed: RuntimeError: boom outside, ",
+        "Traceback (most recent call last):",
+        'raise RuntimeError("boom outside")',
+        "\nRuntimeError: boom outside",
     ]
     positions = [logs.stdout.find(text) for text in expected]
     assert -1 not in positions and positions == sorted(positions), logs.stdout
@@ -64,12 +73,17 @@ def test_a_block_printing_a_lot_keeps_only_its_tail(psflow, write):
     (entry,) = json.loads(psflow("logs", "t3", "--json").stdout)
 
     assert ran.returncode == 0 and ran.stdout.count("\n") == 200000  # all of it shown live
-    assert entry["output"].startswith("[psflow: the first ") and "characters of this output were dropped" in entry["output"]
+    assert (
+        entry["output"].startswith("[psflow: the first ")
+        and "characters of this output were dropped" in entry["output"]
+    )
     assert entry["output"].endswith("line 199999\n") and len(entry["output"]) < 100200
 
 
 def test_follow_shows_a_running_block_s_output_as_it_is_produced(psflow, write, tmp_path):
-    write("slow.py", """
+    write(
+        "slow.py",
+        """
         from pathlib import Path
         import time
         with block("Slow"):
@@ -79,7 +93,8 @@ def test_follow_shows_a_running_block_s_output_as_it_is_produced(psflow, write, 
             print("second line")
         with block("Next"):
             print("next")
-    """)
+    """,
+    )
     runner = start(psflow.db_url, tmp_path, "exec", "slow.py", "--job", "t4")
     wait_until(lambda: json.loads(psflow("jobs", "--json").stdout or "[]"), what="the job to exist")
     follower = start(psflow.db_url, tmp_path, "logs", "t4", "--follow")

@@ -77,7 +77,10 @@ def test_a_job_waiting_for_input_is_not_run_again_until_the_input_arrives(psflow
 @pytest.mark.every_backend
 def test_a_running_worker_takes_a_job_again_whenever_it_becomes_due(psflow, write, tmp_path):
     write("ap.py", APPROVAL)
-    write("flaky.py", 'from pathlib import Path\nwith block("A"):\n    if not Path("fixed").exists():\n        raise RuntimeError("boom")\n')
+    write(
+        "flaky.py",
+        'from pathlib import Path\nwith block("A"):\n    if not Path("fixed").exists():\n        raise RuntimeError("boom")\n',
+    )
     assert psflow("exec", "ap.py", "--job", "w1").returncode == 3
     worker = start(psflow.db_url, tmp_path, "worker", "--poll", "0.2")
     try:
@@ -101,7 +104,7 @@ def test_a_running_worker_takes_a_job_again_whenever_it_becomes_due(psflow, writ
 
 def test_jobs_says_what_each_job_waits_for_and_checks_statuses(psflow, write, tmp_path):
     write("ap.py", APPROVAL)
-    write("nap.py", 'sleep(3600)\n')
+    write("nap.py", "sleep(3600)\n")
     psflow("exec", "ap.py", "--job", "in")
     psflow("exec", "nap.py", "--job", "timer")
 
@@ -118,7 +121,7 @@ def test_jobs_says_what_each_job_waits_for_and_checks_statuses(psflow, write, tm
 
 def test_status_lists_what_needs_a_look(psflow, write, tmp_path):
     write("ap.py", APPROVAL)
-    write("nap.py", 'sleep(600)\n')
+    write("nap.py", "sleep(600)\n")
     write("boom.py", 'raise RuntimeError("boom")\n')
     for name in ("ap", "nap", "boom"):
         psflow("exec", f"{name}.py", "--job", name)
@@ -136,9 +139,14 @@ def test_status_lists_what_needs_a_look(psflow, write, tmp_path):
 # ---- What happens when… ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("signum", "code", "reason"), [
-    (signal.SIGINT, 130, "interrupted by Ctrl-C (SIGINT)"), (signal.SIGTERM, 143, "terminated (SIGTERM)"),
-], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    ("signum", "code", "reason"),
+    [
+        (signal.SIGINT, 130, "interrupted by Ctrl-C (SIGINT)"),
+        (signal.SIGTERM, 143, "terminated (SIGTERM)"),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
 def test_a_signal_to_exec_interrupts_the_block_and_the_job_resumes_later(psflow, write, tmp_path, signum, code, reason):
     write("gated.py", GATED)
     process = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "g1")
@@ -231,9 +239,15 @@ def test_sigkill_of_exec_lets_this_host_take_the_job_at_once(psflow, write, tmp_
     assert detail(psflow, "k1")["status"] == "Completed"
 
 
-@pytest.mark.parametrize("command", [
-    ("resume", "--job", "c1", "--job", "ok"), ("resume", "--status", "Waiting"), ("send", "c1", "x=1", "--resume"),
-], ids=["resume-job", "resume-status", "send-resume"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("resume", "--job", "c1", "--job", "ok"),
+        ("resume", "--status", "Waiting"),
+        ("send", "c1", "x=1", "--resume"),
+    ],
+    ids=["resume-job", "resume-status", "send-resume"],
+)
 def test_a_job_that_kills_its_process_fails_alone(psflow, write, tmp_path, command):
     write("crash.py", 'import os\nif job.attempt == 1:\n    stop("Waiting")\nwith block("Boom"):\n    os._exit(9)\n')
     write("ok.py", 'if job.attempt == 1:\n    stop("Waiting")\nprint("ok ran")\n')

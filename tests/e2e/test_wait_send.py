@@ -118,8 +118,20 @@ def test_values_are_json_when_they_parse_and_text_otherwise(psflow, write):
     assert psflow("exec", "values.py", "--job", "v").returncode == 3
 
     sent = psflow(
-        "send", "v", "count=3", "flag=true", 'quoted="3"', "text=yes please", "empty=", "items=[1, 2]",
-        "nothing=null", "spaced= 7 ", "big=1e999", "--json", '{"obj": {"a": [1, "x"]}}', "--resume",
+        "send",
+        "v",
+        "count=3",
+        "flag=true",
+        'quoted="3"',
+        "text=yes please",
+        "empty=",
+        "items=[1, 2]",
+        "nothing=null",
+        "spaced= 7 ",
+        "big=1e999",
+        "--json",
+        '{"obj": {"a": [1, "x"]}}',
+        "--resume",
     )
 
     assert sent.returncode == 0, sent.stderr
@@ -137,8 +149,16 @@ def test_values_are_json_when_they_parse_and_text_otherwise(psflow, write):
     ]
     values = {sent["name"]: sent["value"] for sent in detail(psflow, "v")["inputs"]}
     assert values == {
-        "count": 3, "flag": True, "quoted": "3", "text": "yes please", "empty": "", "items": [1, 2],
-        "nothing": None, "spaced": 7, "obj": {"a": [1, "x"]}, "big": "1e999",
+        "count": 3,
+        "flag": True,
+        "quoted": "3",
+        "text": "yes please",
+        "empty": "",
+        "items": [1, 2],
+        "nothing": None,
+        "spaced": 7,
+        "obj": {"a": [1, "x"]},
+        "big": "1e999",
     }
 
 
@@ -150,7 +170,11 @@ def test_inputs_are_shown_with_host_user_and_time(psflow, waiting):
 
     inputs = detail(psflow, "gate-1")["inputs"]
 
-    assert [(sent["name"], sent["value"]) for sent in inputs] == [("approval", "yes"), ("note", "first"), ("approval", "no")]
+    assert [(sent["name"], sent["value"]) for sent in inputs] == [
+        ("approval", "yes"),
+        ("note", "first"),
+        ("approval", "no"),
+    ]
     for sent in inputs:
         assert set(sent) == {"name", "value", "host", "user", "received"}
         assert (sent["host"], sent["user"]) == (socket.gethostname(), getpass.getuser())

@@ -46,8 +46,14 @@ def test_parallel_resume_runs_every_job_once_in_few_processes(tmp_path: Path, db
     script, log = tmp_path / "flow.py", tmp_path / "effects.log"
     script.write_text(SCRIPT)
     ids = [api.run(script, [str(log)], db=db_url).job_id for _ in range(40)]
-    done = subprocess.run([PSFLOW, "resume", "--parallel", "2"], env=environment(db_url), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [PSFLOW, "resume", "--parallel", "2"],
+        env=environment(db_url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "40 Completed" in done.stderr
     effects = _effects(log)
@@ -63,16 +69,28 @@ def test_a_job_that_kills_its_worker_fails_alone_and_can_be_resumed(tmp_path: Pa
     script.write_text(SCRIPT)
     good = [api.run(script, [str(log)], db=db_url).job_id for _ in range(6)]
     bad = api.run(script, [str(log), "crash", str(fixed)], db=db_url).job_id
-    done = subprocess.run([PSFLOW, "resume", "--parallel", "2"], env=environment(db_url), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [PSFLOW, "resume", "--parallel", "2"],
+        env=environment(db_url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1, done.stderr
     assert f"job {bad}: Failed (worker process" in done.stderr
     statuses = {job["id"]: job["status"] for job in api.jobs(db=db_url)}
     assert statuses[bad] == "Failed" and all(statuses[job_id] == "Completed" for job_id in good)
 
     fixed.write_text("yes")
-    again = subprocess.run([PSFLOW, "resume", "--status", "Failed", "--parallel", "1"], env=environment(db_url),
-                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [PSFLOW, "resume", "--status", "Failed", "--parallel", "1"],
+        env=environment(db_url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stderr
     assert api.job_detail(bad, db=db_url)["status"] == "Completed"
     assert _effects(log)[f"{bad} one"] == 1 and _effects(log)[f"{bad} two"] == 1
@@ -83,8 +101,14 @@ def test_worker_once_takes_due_jobs_and_exits(tmp_path: Path, db_url: str) -> No
     script.write_text(SCRIPT)
     for _ in range(5):
         api.run(script, [str(log)], db=db_url)
-    done = subprocess.run([PSFLOW, "worker", "--once", "--concurrency", "2"], env=environment(db_url), cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [PSFLOW, "worker", "--once", "--concurrency", "2"],
+        env=environment(db_url),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert {job["status"] for job in api.jobs(db=db_url)} == {"Completed"}
 
@@ -113,8 +137,15 @@ def test_sigterm_lets_the_block_finish_and_hands_the_job_back(tmp_path: Path, db
     script, log, gate = tmp_path / "flow.py", tmp_path / "effects.log", tmp_path / "gate"
     script.write_text(SLOW)
     job_id = api.run(script, [str(log), str(gate)], db=db_url).job_id
-    worker = subprocess.Popen([PSFLOW, "worker", "--poll", "0.2"], env=environment(db_url), cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [PSFLOW, "worker", "--poll", "0.2"],
+        env=environment(db_url),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while "slow started" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline and worker.poll() is None
@@ -149,8 +180,15 @@ def test_sigterm_during_a_retry_wait_hands_the_job_back_at_once(tmp_path: Path, 
     script, log = tmp_path / "flow.py", tmp_path / "effects.log"
     script.write_text(FLAKY)
     job_id = api.run(script, [str(log)], db=db_url).job_id
-    worker = subprocess.Popen([PSFLOW, "worker", "--poll", "0.2"], env=environment(db_url), cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [PSFLOW, "worker", "--poll", "0.2"],
+        env=environment(db_url),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     for line in worker.stderr:  # printed as the 600 s wait before try 2 begins
         if "try 1 of 4 failed (ConnectionError: refused); trying again in 10m" in line:
             break
@@ -173,8 +211,14 @@ def test_lines_printed_by_parallel_jobs_never_tear(tmp_path: Path, db_url: str) 
     )
     for name in ("alpha", "beta"):
         api.run(script, [name], db=db_url, job_id=name)
-    done = subprocess.run([PSFLOW, "resume", "--parallel", "2"], env=environment(db_url, {"PYTHONUNBUFFERED": "1"}),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [PSFLOW, "resume", "--parallel", "2"],
+        env=environment(db_url, {"PYTHONUNBUFFERED": "1"}),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert sorted(lines) == sorted(f"{name} line {i}" for name in ("alpha", "beta") for i in range(3000))

@@ -26,7 +26,10 @@ def test_register_says_which_version_it_made_and_workflows_lists_it(psflow, stor
     listed = psflow("workflows")
 
     assert (first.returncode, again.returncode, listed.returncode) == (0, 0, 0)
-    assert (first.stdout, first.stderr) == ("", "psflow: registered workflow nightly v1: `psflow exec nightly` runs it\n")
+    assert (first.stdout, first.stderr) == (
+        "",
+        "psflow: registered workflow nightly v1: `psflow exec nightly` runs it\n",
+    )
     assert again.stderr == "psflow: workflow nightly v1 already has this source: no new version\n"
     header, row = listed.stdout.splitlines()
     assert header.split() == ["NAME", "LATEST", "VERSIONS", "REGISTERED", "BY", "ON", "FROM"]
@@ -49,7 +52,12 @@ def test_exec_name_runs_the_newest_version_from_any_folder_and_says_so(
         "psflow: no file 'nightly' here: running registered workflow nightly v2 (its newest version)"
     )
     job = store.get_job(job_id_of(result))
-    assert (job.name, job.workflow, job.workflow_version, job.script) == ("nightly", "nightly", 2, "<workflow nightly v2>")
+    assert (job.name, job.workflow, job.workflow_version, job.script) == (
+        "nightly",
+        "nightly",
+        2,
+        "<workflow nightly v2>",
+    )
     assert list(elsewhere.iterdir()) == []  # no file, no __pycache__ where it ran
 
 
@@ -98,7 +106,9 @@ def test_bad_registrations_are_clean_errors_that_register_nothing(psflow, store:
 
     assert_clean_error(psflow("register", "nightly", "nosuch.py"), f"script not found: {tmp_path / 'nosuch.py'}")
     assert_clean_error(
-        psflow("register", "nightly", "broken.py"), f"{tmp_path / 'broken.py'}:2:6: error: syntax error", "was never closed"
+        psflow("register", "nightly", "broken.py"),
+        f"{tmp_path / 'broken.py'}:2:6: error: syntax error",
+        "was never closed",
     )
     assert_clean_error(psflow("register", "--", "-dash", "flow.py"), "is not valid", "letters, digits")
     assert_clean_error(psflow("workflows", "nosuch"), "no workflow named 'nosuch' is registered")
@@ -113,7 +123,9 @@ def test_exec_of_a_name_no_file_or_workflow_has_or_under_an_ad_hoc_jobs_id_is_a_
 
     assert_clean_error(
         psflow("exec", "nighty"),
-        f"script not found: {tmp_path / 'nighty'}", "no workflow named 'nighty' is registered", "`psflow workflows`",
+        f"script not found: {tmp_path / 'nighty'}",
+        "no workflow named 'nighty' is registered",
+        "`psflow workflows`",
     )
     assert_clean_error(psflow("exec", "nightly", "--job", "adhoc"), "job adhoc runs", "other.py, not workflow nightly")
     assert [(job["id"], job["attempts"]) for job in json.loads(psflow("jobs", "--json").stdout)] == [("adhoc", 1)]

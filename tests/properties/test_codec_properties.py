@@ -70,7 +70,9 @@ def same(a: object, b: object) -> bool:
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(map(same, a, b))
     if isinstance(a, dict):
-        return len(a) == len(b) and all(same(ka, kb) and same(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=True))
+        return len(a) == len(b) and all(
+            same(ka, kb) and same(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=True)
+        )
     if isinstance(a, (set, frozenset)):
         by_value = {x: x for x in b}
         return a == b and all(same(x, by_value[x]) for x in a)
@@ -94,7 +96,10 @@ offsets = st.timedeltas(min_value=dt.timedelta(hours=-23, minutes=-59), max_valu
 fixed_tz = offsets.map(dt.timezone)
 enums = st.sampled_from([*Color, *Perm, Perm(0), Perm.R | Perm.W, Perm.R | Perm.W | Perm.X, *Level])
 # Any str, lone surrogates included (os.listdir's stand-in for bytes that are not UTF-8).
-texts = st.text(st.characters(codec=None, categories=["Cs"]) | st.characters(codec=None, categories=["L", "N", "P", "Zs"]), max_size=8)
+texts = st.text(
+    st.characters(codec=None, categories=["Cs"]) | st.characters(codec=None, categories=["L", "N", "P", "Zs"]),
+    max_size=8,
+)
 big_ints = st.integers(min_value=2**1990, max_value=2**2010) | st.integers(min_value=-(2**2010), max_value=-(2**1990))
 # Hashable and never nan, so usable as set items and dict keys with == intact.
 hashable_leaves = st.one_of(
@@ -200,22 +205,80 @@ def test_the_stored_text_is_valid_unicode(value: object) -> None:
     encode(value).encode("utf-8")  # every database driver does this first
 
 
-NAMES = st.sampled_from([
-    "psflow_never_loaded", "psflow_never_loaded.sub", "colorsys", "tabnanny", "os", "os.path", "__main__", "json", "builtins", "sys",
-    __name__, "Box", "Pair", "Color", "Perm", "R|W", "system", "Path", "Europe/Paris", "Psflow/Nowhere", "../x", "",
-])
+NAMES = st.sampled_from(
+    [
+        "psflow_never_loaded",
+        "psflow_never_loaded.sub",
+        "colorsys",
+        "tabnanny",
+        "os",
+        "os.path",
+        "__main__",
+        "json",
+        "builtins",
+        "sys",
+        __name__,
+        "Box",
+        "Pair",
+        "Color",
+        "Perm",
+        "R|W",
+        "system",
+        "Path",
+        "Europe/Paris",
+        "Psflow/Nowhere",
+        "../x",
+        "",
+    ]
+)
 modules = st.fixed_dictionaries({"$t": st.just("module"), "v": NAMES})
 json_leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts | NAMES | modules
 json_values = st.recursive(
     json_leaves,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(texts | NAMES, children, max_size=3)
-    | st.fixed_dictionaries({"$t": st.sampled_from([
-        "tuple", "set", "frozenset", "dict", "int", "float", "bytes", "bytearray", "datetime", "date", "time",
-        "timedelta", "decimal", "uuid", "complex", "range", "path", "str", "enum", "module", "namedtuple",
-        "dataclass", "shared", "ref", "nope"]), "v": children})
-    | st.fixed_dictionaries({  # a class named by a forged row
-        "$t": st.sampled_from(["enum", "dataclass", "namedtuple"]), "v": st.tuples(NAMES, NAMES, children).map(list)}),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(texts | NAMES, children, max_size=3)
+        | st.fixed_dictionaries(
+            {
+                "$t": st.sampled_from(
+                    [
+                        "tuple",
+                        "set",
+                        "frozenset",
+                        "dict",
+                        "int",
+                        "float",
+                        "bytes",
+                        "bytearray",
+                        "datetime",
+                        "date",
+                        "time",
+                        "timedelta",
+                        "decimal",
+                        "uuid",
+                        "complex",
+                        "range",
+                        "path",
+                        "str",
+                        "enum",
+                        "module",
+                        "namedtuple",
+                        "dataclass",
+                        "shared",
+                        "ref",
+                        "nope",
+                    ]
+                ),
+                "v": children,
+            }
+        )
+        | st.fixed_dictionaries(
+            {  # a class named by a forged row
+                "$t": st.sampled_from(["enum", "dataclass", "namedtuple"]),
+                "v": st.tuples(NAMES, NAMES, children).map(list),
+            }
+        )
+    ),
     max_leaves=10,
 )
 

@@ -153,7 +153,6 @@ def _straight_run(source: str) -> Iterator[tuple[Path, Path, str, tuple[dict, li
 def test_interrupt_and_resume_equals_straight_run(case: tuple[str, int], mode: str) -> None:
     source, stop_at = case
     with _straight_run(source) as (folder, script, db, expected):
-
         first = api.run(script, [str(folder / "log2"), str(folder / "out2"), str(stop_at), mode], db=db)
         assert first.status == ("Waiting" if mode == "stop" else "Failed")
         (resumed,) = api.resume(job_ids=[first.job_id], db=db)
@@ -168,16 +167,21 @@ def test_interrupt_and_resume_equals_straight_run(case: tuple[str, int], mode: s
 def test_killed_process_then_lease_expiry_and_resume_equals_straight_run(case: tuple[str, int]) -> None:
     source, stop_at = case
     with _straight_run(source) as (folder, script, db, expected):
-
         env = {**os.environ, "PSFLOW_DB": db, "PSFLOW_LEASE_SECONDS": "1"}
         env.pop("PSFLOW_JOB_ID", None)
         args = [str(folder / "log2"), str(folder / "out2"), str(stop_at), "exit"]
-        killed = subprocess.run([PSFLOW, "exec", str(script), *args, "--job", "victim"], env=env,
-                                capture_output=True, text=True, timeout=120)
+        killed = subprocess.run(
+            [PSFLOW, "exec", str(script), *args, "--job", "victim"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert killed.returncode == 17
         time.sleep(1.2)  # the dead runner's lease runs out
-        resumed = subprocess.run([PSFLOW, "resume", "--status", "Running"], env=env, capture_output=True,
-                                 text=True, timeout=120)
+        resumed = subprocess.run(
+            [PSFLOW, "resume", "--status", "Running"], env=env, capture_output=True, text=True, timeout=120
+        )
         assert resumed.returncode == 0, resumed.stderr
 
         state, log = _outcome(folder, "2")

@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover
 # (a) the shorthand pass
 # ---------------------------------------------------------------------------
 
-NAMES = ['"x"', "'y'", 'f"n-{i}"', '"a" "b"', '"é"', 'f"{d[\'k\']:>3}"', '"s" + str(1)']
+NAMES = ['"x"', "'y'", 'f"n-{i}"', '"a" "b"', '"é"', "f\"{d['k']:>3}\"", '"s" + str(1)']
 DISTRACTORS = [
     's = "block \\"x\\":"',
     "s = 'block \"x\": pass'",
@@ -57,9 +57,7 @@ DISTRACTORS = [
 
 
 @st.composite
-def shorthand_programs(
-    draw: st.DrawFn, indent: str = "", depth: int = 0, headers: bool = True
-) -> tuple[str, str]:
+def shorthand_programs(draw: st.DrawFn, indent: str = "", depth: int = 0, headers: bool = True) -> tuple[str, str]:
     """(source with shorthand headers, the same source written with `with block(...)`)."""
     short, plain = [], []
     for _ in range(draw(st.integers(1, 4))):
@@ -242,11 +240,18 @@ class _Writer:
             self.line(context, f"{draw(st.sampled_from(VARIABLES[:3]))}: int = {self.expression()}")
         elif kind == "continued":  # lines the rewriter may not re-indent: inside a string, after `\\`, in brackets
             more = draw(st.sampled_from(["", " ", context.indent + "  ", context.indent + "            "]))
-            self.line(context, draw(st.sampled_from([
-                f's = """x\n{more}y""" + str({variable})',
-                f"s = {variable} + \\\n{more}1",
-                f"acc.append(({variable},\n{more}{self.expression()}))",
-            ])))
+            self.line(
+                context,
+                draw(
+                    st.sampled_from(
+                        [
+                            f's = """x\n{more}y""" + str({variable})',
+                            f"s = {variable} + \\\n{more}1",
+                            f"acc.append(({variable},\n{more}{self.expression()}))",
+                        ]
+                    )
+                ),
+            )
         elif kind == "walrus":
             self.line(context, f"zs = [(w := j + {variable}) for j in range({draw(st.integers(1, 3))})]")
         elif kind == "if":

@@ -71,12 +71,9 @@ def _is_docstring(statement: cst.BaseStatement) -> bool:
 
 
 def _is_future(statement: cst.BaseStatement) -> bool:
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and any(
-            isinstance(s, cst.ImportFrom) and isinstance(s.module, cst.Name) and s.module.value == "__future__"
-            for s in statement.body
-        )
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        isinstance(s, cst.ImportFrom) and isinstance(s.module, cst.Name) and s.module.value == "__future__"
+        for s in statement.body
     )
 
 

@@ -28,7 +28,7 @@ def _stdlib_files() -> list[Path]:
     files = sorted(
         path
         for path in root.rglob("*.py")
-        if "site-packages" not in path.parts and "test" not in path.parts[len(root.parts):][:1]
+        if "site-packages" not in path.parts and "test" not in path.parts[len(root.parts) :][:1]
     )
     if os.environ.get("PSFLOW_STDLIB") == "all":
         return files

@@ -50,7 +50,9 @@ GATED = """
 def _modules_after(code: str) -> set[str]:
     found = subprocess.run(
         [sys.executable, "-c", f"{code}\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return set(json.loads(found.stdout.splitlines()[-1]))
 
@@ -95,7 +97,12 @@ def test_run_resume_jobs_and_job_detail(db_url, tmp_path, capfd):
     assert (again.job_id, again.status, again.exit_code, again.replayed) == (first.job_id, "Completed", 0, 1)
     assert capfd.readouterr().out == "finishing with ['a', 'b']\n"  # printed by the worker process
     [listed] = psflow.jobs(db=db_url)
-    assert (listed["id"], listed["status"], listed["args"], listed["attempts"]) == (first.job_id, "Completed", ["a", "b"], 2)
+    assert (listed["id"], listed["status"], listed["args"], listed["attempts"]) == (
+        first.job_id,
+        "Completed",
+        ["a", "b"],
+        2,
+    )
     detail = psflow.job_detail(first.job_id[:4], db=db_url)
     assert [block["name"] for block in detail["blocks"]] == ["Prepare"]
     assert [row["outcome"] for row in detail["attempt_history"]] == ["Waiting", "Completed"]

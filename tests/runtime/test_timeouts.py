@@ -59,7 +59,9 @@ def test_the_next_attempt_replays_what_completed_and_runs_the_block_again(store:
 
 
 def test_a_try_that_runs_out_of_time_is_tried_again_with_its_own_time(store: Store, write, tmp_path: Path) -> None:
-    script = write("retried.py", """
+    script = write(
+        "retried.py",
+        """
         import time
         with block("Slow", timeout=0.3, retries=2):
             with open("tries", "a") as log:
@@ -67,7 +69,8 @@ def test_a_try_that_runs_out_of_time_is_tried_again_with_its_own_time(store: Sto
             if len(open("tries").read()) == 1:
                 time.sleep(30)  # the first try hangs; the second does not
             done = True
-    """)
+    """,
+    )
 
     result = run(store, script, "retried")
 
@@ -80,13 +83,16 @@ def test_a_try_that_runs_out_of_time_is_tried_again_with_its_own_time(store: Sto
 
 def test_the_limit_covers_the_body_only(store: Store, write) -> None:
     """Code after a block that finished in time is not interrupted, nor is a replayed block's place."""
-    script = write("quick.py", """
+    script = write(
+        "quick.py",
+        """
         import time
         with block("Quick", timeout=0.2):
             x = 1
         time.sleep(0.5)
         stop("Waiting")
-    """)
+    """,
+    )
 
     assert run(store, script, "quick").status == "Waiting"
     assert run(store, script, "quick").status == "Waiting"  # replayed: no timer either
@@ -94,12 +100,15 @@ def test_the_limit_covers_the_body_only(store: Store, write) -> None:
 
 
 def test_nested_limits_interrupt_at_the_nearest_deadline(store: Store, write) -> None:
-    script = write("nested.py", """
+    script = write(
+        "nested.py",
+        """
         import time
         with block("Outer", timeout=0.3):
             with block("Inner", timeout=60):
                 time.sleep(30)
-    """)
+    """,
+    )
 
     result = run(store, script, "nested")
 

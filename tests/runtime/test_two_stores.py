@@ -42,9 +42,10 @@ def test_a_job_that_lists_another_database_between_blocks_still_ends_completed(t
 
 
 def test_two_stores_in_one_thread_keep_to_their_own_database(tmp_path: Path) -> None:
-    with psflow.connect(f"sqlite:///{tmp_path / 'a.sqlite'}") as first, psflow.connect(
-        f"sqlite:///{tmp_path / 'b.sqlite'}"
-    ) as second:
+    with (
+        psflow.connect(f"sqlite:///{tmp_path / 'a.sqlite'}") as first,
+        psflow.connect(f"sqlite:///{tmp_path / 'b.sqlite'}") as second,
+    ):
         api.run(_script(tmp_path, "one.py", 'with block("A"):\n    x = 1\n'), store=first)
         api.run(_script(tmp_path, "two.py", 'with block("B"):\n    y = 2\n'), store=second)
         assert [job["name"] for job in api.jobs(store=first)] == ["one"]

@@ -26,7 +26,6 @@ DAY = 86400.0
 NO_ROWS = dict.fromkeys(("psflow_job", "psflow_attempt", "psflow_block", "psflow_signal"), 0)
 
 
-
 @pytest.fixture
 def three(store: Store, tmp_path: Path) -> Store:
     """done (Completed), waits (Waiting, with an input), fails (Failed until the file `fixed` exists)."""
@@ -317,7 +316,9 @@ def test_unknown_or_ambiguous_id_changes_nothing(three: Store, write, db_url: st
     for command, call in BY_ID.items():
         with pytest.raises(UnknownJob, match=r"^no job with id 'nope': `psflow jobs` lists them$") as unknown:
             call(three, "nope")
-        with pytest.raises(AmbiguousJob, match=r"^job id prefix 'fai' is ambiguous .*: give more characters$") as ambiguous:
+        with pytest.raises(
+            AmbiguousJob, match=r"^job id prefix 'fai' is ambiguous .*: give more characters$"
+        ) as ambiguous:
             call(three, "fai")
         assert unknown.value.exit_code == ambiguous.value.exit_code == 2, command
     assert snapshot(db_url) == before
@@ -348,4 +349,3 @@ def test_a_database_that_refuses_the_change_is_a_store_error(three: Store, db_ur
 
     assert str(refused.value).startswith("cannot use database ") and "no changes to jobs" in str(refused.value)
     assert "\n" not in str(refused.value)
-

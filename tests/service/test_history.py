@@ -106,10 +106,13 @@ def test_each_attempt_lists_the_blocks_it_executed_and_replayed(store: Store, wr
     assert (first["source_changed"], second["source_changed"]) == (False, True)
     assert first["source_sha256"] != second["source_sha256"]
     assert [(b["name"], b["state"], b["status"], b["attempt"]) for b in first["blocks"]] == [
-        ("fetch", "executed", "Completed", 1), ("load", "executed", "Failed", 1),
+        ("fetch", "executed", "Completed", 1),
+        ("load", "executed", "Failed", 1),
     ]
     assert [(b["name"], b["state"], b["status"], b["attempt"]) for b in second["blocks"]] == [
-        ("fetch", "replayed", "Completed", 1), ("load", "executed", "Completed", 2), ("report", "executed", "Completed", 2),
+        ("fetch", "replayed", "Completed", 1),
+        ("load", "executed", "Completed", 2),
+        ("report", "executed", "Completed", 2),
     ]
     assert all({"duration", "host", "tries", "fingerprint", "code_changed"} <= set(b) for b in second["blocks"])
 
@@ -166,10 +169,18 @@ def test_the_transcript_of_a_failed_then_fixed_job_is_in_order(store: Store, tmp
     # Attempt 1 ended with the exception block load failed with: that run shows it, once.
     assert [entry["kind"] for entry in entries] == ["block", "block", "block", "block"]
     assert _runs(runs) == [
-        ("fetch", 1, "Completed"), ("load", 1, "Failed"), ("load", 2, "Completed"), ("report", 2, "Completed"),
+        ("fetch", 1, "Completed"),
+        ("load", 1, "Failed"),
+        ("load", 2, "Completed"),
+        ("report", 2, "Completed"),
     ]
     assert len({run["host"] for run in runs}) == 1 and runs[0]["host"]
-    assert [run["output"] for run in runs] == ["fetched 3 rows\n", "loading 3\n", "loading 3\nloaded\n", "report done\n"]
+    assert [run["output"] for run in runs] == [
+        "fetched 3 rows\n",
+        "loading 3\n",
+        "loading 3\nloaded\n",
+        "report done\n",
+    ]
     assert [run["error"] is None for run in runs] == [True, False, True, True]
     error = runs[1]["error"]
     assert error.startswith("Traceback (most recent call last):\n") and error.rstrip().endswith("ValueError: bad row 2")
@@ -214,8 +225,14 @@ def test_the_transcript_is_read_from_the_database_a_page_at_a_time(
 def test_the_transcript_takes_a_block_an_attempt_and_an_id_prefix(store: Store, tmp_path: Path) -> None:
     failed_then_fixed(store, tmp_path)
 
-    assert _runs(history.transcript(store, "flaky", block="load")[1]) == [("load", 1, "Failed"), ("load", 2, "Completed")]
-    assert _runs(history.transcript(store, "flaky", attempt=2)[1]) == [("load", 2, "Completed"), ("report", 2, "Completed")]
+    assert _runs(history.transcript(store, "flaky", block="load")[1]) == [
+        ("load", 1, "Failed"),
+        ("load", 2, "Completed"),
+    ]
+    assert _runs(history.transcript(store, "flaky", attempt=2)[1]) == [
+        ("load", 2, "Completed"),
+        ("report", 2, "Completed"),
+    ]
     assert _runs(history.transcript(store, "flaky", block="load", attempt=1)[1]) == [("load", 1, "Failed")]
     assert _runs(history.transcript(store, "fla", block="fetch")[1]) == [("fetch", 1, "Completed")]
 
@@ -271,7 +288,8 @@ def test_follow_tells_each_run_as_it_is_recorded_until_the_job_ends(
     store.save_block("busy", completed_run("started", output="started\n"))
     seen: list[tuple[str, str]] = []
     waited = _each_poll(
-        clock, monkeypatch,
+        clock,
+        monkeypatch,
         lambda: None,  # nothing new on this poll
         lambda: store.save_block("busy", completed_run("gated", output="through the gate\n")),
         lambda: (
@@ -302,7 +320,8 @@ def test_follow_shows_a_retried_block_once_its_tries_are_over(store: Store, cloc
     store.save_block("busy", completed_run("flaky", status="Retrying", output="try 1 failed\n"))
     seen: list[tuple[str, int, str]] = []
     _each_poll(
-        clock, monkeypatch,
+        clock,
+        monkeypatch,
         lambda: store.replace_block("busy", completed_run("flaky", tries=2, output="try 1 failed\ntry 2\n")),
         lambda: store.finish_attempt("busy", 1, status="Completed", reason=None),
     )
@@ -325,7 +344,8 @@ def test_follow_waits_for_a_block_or_attempt_that_may_come_yet(store: Store, clo
     held_elsewhere(store, "busy")
     seen: list[str] = []
     _each_poll(
-        clock, monkeypatch,
+        clock,
+        monkeypatch,
         lambda: (
             store.save_block("busy", completed_run("later")),
             store.finish_attempt("busy", 1, status="Waiting", reason=None),

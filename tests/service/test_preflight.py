@@ -44,7 +44,9 @@ def test_each_warning_has_file_line_column_and_fix_and_fails_only_a_strict_check
     assert result.errors == []
     step1, deploy, pick = (warning.format() for warning in result.warnings)
     assert step1.startswith(f"{path}:6:7: warning: block 'Step1' changes `log` in place, but `log` (open() at line 4)")
-    assert deploy.startswith(f"{path}:10:11: warning: block name 'Deploy' is the same on every pass of the loop at line 9")
+    assert deploy.startswith(
+        f"{path}:10:11: warning: block name 'Deploy' is the same on every pass of the loop at line 9"
+    )
     assert deploy.endswith('\n    fix: give each pass its own name, e.g. block(f"Deploy-{host}")')
     assert pick.startswith(f"{path}:13:4: warning: this if test uses `pick` (from random.choice() at line 3)")
     assert all("\n    fix: " in text for text in (step1, deploy, pick))
@@ -54,20 +56,32 @@ def test_each_warning_has_file_line_column_and_fix_and_fails_only_a_strict_check
     ("source", "line", "message", "fix"),
     [
         pytest.param(
-            'with block("A"):\n    x = 1\nprint(x)\nwith block("A"):\n    y = 2\n', 4,
-            "block name 'A' is used twice on one path (first at line 1)", "give each block its own name", id="twice",
+            'with block("A"):\n    x = 1\nprint(x)\nwith block("A"):\n    y = 2\n',
+            4,
+            "block name 'A' is used twice on one path (first at line 1)",
+            "give each block its own name",
+            id="twice",
         ),
         pytest.param(
-            "with block(42):\n    x = 1\n", 1, "block name must be a str, not int", 'name the block with a str',
+            "with block(42):\n    x = 1\n",
+            1,
+            "block name must be a str, not int",
+            "name the block with a str",
             id="not-a-str",
         ),
         pytest.param(
-            'block "A":\n    def helper():\n        pass\n', 2,
-            "a function defined inside a block cannot be saved", "define it before the block", id="def-in-block",
+            'block "A":\n    def helper():\n        pass\n',
+            2,
+            "a function defined inside a block cannot be saved",
+            "define it before the block",
+            id="def-in-block",
         ),
         pytest.param(
-            'def gen():\n    with block("A"):\n        yield 1\n', 3,
-            "`yield` inside a block cannot be replayed", "move it out of the block", id="yield",
+            'def gen():\n    with block("A"):\n        yield 1\n',
+            3,
+            "`yield` inside a block cannot be replayed",
+            "move it out of the block",
+            id="yield",
         ),
     ],
 )
@@ -98,7 +112,9 @@ def test_the_json_report_has_every_block_and_diagnostic(write) -> None:
     assert (step1["dynamic"], step1["line"], step1["binds"], step1["reads"]) == (False, 6, [], ["log"])
     assert len(step1["fingerprint"]) == 16 and int(step1["fingerprint"], 16) >= 0
     assert [(d["severity"], d["line"], d["column"]) for d in report["diagnostics"]] == [
-        ("warning", 6, 7), ("warning", 10, 11), ("warning", 13, 4),
+        ("warning", 6, 7),
+        ("warning", 10, 11),
+        ("warning", 13, 4),
     ]
     assert all(set(d) == {"severity", "line", "column", "message", "fix"} and d["fix"] for d in report["diagnostics"])
 
@@ -184,8 +200,10 @@ def test_show_reports_what_exec_would_refuse(tmp_path: Path) -> None:
         transformed_source(tmp_path / "nosuch.py")
     with pytest.raises(TransformError) as refused:
         transformed_source(tmp_path / "named.py")
-    assert refused.value.diagnostics[0].format().startswith(
-        f"{tmp_path / 'named.py'}:1:12: error: block name must be a str"
+    assert (
+        refused.value.diagnostics[0]
+        .format()
+        .startswith(f"{tmp_path / 'named.py'}:1:12: error: block name must be a str")
     )
 
 
@@ -209,8 +227,9 @@ def test_a_dry_run_says_what_would_replay_run_be_new_or_gone_and_writes_nothing(
     store: Store, stopped: str, write, tmp_path: Path, db_url: str
 ) -> None:
     edited = (
-        STOPS_ONCE.replace("b = a + 1", "b = a + 2")  # B's code changed
-        .replace('    block "C":\n        count("c")\n', "")  # C is gone
+        STOPS_ONCE.replace("b = a + 1", "b = a + 2").replace(  # B's code changed
+            '    block "C":\n        count("c")\n', ""
+        )  # C is gone
         + '\n    block "New":\n        count("new")\n'
     )
     write("flow.py", edited)
@@ -223,8 +242,11 @@ def test_a_dry_run_says_what_would_replay_run_be_new_or_gone_and_writes_nothing(
     assert plan.note == "the script changed since the last attempt; blocks are matched by name"
     assert _rows(plan.blocks) == {
         "A": ("replay", 7, "completed in attempt 1"),
-        "B": ("replay", 11, ("completed in attempt 1; its code changed since: replays with a warning "
-              "(--rerun-changed runs it again)")),
+        "B": (
+            "replay",
+            11,
+            ("completed in attempt 1; its code changed since: replays with a warning (--rerun-changed runs it again)"),
+        ),
         "Late": ("new", 19, "never ran in this job"),
         "New": ("new", 22, "never ran in this job"),
         "C": ("gone", None, "completed in attempt 1; no longer in the script"),

@@ -49,12 +49,20 @@ def test_rerun_from_runs_that_block_and_every_later_one_again(store: Store, chai
     assert (job["status"], job["attempts"]) == ("Completed", 2)
     # The first runs stay in the history, marked Rerun.
     assert [(run["name"], run["attempt"], run["status"]) for run in job["runs"]] == [
-        ("a", 1, "Completed"), ("b", 1, "Rerun"), ("c", 1, "Rerun"), ("d", 1, "Rerun"),
-        ("b", 2, "Completed"), ("c", 2, "Completed"), ("d", 2, "Completed"),
+        ("a", 1, "Completed"),
+        ("b", 1, "Rerun"),
+        ("c", 1, "Rerun"),
+        ("d", 1, "Rerun"),
+        ("b", 2, "Completed"),
+        ("c", 2, "Completed"),
+        ("d", 2, "Completed"),
     ]
     second = job["attempt_history"][1]["blocks"]
     assert [(block["name"], block["state"], block["attempt"]) for block in second] == [
-        ("a", "replayed", 1), ("b", "executed", 2), ("c", "executed", 2), ("d", "executed", 2),
+        ("a", "replayed", 1),
+        ("b", "executed", 2),
+        ("c", "executed", 2),
+        ("d", "executed", 2),
     ]
     _, runs_of_d = history.transcript(store, chain, block="d")
     assert [run["output"] for run in runs_of_d] == ["d ran with 10\n", "d ran with 20\n"]
@@ -72,7 +80,10 @@ def test_rerun_only_runs_one_block_and_later_blocks_stay_replayed(
     # "d" is replayed (its output is not printed again); the script after it sees c's new value.
     assert capsys.readouterr().out == "c ran\nvalue is 20\n"
     assert [(run["name"], run["status"]) for run in history.job_detail(store, chain)["blocks"]] == [
-        ("a", "Completed"), ("b", "Completed"), ("c", "Completed"), ("d", "Completed"),
+        ("a", "Completed"),
+        ("b", "Completed"),
+        ("c", "Completed"),
+        ("d", "Completed"),
     ]
 
 
@@ -137,8 +148,14 @@ def test_rerun_of_a_waiting_job_keeps_its_status(store: Store, write, tmp_path: 
             {"from_block": "B"},
             "job chain has no block 'B' (block names are case-sensitive): its blocks are a, b, c, d",
         ),
-        ({"only": ["nope"]}, "job chain has no block 'nope' (block names are case-sensitive): its blocks are a, b, c, d"),
-        ({"only": ["a", "zz"]}, "job chain has no block 'zz' (block names are case-sensitive): its blocks are a, b, c, d"),
+        (
+            {"only": ["nope"]},
+            "job chain has no block 'nope' (block names are case-sensitive): its blocks are a, b, c, d",
+        ),
+        (
+            {"only": ["a", "zz"]},
+            "job chain has no block 'zz' (block names are case-sensitive): its blocks are a, b, c, d",
+        ),
         (
             {"from_block": "b", "only": ["c"]},
             "give either --from BLOCK (it and every block completed after it) or --only BLOCK, not both",

@@ -185,6 +185,7 @@ def test_rerun_changed_on_exec_with_a_chosen_job_id(store: Store, write, tmp_pat
 
 # ---- --replay-output -------------------------------------------------------------------
 
+
 def test_replay_output_reprints_a_replayed_blocks_output(store: Store, write, capsys) -> None:
     path = write("flow.py", GATE_AFTER_STEP)
 

@@ -81,7 +81,9 @@ def test_resume_latest_moves_workflow_jobs_and_says_so_per_job(
     results = {result.job_id: result for result in resume(store, latest=True)}
 
     assert {job_id: result.status for job_id, result in results.items()} == {
-        "n1": "Completed", "n2": "Waiting", "adhoc": "Waiting",
+        "n1": "Completed",
+        "n2": "Waiting",
+        "adhoc": "Waiting",
     }
     assert results["n1"].note == results["n2"].note == "moved from workflow nightly v1 to v2 (--latest)"
     assert results["adhoc"].note is None

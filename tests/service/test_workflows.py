@@ -62,7 +62,15 @@ def test_workflows_are_listed_by_name_with_their_newest_version(store: Store, tm
     assert [(row["name"], row["version"], row["versions"]) for row in listed] == [("alpha", 2, 2), ("zeta", 1, 1)]
     for row in listed:
         assert set(row) == {
-            "name", "version", "versions", "script", "source_sha256", "registered", "first_registered", "user", "host",
+            "name",
+            "version",
+            "versions",
+            "script",
+            "source_sha256",
+            "registered",
+            "first_registered",
+            "user",
+            "host",
             "signed",
         }
         assert row["signed"] is True

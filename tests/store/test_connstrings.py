@@ -64,8 +64,10 @@ MSSQL = [
     ("Server=(local),1433;Database=psflow;User Id=sa;Password=pw", "mssql://sa:pw@localhost:1433/psflow"),
     ("Server=db01;Port=1533;Database=psflow;User Id=sa;Password=pw", "mssql://sa:pw@db01:1533/psflow"),
     (  # timeouts and the application name; pooling and MARS mean nothing to psflow
-        ("Server=db01;Database=psflow;User Id=ops;Password=pw;Connect Timeout=5;Command Timeout=120;"
-        "Application Name=nightly;MultipleActiveResultSets=True;Pooling=false;Max Pool Size=50"),
+        (
+            "Server=db01;Database=psflow;User Id=ops;Password=pw;Connect Timeout=5;Command Timeout=120;"
+            "Application Name=nightly;MultipleActiveResultSets=True;Pooling=false;Max Pool Size=50"
+        ),
         "mssql://ops:pw@db01/psflow?login_timeout=5&timeout=120&appname=nightly",
     ),
     ("Server=db01;Database=psflow;User Id=ops;Password=pw;Connect Timeout=0", "mssql://ops:pw@db01/psflow"),
@@ -74,10 +76,14 @@ MSSQL = [
         "mssql://ops:pw@db01/psflow",
     ),
     (  # an ODBC driver: pyodbc, which can trust a certificate without checking it
-        ("Driver={ODBC Driver 18 for SQL Server};Server=db01,1433;Database=psflow;Uid=ops;Pwd={p}}w;d};"
-        "Encrypt=yes;TrustServerCertificate=yes"),
-        ("mssql+pyodbc://ops:p%7Dw%3Bd@db01:1433/psflow?driver=ODBC%20Driver%2018%20for%20SQL%20Server"
-        "&encrypt=yes&trust_server_certificate=yes"),
+        (
+            "Driver={ODBC Driver 18 for SQL Server};Server=db01,1433;Database=psflow;Uid=ops;Pwd={p}}w;d};"
+            "Encrypt=yes;TrustServerCertificate=yes"
+        ),
+        (
+            "mssql+pyodbc://ops:p%7Dw%3Bd@db01:1433/psflow?driver=ODBC%20Driver%2018%20for%20SQL%20Server"
+            "&encrypt=yes&trust_server_certificate=yes"
+        ),
     ),
     (
         "Driver={ODBC Driver 18 for SQL Server};Server=db01;Database=psflow;Uid=ops;Pwd=pw;Encrypt=Strict",
@@ -91,7 +97,10 @@ MSSQL = [
         "Server=db01;Database=psflow;User Id=ops;Password=pw;TrustServerCertificate=True",
         "mssql://ops:pw@db01/psflow",
     ),
-    ("Server=db01;Database=psflow;User Id=DOMAIN\\svc;Password=p@ss:w/rd", "mssql://DOMAIN%5Csvc:p%40ss%3Aw%2Frd@db01/psflow"),
+    (
+        "Server=db01;Database=psflow;User Id=DOMAIN\\svc;Password=p@ss:w/rd",
+        "mssql://DOMAIN%5Csvc:p%40ss%3Aw%2Frd@db01/psflow",
+    ),
     ("mssql://ops:pw@db01:1433/psflow?encrypt=yes", "mssql://ops:pw@db01:1433/psflow?encrypt=yes"),
     ("mssql+pyodbc://ops:pw@db01/psflow", "mssql+pyodbc://ops:pw@db01/psflow"),
 ]
@@ -203,7 +212,15 @@ def test_pairs(text, pairs):
     assert parse_pairs(text) == pairs
 
 
-@pytest.mark.parametrize(("key", "normal"), [("User Id", "userid"), ("UserID", "userid"), ("Trusted_Connection", "trustedconnection"), ("DATA  SOURCE", "datasource")])
+@pytest.mark.parametrize(
+    ("key", "normal"),
+    [
+        ("User Id", "userid"),
+        ("UserID", "userid"),
+        ("Trusted_Connection", "trustedconnection"),
+        ("DATA  SOURCE", "datasource"),
+    ],
+)
 def test_keys_are_compared_without_case_spaces_or_underscores(key, normal):
     assert normalize_key(key) == normal
 
@@ -242,15 +259,31 @@ REFUSED = [
     # unknown provider
     ("mysql://u:p@h/db", None, "mysql:// databases are not supported"),
     ("oracle://u:p@h/db", None, "oracle:// databases are not supported"),
-    ("Provider=Microsoft.ACE.OLEDB.12.0;Data Source=C:\\x.accdb", None, "Provider=Microsoft.ACE.OLEDB.12.0, which psflow does not support"),
+    (
+        "Provider=Microsoft.ACE.OLEDB.12.0;Data Source=C:\\x.accdb",
+        None,
+        "Provider=Microsoft.ACE.OLEDB.12.0, which psflow does not support",
+    ),
     ("Driver={MySQL ODBC 8.0 Unicode Driver};Server=h;Database=d", None, "which psflow does not support"),
     ("Data Source=db01", None, "cannot tell which database"),
     ("Color=blue;Size=large", None, "cannot tell which database"),
     # SQL Server specifics
-    ("Server=db01;Database=psflow;Integrated Security=SSPI", None, "integrated (Windows) authentication is not supported"),
-    ("Server=db01;Database=psflow;Trusted_Connection=yes", None, "integrated (Windows) authentication is not supported"),
+    (
+        "Server=db01;Database=psflow;Integrated Security=SSPI",
+        None,
+        "integrated (Windows) authentication is not supported",
+    ),
+    (
+        "Server=db01;Database=psflow;Trusted_Connection=yes",
+        None,
+        "integrated (Windows) authentication is not supported",
+    ),
     ("Server=db01;Database=psflow;Trusted_Connection=True;User Id=u", None, "integrated (Windows) authentication"),
-    ("Server=db01;Database=psflow;Authentication=ActiveDirectoryPassword;User Id=u", None, "Authentication=ActiveDirectoryPassword is not supported"),
+    (
+        "Server=db01;Database=psflow;Authentication=ActiveDirectoryPassword;User Id=u",
+        None,
+        "Authentication=ActiveDirectoryPassword is not supported",
+    ),
     ("Server=db01;Database=psflow", None, "names no login"),
     ("Server=db01;User Id=u;Password=p", None, "names no database"),
     ("Database=psflow;User Id=u;Password=p", "mssql", "names no server"),
@@ -259,12 +292,28 @@ REFUSED = [
     ("Server=db01,1433;Port=1533;Database=psflow;User Id=u;Password=p", None, "two ports given"),
     ("Server=np:\\\\db01\\pipe\\sql\\query;Database=psflow;User Id=u;Password=p", None, "over TCP only"),
     ("Server=(localdb)\\MSSQLLocalDB;Database=psflow;User Id=u;Password=p", None, "LocalDB is not reachable"),
-    ("Server=db01;Database=psflow;User Id=u;Pasword=p", None, "unknown key 'Pasword' in a SQL Server connection string"),
+    (
+        "Server=db01;Database=psflow;User Id=u;Pasword=p",
+        None,
+        "unknown key 'Pasword' in a SQL Server connection string",
+    ),
     ("Server=db01;Database=psflow;User Id=u;Password=p;AttachDbFilename=x.mdf", None, "unknown key 'AttachDbFilename'"),
     ("Server=db01;Database=psflow;User Id=u;Password=p;Encrypt=sometimes", None, "Encrypt must be True, False"),
-    ("Server=db01;Database=psflow;User Id=u;Password=p;Encrypt=Strict", None, "Encrypt=Strict (TDS 8) needs the ODBC driver"),
-    ("Server=db01;Database=psflow;User Id=u;Password=p;Encrypt=True;TrustServerCertificate=True", None, "python-tds always checks the server's certificate"),
-    ("Server=db01;Database=psflow;User Id=u;Password=p;Connect Timeout=soon", None, "Connect Timeout must be a number of seconds"),
+    (
+        "Server=db01;Database=psflow;User Id=u;Password=p;Encrypt=Strict",
+        None,
+        "Encrypt=Strict (TDS 8) needs the ODBC driver",
+    ),
+    (
+        "Server=db01;Database=psflow;User Id=u;Password=p;Encrypt=True;TrustServerCertificate=True",
+        None,
+        "python-tds always checks the server's certificate",
+    ),
+    (
+        "Server=db01;Database=psflow;User Id=u;Password=p;Connect Timeout=soon",
+        None,
+        "Connect Timeout must be a number of seconds",
+    ),
     # SQLite specifics
     ("Data Source=:memory:", None, "not a file psflow can keep jobs in"),
     ("Data Source=:memory:", "sqlite", "not a file psflow can keep jobs in"),
@@ -283,7 +332,11 @@ REFUSED = [
     ("Host=pg01;Database=psflow;Search Path=x", None, "unknown key 'Search Path'"),
     # the option and the string disagree
     ("Server=db01;Database=psflow;User Id=u;Password=p", "sqlite", "--sqlite was given a SQL Server connection string"),
-    ("Server=db01;Database=psflow;User Id=u;Password=p", "postgres", "--postgres was given a SQL Server connection string"),
+    (
+        "Server=db01;Database=psflow;User Id=u;Password=p",
+        "postgres",
+        "--postgres was given a SQL Server connection string",
+    ),
     ("Data Source=./x.sqlite", "mssql", "--mssql was given a SQLite connection string"),
     ("postgresql://u:p@h/db", "mssql", "--mssql was given a PostgreSQL URL: use --postgres or --connection-string"),
     ("sqlite:///x.sqlite", "postgres", "--postgres was given a SQLite URL"),

@@ -31,7 +31,12 @@ def store(db_url: str, clock: FakeClock) -> Store:
 
 def _job(store: Store, job_id: str = "job-1", *, args: tuple[str, ...] = ("a",), runner: Runner = HERE) -> JobView:
     created = store.create_job(
-        job_id, name="flow", script="/srv/flow.py", source="print(1)\n", source_sha256="f" * 64, args=list(args),
+        job_id,
+        name="flow",
+        script="/srv/flow.py",
+        source="print(1)\n",
+        source_sha256="f" * 64,
+        args=list(args),
         runner=runner,
     )
     assert created is not None
@@ -40,8 +45,20 @@ def _job(store: Store, job_id: str = "job-1", *, args: tuple[str, ...] = ("a",),
 
 def _record(name: str, attempt: int = 1, *, status: str = RunStatus.COMPLETED, **changes) -> BlockRecord:
     values = {
-        "name": name, "status": status, "saved": '{"x":1}', "mutated": None, "exit_kind": "normal", "returned": None, "output": "out\n",
-        "error": None, "started_at": 10.0, "ended_at": 11.0, "attempt": attempt, "host": "server1", "pid": 100, "tries": 1,
+        "name": name,
+        "status": status,
+        "saved": '{"x":1}',
+        "mutated": None,
+        "exit_kind": "normal",
+        "returned": None,
+        "output": "out\n",
+        "error": None,
+        "started_at": 10.0,
+        "ended_at": 11.0,
+        "attempt": attempt,
+        "host": "server1",
+        "pid": 100,
+        "tries": 1,
         "fingerprint": "ab" * 8,
     }
     values.update(changes)
@@ -63,9 +80,12 @@ def test_a_new_job_is_running_under_its_creator_s_lease(store: Store, clock: Fak
 def test_creating_a_taken_id_gives_none_and_changes_nothing(store: Store) -> None:
     first = _job(store)
 
-    assert store.create_job(
-        "job-1", name="other", script="/x.py", source="", source_sha256="0" * 64, args=[], runner=THERE
-    ) is None
+    assert (
+        store.create_job(
+            "job-1", name="other", script="/x.py", source="", source_sha256="0" * 64, args=[], runner=THERE
+        )
+        is None
+    )
     assert store.get_job("job-1") == first
 
 
@@ -140,25 +160,43 @@ def test_source_and_workflow_version_follow_the_job(store: Store) -> None:
     store.update_source("job-1", 1, "print(2)\n", "2" * 64, signature="sig-2")
     assert (store.job_source("job-1"), store.get_job("job-1").signature) == ("print(2)\n", "sig-2")
     store.move_to_version(
-        "job-1", 1, version=3, script="<workflow flow v3>", source="print(3)\n", source_sha256="3" * 64,
+        "job-1",
+        1,
+        version=3,
+        script="<workflow flow v3>",
+        source="print(3)\n",
+        source_sha256="3" * 64,
         signature="sig-3",
     )
 
     job = store.get_job("job-1")
     assert (store.job_source("job-1"), job.source_sha256, job.workflow_version, job.script) == (
-        "print(3)\n", "3" * 64, 3, "<workflow flow v3>"
+        "print(3)\n",
+        "3" * 64,
+        3,
+        "<workflow flow v3>",
     )
     assert job.signature == "sig-3"
 
 
 def test_a_job_keeps_its_signature_and_the_names_of_its_variables(store: Store) -> None:
     created = store.create_job(
-        "job-2", name="flow", script="/srv/flow.py", source="print(1)\n", source_sha256="1" * 64, args=["a"],
-        runner=HERE, env=("TOKEN", "PASSWORD"), sign=lambda job, source: f"signed {job.id} {job.env} {source!r}",
+        "job-2",
+        name="flow",
+        script="/srv/flow.py",
+        source="print(1)\n",
+        source_sha256="1" * 64,
+        args=["a"],
+        runner=HERE,
+        env=("TOKEN", "PASSWORD"),
+        sign=lambda job, source: f"signed {job.id} {job.env} {source!r}",
     )
 
     assert created == store.get_job("job-2")
-    assert (created.env, created.signature) == (("TOKEN", "PASSWORD"), "signed job-2 ('TOKEN', 'PASSWORD') 'print(1)\\n'")
+    assert (created.env, created.signature) == (
+        ("TOKEN", "PASSWORD"),
+        "signed job-2 ('TOKEN', 'PASSWORD') 'print(1)\\n'",
+    )
     assert store.get_job("job-2").to_json()["env"] == ["TOKEN", "PASSWORD"]
 
     assert store.sign_job(created, "vouched", cwd="/srv") is True
@@ -178,10 +216,18 @@ def test_an_attempt_ends_and_releases_the_job_in_one_step(store: Store, clock: F
 
     (attempt,) = store.attempts("job-1")
     assert (attempt.number, attempt.host, attempt.ended_at - attempt.started_at, attempt.outcome) == (
-        1, "server1", 5.0, JobStatus.WAITING
+        1,
+        "server1",
+        5.0,
+        JobStatus.WAITING,
     )
     job = store.get_job("job-1")
-    assert (job.status, job.reason, job.lease_until, job.due_at) == (JobStatus.WAITING, "sleeping", None, clock.now() + 100)
+    assert (job.status, job.reason, job.lease_until, job.due_at) == (
+        JobStatus.WAITING,
+        "sleeping",
+        None,
+        clock.now() + 100,
+    )
 
 
 # ---- blocks -----------------------------------------------------------------------------
@@ -373,16 +419,23 @@ def test_an_input_sent_to_more_jobs_than_one_statement_names_reaches_each(store:
 
 
 def test_workflow_versions_count_up_and_the_same_source_makes_none(store: Store) -> None:
-    first, created = store.register_workflow("nightly", source="a", source_sha256="a" * 64, script="/a.py", host="h", user="u")
-    again, created_again = store.register_workflow("nightly", source="a", source_sha256="a" * 64, script="/a.py", host="h", user="u")
-    second, _ = store.register_workflow("nightly", source="b", source_sha256="b" * 64, script="/b.py", host="h", user="u")
+    first, created = store.register_workflow(
+        "nightly", source="a", source_sha256="a" * 64, script="/a.py", host="h", user="u"
+    )
+    again, created_again = store.register_workflow(
+        "nightly", source="a", source_sha256="a" * 64, script="/a.py", host="h", user="u"
+    )
+    second, _ = store.register_workflow(
+        "nightly", source="b", source_sha256="b" * 64, script="/b.py", host="h", user="u"
+    )
     store.register_workflow("other", source="c", source_sha256="c" * 64, script="/c.py", host="h", user="u")
 
     assert (first.version, created, again.version, created_again, second.version) == (1, True, 1, False, 2)
     assert store.workflow("nightly").source == "b" and store.workflow("nightly", 1).source == "a"
     assert [view.version for view in store.workflow_versions("nightly")] == [1, 2]
     assert [(view.name, view.version, count) for view, count, _ in store.list_workflows()] == [
-        ("nightly", 2, 2), ("other", 1, 1)
+        ("nightly", 2, 2),
+        ("other", 1, 1),
     ]
     assert store.workflow("none") is None
 
@@ -450,7 +503,9 @@ def test_prune_jobs_deletes_a_batch_after_an_id(store: Store, clock: FakeClock) 
     assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=2)[::2] == (["first", "third"], "third")
     assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=3)[::2] == ([], "unfinished")
     assert store.prune_jobs([JobStatus.COMPLETED], clock.now(), limit=3, after="unfinished") == (
-        [], dict.fromkeys(("jobs", "attempts", "blocks", "inputs"), 0), None  # nothing left to look at
+        [],
+        dict.fromkeys(("jobs", "attempts", "blocks", "inputs"), 0),
+        None,  # nothing left to look at
     )
     assert [job.id for job in store.list_jobs()] == ["unfinished"]
 
@@ -477,7 +532,12 @@ def test_database_errors_come_out_as_store_errors_naming_the_database(store: Sto
 
 def test_a_workflow_version_keeps_its_signature(store: Store) -> None:
     created, _ = store.register_workflow(
-        "nightly", source="a", source_sha256="a" * 64, script="/a.py", host="h", user="u",
+        "nightly",
+        source="a",
+        source_sha256="a" * 64,
+        script="/a.py",
+        host="h",
+        user="u",
         sign=lambda name, version, source: f"{name} v{version} {source}",
     )
 

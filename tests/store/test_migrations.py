@@ -30,15 +30,49 @@ from psflow.store.tables import SCHEMA_VERSION, TEMPLATES
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 V1_COLUMNS = {
     "psflow_job": [
-        "id", "name", "script", "source", "source_sha256", "args", "status", "reason", "created_at", "updated_at",
-        "owner_host", "owner_pid", "lease_until", "attempts",
+        "id",
+        "name",
+        "script",
+        "source",
+        "source_sha256",
+        "args",
+        "status",
+        "reason",
+        "created_at",
+        "updated_at",
+        "owner_host",
+        "owner_pid",
+        "lease_until",
+        "attempts",
     ],
     "psflow_attempt": [
-        "id", "job_id", "number", "host", "pid", "source_sha256", "started_at", "ended_at", "outcome", "reason",
+        "id",
+        "job_id",
+        "number",
+        "host",
+        "pid",
+        "source_sha256",
+        "started_at",
+        "ended_at",
+        "outcome",
+        "reason",
     ],
     "psflow_block": [
-        "id", "job_id", "name", "status", "saved", "mutated", "exit_kind", "returned", "output", "error",
-        "started_at", "ended_at", "attempt", "host", "pid",
+        "id",
+        "job_id",
+        "name",
+        "status",
+        "saved",
+        "mutated",
+        "exit_kind",
+        "returned",
+        "output",
+        "error",
+        "started_at",
+        "ended_at",
+        "attempt",
+        "host",
+        "pid",
     ],
 }
 
@@ -77,7 +111,7 @@ def open_raw(url: str) -> Database:
 
 def backend_option(url: str) -> list[str]:
     """`psflow init`'s option for this test's database."""
-    return ["--sqlite", url[len("sqlite:///"):]] if url.startswith("sqlite:") else ["--postgres", url]
+    return ["--sqlite", url[len("sqlite:///") :]] if url.startswith("sqlite:") else ["--postgres", url]
 
 
 def make_v1(url: str, data: V1Data | None = None) -> None:
@@ -137,7 +171,12 @@ def run(tmp_path: Path):
         environment = {key: value for key, value in os.environ.items() if key not in ("PSFLOW_JOB_ID", "PSFLOW_DB")}
         environment.update({"PSFLOW_CONFIG": str(tmp_path / "config" / "config.toml"), "NO_COLOR": "1", **(env or {})})
         return subprocess.run(
-            [PSFLOW, *args], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=120,
+            [PSFLOW, *args],
+            cwd=tmp_path,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=120,
             stdin=subprocess.DEVNULL,
         )
 
@@ -152,39 +191,132 @@ def v1_data(tmp_path: Path) -> V1Data:
     sha = hashlib.sha256(FLOW.encode()).hexdigest()
     t0 = 1_767_225_600.123456
     waiting = job_row(
-        "waitingjob1", name="flow", script=str(script), source=FLOW, source_sha256=sha, status="Waiting",
-        reason="approval pending", created_at=t0, updated_at=t0 + 1.5, attempts=1, args=json.dumps(["--day", "2026-01-01"]),
+        "waitingjob1",
+        name="flow",
+        script=str(script),
+        source=FLOW,
+        source_sha256=sha,
+        status="Waiting",
+        reason="approval pending",
+        created_at=t0,
+        updated_at=t0 + 1.5,
+        attempts=1,
+        args=json.dumps(["--day", "2026-01-01"]),
     )
     done = job_row("donejob0002", status="Completed", attempts=2, created_at=t0 - 86400.25, updated_at=t0 - 3600.125)
     failed = job_row(
-        "failedjob03", status="Failed", reason="ValueError: bad row", attempts=1, owner_pid=None, owner_host=None,
+        "failedjob03",
+        status="Failed",
+        reason="ValueError: bad row",
+        attempts=1,
+        owner_pid=None,
+        owner_host=None,
         lease_until=None,
     )
     block = {
-        "mutated": None, "exit_kind": "normal", "returned": None, "error": None, "host": "server1", "pid": 4242,
+        "mutated": None,
+        "exit_kind": "normal",
+        "returned": None,
+        "error": None,
+        "host": "server1",
+        "pid": 4242,
     }
     blocks = [
-        {**block, "job": "waitingjob1", "name": "Step1", "status": "Completed", "saved": codec.encode({"rows": 3}),
-         "output": "", "started_at": t0 + 0.25, "ended_at": t0 + 0.75, "attempt": 1},
-        {**block, "job": "donejob0002", "name": "Extract", "status": "Completed",
-         "saved": codec.encode({"rows": [1, 2, 3], "when": (2026, 1, 1)}), "output": "héllo ✓ wörld\n" * 2000,
-         "started_at": t0 - 86000.5, "ended_at": t0 - 85000.25, "attempt": 1},
-        {**block, "job": "donejob0002", "name": "Load", "status": "Completed", "saved": None,
-         "mutated": codec.encode({"seen": ["a", "b"]}), "exit_kind": "return", "returned": codec.encode(42),
-         "output": None, "started_at": t0 - 4000.0, "ended_at": t0 - 3700.0, "attempt": 2},
-        {**block, "job": "failedjob03", "name": "Parse", "status": "Failed", "saved": None, "exit_kind": None,
-         "output": "reading…\n", "error": "Traceback (most recent call last):\n  …\nValueError: bad row",
-         "started_at": t0, "ended_at": t0 + 0.001, "attempt": 1},
+        {
+            **block,
+            "job": "waitingjob1",
+            "name": "Step1",
+            "status": "Completed",
+            "saved": codec.encode({"rows": 3}),
+            "output": "",
+            "started_at": t0 + 0.25,
+            "ended_at": t0 + 0.75,
+            "attempt": 1,
+        },
+        {
+            **block,
+            "job": "donejob0002",
+            "name": "Extract",
+            "status": "Completed",
+            "saved": codec.encode({"rows": [1, 2, 3], "when": (2026, 1, 1)}),
+            "output": "héllo ✓ wörld\n" * 2000,
+            "started_at": t0 - 86000.5,
+            "ended_at": t0 - 85000.25,
+            "attempt": 1,
+        },
+        {
+            **block,
+            "job": "donejob0002",
+            "name": "Load",
+            "status": "Completed",
+            "saved": None,
+            "mutated": codec.encode({"seen": ["a", "b"]}),
+            "exit_kind": "return",
+            "returned": codec.encode(42),
+            "output": None,
+            "started_at": t0 - 4000.0,
+            "ended_at": t0 - 3700.0,
+            "attempt": 2,
+        },
+        {
+            **block,
+            "job": "failedjob03",
+            "name": "Parse",
+            "status": "Failed",
+            "saved": None,
+            "exit_kind": None,
+            "output": "reading…\n",
+            "error": "Traceback (most recent call last):\n  …\nValueError: bad row",
+            "started_at": t0,
+            "ended_at": t0 + 0.001,
+            "attempt": 1,
+        },
     ]
     attempts = [
-        {"job": "waitingjob1", "number": 1, "host": "server1", "pid": 4242, "source_sha256": sha,
-         "started_at": t0, "ended_at": t0 + 1.5, "outcome": "Waiting", "reason": "approval pending"},
-        {"job": "donejob0002", "number": 1, "host": "server1", "pid": 11, "source_sha256": "0" * 64,
-         "started_at": t0 - 86400.0, "ended_at": t0 - 80000.0, "outcome": "Failed", "reason": "timeout"},
-        {"job": "donejob0002", "number": 2, "host": "server2", "pid": 22, "source_sha256": "0" * 64,
-         "started_at": t0 - 4000.0, "ended_at": t0 - 3600.125, "outcome": "Completed", "reason": None},
-        {"job": "failedjob03", "number": 1, "host": "server1", "pid": 33, "source_sha256": "0" * 64,
-         "started_at": t0, "ended_at": None, "outcome": None, "reason": None},
+        {
+            "job": "waitingjob1",
+            "number": 1,
+            "host": "server1",
+            "pid": 4242,
+            "source_sha256": sha,
+            "started_at": t0,
+            "ended_at": t0 + 1.5,
+            "outcome": "Waiting",
+            "reason": "approval pending",
+        },
+        {
+            "job": "donejob0002",
+            "number": 1,
+            "host": "server1",
+            "pid": 11,
+            "source_sha256": "0" * 64,
+            "started_at": t0 - 86400.0,
+            "ended_at": t0 - 80000.0,
+            "outcome": "Failed",
+            "reason": "timeout",
+        },
+        {
+            "job": "donejob0002",
+            "number": 2,
+            "host": "server2",
+            "pid": 22,
+            "source_sha256": "0" * 64,
+            "started_at": t0 - 4000.0,
+            "ended_at": t0 - 3600.125,
+            "outcome": "Completed",
+            "reason": None,
+        },
+        {
+            "job": "failedjob03",
+            "number": 1,
+            "host": "server1",
+            "pid": 33,
+            "source_sha256": "0" * 64,
+            "started_at": t0,
+            "ended_at": None,
+            "outcome": None,
+            "reason": None,
+        },
     ]
     return V1Data(jobs=[waiting, done, failed], attempts=attempts, blocks=blocks)
 
@@ -211,7 +343,9 @@ def test_commands_refuse_schema_1_with_what_to_do(db_url, tmp_path, run):
     for command in (["jobs", "--db", db_url], ["resume", "--db", db_url], ["init", *backend_option(db_url)]):
         result = run(*command)
         assert result.returncode == 2, result
-        assert f"schema 1, this psflow needs {SCHEMA_VERSION}: run `psflow init --upgrade`" in result.stderr, result.stderr
+        assert f"schema 1, this psflow needs {SCHEMA_VERSION}: run `psflow init --upgrade`" in result.stderr, (
+            result.stderr
+        )
         assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert snapshot(db_url) == before
 
@@ -237,7 +371,9 @@ def test_upgrade_keeps_every_row_and_value(db_url, tmp_path, run):
         assert {(row["tries"], row["fingerprint"]) for row in new_block_columns} == {(1, None)}
         assert {(row["waits_for"], row["workflow"]) for row in new_job_columns} == {(None, None)}
         for row in new_job_columns:  # due when schema 2 would have taken it: now, or when a lease runs out
-            expected = {"Completed": None, "Cancelled": None, "Running": row["lease_until"]}.get(row["status"], row["updated_at"])
+            expected = {"Completed": None, "Cancelled": None, "Running": row["lease_until"]}.get(
+                row["status"], row["updated_at"]
+            )
             assert row["due_at"] == expected, row
         assert table_rows(db, "psflow_signal", ["id"]) == table_rows(db, "psflow_workflow", ["id"]) == []
     finally:
@@ -288,8 +424,12 @@ def test_upgrades_at_once_upgrade_once(db_url, tmp_path):
     environment.pop("PSFLOW_DB", None)
     processes = [
         subprocess.Popen(
-            [PSFLOW, "init", "--upgrade", *backend_option(db_url)], cwd=tmp_path, env=environment,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [PSFLOW, "init", "--upgrade", *backend_option(db_url)],
+            cwd=tmp_path,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(3)
     ]
@@ -306,10 +446,16 @@ def test_schema_99_is_newer_and_refused(db_url, tmp_path, run):
     db.execute_sql("INSERT INTO psflow_schema_version (version) VALUES (99)")
     db.close()
 
-    for command in (["jobs", "--db", db_url], ["init", *backend_option(db_url)], ["init", "--upgrade", *backend_option(db_url)]):
+    for command in (
+        ["jobs", "--db", db_url],
+        ["init", *backend_option(db_url)],
+        ["init", "--upgrade", *backend_option(db_url)],
+    ):
         result = run(*command)
         assert result.returncode == 2, result
-        assert f"schema 99, newer than this psflow's {SCHEMA_VERSION}: upgrade psflow on this server" in result.stderr, result.stderr
+        assert (
+            f"schema 99, newer than this psflow's {SCHEMA_VERSION}: upgrade psflow on this server" in result.stderr
+        ), result.stderr
         assert "Traceback" not in result.stderr
     assert snapshot(db_url)["versions"] == [1, 99]
 

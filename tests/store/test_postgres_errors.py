@@ -124,7 +124,9 @@ def test_right_password_with_special_characters_connects(postgres_server, postgr
 def test_no_permission_to_create_the_schema(postgres_server, postgres_database, password_role):
     url = postgres_server.url(_database_name(postgres_database), user=password_role, password=quote(PASSWORD, safe=""))
     assert_one_line_error(run_psflow("init", "--postgres", url), "permission denied for schema public")
-    assert_one_line_error(run_psflow("resume", "--db", url), "permission denied for schema public")  # creates on first use
+    assert_one_line_error(
+        run_psflow("resume", "--db", url), "permission denied for schema public"
+    )  # creates on first use
 
 
 def test_missing_database(postgres_server):

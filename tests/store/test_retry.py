@@ -47,8 +47,19 @@ def _new_job(store: Store, job_id: str = "job-1") -> None:
 
 def _record(name: str, attempt: int = 1) -> BlockRecord:
     return BlockRecord(
-        name=name, status=RunStatus.COMPLETED, saved=None, mutated=None, exit_kind="normal", returned=None,
-        output=None, error=None, started_at=10.0, ended_at=11.0, attempt=attempt, host="server1", pid=100,
+        name=name,
+        status=RunStatus.COMPLETED,
+        saved=None,
+        mutated=None,
+        exit_kind="normal",
+        returned=None,
+        output=None,
+        error=None,
+        started_at=10.0,
+        ended_at=11.0,
+        attempt=attempt,
+        host="server1",
+        pid=100,
     )
 
 

@@ -24,8 +24,14 @@ def environment(db_url: str, extra: dict[str, str] | None = None) -> dict[str, s
 def run(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120):
     """`psflow ARGS` to its end: a CompletedProcess with text stdout and stderr."""
     return subprocess.run(
-        [PSFLOW, *args], cwd=cwd, env=environment(db_url, env), capture_output=True, text=True, timeout=timeout,
-        encoding="utf-8", errors="backslashreplace",
+        [PSFLOW, *args],
+        cwd=cwd,
+        env=environment(db_url, env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        encoding="utf-8",
+        errors="backslashreplace",
         stdin=subprocess.DEVNULL,
     )
 
@@ -34,8 +40,15 @@ def start(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None)
     """`psflow ARGS` in the background (text pipes), on `db_url`, in a process group of its own (as a
     terminal or a service manager starts it): `os.killpg(process.pid, …)` signals it like Ctrl-C does."""
     return subprocess.Popen(
-        [PSFLOW, *args], cwd=cwd, env=environment(db_url, env), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="backslashreplace",
+        [PSFLOW, *args],
+        cwd=cwd,
+        env=environment(db_url, env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="backslashreplace",
         start_new_session=True,
     )
 
@@ -56,7 +69,11 @@ def invoke(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None
     os.chdir(cwd)
     sys.argv = ["psflow", *args]
     try:
-        with _descriptors_captured() as descriptors, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        with (
+            _descriptors_captured() as descriptors,
+            contextlib.redirect_stdout(stdout),
+            contextlib.redirect_stderr(stderr),
+        ):
             try:
                 main()
             except SystemExit as exit:

@@ -16,7 +16,7 @@ def _connect(db_url: str):
 def snapshot(db_url: str) -> dict[str, list[tuple]]:
     """Every row of every psflow table, read without psflow: to show that a command changed nothing."""
     state: dict[str, list[tuple]] = {table: [] for table in TABLES}
-    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///") :]).exists():
         return state
     db = _connect(db_url)
     try:
@@ -57,7 +57,7 @@ def block_rows(db_url: str, job_id: str, name: str) -> int:
     """Runs of block `name` recorded for the job (0 while psflow has not even made its tables)."""
     from peewee import DatabaseError
 
-    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///") :]).exists():
         return 0
     db = _connect(db_url)
     try:
@@ -76,7 +76,7 @@ def signal_rows(db_url: str) -> int:
 
 def row_counts_of(db_url: str, tables: tuple[str, ...] = TABLES) -> dict[str, int]:
     """Rows in each of `tables` (0 when the table, or the SQLite file, does not exist)."""
-    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///") :]).exists():
         return dict.fromkeys(tables, 0)
     db = _connect(db_url)
     try:
@@ -135,7 +135,7 @@ def refuse_job_updates(db_url: str) -> None:
 
 def tables_of(db_url: str) -> set[str]:
     """The tables the database has (none when the SQLite file does not exist): read without psflow."""
-    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///"):]).exists():
+    if db_url.startswith("sqlite:///") and not Path(db_url[len("sqlite:///") :]).exists():
         return set()
     db = _connect(db_url)
     try:

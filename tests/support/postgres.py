@@ -285,11 +285,16 @@ def _base_folder(other_user: bool) -> Path:
 def _initdb(bin_dir: Path, root: Path) -> None:
     command = [
         str(bin_dir / "initdb"),
-        "--pgdata", str(root / "data"),
-        "--username", "postgres",
-        "--auth", "trust",
-        "--encoding", "UTF8",
-        "--locale", "C",
+        "--pgdata",
+        str(root / "data"),
+        "--username",
+        "postgres",
+        "--auth",
+        "trust",
+        "--encoding",
+        "UTF8",
+        "--locale",
+        "C",
         "--no-sync",
         "--no-instructions",
     ]

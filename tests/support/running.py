@@ -79,7 +79,13 @@ def held_elsewhere(store: Store, job_id: str, *, runner: Runner = ELSEWHERE) -> 
     sha256 = hashlib.sha256(source.encode()).hexdigest()
     key = trust.job_signer()  # the deployment's key, as that runner's server signs with
     job = store.create_job(
-        job_id, name="flow", script="/srv/flow.py", source=source, source_sha256=sha256, args=[], runner=runner,
+        job_id,
+        name="flow",
+        script="/srv/flow.py",
+        source=source,
+        source_sha256=sha256,
+        args=[],
+        runner=runner,
         sign=lambda created, text: trust.sign_job(key, created, text),
     )
     assert job is not None, f"job {job_id} exists already"
@@ -99,8 +105,20 @@ def done_waits_fails(store: Store, folder: Path) -> None:
 def completed_run(name: str, attempt: int = 1, *, started: float = 0.0, ended: float = 0.0, **changes) -> BlockRecord:
     """A Completed run of block `name` (what `store.save_block` records), for tests of history alone."""
     values = {
-        "name": name, "status": "Completed", "saved": "{}", "mutated": None, "exit_kind": "normal", "returned": None, "output": "",
-        "error": None, "started_at": started, "ended_at": ended, "attempt": attempt, "host": "server2", "pid": 4242, "tries": 1,
+        "name": name,
+        "status": "Completed",
+        "saved": "{}",
+        "mutated": None,
+        "exit_kind": "normal",
+        "returned": None,
+        "output": "",
+        "error": None,
+        "started_at": started,
+        "ended_at": ended,
+        "attempt": attempt,
+        "host": "server2",
+        "pid": 4242,
+        "tries": 1,
         "fingerprint": None,
     }
     values.update(changes)

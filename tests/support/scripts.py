@@ -26,7 +26,9 @@ COUNTED = """
 # Completed, Waiting ("approval pending"), and Failed until the file `fixed` exists (its blocks counted).
 DONE = 'with block("Step"):\n    print("done")\n'
 WAITS = 'with block("Step"):\n    print("step")\nstop("Waiting", reason="approval pending")\n'
-FAILS = COUNTED + """
+FAILS = (
+    COUNTED
+    + """
     block "Step":
         bump("Step")
     block "Flaky":
@@ -34,9 +36,12 @@ FAILS = COUNTED + """
         if not Path("fixed").exists():
             raise RuntimeError("not yet")
 """
+)
 
 # Four blocks in a row; each counts its runs. "c" binds a value "d" prints.
-CHAIN = COUNTED + """
+CHAIN = (
+    COUNTED
+    + """
     block "a":
         bump("a")
         print("a ran")
@@ -51,9 +56,12 @@ CHAIN = COUNTED + """
         print("d ran with", value)
     print("value is", value)
 """
+)
 
 # "sibling" and "inner" run inside "outer".
-NESTED = COUNTED + """
+NESTED = (
+    COUNTED
+    + """
     block "before":
         bump("before")
     block "outer":
@@ -65,6 +73,7 @@ NESTED = COUNTED + """
     block "after":
         bump("after")
 """
+)
 
 # Every block body run is counted in `<block>.count`; attempt 1 stops Waiting after "C".
 # Blocks start on lines 7 (A), 11 (B), 15 (C) and 19 (Late).
@@ -139,7 +148,9 @@ def count_of(folder: Path, name: str) -> int:
 
 
 # Attempt 1 fails in "load" (after printing); once the file `fixed` exists, the next attempt completes.
-FLAKY = COUNTED + """
+FLAKY = (
+    COUNTED
+    + """
     block "fetch":
         bump("fetch")
         rows = 3
@@ -156,6 +167,7 @@ FLAKY = COUNTED + """
         bump("report")
         print("report done")
 """
+)
 
 # Attempt 1 runs "b-first" then stops; attempt 2 runs "a-second" before replaying "b-first",
 # so the order blocks first ran differs from both name order and the order of attempt 2.
@@ -223,7 +235,7 @@ def write_script(folder: Path, name: str, source: str) -> Path:
 
 def counts(folder: Path) -> dict[str, int]:
     """{block: how many times its body ran}, from the COUNTED counter files."""
-    return {path.name[len("count-"):]: int(path.read_text()) for path in sorted(folder.glob("count-*"))}
+    return {path.name[len("count-") :]: int(path.read_text()) for path in sorted(folder.glob("count-*"))}
 
 
 def detail(psflow, job_id: str) -> dict:
@@ -256,7 +268,9 @@ def start_gated(psflow, write, tmp_path: Path, job_id: str, env: dict[str, str] 
     """Job `job_id` Running (block "started" recorded), held in block "gated" until `tmp_path/gate` exists."""
     write("gated.py", GATED)
     process = start(psflow, tmp_path, "exec", "gated.py", "--job", job_id, env=env)
-    wait_until(lambda: process.poll() is not None or block_rows(psflow.db_url, job_id, "started") == 1,
-               what="the gated job to start")
+    wait_until(
+        lambda: process.poll() is not None or block_rows(psflow.db_url, job_id, "started") == 1,
+        what="the gated job to start",
+    )
     assert process.poll() is None, process.communicate()
     return process

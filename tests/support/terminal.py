@@ -30,8 +30,12 @@ def on_terminal(
     environment = {key: value for key, value in os.environ.items() if key not in ("PSFLOW_JOB_ID", "NO_COLOR", "CI")}
     environment.update({"PSFLOW_DB": db_url, "TERM": "xterm-256color", **(env or {})})
     process = subprocess.Popen(
-        [PSFLOW, *args], cwd=cwd, env=environment, stdin=subprocess.DEVNULL,
-        stdout=slave if stdout_tty else subprocess.PIPE, stderr=slave,
+        [PSFLOW, *args],
+        cwd=cwd,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=slave if stdout_tty else subprocess.PIPE,
+        stderr=slave,
     )
     os.close(slave)
     received = b""

@@ -21,11 +21,16 @@ from psflow.transform import Diagnostic, TransformError, check_script, compile_s
         pytest.param('block "é" as b c:\n    pass\n', 1, 16, "syntax error: invalid syntax", id="shorthand-header"),
         pytest.param('block "a" +:\n    pass\n', 1, 12, "syntax error: invalid syntax", id="shorthand-name"),
         pytest.param(
-            'block "a":\nx = 1\n', 2, 1, "syntax error: expected an indented block after block on line 1",
+            'block "a":\nx = 1\n',
+            2,
+            1,
+            "syntax error: expected an indented block after block on line 1",
             id="shorthand-no-body",
         ),
         pytest.param(
-            'block "a":\n    x = 1\n  y = 2\n', 3, 8,
+            'block "a":\n    x = 1\n  y = 2\n',
+            3,
+            8,
             "syntax error: unindent does not match any outer indentation level",
             id="after-shorthand",
         ),
@@ -110,8 +115,10 @@ def test_a_transform_error_keeps_both_forms() -> None:
         pytest.param(
             "with block(42):\n    x = 1\n",
             "flow.py:1:12: error: block name must be a str, not int\n    with block(42):",
-            ("block name must be a str, not int",
-             'name the block with a str: block("Step1"), or block(f"step-{item}") in a loop'),
+            (
+                "block name must be a str, not int",
+                'name the block with a str: block("Step1"), or block(f"step-{item}") in a loop',
+            ),
             id="refusal: fix only in psflow check",
         ),
         pytest.param(
@@ -119,9 +126,13 @@ def test_a_transform_error_keeps_both_forms() -> None:
             "flow.py:3:12: error: block name 'A' is used twice on one path (first at line 1): when both run in one "
             "attempt, the second fails\n    with block(\"A\"):\n    fix: give each block its own name (e.g. 'A-2'), "
             "or put them in different branches of one if/else",
-            (("block name 'A' is used twice on one path (first at line 1): when both run in one attempt, "
-             "the second fails"),
-             "give each block its own name (e.g. 'A-2'), or put them in different branches of one if/else"),
+            (
+                (
+                    "block name 'A' is used twice on one path (first at line 1): when both run in one attempt, "
+                    "the second fails"
+                ),
+                "give each block its own name (e.g. 'A-2'), or put them in different branches of one if/else",
+            ),
             id="rule: fix apart",
         ),
     ],
@@ -137,11 +148,18 @@ def test_exec_and_check_print_what_they_always_have(source: str, raised_text: st
 def test_every_error_psflow_check_shows_has_a_fix_but_one() -> None:
     """The one without: `write the block's name and options out in full, not `**…``, which says it already."""
     sources = [
-        "with block(1): pass", "with block(): pass", 'with block("A", retry=2): pass',
-        'with block("A", retries=-1):\n    pass', 'with block("A", backoff=True):\n    pass',
-        'with block("A", retries=1): pass', 'with block("a"), block("b"): pass',
-        'async def g():\n    async with block("a"):\n        pass\n', 'block = b\nblock "a":\n    pass\n',
-        'with block("a"):\n    import *\n', "x = (\n", 'with block("a"):\n    from m import *\n',
+        "with block(1): pass",
+        "with block(): pass",
+        'with block("A", retry=2): pass',
+        'with block("A", retries=-1):\n    pass',
+        'with block("A", backoff=True):\n    pass',
+        'with block("A", retries=1): pass',
+        'with block("a"), block("b"): pass',
+        'async def g():\n    async with block("a"):\n        pass\n',
+        'block = b\nblock "a":\n    pass\n',
+        'with block("a"):\n    import *\n',
+        "x = (\n",
+        'with block("a"):\n    from m import *\n',
     ]
     for source in sources:
         for found in check_script(source, "flow.py").diagnostics:

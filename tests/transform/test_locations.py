@@ -427,5 +427,6 @@ def test_located_diagnostics_carry_the_users_line_and_shorthand_columns() -> Non
     far = Diagnostic("error", "flow.py", 9, 3, "unexpected EOF")
     near = Diagnostic("error", "flow.py", 1, 12, "at the name")
     assert [(d.line, d.column, d.source_line) for d in located([near, far], source, shorthand)] == [
-        (1, 7, 'block "A" as b:'), (2, 9, "    pass"),
+        (1, 7, 'block "A" as b:'),
+        (2, 9, "    pass"),
     ]

@@ -86,11 +86,30 @@ def test_name_argument(call: str, name: str | None) -> None:
 @pytest.mark.parametrize(
     ("code", "kind"),
     [
-        ('"a"', "str"), ('f"a{b}"', "str"), ('"a" "b"', "str"), ('b"a"', "bytes"), ('b"a" b"b"', "bytes"),
-        ("1", "int"), ("-1", "int"), ("+1.5", "float"), ("1j", "complex"), ("[1]", "list"), ("(1,)", "tuple"),
-        ("{}", "dict"), ("{1}", "set"), ("[x for x in y]", "list"), ("(x for x in y)", "generator"),
-        ("lambda: 1", "function"), ("...", "ellipsis"), ("None", "None"), ("True", "True"),
-        ("name", None), ("f()", None), ("a + b", None), ("-x", None), ("1 + 2j", None),
+        ('"a"', "str"),
+        ('f"a{b}"', "str"),
+        ('"a" "b"', "str"),
+        ('b"a"', "bytes"),
+        ('b"a" b"b"', "bytes"),
+        ("1", "int"),
+        ("-1", "int"),
+        ("+1.5", "float"),
+        ("1j", "complex"),
+        ("[1]", "list"),
+        ("(1,)", "tuple"),
+        ("{}", "dict"),
+        ("{1}", "set"),
+        ("[x for x in y]", "list"),
+        ("(x for x in y)", "generator"),
+        ("lambda: 1", "function"),
+        ("...", "ellipsis"),
+        ("None", "None"),
+        ("True", "True"),
+        ("name", None),
+        ("f()", None),
+        ("a + b", None),
+        ("-x", None),
+        ("1 + 2j", None),
     ],
 )
 def test_literal_kind(code: str, kind: str | None) -> None:
@@ -100,8 +119,17 @@ def test_literal_kind(code: str, kind: str | None) -> None:
 @pytest.mark.parametrize(
     ("code", "other"),
     [
-        ("3", True), ('b"x"', True), ("None", True), ('("a",)', True), ("1 + 2j", True), ("-1j", True),
-        ('"a"', False), ('"a" "b"', False), ('f"a"', False), ("name", False), ("[x for x in y]", False),
+        ("3", True),
+        ('b"x"', True),
+        ("None", True),
+        ('("a",)', True),
+        ("1 + 2j", True),
+        ("-1j", True),
+        ('"a"', False),
+        ('"a" "b"', False),
+        ('f"a"', False),
+        ("name", False),
+        ("[x for x in y]", False),
     ],
 )
 def test_is_constant_other_than_str(code: str, other: bool) -> None:
@@ -111,9 +139,18 @@ def test_is_constant_other_than_str(code: str, other: bool) -> None:
 @pytest.mark.parametrize(
     ("code", "value"),
     [
-        ('"Step1"', "Step1"), ("'a\\tb'", "a\tb"), ('r"a\\tb"', "a\\tb"), ('"Con" "cat"', "Concat"),
-        ('f"plain"', "plain"), ('f"a{{b}}"', "a{b}"), ('("a"\n "b")', "ab"),
-        ('f"a-{x}"', None), ('b"x"', None), ("name", None), ("3", None), ('"a" + "b"', None),
+        ('"Step1"', "Step1"),
+        ("'a\\tb'", "a\tb"),
+        ('r"a\\tb"', "a\\tb"),
+        ('"Con" "cat"', "Concat"),
+        ('f"plain"', "plain"),
+        ('f"a{{b}}"', "a{b}"),
+        ('("a"\n "b")', "ab"),
+        ('f"a-{x}"', None),
+        ('b"x"', None),
+        ("name", None),
+        ("3", None),
+        ('"a" + "b"', None),
     ],
 )
 def test_str_value(code: str, value: str | None) -> None:

@@ -32,7 +32,8 @@ def test_each_block_in_source_order_with_its_site_and_effects() -> None:
     )
     outer, inner = plan.blocks
     assert [(b.number, b.handle, b.line, b.column, b.literal) for b in plan.blocks] == [
-        (1, "__psflow_b1", 1, 12, "A"), (2, "__psflow_b2", 4, 16, None),  # columns of the expanded text
+        (1, "__psflow_b1", 1, 12, "A"),
+        (2, "__psflow_b2", 4, 16, None),  # columns of the expanded text
     ]
     assert outer.site is not None and (outer.site.name, outer.site.dynamic, outer.site.end_line) == ("A", False, 5)
     assert inner.site is not None and (inner.site.name, inner.site.dynamic) == ('f"B-{rows}"', True)
@@ -59,9 +60,7 @@ def test_which_blocks_have_a_site(name: str, literal: str | None, listed: bool) 
 
 def test_headers_are_every_with_that_uses_psflows_block_or_was_written_as_shorthand() -> None:
     shadowed = planned('block = mine\nblock "Shadowed":\n    pass\nwith open(f) as fh:\n    pass\n')
-    assert [(shadowed.positions[h.node].start.line, h.calls, h.shorthand) for h in shadowed.headers] == [
-        (2, (), True)
-    ]
+    assert [(shadowed.positions[h.node].start.line, h.calls, h.shorthand) for h in shadowed.headers] == [(2, (), True)]
     assert shadowed.blocks == []
     refused = planned('with block("A"), block("B"):\n    pass\nasync def f():\n    async with block("C"): pass\n')
     assert [len(h.calls) for h in refused.headers] == [2, 1] and refused.blocks == []

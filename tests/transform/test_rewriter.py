@@ -591,7 +591,6 @@ def rewritten(source: str) -> str:
             """,
             id="try-except-finally",
         ),
-
         pytest.param(
             """
             @dataclass

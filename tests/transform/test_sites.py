@@ -27,9 +27,7 @@ def sha(block_text: str) -> str:
 
 
 def sites(source: str) -> list[tuple]:
-    return [
-        (s.name, s.dynamic, s.line, s.binds, s.reads) for s in compile_script(text(source), "flow.py").sites
-    ]
+    return [(s.name, s.dynamic, s.line, s.binds, s.reads) for s in compile_script(text(source), "flow.py").sites]
 
 
 # ---- the fingerprint argument: before/after ---------------------------------------------------
@@ -88,7 +86,10 @@ def test_fingerprint_is_the_blocks_own_text_dedented() -> None:
     prints = {
         name: [s.fingerprint for s in compile_script(text(source) if name != "crlf" else source, "f.py").sites]
         for name, source in {
-            "base": base, "edited_b": edited_b, "commented": commented, "crlf": crlf,
+            "base": base,
+            "edited_b": edited_b,
+            "commented": commented,
+            "crlf": crlf,
         }.items()
     }
     prints["nested"] = [s.fingerprint for s in compile_script(nested, "f.py").sites]

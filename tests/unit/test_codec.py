@@ -94,7 +94,9 @@ def same(a: object, b: object) -> bool:
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(map(same, a, b))
     if isinstance(a, dict):
-        return len(a) == len(b) and all(same(ka, kb) and same(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=True))
+        return len(a) == len(b) and all(
+            same(ka, kb) and same(va, vb) for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=True)
+        )
     if isinstance(a, (set, frozenset)):
         by_value = {x: x for x in b}
         return a == b and all(same(x, by_value[x]) for x in a)
@@ -252,8 +254,12 @@ def test_set_text_does_not_depend_on_the_process_hash_seed() -> None:
     root = pathlib.Path(__file__).resolve().parents[1]
     texts = {
         subprocess.run(
-            [sys.executable, "-c", code], cwd=root, env={**os.environ, "PYTHONHASHSEED": seed},
-            capture_output=True, text=True, check=True,
+            [sys.executable, "-c", code],
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         for seed in ("1", "2", "3")
     }
@@ -318,18 +324,31 @@ def test_text_written_by_the_previous_codec_still_decodes() -> None:
     point = Point(1, [2])
     point.label = "l"
     expected = {
-        "tuple": (1, "a"), "set": {1, 2}, "frozenset": frozenset({3}), "dict": {1: "a", "$t": 2}, "int": 1 << 2000,
-        "float": [math.inf, -math.inf], "bytes": b"\x00\xff", "bytearray": bytearray(b"ab"),
+        "tuple": (1, "a"),
+        "set": {1, 2},
+        "frozenset": frozenset({3}),
+        "dict": {1: "a", "$t": 2},
+        "int": 1 << 2000,
+        "float": [math.inf, -math.inf],
+        "bytes": b"\x00\xff",
+        "bytearray": bytearray(b"ab"),
         "datetime": [
-            dt.datetime(2024, 5, 6, 7, 8, 9, 10), dt.datetime(2024, 5, 6, tzinfo=dt.UTC),
+            dt.datetime(2024, 5, 6, 7, 8, 9, 10),
+            dt.datetime(2024, 5, 6, tzinfo=dt.UTC),
             dt.datetime(2024, 5, 6, tzinfo=dt.timezone(dt.timedelta(microseconds=1))),
             dt.datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=paris),
         ],
-        "date": dt.date(2020, 2, 29), "time": [dt.time(1, 2, 3), dt.time(1, tzinfo=dt.timezone(dt.timedelta(hours=2)))],
-        "timedelta": dt.timedelta(days=-1, seconds=5, microseconds=6), "decimal": decimal.Decimal("1.10"),
-        "uuid": uuid.UUID(int=5), "complex": complex(1.5, -2), "range": range(1, 10, 3),
+        "date": dt.date(2020, 2, 29),
+        "time": [dt.time(1, 2, 3), dt.time(1, tzinfo=dt.timezone(dt.timedelta(hours=2)))],
+        "timedelta": dt.timedelta(days=-1, seconds=5, microseconds=6),
+        "decimal": decimal.Decimal("1.10"),
+        "uuid": uuid.UUID(int=5),
+        "complex": complex(1.5, -2),
+        "range": range(1, 10, 3),
         "path": [pathlib.Path("a/b"), pathlib.PurePosixPath("/x"), pathlib.PureWindowsPath("C:/y")],
-        "enum": [Color.RED, Perm.R | Perm.W, Perm(0)], "module": [json, os.path], "namedtuple": Pair(1, (2,)),
+        "enum": [Color.RED, Perm.R | Perm.W, Perm(0)],
+        "module": [json, os.path],
+        "namedtuple": Pair(1, (2,)),
         "dataclass": point,
     }
     back = decode(OLD_TEXT.replace('"MOD"', json.dumps(__name__)))
@@ -385,7 +404,18 @@ def _function() -> None:
         (lambda: Thing, "type"),
         (socket.socket, "socket.socket"),
     ],
-    ids=["function", "lambda", "open file", "lock", "generator", "object", "dict subclass", "OrderedDict", "class", "socket"],
+    ids=[
+        "function",
+        "lambda",
+        "open file",
+        "lock",
+        "generator",
+        "object",
+        "dict subclass",
+        "OrderedDict",
+        "class",
+        "socket",
+    ],
 )
 def test_unsupported_values_name_their_type(make: Any, type_name: str) -> None:
     value = make()
@@ -434,7 +464,13 @@ def test_other_tzinfo_is_unsupported() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['{"$t":"pickle","v":"gASVAAAA"}', '[{"$t":7,"v":1}]', '{"$t":"tuple"}', '{"$t":"tuple","v":1}', '{"$t":"int","v":"zz"}'],
+    [
+        '{"$t":"pickle","v":"gASVAAAA"}',
+        '[{"$t":7,"v":1}]',
+        '{"$t":"tuple"}',
+        '{"$t":"tuple","v":1}',
+        '{"$t":"int","v":"zz"}',
+    ],
 )
 def test_unknown_or_malformed_tags_raise_value_error(text: str) -> None:
     with pytest.raises(ValueError, match=r"tag|tuple|int"):
@@ -459,8 +495,17 @@ def test_unknown_tag_message_names_it() -> None:
         {"$t": "enum", "v": ["builtins", "eval", "1"]},
         {"$t": "dataclass", "v": [__name__, "Point", {"nope": 1}]},
     ],
-    ids=["enum->Trap", "dataclass->Trap", "namedtuple->Trap", "enum->dataclass", "dataclass->namedtuple",
-         "namedtuple->enum", "os.system", "eval", "unknown field"],
+    ids=[
+        "enum->Trap",
+        "dataclass->Trap",
+        "namedtuple->Trap",
+        "enum->dataclass",
+        "dataclass->namedtuple",
+        "namedtuple->enum",
+        "os.system",
+        "eval",
+        "unknown field",
+    ],
 )
 def test_forged_tags_are_refused_without_calling_anything(payload: dict[str, object]) -> None:
     Trap.calls.clear()

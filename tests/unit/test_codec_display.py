@@ -60,9 +60,13 @@ SHOWN = {
     "datetime": (dt.datetime(2024, 5, 6, 7, 8), "2024-05-06T07:08:00"),
     "datetime utc": (dt.datetime(2024, 5, 6, tzinfo=dt.UTC), "2024-05-06T00:00:00+00:00"),
     "datetime sub-second offset": (
-        dt.datetime(2024, 5, 6, tzinfo=dt.timezone(dt.timedelta(microseconds=1))), "2024-05-06T00:00:00+00:00:00.000001",
+        dt.datetime(2024, 5, 6, tzinfo=dt.timezone(dt.timedelta(microseconds=1))),
+        "2024-05-06T00:00:00+00:00:00.000001",
     ),
-    "datetime zone": (dt.datetime(2024, 5, 6, 12, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")), "2024-05-06T12:00:00[Europe/Paris]"),
+    "datetime zone": (
+        dt.datetime(2024, 5, 6, 12, tzinfo=zoneinfo.ZoneInfo("Europe/Paris")),
+        "2024-05-06T12:00:00[Europe/Paris]",
+    ),
     "date": (dt.date(2020, 2, 29), "2020-02-29"),
     "time": (dt.time(1, 2, tzinfo=dt.timezone(dt.timedelta(hours=3))), "01:02:00+03:00"),
     "timedelta": (dt.timedelta(days=1, seconds=5), "1 day, 0:00:05"),
@@ -89,8 +93,15 @@ def test_tags_show_readably(value: object, shown: object) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ['{"$t":"pickle","v":"gASV"}', '{"$t":"tuple","v":1}', '{"$t":"tuple"}', '{"$t":"dataclass","v":[1]}',
-     '{"$t":"enum","v":"x"}', '{"$t":"str","v":[{"a":1}]}', '{"$t":7,"v":1}'],
+    [
+        '{"$t":"pickle","v":"gASV"}',
+        '{"$t":"tuple","v":1}',
+        '{"$t":"tuple"}',
+        '{"$t":"dataclass","v":[1]}',
+        '{"$t":"enum","v":"x"}',
+        '{"$t":"str","v":[{"a":1}]}',
+        '{"$t":7,"v":1}',
+    ],
 )
 def test_what_it_cannot_read_shows_as_stored(text: str) -> None:
     assert to_display(text) == json.loads(text)

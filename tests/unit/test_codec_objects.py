@@ -151,7 +151,9 @@ def test_post_init_does_not_run_again() -> None:
     assert (restored.n, Counted.runs) == (2, 1)
 
 
-@pytest.mark.parametrize("value", [Slotted(1, [2]), FrozenSlotted(1, (2, 3)), Frozen(4)], ids=["slots", "frozen slots", "frozen"])
+@pytest.mark.parametrize(
+    "value", [Slotted(1, [2]), FrozenSlotted(1, (2, 3)), Frozen(4)], ids=["slots", "frozen slots", "frozen"]
+)
 def test_slots_and_frozen_dataclasses_come_back(value: object) -> None:
     restored = back(value)
     assert type(restored) is type(value) and restored == value

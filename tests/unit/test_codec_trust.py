@@ -42,8 +42,14 @@ def marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """The file a sentinel module writes when imported; it must never exist."""
     marker = tmp_path / "imported.txt"
     folder = tmp_path / "path"
-    for name in ("psflow_sentinel.py", "psflow_sentinel_pkg/__init__.py", "psflow_sentinel_pkg/__main__.py",
-                 "tzdata/__init__.py", "tzdata/zoneinfo/__init__.py", "tzdata/zoneinfo/Psflow/__init__.py"):
+    for name in (
+        "psflow_sentinel.py",
+        "psflow_sentinel_pkg/__init__.py",
+        "psflow_sentinel_pkg/__main__.py",
+        "tzdata/__init__.py",
+        "tzdata/zoneinfo/__init__.py",
+        "tzdata/zoneinfo/Psflow/__init__.py",
+    ):
         path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(SENTINEL.format(marker=str(marker)))

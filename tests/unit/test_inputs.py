@@ -80,8 +80,18 @@ def test_environment_variable_names():
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (1, "1s"), (0.5, "0.5s"), (59, "59s"), (60, "1m"), (90, "1m30s"), (3600, "1h"), (5400, "1h30m"),
-     (86400, "1d"), (2 * 86400 + 3 * 3600 + 5, "2d3h")],
+    [
+        (0, "0s"),
+        (1, "1s"),
+        (0.5, "0.5s"),
+        (59, "59s"),
+        (60, "1m"),
+        (90, "1m30s"),
+        (3600, "1h"),
+        (5400, "1h30m"),
+        (86400, "1d"),
+        (2 * 86400 + 3 * 3600 + 5, "2d3h"),
+    ],
 )
 def test_durations_for_people(seconds, text):
     assert describe_duration(seconds) == text

@@ -19,17 +19,61 @@ VOCABULARY = {"psflow.errors", "psflow.domain", "psflow.keys", "psflow.durations
 FORBIDDEN = {
     "psflow.errors": {"psflow.", "peewee", "libcst"},
     "psflow.codec": {"psflow.", "peewee", "libcst"},
-    "psflow.script": {"peewee", "libcst", "playhouse", "psflow.store", "psflow.transform", "psflow.runtime",
-                      "psflow.service", "psflow.cli", "psflow.loading", "psflow.api"},
-    "psflow.transform": {"peewee", "playhouse", "psflow.store", "psflow.runtime", "psflow.service", "psflow.cli",
-                         "psflow.loading", "psflow.api", "psflow.codec"},
-    "psflow.store": {"libcst", "psflow.transform", "psflow.script", "psflow.runtime", "psflow.service",
-                     "psflow.cli", "psflow.loading", "psflow.api"},
-    "psflow.loading": {"peewee", "playhouse", "psflow.store", "psflow.runtime", "psflow.service", "psflow.cli",
-                       "psflow.api"},
+    "psflow.script": {
+        "peewee",
+        "libcst",
+        "playhouse",
+        "psflow.store",
+        "psflow.transform",
+        "psflow.runtime",
+        "psflow.service",
+        "psflow.cli",
+        "psflow.loading",
+        "psflow.api",
+    },
+    "psflow.transform": {
+        "peewee",
+        "playhouse",
+        "psflow.store",
+        "psflow.runtime",
+        "psflow.service",
+        "psflow.cli",
+        "psflow.loading",
+        "psflow.api",
+        "psflow.codec",
+    },
+    "psflow.store": {
+        "libcst",
+        "psflow.transform",
+        "psflow.script",
+        "psflow.runtime",
+        "psflow.service",
+        "psflow.cli",
+        "psflow.loading",
+        "psflow.api",
+    },
+    "psflow.loading": {
+        "peewee",
+        "playhouse",
+        "psflow.store",
+        "psflow.runtime",
+        "psflow.service",
+        "psflow.cli",
+        "psflow.api",
+    },
     "psflow.runtime": {"libcst", "psflow.service", "psflow.cli", "psflow.api", "psflow.transform.rewriter"},
-    "psflow.signing": {"peewee", "playhouse", "libcst", "psflow.store", "psflow.transform", "psflow.runtime",
-                       "psflow.service", "psflow.cli", "psflow.loading", "psflow.api"},
+    "psflow.signing": {
+        "peewee",
+        "playhouse",
+        "libcst",
+        "psflow.store",
+        "psflow.transform",
+        "psflow.runtime",
+        "psflow.service",
+        "psflow.cli",
+        "psflow.loading",
+        "psflow.api",
+    },
     "psflow.service": {"psflow.cli", "psflow.api"},
     "psflow.cli": {"peewee", "playhouse", "libcst", "psflow.store", "psflow.api"},
 }
@@ -59,7 +103,9 @@ def _imports(module: str, path: Path, *, top_level_only: bool = False) -> set[st
         elif isinstance(node, ast.ImportFrom) and not (top_level_only and nested):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)
         for child in ast.iter_child_nodes(node):
@@ -70,7 +116,10 @@ def _imports(module: str, path: Path, *, top_level_only: bool = False) -> set[st
 
 
 def _area(module: str) -> str:
-    return next((area for area in sorted(FORBIDDEN, key=len, reverse=True) if module == area or module.startswith(area + ".")), "")
+    return next(
+        (area for area in sorted(FORBIDDEN, key=len, reverse=True) if module == area or module.startswith(area + ".")),
+        "",
+    )
 
 
 def test_no_layer_imports_what_it_must_not() -> None:
@@ -82,7 +131,8 @@ def test_no_layer_imports_what_it_must_not() -> None:
             if area and (name == area or name.startswith(area + ".")):
                 continue  # a package's own modules (psflow.codec imports nothing else of psflow's)
             forbidden = any(
-                name == rule.rstrip(".") or name.startswith(rule if rule.endswith(".") else rule + ".") for rule in rules
+                name == rule.rstrip(".") or name.startswith(rule if rule.endswith(".") else rule + ".")
+                for rule in rules
             )
             if forbidden and not (
                 rules == FORBIDDEN["psflow.errors"] and name in VOCABULARY and _area(module) != "psflow.errors"
@@ -136,7 +186,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for following in sorted(graph.get(node, ())):
             if state.get(following) == 1:
-                return [*stack[stack.index(following):], following]
+                return [*stack[stack.index(following) :], following]
             if following not in state and (found := visit(following)):
                 return found
         stack.pop()

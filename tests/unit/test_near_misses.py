@@ -16,8 +16,14 @@ def exec_command():
 
 @pytest.mark.parametrize(
     ("arg", "meant"),
-    [("--jobs", "--job"), ("--rerun-chaged", "--rerun-changed"), ("--replay-ouptut=yes", "--replay-output"),
-     ("--Job", "--job"), ("-job", "--job"), ("--dbs", "--db")],
+    [
+        ("--jobs", "--job"),
+        ("--rerun-chaged", "--rerun-changed"),
+        ("--replay-ouptut=yes", "--replay-output"),
+        ("--Job", "--job"),
+        ("-job", "--job"),
+        ("--dbs", "--db"),
+    ],
 )
 def test_a_near_miss_names_the_option_it_resembles(exec_command, capsys, arg, meant):
     warn_near_misses(exec_command, ["data.csv", arg])

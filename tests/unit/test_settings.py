@@ -72,7 +72,9 @@ def test_config_url_must_be_a_string(own_config):
 
 def test_saved_file_is_private_toml_and_keeps_other_settings(own_config):
     own_config.parent.mkdir(parents=True)
-    own_config.write_text('# mine\nlog_level = "debug"\n[database]\nurl = "old"\npool = 5\n[other.deep]\nwhen = 2026-01-01\n')
+    own_config.write_text(
+        '# mine\nlog_level = "debug"\n[database]\nurl = "old"\npool = 5\n[other.deep]\nwhen = 2026-01-01\n'
+    )
     url = 'postgresql://ops:p@ss"w\\rd@pg01/psflow'
 
     assert settings.save_database_url(url) == own_config
@@ -95,7 +97,15 @@ def test_saving_creates_the_folder(own_config):
 
 @pytest.mark.parametrize(
     "value",
-    ["plain", 'quote " and \\ backslash', "tab\tnew\nline\r", "\x00\x01\x1f\x7f control", "unicode ✓ é 𝄞", "", "'single'"],
+    [
+        "plain",
+        'quote " and \\ backslash',
+        "tab\tnew\nline\r",
+        "\x00\x01\x1f\x7f control",
+        "unicode ✓ é 𝄞",
+        "",
+        "'single'",
+    ],
 )
 def test_toml_strings_round_trip(value):
     assert tomllib.loads(settings.dump_toml({"a": value, "t": {"k y": [value, 1, 2.5, True]}})) == {
@@ -135,11 +145,15 @@ def test_config_path_defaults_to_the_user_config_folder(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(
     "url",
-    ["sqlite:////srv/psflow.sqlite", "mssql://ops:it's;$x@db01/psflow?encrypt=yes&login_timeout=5", "postgresql://u:p@h/d"],
+    [
+        "sqlite:////srv/psflow.sqlite",
+        "mssql://ops:it's;$x@db01/psflow?encrypt=yes&login_timeout=5",
+        "postgresql://u:p@h/d",
+    ],
 )
 def test_env_lines_give_back_the_url(url):
     posix, powershell = settings.env_lines(url)
     name, value = posix.split("=", 1)
     assert name == "PSFLOW_DB" and shlex.split(value) == [url]
     assert powershell.startswith("$env:PSFLOW_DB = '") and powershell.endswith("'")
-    assert powershell[len("$env:PSFLOW_DB = '"):-1].replace("''", "'") == url
+    assert powershell[len("$env:PSFLOW_DB = '") : -1].replace("''", "'") == url

@@ -301,7 +301,9 @@ class MssqlDatabase(Database):
             raise
         except Exception as error:
             conn.close()
-            raise StoreError(f"{self.target.where}: cannot read the server's version: {driver_message(error)}") from None
+            raise StoreError(
+                f"{self.target.where}: cannot read the server's version: {driver_message(error)}"
+            ) from None
         return conn
 
     def _set_server_version(self, conn) -> None:
@@ -452,8 +454,10 @@ class MssqlMigrator(SchemaMigrator):
             column = field.clone()
             column.name = column.column_name = column_name
             ctx = self.make_context()
-            not_null = self._alter_column(ctx, table, column_name).literal(" ").sql(
-                NodeList(_TsqlSchema._column(column, ctx).nodes[1:])
+            not_null = (
+                self._alter_column(ctx, table, column_name)
+                .literal(" ")
+                .sql(NodeList(_TsqlSchema._column(column, ctx).nodes[1:]))
             )
             operations += [self.apply_default(table, column_name, field), not_null]
         if field.index or field.unique:
@@ -463,7 +467,9 @@ class MssqlMigrator(SchemaMigrator):
     @operation
     def drop_index(self, table: str, index_name: str) -> Context:
         """DROP INDEX [name] ON [table]: T-SQL index names belong to their table."""
-        return self.make_context().literal("DROP INDEX ").sql(Entity(index_name)).literal(" ON ").sql(self._table(table))
+        return (
+            self.make_context().literal("DROP INDEX ").sql(Entity(index_name)).literal(" ON ").sql(self._table(table))
+        )
 
 
 def _not_in_tsql(name: str):
@@ -477,9 +483,20 @@ def _not_in_tsql(name: str):
 
 
 for _name in (
-    "add_not_null", "drop_not_null", "drop_column", "rename_column", "rename_table", "alter_column_type",
-    "add_column_default", "drop_column_default", "add_constraint", "drop_constraint", "add_unique",
-    "add_foreign_key_constraint", "drop_foreign_key_constraint", "drop_table",
+    "add_not_null",
+    "drop_not_null",
+    "drop_column",
+    "rename_column",
+    "rename_table",
+    "alter_column_type",
+    "add_column_default",
+    "drop_column_default",
+    "add_constraint",
+    "drop_constraint",
+    "add_unique",
+    "add_foreign_key_constraint",
+    "drop_foreign_key_constraint",
+    "drop_table",
 ):
     setattr(MssqlMigrator, _name, _not_in_tsql(_name))
 del _name

@@ -112,10 +112,14 @@ def explain_connect_error(message: str, params: dict[str, Any]) -> str:
 
 
 _HINTS = (
-    (r"Connection refused",
-     "connection refused: is a PostgreSQL server running at {where} and accepting TCP/IP connections?"),
-    (r"^No such file or directory",
-     "no PostgreSQL server listens on {where}: is it running? (or give host and port in the URL)"),
+    (
+        r"Connection refused",
+        "connection refused: is a PostgreSQL server running at {where} and accepting TCP/IP connections?",
+    ),
+    (
+        r"^No such file or directory",
+        "no PostgreSQL server listens on {where}: is it running? (or give host and port in the URL)",
+    ),
     (r"timeout expired", "no answer from {where} within {timeout} s: check the host, the port and any firewall"),
     (r"password authentication failed", "{message}: check the user and password in the URL"),
     (r"no password supplied", "{message}: the server wants a password, give it in the URL ({url})"),

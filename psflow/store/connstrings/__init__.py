@@ -31,8 +31,15 @@ from psflow.store.connstrings import postgres, sqlite, sqlserver
 from psflow.store.connstrings.keywords import FORMS, Connection, ConnectionStringError, normalize_key, parse_pairs
 
 __all__ = [
-    "BACKENDS", "Connection", "ConnectionStringError", "absolute_sqlite_url", "detect", "normalize_key",
-    "parse_pairs", "to_url", "written_as_pairs",
+    "BACKENDS",
+    "Connection",
+    "ConnectionStringError",
+    "absolute_sqlite_url",
+    "detect",
+    "normalize_key",
+    "parse_pairs",
+    "to_url",
+    "written_as_pairs",
 ]
 
 BACKENDS = ("sqlite", "postgres", "mssql")
@@ -47,7 +54,6 @@ _SCHEMES = {
 }
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 _SQLITE_SUFFIXES = (".sqlite", ".sqlite3", ".db", ".db3", ".s3db", ".sl3")
-
 
 
 def to_url(text: str, backend: str | None = None) -> Connection:
@@ -95,20 +101,33 @@ def absolute_sqlite_url(url: str, base: Path | str) -> str:
     return f"sqlite:///{file}" + (f"?{query}" if query else "")
 
 
-
 def written_as_pairs(text: str) -> bool:
     """Whether `text` begins `Key=` for a key some connection string has (else it is a path)."""
     first, equals, _ = text.partition("=")
     return bool(equals) and normalize_key(first) in _KNOWN_KEYS
 
 
-
 # ---- which database --------------------------------------------------------------
 
 _MSSQL_MARKERS = {
-    "initialcatalog", "database", "userid", "uid", "user", "integratedsecurity",
-    "trustedconnection", "encrypt", "trustservercertificate", "multipleactiveresultsets", "applicationname",
-    "app", "connecttimeout", "connectiontimeout", "server", "address", "addr", "networkaddress",
+    "initialcatalog",
+    "database",
+    "userid",
+    "uid",
+    "user",
+    "integratedsecurity",
+    "trustedconnection",
+    "encrypt",
+    "trustservercertificate",
+    "multipleactiveresultsets",
+    "applicationname",
+    "app",
+    "connecttimeout",
+    "connectiontimeout",
+    "server",
+    "address",
+    "addr",
+    "networkaddress",
 }
 _POSTGRES_MARKERS = {"host", "username", "sslmode", "searchpath"}
 _SQLITE_ONLY = {"version", "journalmode", "synchronous", "cache", "mode", "foreignkeys", "failifmissing", "filename"}
@@ -162,14 +181,31 @@ def _from_url(text: str, scheme: str, backend: str | None) -> Connection:
             "PostgreSQL (postgresql://…) or MS SQL Server (mssql://…)"
         )
     if backend is not None and found != backend:
-        raise ConnectionStringError(f"--{backend} was given a {_NAMES[found]} URL: use --{found} or --connection-string")
+        raise ConnectionStringError(
+            f"--{backend} was given a {_NAMES[found]} URL: use --{found} or --connection-string"
+        )
     return Connection(text, found)
 
 
-
 _KNOWN_KEYS = (
-    {"datasource", "filename", "provider", "driver", "synchronous", "mode", "password", "integratedsecurity",
-     "trustedconnection", "authentication"}
-    | _MSSQL_MARKERS | _POSTGRES_MARKERS | _SQLITE_ONLY | sqlite.IGNORED
-    | set(sqlserver.ROLES) | sqlserver.IGNORED | set(postgres.ROLES) | postgres.IGNORED
+    {
+        "datasource",
+        "filename",
+        "provider",
+        "driver",
+        "synchronous",
+        "mode",
+        "password",
+        "integratedsecurity",
+        "trustedconnection",
+        "authentication",
+    }
+    | _MSSQL_MARKERS
+    | _POSTGRES_MARKERS
+    | _SQLITE_ONLY
+    | sqlite.IGNORED
+    | set(sqlserver.ROLES)
+    | sqlserver.IGNORED
+    | set(postgres.ROLES)
+    | postgres.IGNORED
 )

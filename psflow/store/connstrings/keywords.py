@@ -31,7 +31,6 @@ class Connection:
     ignored: tuple[str, ...] = ()  # keys as the user wrote them, with no meaning for psflow
 
 
-
 def parse_pairs(text: str) -> list[tuple[str, str]]:
     """`Key=Value;…` as (key, value) pairs, keys as written. Values may be quoted:
     '…' or "…" (the quote doubled inside) or ODBC {…} (`}}` inside); a bare value ends at `;`."""
@@ -51,7 +50,9 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
             )
         key = text[position:equals].strip()
         if not key:
-            raise ConnectionStringError(f"cannot read the connection string: part {len(pairs) + 1} has no key before '='")
+            raise ConnectionStringError(
+                f"cannot read the connection string: part {len(pairs) + 1} has no key before '='"
+            )
         value, position = _value(text, equals + 1, key)
         pairs.append((key, value))
     if not pairs:
@@ -78,7 +79,9 @@ def _value(text: str, position: int, key: str) -> tuple[str, int]:
     position += 1
     while True:
         if position >= size:
-            raise ConnectionStringError(f"cannot read the connection string: the value of {key} has no closing {closing}")
+            raise ConnectionStringError(
+                f"cannot read the connection string: the value of {key} has no closing {closing}"
+            )
         char = text[position]
         if char == closing:
             if position + 1 < size and text[position + 1] == closing:  # doubled: the character itself
@@ -103,7 +106,6 @@ def normalize_key(key: str) -> str:
     return re.sub(r"[\s_]+", "", key).lower()
 
 
-
 def quoted(text: str) -> str:
     """Percent-encode everything but unreserved characters: safe in any URL part."""
     return quote(text, safe="")
@@ -111,4 +113,3 @@ def quoted(text: str) -> str:
 
 def bracketed_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
-

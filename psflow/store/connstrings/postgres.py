@@ -5,20 +5,47 @@ from __future__ import annotations
 from psflow.store.connstrings.keywords import Connection, ConnectionStringError, bracketed_host, quoted
 
 ROLES = {
-    "host": "host", "server": "host", "port": "port",
-    "database": "database", "db": "database",
-    "username": "user", "userid": "user", "user": "user", "uid": "user",
-    "password": "password", "pwd": "password",
-    "sslmode": "sslmode", "timeout": "connect_timeout", "applicationname": "application_name",
+    "host": "host",
+    "server": "host",
+    "port": "port",
+    "database": "database",
+    "db": "database",
+    "username": "user",
+    "userid": "user",
+    "user": "user",
+    "uid": "user",
+    "password": "password",
+    "pwd": "password",
+    "sslmode": "sslmode",
+    "timeout": "connect_timeout",
+    "applicationname": "application_name",
 }
 IGNORED = {
-    "pooling", "minimumpoolsize", "maximumpoolsize", "minpoolsize", "maxpoolsize", "connectionidlelifetime",
-    "connectionpruninginterval", "keepalive", "commandtimeout", "includeerrordetail", "includeerrordetails",
-    "enlist", "trustservercertificate", "provider", "driver",
+    "pooling",
+    "minimumpoolsize",
+    "maximumpoolsize",
+    "minpoolsize",
+    "maxpoolsize",
+    "connectionidlelifetime",
+    "connectionpruninginterval",
+    "keepalive",
+    "commandtimeout",
+    "includeerrordetail",
+    "includeerrordetails",
+    "enlist",
+    "trustservercertificate",
+    "provider",
+    "driver",
 }
 SSLMODES = {
-    "disable": "disable", "allow": "allow", "prefer": "prefer", "require": "require",
-    "verifyca": "verify-ca", "verify-ca": "verify-ca", "verifyfull": "verify-full", "verify-full": "verify-full",
+    "disable": "disable",
+    "allow": "allow",
+    "prefer": "prefer",
+    "require": "require",
+    "verifyca": "verify-ca",
+    "verify-ca": "verify-ca",
+    "verifyfull": "verify-full",
+    "verify-full": "verify-full",
 }
 
 
@@ -66,4 +93,3 @@ def read(keys: dict[str, tuple[str, str]]) -> Connection:
     query = "&".join(f"{name}={quoted(value)}" for name, value in options.items())
     url = f"postgresql://{netloc}/{quoted(database)}" + (f"?{query}" if query else "")
     return Connection(url, "postgres", tuple(ignored))
-

@@ -5,8 +5,20 @@ from __future__ import annotations
 from psflow.store.connstrings.keywords import TRUE, Connection, ConnectionStringError
 
 IGNORED = {
-    "version", "journalmode", "pooling", "cache", "foreignkeys", "failifmissing", "defaulttimeout",
-    "busytimeout", "datetimeformat", "datetimekind", "legacyformat", "pagesize", "cachesize", "maxpoolsize",
+    "version",
+    "journalmode",
+    "pooling",
+    "cache",
+    "foreignkeys",
+    "failifmissing",
+    "defaulttimeout",
+    "busytimeout",
+    "datetimeformat",
+    "datetimekind",
+    "legacyformat",
+    "pagesize",
+    "cachesize",
+    "maxpoolsize",
     "readonly",
 }
 
@@ -45,4 +57,3 @@ def read(keys: dict[str, tuple[str, str]]) -> Connection:
         raise ConnectionStringError(f"Data Source={path} is not a file psflow can keep jobs in: give a file path")
     query = f"?{'&'.join(options)}" if options else ""
     return Connection(f"sqlite:///{path}{query}", "sqlite", tuple(ignored))
-

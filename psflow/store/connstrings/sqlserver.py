@@ -7,11 +7,30 @@ import re
 from psflow.store.connstrings.keywords import FALSE, TRUE, Connection, ConnectionStringError, bracketed_host, quoted
 
 IGNORED = {
-    "multipleactiveresultsets", "persistsecurityinfo", "pooling", "minpoolsize", "maxpoolsize",
-    "connectionlifetime", "loadbalancetimeout", "enlist", "packetsize", "workstationid", "wsid",
-    "multisubnetfailover", "applicationintent", "connectretrycount", "connectretryinterval",
-    "poolblockingperiod", "typesystemversion", "transactionbinding", "ipaddresspreference",
-    "currentlanguage", "language", "failoverpartner", "hostnameincertificate", "serverspn",
+    "multipleactiveresultsets",
+    "persistsecurityinfo",
+    "pooling",
+    "minpoolsize",
+    "maxpoolsize",
+    "connectionlifetime",
+    "loadbalancetimeout",
+    "enlist",
+    "packetsize",
+    "workstationid",
+    "wsid",
+    "multisubnetfailover",
+    "applicationintent",
+    "connectretrycount",
+    "connectretryinterval",
+    "poolblockingperiod",
+    "typesystemversion",
+    "transactionbinding",
+    "ipaddresspreference",
+    "currentlanguage",
+    "language",
+    "failoverpartner",
+    "hostnameincertificate",
+    "serverspn",
     "provider",
 }
 KEYS_READ = (
@@ -79,15 +98,29 @@ def read(keys: dict[str, tuple[str, str]]) -> Connection:
 
 
 ROLES = {
-    "server": "server", "datasource": "server", "address": "server", "addr": "server", "networkaddress": "server",
+    "server": "server",
+    "datasource": "server",
+    "address": "server",
+    "addr": "server",
+    "networkaddress": "server",
     "port": "port",
-    "database": "database", "initialcatalog": "database",
-    "userid": "user", "uid": "user", "user": "user", "username": "user",
-    "password": "password", "pwd": "password",
-    "encrypt": "encrypt", "trustservercertificate": "trust",
-    "connecttimeout": "login_timeout", "connectiontimeout": "login_timeout", "timeout": "login_timeout",
-    "logintimeout": "login_timeout", "commandtimeout": "timeout",
-    "applicationname": "appname", "app": "appname",
+    "database": "database",
+    "initialcatalog": "database",
+    "userid": "user",
+    "uid": "user",
+    "user": "user",
+    "username": "user",
+    "password": "password",
+    "pwd": "password",
+    "encrypt": "encrypt",
+    "trustservercertificate": "trust",
+    "connecttimeout": "login_timeout",
+    "connectiontimeout": "login_timeout",
+    "timeout": "login_timeout",
+    "logintimeout": "login_timeout",
+    "commandtimeout": "timeout",
+    "applicationname": "appname",
+    "app": "appname",
     "driver": "driver",
 }
 
@@ -115,7 +148,9 @@ def _server(server: str, port_key: str | None) -> tuple[str, int | None, str | N
     if comma or port_key is not None:
         text = port_text.strip() if comma else (port_key or "").strip()
         if not text.isdigit() or not 0 < int(text) < 65536:
-            raise ConnectionStringError(f"bad port {text!r} for SQL Server: write Server=HOST,PORT (a number up to 65535)")
+            raise ConnectionStringError(
+                f"bad port {text!r} for SQL Server: write Server=HOST,PORT (a number up to 65535)"
+            )
         if comma and port_key is not None and port_key.strip() != text:
             raise ConnectionStringError(f"two ports given for SQL Server ({text} and Port={port_key}): give one")
         port = int(text)
@@ -169,4 +204,3 @@ def _encryption(
         else:
             ignored.append(_key_of(keys, "trust"))  # without encryption there is no certificate to trust
     return options
-

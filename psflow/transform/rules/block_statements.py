@@ -13,7 +13,7 @@ def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
         if not header.calls:  # `block "N":` whose `block` is not psflow's: it would run every time
             yield plan.error(
                 header.node,
-                "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`",
+                '`block` here is a name of this script, not psflow\'s: rename it to use `block "Name":`',
                 fix="rename the script's own `block`, so that `block \"Name\":` is psflow's",
                 fix_when_raised="omitted",
             )

@@ -26,7 +26,10 @@ def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
         same.append(block)
         if first is not None:
             yield Diagnostic(
-                "error", plan.filename, block.site.line, block.column,
+                "error",
+                plan.filename,
+                block.site.line,
+                block.column,
                 f"block name {name!r} is used twice on one path (first at line {first.line}): "
                 "when both run in one attempt, the second fails",
                 fix=f"give each block its own name (e.g. {name + '-2'!r}), or put them in different branches "

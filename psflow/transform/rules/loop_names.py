@@ -15,7 +15,10 @@ def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
             continue
         example = name.replace("{", "{{").replace("}", "}}") + "-{" + (loop.variable or "i") + "}"
         yield Diagnostic(
-            "warning", plan.filename, block.site.line, block.column,
+            "warning",
+            plan.filename,
+            block.site.line,
+            block.column,
             f"block name {name!r} is the same on every pass of the loop at line {loop.line}: "
             "the second pass reaches it again and fails",
             fix=f'give each pass its own name, e.g. block(f"{example}")',

@@ -20,10 +20,19 @@ from psflow.transform.reads import reads
 from psflow.transform.scopes import Scope
 
 # Calls whose result differs on every attempt (qualified names; a module prefix ends with ".").
-NONDETERMINISTIC = frozenset({
-    "datetime.datetime.now", "datetime.datetime.utcnow", "datetime.datetime.today", "datetime.date.today",
-    "time.time", "time.time_ns", "uuid.uuid1", "uuid.uuid4", "os.urandom",
-})
+NONDETERMINISTIC = frozenset(
+    {
+        "datetime.datetime.now",
+        "datetime.datetime.utcnow",
+        "datetime.datetime.today",
+        "datetime.date.today",
+        "time.time",
+        "time.time_ns",
+        "uuid.uuid1",
+        "uuid.uuid4",
+        "os.urandom",
+    }
+)
 NONDETERMINISTIC_MODULES = ("random.", "secrets.")
 REPEATABLE = frozenset({"random.Random", "random.seed", "random.getstate", "random.setstate", "random.SystemRandom"})
 
@@ -39,7 +48,10 @@ def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
         found = _source_of(plan, decider.test, decider.scope, tainted)
         if found is not None:
             yield Diagnostic(
-                "warning", plan.filename, decider.line, decider.column,
+                "warning",
+                plan.filename,
+                decider.line,
+                decider.column,
                 f"this {decider.keyword} test uses {_describe(found)}, which differs on every attempt, "
                 "and decides which blocks run: a resumed job may take another path",
                 fix="compute the value inside a block, so it is saved and the same on every attempt",
@@ -50,7 +62,10 @@ def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
         found = _source_of(plan, block.name, block.scope, tainted)
         if found is not None:
             yield Diagnostic(
-                "warning", plan.filename, block.line, block.column,
+                "warning",
+                plan.filename,
+                block.line,
+                block.column,
                 f"block name {block.site.name} uses {_describe(found)}, which differs on every attempt: "
                 "a resumed job will not find the block it completed, and runs it again",
                 fix="compute the value inside a block (or from the job's arguments), "
@@ -97,7 +112,7 @@ def _source_of(
 
 
 def _nondeterministic(plan: ScriptPlan, call: cst.Call) -> str | None:
-    """"random.choice()" for a call whose result differs on every attempt; None otherwise."""
+    """ "random.choice()" for a call whose result differs on every attempt; None otherwise."""
     found = None
     for name in sorted(plan.qualified_names(call.func)):
         if name in NONDETERMINISTIC or (name.startswith(NONDETERMINISTIC_MODULES) and name not in REPEATABLE):
@@ -106,7 +121,7 @@ def _nondeterministic(plan: ScriptPlan, call: cst.Call) -> str | None:
 
 
 def _describe(found: tuple[str | None, str]) -> str:
-    """"random.random()", or "`pick` (from random.choice() at line 4)"."""
+    """ "random.random()", or "`pick` (from random.choice() at line 4)"."""
     via, source = found
     return source if via is None else f"`{via}` (from {source})"
 

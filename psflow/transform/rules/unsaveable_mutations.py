@@ -19,11 +19,30 @@ from psflow.transform.plan import ScriptPlan
 from psflow.transform.scopes import Binding, Scope
 
 # Last part of the name of a call that obviously returns a handle psflow's codec cannot save.
-HANDLE_MAKERS = frozenset({
-    "open", "connect", "create_connection", "socket", "socketpair", "cursor", "urlopen", "Popen",
-    "TemporaryFile", "NamedTemporaryFile", "SpooledTemporaryFile", "ZipFile", "TarFile",
-    "Lock", "RLock", "Condition", "Semaphore", "Event", "Thread", "Session",
-})
+HANDLE_MAKERS = frozenset(
+    {
+        "open",
+        "connect",
+        "create_connection",
+        "socket",
+        "socketpair",
+        "cursor",
+        "urlopen",
+        "Popen",
+        "TemporaryFile",
+        "NamedTemporaryFile",
+        "SpooledTemporaryFile",
+        "ZipFile",
+        "TarFile",
+        "Lock",
+        "RLock",
+        "Condition",
+        "Semaphore",
+        "Event",
+        "Thread",
+        "Session",
+    }
+)
 
 
 def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
@@ -44,7 +63,10 @@ def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
                 continue
             reported.add((owner, name))
             yield Diagnostic(
-                "warning", plan.filename, block.site.line, block.column,
+                "warning",
+                plan.filename,
+                block.site.line,
+                block.column,
                 f"block {block.site.label()} changes `{name}` in place, but `{name}` ({what[0]} at line "
                 f"{what[1]}) is not a list, dict, set, bytearray or dataclass: psflow cannot save the change, "
                 f"and a replay leaves `{name}` as it was before the block",
@@ -68,7 +90,7 @@ def _unsaveable(plan: ScriptPlan, binding: Binding) -> str | None:
 
 
 def _handle_maker(plan: ScriptPlan, call: cst.Call) -> str | None:
-    """"open()" for a call that makes a handle, as its qualified name (or its callee) says; None otherwise."""
+    """ "open()" for a call that makes a handle, as its qualified name (or its callee) says; None otherwise."""
     names = plan.qualified_names(call.func)
     short = callee(call.func)
     last = {name.rsplit(".", 1)[-1] for name in names} | ({short.rsplit(".", 1)[-1]} if short else set())

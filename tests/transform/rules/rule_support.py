@@ -16,9 +16,7 @@ def text(source: str) -> str:
 
 def found(source: str, severity: str) -> list[tuple[int, str]]:
     """(line, message) of each diagnostic of `severity` that `psflow check` reports for `source`."""
-    return [
-        (d.line, d.message) for d in check_script(text(source), "flow.py").diagnostics if d.severity == severity
-    ]
+    return [(d.line, d.message) for d in check_script(text(source), "flow.py").diagnostics if d.severity == severity]
 
 
 def errors(source: str) -> list[tuple[int, str]]:

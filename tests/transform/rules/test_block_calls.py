@@ -43,7 +43,8 @@ def test_bad_block_names(source: str, expected: list[tuple[int, int, str]]) -> N
             (3, 36, "backoff must be seconds (0 or more) or a timedelta, not a negative number"),
         ),
         pytest.param(
-            'block("A", retry=2)', (3, 17, "block() has no option 'retry'; its options are retries=, backoff= and timeout="),
+            'block("A", retry=2)',
+            (3, 17, "block() has no option 'retry'; its options are retries=, backoff= and timeout="),
         ),
         pytest.param('block("A", **options)', (3, 17, "write the block's name and options out in full, not `**…`")),
         pytest.param(
@@ -57,7 +58,8 @@ def test_bad_block_names(source: str, expected: list[tuple[int, int, str]]) -> N
             (3, 25, "timeout must be seconds (more than 0), a timedelta or None, not a negative number"),
         ),
         pytest.param(
-            'block("A", timeout="10m")', (3, 25, "timeout must be seconds (more than 0), a timedelta or None, not a str")
+            'block("A", timeout="10m")',
+            (3, 25, "timeout must be seconds (more than 0), a timedelta or None, not a str"),
         ),
     ],
 )
@@ -94,32 +96,46 @@ def test_only_the_first_kind_of_problem_in_a_call_is_reported() -> None:
     ("source", "message", "fix"),
     [
         pytest.param(
-            "with block(1): pass", "block name must be a str, not int",
-            'name the block with a str: block("Step1"), or block(f"step-{item}") in a loop', id="not-a-str",
+            "with block(1): pass",
+            "block name must be a str, not int",
+            'name the block with a str: block("Step1"), or block(f"step-{item}") in a loop',
+            id="not-a-str",
         ),
         pytest.param(
-            "with block(): pass", 'a block needs exactly one name: block("Name")',
-            'give the block one name: block("Step1")', id="no-name",
+            "with block(): pass",
+            'a block needs exactly one name: block("Name")',
+            'give the block one name: block("Step1")',
+            id="no-name",
         ),
         pytest.param(
-            'with block("A", retry=2): pass', "block() has no option 'retry'",
-            "its options are retries=, backoff= and timeout=", id="unknown-option",
+            'with block("A", retry=2): pass',
+            "block() has no option 'retry'",
+            "its options are retries=, backoff= and timeout=",
+            id="unknown-option",
         ),
         pytest.param(
-            'with block("A", retries=-1):\n    pass', "retries must be an int of 0 or more, not a negative number",
-            "give retries= how many times to try again, such as 3", id="retries",
+            'with block("A", retries=-1):\n    pass',
+            "retries must be an int of 0 or more, not a negative number",
+            "give retries= how many times to try again, such as 3",
+            id="retries",
         ),
         pytest.param(
-            'with block("A", backoff=True):\n    pass', "backoff must be seconds (0 or more) or a timedelta, not True",
-            "give backoff= the seconds to wait before the first retry, such as 2.0", id="backoff",
+            'with block("A", backoff=True):\n    pass',
+            "backoff must be seconds (0 or more) or a timedelta, not True",
+            "give backoff= the seconds to wait before the first retry, such as 2.0",
+            id="backoff",
         ),
         pytest.param(
-            'with block("A", timeout=0):\n    pass', "timeout must be seconds (more than 0), a timedelta or None, not 0",
-            "give timeout= the most seconds one run of the body may take, such as 600", id="timeout",
+            'with block("A", timeout=0):\n    pass',
+            "timeout must be seconds (more than 0), a timedelta or None, not 0",
+            "give timeout= the most seconds one run of the body may take, such as 600",
+            id="timeout",
         ),
         pytest.param(
-            'with block("A", retries=1): pass', "a block with retries needs its body on the lines below the `with`",
-            "put the body on its own indented lines", id="retried-body",
+            'with block("A", retries=1): pass',
+            "a block with retries needs its body on the lines below the `with`",
+            "put the body on its own indented lines",
+            id="retried-body",
         ),
     ],
 )

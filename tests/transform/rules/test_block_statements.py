@@ -31,7 +31,7 @@ from psflow.transform import check_script
             block "a":
                 pass
             """,
-            (2, 1, "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`"),
+            (2, 1, '`block` here is a name of this script, not psflow\'s: rename it to use `block "Name":`'),
             id="shorthand-with-a-user-block",
         ),
     ],
@@ -44,16 +44,22 @@ def test_refused(source: str, expected: tuple[int, int, str]) -> None:
     ("source", "message", "fix"),
     [
         pytest.param(
-            'with block("a"), block("b"): pass', "one block per `with` statement", "nest them instead", id="two",
+            'with block("a"), block("b"): pass',
+            "one block per `with` statement",
+            "nest them instead",
+            id="two",
         ),
         pytest.param(
-            'async def g():\n    async with block("a"):\n        pass\n', "`async with block(...)` is not supported",
-            "use a plain `with`", id="async",
+            'async def g():\n    async with block("a"):\n        pass\n',
+            "`async with block(...)` is not supported",
+            "use a plain `with`",
+            id="async",
         ),
         pytest.param(
             'block = make_block\nblock "a":\n    pass\n',
-            "`block` here is a name of this script, not psflow's: rename it to use `block \"Name\":`",
-            "rename the script's own `block`, so that `block \"Name\":` is psflow's", id="shadowed",
+            '`block` here is a name of this script, not psflow\'s: rename it to use `block "Name":`',
+            "rename the script's own `block`, so that `block \"Name\":` is psflow's",
+            id="shadowed",
         ),
     ],
 )

@@ -17,20 +17,21 @@ TWICE = "block name 'A' is used twice on one path (first at line {}): when both 
         pytest.param(
             'if x:\n    with block("A"): pass\nwith block("A"): pass\n', [(3, TWICE.format(2))], id="if-then-after"
         ),
+        pytest.param('with block("A"):\n    with block("A"): pass\n', [(2, TWICE.format(1))], id="nested"),
         pytest.param(
-            'with block("A"):\n    with block("A"): pass\n', [(2, TWICE.format(1))], id="nested"
-        ),
-        pytest.param(
-            'try:\n    with block("A"): pass\nexcept E:\n    with block("A"): pass\n', [(4, TWICE.format(2))],
+            'try:\n    with block("A"): pass\nexcept E:\n    with block("A"): pass\n',
+            [(4, TWICE.format(2))],
             id="try-body-and-handler",
         ),
         pytest.param(
-            'def f():\n    with block("A"): pass\n    if x:\n        with block("A"): pass\n', [(4, TWICE.format(2))],
+            'def f():\n    with block("A"): pass\n    if x:\n        with block("A"): pass\n',
+            [(4, TWICE.format(2))],
             id="in-one-function",
         ),
         pytest.param(
             'block "A":\n    pass\nblock "A":\n    pass\nblock "A":\n    pass\n',
-            [(3, TWICE.format(1)), (5, TWICE.format(1))], id="each-repeat-once",
+            [(3, TWICE.format(1)), (5, TWICE.format(1))],
+            id="each-repeat-once",
         ),
     ],
 )

@@ -23,10 +23,24 @@ def test_literal_name_inside_a_loop_is_a_warning_with_the_loop_variable_in_the_f
         "flow.py",
     )
     assert [(d.line, d.column, d.message, d.fix) for d in result.diagnostics] == [
-        (2, 16, ("block name 'Deploy' is the same on every pass of the loop at line 1: "
-         "the second pass reaches it again and fails"), 'give each pass its own name, e.g. block(f"Deploy-{host}")'),
-        (5, 11, ("block name 'Poll' is the same on every pass of the loop at line 4: "
-         "the second pass reaches it again and fails"), 'give each pass its own name, e.g. block(f"Poll-{i}")'),
+        (
+            2,
+            16,
+            (
+                "block name 'Deploy' is the same on every pass of the loop at line 1: "
+                "the second pass reaches it again and fails"
+            ),
+            'give each pass its own name, e.g. block(f"Deploy-{host}")',
+        ),
+        (
+            5,
+            11,
+            (
+                "block name 'Poll' is the same on every pass of the loop at line 4: "
+                "the second pass reaches it again and fails"
+            ),
+            'give each pass its own name, e.g. block(f"Poll-{i}")',
+        ),
     ]
 
 

@@ -39,8 +39,13 @@ def test_raised_errors_come_in_line_order() -> None:
 
 def test_one_rule_per_module_each_a_function() -> None:
     assert [rule.__module__.rsplit(".", 1)[-1] for rule in RULES] == [
-        "block_statements", "block_calls", "unsupported", "duplicate_names",
-        "loop_names", "nondeterminism", "unsaveable_mutations",
+        "block_statements",
+        "block_calls",
+        "unsupported",
+        "duplicate_names",
+        "loop_names",
+        "nondeterminism",
+        "unsaveable_mutations",
     ]
 
 
@@ -61,7 +66,9 @@ def test_warnings_do_not_stop_compiling_and_come_in_line_order() -> None:
         "flow.py",
     )
     assert [(w.line, w.column, w.severity) for w in compiled.warnings] == [
-        (4, 16, "warning"), (4, 16, "warning"), (6, 4, "warning")
+        (4, 16, "warning"),
+        (4, 16, "warning"),
+        (6, 4, "warning"),
     ]
     assert compiled.warnings[0].message.startswith("block name 'Deploy' is the same on every pass")
     assert compiled.warnings[1].message.startswith("block 'Deploy' changes `fh` in place")
@@ -82,8 +89,12 @@ def test_rewriter_errors_are_reported_with_a_fix_and_the_sites_found() -> None:
         "flow.py",
     )
     assert [(d.line, d.severity, d.message, d.fix) for d in result.diagnostics] == [
-        (1, "error", "block name must be a str, not int",
-         'name the block with a str: block("Step1"), or block(f"step-{item}") in a loop'),
+        (
+            1,
+            "error",
+            "block name must be a str, not int",
+            'name the block with a str: block("Step1"), or block(f"step-{item}") in a loop',
+        ),
         (4, "error", "a function defined inside a block cannot be saved", "define it before the block"),
     ]
     assert [site.name for site in result.sites] == ["B"]

@@ -18,35 +18,42 @@ def _changes(name: str, what: str, line: int, block: str = "'A'") -> str:
     ("source", "expected"),
     [
         pytest.param(
-            'log = open("run.log", "a")\nwith block("A"):\n    log.write("x")\n', [(2, _changes("log", "open()", 1))],
+            'log = open("run.log", "a")\nwith block("A"):\n    log.write("x")\n',
+            [(2, _changes("log", "open()", 1))],
             id="open",
         ),
         pytest.param(
             'import socket as so\ns = so.socket()\nwith block("A"):\n    s.connect(addr)\n',
-            [(3, _changes("s", "socket.socket()", 2))], id="socket-alias",
+            [(3, _changes("s", "socket.socket()", 2))],
+            id="socket-alias",
         ),
         pytest.param(
             'from sqlite3 import connect\ndb = connect("x")\nwith block("A"):\n    db.execute("q")\n',
-            [(3, _changes("db", "sqlite3.connect()", 2))], id="from-import",
+            [(3, _changes("db", "sqlite3.connect()", 2))],
+            id="from-import",
         ),
         pytest.param(
             'f = lambda: 1\nwith block("A"):\n    f.calls = 1\n', [(2, _changes("f", "a lambda", 1))], id="lambda"
         ),
         pytest.param(
-            'with open(p) as fh:\n    with block("A"):\n        fh.seek(0)\n', [(2, _changes("fh", "open()", 1))],
+            'with open(p) as fh:\n    with block("A"):\n        fh.seek(0)\n',
+            [(2, _changes("fh", "open()", 1))],
             id="with-as",
         ),
         pytest.param(
             'def f():\n    cur = conn.cursor()\n    with block("A"):\n        cur.execute("q")\n',
-            [(3, _changes("cur", "conn.cursor()", 2))], id="method-in-function",
+            [(3, _changes("cur", "conn.cursor()", 2))],
+            id="method-in-function",
         ),
         pytest.param(
-            'db = pool[0].cursor()\nwith block("A"):\n    db.execute("q")\n', [(2, _changes("db", "cursor()", 1))],
+            'db = pool[0].cursor()\nwith block("A"):\n    db.execute("q")\n',
+            [(2, _changes("db", "cursor()", 1))],
             id="method-of-no-name",
         ),
         pytest.param(
             'fh = open(p)\nwith block("A"):\n    with block("B"):\n        fh.write("x")\n',
-            [(2, _changes("fh", "open()", 1))], id="nested-reported-once",
+            [(2, _changes("fh", "open()", 1))],
+            id="nested-reported-once",
         ),
     ],
 )

@@ -17,7 +17,9 @@ from psflow.transform import check_script, compile_script
                 block "a":
                     yield 1
             """,
-            3, 9, "`yield` inside a block cannot be replayed; move it out of the block",
+            3,
+            9,
+            "`yield` inside a block cannot be replayed; move it out of the block",
             id="yield",
         ),
         pytest.param(
@@ -26,7 +28,9 @@ from psflow.transform import check_script, compile_script
                 with block("a"):
                     x = yield
             """,
-            3, 13, "`yield` inside a block cannot be replayed; move it out of the block",
+            3,
+            13,
+            "`yield` inside a block cannot be replayed; move it out of the block",
             id="yield-expression",
         ),
         pytest.param(
@@ -35,7 +39,9 @@ from psflow.transform import check_script, compile_script
                 with block("a"):
                     await x
             """,
-            3, 9, "`await` inside a block is not supported yet; move it out of the block",
+            3,
+            9,
+            "`await` inside a block is not supported yet; move it out of the block",
             id="await",
         ),
         pytest.param(
@@ -45,7 +51,9 @@ from psflow.transform import check_script, compile_script
                     async for x in y:
                         pass
             """,
-            3, 9, "`async for` inside a block is not supported yet; move it out of the block",
+            3,
+            9,
+            "`async for` inside a block is not supported yet; move it out of the block",
             id="async-for",
         ),
         pytest.param(
@@ -55,7 +63,9 @@ from psflow.transform import check_script, compile_script
                     async with lock:
                         pass
             """,
-            3, 9, "`async with` inside a block is not supported yet; move it out of the block",
+            3,
+            9,
+            "`async with` inside a block is not supported yet; move it out of the block",
             id="async-with-inside",
         ),
         pytest.param(
@@ -64,7 +74,9 @@ from psflow.transform import check_script, compile_script
                 def helper():
                     pass
             """,
-            2, 5, "a function defined inside a block cannot be saved; define it before the block",
+            2,
+            5,
+            "a function defined inside a block cannot be saved; define it before the block",
             id="def",
         ),
         pytest.param(
@@ -73,7 +85,9 @@ from psflow.transform import check_script, compile_script
                 class Helper:
                     pass
             """,
-            2, 5, "a class defined inside a block cannot be saved; define it before the block",
+            2,
+            5,
+            "a class defined inside a block cannot be saved; define it before the block",
             id="class",
         ),
         pytest.param(
@@ -81,7 +95,9 @@ from psflow.transform import check_script, compile_script
             with block("a"):
                 from os.path import *
             """,
-            2, 5, "`from … import *` inside a block binds unknown names; import them by name",
+            2,
+            5,
+            "`from … import *` inside a block binds unknown names; import them by name",
             id="import-star",
         ),
     ],
@@ -97,7 +113,8 @@ def test_yield_inside_a_lambda_belongs_to_the_lambda() -> None:
 def test_psflow_check_shows_the_fix_apart() -> None:
     [diagnostic] = check_script(text('block "A":\n    def helper():\n        pass\n'), "flow.py").diagnostics
     assert (diagnostic.message, diagnostic.fix) == (
-        "a function defined inside a block cannot be saved", "define it before the block"
+        "a function defined inside a block cannot be saved",
+        "define it before the block",
     )
 
 
@@ -115,7 +132,7 @@ def test_each_block_it_is_in_reports_it() -> None:
 
 
 def test_reported_also_when_the_block_call_is_refused() -> None:
-    assert raised('with block(1):\n    def helper():\n        pass\n') == [
+    assert raised("with block(1):\n    def helper():\n        pass\n") == [
         (1, 12, "block name must be a str, not int"),
         (2, 5, "a function defined inside a block cannot be saved; define it before the block"),
     ]
