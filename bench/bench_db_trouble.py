@@ -52,7 +52,7 @@ def release_delay(path: Path, store: Store, held: float) -> float:
 
     thread = threading.Thread(target=release)
     thread.start()
-    store.set_cwd("job", 1, "/tmp")  # a fenced write: waits for the lock
+    store.set_live_output("job", 1, "bench\n")  # a fenced write: waits for the lock
     done = time.perf_counter()
     thread.join()
     holder.close()

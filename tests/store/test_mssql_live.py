@@ -34,6 +34,7 @@ URL = os.environ.get("PSFLOW_TEST_MSSQL", "")
 pytestmark = pytest.mark.skipif(not URL, reason="PSFLOW_TEST_MSSQL names no MS SQL Server")
 PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 RUNNER = Runner("server1", 4242, 60)
+SIGNATURE = "ed25519:0123456789abcdef:" + "A" * 86 + "=="  # the form psflow.signing writes
 
 
 @pytest.fixture
@@ -251,9 +252,62 @@ def test_lease_and_source_updates_are_fenced_by_the_attempt(store):
     assert store.renew_lease("l1", 1, 600) is True
     assert store.get_job("l1").lease_until > time.time() + 500
     assert store.renew_lease("l1", 2, 600) is False  # not the attempt that holds the job
-    assert store.update_source("l1", 1, "print('v2')\n", "1" * 64) is True
-    assert store.update_source("l1", 2, "print('v3')\n", "2" * 64) is False
-    assert store.job_source("l1") == "print('v2')\n" and store.get_job("l1").source_sha256 == "1" * 64
+    assert store.update_source("l1", 1, "print('v2')\n", "1" * 64, signature=SIGNATURE) is True
+    assert store.update_source("l1", 2, "print('v3')\n", "2" * 64, signature="forged") is False
+    assert store.job_source("l1") == "print('v2')\n"
+    assert (store.get_job("l1").source_sha256, store.get_job("l1").signature) == ("1" * 64, SIGNATURE)
+    moved = {"script": "<workflow nightly v2>", "source": "print(2)\n", "source_sha256": "2" * 64}
+    assert store.move_to_version("l1", 2, version=2, **moved, signature="forged") is False
+    assert store.move_to_version("l1", 1, version=2, **moved, signature=SIGNATURE + "2") is True
+    job = store.get_job("l1")
+    assert (job.workflow_version, job.script, job.source_sha256, job.signature) == (
+        2,
+        "<workflow nightly v2>",
+        "2" * 64,
+        SIGNATURE + "2",
+    )
+    assert store.job_source("l1") == "print(2)\n"
+
+
+# ---- signatures (schema 4) ---------------------------------------------------------------------
+
+
+def test_a_job_keeps_its_variable_names_and_signature_and_an_admin_signs_it_as_read(store):
+    job = create(store, "s1", env=("API_TOKEN", "DB_PASSWORD"), sign=lambda job, source: SIGNATURE)
+    assert (job.env, job.signature) == (("API_TOKEN", "DB_PASSWORD"), SIGNATURE)
+    assert store.get_job("s1") == job
+    unsigned = create(store, "s2")
+    assert store.get_job("s2") == unsigned and (unsigned.env, unsigned.signature) == ((), None)
+    assert scalar(store.db, "SELECT [env] FROM [psflow_job] WHERE [id] = N's2'") is None
+    store.finish_attempt("s2", 1, status="Waiting", reason=None)
+    read = store.get_job("s2")
+    assert store.sign_job(unsigned, SIGNATURE, cwd="/srv") is False  # it changed since: nothing written
+    assert store.get_job("s2").signature is None
+    assert store.sign_job(read, SIGNATURE, cwd="/srv") is True
+    assert (store.get_job("s2").signature, store.get_job("s2").cwd) == (SIGNATURE, "/srv")
+
+
+def test_a_workflow_version_keeps_its_signature(store):
+    first, _ = store.register_workflow(
+        "nightly", source="print(1)\n", source_sha256="1" * 64, script="/srv/nightly.py", host="server1", user="ops"
+    )
+    second, _ = store.register_workflow(
+        "nightly",
+        source="print(2)\n",
+        source_sha256="2" * 64,
+        script="/srv/nightly.py",
+        host="server1",
+        user="ops",
+        sign=lambda name, version, source: f"{SIGNATURE}|{name} v{version}",
+    )
+    assert (first.signature, second.signature) == (None, f"{SIGNATURE}|nightly v2")
+    assert store.workflow("nightly") == second
+    assert store.sign_workflow("nightly", 1, SIGNATURE) is True
+    assert store.sign_workflow("nightly", 9, SIGNATURE) is False
+    assert [version.signature for version in store.workflow_versions("nightly")] == [
+        SIGNATURE,
+        f"{SIGNATURE}|nightly v2",
+    ]
 
 
 # ---- attempts -------------------------------------------------------------------------------
@@ -268,18 +322,29 @@ def test_attempts_start_and_finish_in_one_transaction(store):
     assert store.claim_job(store.get_job("a1"), second) is True
     assert store.start_attempt("a1", 2, second, source_sha256="1" * 64) is True
     assert store.finish_attempt("a1", 1, status="Failed", reason="late") is False  # attempt 1 lost the job
-    assert store.finish_attempt(
-        "a1", 2, status="Waiting", reason="approval pending", waits_for="approved", output="bye\n"
-    ) is True
+    assert (
+        store.finish_attempt("a1", 2, status="Waiting", reason="approval pending", waits_for="approved", output="bye\n")
+        is True
+    )
     first, last = store.attempts("a1")
     assert (first.number, first.outcome, first.reason) == (1, "Waiting", "sleeping")
     assert (last.number, last.outcome, last.reason, last.host, last.pid, last.source_sha256, last.output) == (
-        2, "Waiting", "approval pending", "server2", 7, "1" * 64, "bye\n",
+        2,
+        "Waiting",
+        "approval pending",
+        "server2",
+        7,
+        "1" * 64,
+        "bye\n",
     )
     assert last.ended_at >= last.started_at
     job = store.get_job("a1")
     assert (job.status, job.reason, job.lease_until, job.waits_for, job.due_at) == (
-        "Waiting", "approval pending", None, "approved", None,
+        "Waiting",
+        "approval pending",
+        None,
+        "approved",
+        None,
     )
     assert store.attempts("nope") == []
 
@@ -287,9 +352,9 @@ def test_attempts_start_and_finish_in_one_transaction(store):
 def test_nested_atomic_rolls_back_only_the_inner_part(store):
     create(store, "n1")
     with store.db.atomic():
-        store.update_source("n1", 1, "outer", "1" * 64)
+        store.update_source("n1", 1, "outer", "1" * 64, signature=SIGNATURE)
         with pytest.raises(RuntimeError), store.db.atomic():
-            store.update_source("n1", 1, "inner", "2" * 64)
+            store.update_source("n1", 1, "inner", "2" * 64, signature=SIGNATURE)
             raise RuntimeError
     assert store.job_source("n1") == "outer"
 

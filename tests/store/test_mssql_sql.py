@@ -72,6 +72,7 @@ JOB_ID = "abc_123def"  # `_` is a LIKE wildcard: find_job must escape it
 TABLES = ["psflow_attempt", "psflow_block", "psflow_job", "psflow_schema_version", "psflow_signal", "psflow_workflow"]
 TABLES_V1 = ["psflow_attempt", "psflow_block", "psflow_job", "psflow_schema_version"]
 NOW = 1_767_225_600.25
+SIGNATURE = "ed25519:0123456789abcdef:" + "A" * 86 + "=="  # the form psflow.signing writes
 
 
 # ---- the fake connection -------------------------------------------------------
@@ -166,6 +167,8 @@ JOB_ROW = {
     "workflow_version": None,
     "cwd": "/srv",
     "live_output": "2 of 3 rows\n",
+    "env": '["API_TOKEN"]',
+    "signature": SIGNATURE,
 }
 ROWS = {
     "psflow_job": JOB_ROW,
@@ -223,6 +226,7 @@ ROWS = {
         "created_at": NOW,
         "host": "server1",
         "user": "ops",
+        "signature": SIGNATURE,
     },
 }
 
@@ -598,9 +602,12 @@ def test_store_connects_and_checks_the_schema_on_first_use_only(server):
     """A Store touches nothing until used; its first call connects and checks the schema, once."""
     store = fake_store(server)
     assert server.log == [] and store.db.is_closed()
-    store.update_source(JOB_ID, 1, "x", "1" * 64)
-    store.update_source(JOB_ID, 1, "y", "2" * 64)
-    update = "UPDATE [psflow_job] SET [source] = {p}, [source_sha256] = {p} WHERE ((([psflow_job].[id] = {p}) "
+    store.update_source(JOB_ID, 1, "x", "1" * 64, signature=SIGNATURE)
+    store.update_source(JOB_ID, 1, "y", "2" * 64, signature=SIGNATURE)
+    update = (
+        "UPDATE [psflow_job] SET [source] = {p}, [source_sha256] = {p}, [signature] = {p} "
+        "WHERE ((([psflow_job].[id] = {p}) "
+    )
     assert_statements(server.log, *_CONNECT, *_SCHEMA_CHECK, update, update)
     check_all(server.log)
 
@@ -697,6 +704,11 @@ _UPGRADE_2_TO_3 = (
     "UPDATE psflow_job SET due_at = updated_at WHERE due_at IS NULL AND status NOT IN ({p}, {p}, {p})",
     "UPDATE psflow_job SET due_at = lease_until WHERE status = {p}",
 )
+_UPGRADE_3_TO_4 = (
+    f"ALTER TABLE [psflow_job] ADD [env] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_job] ADD [signature] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_workflow] ADD [signature] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
+)
 _UNDER_THE_SCHEMA_LOCK = (
     "BEGIN TRANSACTION",
     "EXEC sp_getapplock @Resource = N'psflow_schema'",
@@ -719,6 +731,15 @@ def v1_database(server: FakeServer) -> mssql.MssqlDatabase:
 def v2_database(server: FakeServer) -> mssql.MssqlDatabase:
     """A connected database with schema 2's tables (all of today's, fewer columns); the log starts empty."""
     server.schema_version = 2
+    db = open_fake(server)
+    server.log.clear()
+    return db
+
+
+@pytest.fixture
+def v3_database(server: FakeServer) -> mssql.MssqlDatabase:
+    """A connected database with schema 3's tables (no signatures yet); the log starts empty."""
+    server.schema_version = 3
     db = open_fake(server)
     server.log.clear()
     return db
@@ -753,6 +774,7 @@ def test_upgrade_from_schema_1_in_one_transaction(v1_database, server: FakeServe
         *_UNDER_THE_SCHEMA_LOCK,
         *_UPGRADE_1_TO_2,
         *_UPGRADE_2_TO_3,
+        *_UPGRADE_3_TO_4,
         "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
@@ -770,6 +792,7 @@ def test_upgrade_from_schema_2_in_one_transaction(v2_database, server: FakeServe
         server.log,
         *_UNDER_THE_SCHEMA_LOCK,
         *_UPGRADE_2_TO_3,
+        *_UPGRADE_3_TO_4,
         "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
@@ -780,20 +803,43 @@ def test_upgrade_from_schema_2_in_one_transaction(v2_database, server: FakeServe
     check_all(server.log)
 
 
+def test_upgrade_from_schema_3_adds_the_signature_columns(v3_database, server: FakeServer):
+    """Schema 4: nullable columns only (rows from before stay unsigned, and are refused until signed)."""
+    assert upgrade(v3_database, bind_tables(v3_database)) == (3, SCHEMA_VERSION)
+    assert_statements(
+        server.log,
+        *_UNDER_THE_SCHEMA_LOCK,
+        *_UPGRADE_3_TO_4,
+        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
+        "COMMIT TRANSACTION",
+    )
+    assert server.log[-2].params == (SCHEMA_VERSION,)
+    check_all(server.log)
+
+
 def test_upgraded_schema_is_declared_as_a_fresh_one(v1_database, server: FakeServer):
-    """Each added column and created table reads exactly as CREATE TABLE declares it in a new database."""
+    """Each added column and created table reads exactly as CREATE TABLE declares it in a new database
+    (a table one step creates, with the columns later steps add to it: a fresh table declares those last)."""
     upgrade(v1_database, bind_tables(v1_database))
     upgraded = starts(server.log)
     server.log.clear()
     server.tables = []
     ensure_schema(v1_database, bind_tables(v1_database))
     fresh = " ".join(starts(server.log))
+    created: dict[str, str] = {}
     for sql in upgraded:
-        if sql.startswith("ALTER TABLE") and " ADD " in sql:
-            column = sql.split(" ADD ", 1)[1]
+        if added := re.match(r"ALTER TABLE \[(\w+)\] ADD (.*)", sql):
+            table, column = added.groups()
             assert column.replace(" NULL", "") in fresh or column.replace(" NULL", " NOT NULL") in fresh, column
-        if sql.startswith(("IF OBJECT_ID(N'[psflow_signal]", "IF OBJECT_ID(N'[psflow_workflow]", "CREATE ")):
+            if table in created:
+                created[table] = f"{created[table][:-1]}, {column})"
+        if new_table := re.match(r"IF OBJECT_ID\(N'\[(\w+)\]', N'U'\) IS NULL CREATE TABLE ", sql):
+            created[new_table.group(1)] = sql
+        if sql.startswith("CREATE "):
             assert sql in fresh, sql  # a fresh database guards the same CREATE with IF NOT EXISTS (… sys.indexes …)
+    assert sorted(created) == ["psflow_signal", "psflow_workflow"]
+    for sql in created.values():
+        assert sql in fresh, sql
     assert "[tries] INT NOT NULL" in fresh
 
 
@@ -888,12 +934,12 @@ _JOB_COLUMNS = (
     "SELECT [t1].[id], [t1].[name], [t1].[script], [t1].[source_sha256], [t1].[args], [t1].[status], "
     "[t1].[reason], [t1].[created_at], [t1].[updated_at], [t1].[owner_host], [t1].[owner_pid], "
     "[t1].[owner_started], [t1].[lease_until], [t1].[attempts], [t1].[due_at], [t1].[waits_for], "
-    "[t1].[waiting_since], [t1].[workflow], [t1].[workflow_version], [t1].[cwd] "
+    "[t1].[waiting_since], [t1].[workflow], [t1].[workflow_version], [t1].[cwd], [t1].[env], [t1].[signature] "
     "FROM [psflow_job] AS [t1] "
 )
 _WORKFLOW_COLUMNS = (
     "SELECT [t1].[name], [t1].[version], [t1].[script], [t1].[source_sha256], [t1].[created_at], "
-    "[t1].[host], [t1].[user]"
+    "[t1].[host], [t1].[user], [t1].[signature]"
 )
 _BLOCK_RUN_COLUMNS = (
     "SELECT [t1].[id], [t1].[name], [t1].[status], [t1].[attempt], [t1].[host], [t1].[pid], "
@@ -916,7 +962,7 @@ FAKE_RUN = BlockRun(
     error=None,
     fingerprint=None,
 )
-FAKE_WORKFLOW = WorkflowView("nightly", 1, "/srv/nightly.py", "0" * 64, NOW, "server1", "ops")
+FAKE_WORKFLOW = WorkflowView("nightly", 1, "/srv/nightly.py", "0" * 64, NOW, "server1", "ops", SIGNATURE)
 
 
 def _job(status: str) -> JobView:
@@ -956,6 +1002,18 @@ def _created(job: JobView | None) -> bool:
         and (job.id, job.status, job.args, job.owner_host, job.owner_pid, job.owner_started, job.attempts)
         == (JOB_ID, JobStatus.RUNNING, ("--day", "2026-01-01"), "server1", 4242, NOW - 5, 1)
         and job.lease_until == job.due_at == job.created_at + 60
+    )
+
+
+def _move_to_version_2(store: Store) -> bool:
+    return store.move_to_version(
+        JOB_ID,
+        1,
+        version=2,
+        script="<workflow nightly v2>",
+        source="print(2)\n",
+        source_sha256="2" * 64,
+        signature=SIGNATURE,
     )
 
 
@@ -1020,12 +1078,12 @@ _JOB_SOURCE = (
 _INSERT_JOB = (
     "INSERT INTO [psflow_job] ([id], [name], [script], [source], [source_sha256], [args], [status], [reason], "
     "[created_at], [updated_at], [owner_host], [owner_pid], [lease_until], [attempts], [due_at], [workflow], "
-    "[workflow_version], [owner_started], [waits_for], [waiting_since], [cwd]) "
+    "[workflow_version], [owner_started], [waits_for], [waiting_since], [cwd], [env], [signature]) "
 )
 _INSERT_WORKFLOW = (
     "INSERT INTO [psflow_workflow] ([name], [version], [source], [source_sha256], [script], [created_at], "
-    "[host], [user]) "
-    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
+    "[host], [user], [signature]) "
+    "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
 )
 SCENARIOS = [
     Scenario(
@@ -1098,6 +1156,41 @@ SCENARIOS = [
         returns=lambda result: result[1] is True and result[0].version == 2,
     ),
     Scenario(
+        "register_workflow-signed",
+        "register_workflow",
+        lambda store: store.register_workflow(
+            "nightly",
+            source="print(2)\n",
+            source_sha256="2" * 64,
+            script="/srv/nightly.py",
+            host="server1",
+            user="ops",
+            sign=lambda name, version, source: f"{SIGNATURE}|{name} v{version}",
+        ),
+        (_WORKFLOW_COLUMNS, "BEGIN TRANSACTION", _INSERT_WORKFLOW, "COMMIT TRANSACTION"),
+        returns=lambda result: result[1] is True and result[0].signature == f"{SIGNATURE}|nightly v2",
+    ),
+    Scenario(
+        "sign_workflow",
+        "sign_workflow",
+        lambda store: store.sign_workflow("nightly", 1, SIGNATURE),
+        (
+            (
+                "UPDATE [psflow_workflow] SET [signature] = {p} "
+                "WHERE (([psflow_workflow].[name] = {p}) AND ([psflow_workflow].[version] = {p}))"
+            ),
+        ),
+        returns=lambda signed: signed is True,
+    ),
+    Scenario(
+        "sign_workflow-unknown-version",
+        "sign_workflow",
+        lambda store: store.sign_workflow("nightly", 9, SIGNATURE),
+        ("UPDATE [psflow_workflow] SET [signature] = {p} WHERE ",),
+        setup=_rows(rowcount=0),
+        returns=lambda signed: signed is False,
+    ),
+    Scenario(
         "workflow-newest",
         "workflow",
         lambda store: store.workflow("nightly"),
@@ -1158,17 +1251,46 @@ SCENARIOS = [
     Scenario(
         "move_to_version",
         "move_to_version",
-        lambda store: store.move_to_version(JOB_ID, 1, version=2, script="<workflow nightly v2>"),
-        ("UPDATE [psflow_job] SET [script] = {p}, [workflow_version] = {p} " + _OWNED,),
+        _move_to_version_2,
+        (
+            "UPDATE [psflow_job] SET [script] = {p}, [source] = {p}, [source_sha256] = {p}, [workflow_version] = {p}, "
+            "[signature] = {p} " + _OWNED,
+        ),
         returns=lambda moved: moved is True,
+    ),
+    Scenario(
+        "move_to_version-lost",
+        "move_to_version",
+        _move_to_version_2,
+        ("UPDATE [psflow_job] SET [script] = {p}, ",),
+        setup=_rows(rowcount=0),
+        returns=lambda moved: moved is False,
     ),
     Scenario(
         "create_job",
         "create_job",
         _create,
-        ("BEGIN TRANSACTION", _INSERT_JOB + "VALUES (" + ", ".join(["{p}"] * 21) + ")", "COMMIT TRANSACTION"),
+        ("BEGIN TRANSACTION", _INSERT_JOB + "VALUES (" + ", ".join(["{p}"] * 23) + ")", "COMMIT TRANSACTION"),
         returns=_created,
         absent=("OUTPUT",),  # no key to read back: a duplicate key can only fail the execute
+    ),
+    Scenario(
+        "create_job-signed-with-env",
+        "create_job",
+        lambda store: store.create_job(
+            JOB_ID,
+            name="flow",
+            script="/srv/flow.py",
+            source="print('hi')\n",
+            source_sha256="0" * 64,
+            args=[],
+            runner=RUNNER,
+            cwd="/srv",
+            env=("API_TOKEN", "DB_PASSWORD"),
+            sign=lambda job, source: SIGNATURE,
+        ),
+        ("BEGIN TRANSACTION", _INSERT_JOB + "VALUES (" + ", ".join(["{p}"] * 23) + ")", "COMMIT TRANSACTION"),
+        returns=lambda job: job.env == ("API_TOKEN", "DB_PASSWORD") and job.signature == SIGNATURE,
     ),
     Scenario(
         "create_job-taken",
@@ -1422,16 +1544,39 @@ SCENARIOS = [
     Scenario(
         "update_source",
         "update_source",
-        lambda store: store.update_source(JOB_ID, 1, "print('v2')\n", "1" * 64),
-        ("UPDATE [psflow_job] SET [source] = {p}, [source_sha256] = {p} " + _OWNED,),
+        lambda store: store.update_source(JOB_ID, 1, "print('v2')\n", "1" * 64, signature=SIGNATURE),
+        ("UPDATE [psflow_job] SET [source] = {p}, [source_sha256] = {p}, [signature] = {p} " + _OWNED,),
         returns=lambda updated: updated is True,
     ),
     Scenario(
-        "set_cwd",
-        "set_cwd",
-        lambda store: store.set_cwd(JOB_ID, 1, "/srv"),
-        ("UPDATE [psflow_job] SET [cwd] = {p} " + _OWNED,),
-        returns=lambda updated: updated is True,
+        "update_source-lost",
+        "update_source",
+        lambda store: store.update_source(JOB_ID, 1, "print('v2')\n", "1" * 64, signature=SIGNATURE),
+        ("UPDATE [psflow_job] SET [source] = {p}, [source_sha256] = {p}, [signature] = {p} " + _OWNED,),
+        setup=_rows(rowcount=0),
+        returns=lambda updated: updated is False,
+    ),
+    Scenario(
+        "sign_job",
+        "sign_job",
+        lambda store: store.sign_job(_job("Waiting"), SIGNATURE, cwd="/srv"),
+        # the job as the admin read it: same attempt, same status (not a runner's fence: any status)
+        (
+            (
+                "UPDATE [psflow_job] SET [cwd] = {p}, [signature] = {p} "
+                "WHERE ((([psflow_job].[id] = {p}) AND ([psflow_job].[attempts] = {p})) "
+                "AND ([psflow_job].[status] = {p}))"
+            ),
+        ),
+        returns=lambda signed: signed is True,
+    ),
+    Scenario(
+        "sign_job-job-changed",
+        "sign_job",
+        lambda store: store.sign_job(_job("Waiting"), SIGNATURE, cwd="/srv"),
+        ("UPDATE [psflow_job] SET [cwd] = {p}, [signature] = {p} WHERE ",),
+        setup=_rows(rowcount=0),
+        returns=lambda signed: signed is False,
     ),
     Scenario(
         "set_live_output",
@@ -1885,6 +2030,34 @@ def test_save_block_is_one_prebuilt_statement(store: Store, server: FakeServer):
     ]
 
 
+def _sent_job_rows(log: list[Statement]) -> list[dict[str, Any]]:
+    """Each INSERT INTO [psflow_job] in `log` as {column: parameter sent}."""
+    rows = []
+    for statement in log:
+        if statement.template.startswith("INSERT INTO [psflow_job]"):
+            columns = re.search(r"\(\[(.*?)\]\)", statement.template).group(1).split("], [")
+            rows.append(dict(zip(columns, statement.params, strict=True)))
+    return rows
+
+
+def test_a_new_job_sends_its_variable_names_as_json_and_the_signature_of_what_it_stores(store, server):
+    """`env` is one JSON text (names only); `sign` sees the job as inserted, with its snapshot."""
+    seen: list[tuple[JobView, str]] = []
+
+    def sign(job: JobView, source: str) -> str:
+        seen.append((job, source))
+        return SIGNATURE
+
+    new = {"name": "flow", "script": "/srv/flow.py", "source_sha256": "0" * 64, "args": [], "runner": RUNNER}
+    signed = store.create_job(JOB_ID, source="print('hi')\n", env=("API_TOKEN",), sign=sign, **new)
+    unsigned = store.create_job("j2", source="", **new)
+    first, second = _sent_job_rows(server.log)
+    assert (first["env"], first["signature"], first["source"]) == ('["API_TOKEN"]', SIGNATURE, "print('hi')\n")
+    assert seen == [(dataclasses.replace(signed, signature=None), "print('hi')\n")]
+    assert (second["env"], second["signature"], unsigned.env, unsigned.signature) == (None, None, (), None)
+    check_all(server.log)
+
+
 def test_a_duplicate_key_found_while_fetching_the_new_key_is_an_integrity_error(server: FakeServer):
     """The Store's inserts read no key back, but an insert that does (OUTPUT INSERTED.[id]) can get
     its duplicate-key error after the row's metadata, while fetching: still peewee's IntegrityError,
@@ -1915,10 +2088,10 @@ def test_nested_atomic_uses_tsql_savepoints(store: Store, server: FakeServer):
     db = store.db
     with db.atomic():
         with pytest.raises(RuntimeError), db.atomic():
-            store.update_source(JOB_ID, 1, "x", "1" * 64)
+            store.update_source(JOB_ID, 1, "x", "1" * 64, signature=SIGNATURE)
             raise RuntimeError
         with db.atomic():
-            store.update_source(JOB_ID, 1, "y", "2" * 64)
+            store.update_source(JOB_ID, 1, "y", "2" * 64, signature=SIGNATURE)
     sqls = starts(server.log)
     assert sqls[0] == "BEGIN TRANSACTION" and sqls[-1] == "COMMIT TRANSACTION"
     saves = [sql for sql in sqls if sql.startswith("SAVE TRANSACTION ")]
@@ -2142,7 +2315,7 @@ def test_query_errors_say_the_server_message(store: Store, server: FakeServer):
 
     server.fail = ("UPDATE", pytds.OperationalError("Lock request time out period exceeded."), "execute")
     with pytest.raises(StoreError) as caught:
-        store.update_source(JOB_ID, 1, "x", "1" * 64)
+        store.update_source(JOB_ID, 1, "x", "1" * 64, signature=SIGNATURE)
     where = (
         "mssql://psflow:***@db.example:1433/psflow"
         if server.style == "pytds"
