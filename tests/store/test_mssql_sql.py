@@ -54,7 +54,7 @@ from peewee import (
 from psflow.domain import JobStatus, Runner
 from psflow.errors import AmbiguousJob, StoreError, UnknownJob
 from psflow.store import Store
-from psflow.store.backends import mssql
+from psflow.store.backends import mssql, mssql_connect
 from psflow.store.migrations import schema_migrator, upgrade
 from psflow.store.schema import ensure_schema, initialize
 from psflow.store.tables import SCHEMA_VERSION, bind_tables
@@ -467,8 +467,8 @@ def check_all(log: list[Statement], **options: bool) -> list[Verdict]:
 def server(request, monkeypatch) -> FakeServer:
     """A fake server that the driver's connect function reaches, in either driver's parameter style."""
     fake = FakeServer(request.param)
-    monkeypatch.setattr(mssql, "_connect_pytds", lambda target: fake.connect())
-    monkeypatch.setattr(mssql, "_connect_pyodbc", lambda target: fake.connect())
+    monkeypatch.setattr(mssql, "connect_pytds", lambda target: fake.connect())
+    monkeypatch.setattr(mssql, "connect_pyodbc", lambda target: fake.connect())
     return fake
 
 
@@ -2224,7 +2224,7 @@ def test_url_is_read_with_options_and_a_masked_password():
 
 def test_odbc_connection_string_braces_every_value():
     target = mssql.parse_mssql_url("mssql+pyodbc://sa:p%7Dw%3Bx@host:1444/db?encrypt=strict")
-    assert mssql.odbc_connection_string(target) == (
+    assert mssql_connect.odbc_connection_string(target) == (
         "DRIVER={ODBC Driver 18 for SQL Server};SERVER={host,1444};DATABASE={db};UID={sa};"
         "PWD={p}}w;x};APP={psflow};Encrypt={strict}"
     )
@@ -2301,7 +2301,7 @@ def test_connect_errors_are_one_line_store_errors_without_the_password(monkeypat
     def fail(target):
         raise error
 
-    monkeypatch.setattr(mssql, "_connect_pytds", fail)
+    monkeypatch.setattr(mssql, "connect_pytds", fail)
     db = mssql.MssqlDatabase(mssql.parse_mssql_url(URL))
     with pytest.raises(StoreError) as caught:
         db.connect()
@@ -2348,7 +2348,7 @@ def _inventory() -> None:  # pragma: no cover - a report for people
     sqlglot and sqlfluff parsed it as."""
     seen: dict[str, Verdict] = {}
     server = FakeServer("pytds", tables=[])
-    mssql._connect_pytds = lambda target: server.connect()
+    mssql.connect_pytds = lambda target: server.connect()
     store = fake_store(server)
     runs = [store._ensure_ready] + [functools.partial(_run_quietly, scenario, store, server) for scenario in SCENARIOS]
     for run in runs:
