@@ -339,6 +339,15 @@ class FakeCursor:
         rows, self._rows = self._rows, []
         return rows
 
+    def __iter__(self) -> FakeCursor:  # both drivers' cursors iterate over their rows (fetchone until None)
+        return self
+
+    def __next__(self) -> tuple:
+        row = self.fetchone()
+        if row is None:
+            raise StopIteration
+        return row
+
     def close(self) -> None:
         pass
 
@@ -1085,6 +1094,12 @@ _INSERT_WORKFLOW = (
     "[host], [user], [signature]) "
     "VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})"
 )
+#: prune_jobs looks at one stretch of the primary key per call, after the id it stopped at.
+_PRUNE_STRETCH = (
+    "SELECT [t1].[id], [t1].[status], [t1].[updated_at] FROM [psflow_job] AS [t1] WHERE ([t1].[id] > {p}) "
+    "ORDER BY [t1].[id] OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY"
+)
+_COUNT_JOBS = "SELECT COUNT([t1].[id]) FROM [psflow_job] AS [t1] "
 SCENARIOS = [
     Scenario(
         "close-and-reconnect",
@@ -1692,6 +1707,20 @@ SCENARIOS = [
         returns=lambda attempts: attempts == [FAKE_ATTEMPT, FAKE_ATTEMPT],
     ),
     Scenario(
+        "attempts-without-output",
+        "attempts",
+        lambda store: store.attempts(JOB_ID, with_output=False),
+        (
+            (
+                "SELECT [t1].[number], [t1].[host], [t1].[pid], [t1].[source_sha256], [t1].[started_at], "
+                "[t1].[ended_at], [t1].[outcome], [t1].[reason], [t1].[error] FROM [psflow_attempt] AS [t1] "
+                "WHERE ([t1].[job_id] = {p}) ORDER BY [t1].[number]"
+            ),
+        ),
+        returns=lambda attempts: attempts == [dataclasses.replace(FAKE_ATTEMPT, output=None)],
+        absent=("[output]",),
+    ),
+    Scenario(
         "completed_blocks",
         "completed_blocks",
         lambda store: store.completed_blocks(JOB_ID),
@@ -1764,6 +1793,30 @@ SCENARIOS = [
             "WHERE (([t1].[job_id] = {p}) AND ([t1].[id] > {p})) ORDER BY [t1].[id]",
         ),
         returns=lambda runs: runs == [dataclasses.replace(FAKE_RUN, output="3 rows\n", lead="starting\n")],
+    ),
+    Scenario(
+        "block_runs-after-limit",
+        "block_runs",
+        lambda store: store.block_runs(JOB_ID, after_id=5, limit=100),
+        (
+            _BLOCK_RUN_COLUMNS + " FROM [psflow_block] AS [t1] WHERE (([t1].[job_id] = {p}) AND ([t1].[id] > {p})) "
+            "ORDER BY [t1].[id] OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
+        ),
+        setup=_rows(2),
+        returns=lambda runs: runs == [FAKE_RUN, FAKE_RUN],
+        absent=("[output]", "[lead]"),
+    ),
+    Scenario(
+        "block_names",
+        "block_names",
+        lambda store: store.block_names(JOB_ID),
+        (
+            (
+                "SELECT [t1].[name] FROM [psflow_block] AS [t1] WHERE ([t1].[job_id] = {p}) "
+                "GROUP BY [t1].[name] ORDER BY MIN([t1].[id])"
+            ),
+        ),
+        returns=lambda names: names == ["Step1"],
     ),
     Scenario(
         "first_block_start",
@@ -1970,16 +2023,18 @@ SCENARIOS = [
     Scenario(
         "prune_jobs",
         "prune_jobs",
-        lambda store: store.prune_jobs(["Completed", "Cancelled"], NOW),
+        lambda store: store.prune_jobs(["Waiting", "Failed"], NOW + 1, limit=500),
         (
+            _PRUNE_STRETCH,
             "BEGIN TRANSACTION",
             (
                 "UPDATE [psflow_job] SET [updated_at] = [psflow_job].[updated_at] "
-                "WHERE (([psflow_job].[status] IN ({p}, {p})) AND ([psflow_job].[updated_at] < {p}))"
+                "WHERE (([psflow_job].[id] IN ({p})) AND (([psflow_job].[status] IN ({p}, {p})) "
+                "AND ([psflow_job].[updated_at] < {p})))"
             ),
             (
                 "SELECT [t1].[id] FROM [psflow_job] AS [t1] "
-                "WHERE (([t1].[status] IN ({p}, {p})) AND ([t1].[updated_at] < {p}))"
+                "WHERE (([t1].[id] IN ({p})) AND (([t1].[status] IN ({p}, {p})) AND ([t1].[updated_at] < {p})))"
             ),
             "DELETE FROM [psflow_signal] WHERE ([psflow_signal].[job_id] IN ({p}))",
             "DELETE FROM [psflow_block] WHERE ([psflow_block].[job_id] IN ({p}))",
@@ -1987,7 +2042,42 @@ SCENARIOS = [
             "DELETE FROM [psflow_job] WHERE (([psflow_job].[id] IN ({p})) AND (([psflow_job].[status] IN ({p}, {p})) ",
             "COMMIT TRANSACTION",
         ),
-        returns=lambda result: result[0] == [JOB_ID] and result[1]["jobs"] == 1,
+        returns=lambda result: result == ([JOB_ID], {"jobs": 1, "attempts": 1, "blocks": 1, "inputs": 1}, JOB_ID),
+    ),
+    Scenario(
+        "prune_jobs-after-none-matching",
+        "prune_jobs",
+        lambda store: store.prune_jobs(["Completed", "Cancelled"], NOW, limit=500, after="abc"),
+        (_PRUNE_STRETCH, "BEGIN TRANSACTION", "COMMIT TRANSACTION"),  # the stretch's job is Waiting: kept
+        returns=lambda result: result == ([], {"jobs": 0, "attempts": 0, "blocks": 0, "inputs": 0}, JOB_ID),
+    ),
+    Scenario(
+        "prune_jobs-after-last",
+        "prune_jobs",
+        lambda store: store.prune_jobs(["Completed", "Cancelled"], NOW, limit=500, after=JOB_ID),
+        (_PRUNE_STRETCH,),  # no job left to look at: no transaction
+        setup=_rows(0),
+        returns=lambda result: result == ([], {"jobs": 0, "attempts": 0, "blocks": 0, "inputs": 0}, None),
+    ),
+    Scenario(
+        "count_jobs-all",
+        "count_jobs",
+        lambda store: store.count_jobs(),
+        (
+            _COUNT_JOBS
+            + "WHERE ([t1].[id] IS NOT NULL) ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
+        ),
+        returns=lambda count: count == 1,
+    ),
+    Scenario(
+        "count_jobs-status-updated-before",
+        "count_jobs",
+        lambda store: store.count_jobs(["Completed", "Failed"], updated_before=NOW),
+        (
+            _COUNT_JOBS + "WHERE ((([t1].[id] IS NOT NULL) AND ([t1].[status] IN ({p}, {p}))) "
+            "AND ([t1].[updated_at] < {p})) ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
+        ),
+        returns=lambda count: count == 1,
     ),
 ]
 
