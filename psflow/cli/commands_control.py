@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from psflow.cli.app import DbOption, app
+from psflow.cli.app import DbOption, app, bulk_reading
 from psflow.cli.messages import JobProgress, say
 from psflow.cli.render import print_jobs
 from psflow.domain import FINAL_STATUSES
@@ -24,9 +24,9 @@ def rerun(
     db: str | None = DbOption,
 ) -> None:
     """Make the job's next attempt run blocks again; their earlier runs stay in the history (as Rerun)."""
-    with connect(db) as store:
+    with bulk_reading(), connect(db) as store:
         result = control.rerun(store, job_id, from_block=from_, only=only or [])
-    say(f"job {result.job_id}: {len(result.marked)} block(s) will run again: {', '.join(result.marked)}")
+    say(f"job {result.job_id}: {len(result.marked):,} block(s) will run again: {_some(result.marked)}")
     if result.enclosing:
         say(f"job {result.job_id}: {', '.join(result.enclosing)} too: a chosen block runs inside it")
     if result.status != result.status_before:
@@ -39,6 +39,13 @@ def rerun(
             f"job {result.job_id} is {result.status}: "
             f"its next attempt (`psflow resume --job {result.job_id}`) runs them"
         )
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """The names, or the first `shown` of them and how many more: a rerun can mark 100,000 blocks."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} … and {len(names) - shown:,} more"
 
 
 @app.command()

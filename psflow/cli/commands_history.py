@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from psflow.cli.app import DbOption, JsonOption, app, fail
+from psflow.cli.app import DbOption, JsonOption, app, bulk_reading, fail
 from psflow.cli.messages import say
 from psflow.cli.render import (
     echo,
@@ -24,6 +24,7 @@ from psflow.service import history, preflight
 from psflow.service.setup import connect
 
 JOBS_PAGE = 50  # the newest jobs `psflow jobs` shows on a terminal without --limit or --all
+BLOCKS_PAGE = 50  # the last rows of each table `psflow job` shows on a terminal without --all
 
 
 @app.command()
@@ -94,19 +95,24 @@ def status_(as_json: bool = JsonOption, db: str | None = DbOption) -> None:
 @app.command("job")
 def job_(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
+    all_: bool = typer.Option(
+        False, "--all", help=f"Every block (a terminal shows the last {BLOCKS_PAGE} of each table)."
+    ),
     as_json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
     """Show one job: its status and blocks, then per attempt what ran and what was replayed."""
     from psflow.cli.transcript import print_attempts
 
-    with connect(db, create=False) as store:
-        detail = history.job_detail(store, job_id)
-    if as_json:
-        print_json(detail)
-    else:
-        print_job(detail)
-        print_attempts(detail)
+    with bulk_reading():
+        with connect(db, create=False) as store:
+            detail = history.job_detail(store, job_id)
+        if as_json:
+            print_json(detail)
+            return
+        page = BLOCKS_PAGE if not all_ and tty() else None
+        print_job(detail, page=page)
+        print_attempts(detail, page=page)
 
 
 @app.command()

@@ -11,11 +11,13 @@ terminal. On a terminal, data goes to rich as `Text`, never as markup, so
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 # C0 and C1 control characters and DEL; line and paragraph separators; the bidirectional
@@ -66,11 +68,14 @@ def tty() -> bool:
     return sys.stdout.isatty()
 
 
+RICH_ROWS = 200  # a longer table is printed as plain aligned text on a terminal too: rich lays out every cell
+
+
 def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
-    """A rich table on a terminal, aligned plain text otherwise; every cell and the title escaped."""
-    rows = [[shown(cell) for cell in row] for row in rows]
+    """A rich table on a terminal, aligned plain text otherwise (or when long); every cell and the title escaped."""
+    rows = [row if "".join(row).isprintable() else [shown(cell) for cell in row] for row in rows]  # fast when clean
     title = shown(title) if title else None
-    if tty():
+    if tty() and len(rows) <= RICH_ROWS:
         from rich.table import Table
         from rich.text import Text
 
@@ -81,21 +86,30 @@ def table(title: str | None, columns: list[str], rows: list[list[str]]) -> None:
             table.add_row(*(Text(cell) for cell in row))
         console().print(table)
         return
-    widths = [max([len(column), *(len(row[i]) for row in rows)]) for i, column in enumerate(columns)]
+    widths = [len(column) for column in columns]
+    if rows:
+        widths = [max(width, *map(len, cells)) for width, cells in zip(widths, zip(*rows, strict=True), strict=True)]
+    line = "  ".join(f"{{:<{width}}}" for width in widths).format
     if title:
         print(title)
-    for row in [columns, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    sys.stdout.write("".join(line(*row).rstrip() + "\n" for row in [columns, *rows]))
+
+
+def paged_table(title: str | None, columns: list[str], rows: list[list[str]], *, page: int | None) -> None:
+    """`table` of the last `page` rows (all if None), after a line saying how many it left out."""
+    if page is not None and len(rows) > page:
+        echo(f"… {len(rows) - page:,} earlier rows: --all lists them")
+        rows = rows[-page:]
+    table(title, columns, rows)
 
 
 def print_json(value: Any) -> None:
     """What `print(json.dumps(value, indent=2))` prints, written a few thousand pieces at a time as
-    they are encoded: the text of a big job is never whole in memory (and, unlike json.dump, it
-    is not written one token per call)."""
-    import json
-
+    they are made: the text of a big job is never whole in memory. json's own indenting encoder is
+    pure Python (~10 s for a job of 100,000 blocks): `_indented` hands each dict or list of plain
+    values to json's C encoder instead, whose item separator carries the line break and indentation."""
     pieces: list[str] = []
-    for piece in json.JSONEncoder(indent=2).iterencode(value):
+    for piece in _indented(value, "\n"):
         pieces.append(piece)
         if len(pieces) >= 8192:
             sys.stdout.write("".join(pieces))
@@ -103,15 +117,52 @@ def print_json(value: Any) -> None:
     sys.stdout.write("".join(pieces) + "\n")
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # exactly these types: json writes them as they are
+_STR = frozenset({str})
+
+
+def _indented(value: Any, newline: str) -> Iterator[str]:
+    """`json.dumps(value, indent=2)` in pieces; `newline` is a line break and the current indentation."""
+    inner = newline + "  "
+    if type(value) in _PLAIN:
+        yield _encoder(inner)(value)
+        return
+    if type(value) is dict and value and _STR.issuperset(map(type, value)):
+        if _PLAIN.issuperset(map(type, value.values())):  # the common case: one C call
+            yield "{" + inner + _encoder(inner)(value)[1:-1] + newline + "}"
+            return
+        separator = "{"
+        for key, item in value.items():
+            yield f"{separator}{inner}{_encoder(inner)(key)}: "
+            yield from _indented(item, inner)
+            separator = ","
+        yield newline + "}"
+    elif type(value) in (list, tuple) and value:
+        if _PLAIN.issuperset(map(type, value)):
+            yield "[" + inner + _encoder(inner)(value)[1:-1] + newline + "]"
+            return
+        separator = "["
+        for item in value:
+            yield separator + inner
+            yield from _indented(item, inner)
+            separator = ","
+        yield newline + "]"
+    else:  # empty, a subclass, a non-str key: json's own encoder, indented to fit here
+        yield json.dumps(value, indent=2).replace("\n", newline)
+
+
+@functools.cache
+def _encoder(inner: str) -> Callable[[Any], str]:
+    """json's C encoder, one line per item at indentation `inner` (a line break and spaces)."""
+    return json.JSONEncoder(separators=("," + inner, ": ")).encode
+
+
 def print_json_array(items: Iterable[Any]) -> None:
     """What `print(json.dumps(list(items), indent=2))` prints, one item at a time: a long listing
     is never held whole in memory."""
-    import json
-    import textwrap
-
     opening = "[\n"
     for item in items:
-        sys.stdout.write(opening + textwrap.indent(json.dumps(item, indent=2), "  "))
+        sys.stdout.write(opening + "  " + "".join(_indented(item, "\n  ")))
         opening = ",\n"
     print("[]" if opening == "[\n" else "\n]")
 
@@ -135,7 +186,8 @@ def print_jobs(jobs: list[dict[str, Any]]) -> None:
     table(None, ["ID", "SCRIPT", "STATUS", "WAITS FOR", "ATTEMPTS", "UPDATED", "HOST"], rows)
 
 
-def print_job(job: dict[str, Any]) -> None:
+def print_job(job: dict[str, Any], *, page: int | None = None) -> None:
+    """The job, and its blocks' latest states (the last `page` of them, if given)."""
     lines = [
         f"job       {job['id']}",
         f"script    {job['script']} {' '.join(job['args'])}".rstrip(),
@@ -159,7 +211,7 @@ def print_job(job: dict[str, Any]) -> None:
         for block in job["blocks"]
     ]
     if rows:
-        table("blocks", ["BLOCK", "STATUS", "ATTEMPT", "DURATION", "HOST"], rows)
+        paged_table("blocks", ["BLOCK", "STATUS", "ATTEMPT", "DURATION", "HOST"], rows, page=page)
     else:
         echo("no blocks recorded yet")
     _print_inputs(job.get("inputs") or [])
@@ -169,7 +221,6 @@ def _print_inputs(inputs: list[dict[str, Any]]) -> None:
     """Input sent to the job (`psflow send`): value as JSON, so "3" and 3 look different."""
     if not inputs:
         return
-    import json
 
     rows = []
     for sent in inputs:

@@ -7,7 +7,7 @@ import sys
 from functools import partial
 from typing import Any
 
-from psflow.cli.render import console, echo, shown, table, tty, when
+from psflow.cli.render import console, echo, paged_table, shown, tty, when
 from psflow.domain import RunStatus
 
 _STATUS_STYLE = {RunStatus.COMPLETED: "green", RunStatus.FAILED: "red", RunStatus.RERUN: "cyan"}
@@ -75,9 +75,10 @@ def _write(text: str | None, *, raw: bool, end_line: bool = True) -> None:
     sys.stdout.flush()
 
 
-def print_attempts(job: dict[str, Any]) -> None:
+def print_attempts(job: dict[str, Any], *, page: int | None = None) -> None:
     """Per attempt: how it ended, where, which source, the inputs it newly had, and each block it
-    executed or replayed (with its duration, host and tries, and whether its code changed)."""
+    executed or replayed (with its duration, host and tries, and whether its code changed; the last
+    `page` of them, if given)."""
     for attempt in job["attempt_history"]:
         echo()
         echo(_attempt_line(attempt))
@@ -88,7 +89,7 @@ def print_attempts(job: dict[str, Any]) -> None:
             echo("\n".join("    " + line for line in attempt["error"].rstrip("\n").splitlines()), keep="\n")
         rows = [_block_row(block) for block in attempt["blocks"]]
         if rows:
-            table(None, ["BLOCK", "RAN", "STATUS", "DURATION", "TRIES", "HOST", "NOTE"], rows)
+            paged_table(None, ["BLOCK", "RAN", "STATUS", "DURATION", "TRIES", "HOST", "NOTE"], rows, page=page)
         else:
             echo("  no blocks")
 

@@ -35,6 +35,17 @@ def test_rerun_of_a_completed_job_says_it_is_waiting_now(cli, chain: str) -> Non
     )
 
 
+def test_rerun_of_many_blocks_names_the_first_ten_and_counts_the_rest(cli, store: Store, write) -> None:
+    run(store, write("many.py", 'for n in range(1200):\n    with block(f"s{n}"):\n        pass\n'), "many")
+
+    result = cli("rerun", "many", "--from", "s0")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[0] == (
+        "psflow: job many: 1,200 block(s) will run again: s0, s1, s2, s3, s4, s5, s6, s7, s8, s9 … and 1,190 more"
+    )
+
+
 def test_rerun_of_an_inner_block_names_the_block_around_it(cli, store: Store, write) -> None:
     run(store, write("nested.py", NESTED), "nested")
 

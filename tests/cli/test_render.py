@@ -3,8 +3,13 @@ this process with what psflow.service.history gives (capsys)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from psflow.cli.render import print_job, print_jobs, print_json, print_json_array
 from psflow.service import history
@@ -83,3 +88,25 @@ def test_a_job_without_blocks_says_so(store: Store, tmp_path: Path, capsys) -> N
     print_job(history.job_detail(store, "beta-1"))
 
     assert "no blocks recorded yet" in capsys.readouterr().out.splitlines()
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=5), children, max_size=4)
+        | st.dictionaries(st.integers(), children, max_size=2)
+    ),
+    max_leaves=20,
+)
+
+
+@given(JSON_VALUES)
+def test_json_printed_is_exactly_what_json_dumps_prints_for_any_value(value) -> None:
+    """Flat dicts, nesting, NaN and infinities, non-ASCII and control characters, non-str keys."""
+    for printer, expected in ((print_json, value), (print_json_array, [value, value])):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            printer(value) if printer is print_json else printer(iter(expected))
+        assert out.getvalue() == json.dumps(expected, indent=2) + "\n"

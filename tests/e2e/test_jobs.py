@@ -73,6 +73,26 @@ def test_jobs_on_a_terminal_shows_the_newest_page_and_how_many_more(psflow, stor
     assert len(piped.stdout.splitlines()) == 1 + 53 and "more:" not in piped.stdout  # a pipe gets every job
 
 
+def test_job_on_a_terminal_shows_the_last_page_of_each_table_and_all_of_them_with_all(
+    psflow, store: Store, write, tmp_path: Path
+) -> None:
+    from support.terminal import STYLE, on_terminal
+
+    script = write("many.py", 'for n in range(250):\n    with block(f"step {n:03d}"):\n        pass\n')
+    run(store, script, "many")
+
+    code, paged, _ = on_terminal(psflow.db_url, tmp_path, "job", "many")
+    _, everything, _ = on_terminal(psflow.db_url, tmp_path, "job", "many", "--all")
+    piped = psflow("job", "many")
+
+    paged, everything = STYLE.sub("", paged), STYLE.sub("", everything)
+    assert code == 0
+    assert paged.count("… 200 earlier rows: --all lists them") == 2  # the blocks, and attempt 1's
+    assert paged.count("step 249") == 2 and "step 200" in paged and "step 199" not in paged
+    assert everything.count("step 000") == 2 and "earlier rows" not in everything  # 250 rows: plain columns
+    assert piped.stdout.count("step 000") == 2 and "earlier rows" not in piped.stdout  # a pipe gets every block
+
+
 def test_jobs_all_and_limit_together_are_refused(psflow, store: Store) -> None:
     from support.cli import assert_clean_error
 
