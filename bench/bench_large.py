@@ -230,7 +230,8 @@ def main() -> None:
 def bench_job(url: str, args: argparse.Namespace) -> None:
     with ready_store(url) as store:
         make_big_job(store, "big", blocks=args.blocks)
-    report(f"job: {args.blocks:,} blocks", run(url, "job", "big"))
+    report(f"job on a terminal: {args.blocks:,} blocks", run(url, "job", "big", terminal=True))
+    report(f"job piped: {args.blocks:,} blocks", run(url, "job", "big"))
     report(f"job --json: {args.blocks:,} blocks", run(url, "job", "big", "--json"))
     report(f"rerun --from the first of {args.blocks:,} blocks", run(url, "rerun", "big", "--from", "block 0"))
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from types import CodeType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.domain import JobStatus, Runner, RunOptions
 from psflow.errors import EXIT_FAILED
 from psflow.runtime.attempt import Attempt, lost_message
 from psflow.runtime.capture import OutputCapture
-from psflow.runtime.endings import COMPLETED, AttemptResult, ending_of
+from psflow.runtime.endings import COMPLETED, AttemptResult, Ending, ending_of
 from psflow.runtime.environment import script_environment
 from psflow.runtime.lease import Heartbeat
 from psflow.runtime.signals import ScriptSignals
@@ -62,26 +62,7 @@ def run_attempt(
 
         with Heartbeat(store, job_id, number, runner, on_lost=lost, live=attempt.live):
             with script_environment(script, argv, job_id, cwd) as module:
-                capture.install()
-                recorder.activate(attempt)
-                told, store.notice = store.notice, _telling(capture)
-                try:
-                    exec(code, module.__dict__)
-                except BaseException as error:
-                    signals.running = False
-                    lease_lost = isinstance(error, LeaseLost)
-                    ending = ending_of(error, capture.real_stderr)
-                    if error is attempt.block_failure:  # the block's run holds the traceback: not twice
-                        ending = replace(ending, error=None)
-                else:
-                    signals.running = False
-                    lease_lost = False
-                    ending = COMPLETED
-                finally:
-                    store.notice = told
-                    recorder.activate(None)
-                    outside = capture.take_outside()
-                    capture.uninstall()
+                ending, lease_lost, outside = _execute(code, module.__dict__, attempt, capture, signals, store)
             recorded = not lease_lost and store.finish_attempt(
                 job_id,
                 number,
@@ -109,6 +90,35 @@ def run_attempt(
         replayed=attempt.replayed_count,
         due=ending.due,
     )
+
+
+def _execute(
+    code: CodeType,
+    namespace: dict[str, Any],
+    attempt: Attempt,
+    capture: OutputCapture,
+    signals: ScriptSignals,
+    store: Store,
+) -> tuple[Ending, bool, str]:
+    """Run the script with its output captured and its blocks recorded by `attempt`: how it ended,
+    whether it lost the lease, and what it printed after its last block."""
+    capture.install()
+    recorder.activate(attempt)
+    told, store.notice = store.notice, _telling(capture)
+    try:
+        exec(code, namespace)
+        signals.running = False
+        return COMPLETED, False, capture.take_outside()
+    except BaseException as error:
+        signals.running = False  # first: a signal from here on is not the script's to see
+        ending = ending_of(error, capture.real_stderr)
+        if error is attempt.block_failure:  # the block's run holds the traceback: not twice
+            ending = replace(ending, error=None)
+        return ending, isinstance(error, LeaseLost), capture.take_outside()
+    finally:
+        store.notice = told
+        recorder.activate(None)
+        capture.uninstall()
 
 
 def _telling(capture: OutputCapture) -> Callable[[str], None]:
