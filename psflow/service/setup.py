@@ -82,25 +82,9 @@ def init(
     from psflow.store.schema import initialize
     from psflow.store.urls import describe
 
-    given = [
-        (option, backend, value)
-        for option, backend, value in (
-            ("--sqlite", "sqlite", sqlite),
-            ("--postgres", "postgres", postgres),
-            ("--mssql", "mssql", mssql),
-            ("--connection-string", None, connection_string),
-        )
-        if value is not None
-    ]
-    if len(given) != 1:
-        which = "none was given" if not given else " and ".join(option for option, _, _ in given) + " were given"
-        raise UsageError(
-            "give exactly one database: --sqlite PATH, --postgres URL, --mssql CONNSTR or "
-            f"--connection-string STR ({which}); `psflow config` shows the one in effect"
-        )
+    backend, text = _one_database(sqlite=sqlite, postgres=postgres, mssql=mssql, connection_string=connection_string)
     if settings is not None and settings not in SETTINGS_TARGETS:
         raise UsageError(f"--settings must be env or file, not {settings!r}")
-    _, backend, text = given[0]
     connection = to_url(text, backend)
     url = connection.url
     if connection.backend == "sqlite":
@@ -127,6 +111,30 @@ def init(
         in_effect=settings == "env" or _resolved(database_setting(None).url or "")[0] == url,
         key=key,
     )
+
+
+def _one_database(
+    *, sqlite: str | None, postgres: str | None, mssql: str | None, connection_string: str | None
+) -> tuple[str | None, str]:
+    """The one database init was given: its backend (None: a connection string says) and its text."""
+    given = [
+        (option, backend, value)
+        for option, backend, value in (
+            ("--sqlite", "sqlite", sqlite),
+            ("--postgres", "postgres", postgres),
+            ("--mssql", "mssql", mssql),
+            ("--connection-string", None, connection_string),
+        )
+        if value is not None
+    ]
+    if len(given) != 1:
+        which = "none was given" if not given else " and ".join(option for option, _, _ in given) + " were given"
+        raise UsageError(
+            "give exactly one database: --sqlite PATH, --postgres URL, --mssql CONNSTR or "
+            f"--connection-string STR ({which}); `psflow config` shows the one in effect"
+        )
+    _, backend, text = given[0]
+    return backend, text
 
 
 def deployment_key(key_file: Path | None = None, *, replace: bool = False) -> DeploymentKey:
