@@ -32,15 +32,16 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
 from psflow.domain import JobStatus, RunOptions
-from psflow.errors import EXIT_FAILED, PsflowError
+from psflow.errors import EXIT_FAILED, EXIT_UNTRUSTED, PsflowError
 from psflow.hosts import host_name
 from psflow.runtime.signals import GRACEFUL
 from psflow.script import recorder
 from psflow.service.due import due_jobs, not_due_reason
 from psflow.service.running import RunResult, resume_job, skipped
 from psflow.service.setup import tell_trouble
-from psflow.store import Store, open_store
+from psflow.store import JobView, Store, open_store
 
+REFUSED_RECHECK = 600.0  # seconds before a worker tries an unchanged refused job again (keys may have changed)
 _WAKE_SECONDS = 0.2  # how often the parent looks at shutdown requests while children work
 
 
@@ -121,6 +122,10 @@ class _Pool:
         self.children: list[_Child] = []
         self.results: list[RunResult] = []
         self.taken = 0  # jobs handed to children so far
+        # A job refused for its signature is refused again until its row changes (an admin signs it)
+        # or this server's keys may have (REFUSED_RECHECK): not offered, nor reported, every poll.
+        self.offered: dict[str, JobView] = {}
+        self.refused: dict[str, tuple[JobView, float]] = {}
 
     # ---- what to run ------------------------------------------------------
 
@@ -159,15 +164,26 @@ class _Pool:
         if limit is not None:
             room = min(room, limit - self.taken)
         found = due_jobs(self.store, statuses, limit=room + 1 + len(running) + len(tried))
-        fresh = [job for job in found if job.id not in running and job.id not in tried]
+        fresh = [job for job in found if job.id not in running and job.id not in tried and not self._still_refused(job)]
         for job in fresh[:room]:
             child = self._idle()
             if child is None:
                 return True
             tried.add(job.id)
             self.taken += 1
+            self.offered[job.id] = job
             self._assign(child, job.id)
         return len(fresh) > room
+
+    def _still_refused(self, job: JobView) -> bool:
+        refused = self.refused.get(job.id)
+        if refused is None:
+            return False
+        as_read, when = refused
+        if as_read == job and self.store.clock.monotonic() - when < REFUSED_RECHECK:
+            return True
+        del self.refused[job.id]
+        return False
 
     def _report_not_due(self, statuses: list[str], tried: set[str]) -> None:
         """After one sweep: each job in `statuses` left alone, and why (sleeping, waiting for input, …)."""
@@ -228,6 +244,9 @@ class _Pool:
             self._died(child)
             return
         child.job_id = None
+        offered = self.offered.pop(result.job_id, None)
+        if offered is not None and result.exit_code == EXIT_UNTRUSTED:
+            self.refused[result.job_id] = (offered, self.store.clock.monotonic())
         self._report(result)
 
     def _died(self, child: _Child) -> None:
@@ -236,6 +255,7 @@ class _Pool:
             self.children.remove(child)
         if child.job_id is None:
             return
+        self.offered.pop(child.job_id, None)
         code = child.process.exitcode
         how = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         reason = f"worker process {child.pid} died ({how}) while running the job"

@@ -4,10 +4,13 @@ statuses, not run code on a server. Each attack is refused with one line and exi
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
+from support.cli import start
 from support.database import forge, snapshot
 from support.scripts import write_script
 
@@ -92,6 +95,31 @@ def test_a_missing_signature_is_never_trusted_until_an_admin_signs_the_job(psflo
     _refused(refused, "refused to run job flow-1: it has no signature")
     assert signed.returncode == 0 and f"signed job flow-1: runs {tmp_path / 'flow.py'}" in signed.stderr
     assert resumed.returncode == 0, resumed.stderr
+
+
+def test_a_worker_reports_a_refused_job_once_and_runs_it_once_an_admin_signs_it(psflow, tmp_path: Path) -> None:
+    write_script(tmp_path, "flow.py", 'if job.attempt == 1:\n    stop("Waiting")\nprint("ran attempt", job.attempt)\n')
+    assert psflow("exec", "flow.py", "--job", "flow-1").returncode == 3
+    forge(psflow.db_url, "psflow_job", {"id": "flow-1"}, signature=None)
+
+    worker = start(psflow.db_url, tmp_path, "worker", "--poll", "0.1")
+    try:
+        first = ""
+        while "job flow-1" not in first:  # the worker's banner, then what it did with the job
+            first += worker.stderr.readline()
+        time.sleep(2)  # 20 more polls see the job unchanged
+        signed = psflow("key", "sign", "--job", "flow-1")
+        deadline = time.monotonic() + 60
+        while json.loads(psflow("job", "flow-1", "--json").stdout)["status"] != "Completed":
+            assert time.monotonic() < deadline and worker.poll() is None, "the signed job never ran"
+            time.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, rest = worker.communicate(timeout=60)
+
+    assert "refused to run job flow-1: it has no signature" in first, first + rest
+    assert (first + rest).count("refused to run job flow-1") == 1, first + rest
+    assert signed.returncode == 0, signed.stderr
 
 
 def test_a_job_signed_by_another_key_is_refused(psflow, tmp_path: Path) -> None:
