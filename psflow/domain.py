@@ -50,6 +50,7 @@ class ExitKind:
     RETURN: Final = "return"
     BREAK: Final = "break"
     CONTINUE: Final = "continue"
+    EXIT: Final = "exit"  # sys.exit() or sys.exit(0): a normal way out of the script, done again on replay
 
 
 class LeasedJob(Protocol):

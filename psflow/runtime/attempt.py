@@ -108,7 +108,7 @@ class Attempt:
         changed = process_state.changes_since(process)
         values = bound_values(frame, handle.binds)
         returned = None
-        if handle.exit == ExitKind.RETURN:
+        if handle.exit in (ExitKind.RETURN, ExitKind.EXIT):
             returned = encode_value("the return value", handle.returned, "will be None on replay", warn)
         record = BlockRecord(
             name=handle.name,
@@ -140,6 +140,8 @@ class Attempt:
         if record.mutated:
             redo_mutations(frame, record.mutated)
         self.replayed_count += 1
+        if record.exit_kind == ExitKind.EXIT:  # the block ended the script with sys.exit(): so does its replay
+            raise SystemExit(handle.returned)
 
     def interrupted(self, handle: block) -> None:
         self._record_unfinished(handle, RunStatus.STOPPED, None)

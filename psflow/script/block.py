@@ -160,8 +160,12 @@ class block:
             current.complete(self, sys._getframe(1))
             return False
         if exc_type is Skip:
-            current.replayed(self, sys._getframe(1))
+            current.replayed(self, sys._getframe(1))  # raises SystemExit again if the block ended the script
             return True
+        if issubclass(exc_type, SystemExit) and exc.code in (None, 0):  # a normal way out: the block completed
+            self.exit, self.returned = ExitKind.EXIT, exc.code
+            current.complete(self, sys._getframe(1))
+            return False
         if issubclass(exc_type, Stop):
             current.interrupted(self)
         else:

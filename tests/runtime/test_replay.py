@@ -315,3 +315,45 @@ def test_blocks_in_helper_modules_of_the_script_folder(flow, tmp_path: Path) -> 
     assert log == ["fetch 1", "fetch 2"]
     assert state == {"values": [10, 20]}
     assert results[1].replayed == 2
+
+
+EXITS = """
+    import sys
+    LOG = sys.argv[1]
+    def effect(text):
+        with open(LOG, "a") as file:
+            file.write(f"{text}\\n")
+    with block("Setup"):
+        effect("setup")
+    with block("Done"):
+        effect("done")
+        sys.exit(int(sys.argv[2]) if sys.argv[2] != "None" else None)
+    effect("after")
+"""
+
+
+@pytest.mark.parametrize("code", ["0", "None"])
+def test_sys_exit_0_in_a_block_completes_it_and_its_replay_exits_again(tmp_path: Path, db_url: str, code) -> None:
+    script, log = tmp_path / "flow.py", tmp_path / "log.txt"
+    script.write_text(textwrap.dedent(EXITS))
+
+    first = api.run(script, [str(log), code], db=db_url)
+    api.rerun(first.job_id, only=["Setup"], db=db_url)
+    [second] = api.resume(job_ids=[first.job_id], statuses=[], db=db_url)
+
+    assert (first.status, first.exit_code, second.status, second.exit_code) == ("Completed", 0, "Completed", 0)
+    assert (second.ran, second.replayed) == (1, 1)
+    assert log.read_text().splitlines() == ["setup", "done", "setup"]  # Done's body ran once; "after" never
+    blocks = api.job_detail(first.job_id, db=db_url)["blocks"]
+    assert [(block["name"], block["status"]) for block in blocks] == [("Setup", "Completed"), ("Done", "Completed")]
+
+
+def test_sys_exit_with_an_error_status_in_a_block_fails_it_and_the_job(tmp_path: Path, db_url: str) -> None:
+    script, log = tmp_path / "flow.py", tmp_path / "log.txt"
+    script.write_text(textwrap.dedent(EXITS))
+
+    result = api.run(script, [str(log), "3"], db=db_url)
+
+    assert (result.status, result.reason, result.exit_code) == ("Failed", "exit status 3", 1)
+    blocks = api.job_detail(result.job_id, db=db_url)["blocks"]
+    assert [(block["name"], block["status"]) for block in blocks] == [("Setup", "Completed"), ("Done", "Failed")]
