@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-TRANSFORM_VERSION = 4  # 4: a block with retries= runs its body in a retry loop
+TRANSFORM_VERSION = 5  # 5: names given back are NFKC-normalised (4: retry loops)
 
 
 @dataclass(frozen=True)

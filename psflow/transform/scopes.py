@@ -7,6 +7,7 @@ asks under which key Python stores a name (class-private names are mangled).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -75,12 +76,18 @@ class Scope:
         return None
 
     def mangle(self, name: str) -> str:
-        """The key Python stores `name` under here: private names are mangled inside classes."""
+        """The key Python stores `name` under here: identifiers NFKC-normalised as Python reads them
+        (PEP 3131: `ﬁle` is `file`), and private names mangled inside classes."""
+        name = _identifier(name)
         if self.class_name and name.startswith("__") and not name.endswith("__"):
-            stripped = self.class_name.lstrip("_")
+            stripped = _identifier(self.class_name).lstrip("_")
             if stripped:
                 return f"_{stripped}{name}"
         return name
+
+
+def _identifier(name: str) -> str:
+    return name if name.isascii() else unicodedata.normalize("NFKC", name)
 
 
 def exclusive(first: Path, second: Path) -> bool:

@@ -357,3 +357,30 @@ def test_sys_exit_with_an_error_status_in_a_block_fails_it_and_the_job(tmp_path:
     assert (result.status, result.reason, result.exit_code) == ("Failed", "exit status 3", 1)
     blocks = api.job_detail(result.job_id, db=db_url)["blocks"]
     assert [(block["name"], block["status"]) for block in blocks] == [("Setup", "Completed"), ("Done", "Failed")]
+
+
+def test_names_python_reads_nfkc_normalised_come_back_under_that_name(flow) -> None:
+    """PEP 3131: `ﬁle` (with the ligature ﬁ) is the variable `file`, and `__ｘ` in a class is `_K__x`."""
+    results, log, state = flow(
+        """
+        with block("Module"):
+            ﬁle = 5
+            effect("module")
+        def run():
+            with block("Function"):
+                ｃount = 2
+                effect("function")
+            return count
+        class K:
+            with block("Class"):
+                __ｘ = 3
+                effect("class")
+        got = run()
+        if job.attempt == 1:
+            stop("Waiting")
+        finish(file=file, count=got, private=K._K__x)
+        """
+    )
+    assert [r.status for r in results] == ["Waiting", "Completed"]
+    assert log == ["module", "class", "function"]
+    assert state == {"file": 5, "count": 2, "private": 3}
