@@ -433,7 +433,8 @@ def test_each_decode_looks_classes_up_again(monkeypatch: pytest.MonkeyPatch) -> 
     classes = []
     for _ in range(2):
         module = types.ModuleType("psflow_attempt")
-        module.Job = dataclasses.make_dataclass("Job", ["a"], namespace={"__module__": "psflow_attempt"})  # type: ignore[attr-defined]
+        module.Job = dataclasses.make_dataclass("Job", ["a"])  # type: ignore[attr-defined]
+        module.Job.__module__ = "psflow_attempt"  # type: ignore[attr-defined]  # (3.12+ ignores a namespace's)
         monkeypatch.setitem(sys.modules, "psflow_attempt", module)
         restored = decode(text)
         assert type(restored) is module.Job  # type: ignore[attr-defined]
