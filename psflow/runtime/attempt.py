@@ -20,7 +20,14 @@ from psflow.errors import BlockError, StoreError
 from psflow.runtime import process_state
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import user_traceback
-from psflow.runtime.values import bound_values, encode_mutations, encode_value, encode_values, redo_mutations
+from psflow.runtime.values import (
+    SavedValues,
+    bound_values,
+    encode_mutations,
+    encode_value,
+    encode_values,
+    redo_mutations,
+)
 from psflow.script import recorder
 from psflow.script.block import describe_failed_try
 from psflow.script.recorder import DatabaseTrouble, LeaseLost, Stop, Terminated
@@ -95,7 +102,7 @@ class Attempt:
             return
         handle.replaying = True
         handle.record = record
-        handle.saved = codec.decode(record.saved) if record.saved else {}
+        handle.saved = SavedValues(record.saved) if record.saved else {}
         handle.exit = record.exit_kind or ExitKind.NORMAL
         if record.returned is not None:
             handle.returned = codec.decode(record.returned)

@@ -7,7 +7,7 @@ user is told which name, which type, and what that means on replay.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from types import FrameType
 from typing import Any, cast
 
@@ -18,6 +18,35 @@ from psflow.script.recorder import MISSING, lookup
 _MUTABLE = (list, dict, set, bytearray)
 
 Warn = Callable[[str], None]  # tells the user something about the block being saved
+
+
+class SavedValues(Mapping[str, Any]):
+    """A replayed block's saved values, decoded when the transformed code first reads them: after
+    the block's own imports ran again, so a module a value refers to is loaded (the codec never
+    imports one)."""
+
+    __slots__ = ("_text", "_values")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._values: dict[str, Any] | None = None
+
+    def _decoded(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values = cast(dict[str, Any], codec.decode(self._text))
+        return self._values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._decoded()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._decoded()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._decoded())
+
+    def __len__(self) -> int:
+        return len(self._decoded())
 
 
 def bound_values(frame: FrameType, names: tuple[str, ...]) -> dict[str, Any]:

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-TRANSFORM_VERSION = 5  # 5: names given back are NFKC-normalised (4: retry loops)
+TRANSFORM_VERSION = 6  # 6: a replay runs the block's imports again (5: NFKC names, 4: retry loops)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ class BodyEffects:
     # `name: T [= v]` directly in the body (so it ran if the body ended normally): at module
     # and class level it also fills `__annotations__`.
     annotations: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
+    # `import …` directly in the body (as annotations): modules are code, not data, so a replay
+    # runs these again instead of restoring what they bound; a name only they bind is not saved.
+    imports: list[cst.Import | cst.ImportFrom] = field(default_factory=list)
     unsupported: list[Unsupported] = field(default_factory=list)
 
     def bind(self, name: str) -> None:
@@ -48,38 +51,41 @@ class BodyEffects:
 
 def analyse_body(nodes: list[cst.CSTNode]) -> BodyEffects:
     """Effects of the statements `nodes` (a block's body and its later `with` items)."""
-    collector = _EffectCollector()
+    body = nodes[-1]
+    top_level = list(_top_level(body)) if isinstance(body, cst.BaseSuite) else []
+    imports = [
+        statement
+        for statement in top_level
+        if isinstance(statement, cst.Import)
+        or (isinstance(statement, cst.ImportFrom) and not isinstance(statement.names, cst.ImportStar))
+    ]
+    collector = _EffectCollector(imports)
     for node in nodes:
         node.visit(collector)
     effects = collector.effects
-    effects.mutates = [name for name in effects.mutates if name not in effects.binds]
-    body = nodes[-1]
-    if isinstance(body, cst.BaseSuite):
-        effects.annotations = list(_top_level_annotations(body))
+    imported = collector.imported.binds
+    effects.mutates = [name for name in effects.mutates if name not in effects.binds and name not in imported]
+    effects.imports = imports
+    effects.annotations = [
+        (statement.target.value, statement.annotation.annotation)
+        for statement in top_level
+        if isinstance(statement, cst.AnnAssign) and isinstance(statement.target, cst.Name) and not statement.target.lpar
+    ]  # `(x): T` records nothing, so it is left out
     return effects
 
 
-def _top_level_annotations(body: cst.BaseSuite) -> Iterator[tuple[str, cst.BaseExpression]]:
-    """(name, annotation) of each `name: T` that runs whenever `body` runs to its end.
-
-    That is, directly in it or in a `with` (a nested block) directly in it; not under
-    `if`, loops or `try`. `(x): T` records nothing, so it is left out.
-    """
+def _top_level(body: cst.BaseSuite) -> Iterator[cst.BaseSmallStatement]:
+    """Each simple statement that runs whenever `body` runs to its end: directly in it or in a
+    `with` (a nested block) directly in it; not under `if`, loops or `try`."""
     if isinstance(body, cst.SimpleStatementSuite):  # `with block("N"): x: T = v` on one line
         lines: Sequence[cst.BaseStatement] = [cst.SimpleStatementLine(body.body)]
     else:
         lines = cast(cst.IndentedBlock, body).body
     for line in lines:
         if isinstance(line, cst.With):
-            yield from _top_level_annotations(line.body)
+            yield from _top_level(line.body)
         elif isinstance(line, cst.SimpleStatementLine):
-            for statement in line.body:
-                if (
-                    isinstance(statement, cst.AnnAssign)
-                    and isinstance(statement.target, cst.Name)
-                    and not statement.target.lpar
-                ):
-                    yield statement.target.value, statement.annotation.annotation
+            yield from line.body
 
 
 def _target_names(target: cst.BaseExpression, effects: BodyEffects) -> None:
@@ -98,8 +104,10 @@ def _target_names(target: cst.BaseExpression, effects: BodyEffects) -> None:
 
 
 class _EffectCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
+    def __init__(self, imports: list[cst.Import | cst.ImportFrom]) -> None:
         self.effects = BodyEffects()
+        self.imported = BodyEffects()  # what the imports a replay runs again bind
+        self._imports = {id(statement) for statement in imports}
 
     # Scopes of their own: only their names (and, for defs, that they exist) count.
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -160,19 +168,21 @@ class _EffectCollector(cst.CSTVisitor):
         _target_names(node.target, self.effects)  # binds outside any comprehension too
 
     def visit_Import(self, node: cst.Import) -> None:
+        effects = self.imported if id(node) in self._imports else self.effects
         for alias in node.names:
             if alias.asname is not None:
-                _target_names(alias.asname.name, self.effects)
+                _target_names(alias.asname.name, effects)
             else:
-                self.effects.bind(root_name(alias.name) or "")
+                effects.bind(root_name(alias.name) or "")
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         if isinstance(node.names, cst.ImportStar):
             self._refuse(node, "`from … import *` inside a block binds unknown names", "import them by name")
             return
+        effects = self.imported if id(node) in self._imports else self.effects
         for alias in node.names:
             bound = alias.asname.name if alias.asname is not None else alias.name
-            _target_names(bound, self.effects)
+            _target_names(bound, effects)
 
     def visit_Del(self, node: cst.Del) -> None:
         self._delete(node.target)

@@ -126,6 +126,8 @@ class BlockRewriter(cst.CSTTransformer):
         if asname is not None:  # `block "N" as b:` binds the handle, replayed or not
             target = cst.AssignTarget(asname.name.deep_clone())
             body.append(cst.SimpleStatementLine([cst.Assign([target], cst.Name(handle))]))
+        # Its imports run again first: the modules its saved values refer to are loaded then.
+        body.extend(cst.SimpleStatementLine([statement.deep_clone()]) for statement in block.effects.imports)
         for name, key in keys.items():
             text = f"if {key!r} in {handle}.saved: {name} = {handle}.saved[{key!r}]\n"
             if name in block.effects.deletes:

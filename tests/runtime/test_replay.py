@@ -384,3 +384,24 @@ def test_names_python_reads_nfkc_normalised_come_back_under_that_name(flow) -> N
     assert [r.status for r in results] == ["Waiting", "Completed"]
     assert log == ["module", "class", "function"]
     assert state == {"file": 5, "count": 2, "private": 3}
+
+
+def test_a_replay_runs_the_blocks_imports_again(flow, capsys) -> None:
+    """Modules are code, not data: `import a.b` and `from m import Class` in a block are run again."""
+    results, log, state = flow(
+        """
+        with block("Imports"):
+            import xml.etree.ElementTree
+            from collections import OrderedDict
+            import email.mime.text as text
+            effect("imports")
+            parsed = xml.etree.ElementTree.fromstring("<a>1</a>").text
+        if job.attempt == 1:
+            stop("Waiting")
+        finish(etree=xml.etree.ElementTree.__name__, od=OrderedDict.__name__, text=text.__name__, parsed=parsed)
+        """
+    )
+    assert [r.status for r in results] == ["Waiting", "Completed"]
+    assert log == ["imports"]
+    assert state == {"etree": "xml.etree.ElementTree", "od": "OrderedDict", "text": "email.mime.text", "parsed": "1"}
+    assert "cannot save" not in capsys.readouterr().err

@@ -302,7 +302,7 @@ def rewritten(source: str) -> str:
                 from x import y, z as w
             """,
             """
-            with block("A").at(1, ('first', 'rest', 'i', 'k', 'v', 'fh', 'err', 'os', 'abc', 'y', 'w'), ()) as __psflow_b1, __psflow_b1.body():
+            with block("A").at(1, ('first', 'rest', 'i', 'k', 'v', 'fh', 'err'), ()) as __psflow_b1, __psflow_b1.body():
                 first, *rest = data
                 for i, (k, v) in enumerate(pairs):
                     pass
@@ -316,6 +316,9 @@ def rewritten(source: str) -> str:
                 import a.b.c as abc
                 from x import y, z as w
             if __psflow_b1.replaying:
+                import os.path
+                import a.b.c as abc
+                from x import y, z as w
                 if 'first' in __psflow_b1.saved: first = __psflow_b1.saved['first']
                 if 'rest' in __psflow_b1.saved: rest = __psflow_b1.saved['rest']
                 if 'i' in __psflow_b1.saved: i = __psflow_b1.saved['i']
@@ -324,12 +327,34 @@ def rewritten(source: str) -> str:
                 if 'fh' in __psflow_b1.saved: fh = __psflow_b1.saved['fh']
                 if 'err' in __psflow_b1.saved: err = __psflow_b1.saved['err']
                 elif __psflow_b1.bound('err'): del err
-                if 'os' in __psflow_b1.saved: os = __psflow_b1.saved['os']
-                if 'abc' in __psflow_b1.saved: abc = __psflow_b1.saved['abc']
-                if 'y' in __psflow_b1.saved: y = __psflow_b1.saved['y']
-                if 'w' in __psflow_b1.saved: w = __psflow_b1.saved['w']
             """,
             id="binding-forms",
+        ),
+        pytest.param(
+            """
+            with block("A"):
+                import json
+                json = wrap(json)
+                if fast:
+                    import ujson
+                os.environ["X"] = "1"
+                import os
+            """,
+            """
+            with block("A").at(1, ('json', 'ujson'), ()) as __psflow_b1, __psflow_b1.body():
+                import json
+                json = wrap(json)
+                if fast:
+                    import ujson
+                os.environ["X"] = "1"
+                import os
+            if __psflow_b1.replaying:
+                import json
+                import os
+                if 'json' in __psflow_b1.saved: json = __psflow_b1.saved['json']
+                if 'ujson' in __psflow_b1.saved: ujson = __psflow_b1.saved['ujson']
+            """,
+            id="imports-run-again-and-names-they-alone-bind-are-not-saved",
         ),
         pytest.param(
             """
