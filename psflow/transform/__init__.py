@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-TRANSFORM_VERSION = 6  # 6: a replay runs the block's imports again (5: NFKC names, 4: retry loops)
+TRANSFORM_VERSION = 7  # 7: dunder-shaped handle names; 6: a replay runs imports again; 5: NFKC names
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ inserts text into a few user lines (shorthand headers, the `.at(…)` of a block
 header, `return X` → `return h.returning(X)`, `h.leaving(…); break`). Here the
 AST of the rewritten text is walked once: added lines are folded onto their
 block's header, later lines move back up, inserted text is taken out of the
-columns, and block handles get names no user code can spell (`@psflow_b1`, as
+columns, and block handles get names no user code can spell (`__@psflow_b1__`, as
 pytest does with `@py_assert1`), which also keeps them out of class-private name
 mangling.
 
@@ -27,9 +27,16 @@ from typing import Any, cast
 from psflow.transform.diagnostics import Diagnostic
 
 HANDLE_PREFIX = "__psflow_b"
-HIDDEN_PREFIX = "@psflow_b"
+HIDDEN_PREFIX = "__@psflow_b"  # and "__" after the number: dunder-shaped, see _hidden
 _HANDLE = re.compile(r"__psflow_b\d+")
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def _hidden(handle: str) -> str:
+    """`__@psflow_b1__` for `__psflow_b1`: a name no user code can spell, which a class body binds
+    while its block runs. Dunder-shaped, so that namespaces that inspect what a class body binds
+    take it for an attribute, not a member or a field (Enum, Flag and `auto()`), and nothing mangles it."""
+    return f"{HIDDEN_PREFIX}{handle[len(HANDLE_PREFIX) :]}__"
 
 
 def split_lines(text: str) -> list[str]:
@@ -174,7 +181,7 @@ def mapped_tree(text: str, filename: str, source: str, rewrite: Layer, shorthand
 
     for walked in ast.walk(tree):
         if isinstance(walked, ast.Name) and is_handle(walked.id):
-            walked.id = HIDDEN_PREFIX + walked.id[len(HANDLE_PREFIX) :]
+            walked.id = _hidden(walked.id)
         if getattr(walked, "lineno", None) is None:
             continue
         node: Any = walked  # a located node: expr, stmt, arg, keyword, alias, pattern, …

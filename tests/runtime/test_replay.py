@@ -405,3 +405,53 @@ def test_a_replay_runs_the_blocks_imports_again(flow, capsys) -> None:
     assert log == ["imports"]
     assert state == {"etree": "xml.etree.ElementTree", "od": "OrderedDict", "text": "email.mime.text", "parsed": "1"}
     assert "cannot save" not in capsys.readouterr().err
+
+
+def test_blocks_in_class_bodies_that_their_metaclass_inspects(flow) -> None:
+    """Enum (with auto() and Flag), dataclass and NamedTuple bodies: the block's handle is no member,
+    field or attribute of the class, on the first attempt or the replay."""
+    results, log, state = flow(
+        """
+        import dataclasses, enum, typing
+        class Color(enum.Enum):
+            RED = 1
+            with block("Color"):
+                GREEN = 2
+                effect("color")
+            BLUE = enum.auto()
+        class Perm(enum.Flag):
+            R = enum.auto()
+            with block("Perm"):
+                W = enum.auto()
+                effect("perm")
+        @dataclasses.dataclass
+        class Point:
+            x: int = 0
+            with block("Point"):
+                y: int = 1
+                effect("point")
+        class Pair(typing.NamedTuple):
+            a: int
+            with block("Pair"):
+                b: int = 2
+                effect("pair")
+        if job.attempt == 1:
+            stop("Waiting")
+        finish(
+            colors=[(c.name, c.value) for c in Color],
+            perms=[(p.name, p.value) for p in Perm],
+            point=dataclasses.asdict(Point()),
+            pair=Pair(1)._asdict(),
+            left=[n for cls in (Color, Perm, Point, Pair) for n in vars(cls) if "psflow" in n],
+        )
+        """
+    )
+    assert [r.status for r in results] == ["Waiting", "Completed"]
+    assert log == ["color", "perm", "point", "pair"]
+    assert state == {
+        "colors": [["RED", 1], ["GREEN", 2], ["BLUE", 3]],
+        "perms": [["R", 1], ["W", 2]],
+        "point": {"x": 0, "y": 1},
+        "pair": {"a": 1, "b": 2},
+        "left": [],
+    }
