@@ -455,3 +455,29 @@ def test_blocks_in_class_bodies_that_their_metaclass_inspects(flow) -> None:
         "pair": {"a": 1, "b": 2},
         "left": [],
     }
+
+
+def test_a_return_a_finally_cancels_with_continue_is_cancelled_on_replay_too(flow) -> None:
+    """Plain Python: `continue` in `finally` cancels the block's `return`; the replayed return must be
+    cancelled the same way (issue 12 point 10)."""
+    results, log, state = flow(
+        """
+        def first_even(numbers):
+            for n in numbers:
+                try:
+                    with block(f"check-{n}"):
+                        effect(f"check {n}")
+                        if n == 1:
+                            return "returned"
+                finally:
+                    continue
+            return "loop ended"
+        found = first_even([1, 2])
+        if job.attempt == 1:
+            stop("Waiting")
+        finish(found=found)
+        """
+    )
+    assert [r.status for r in results] == ["Waiting", "Completed"]
+    assert log == ["check 1", "check 2"]
+    assert state == {"found": "loop ended"}
