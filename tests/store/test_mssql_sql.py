@@ -1792,7 +1792,7 @@ SCENARIOS = [
             _BLOCK_RUN_COLUMNS + ", [t1].[output], [t1].[lead] FROM [psflow_block] AS [t1] "
             "WHERE (([t1].[job_id] = {p}) AND ([t1].[id] > {p})) ORDER BY [t1].[id]",
         ),
-        returns=lambda runs: runs == [dataclasses.replace(FAKE_RUN, output="3 rows\n", lead="starting\n")],
+        returns=lambda runs: runs == [FAKE_RUN._replace(output="3 rows\n", lead="starting\n")],
     ),
     Scenario(
         "block_runs-after-limit",
