@@ -220,6 +220,37 @@ def test_a_timer_in_a_call_after_a_replayed_block_keeps_its_own_due_time(psflow,
     assert _effects(tmp_path) == {"paused 0": 1, "paused 600": 1}
 
 
+def test_timers_and_inputs_in_a_replayed_block_shift_nothing_after_it(psflow, write, tmp_path):
+    """A guard (this passed before calls were keyed by arguments too): a timer is keyed within its
+    block (`A/sleep`) and an input by its name, so skipping block A changes no key after it."""
+    _script(
+        write,
+        """
+        from psflow import wait_for
+
+        with block("A"):
+            sleep(0)
+            first = wait_for("colour")
+            effect("a")
+        sleep(600)
+        print(first, wait_for("colour"))
+        """,
+    )
+    first = psflow("exec", "s.py")
+    job_id = job_id_of(first)
+    sent = psflow("send", job_id, "colour=red")
+    after_input = psflow("resume")
+    timers_run_out(psflow.db_url, job_id)
+    (tmp_path / "go").touch()
+    woke = psflow("resume")
+
+    assert sent.returncode == 0, sent.stderr
+    assert f"job {job_id}: Waiting" in after_input.stderr, after_input.stderr
+    assert woke.returncode == 0, woke.stderr
+    assert woke.stdout == "red red\n"
+    assert _effects(tmp_path) == {"a": 1}
+
+
 def test_a_job_begun_with_call_order_keys_keeps_them(psflow, write, tmp_path):
     """A job an earlier psflow began has `Fetch`, `Fetch#2`: its calls are replayed by those keys."""
     _script(
