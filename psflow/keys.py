@@ -74,16 +74,16 @@ def is_marker(key: str) -> bool:
 def callable_name_problem(name: str) -> str | None:
     """Why `name` cannot name an `@block` function (its keys would be ambiguous or too long), or None."""
     if len(name) > MAX_CALLABLE_NAME:
-        return f"an @block name must be at most {MAX_CALLABLE_NAME} characters (its calls' keys add the arguments)"
+        return f"is longer than {MAX_CALLABLE_NAME} characters: its calls' keys add their arguments"
     if any(char in name for char in _NOT_IN_CALLABLE_NAME):
-        return "an @block name must not contain '/', '(' or ')': its calls are keyed `Name(arguments)`"
+        return "contains '/', '(' or ')': its calls are keyed `Name(arguments)`, inside block B `B/Name(arguments)`"
     return None
 
 
 def block_name_problem(name: str) -> str | None:
     """Why `name` cannot name a `with block` (it would look like a call's key), or None."""
     if _CALL_SHAPED.fullmatch(name):
-        return "a block name must not end in ')' or ')#N': that form is the key of an @block call, e.g. `Fetch(1)`"
+        return "ends in ')' or ')#N': that form is kept for the keys of @block calls (`Fetch(1)`, `Fetch(1)#2`)"
     return None
 
 

@@ -78,7 +78,7 @@ class block:
             )
         problem = keys.block_name_problem(name)
         if problem is not None:
-            raise BlockNameError(f"block name {name!r}: {problem}")
+            raise BlockNameError(f"block name {name!r} {problem}")
         if type(retries) is not int or retries < 0:
             raise BlockArgumentError(f"block {name!r}: retries must be an int of 0 or more, not {retries!r}")
         self.backoff = backoff if backoff == 0.0 and type(backoff) is float else _seconds(name, "backoff", backoff)
@@ -182,7 +182,7 @@ class block:
         """Each call of `func` is a block keyed by its arguments (psflow.keys); its return value is what is saved."""
         problem = keys.callable_name_problem(self.name)
         if problem is not None:
-            raise BlockNameError(f"@block name {self.name!r}: {problem}")
+            raise BlockNameError(f"@block name {self.name!r} {problem}")
         name, line, retries, backoff, timeout = (
             self.name,
             func.__code__.co_firstlineno,
