@@ -17,23 +17,25 @@ def call_leaf(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple
     arguments the codec cannot encode: calls are told apart by their type only."""
     unencodable: list[str] = []
 
-    def canonical() -> str:
-        data = {
-            "args": [_argument(value, unencodable) for value in args],
-            "kwargs": {key: _argument(value, unencodable) for key, value in kwargs.items()},
-        }
-        return _text(data)
+    def canonical() -> str:  # json.dumps of {"args": [...], "kwargs": {...}} with sorted keys, built from parts
+        positional = ",".join(_argument(value, unencodable) for value in args)
+        named = ",".join(f"{_text(key)}:{_argument(kwargs[key], unencodable)}" for key in sorted(kwargs))
+        return f'{{"args":[{positional}],"kwargs":{{{named}}}}}'
 
     return keys.call_leaf(name, args, kwargs, canonical), unencodable
 
 
-def _argument(value: Any, unencodable: list[str]) -> object:
+def _argument(value: Any, unencodable: list[str]) -> str:
+    """The argument's canonical JSON text (for one the codec cannot encode: its type's name)."""
     try:
         text = codec.encode(value, check=False)
     except codec.UnsupportedValue:
         unencodable.append(type_name(type(value)))
-        return {codec.TAG: _UNENCODABLE, "v": type_name(type(value))}
-    return _Canonical().walk(json.loads(text))
+        return _text({codec.TAG: _UNENCODABLE, "v": type_name(type(value))})
+    if "{" not in text and text.isascii():  # no dict, no tag: already what _text would write
+        return text
+    data = json.loads(text)
+    return _text(_Canonical().walk(data) if codec.TAG in text else data)
 
 
 class _Canonical:

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import hashlib
+import json
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from psflow import codec, keys
 from psflow.domain import ExitKind
-from psflow.runtime.call_keys import call_leaf
+from psflow.runtime.call_keys import _argument, _Canonical, call_leaf
 from psflow.store import BlockRecord
 
 
@@ -124,6 +125,14 @@ def test_equal_arguments_give_equal_keys_and_different_ones_different_keys(a, b)
     assert leaf(a) != leaf([a])
     if leaf(a) == leaf(b) or leaf(a, b) == leaf(b, a):
         assert a == b
+
+
+@given(VALUES)
+def test_the_shortcut_for_plain_arguments_writes_what_the_full_walk_writes(value) -> None:
+    full = json.dumps(
+        _Canonical().walk(json.loads(codec.encode(value))), sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+    assert _argument(value, []) == full
 
 
 @given(st.lists(VALUES, max_size=3), st.dictionaries(st.sampled_from("abc"), VALUES, max_size=3))
