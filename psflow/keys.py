@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from psflow.domain import ExitKind
+
 MAX_NAME_LENGTH = 255  # the block name column's width on every backend
 MAX_CALLABLE_NAME = 160  # an `@block` name: room left for the arguments, a scope and `#N`
 WAIT_PREFIX = "wait_for:"
@@ -107,7 +109,12 @@ def order_keyed(name: str, completed: dict[str, Any]) -> bool:
     `name#2`, …)? Its first call's record is named `name` then: a call record (no fingerprint, a
     return). Such a job keeps order keys for `name` (a new key would run its calls again)."""
     record = completed.get(name)
-    return record is not None and record.fingerprint is None and record.exit_kind == "return" and not is_marker(name)
+    return (
+        record is not None
+        and record.fingerprint is None
+        and record.exit_kind == ExitKind.RETURN
+        and not is_marker(name)
+    )
 
 
 def _literals(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:

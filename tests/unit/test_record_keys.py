@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from psflow import codec, keys
 from psflow.domain import ExitKind
 from psflow.runtime.call_keys import _argument, _Canonical, call_leaf
+from psflow.script.block import _arguments
 from psflow.store import BlockRecord
 
 
@@ -55,6 +56,18 @@ def test_a_few_short_literals_are_shown(args, kwargs, expected) -> None:
 def test_other_arguments_are_a_digest(args) -> None:
     key = leaf(*args)
     assert key.startswith("Fetch(#") and key.endswith(")") and len(key) == len("Fetch(#)") + 16
+
+
+def test_arguments_are_bound_to_the_signature_first() -> None:
+    def fetch(n, retries=3, *rest, timeout=None, **options): ...
+
+    def key(*args, **kwargs) -> str:
+        return call_leaf("Fetch", *_arguments(fetch, [], args, kwargs))[0]
+
+    assert key(1) == key(n=1) == "Fetch(1)"
+    assert key(1, retries=3) == key(1, 3) == "Fetch(1, 3)"  # given, not defaulted: part of the key
+    assert key(1, timeout=5, b=1, a=2) == key(a=2, n=1, b=1, timeout=5) == "Fetch(1, a=2, b=1, timeout=5)"
+    assert _arguments(fetch, [], (), {"wrong": 1}) == ((), {"wrong": 1})  # the call itself will fail
 
 
 def test_types_tell_calls_apart() -> None:
