@@ -1,31 +1,43 @@
 """The keys block records are stored under, known here and nowhere else.
 
 * a block: its name (`Step1`, `deploy-web1`);
-* a call of an `@block` function: `Name`, then `Name#2`, `Name#3`, … in call order;
+* a call of an `@block` function: its name and arguments, `Fetch(1)`, `Fetch('web1', retries=3)`,
+  or `Fetch(#3f2a9c1b5e6d7a80)` (a digest) when they are not a few short literals; identical calls
+  are `Fetch(1)#2`, `Fetch(1)#3`, … and a call inside block B is `B/Fetch(1)`. Counts are kept per
+  enclosing block, so a replayed block (whose body, calls included, does not run) never shifts
+  another call's key;
 * an input read by `wait_for(NAME)`: `wait_for:NAME`;
 * a durable timer: `sleep`, `sleep#2`, … or, inside block B, `B/sleep`, `B/sleep#2`.
+
+Jobs begun before calls were keyed by their arguments have `Fetch`, `Fetch#2`, … (call order):
+see `order_keyed`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
+from typing import Any
+
+from psflow.domain import ExitKind
 
 MAX_NAME_LENGTH = 255  # the block name column's width on every backend
+MAX_CALLABLE_NAME = 160  # an `@block` name: room left for the arguments, a scope and `#N`
 WAIT_PREFIX = "wait_for:"
 TIMER = "sleep"
 _MARKER = re.compile(r"wait_for:.*|(?:.*/)?sleep(?:#\d+)?", re.DOTALL)
-_OCCURRENCE = re.compile(r"#\d+$")
+_CALL_SHAPED = re.compile(r".*\)(?:#\d+)?", re.DOTALL)  # every call key ends so; no `with block` name may
+_NOT_IN_CALLABLE_NAME = "/()"
+_SHOWN_ARGUMENTS = 60  # longer argument lists are shown as a digest
+_SHOWN_STR = 40
+_DIGEST = 16  # hex digits: 64 bits, so that distinct calls of one function do not meet in practice
+_ROOM = 26  # kept free at the end of a scoped key for `#N`
 
 
 def nth(name: str, count: int) -> str:
     """The key of the `count`-th occurrence of `name` in one attempt: `name`, `name#2`, …"""
     return name if count == 1 else f"{name}#{count}"
-
-
-def base_name(key: str) -> str:
-    """`Fetch` for `Fetch#3`: the name an occurrence key was made from."""
-    return _OCCURRENCE.sub("", key)
 
 
 def wait_key(input_name: str) -> str:
@@ -37,16 +49,84 @@ def input_of(key: str) -> str | None:
     return key[len(WAIT_PREFIX) :] if key.startswith(WAIT_PREFIX) else None
 
 
-def timer_scope(enclosing_block: str | None) -> str:
-    """`sleep` at top level, `NAME/sleep` inside block NAME (a long NAME shortened with a hash, so the key fits)."""
+def scoped(enclosing_block: str | None, leaf: str) -> str:
+    """`leaf` at top level, `NAME/leaf` inside block NAME (a long NAME shortened with a hash, so the
+    key and a `#N` fit)."""
     if enclosing_block is None:
-        return TIMER
-    if len(enclosing_block) <= MAX_NAME_LENGTH - 32:
-        return f"{enclosing_block}/{TIMER}"
+        return leaf
+    if len(enclosing_block) + 1 + len(leaf) <= MAX_NAME_LENGTH - _ROOM:
+        return f"{enclosing_block}/{leaf}"
     digest = hashlib.sha256(enclosing_block.encode()).hexdigest()[:12]
-    return f"{enclosing_block[: MAX_NAME_LENGTH - 48]}~{digest}/{TIMER}"
+    return f"{enclosing_block[: MAX_NAME_LENGTH - 43 - len(leaf)]}~{digest}/{leaf}"
+
+
+def timer_scope(enclosing_block: str | None) -> str:
+    """`sleep` at top level, `NAME/sleep` inside block NAME."""
+    return scoped(enclosing_block, TIMER)
 
 
 def is_marker(key: str) -> bool:
     """Is `key` a wait_for or timer record rather than a block's?"""
     return _MARKER.fullmatch(key) is not None
+
+
+# ---- calls of @block functions ------------------------------------------------------
+
+
+def callable_name_problem(name: str) -> str | None:
+    """Why `name` cannot name an `@block` function (its keys would be ambiguous or too long), or None."""
+    if len(name) > MAX_CALLABLE_NAME:
+        return f"is longer than {MAX_CALLABLE_NAME} characters: its calls' keys add their arguments"
+    if any(char in name for char in _NOT_IN_CALLABLE_NAME):
+        return "contains '/', '(' or ')': its calls are keyed `Name(arguments)`, inside block B `B/Name(arguments)`"
+    return None
+
+
+def block_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a `with block` (it would look like a call's key), or None."""
+    if _CALL_SHAPED.fullmatch(name):
+        return "ends in ')' or ')#N': that form is kept for the keys of @block calls (`Fetch(1)`, `Fetch(1)#2`)"
+    return None
+
+
+def call_leaf(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], canonical: Callable[[], str]) -> str:
+    """`Fetch(1)`, `Fetch('web1', retries=3)` when the arguments are a few short literals, else
+    `Fetch(#<digest of canonical()>)`: the text of the arguments as psflow.runtime.call_keys encodes them."""
+    shown = _literals(args, kwargs)
+    if shown is not None and len(shown) <= _SHOWN_ARGUMENTS:
+        return f"{name}({shown})"
+    return f"{name}(#{hashlib.sha256(canonical().encode()).hexdigest()[:_DIGEST]})"
+
+
+def is_call_of(key: str, name: str) -> bool:
+    """Could `key` be the key of a call of `@block` `name`, in any scope (or from an earlier psflow
+    that keyed calls `name`, `name#2`, …)?"""
+    return re.fullmatch(rf"(?:.*/)?{re.escape(name)}(?:\(.*\))?(?:#\d+)?", key, re.DOTALL) is not None
+
+
+def order_keyed(name: str, completed: dict[str, Any]) -> bool:
+    """Was this job begun by a psflow that keyed calls of `@block` `name` in call order (`name`,
+    `name#2`, …)? Its first call's record is named `name` then: a call record (no fingerprint, a
+    return). Such a job keeps order keys for `name` (a new key would run its calls again)."""
+    record = completed.get(name)
+    return (
+        record is not None
+        and record.fingerprint is None
+        and record.exit_kind == ExitKind.RETURN
+        and not is_marker(name)
+    )
+
+
+def _literals(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """`1, 'web1', retries=3` when every argument is a short str, int, bool or None; else None."""
+    parts: list[str] = []
+    for value in (*args, *kwargs.values()):
+        kind = type(value)
+        if kind is str:
+            if len(value) > _SHOWN_STR or not value.isprintable():
+                return None
+        elif value is not None and kind is not int and kind is not bool:
+            return None
+        parts.append(repr(value))
+    named = sorted(f"{key}={part}" for key, part in zip(kwargs, parts[len(args) :], strict=True))
+    return ", ".join(parts[: len(args)] + named)

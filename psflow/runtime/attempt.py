@@ -18,6 +18,7 @@ from psflow.domain import ExitKind, JobStatus, Runner, RunOptions, RunStatus
 from psflow.durations import describe_duration, describe_time
 from psflow.errors import BlockError, StoreError
 from psflow.runtime import process_state
+from psflow.runtime.call_keys import call_leaf
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import user_traceback
 from psflow.runtime.values import (
@@ -65,7 +66,9 @@ class Attempt:
         self.ran = self.replayed_count = 0
         self.block_failure: BaseException | None = None  # the last exception a block was recorded as failed with
         self._seen: dict[str, tuple[str, int | None]] = {}
-        self._calls: dict[str, int] = {}
+        self._calls: dict[str, int] = {}  # @block calls reached so far in this attempt, per key without `#N`
+        self._order_keyed: dict[str, bool] = {}  # per @block name: does this job key its calls in call order?
+        self._warned_calls: set[str] = set()  # @block names told about an argument that cannot be encoded
         self._open: list[str] = []  # names of the blocks open now, innermost last (scopes timer keys)
         self._timers: dict[str, int] = {}  # timers reached so far in this attempt, per scope
         self._inputs: dict[str, str] | None = None  # the job's received inputs, loaded on first wait_for
@@ -163,10 +166,36 @@ class Attempt:
         )
         self.block_failure = error
 
-    def call_key(self, name: str) -> str:
-        count = self._calls.get(name, 0) + 1
-        self._calls[name] = count
-        return keys.nth(name, count)
+    def call_key(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], where: tuple[str, int]) -> str:
+        """The key of a call of `@block` `name`: `Fetch(1)`, `B/Fetch(1)` inside block B, `#2`, … for
+        identical calls in one block (psflow.keys) — or, in a job begun by an earlier psflow, `Fetch#2`."""
+        order_keyed = self._order_keyed.get(name)
+        if order_keyed is None:
+            order_keyed = self._order_keyed[name] = keys.order_keyed(name, self.completed)
+            if order_keyed:
+                self._tell(
+                    "note",
+                    where,
+                    f"@block {name!r}: this job's calls were recorded by an earlier psflow in call order "
+                    f"({name!r}, {name + '#2'!r}, …): they keep that order here; new jobs key calls by their arguments",
+                )
+        if order_keyed:
+            base = name
+        else:
+            leaf, unencodable = call_leaf(name, args, kwargs)
+            if unencodable and name not in self._warned_calls:
+                self._warned_calls.add(name)
+                self._tell(
+                    "warning",
+                    where,
+                    f"@block {name!r}: an argument of type {', '.join(dict.fromkeys(unencodable))} cannot "
+                    "be encoded, so calls are told apart by its type only: calls alike but for it are matched "
+                    "in call order on replay",
+                )
+            base = keys.scoped(self._open[-1] if self._open else None, leaf)
+        count = self._calls.get(base, 0) + 1
+        self._calls[base] = count
+        return keys.nth(base, count)
 
     # ---- retries ----------------------------------------------------------
 
@@ -343,6 +372,9 @@ class Attempt:
             raise DatabaseTrouble(f"cannot record block {record.name!r}: {error}") from None
         if not saved:
             raise LeaseLost(lost_message(self.job_id, self.number))
+
+    def _tell(self, kind: str, where: tuple[str, int], message: str) -> None:
+        print(f"psflow: {kind}: {where[0]}:{where[1]}: {message}", file=self.capture.real_stderr)
 
     def _warner(self, handle: block) -> Callable[[str], None]:
         def warn(message: str) -> None:

@@ -8,6 +8,7 @@ While psflow runs an attempt, every block reports to the installed recorder.
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import time
 from collections.abc import Callable
@@ -75,6 +76,9 @@ class block:
                 f"block name must be 1 to {keys.MAX_NAME_LENGTH} characters without NUL, not {name[:40]!r}"
                 + ("…" if len(name) > 40 else "")
             )
+        problem = keys.block_name_problem(name)
+        if problem is not None:
+            raise BlockNameError(f"block name {name!r} {problem}")
         if type(retries) is not int or retries < 0:
             raise BlockArgumentError(f"block {name!r}: retries must be an int of 0 or more, not {retries!r}")
         self.backoff = backoff if backoff == 0.0 and type(backoff) is float else _seconds(name, "backoff", backoff)
@@ -175,7 +179,10 @@ class block:
     # ---- the decorator ---------------------------------------------------
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """Each call of `func` is a block (`Name`, `Name#2`, …); its return value is what is saved."""
+        """Each call of `func` is a block keyed by its arguments (psflow.keys); its return value is what is saved."""
+        problem = keys.callable_name_problem(self.name)
+        if problem is not None:
+            raise BlockNameError(f"@block name {self.name!r} {problem}")
         name, line, retries, backoff, timeout = (
             self.name,
             func.__code__.co_firstlineno,
@@ -183,11 +190,14 @@ class block:
             self.backoff,
             self.timeout,
         )
+        where = (func.__code__.co_filename, line)
+        signature: list[inspect.Signature] = []  # made on the first call under psflow
 
         @functools.wraps(func)
         def run_as_block(*args: Any, **kwargs: Any) -> Any:
-            key = recorder.current.call_key(name) if recorder.current is not None else name
-            handle = block(key, retries=retries, backoff=backoff, timeout=timeout).at(line, (), ())
+            handle = block(name, retries=retries, backoff=backoff, timeout=timeout).at(line, (), ())
+            if recorder.current is not None:
+                handle.name = recorder.current.call_key(name, *_arguments(func, signature, args, kwargs), where)
             with handle, handle.body():
                 while handle.next_try():
                     with handle.trying():
@@ -245,6 +255,20 @@ class _Try:
             time.sleep(delay)
         handle.again = True
         return True
+
+
+def _arguments(
+    func: Callable[..., Any], signature: list[inspect.Signature], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The call's arguments as the signature binds them, so `f(1)` and `f(x=1)` are one call;
+    as given when they do not bind (the call itself then fails as Python says)."""
+    try:
+        if not signature:
+            signature.append(inspect.signature(func))
+        bound = signature[0].bind(*args, **kwargs)
+    except (TypeError, ValueError):  # arguments that do not fit, or a callable without a signature
+        return args, kwargs
+    return bound.args, bound.kwargs
 
 
 def retryable(error: BaseException) -> bool:

@@ -177,7 +177,7 @@ def _plan_blocks(store: Store, job_id: str, report: ScriptReport, *, rerun_chang
         return plans  # a name computed at run time could be anything: nothing is surely gone
     literal = {site.name for site in report.sites}
     for name, record in completed.items():
-        if name in literal or keys.is_marker(name) or keys.base_name(name) in report.callables:
+        if name in literal or keys.is_marker(name) or any(keys.is_call_of(name, c) for c in report.callables if c):
             continue
         if any(pattern.fullmatch(name) for pattern in patterns if pattern is not None):
             continue  # `f"deploy-{host}"` may make it again

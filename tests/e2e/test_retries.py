@@ -180,7 +180,7 @@ def test_blocks_timers_and_calls_inside_a_retried_body_are_reached_afresh_on_eac
     assert len(_tries(tmp_path, "upload")) == 1  # completed in try 1: replayed in try 2
     assert len(_tries(tmp_path, "notify")) == 1
     runs = {run["name"]: run for run in _runs(job_detail, job_id_of(result))}
-    assert sorted(runs) == ["Deploy", "Deploy/sleep", "Notify", "Upload"]  # no `Upload` twice, no `sleep#2`
+    assert sorted(runs) == ["Deploy", "Deploy/Notify('hi')", "Deploy/sleep", "Upload"]  # nothing twice, no `#2`
     assert runs["Deploy"]["tries"] == 2 and runs["Upload"]["tries"] == 1
 
 
@@ -289,9 +289,9 @@ def test_the_decorator_retries_each_call(psflow, write, job_detail, tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout == "2 4\n"
-    assert "psflow: block 'Call#2': try 1 of 3 failed (ConnectionError: reset); trying again in 0.05s" in result.stderr
+    assert "psflow: block 'Call(2)': try 1 of 3 failed (ConnectionError: reset); trying again in 0.05s" in result.stderr
     runs = [(run["name"], run["tries"]) for run in _runs(job_detail, job_id_of(result))]
-    assert runs == [("Call", 2), ("Call#2", 2)]
+    assert runs == [("Call(1)", 2), ("Call(2)", 2)]
 
 
 def test_show_prints_the_retry_loop(psflow, write):

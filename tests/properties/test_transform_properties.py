@@ -406,7 +406,7 @@ class _MemoryRecorder:
     def failed(self, handle: Block, error: BaseException) -> None:
         raise AssertionError(f"block {handle.name} failed: {error!r}")
 
-    def call_key(self, name: str) -> str:
+    def call_key(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], where: tuple[str, int]) -> str:
         return name
 
 

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 
 import libcst as cst
 
+from psflow import keys
 from psflow.transform.diagnostics import Diagnostic
-from psflow.transform.matchers import OPTIONS, is_negative, is_zero, keyword, literal_kind
+from psflow.transform.matchers import OPTIONS, is_negative, is_zero, keyword, literal_kind, str_value
 from psflow.transform.plan import BlockPlan, ScriptPlan
 
 
@@ -57,6 +58,10 @@ def _name(plan: ScriptPlan, block: BlockPlan) -> list[Diagnostic]:
                 fix_when_raised="omitted",
             )
         ]
+    value = str_value(block.name)
+    problem = keys.block_name_problem(value) if value is not None else None
+    if problem is not None:
+        return [plan.error(block.name, f"block name {value!r} {problem}", fix_when_raised="omitted")]
     return []
 
 

@@ -7,6 +7,8 @@ from rule_support import raised, text
 
 from psflow.transform import check_script
 
+_KEPT = "that form is kept for the keys of @block calls (`Fetch(1)`, `Fetch(1)#2`)"
+
 
 @pytest.mark.parametrize(
     ("source", "expected"),
@@ -24,6 +26,11 @@ from psflow.transform import check_script
         pytest.param("with block(): pass", [(1, 6, 'a block needs exactly one name: block("Name")')], id="no-name"),
         pytest.param(
             'with block("a", "b"): pass', [(1, 6, 'a block needs exactly one name: block("Name")')], id="two-names"
+        ),
+        pytest.param(
+            'with block("deploy(web1)#2"): pass',
+            [(1, 12, "block name 'deploy(web1)#2' ends in ')' or ')#N': " + _KEPT)],
+            id="call-key-shaped",
         ),
     ],
 )
