@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-TRANSFORM_VERSION = 7  # 7: dunder-shaped handle names; 6: a replay runs imports again; 5: NFKC names
+TRANSFORM_VERSION = 8  # 8: block names shaped like call keys refused; 7: dunder-shaped handles; 6: imports rerun
 
 
 @dataclass(frozen=True)
