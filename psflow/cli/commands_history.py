@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from psflow.cli.app import DbOption, JsonOption, app, fail
+from psflow.cli.app import DbOption, JsonOption, app, connect, fail
 from psflow.cli.messages import say
 from psflow.cli.render import (
     echo,
@@ -20,8 +20,6 @@ from psflow.cli.render import (
     shown,
     tty,
 )
-from psflow.service import history, preflight
-from psflow.service.setup import connect
 
 JOBS_PAGE = 50  # the newest jobs `psflow jobs` shows on a terminal without --limit or --all
 
@@ -32,6 +30,8 @@ def show(
     diff: bool = typer.Option(False, "--diff", help="Show a unified diff against the original instead."),
 ) -> None:
     """Print the rewritten source that psflow actually runs."""
+    from psflow.service import preflight
+
     print_source(preflight.transformed_source(script, diff=diff), diff=diff)
 
 
@@ -46,6 +46,7 @@ def check(
     Exit 0 when clean (or warnings only), 1 for warnings with --strict, 2 for errors.
     """
     from psflow.cli.preview import print_check
+    from psflow.service import preflight
 
     result = preflight.check(script)
     if as_json:
@@ -64,6 +65,8 @@ def jobs_(
     db: str | None = DbOption,
 ) -> None:
     """List jobs, most recently updated first (on a terminal, a page of the newest)."""
+    from psflow.service import history
+
     if all_ and limit is not None:
         fail("--all and --limit cannot be combined")
     paged = limit is None and not all_ and not as_json and tty()
@@ -83,6 +86,8 @@ def jobs_(
 def status_(as_json: bool = JsonOption, db: str | None = DbOption) -> None:
     """How things stand: jobs per status, waiting for input, timers due within the hour, leases that
     lapsed, and failures of the last 24 hours."""
+    from psflow.service import history
+
     with connect(db, create=False) as store:
         report = history.status(store)
     if as_json:
@@ -99,6 +104,7 @@ def job_(
 ) -> None:
     """Show one job: its status and blocks, then per attempt what ran and what was replayed."""
     from psflow.cli.transcript import print_attempts
+    from psflow.service import history
 
     with connect(db, create=False) as store:
         detail = history.job_detail(store, job_id)
@@ -129,6 +135,7 @@ def logs(
     from functools import partial
 
     from psflow.cli.transcript import print_run
+    from psflow.service import history
 
     if follow and as_json:
         fail("--json and --follow cannot be combined")
