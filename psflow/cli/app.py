@@ -86,9 +86,8 @@ def fail(message: str) -> NoReturn:
 
 def report_error(error: PsflowError) -> None:
     """How a psflow error is shown: a script's diagnostics as they are, anything else in one line."""
-    from psflow.transform import TransformError
-
-    if isinstance(error, TransformError):
+    transform = sys.modules.get("psflow.transform")  # not loaded: the error cannot be a TransformError
+    if transform is not None and isinstance(error, transform.TransformError):
         for diagnostic in error.diagnostics:
             say(diagnostic.format(), error=True)
     else:

@@ -24,13 +24,13 @@ BELOW_THE_CLI = DATABASE | RUNNING | REWRITING | {"psflow.service", "psflow.code
 _REPORT = "import atexit, sys; atexit.register(lambda: print(*sys.modules, sep='\\n', file=sys.stderr)); "
 
 
-def loaded(code: str, tmp_path: Path) -> set[str]:
-    """The modules (and their packages) loaded when Python has run `code`."""
+def loaded(code: str, tmp_path: Path, *, exit_code: int = 0) -> set[str]:
+    """The modules (and their packages) loaded when Python has run `code`, which exits with `exit_code`."""
     env = {key: value for key, value in os.environ.items() if key not in {"PSFLOW_DB", "PSFLOW_JOB_ID"}}
     done = subprocess.run(
         [sys.executable, "-c", _REPORT + code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == exit_code, done.stderr
     return {name for line in done.stderr.splitlines() for name in _with_packages(line)}
 
 
@@ -65,4 +65,9 @@ def test_listing_jobs_loads_the_database_but_neither_rewriter_nor_runtime(tmp_pa
     loaded(command("init", "--sqlite", str(database)), tmp_path)
     modules = loaded(command("jobs", "--db", f"sqlite:///{database}"), tmp_path)
     assert "peewee" in modules
-    assert modules & (REWRITING | RUNNING) == set()
+    assert modules & (REWRITING | RUNNING | {"psflow.codec"}) == set()
+
+
+def test_a_missing_database_is_told_without_loading_the_rewriter(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'missing.sqlite'}"
+    assert loaded(command("jobs", "--db", missing), tmp_path, exit_code=2) & (REWRITING | RUNNING) == set()
