@@ -19,7 +19,7 @@ SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "approval.py"
 DATABASE = {"peewee", "playhouse", "psycopg2", "psflow.store"}  # the store, with the driver peewee imports
 RUNNING = {"psflow.runtime", "cryptography"}  # an attempt, and the key that signs and verifies it
 REWRITING = {"libcst", "psflow.transform"}
-BELOW_THE_CLI = DATABASE | RUNNING | REWRITING | {"psflow.service", "psflow.codec", "psflow.signing"}
+BELOW_THE_CLI = DATABASE | RUNNING | REWRITING | {"psflow.service", "psflow.codec", "psflow.signing", "psflow.script"}
 
 _REPORT = "import atexit, sys; atexit.register(lambda: print(*sys.modules, sep='\\n', file=sys.stderr)); "
 
