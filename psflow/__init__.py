@@ -1,34 +1,38 @@
 """psflow: make a plain Python script resumable.
 
 Blocks run once per job; what they bind is saved and given back on later runs.
-This module stays light: importing it loads neither the database layer nor libcst.
+This module stays light: importing it loads neither the database layer nor libcst,
+and the `psflow` command, which imports it first, not even what a script touches.
 """
 
 from __future__ import annotations
 
+from importlib import import_module as _import_module
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from psflow.errors import PsflowError, UsageError
-from psflow.script import (
-    BlockError,
-    BlockTimeout,
-    Terminated,
-    WaitTimeout,
-    block,
-    job,
-    sleep,
-    sleep_until,
-    stop,
-    wait_for,
-)
 
 __version__ = "0.1.0"
 
-# ---- the Python API for other tools ------------------------------------------
-# Loaded on first use (PEP 562), so `import psflow` in a script stays light: the
-# database layer (peewee) and the rewriter (libcst) load only when one is called.
+# Names loaded on first use (PEP 562). A script's names (psflow.script) load with the
+# script's `from psflow import block`, not with every `psflow` command; the Python API
+# for other tools loads when one is called, so `import psflow` in a script stays light:
+# the database layer (peewee) and the rewriter (libcst) load only then.
 
+_SCRIPT = (
+    "BlockError",
+    "BlockTimeout",
+    "Terminated",
+    "WaitTimeout",
+    "block",
+    "job",
+    "sleep",
+    "sleep_until",
+    "stop",
+    "wait_for",
+)
 _API = ("run", "resume", "jobs", "job_detail", "register", "workflows", "connect", "RunResult", "SendResult")
+_LAZY = {**dict.fromkeys(_SCRIPT, "psflow.script"), **dict.fromkeys(_API, "psflow.api")}
 
 __all__ = [
     "BlockError",
@@ -38,32 +42,37 @@ __all__ = [
     "UsageError",
     "WaitTimeout",
     "__version__",
-    "block",
-    "job",
     "send",
-    "sleep",
-    "sleep_until",
-    "stop",
-    "wait_for",
+    *_SCRIPT,
     *_API,
 ]
 
 if _TYPE_CHECKING:
     from psflow.api import RunResult, SendResult, connect, job_detail, jobs, register, resume, run, workflows
+    from psflow.script import (
+        BlockError,
+        BlockTimeout,
+        Terminated,
+        WaitTimeout,
+        block,
+        job,
+        sleep,
+        sleep_until,
+        stop,
+        wait_for,
+    )
 
 
 def __getattr__(name: str):
-    if name in _API:
-        from psflow import api
-
-        value = getattr(api, name)
+    if name in _LAZY:
+        value = getattr(_import_module(_LAZY[name]), name)
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module 'psflow' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+    return sorted({*globals(), *_LAZY})
 
 
 def send(job_id: str, inputs: dict | None = None, /, *, db: str | None = None, **values) -> SendResult:

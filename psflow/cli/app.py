@@ -1,9 +1,13 @@
 """The `psflow` command: the typer app, the options every command shares, and the one error handler.
 
 Commands live in psflow.cli.commands_* by area (psflow.cli imports them, which registers them);
-each parses, calls psflow.service and renders. Any psflow error reaching `main` is printed as one
-line (a script's diagnostics with file:line:col) and exits with the error's code, never a traceback;
-a reader that goes away (`psflow jobs | head -1`) ends the command quietly, exit 0.
+each parses, calls psflow.service and renders. A command imports the services it calls when it
+runs: every run of psflow pays for what is imported at start-up, so `psflow --help` loads no
+service and `psflow show` no database (tests/unit/test_startup.py, bench/bench_startup.py).
+
+Any psflow error reaching `main` is printed as one line (a script's diagnostics with file:line:col)
+and exits with the error's code, never a traceback; a reader that goes away (`psflow jobs | head -1`)
+ends the command quietly, exit 0.
 
 Exit codes: 0 completed · 1 the script failed · 2 bad input or usage ·
 3 stopped with a status (Waiting or another word given to stop()) · 4 refused:
@@ -16,13 +20,16 @@ import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from typer.core import TyperGroup
 
 from psflow.cli.messages import say
 from psflow.errors import PsflowError
+
+if TYPE_CHECKING:
+    from psflow.store import Store
 
 
 class _ReaderGone(Exception):
@@ -81,6 +88,14 @@ RerunChangedOption = typer.Option(
 )
 
 
+def connect(db: str | None, *, create: bool = True) -> Store:
+    """The database a command's --db names (psflow.service.setup.connect), loaded only by the
+    commands that use one."""
+    from psflow.service.setup import connect
+
+    return connect(db, create=create)
+
+
 def fail(message: str) -> NoReturn:
     """Bad usage found by the CLI itself: one line, exit 2."""
     say(f"error: {message}", error=True)
@@ -89,9 +104,8 @@ def fail(message: str) -> NoReturn:
 
 def report_error(error: PsflowError) -> None:
     """How a psflow error is shown: a script's diagnostics as they are, anything else in one line."""
-    from psflow.transform import TransformError
-
-    if isinstance(error, TransformError):
+    transform = sys.modules.get("psflow.transform")  # not loaded: the error cannot be a TransformError
+    if transform is not None and isinstance(error, transform.TransformError):
         for diagnostic in error.diagnostics:
             say(diagnostic.format(), error=True)
     else:

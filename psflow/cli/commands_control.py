@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from psflow.cli.app import DbOption, app, bulk_reading
+from psflow.cli.app import DbOption, app, bulk_reading, connect
 from psflow.cli.messages import JobProgress, say
 from psflow.cli.render import print_jobs
 from psflow.domain import FINAL_STATUSES
-from psflow.service import control
-from psflow.service.setup import connect
 
 
 @app.command()
@@ -24,6 +22,8 @@ def rerun(
     db: str | None = DbOption,
 ) -> None:
     """Make the job's next attempt run blocks again; their earlier runs stay in the history (as Rerun)."""
+    from psflow.service import control
+
     with bulk_reading(), connect(db) as store:
         result = control.rerun(store, job_id, from_block=from_, only=only or [])
     say(f"job {result.job_id}: {len(result.marked):,} block(s) will run again: {_some(result.marked)}")
@@ -55,6 +55,8 @@ def cancel(
     db: str | None = DbOption,
 ) -> None:
     """Cancel a job: final, it never runs again. A Running job only once its lease ran out (its runner is gone)."""
+    from psflow.service import control
+
     with connect(db) as store:
         change = control.cancel(store, job_id, reason=reason)
     say(f"job {change.job_id}: Cancelled (was {change.status_before}): {change.reason}")
@@ -66,6 +68,8 @@ def retry(
     db: str | None = DbOption,
 ) -> None:
     """Put a Failed job back to Waiting, for the next `psflow resume` (completed blocks stay replayed)."""
+    from psflow.service import control
+
     with connect(db) as store:
         change = control.retry(store, job_id)
     say(
@@ -83,6 +87,8 @@ def rm(
     db: str | None = DbOption,
 ) -> None:
     """Delete jobs with their attempts, block runs and inputs (all or none)."""
+    from psflow.service import control
+
     with connect(db) as store:
         removal = control.remove(store, job_ids, force=force)
     for job in removal.jobs:
@@ -102,6 +108,8 @@ def prune(
     db: str | None = DbOption,
 ) -> None:
     """Delete old jobs with their history, so the database does not grow without bound."""
+    from psflow.service import control
+
     with connect(db, create=not dry_run) as store, JobProgress("deleting old jobs") as bar:
         removal = control.prune(
             store,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from psflow.cli.app import DbOption, JsonOption, app, bulk_reading, fail
+from psflow.cli.app import DbOption, JsonOption, app, bulk_reading, connect, fail
 from psflow.cli.messages import say
 from psflow.cli.render import (
     echo,
@@ -20,8 +20,6 @@ from psflow.cli.render import (
     shown,
     tty,
 )
-from psflow.service import history, preflight
-from psflow.service.setup import connect
 
 JOBS_PAGE = 50  # the newest jobs `psflow jobs` shows on a terminal without --limit or --all
 BLOCKS_PAGE = 50  # the last rows of each table `psflow job` shows on a terminal without --all
@@ -33,6 +31,8 @@ def show(
     diff: bool = typer.Option(False, "--diff", help="Show a unified diff against the original instead."),
 ) -> None:
     """Print the rewritten source that psflow actually runs."""
+    from psflow.service import preflight
+
     print_source(preflight.transformed_source(script, diff=diff), diff=diff)
 
 
@@ -47,6 +47,7 @@ def check(
     Exit 0 when clean (or warnings only), 1 for warnings with --strict, 2 for errors.
     """
     from psflow.cli.preview import print_check
+    from psflow.service import preflight
 
     result = preflight.check(script)
     if as_json:
@@ -65,6 +66,8 @@ def jobs_(
     db: str | None = DbOption,
 ) -> None:
     """List jobs, most recently updated first (on a terminal, a page of the newest)."""
+    from psflow.service import history
+
     if all_ and limit is not None:
         fail("--all and --limit cannot be combined")
     paged = limit is None and not all_ and not as_json and tty()
@@ -84,6 +87,8 @@ def jobs_(
 def status_(as_json: bool = JsonOption, db: str | None = DbOption) -> None:
     """How things stand: jobs per status, waiting for input, timers due within the hour, leases that
     lapsed, and failures of the last 24 hours."""
+    from psflow.service import history
+
     with connect(db, create=False) as store:
         report = history.status(store)
     if as_json:
@@ -103,6 +108,7 @@ def job_(
 ) -> None:
     """Show one job: its status and blocks, then per attempt what ran and what was replayed."""
     from psflow.cli.transcript import print_attempts
+    from psflow.service import history
 
     with bulk_reading():
         with connect(db, create=False) as store:
@@ -135,6 +141,7 @@ def logs(
     from functools import partial
 
     from psflow.cli.transcript import print_run
+    from psflow.service import history
 
     if follow and as_json:
         fail("--json and --follow cannot be combined")

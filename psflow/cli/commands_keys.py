@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from psflow.cli.app import DbOption, JsonOption, app
+from psflow.cli.app import DbOption, JsonOption, app, connect
 from psflow.cli.messages import say
 from psflow.cli.render import echo, shown
-from psflow.service import keys
-from psflow.service.setup import DeploymentKey, connect, deployment_key
+
+if TYPE_CHECKING:
+    from psflow.service.setup import DeploymentKey
 
 key_app = typer.Typer(
     name="key",
@@ -31,6 +33,8 @@ def say_key(key: DeploymentKey) -> None:
 @key_app.command("show")
 def show(as_json: bool = JsonOption) -> None:
     """Show this server's deployment key: its id, which halves are here, where, and the public key line."""
+    from psflow.service import keys
+
     info = keys.describe()
     if as_json:
         print(json.dumps(info, indent=2))
@@ -47,6 +51,8 @@ def show(as_json: bool = JsonOption) -> None:
 @key_app.command("create")
 def create() -> None:
     """Make a new deployment key here (refused when this server already has one)."""
+    from psflow.service import keys
+
     say_key(keys.create())
 
 
@@ -56,6 +62,8 @@ def export(
     private: bool = typer.Option(False, "--private", help="The private key (PEM), for a server that creates jobs."),
 ) -> None:
     """Print this server's deployment key, to `psflow key import` (or `psflow init --key`) on another server."""
+    from psflow.service import keys
+
     if public and private:
         say("error: give --public or --private, not both", error=True)
         raise typer.Exit(2)
@@ -72,6 +80,8 @@ def import_(
     ),
 ) -> None:
     """Install the deployment key in FILE on this server."""
+    from psflow.service.setup import deployment_key
+
     say_key(deployment_key(file, replace=replace))
 
 
@@ -88,6 +98,8 @@ def sign(
     """Vouch for rows the servers refuse: jobs and workflows from before psflow signed them, or changed since.
 
     Look first (`psflow job ID`, `psflow workflows NAME`): what is signed here runs on every server."""
+    from psflow.service import keys
+
     if not job and not workflow:
         say("error: give --job JOB or --workflow NAME: what to sign", error=True)
         raise typer.Exit(2)

@@ -9,23 +9,18 @@ from typing import TYPE_CHECKING, cast
 
 import typer
 
-from psflow.cli.app import DbOption, ReplayOutputOption, RerunChangedOption, app, fail
+from psflow.cli.app import DbOption, ReplayOutputOption, RerunChangedOption, app, connect, fail
 from psflow.cli.messages import JobProgress, say
 from psflow.cli.near_misses import warn_near_misses
 from psflow.cli.render import shown
 from psflow.domain import WORKER_STATUSES, JobStatus, RunOptions
 from psflow.errors import EXIT_UNTRUSTED
-from psflow.runtime.signals import EXIT_FOR
-from psflow.service import inputs, running
-from psflow.service.due import due_jobs
-from psflow.service.history import check_statuses
-from psflow.service.running import RunResult
-from psflow.service.setup import connect
-from psflow.service.workers import Shutdown, run_pool
 
 if TYPE_CHECKING:
     from typer.core import TyperCommand
 
+    from psflow.service.running import RunResult
+    from psflow.service.workers import Shutdown
     from psflow.store import Store
 
 
@@ -53,6 +48,8 @@ def exec_(
     The script is checked first (see `psflow check`): errors stop it, warnings are printed.
     Arguments are stored with the job and shown by `psflow job`: pass secrets with --env.
     """
+    from psflow.service import running
+
     warn_near_misses(cast("TyperCommand", ctx.command), args or [])
     request = running.exec_request(script, job, env or ())
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
@@ -106,6 +103,10 @@ def resume(
 ) -> None:
     """Run every due job in a status again (default: Waiting), in worker processes. Exit 1 if any job
     failed or could not run; 130/143 if Ctrl-C or SIGTERM interrupted it."""
+    from psflow.service import inputs
+    from psflow.service.due import due_jobs
+    from psflow.service.history import check_statuses
+
     statuses = status or [JobStatus.WAITING]
     if set_ and not job:
         fail("--set needs --job JOB: say which job the input is for")
@@ -147,6 +148,9 @@ def _in_workers(
     **pool: object,
 ) -> tuple[list[RunResult], Shutdown]:
     """run_pool under a progress bar, with Ctrl-C and SIGTERM passed to the pool (see psflow.service.workers)."""
+    from psflow.runtime.signals import EXIT_FOR
+    from psflow.service.workers import Shutdown, run_pool
+
     shutdown = Shutdown(announce=say)
     saved = {signum: signal.signal(signum, lambda signum, frame: shutdown.request(signum)) for signum in EXIT_FOR}
     try:
@@ -243,6 +247,8 @@ def send(
     db: str | None = DbOption,
 ) -> None:
     """Send input to a job for its `wait_for(NAME)`; it runs at the next `psflow resume` (or worker)."""
+    from psflow.service import inputs
+
     given = inputs.parse_inputs(values or [], json_text)
     with connect(db) as store:
         _send(store, [job], given, later=not resume_now)
@@ -254,6 +260,8 @@ def send(
 
 def _send(store, job_ids: list[str], given: dict, *, later: bool = False) -> None:
     """Store the inputs for the jobs and say so (exit 2, nothing stored, if any job cannot take them)."""
+    from psflow.service import inputs
+
     for sent in inputs.send(store, job_ids, given):
         names = ", ".join(sent.names)
         tail = "; it runs at the next `psflow resume` (or worker), or now with --resume" if later else ""
@@ -280,6 +288,8 @@ def report(result: RunResult) -> None:
 
 def summarize(results: list[RunResult], headline: str, shutdown: Shutdown | None = None) -> None:
     """The summary line after many jobs; exit 130/143 after a signal, else 1 if any failed or could not run."""
+    from psflow.runtime.signals import EXIT_FOR
+
     counts: dict[str, int] = {}
     for result in results:
         key = "not run" if result.error else "skipped" if result.skipped else result.status

@@ -8,12 +8,10 @@ from pathlib import Path
 
 import typer
 
-from psflow.cli.app import DbOption, JsonOption, app
+from psflow.cli.app import DbOption, JsonOption, app, connect
 from psflow.cli.commands_keys import say_key
 from psflow.cli.messages import say
 from psflow.cli.render import echo, print_workflow_versions, print_workflows
-from psflow.service import setup, workflows
-from psflow.service.setup import connect
 
 
 @app.command()
@@ -28,6 +26,8 @@ def register(
 
     `psflow exec NAME` then runs the newest version on any server, no file needed.
     """
+    from psflow.service import workflows
+
     with connect(db) as store:
         registered = workflows.register(store, name, script)
     if not registered.created:
@@ -44,6 +44,8 @@ def workflows_(
     db: str | None = DbOption,
 ) -> None:
     """List registered workflows: newest version, how many versions, registered when, by whom, where."""
+    from psflow.service import workflows
+
     with connect(db, create=False) as store:
         rows = workflows.workflow_versions(store, name) if name is not None else workflows.workflows(store)
     if as_json:
@@ -100,6 +102,8 @@ def init(
     """Create psflow's tables in a database (or upgrade them), and optionally keep it as the default.
 
     It also sets up this server's deployment key, which signs and verifies what psflow runs from the database."""
+    from psflow.service import setup
+
     result = setup.init(
         sqlite=sqlite,
         postgres=postgres,
@@ -142,6 +146,8 @@ def init(
 @app.command("config")
 def config_(as_json: bool = JsonOption, db: str | None = DbOption) -> None:
     """Show which database psflow uses and why: --db, then PSFLOW_DB, then the config file, then the default."""
+    from psflow.service import setup
+
     info = setup.config(db)
     if as_json:
         print(json.dumps(info, indent=2))

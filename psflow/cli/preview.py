@@ -3,8 +3,12 @@ rich tables on a terminal, plain text in pipes, no ANSI styles with NO_COLOR).""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from psflow.cli.render import echo, table
-from psflow.service.preflight import CheckResult, JobPlan
+
+if TYPE_CHECKING:
+    from psflow.service.preflight import CheckResult, JobPlan
 
 
 def print_check(result: CheckResult) -> None:

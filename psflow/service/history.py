@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from psflow import codec
 from psflow.domain import JobStatus, RunStatus
 from psflow.errors import UsageError
 from psflow.service.due import runner_gone, waits_note
@@ -176,9 +175,12 @@ def _entry(run: dict[str, Any], state: str, status: str) -> dict[str, Any]:
 
 def _input_json(sent: InputView) -> dict[str, Any]:
     """An input as plain JSON, never decoded into live objects: the row may be forged, and
-    showing it must not import or build what it names."""
+    showing it must not import or build what it names. The codec loads here, with a job's
+    inputs: listing jobs needs none of it."""
+    from psflow.codec import to_display
+
     try:
-        value = codec.to_display(sent.value)
+        value = to_display(sent.value)
     except ValueError:
         value = sent.value  # not codec text at all: shown as stored
     return {"name": sent.name, "value": value, "host": sent.host, "user": sent.user, "received": sent.received}

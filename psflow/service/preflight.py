@@ -3,7 +3,8 @@
 `check` lists a script's blocks and what would go wrong with them (the rules are
 in psflow.transform.rules). `plan_resume` says, per job `psflow resume` would
 take, which blocks would replay, run, be new or be gone, and which completed
-blocks' code changed since. Neither runs a script or writes to the database.
+blocks' code changed since. Neither runs a script or writes to the database; `check`
+(and `psflow show`) need no database, so what only the dry run uses is imported when it runs.
 """
 
 from __future__ import annotations
@@ -12,17 +13,17 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psflow import keys
 from psflow.domain import JobStatus
 from psflow.errors import DeploymentKeyError, UntrustedError
 from psflow.loading import read_source
-from psflow.service.running import skip_reason
-from psflow.service.sources import resolve_source
-from psflow.store import BlockRecord, BlockRun, JobView, Store
 from psflow.transform import ScriptCheck, TransformError
-from psflow.transform.sites import BlockSite, ScriptReport
+
+if TYPE_CHECKING:
+    from psflow.store import BlockRecord, BlockRun, JobView, Store
+    from psflow.transform.sites import BlockSite, ScriptReport
 
 EXIT_CLEAN, EXIT_WARNINGS, EXIT_ERRORS = 0, 1, 2
 DYNAMIC = "dynamic: decided at run time"
@@ -142,6 +143,9 @@ def plan_resume(
 
 def _plan_job(store: Store, job: JobView, *, latest: bool, rerun_changed: bool) -> JobPlan:
     """The decisions resume would make (psflow.service.running, .sources), made without running."""
+    from psflow.service.running import skip_reason
+    from psflow.service.sources import resolve_source
+
     plan = JobPlan(job.id, job.script, job.status, job.attempts + 1)
     skipped = skip_reason(job, store.clock.now())
     if skipped is not None:
