@@ -86,7 +86,7 @@ class Attempt:
         if recorder.shutdown_requested():
             raise Stop(self.handback_status, _HANDED_BACK)
         name = handle.name
-        here = (frame.f_code.co_filename, handle.line)
+        here = (handle.file or frame.f_code.co_filename, handle.line)
         first = self._seen.get(name)
         if first is not None:
             raise BlockError(

@@ -47,6 +47,7 @@ class block:
         "binds",
         "exit",
         "failures",
+        "file",
         "fingerprint",
         "line",
         "mutates",
@@ -86,6 +87,7 @@ class block:
         self.name = name
         self.retries = retries
         self.line: int | None = None
+        self.file: str | None = None  # where an @block function is defined (else: the frame's file)
         self.fingerprint: str | None = None
         self.replaying = False
         self.exit = ExitKind.NORMAL
@@ -196,6 +198,7 @@ class block:
         @functools.wraps(func)
         def run_as_block(*args: Any, **kwargs: Any) -> Any:
             handle = block(name, retries=retries, backoff=backoff, timeout=timeout).at(line, (), ())
+            handle.file = where[0]  # its warnings and errors name the user's file, not this one
             if recorder.current is not None:
                 handle.name = recorder.current.call_key(name, *_arguments(func, signature, args, kwargs), where)
             with handle, handle.body():

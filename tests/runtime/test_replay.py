@@ -481,3 +481,19 @@ def test_a_return_a_finally_cancels_with_continue_is_cancelled_on_replay_too(flo
     assert [r.status for r in results] == ["Waiting", "Completed"]
     assert log == ["check 1", "check 2"]
     assert state == {"found": "loop ended"}
+
+
+def test_a_warning_about_a_block_function_names_the_users_file(flow, tmp_path: Path, capsys) -> None:
+    flow(
+        """
+        import threading
+        @block("Lock")
+        def make():
+            return threading.Lock()
+        lock = make()
+        """,
+        attempts=1,
+    )
+    err = capsys.readouterr().err
+    assert f"psflow: warning: {tmp_path / 'flow.py'}:" in err and "block 'Lock()': cannot save the return value" in err
+    assert "psflow/script/block.py" not in err
