@@ -84,7 +84,7 @@ def callable_name_problem(name: str) -> str | None:
 
 def block_name_problem(name: str) -> str | None:
     """Why `name` cannot name a `with block` (it would look like a call's key), or None."""
-    if _CALL_SHAPED.fullmatch(name):
+    if name.endswith(")") or (")#" in name and _CALL_SHAPED.fullmatch(name)):  # the regex only when it may match
         return "ends in ')' or ')#N': that form is kept for the keys of @block calls (`Fetch(1)`, `Fetch(1)#2`)"
     return None
 

@@ -22,12 +22,12 @@ from psflow.runtime.call_keys import call_leaf
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import user_traceback
 from psflow.runtime.values import (
-    SavedValues,
     bound_values,
     encode_mutations,
     encode_value,
     encode_values,
     redo_mutations,
+    saved_values,
 )
 from psflow.script import recorder
 from psflow.script.block import describe_failed_try
@@ -105,7 +105,7 @@ class Attempt:
             return
         handle.replaying = True
         handle.record = record
-        handle.saved = SavedValues(record.saved) if record.saved else {}
+        handle.saved = saved_values(record.saved) if record.saved else {}
         handle.exit = record.exit_kind or ExitKind.NORMAL
         if record.returned is not None:
             handle.returned = codec.decode(record.returned)

@@ -20,6 +20,16 @@ _MUTABLE = (list, dict, set, bytearray)
 Warn = Callable[[str], None]  # tells the user something about the block being saved
 
 
+def saved_values(text: str) -> Mapping[str, Any]:
+    """A replayed block's saved values: decoded now (a plain dict, the fast path), or, when that
+    fails, when the transformed code first reads them, after the block's own imports ran again
+    (a value may refer to a module only they load; the codec never imports one)."""
+    try:
+        return cast(dict[str, Any], codec.decode(text))
+    except ValueError:
+        return SavedValues(text)
+
+
 class SavedValues(Mapping[str, Any]):
     """A replayed block's saved values, decoded when the transformed code first reads them: after
     the block's own imports ran again, so a module a value refers to is loaded (the codec never
