@@ -248,8 +248,8 @@ def prune(
         if ids and progress is not None:
             progress(PruneProgress(len(deleted), max(total, len(deleted))))
         took = time.perf_counter() - started
-        if batch is None:
-            size = _next_batch(size, took)
+        if batch is None and ids:  # sized by batches that deleted: a stretch of jobs kept is quick to
+            size = _next_batch(size, took)  # look at, and would grow the batch that meets the next old ones
         # A pause as long as the batch (at most PRUNE_BATCH_SECONDS): SQLite grants a waiting writer the
         # lock only when its busy handler happens to retry, which back-to-back batches would never let be.
         if position is not None:

@@ -5,6 +5,7 @@ gets old, by moving the clock. What the commands print is in tests/cli and tests
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -250,6 +251,36 @@ def test_prune_deletes_in_batches_and_others_write_between_them(old_and_new: Sto
     assert removal.counts["jobs"] == 2 and "old-failed" in _ids(old_and_new)
     pauses = clock.slept[slept_before:]  # after each batch (8 jobs looked at one by one), a short pause for others
     assert len(pauses) == 8 and all(0 <= pause <= control.PRUNE_BATCH_SECONDS for pause in pauses)
+
+
+def test_prune_sizes_its_batches_by_those_that_deleted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long stretch of jobs that are kept is quick to look at: it must not grow the batch that then
+    meets the old jobs (it held the write lock for 435 ms in bench/bench_large.py)."""
+    clock = FakeClock()
+    monkeypatch.setattr(control, "time", types.SimpleNamespace(perf_counter=clock.monotonic))
+    limits: list[int] = []
+
+    class Stretches:  # 8 batches of kept jobs, then old ones, each taking 0.1 ms per job looked at
+        def __init__(self) -> None:
+            self.clock = clock
+
+        def count_jobs(self, statuses, *, updated_before) -> int:
+            return 10_000
+
+        def prune_jobs(self, statuses, before, *, limit, after):
+            limits.append(limit)
+            clock.advance(0.0001 * limit if len(limits) > 8 else 0.000001)
+            deleted = [f"old{len(limits)}-{n}" for n in range(limit)] if len(limits) > 8 else []
+            return (
+                deleted,
+                dict.fromkeys(("jobs", "attempts", "blocks", "inputs"), 0),
+                None if len(limits) == 12 else "x",
+            )
+
+    control.prune(Stretches(), older_than="30d")  # type: ignore[arg-type]
+
+    assert limits[:9] == [control.PRUNE_FIRST_BATCH] * 9  # no growth while nothing was deleted
+    assert all(limit * 0.0001 <= 2 * control.PRUNE_BATCH_SECONDS for limit in limits)
 
 
 def test_prune_a_chosen_status(old_and_new: Store) -> None:
