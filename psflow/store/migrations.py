@@ -17,7 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import CharField, Database, DoubleField, ForeignKeyField, IntegerField, Model, SqliteDatabase, TextField
+from peewee import (
+    BooleanField,
+    CharField,
+    Database,
+    DoubleField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    SqliteDatabase,
+    TextField,
+)
 from playhouse.migrate import SchemaMigrator
 
 from psflow.errors import StoreError
@@ -195,3 +205,33 @@ def _signatures_and_environment_names(migrator: SchemaMigrator) -> None:
         migrator.add_column(job, "signature", TextField(null=True)),
         migrator.add_column(workflow, "signature", TextField(null=True)),
     )
+
+
+# ---- 4 → 5 ---------------------------------------------------------------------------
+# Fan-out: each job gets a queue (old jobs: "default"), a priority, the parent that
+# started it, whether that parent waits for it, and its result. New table: psflow_queue.
+
+
+class _QueueV5(_Frozen):
+    name = CharField(max_length=255, primary_key=True)
+    max_running = IntegerField(null=True)
+    updated_at = DoubleField()
+
+    class Meta:
+        table_name = "psflow_queue"
+
+
+@step(4)
+def _queues_children_and_results(migrator: SchemaMigrator) -> None:
+    job = "psflow_job"
+    migrator.migrate(
+        migrator.add_column(job, "queue", CharField(max_length=255, default="default")),
+        migrator.add_column(job, "priority", IntegerField(default=0)),
+        migrator.add_column(job, "parent", CharField(max_length=64, null=True)),
+        migrator.add_column(job, "awaited", BooleanField(default=False)),
+        migrator.add_column(job, "result", TextField(null=True)),
+        migrator.add_index(job, ("parent",), unique=False),
+        migrator.add_index(job, ("queue", "status"), unique=False),
+    )
+    with migrator.database.bind_ctx([_QueueV5]):
+        migrator.database.create_tables([_QueueV5], safe=True)

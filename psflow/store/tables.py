@@ -14,9 +14,20 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from peewee import CharField, Database, DoubleField, ForeignKeyField, IntegerField, Model, TextField, make_snake_case
+from peewee import (
+    BooleanField,
+    CharField,
+    Database,
+    DoubleField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+    make_snake_case,
+)
 
-SCHEMA_VERSION = 4  # psflow.store.migrations upgrades older databases
+SCHEMA_VERSION = 5  # psflow.store.migrations upgrades older databases
+DEFAULT_QUEUE = "default"
 
 
 def _table_name(model: type[Model]) -> str:
@@ -63,9 +74,15 @@ class Job(_Table):
     # Schema 4:
     env = TextField(null=True)  # JSON list of the environment variables every attempt needs (names only)
     signature = TextField(null=True)  # the deployment key's signature of what it runs (psflow.service.trust)
+    # Schema 5 (fan-out):
+    queue = CharField(max_length=255, default=DEFAULT_QUEUE)  # the workers that may take it (`worker --queue`)
+    priority = IntegerField(default=0)  # among due jobs of a queue, higher first
+    parent = CharField(max_length=64, null=True, index=True)  # the job whose start() created it
+    awaited = BooleanField(default=False)  # its parent waits for it (wait_jobs): its end may wake the parent
+    result = TextField(null=True)  # codec text of what the script set as `job.result`
 
     class Meta:
-        indexes = ((("status", "due_at"), False),)
+        indexes = ((("status", "due_at"), False), (("queue", "status"), False))
 
 
 class Attempt(_Table):
@@ -138,6 +155,14 @@ class Workflow(_Table):
         indexes = ((("name", "version"), True),)
 
 
+class Queue(_Table):
+    """A queue's settings; a queue without a row (or with max_running NULL) has no global limit."""
+
+    name = CharField(max_length=255, primary_key=True)
+    max_running = IntegerField(null=True)  # at most this many of its jobs Running at once, on all servers
+    updated_at = DoubleField()
+
+
 class Tables(NamedTuple):
     """One database's copies of the tables, in the order they are created."""
 
@@ -147,9 +172,10 @@ class Tables(NamedTuple):
     block: type[Block]
     signal: type[Signal]
     workflow: type[Workflow]
+    queue: type[Queue]
 
 
-TEMPLATES = Tables(SchemaVersion, Job, Attempt, Block, Signal, Workflow)
+TEMPLATES = Tables(SchemaVersion, Job, Attempt, Block, Signal, Workflow, Queue)
 
 
 def bind_tables(db: Database) -> Tables:

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from psflow.store.tables import DEFAULT_QUEUE
+
 
 @dataclass(frozen=True, slots=True)
 class JobView:
@@ -38,6 +40,9 @@ class JobView:
     cwd: str | None
     env: tuple[str, ...] = ()  # environment variables every attempt needs (names; values are never stored)
     signature: str | None = None  # psflow.service.trust checks it before anything runs
+    queue: str = DEFAULT_QUEUE
+    priority: int = 0
+    parent: str | None = None  # the job whose start() created it
 
     COLUMNS = (
         "id",
@@ -62,6 +67,9 @@ class JobView:
         "cwd",
         "env",
         "signature",
+        "queue",
+        "priority",
+        "parent",
     )
 
     @classmethod
@@ -93,6 +101,9 @@ class JobView:
             "cwd": self.cwd,
             "env": list(self.env),
             "signed": self.signature is not None,
+            "queue": self.queue,
+            "priority": self.priority,
+            "parent": self.parent,
         }
 
 

@@ -69,7 +69,15 @@ TokenType = sqlglot.tokens.TokenType
 URL = "mssql://psflow:s3cr%3Bt@db.example:1433/psflow"
 PASSWORD = "s3cr;t"
 JOB_ID = "abc_123def"  # `_` is a LIKE wildcard: find_job must escape it
-TABLES = ["psflow_attempt", "psflow_block", "psflow_job", "psflow_schema_version", "psflow_signal", "psflow_workflow"]
+TABLES = [
+    "psflow_attempt",
+    "psflow_block",
+    "psflow_job",
+    "psflow_queue",
+    "psflow_schema_version",
+    "psflow_signal",
+    "psflow_workflow",
+]
 TABLES_V1 = ["psflow_attempt", "psflow_block", "psflow_job", "psflow_schema_version"]
 NOW = 1_767_225_600.25
 SIGNATURE = "ed25519:0123456789abcdef:" + "A" * 86 + "=="  # the form psflow.signing writes
@@ -169,6 +177,11 @@ JOB_ROW = {
     "live_output": "2 of 3 rows\n",
     "env": '["API_TOKEN"]',
     "signature": SIGNATURE,
+    "queue": "default",
+    "priority": 0,
+    "parent": None,
+    "awaited": False,
+    "result": None,
 }
 ROWS = {
     "psflow_job": JOB_ROW,
@@ -228,6 +241,7 @@ ROWS = {
         "user": "ops",
         "signature": SIGNATURE,
     },
+    "psflow_queue": {"name": "deploy", "max_running": 2, "updated_at": NOW},
 }
 
 
@@ -561,9 +575,14 @@ def test_schema_created_on_an_empty_database(server):
         f"([id] NVARCHAR(64) COLLATE {mssql.COLLATION} NOT NULL PRIMARY KEY, ",
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_job_status' "
         "AND object_id = OBJECT_ID(N'[psflow_job]')) CREATE INDEX [psflow_job_status] ON [psflow_job] ([status])",
+        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_job_parent' "
+        "AND object_id = OBJECT_ID(N'[psflow_job]')) CREATE INDEX [psflow_job_parent] ON [psflow_job] ([parent])",
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_job_status_due_at' "
         "AND object_id = OBJECT_ID(N'[psflow_job]')) CREATE INDEX [psflow_job_status_due_at] ON [psflow_job] "
         "([status], [due_at])",
+        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_job_queue_status' "
+        "AND object_id = OBJECT_ID(N'[psflow_job]')) CREATE INDEX [psflow_job_queue_status] ON [psflow_job] "
+        "([queue], [status])",
         "IF OBJECT_ID(N'[psflow_attempt]', N'U') IS NULL CREATE TABLE [psflow_attempt] ",
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_attempt_job_id' ",
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_attempt_job_id_number' ",
@@ -571,6 +590,7 @@ def test_schema_created_on_an_empty_database(server):
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_block_job_id_name_attempt' "
         "AND object_id = OBJECT_ID(N'[psflow_block]')) CREATE UNIQUE INDEX [psflow_block_job_id_name_attempt] "
         "ON [psflow_block] ([job_id], [name], [attempt])",
+        "IF OBJECT_ID(N'[psflow_queue]', N'U') IS NULL CREATE TABLE [psflow_queue] ",
         "IF OBJECT_ID(N'[psflow_schema_version]', N'U') IS NULL CREATE TABLE [psflow_schema_version] "
         "([id] INT IDENTITY(1,1) NOT NULL PRIMARY KEY, [version] INT NOT NULL)",
         "IF OBJECT_ID(N'[psflow_signal]', N'U') IS NULL CREATE TABLE [psflow_signal] ",
@@ -718,6 +738,26 @@ _UPGRADE_3_TO_4 = (
     f"ALTER TABLE [psflow_job] ADD [signature] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
     f"ALTER TABLE [psflow_workflow] ADD [signature] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
 )
+_UPGRADE_4_TO_5 = (
+    f"ALTER TABLE [psflow_job] ADD [queue] NVARCHAR(255) COLLATE {mssql.COLLATION} NULL",
+    "UPDATE [psflow_job] SET [queue] = {p}",
+    f"ALTER TABLE [psflow_job] ALTER COLUMN [queue] NVARCHAR(255) COLLATE {mssql.COLLATION} NOT NULL",
+    "ALTER TABLE [psflow_job] ADD [priority] INT NULL",
+    "UPDATE [psflow_job] SET [priority] = {p}",
+    "ALTER TABLE [psflow_job] ALTER COLUMN [priority] INT NOT NULL",
+    f"ALTER TABLE [psflow_job] ADD [parent] NVARCHAR(64) COLLATE {mssql.COLLATION} NULL",
+    "ALTER TABLE [psflow_job] ADD [awaited] BIT NULL",
+    "UPDATE [psflow_job] SET [awaited] = {p}",
+    "ALTER TABLE [psflow_job] ALTER COLUMN [awaited] BIT NOT NULL",
+    f"ALTER TABLE [psflow_job] ADD [result] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
+    "CREATE INDEX [psflow_job_parent] ON [psflow_job] ([parent])",
+    "CREATE INDEX [psflow_job_queue_status] ON [psflow_job] ([queue], [status])",
+    (
+        "IF OBJECT_ID(N'[psflow_queue]', N'U') IS NULL CREATE TABLE [psflow_queue] "
+        f"([name] NVARCHAR(255) COLLATE {mssql.COLLATION} NOT NULL PRIMARY KEY, [max_running] INT NULL, "
+        "[updated_at] FLOAT NOT NULL)"
+    ),
+)
 _UNDER_THE_SCHEMA_LOCK = (
     "BEGIN TRANSACTION",
     "EXEC sp_getapplock @Resource = N'psflow_schema'",
@@ -740,6 +780,16 @@ def v1_database(server: FakeServer) -> mssql.MssqlDatabase:
 def v2_database(server: FakeServer) -> mssql.MssqlDatabase:
     """A connected database with schema 2's tables (all of today's, fewer columns); the log starts empty."""
     server.schema_version = 2
+    db = open_fake(server)
+    server.log.clear()
+    return db
+
+
+@pytest.fixture
+def v4_database(server: FakeServer) -> mssql.MssqlDatabase:
+    """A connected database with schema 4's tables (no queues yet); the log starts empty."""
+    server.tables.remove("psflow_queue")
+    server.schema_version = 4
     db = open_fake(server)
     server.log.clear()
     return db
@@ -784,6 +834,7 @@ def test_upgrade_from_schema_1_in_one_transaction(v1_database, server: FakeServe
         *_UPGRADE_1_TO_2,
         *_UPGRADE_2_TO_3,
         *_UPGRADE_3_TO_4,
+        *_UPGRADE_4_TO_5,
         "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
@@ -802,6 +853,7 @@ def test_upgrade_from_schema_2_in_one_transaction(v2_database, server: FakeServe
         *_UNDER_THE_SCHEMA_LOCK,
         *_UPGRADE_2_TO_3,
         *_UPGRADE_3_TO_4,
+        *_UPGRADE_4_TO_5,
         "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
@@ -819,10 +871,26 @@ def test_upgrade_from_schema_3_adds_the_signature_columns(v3_database, server: F
         server.log,
         *_UNDER_THE_SCHEMA_LOCK,
         *_UPGRADE_3_TO_4,
+        *_UPGRADE_4_TO_5,
         "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
     assert server.log[-2].params == (SCHEMA_VERSION,)
+    check_all(server.log)
+
+
+def test_upgrade_from_schema_4_adds_queues_children_and_results(v4_database, server: FakeServer):
+    """Schema 5: a queue for every old job ("default"), priority 0, no parent, not awaited; psflow_queue."""
+    assert upgrade(v4_database, bind_tables(v4_database)) == (4, SCHEMA_VERSION)
+    assert_statements(
+        server.log,
+        *_UNDER_THE_SCHEMA_LOCK,
+        *_UPGRADE_4_TO_5,
+        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
+        "COMMIT TRANSACTION",
+    )
+    defaults = [statement.params for statement in server.log if statement.template.startswith("UPDATE [psflow_job]")]
+    assert defaults == [("default",), (0,), (False,)]
     check_all(server.log)
 
 
@@ -846,7 +914,7 @@ def test_upgraded_schema_is_declared_as_a_fresh_one(v1_database, server: FakeSer
             created[new_table.group(1)] = sql
         if sql.startswith("CREATE "):
             assert sql in fresh, sql  # a fresh database guards the same CREATE with IF NOT EXISTS (… sys.indexes …)
-    assert sorted(created) == ["psflow_signal", "psflow_workflow"]
+    assert sorted(created) == ["psflow_queue", "psflow_signal", "psflow_workflow"]
     for sql in created.values():
         assert sql in fresh, sql
     assert "[tries] INT NOT NULL" in fresh
@@ -943,8 +1011,8 @@ _JOB_COLUMNS = (
     "SELECT [t1].[id], [t1].[name], [t1].[script], [t1].[source_sha256], [t1].[args], [t1].[status], "
     "[t1].[reason], [t1].[created_at], [t1].[updated_at], [t1].[owner_host], [t1].[owner_pid], "
     "[t1].[owner_started], [t1].[lease_until], [t1].[attempts], [t1].[due_at], [t1].[waits_for], "
-    "[t1].[waiting_since], [t1].[workflow], [t1].[workflow_version], [t1].[cwd], [t1].[env], [t1].[signature] "
-    "FROM [psflow_job] AS [t1] "
+    "[t1].[waiting_since], [t1].[workflow], [t1].[workflow_version], [t1].[cwd], [t1].[env], [t1].[signature], "
+    "[t1].[queue], [t1].[priority], [t1].[parent] FROM [psflow_job] AS [t1] "
 )
 _WORKFLOW_COLUMNS = (
     "SELECT [t1].[name], [t1].[version], [t1].[script], [t1].[source_sha256], [t1].[created_at], "
@@ -1087,7 +1155,8 @@ _JOB_SOURCE = (
 _INSERT_JOB = (
     "INSERT INTO [psflow_job] ([id], [name], [script], [source], [source_sha256], [args], [status], [reason], "
     "[created_at], [updated_at], [owner_host], [owner_pid], [lease_until], [attempts], [due_at], [workflow], "
-    "[workflow_version], [owner_started], [waits_for], [waiting_since], [cwd], [env], [signature]) "
+    "[workflow_version], [owner_started], [waits_for], [waiting_since], [cwd], [env], [signature], [queue], "
+    "[priority], [parent], [awaited]) "
 )
 _INSERT_WORKFLOW = (
     "INSERT INTO [psflow_workflow] ([name], [version], [source], [source_sha256], [script], [created_at], "
@@ -1285,7 +1354,7 @@ SCENARIOS = [
         "create_job",
         "create_job",
         _create,
-        ("BEGIN TRANSACTION", _INSERT_JOB + "VALUES (" + ", ".join(["{p}"] * 23) + ")", "COMMIT TRANSACTION"),
+        ("BEGIN TRANSACTION", _INSERT_JOB + "VALUES (" + ", ".join(["{p}"] * 27) + ")", "COMMIT TRANSACTION"),
         returns=_created,
         absent=("OUTPUT",),  # no key to read back: a duplicate key can only fail the execute
     ),
@@ -1304,7 +1373,7 @@ SCENARIOS = [
             env=("API_TOKEN", "DB_PASSWORD"),
             sign=lambda job, source: SIGNATURE,
         ),
-        ("BEGIN TRANSACTION", _INSERT_JOB + "VALUES (" + ", ".join(["{p}"] * 23) + ")", "COMMIT TRANSACTION"),
+        ("BEGIN TRANSACTION", _INSERT_JOB + "VALUES (" + ", ".join(["{p}"] * 27) + ")", "COMMIT TRANSACTION"),
         returns=lambda job: job.env == ("API_TOKEN", "DB_PASSWORD") and job.signature == SIGNATURE,
     ),
     Scenario(
