@@ -72,9 +72,10 @@ class Store(JobQueries, BlockQueries, InputQueries, WorkflowQueries, ChangeQueri
             check_schema(self.db, self.tables, self.url)
         self._ready = True
 
-    @property
+    @functools.cached_property
     def where(self) -> str:
-        """The database for messages: a path for SQLite, a URL with its password masked otherwise."""
+        """The database for messages: a path for SQLite, a URL with its password masked otherwise
+        (worked out once: every call passes it along in case it fails)."""
         return describe(self.url)
 
     def close(self) -> None:
