@@ -71,3 +71,16 @@ def test_listing_jobs_loads_the_database_but_neither_rewriter_nor_runtime(tmp_pa
 def test_a_missing_database_is_told_without_loading_the_rewriter(tmp_path: Path) -> None:
     missing = f"sqlite:///{tmp_path / 'missing.sqlite'}"
     assert loaded(command("jobs", "--db", missing), tmp_path, exit_code=2) & (REWRITING | RUNNING) == set()
+
+
+def test_psflow_offers_every_name_a_script_gets() -> None:
+    """`from psflow import X` and the names a script has without importing: one list, read twice.
+    psflow/__init__ cannot import psflow.script to read it (start-up), so this keeps them equal."""
+    import psflow
+    import psflow.script
+
+    script_names = set(psflow.script.__all__) - {"NAMES", "provided"}
+    assert set(psflow._SCRIPT) == script_names
+    assert set(psflow.script.NAMES) <= script_names
+    for name in script_names:
+        assert getattr(psflow, name) is getattr(psflow.script, name)
