@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,6 +13,9 @@ from psflow.cli.app import DbOption, JsonOption, app, connect
 from psflow.cli.commands_keys import say_key
 from psflow.cli.messages import say
 from psflow.cli.render import echo, print_workflow_versions, print_workflows
+
+if TYPE_CHECKING:
+    from psflow.service.setup import InitResult
 
 
 @app.command()
@@ -113,6 +117,11 @@ def init(
         settings=settings.value if settings else None,
         key_file=key,
     )
+    _report_init(result)
+
+
+def _report_init(result: InitResult) -> None:
+    """What init did, what it ignored, the key, and how later commands will find the database."""
     if result.action == "created":
         say(f"created psflow schema {result.version} in {result.where}")
     elif result.action == "upgraded":
