@@ -240,6 +240,9 @@ ROWS = {
         "host": "server1",
         "user": "ops",
         "signature": SIGNATURE,
+        # list_workflows joins its rows to their grouped versions: the derived table's columns
+        "versions": 1,
+        "first": NOW,
     },
     "psflow_queue": {"name": "deploy", "max_running": 2, "updated_at": NOW},
 }
@@ -1158,6 +1161,14 @@ _INSERT_JOB = (
     "[workflow_version], [owner_started], [waits_for], [waiting_since], [cwd], [env], [signature], [queue], "
     "[priority], [parent], [awaited]) "
 )
+#: One query however many workflows: no list of names as parameters (SQL Server takes at most 2,100).
+_LIST_WORKFLOWS = (
+    _WORKFLOW_COLUMNS.replace(" FROM", "")
+    + ", [stats].[versions], [stats].[first] FROM [psflow_workflow] AS [t1] INNER JOIN (SELECT [every].[name] AS [name], "
+    "MAX([every].[version]) AS [newest], COUNT([every].[id]) AS [versions], MIN([every].[created_at]) AS [first] "
+    "FROM [psflow_workflow] AS [every] GROUP BY [every].[name]) AS [stats] "
+    "ON (([t1].[name] = [stats].[name]) AND ([t1].[version] = [stats].[newest])) ORDER BY [t1].[name]"
+)
 _INSERT_WORKFLOW = (
     "INSERT INTO [psflow_workflow] ([name], [version], [source], [source_sha256], [script], [created_at], "
     "[host], [user], [signature]) "
@@ -1308,12 +1319,7 @@ SCENARIOS = [
         "list_workflows-none",
         "list_workflows",
         lambda store: store.list_workflows(),
-        (
-            (
-                "SELECT [t1].[name], MAX([t1].[version]), COUNT([t1].[id]), MIN([t1].[created_at]) "
-                "FROM [psflow_workflow] AS [t1] GROUP BY [t1].[name]"
-            ),
-        ),
+        (_LIST_WORKFLOWS,),
         setup=_rows(0),
         returns=lambda found: found == [],
     ),
@@ -1321,15 +1327,7 @@ SCENARIOS = [
         "list_workflows-one",
         "list_workflows",
         lambda store: store.list_workflows(),
-        (
-            (
-                "SELECT [t1].[name], MAX([t1].[version]), COUNT([t1].[id]), MIN([t1].[created_at]) "
-                "FROM [psflow_workflow] AS [t1] GROUP BY [t1].[name]"
-            ),
-            _WORKFLOW_COLUMNS + " FROM [psflow_workflow] AS [t1] "
-            "WHERE (([t1].[name] IN ({p})) AND ([t1].[version] IN ({p}))) ORDER BY [t1].[name]",
-        ),
-        # The fake answers MAX(version) 1, COUNT 1 and MIN(created_at) NOW from its one row.
+        (_LIST_WORKFLOWS,),
         returns=lambda found: found == [(FAKE_WORKFLOW, 1, NOW)],
     ),
     Scenario(
