@@ -24,7 +24,14 @@ def print_check(result: CheckResult) -> None:
             for site in result.sites
         ]
         table(f"{result.file}: {len(result.sites)} block(s)", ["LINE", "BLOCK", "BINDS", "READS"], rows)
-    else:
+    if result.functions:
+        rows = [
+            [str(f.line), repr(f.name) if f.name is not None else "(computed name)", f"{f.function}()"]
+            for f in result.functions
+        ]
+        title = f"{result.file}: {len(result.functions)} @block function(s), each call a block keyed by its arguments"
+        table(title, ["LINE", "BLOCK", "FUNCTION"], rows)
+    if not result.sites and not result.functions:
         echo(f"{result.file}: no blocks found")
     for diagnostic in result.diagnostics:
         echo(diagnostic.format(), keep="\n")  # its lines: where, the source line, the fix

@@ -58,6 +58,10 @@ class CheckResult(ScriptCheck):
                 }
                 for site in self.sites
             ],
+            "functions": [
+                {"name": function.name, "function": function.function, "line": function.line}
+                for function in self.functions
+            ],
             "diagnostics": [
                 {"severity": d.severity, "line": d.line, "column": d.column, "message": d.message, "fix": d.fix or None}
                 for d in self.diagnostics
@@ -72,7 +76,7 @@ def check(script: str | Path) -> CheckResult:
     path = Path(script).resolve()
     _, source = read_source(path)
     found = check_script(source, str(path))
-    return CheckResult(found.sites, found.diagnostics, file=str(path))
+    return CheckResult(found.sites, found.diagnostics, found.functions, file=str(path))
 
 
 def transformed_source(script: str | Path, *, diff: bool = False) -> str:

@@ -14,13 +14,14 @@ from types import CodeType
 from typing import TYPE_CHECKING
 
 from psflow.transform.diagnostics import Diagnostic, TransformError
-from psflow.transform.sites import BlockSite, ScriptReport, attach, report_of
+from psflow.transform.sites import BlockFunction, BlockSite, ScriptReport, attach, report_of
 
 if TYPE_CHECKING:
     from psflow.transform.locations import Layer
 
 __all__ = [
     "TRANSFORM_VERSION",
+    "BlockFunction",
     "BlockSite",
     "CompiledScript",
     "Diagnostic",
@@ -33,7 +34,9 @@ __all__ = [
 ]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-TRANSFORM_VERSION = 8  # 8: block names shaped like call keys refused; 7: dunder-shaped handles; 6: imports rerun
+# 9: @block functions listed in the report; 8: block names shaped like call keys refused;
+# 7: dunder-shaped handles; 6: imports rerun
+TRANSFORM_VERSION = 9
 
 
 @dataclass(frozen=True)
@@ -45,15 +48,17 @@ class CompiledScript:
     block_count: int
     sites: tuple[BlockSite, ...] = ()  # each block, in source order (psflow.transform.plan)
     warnings: tuple[Diagnostic, ...] = ()  # what `psflow check` warns about; `code` carries them too
-    callables: tuple[str | None, ...] = ()  # names of `@block(NAME)` functions (None: not a literal)
+    functions: tuple[BlockFunction, ...] = ()  # the `@block(NAME)` functions, in source order
 
 
 @dataclass(frozen=True)
 class ScriptCheck:
-    """What `psflow check` reports: the blocks found, and every error and warning, by line."""
+    """What `psflow check` reports: the blocks and `@block` functions found, and every error and
+    warning, by line."""
 
     sites: tuple[BlockSite, ...]
     diagnostics: tuple[Diagnostic, ...]
+    functions: tuple[BlockFunction, ...] = ()
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -106,18 +111,18 @@ def _compile_script(source: str, filename: str) -> CompiledScript:
         raise TransformError(located([diagnostic], source, shorthand)) from None
     plan = plan_script(module, expanded, filename, shorthand.lines())
     errors, warnings = check_plan(plan)
-    report = ScriptReport(tuple(plan.sites), tuple(located(warnings, source, shorthand)), tuple(plan.callables))
+    report = ScriptReport(tuple(plan.sites), tuple(located(warnings, source, shorthand)), tuple(plan.functions))
     if errors:
         raise _with_report(TransformError(located(errors, source, shorthand)), report)
     if not plan.blocks:  # so no shorthand either: `expanded` is `source`
-        return _unchanged(tree, source, filename)
+        return _unchanged(tree, source, filename, report)
     rewritten, insertions = rewrite(module, plan)
     text = rewritten.code
     try:
         code = _compile(lambda: compile_mapped(text, filename, source, Layer(insertions), shorthand), source, filename)
     except TransformError as error:
         raise _with_report(error, report) from None
-    return CompiledScript(attach(code, report), text, len(plan.blocks), report.sites, report.warnings, report.callables)
+    return CompiledScript(attach(code, report), text, len(plan.blocks), report.sites, report.warnings, report.functions)
 
 
 def check_script(source: str, filename: str) -> ScriptCheck:
@@ -130,20 +135,23 @@ def check_script(source: str, filename: str) -> ScriptCheck:
         compiled = compile_script(source, filename)
     except TransformError as error:
         diagnostics = sorted([*error.findings, *error.warnings], key=lambda d: (d.line, d.column))
-        return ScriptCheck(tuple(error.sites), tuple(diagnostics))
-    return ScriptCheck(compiled.sites, compiled.warnings)
+        return ScriptCheck(tuple(error.sites), tuple(diagnostics), tuple(error.functions))
+    return ScriptCheck(compiled.sites, compiled.warnings, compiled.functions)
 
 
 def _with_report(error: TransformError, report: ScriptReport) -> TransformError:
     """`error`, carrying what was found besides (for `psflow check`)."""
-    error.sites, error.warnings = report.sites, report.warnings
+    error.sites, error.warnings, error.functions = report.sites, report.warnings, report.functions
     return error
 
 
-def _unchanged(tree: ast.Module, source: str, filename: str) -> CompiledScript:
-    """No blocks: the user's own text, compiled as it is."""
+def _unchanged(tree: ast.Module, source: str, filename: str, report: ScriptReport | None = None) -> CompiledScript:
+    """No `with` blocks: the user's own text, compiled as it is (carrying what was found, if anything:
+    `@block` functions and their warnings)."""
     code = _compile(lambda: compile(tree, filename, "exec", dont_inherit=True), source, filename)
-    return CompiledScript(code, source, 0)
+    if report is None:
+        return CompiledScript(code, source, 0)
+    return CompiledScript(attach(code, report), source, 0, (), report.warnings, report.functions)
 
 
 def _parse(expanded: str, source: str, filename: str, shorthand: Layer) -> ast.Module:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from psflow.errors import PsflowError
 
 if TYPE_CHECKING:
-    from psflow.transform.sites import BlockSite
+    from psflow.transform.sites import BlockFunction, BlockSite
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ class TransformError(PsflowError):
 
     sites: tuple[BlockSite, ...] = ()
     warnings: tuple[Diagnostic, ...] = ()
+    functions: tuple[BlockFunction, ...] = ()
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.findings = tuple(diagnostics)

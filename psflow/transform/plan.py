@@ -30,7 +30,7 @@ from psflow.transform.matchers import (
 )
 from psflow.transform.reads import reads
 from psflow.transform.scopes import Loop, Path, Scope, ScopeWalker
-from psflow.transform.sites import BlockSite, fingerprint
+from psflow.transform.sites import BlockFunction, BlockSite, fingerprint
 
 # Names a script run by psflow has without binding them: never reads of an outer value.
 _PROVIDED = frozenset(dir(builtins)) | frozenset(NAMES)
@@ -110,7 +110,7 @@ class ScriptPlan:
     scopes: list[Scope] = field(default_factory=list)  # the module's first
     deciders: list[Decider] = field(default_factory=list)
     functions_with_blocks: set[str] = field(default_factory=set)
-    callables: list[str | None] = field(default_factory=list)  # names of `@block(NAME)` functions
+    functions: list[BlockFunction] = field(default_factory=list)  # the `@block(NAME)` functions
 
     @property
     def sites(self) -> list[BlockSite]:
@@ -165,7 +165,8 @@ class _Planner(ScopeWalker):
             call = decorator.decorator
             if self._is_block_call(call):
                 name = name_argument(cast(cst.Call, call))
-                self.plan.callables.append(str_value(name) if name is not None else None)
+                literal = str_value(name) if name is not None else None
+                self.plan.functions.append(BlockFunction(literal, node.name.value, self.plan.start(decorator)[0]))
         super().visit_FunctionDef(node)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:

@@ -16,7 +16,7 @@ from types import CodeType
 
 from psflow.transform.diagnostics import Diagnostic
 
-_TAG = "psflow.transform.sites/1"
+_TAG = "psflow.transform.sites/2"
 FINGERPRINT_LENGTH = 16  # hex digits of sha256: 64 bits, plenty to notice an edit
 
 
@@ -38,12 +38,26 @@ class BlockSite:
 
 
 @dataclass(frozen=True)
+class BlockFunction:
+    """One `@block(NAME)` function: each call of it is a block of its own, keyed by its arguments."""
+
+    name: str | None  # the literal block name; None when it is computed
+    function: str
+    line: int  # of its `@block` decorator
+
+
+@dataclass(frozen=True)
 class ScriptReport:
     """What compiling a script found out about it, besides the code."""
 
     sites: tuple[BlockSite, ...] = ()
     warnings: tuple[Diagnostic, ...] = ()
-    callables: tuple[str | None, ...] = ()  # names of `@block(NAME)` functions (None: not a literal)
+    functions: tuple[BlockFunction, ...] = ()
+
+    @property
+    def callables(self) -> tuple[str | None, ...]:
+        """The block names of the `@block` functions (None: not a literal)."""
+        return tuple(function.name for function in self.functions)
 
     @property
     def dynamic(self) -> bool:
@@ -69,7 +83,8 @@ def attach(code: CodeType, report: ScriptReport) -> CodeType:
     warnings = tuple(
         (d.severity, d.filename, d.line, d.column, d.message, d.source_line, d.fix) for d in report.warnings
     )
-    return code.replace(co_consts=(*code.co_consts, (_TAG, sites, warnings, report.callables)))
+    functions = tuple((f.name, f.function, f.line) for f in report.functions)
+    return code.replace(co_consts=(*code.co_consts, (_TAG, sites, warnings, functions)))
 
 
 def report_of(code: CodeType) -> ScriptReport:
@@ -77,12 +92,12 @@ def report_of(code: CodeType) -> ScriptReport:
     last = code.co_consts[-1] if code.co_consts else None
     if not (isinstance(last, tuple) and len(last) == 4 and last[0] == _TAG):
         return ScriptReport()
-    _, sites, warnings, callables = last
+    _, sites, warnings, functions = last
     return ScriptReport(
         tuple(BlockSite(*site) for site in sites),
         tuple(
             Diagnostic(severity, filename, line, column, message, source_line, fix)
             for severity, filename, line, column, message, source_line, fix in warnings
         ),
-        tuple(callables),
+        tuple(BlockFunction(*function) for function in functions),
     )

@@ -43,6 +43,30 @@ def test_check_prints_the_blocks_and_exits_0_clean_1_for_warnings_with_strict_2_
     _nothing_stored(row_counts)
 
 
+def test_check_lists_block_functions_too(psflow, write):
+    """Each call of an @block function is a block (keyed by its arguments): check lists the functions,
+    in a script of `with` blocks and in one with none, and a warm run (from the code cache) says the same."""
+    write("mixed.py", '@block("Fetch")\ndef fetch(i):\n    return i\n\nwith block("A"):\n    a = fetch(1)\n')
+    path = write("only.py", 'from psflow import block\n\n\n@block("F")\ndef f(x):\n    return x\n')
+
+    mixed = psflow("check", "mixed.py")
+    only, again = psflow("check", "only.py"), psflow("check", "only.py")
+    as_json = psflow("check", "only.py", "--json")
+
+    assert mixed.returncode == only.returncode == 0, mixed.stderr + only.stderr
+    lines = mixed.stdout.splitlines()
+    assert lines[3].endswith("1 @block function(s), each call a block keyed by its arguments")
+    assert lines[4].split() == ["LINE", "BLOCK", "FUNCTION"] and lines[5].split() == ["1", "'Fetch'", "fetch()"]
+    assert only.stdout.splitlines() == [
+        f"{path}: 1 @block function(s), each call a block keyed by its arguments",
+        "LINE  BLOCK  FUNCTION",
+        "4     'F'    f()",
+        "no problems found",
+    ]
+    assert again.stdout == only.stdout
+    assert json.loads(as_json.stdout)["functions"] == [{"name": "F", "function": "f", "line": 4}]
+
+
 def test_check_json_is_the_report(psflow, write):
     path = write("warned.py", WARNED)
 

@@ -104,7 +104,7 @@ def test_the_json_report_has_every_block_and_diagnostic(write) -> None:
 
     report = check(path).to_json()
 
-    assert set(report) == {"file", "blocks", "diagnostics"}
+    assert set(report) == {"file", "blocks", "functions", "diagnostics"}
     assert report["file"] == str(path)
     assert [block["name"] for block in report["blocks"]] == ["Step1", "Deploy", "Extra"]
     step1 = report["blocks"][0]

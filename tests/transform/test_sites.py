@@ -185,4 +185,4 @@ def test_callables_are_the_names_of_block_decorated_functions() -> None:
         ),
         "f.py",
     )
-    assert compiled.callables == ("fetch", None)
+    assert [(f.name, f.function) for f in compiled.functions] == [("fetch", "fetch"), (None, "other")]
