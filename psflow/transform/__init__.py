@@ -34,8 +34,8 @@ __all__ = [
 ]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-# 9: @block functions listed in the report; 8: block names shaped like call keys refused;
-# 7: dunder-shaped handles; 6: imports rerun
+# 9: @block functions listed in the report, handles deleted after their block;
+# 8: block names shaped like call keys refused; 7: dunder-shaped handles; 6: imports rerun
 TRANSFORM_VERSION = 9
 
 

@@ -146,8 +146,8 @@ class BlockRewriter(cst.CSTTransformer):
         statements: list[cst.BaseStatement] = []
         if body:
             statements.append(cst.If(test=cst.parse_expression(f"{handle}.replaying"), body=cst.IndentedBlock(body)))
-        if block.scope.kind == "class":  # a handle must not stay behind as a class attribute
-            statements.append(cst.parse_statement(f"del {handle}\n"))
+        # The handle does not stay behind: not as a class attribute, nor in locals(), globals() or dir().
+        statements.append(cst.parse_statement(f"del {handle}\n"))
         return statements
 
     # ---- exits inside blocks ----------------------------------------------

@@ -166,6 +166,29 @@ def test_class_body_block_leaves_no_handle_and_mangles_private_names(flow) -> No
     assert state == {"reveal": "s3", "public": 1, "handles": []}
 
 
+def test_no_block_handle_stays_in_globals_locals_or_dir(flow) -> None:
+    """Ran or replayed, a block leaves nothing of psflow's behind in the namespace that holds it."""
+    _results, log, state = flow(
+        """
+        def handles(names):
+            return sorted(name for name in names if "psflow" in name)
+        with block("A"):
+            a = 1
+            effect("A")
+        def f():
+            with block("B"):
+                b = 2
+            return handles(locals())
+        seen = {"dir": handles(dir()), "globals": handles(globals()), "locals": f()}
+        if job.attempt == 1:
+            stop("Waiting")
+        finish(**seen)
+        """
+    )
+    assert log == ["A"]
+    assert state == {"dir": [], "globals": [], "locals": []}
+
+
 def test_decorated_function_calls_are_blocks(flow) -> None:
     _results, log, state = flow(
         """

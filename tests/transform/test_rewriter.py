@@ -35,6 +35,7 @@ def rewritten(source: str) -> str:
                 print(rows)
             if __psflow_b1.replaying:
                 if 'rows' in __psflow_b1.saved: rows = __psflow_b1.saved['rows']
+            del __psflow_b1
             """,
             id="module-shorthand",
         ),
@@ -51,6 +52,7 @@ def rewritten(source: str) -> str:
                     y = x + 1
                 if __psflow_b1.replaying:
                     if 'y' in __psflow_b1.saved: y = __psflow_b1.saved['y']
+                del __psflow_b1
                 return y
             """,
             id="function",
@@ -73,16 +75,19 @@ def rewritten(source: str) -> str:
                     a = 1
                 if __psflow_b1.replaying:
                     if 'a' in __psflow_b1.saved: a = __psflow_b1.saved['a']
+                del __psflow_b1
             for i in range(3):
                 with block(f"B-{i}").at(5, ('b',), ()) as __psflow_b2, __psflow_b2.body():
                     b = i
                 if __psflow_b2.replaying:
                     if 'b' in __psflow_b2.saved: b = __psflow_b2.saved['b']
+                del __psflow_b2
             while more():
                 with block(name()).at(8, ('c',), ()) as __psflow_b3, __psflow_b3.body():
                     c = 3
                 if __psflow_b3.replaying:
                     if 'c' in __psflow_b3.saved: c = __psflow_b3.saved['c']
+                del __psflow_b3
             """,
             id="if-for-while",
         ),
@@ -116,6 +121,7 @@ def rewritten(source: str) -> str:
                         if __psflow_b1.exit == 'return': return __psflow_b1.returned
                         if __psflow_b1.exit == 'break': break
                         if __psflow_b1.exit == 'continue': continue
+                    del __psflow_b1
                 return None
             """,
             id="return-break-continue",
@@ -134,8 +140,10 @@ def rewritten(source: str) -> str:
                         return __psflow_b1.returning(__psflow_b2.returning(None))
                     if __psflow_b2.replaying:
                         if __psflow_b2.exit == 'return': return __psflow_b1.returning(__psflow_b2.returned)
+                    del __psflow_b2
                 if __psflow_b1.replaying:
                     if __psflow_b1.exit == 'return': return __psflow_b1.returned
+                del __psflow_b1
             """,
             id="bare-return-nested",
         ),
@@ -162,8 +170,10 @@ def rewritten(source: str) -> str:
                             if __psflow_b2.replaying:
                                 if __psflow_b2.exit == 'break': break
                                 if __psflow_b2.exit == 'continue': continue
+                            del __psflow_b2
                     if __psflow_b1.replaying:
                         if 'j' in __psflow_b1.saved: j = __psflow_b1.saved['j']
+                    del __psflow_b1
             """,
             id="nested-loops",
         ),
@@ -185,6 +195,7 @@ def rewritten(source: str) -> str:
                         __psflow_b1.leaving('break'); break
                     if __psflow_b1.replaying:
                         if __psflow_b1.exit == 'break': break
+                    del __psflow_b1
             """,
             id="break-in-else-of-inner-loop",
         ),
@@ -207,6 +218,7 @@ def rewritten(source: str) -> str:
                 if __psflow_b1.replaying:
                     if 'j' in __psflow_b1.saved: j = __psflow_b1.saved['j']
                     if __psflow_b1.exit == 'break': break
+                del __psflow_b1
             """,
             id="break-in-else-inside-block",
         ),
@@ -223,6 +235,7 @@ def rewritten(source: str) -> str:
             if __psflow_b1.replaying:
                 if 'temp' in __psflow_b1.saved: temp = __psflow_b1.saved['temp']
                 elif __psflow_b1.bound('temp'): del temp
+            del __psflow_b1
             """,
             id="del",
         ),
@@ -250,10 +263,12 @@ def rewritten(source: str) -> str:
                         total += 1
                     if __psflow_b1.replaying:
                         if 'total' in __psflow_b1.saved: total = __psflow_b1.saved['total']
+                    del __psflow_b1
                 with block("B").at(9, ('G',), ()) as __psflow_b2, __psflow_b2.body():
                     G = 2
                 if __psflow_b2.replaying:
                     if 'G' in __psflow_b2.saved: G = __psflow_b2.saved['G']
+                del __psflow_b2
             """,
             id="global-nonlocal",
         ),
@@ -282,6 +297,7 @@ def rewritten(source: str) -> str:
                 if 'f' in __psflow_b1.saved: f = __psflow_b1.saved['f']
                 if 'flat' in __psflow_b1.saved: flat = __psflow_b1.saved['flat']
                 if 'hit' in __psflow_b1.saved: hit = __psflow_b1.saved['hit']
+            del __psflow_b1
             """,
             id="comprehensions",
         ),
@@ -327,6 +343,7 @@ def rewritten(source: str) -> str:
                 if 'fh' in __psflow_b1.saved: fh = __psflow_b1.saved['fh']
                 if 'err' in __psflow_b1.saved: err = __psflow_b1.saved['err']
                 elif __psflow_b1.bound('err'): del err
+            del __psflow_b1
             """,
             id="binding-forms",
         ),
@@ -353,6 +370,7 @@ def rewritten(source: str) -> str:
                 import os
                 if 'json' in __psflow_b1.saved: json = __psflow_b1.saved['json']
                 if 'ujson' in __psflow_b1.saved: ujson = __psflow_b1.saved['ujson']
+            del __psflow_b1
             """,
             id="imports-run-again-and-names-they-alone-bind-are-not-saved",
         ),
@@ -386,6 +404,7 @@ def rewritten(source: str) -> str:
             if __psflow_b1.replaying:
                 if 'fh' in __psflow_b1.saved: fh = __psflow_b1.saved['fh']
                 if 'data' in __psflow_b1.saved: data = __psflow_b1.saved['data']
+            del __psflow_b1
             """,
             id="block-first-with-item",
         ),
@@ -399,6 +418,7 @@ def rewritten(source: str) -> str:
                 data = fh.read()
             if __psflow_b1.replaying:
                 if 'data' in __psflow_b1.saved: data = __psflow_b1.saved['data']
+            del __psflow_b1
             """,
             id="block-later-with-item",
         ),
@@ -414,6 +434,7 @@ def rewritten(source: str) -> str:
                 a = 1
             if __psflow_b1.replaying:
                 if 'a' in __psflow_b1.saved: a = __psflow_b1.saved['a']
+            del __psflow_b1
             """,
             id="alias-from-import",
         ),
@@ -429,6 +450,7 @@ def rewritten(source: str) -> str:
                 a = 1
             if __psflow_b1.replaying:
                 if 'a' in __psflow_b1.saved: a = __psflow_b1.saved['a']
+            del __psflow_b1
             """,
             id="module-alias",
         ),
@@ -444,6 +466,7 @@ def rewritten(source: str) -> str:
                 a = 1
             if __psflow_b1.replaying:
                 if 'a' in __psflow_b1.saved: a = __psflow_b1.saved['a']
+            del __psflow_b1
             """,
             id="psflow-blocks",
         ),
@@ -489,6 +512,7 @@ def rewritten(source: str) -> str:
                 if __psflow_b1.replaying:
                     b = __psflow_b1
                     if 'x' in __psflow_b1.saved: x = __psflow_b1.saved['x']
+                del __psflow_b1
                 return b.name, x
             """,
             id="as-handle",
@@ -501,6 +525,7 @@ def rewritten(source: str) -> str:
             """
             with block("A").at(1, (), ()) as __psflow_b1, __psflow_b1.body():
                 print("side effect only")
+            del __psflow_b1
             """,
             id="no-trailer",
         ),
@@ -522,6 +547,7 @@ def rewritten(source: str) -> str:
                         self.items.append(__count)
                     if __psflow_b1.replaying:
                         if '_Box__count' in __psflow_b1.saved: __count = __psflow_b1.saved['_Box__count']
+                    del __psflow_b1
             """,
             id="method-mangling",
         ),
@@ -536,6 +562,7 @@ def rewritten(source: str) -> str:
             if __psflow_b1.replaying:
                 b = __psflow_b1
                 if 'fh' in __psflow_b1.saved: fh = __psflow_b1.saved['fh']
+            del __psflow_b1
             """,
             id="parenthesized-with-items",
         ),
@@ -552,6 +579,7 @@ def rewritten(source: str) -> str:
                     result = compute()
                 if __psflow_b1.replaying:
                     if 'result' in __psflow_b1.saved: result = __psflow_b1.saved['result']
+                del __psflow_b1
                 await publish(result)
             """,
             id="async-def",
@@ -582,6 +610,7 @@ def rewritten(source: str) -> str:
                 if 'x' in __psflow_b1.saved: x = __psflow_b1.saved['x']
                 if 'point' in __psflow_b1.saved: point = __psflow_b1.saved['point']
                 if 'px' in __psflow_b1.saved: px = __psflow_b1.saved['px']
+            del __psflow_b1
             """,
             id="match",
         ),
@@ -603,16 +632,19 @@ def rewritten(source: str) -> str:
                     a = 1
                 if __psflow_b1.replaying:
                     if 'a' in __psflow_b1.saved: a = __psflow_b1.saved['a']
+                del __psflow_b1
             except ValueError:
                 with block("B").at(5, ('b',), ()) as __psflow_b2, __psflow_b2.body():
                     b = 2
                 if __psflow_b2.replaying:
                     if 'b' in __psflow_b2.saved: b = __psflow_b2.saved['b']
+                del __psflow_b2
             finally:
                 with block("C").at(8, ('c',), ()) as __psflow_b3, __psflow_b3.body():
                     c = 3
                 if __psflow_b3.replaying:
                     if 'c' in __psflow_b3.saved: c = __psflow_b3.saved['c']
+                del __psflow_b3
             """,
             id="try-except-finally",
         ),
@@ -658,11 +690,13 @@ def rewritten(source: str) -> str:
                     if __psflow_b2.exit == 'normal':
                         result: dict
                     if __psflow_b2.exit == 'continue': continue
+                del __psflow_b2
             def f():
                 with block("local").at(14, ('x',), ()) as __psflow_b3, __psflow_b3.body():
                     x: int = 1
                 if __psflow_b3.replaying:
                     if 'x' in __psflow_b3.saved: x = __psflow_b3.saved['x']
+                del __psflow_b3
             """,
             id="annotations",
         ),
@@ -694,12 +728,14 @@ def rewritten(source: str) -> str:
                             if __psflow_b2.replaying:
                                 if 'rows' in __psflow_b2.saved: rows = __psflow_b2.saved['rows']
                                 if __psflow_b2.exit == 'break': __psflow_b1.leaving('break'); break
+                            del __psflow_b2
                     if __psflow_b1.exit == 'break': break
                     if __psflow_b1.exit == 'continue': continue
                 if __psflow_b1.replaying:
                     if 'rows' in __psflow_b1.saved: rows = __psflow_b1.saved['rows']
                     if __psflow_b1.exit == 'break': break
                     if __psflow_b1.exit == 'continue': continue
+                del __psflow_b1
             """,
             id="retried-blocks-break-and-continue-issued-again",
         ),

@@ -49,6 +49,7 @@ STEP_X = sha('with block(f"step-{x}"):  # a comment is part of it\n    results.a
                 rows = run_sql(server)
             if __psflow_b1.replaying:
                 if 'rows' in __psflow_b1.saved: rows = __psflow_b1.saved['rows']
+            del __psflow_b1
             """,
             id="shorthand: fingerprint of the expanded text",
         ),
@@ -62,6 +63,7 @@ STEP_X = sha('with block(f"step-{x}"):  # a comment is part of it\n    results.a
             def step(x):
                 with block(f"step-{{x}}").at(2, (), ('results',), '{STEP_X}') as __psflow_b1, __psflow_b1.body():  # a comment is part of it
                     results.append(x)
+                del __psflow_b1
             """,
             id="function: dedented",
         ),
