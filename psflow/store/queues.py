@@ -96,4 +96,5 @@ def claim_within_limit(queries: Queries, queue: str, update: Any) -> int:
 
 
 def _count(condition: Any) -> Any:
-    return fn.SUM(Case(None, ((condition, 1),), 0))
+    """How many rows of the group meet `condition` (COUNT skips the NULL of CASE without ELSE)."""
+    return fn.COUNT(Case(None, ((condition, 1),)))
