@@ -1525,8 +1525,7 @@ SCENARIOS = [
         "due_jobs",
         lambda store: store.due_jobs(["Waiting"]),
         (
-            _JOB_COLUMNS
-            + "WHERE (([t1].[status] IN ({p})) AND ([t1].[due_at] <= {p})) "
+            _JOB_COLUMNS + "WHERE (([t1].[status] IN ({p})) AND ([t1].[due_at] <= {p})) "
             "ORDER BY [t1].[priority] DESC, [t1].[due_at], [t1].[id]",
         ),
         setup=_rows(0),
@@ -1614,8 +1613,7 @@ SCENARIOS = [
             # Not claimed: taken, or its queue has a limit. Lock the queue's row, count, claim.
             "BEGIN TRANSACTION",
             "SELECT [t1].[max_running] FROM [psflow_queue] AS [t1] WITH (UPDLOCK, HOLDLOCK) WHERE ([t1].[name] = {p})",
-            "SELECT COUNT([t1].[id]) FROM [psflow_job] AS [t1] "
-            "WHERE (([t1].[queue] = {p}) AND ([t1].[status] = {p}))",
+            "SELECT COUNT([t1].[id]) FROM [psflow_job] AS [t1] WHERE (([t1].[queue] = {p}) AND ([t1].[status] = {p}))",
             _CLAIM + "WHERE ((([psflow_job].[id] = {p}) AND ([psflow_job].[status] = {p})) "
             "AND ([psflow_job].[attempts] = {p}))",
             "COMMIT TRANSACTION",
@@ -2206,8 +2204,10 @@ SCENARIOS = [
         "queue",
         lambda store: store.queue("deploy"),
         (
-            "SELECT [t1].[name], [t1].[max_running] FROM [psflow_queue] AS [t1] WHERE ([t1].[name] = {p}) "
-            "ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
+            (
+                "SELECT [t1].[name], [t1].[max_running] FROM [psflow_queue] AS [t1] WHERE ([t1].[name] = {p}) "
+                "ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY"
+            ),
         ),
         returns=lambda queue: queue == QueueView("deploy", 2),
     ),
@@ -2241,9 +2241,11 @@ SCENARIOS = [
         "queue_loads",
         lambda store: store.queue_loads(),
         (
-            "SELECT [t1].[name], [t1].[max_running], COUNT([t2].[id]) FROM [psflow_queue] AS [t1] "
-            "LEFT OUTER JOIN [psflow_job] AS [t2] ON (([t2].[queue] = [t1].[name]) AND ([t2].[status] = {p})) "
-            "WHERE ([t1].[max_running] IS NOT NULL) GROUP BY [t1].[name], [t1].[max_running]",
+            (
+                "SELECT [t1].[name], [t1].[max_running], COUNT([t2].[id]) FROM [psflow_queue] AS [t1] "
+                "LEFT OUTER JOIN [psflow_job] AS [t2] ON (([t2].[queue] = [t1].[name]) AND ([t2].[status] = {p})) "
+                "WHERE ([t1].[max_running] IS NOT NULL) GROUP BY [t1].[name], [t1].[max_running]"
+            ),
         ),
         returns=lambda loads: loads == {"deploy": (2, 1)},
     ),

@@ -140,26 +140,7 @@ def test_stores_racing_for_a_limited_queue_never_run_more_than_its_limit(db_url:
     stores = [open_store(db_url) for _ in range(claimers)]
     try:
         for round_ in range(rounds):
-            start = threading.Barrier(claimers)
-            wins: list[str] = []
-            errors: list[BaseException] = []
-
-            def claim(number: int, store: Store) -> None:
-                try:
-                    job = store.get_job(f"j{round_ * claimers + number:03}")
-                    assert job is not None
-                    start.wait()
-                    if store.claim_job(job, _runner(number)):
-                        wins.append(job.id)
-                except BaseException as error:  # reported below, not lost in the thread
-                    errors.append(error)
-
-            threads = [threading.Thread(target=claim, args=pair) for pair in enumerate(stores)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            assert errors == []
+            wins = _race(stores, [f"j{round_ * claimers + number:03}" for number in range(claimers)])
             assert len(wins) == limit, wins
             with open_store(db_url) as check:
                 assert _running(check) == limit
@@ -168,3 +149,28 @@ def test_stores_racing_for_a_limited_queue_never_run_more_than_its_limit(db_url:
     finally:
         for store in stores:
             store.close()
+
+
+def _race(stores: list[Store], job_ids: list[str]) -> list[str]:
+    """Each store (in a thread of its own) claims its job at the same moment; the ids claimed."""
+    start = threading.Barrier(len(stores))
+    wins: list[str] = []
+    errors: list[BaseException] = []
+
+    def claim(number: int) -> None:
+        try:
+            job = stores[number].get_job(job_ids[number])
+            assert job is not None
+            start.wait()
+            if stores[number].claim_job(job, _runner(number)):
+                wins.append(job.id)
+        except BaseException as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=claim, args=(number,)) for number in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    return wins
