@@ -211,6 +211,7 @@ def test_four_workers_racing_never_run_more_than_the_queue_limit(psflow, tmp_pat
         for _ in range(4)
     ]
     try:
+        _wait(lambda: 2 in samples, "the sampler to see the queue full")  # no gate opens before: it stays full
         with open_store(psflow.db_url, create=False) as store:
 
             def release_running() -> bool:
@@ -229,7 +230,6 @@ def test_four_workers_racing_never_run_more_than_the_queue_limit(psflow, tmp_pat
                 os.killpg(worker.pid, signal.SIGTERM)
         outputs = [worker.communicate(timeout=60) for worker in workers]
     assert samples and max(samples) <= 2, samples
-    assert max(samples) == 2  # the limit was reached, not just never tried
     assert _statuses(psflow.db_url) == dict.fromkeys(ids, "Completed")
     assert all(worker.returncode == 143 for worker in workers), outputs
     ran = [line for _out, err in outputs for line in err.splitlines() if ": Completed — attempt 1" in line]
