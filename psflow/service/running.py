@@ -377,7 +377,8 @@ def _attempt(
             note=taken_note(store.get_job(job.id), store.clock.now()),
             skipped=True,
         )
-    handback = job.status if job.status != JobStatus.RUNNING else JobStatus.WAITING  # where a shutdown leaves it
+    # Where a shutdown leaves it: the status it had, but Waiting for a job that has run now (Queued never has).
+    handback = job.status if job.status not in (JobStatus.RUNNING, JobStatus.QUEUED) else JobStatus.WAITING
     outcome = run_attempt(
         store,
         job.id,

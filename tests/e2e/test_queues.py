@@ -234,3 +234,26 @@ def test_four_workers_racing_never_run_more_than_the_queue_limit(psflow, tmp_pat
     assert all(worker.returncode == 143 for worker in workers), outputs
     ran = [line for _out, err in outputs for line in err.splitlines() if ": Completed — attempt 1" in line]
     assert len(ran) == 12  # each job ran once, in one attempt
+
+
+def test_a_submitted_job_handed_back_by_a_worker_shutdown_is_waiting(psflow, tmp_path: Path):
+    (tmp_path / "gated.py").write_text(GATED + 'block "after":\n    pass\n')
+    gate = tmp_path / "gate"
+    job_id = psflow("submit", "gated.py", str(gate)).stdout.strip()
+    worker = cli.start(psflow.db_url, tmp_path, "worker", "--poll", "0.2")
+    try:
+        _wait(lambda: Path(f"{gate}.started").exists(), "the job to start")
+        worker.send_signal(signal.SIGTERM)
+        for line in worker.stderr:  # the worker says so once the job's process has been told
+            if "shutting down" in line:
+                break
+        gate.touch()
+        _out, err = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+    assert worker.returncode == 143, err
+    shown = json.loads(psflow("job", job_id, "--json").stdout)
+    assert (shown["status"], shown["attempts"]) == ("Waiting", 1)  # it has run: no longer Queued
+    assert [(block["name"], block["status"]) for block in shown["blocks"]] == [("work", "Completed")]
