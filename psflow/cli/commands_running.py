@@ -69,7 +69,7 @@ NoPrefixOption = typer.Option(
 @app.command()
 def resume(
     status: list[str] | None = typer.Option(
-        None, "--status", "-s", help="Resume jobs in this status (default Waiting; repeatable)."
+        None, "--status", "-s", help="Resume jobs in this status (default Waiting and Queued; repeatable)."
     ),
     job: list[str] | None = typer.Option(
         None, "--job", "-j", help="Resume this job (id or unique prefix; repeatable)."
@@ -221,7 +221,7 @@ def _dry_run(
 @app.command()
 def worker(
     status: list[str] | None = typer.Option(
-        None, "--status", "-s", help="Take jobs in this status (default Waiting and Interrupted; repeatable)."
+        None, "--status", "-s", help="Take jobs in this status (default Waiting, Interrupted and Queued; repeatable)."
     ),
     poll: float = typer.Option(5.0, "--poll", min=0.05, help="Seconds between looks for due jobs."),
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Worker processes."),
