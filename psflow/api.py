@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from psflow.domain import JobStatus, RunOptions
+from psflow.domain import RESUME_STATUSES, RunOptions
 from psflow.errors import PsflowError, StoreError, UsageError
 from psflow.service import control, history, inputs, preflight, running
 from psflow.service import workflows as workflow_service
@@ -93,19 +93,21 @@ def run(
 
 def resume(
     *,
-    statuses: Iterable[str] = (JobStatus.WAITING,),
+    statuses: Iterable[str] = RESUME_STATUSES,
     job_ids: Iterable[str] = (),
     limit: int | None = None,
     latest: bool = False,
     parallel: int = 1,
+    queues: Iterable[str] = (),
     on_result: Callable[[RunResult], None] | None = None,
     replay_output: bool = False,
     rerun_changed: bool = False,
     db: str | None = None,
     store: Store | None = None,
 ) -> list[RunResult]:
-    """Run again every due job in `statuses` (or the jobs named), each once, in `parallel` worker
-    processes (a job that kills its process fails alone); one RunResult per job."""
+    """Run again every due job in `statuses` (default Waiting and Queued; of `queues`, if given) or the
+    jobs named, each once, in `parallel` worker processes (a job that kills its process fails alone);
+    one RunResult per job."""
     from psflow.service.workers import run_pool
 
     _at_least_one("limit", limit)
@@ -120,6 +122,7 @@ def resume(
             limit=limit,
             on_result=on_result,
             options=options,
+            queues=queues,
         )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol
 
 DEFAULT_LEASE_SECONDS = 60.0
+DEFAULT_QUEUE: Final = "default"  # the queue of a job given none (`worker --queue` names others)
 
 
 class JobStatus:
@@ -22,10 +23,12 @@ class JobStatus:
     FAILED: Final = "Failed"
     CANCELLED: Final = "Cancelled"
     INTERRUPTED: Final = "Interrupted"  # Ctrl-C or SIGTERM stopped it; resumable
+    QUEUED: Final = "Queued"  # submitted (`psflow submit`), never run yet: due at once for a worker of its queue
 
 
 FINAL_STATUSES: Final = (JobStatus.COMPLETED, JobStatus.CANCELLED)  # never run again
-WORKER_STATUSES: Final = (JobStatus.WAITING, JobStatus.INTERRUPTED)  # what a worker takes unless told otherwise
+WORKER_STATUSES: Final = (JobStatus.WAITING, JobStatus.INTERRUPTED, JobStatus.QUEUED)  # a worker's by default
+RESUME_STATUSES: Final = (JobStatus.WAITING, JobStatus.QUEUED)  # what `psflow resume` takes unless told otherwise
 
 
 class RunStatus:

@@ -13,7 +13,7 @@ from psflow.cli.app import DbOption, ReplayOutputOption, RerunChangedOption, app
 from psflow.cli.messages import JobProgress, say
 from psflow.cli.near_misses import warn_near_misses
 from psflow.cli.render import shown
-from psflow.domain import WORKER_STATUSES, JobStatus, RunOptions
+from psflow.domain import RESUME_STATUSES, WORKER_STATUSES, JobStatus, RunOptions
 from psflow.errors import EXIT_UNTRUSTED
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ NoPrefixOption = typer.Option(
 @app.command()
 def resume(
     status: list[str] | None = typer.Option(
-        None, "--status", "-s", help="Resume jobs in this status (default Waiting; repeatable)."
+        None, "--status", "-s", help="Resume jobs in this status (default Waiting and Queued; repeatable)."
     ),
     job: list[str] | None = typer.Option(
         None, "--job", "-j", help="Resume this job (id or unique prefix; repeatable)."
@@ -98,22 +98,29 @@ def resume(
         "--dry-run",
         help="Say, per job, which blocks would replay, run, be new or be gone; run and write nothing.",
     ),
+    queue: list[str] | None = typer.Option(
+        None, "--queue", "-q", help="Only due jobs of this queue (default: every queue; repeatable)."
+    ),
     no_prefix: bool = NoPrefixOption,
     db: str | None = DbOption,
 ) -> None:
-    """Run every due job in a status again (default: Waiting), in worker processes. Exit 1 if any job
-    failed or could not run; 130/143 if Ctrl-C or SIGTERM interrupted it."""
+    """Run every due job in a status again (default: Waiting, and Queued jobs never run yet), in worker
+    processes. Exit 1 if any job failed or could not run; 130/143 if Ctrl-C or SIGTERM interrupted it."""
     from psflow.service import inputs
     from psflow.service.due import due_jobs
     from psflow.service.history import check_statuses
+    from psflow.service.queues import check_queue_name
 
-    statuses = status or [JobStatus.WAITING]
+    statuses = status or list(RESUME_STATUSES)
     if set_ and not job:
         fail("--set needs --job JOB: say which job the input is for")
+    if queue and job:
+        fail("--queue chooses among the due jobs, --job names them: give one")
+    queues = [check_queue_name(name) for name in queue or []]
     if dry_run:
         if set_:
             fail("--dry-run writes nothing, so it cannot --set inputs: send them with `psflow send`")
-        _dry_run(statuses, job or [], limit, latest, rerun_changed, db)
+        _dry_run(statuses, job or [], limit, latest, rerun_changed, db, queues)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed, latest=latest)
     given = inputs.parse_inputs(set_) if set_ else None
     with connect(db) as store:
@@ -121,7 +128,7 @@ def resume(
             _send(store, job or [], given)
         if not job:
             check_statuses(store, statuses)
-        total = len(job) if job else len(due_jobs(store, statuses, limit=limit))
+        total = len(job) if job else len(due_jobs(store, statuses, limit=limit, queues=queues))
         results, shutdown = _in_workers(
             store,
             "resuming",
@@ -132,10 +139,11 @@ def resume(
             limit=limit,
             prefix=_prefixed(no_prefix, parallel > 1),
             options=options,
+            queues=queues,
         )
-    summarize(
-        results, f"resumed {len(results)} job(s) in {', '.join(statuses) if not job else 'the named jobs'}", shutdown
-    )
+    where = ", ".join(status) if status else JobStatus.WAITING  # Queued jobs are new: not "resumed" ones
+    where += f" of queue {', '.join(queues)}" if queues else ""
+    summarize(results, f"resumed {len(results)} job(s) in {where if not job else 'the named jobs'}", shutdown)
 
 
 def _in_workers(
@@ -176,7 +184,13 @@ def _prefixed(no_prefix: bool, many: bool) -> bool:
 
 
 def _dry_run(
-    statuses: list[str], job_ids: list[str], limit: int | None, latest: bool, rerun_changed: bool, db: str | None
+    statuses: list[str],
+    job_ids: list[str],
+    limit: int | None,
+    latest: bool,
+    rerun_changed: bool,
+    db: str | None,
+    queues: list[str],
 ) -> None:
     """`resume --dry-run`: print each job's plan; exit 1 if a job's script does not compile now."""
     from psflow.cli.preview import print_plan
@@ -184,7 +198,13 @@ def _dry_run(
 
     with connect(db, create=False) as store:  # a dry run writes nothing, not even an empty database
         plans = plan_resume(
-            store, statuses=statuses, job_ids=job_ids, limit=limit, latest=latest, rerun_changed=rerun_changed
+            store,
+            statuses=statuses,
+            job_ids=job_ids,
+            limit=limit,
+            latest=latest,
+            rerun_changed=rerun_changed,
+            queues=queues,
         )
     for plan in plans:
         print_plan(plan)
@@ -201,23 +221,35 @@ def _dry_run(
 @app.command()
 def worker(
     status: list[str] | None = typer.Option(
-        None, "--status", "-s", help="Take jobs in this status (default Waiting and Interrupted; repeatable)."
+        None, "--status", "-s", help="Take jobs in this status (default Waiting, Interrupted and Queued; repeatable)."
     ),
     poll: float = typer.Option(5.0, "--poll", min=0.05, help="Seconds between looks for due jobs."),
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Worker processes."),
     once: bool = typer.Option(False, "--once", help="Take the jobs due now, then exit."),
+    queue: list[str] | None = typer.Option(
+        None,
+        "--queue",
+        "-q",
+        help="Take only jobs of this queue (repeatable). Without --queue the worker takes every queue's jobs.",
+    ),
     no_prefix: bool = NoPrefixOption,
     db: str | None = DbOption,
 ) -> None:
     """Keep taking due jobs on this server and running them, until SIGTERM or Ctrl-C.
 
     A job is taken whenever it is due: its timer ran out, its input arrived, it was
-    retried or handed back, on whichever server. On SIGTERM/Ctrl-C no new job is taken;
+    retried or handed back, it was submitted (Queued), on whichever server. Without --queue
+    every queue's jobs are taken; a queue at its global limit (`psflow queue NAME --limit N`)
+    is left alone until one of its jobs ends. On SIGTERM/Ctrl-C no new job is taken;
     a running job finishes its current block and goes back to the status it had; a
     second signal interrupts it (Interrupted). Exit 130/143 after a signal.
     """
+    from psflow.service.queues import check_queue_name
+
     statuses = status or list(WORKER_STATUSES)
-    say(f"worker: {concurrency} process(es) taking {', '.join(statuses)} jobs" + ("" if once else f", every {poll:g}s"))
+    queues = [check_queue_name(name) for name in queue or []]
+    taking = f"{', '.join(statuses)} jobs" + (f" of queue {', '.join(queues)}" if queues else "")
+    say(f"worker: {concurrency} process(es) taking {taking}" + ("" if once else f", every {poll:g}s"))
     with connect(db) as store:
         results, shutdown = _in_workers(
             store,
@@ -228,6 +260,7 @@ def worker(
             processes=concurrency,
             poll=poll,
             prefix=_prefixed(no_prefix, True),
+            queues=queues,
         )
     summarize(results, f"worker ran {len(results)} job(s)", shutdown)
 

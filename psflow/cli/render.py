@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from psflow.domain import DEFAULT_QUEUE
+
 # C0 and C1 control characters and DEL; line and paragraph separators; the bidirectional
 # overrides and isolates that make a terminal show text in another order than it is stored.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -183,7 +185,31 @@ def print_jobs(jobs: list[dict[str, Any]]) -> None:
         ]
         for job in jobs
     ]
-    table(None, ["ID", "SCRIPT", "STATUS", "WAITS FOR", "ATTEMPTS", "UPDATED", "HOST"], rows)
+    headers = ["ID", "SCRIPT", "STATUS", "WAITS FOR", "ATTEMPTS", "UPDATED", "HOST"]
+    if any(job.get("queue", DEFAULT_QUEUE) != DEFAULT_QUEUE for job in jobs):  # a column only when it tells something
+        headers.insert(3, "QUEUE")
+        for row, job in zip(rows, jobs, strict=True):
+            row.insert(3, job.get("queue", DEFAULT_QUEUE))
+    table(None, headers, rows)
+
+
+def print_queues(queues: list[dict[str, Any]]) -> None:
+    """`psflow queues`: each queue, its limit, and its Running, due and waiting jobs."""
+    if not queues:
+        echo("no queues: every job is in queue default, and there is no job yet")
+        return
+    rows = [
+        [
+            queue["name"],
+            str(queue["limit"]) if queue["limit"] is not None else "-",
+            str(queue["running"]),
+            str(queue["due"]),
+            str(queue["waiting"]),
+            str(queue["other"]),
+        ]
+        for queue in queues
+    ]
+    table(None, ["QUEUE", "LIMIT", "RUNNING", "DUE", "WAITING", "OTHER"], rows)
 
 
 def print_job(job: dict[str, Any], *, page: int | None = None) -> None:
@@ -193,6 +219,7 @@ def print_job(job: dict[str, Any], *, page: int | None = None) -> None:
         f"script    {job['script']} {' '.join(job['args'])}".rstrip(),
         f"status    {job['status']}" + (f" ({job['reason']})" if job["reason"] else ""),
         f"attempts  {job['attempts']}",
+        f"queue     {job.get('queue', DEFAULT_QUEUE)}, priority {job.get('priority', 0)}",
         f"created   {when(job['created'])}",
         f"updated   {when(job['updated'])}",
         f"last host {job['host'] or '-'}",

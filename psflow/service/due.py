@@ -35,13 +35,26 @@ def takeable(job: JobView, now: float) -> bool:
     return is_due(job, now) or (job.status == JobStatus.RUNNING and runner_gone(job))
 
 
-def due_jobs(store: Store, statuses: Iterable[str], *, limit: int | None = None) -> list[JobView]:
-    """Jobs in `statuses` that may be taken now, longest due first."""
-    statuses = list(statuses)
-    found = store.due_jobs(statuses, limit=limit)
+def due_jobs(
+    store: Store,
+    statuses: Iterable[str],
+    *,
+    limit: int | None = None,
+    queues: Iterable[str] = (),
+    skip_queues: Iterable[str] = (),
+) -> list[JobView]:
+    """Jobs in `statuses` (and in `queues`, if any; not in `skip_queues`) that may be taken now:
+    higher priority first, then longest due first. A Running job whose runner is gone is taken over
+    whatever its queue's load (it is counted as Running already)."""
+    statuses, queues = list(statuses), list(queues)
+    found = store.due_jobs(statuses, limit=limit, queues=queues or None, skip_queues=list(skip_queues) or None)
     if JobStatus.RUNNING in statuses:
         seen = {job.id for job in found}
-        found += [job for job in store.running_on(host_name()) if job.id not in seen and runner_gone(job)]
+        found += [
+            job
+            for job in store.running_on(host_name())
+            if job.id not in seen and runner_gone(job) and (not queues or job.queue in queues)
+        ]
     return found if limit is None else found[:limit]
 
 

@@ -76,7 +76,7 @@ def status(store: Store) -> dict[str, Any]:
 
 def check_statuses(store: Store, statuses: Iterable[str]) -> None:
     """A status no job has that is a near miss of one that some job has (`waiting`) is a mistake."""
-    known = set(store.status_counts()) | {JobStatus.WAITING, JobStatus.FAILED, JobStatus.INTERRUPTED}
+    known = set(store.status_counts()) | {JobStatus.WAITING, JobStatus.FAILED, JobStatus.INTERRUPTED, JobStatus.QUEUED}
     for status in statuses:
         if status in known:
             continue

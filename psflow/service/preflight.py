@@ -133,15 +133,25 @@ def plan_resume(
     limit: int | None = None,
     latest: bool = False,
     rerun_changed: bool = False,
+    queues: Iterable[str] = (),
 ) -> list[JobPlan]:
-    """What `psflow resume` with these options would do, job by job; nothing runs, nothing is written."""
+    """What `psflow resume` with these options would do, job by job; nothing runs, nothing is written.
+    A job of a queue at its limit now (psflow.service.queues) would be skipped."""
+    from psflow.service.queues import full_note, full_queues
+
     named = [store.find_job(job_id) for job_id in job_ids]
     candidates = named or store.list_jobs(list(statuses), order="oldest")
+    if queues and not named:
+        candidates = [job for job in candidates if job.queue in set(queues)]
+    full = full_queues(store) if candidates else {}
     plans: list[JobPlan] = []
     for job in candidates:
         if limit is not None and len(plans) >= limit:
             break
-        plans.append(_plan_job(store, job, latest=latest, rerun_changed=rerun_changed))
+        plan = _plan_job(store, job, latest=latest, rerun_changed=rerun_changed)
+        if job.queue in full and not (plan.skipped or plan.error) and job.status != JobStatus.RUNNING:
+            plan = replace(plan, skipped=f"skipped: {full_note(job.queue, *full[job.queue])}", blocks=(), note=None)
+        plans.append(plan)
     return plans
 
 

@@ -19,9 +19,11 @@ from psflow.loading import LoadedScript, load_script, load_source
 from psflow.runtime import run_attempt
 from psflow.service import trust
 from psflow.service.due import not_due_reason, runner_gone, running_note
+from psflow.service.queues import held_note
 from psflow.service.sources import CHANGED, MOVED, Source, newer_note, resolve_source, workflow_label
 from psflow.signing import own_signer, signer
 from psflow.store import JobView, Store, WorkflowView
+from psflow.store.tables import DEFAULT_QUEUE
 from psflow.transform import TransformError
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
@@ -225,9 +227,31 @@ def _start(
     workflow: WorkflowView | None = None,
     env: tuple[str, ...] = (),
 ) -> RunResult:
-    key = trust.job_signer()  # before anything is written: a server with only the public key creates no job
     runner = Runner.here()
-    created = store.create_job(
+    created = create_job(store, job_id, loaded, args, runner, workflow=workflow, env=env)
+    if created is None:  # someone created it a moment ago
+        existing = store.get_job(job_id)
+        if existing is None:
+            raise UsageError(f"job {job_id} was created and deleted meanwhile: run it again")
+        return _continue(store, existing, loaded, args, options, env=env)
+    return _attempt(store, created, loaded, args, runner, options, number=1, cwd=os.getcwd())
+
+
+def create_job(
+    store: Store,
+    job_id: str,
+    loaded: LoadedScript,
+    args: list[str],
+    runner: Runner | None,
+    *,
+    workflow: WorkflowView | None = None,
+    env: tuple[str, ...] = (),
+    queue: str = DEFAULT_QUEUE,
+    priority: int = 0,
+) -> JobView | None:
+    """The new job, signed, claimed by `runner` (or Queued without one); None if its id is taken."""
+    key = trust.job_signer()  # before anything is written: a server with only the public key creates no job
+    return store.create_job(
         job_id,
         name=workflow.name if workflow is not None else loaded.path.stem,
         script=str(loaded.path),
@@ -240,13 +264,9 @@ def _start(
         workflow_version=workflow.version if workflow is not None else None,
         env=env,
         sign=lambda job, source: trust.sign_job(key, job, source),
+        queue=queue,
+        priority=priority,
     )
-    if created is None:  # someone created it a moment ago
-        existing = store.get_job(job_id)
-        if existing is None:
-            raise UsageError(f"job {job_id} was created and deleted meanwhile: run it again")
-        return _continue(store, existing, loaded, args, options, env=env)
-    return _attempt(store, created, loaded, args, runner, options, number=1, cwd=os.getcwd())
 
 
 def _continue(
@@ -298,7 +318,7 @@ def _claim_and_run(
             status=current.status if current else job.status,
             reason=job.reason,
             attempt=job.attempts,
-            note=taken_note(current, store.clock.now()),
+            note=held_note(store, job, current) or taken_note(current, store.clock.now()),
             skipped=True,
         )
     if workflow_version is not None and workflow_version != job.workflow_version:
@@ -357,7 +377,8 @@ def _attempt(
             note=taken_note(store.get_job(job.id), store.clock.now()),
             skipped=True,
         )
-    handback = job.status if job.status != JobStatus.RUNNING else JobStatus.WAITING  # where a shutdown leaves it
+    # Where a shutdown leaves it: the status it had, but Waiting for a job that has run now (Queued never has).
+    handback = job.status if job.status not in (JobStatus.RUNNING, JobStatus.QUEUED) else JobStatus.WAITING
     outcome = run_attempt(
         store,
         job.id,
@@ -429,14 +450,7 @@ def _run_workflow(
     """`run` for a name that is no file here: the newest version of that registered workflow, once its
     signature holds (a job continued: the version it started with, once the job's holds)."""
     name, job_id = request.workflow or "", request.job_id
-    newest = store.workflow(name)
-    if newest is None:
-        if Path(name).exists():  # a folder, say: the file error says what is wrong
-            load_script(Path(name))
-        raise UsageError(
-            f"script not found: {Path(name).resolve()}, and no workflow named {name!r} is registered: "
-            "give a script's path, or one of the names `psflow workflows` lists"
-        )
+    newest = registered_workflow(store, name)
     if job_id is not None:
         existing = store.get_job(job_id)
         if existing is not None:
@@ -456,3 +470,16 @@ def _run_workflow(
         announce(f"no file {name!r} here: running registered workflow {name} v{newest.version} (its newest version)")
     _announce_warnings(loaded, announce)
     return _start(store, job_id or new_job_id(), loaded, args, options, workflow=newest, env=request.env)
+
+
+def registered_workflow(store: Store, name: str) -> WorkflowView:
+    """The newest version of workflow `name`; UsageError (no such file, no such workflow) if none."""
+    newest = store.workflow(name)
+    if newest is None:
+        if Path(name).exists():  # a folder, say: the file error says what is wrong
+            load_script(Path(name))
+        raise UsageError(
+            f"script not found: {Path(name).resolve()}, and no workflow named {name!r} is registered: "
+            "give a script's path, or one of the names `psflow workflows` lists"
+        )
+    return newest

@@ -37,6 +37,7 @@ from psflow.hosts import host_name
 from psflow.runtime.signals import GRACEFUL
 from psflow.script import recorder
 from psflow.service.due import due_jobs, not_due_reason
+from psflow.service.queues import full_note
 from psflow.service.running import RunResult, resume_job, skipped
 from psflow.service.setup import tell_trouble
 from psflow.store import JobView, Store, open_store
@@ -85,14 +86,18 @@ def run_pool(
     on_result: Callable[[RunResult], None] | None = None,
     shutdown: Shutdown | None = None,
     options: RunOptions = RunOptions(),
+    queues: Iterable[str] = (),
 ) -> list[RunResult]:
     """Run the jobs `job_ids`, or the due jobs in `statuses` — once each, or with `forever` each time
     it is due again, looking every `poll` seconds — in `processes` children, until done or shut down.
 
     `graceful`: a first signal lets running blocks finish and hands their jobs back (a worker);
     otherwise it interrupts them at once. `prefix`: each line a job prints starts with `[JOB] `.
+    `queues`: only due jobs of these queues (default: every queue). A queue at its global limit
+    is left alone (its jobs stay due); a one-sweep run says so for each of its jobs it left.
     """
     pool = _Pool(store, processes, options, graceful, prefix, on_result, shutdown or Shutdown())
+    pool.queues = list(queues)
     try:
         if job_ids:
             pool.run_named([store.find_job(job_id).id for job_id in job_ids])
@@ -126,6 +131,8 @@ class _Pool:
         # or this server's keys may have (REFUSED_RECHECK): not offered, nor reported, every poll.
         self.offered: dict[str, JobView] = {}
         self.refused: dict[str, tuple[JobView, float]] = {}
+        self.queues: list[str] = []  # only these queues' jobs (none: every queue)
+        self.full: dict[str, str] = {}  # queues at their limit at the last look, and what to say of them
 
     # ---- what to run ------------------------------------------------------
 
@@ -163,8 +170,17 @@ class _Pool:
         room = self.size - len(running)
         if limit is not None:
             room = min(room, limit - self.taken)
-        found = due_jobs(self.store, statuses, limit=room + 1 + len(running) + len(tried))
+        loads = self.store.queue_loads()  # the queues with a limit (a small table): those full are left alone
+        self.full = {name: full_note(name, count, most) for name, (most, count) in loads.items() if count >= most}
+        found = due_jobs(
+            self.store,
+            statuses,
+            limit=room + 1 + len(running) + len(tried),
+            queues=self.queues,
+            skip_queues=list(self.full),
+        )
         fresh = [job for job in found if job.id not in running and job.id not in tried and not self._still_refused(job)]
+        fresh = _within_limits(fresh, loads)
         for job in fresh[:room]:
             child = self._idle()
             if child is None:
@@ -189,7 +205,11 @@ class _Pool:
         """After one sweep: each job in `statuses` left alone, and why (sleeping, waiting for input, …)."""
         now = self.store.clock.now()
         for job in self.store.list_jobs(statuses, order="oldest"):
+            if self.queues and job.queue not in self.queues:
+                continue
             reason = not_due_reason(job, now) if job.id not in tried else None
+            if reason is None and job.id not in tried and job.queue in self.full:
+                reason = self.full[job.queue]
             if reason is not None:
                 self._report(skipped(job, f"skipped: {reason}"))
 
@@ -314,6 +334,20 @@ class _Pool:
             if child.process.is_alive():
                 child.process.kill()
             child.conn.close()
+
+
+def _within_limits(jobs: list[JobView], loads: dict[str, tuple[int, int]]) -> list[JobView]:
+    """`jobs` less those of a limited queue beyond its room now (its limit less its Running jobs);
+    the claim keeps the limit anyway (psflow.store.queues): this only spares claims bound to fail."""
+    room = {name: most - count for name, (most, count) in loads.items()}
+    kept = []
+    for job in jobs:
+        if job.queue in room and job.status != JobStatus.RUNNING:  # a take-over adds nothing to the count
+            if room[job.queue] <= 0:
+                continue
+            room[job.queue] -= 1
+        kept.append(job)
+    return kept
 
 
 def _die_with_parent() -> None:

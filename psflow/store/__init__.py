@@ -10,7 +10,7 @@ from collections.abc import Callable
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.store.store import Store
 from psflow.store.urls import default_url, describe, mask_password, open_database
-from psflow.store.views import AttemptView, BlockRecord, BlockRun, InputView, JobView, WorkflowView
+from psflow.store.views import AttemptView, BlockRecord, BlockRun, InputView, JobView, QueueView, WorkflowView
 
 __all__ = [
     "AttemptView",
@@ -18,6 +18,7 @@ __all__ = [
     "BlockRun",
     "InputView",
     "JobView",
+    "QueueView",
     "Store",
     "WorkflowView",
     "default_url",

@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from peewee import IntegrityError, Value, fn
+from peewee import SQL, IntegrityError, Value, fn
 
 from psflow.domain import FINAL_STATUSES, LOST, JobStatus, Runner
 from psflow.errors import AmbiguousJob, UnknownJob
 from psflow.store.queries import Queries
+from psflow.store.queues import claim_within_limit
+from psflow.store.tables import DEFAULT_QUEUE
 from psflow.store.views import AttemptView, JobView
 
 
@@ -38,40 +40,45 @@ class JobQueries(Queries):
         source: str,
         source_sha256: str,
         args: list[str],
-        runner: Runner,
+        runner: Runner | None,
         cwd: str | None = None,
         workflow: str | None = None,
         workflow_version: int | None = None,
         env: tuple[str, ...] = (),
         sign: Callable[[JobView, str], str] | None = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
     ) -> JobView | None:
         """Insert a new job already claimed by `runner` (attempt 1 begins); None if the id is taken.
+        Without a runner the job is Queued: due at once, for a worker of its `queue` (`psflow submit`).
 
         `sign(job, source)` gives the signature stored with it (the store only keeps it)."""
         now = self.clock.now()
-        lease = now + runner.lease_seconds
+        lease = now + runner.lease_seconds if runner is not None else None
         job = JobView(
             id=job_id,
             name=name,
             script=script,
             source_sha256=source_sha256,
             args=tuple(args),
-            status=JobStatus.RUNNING,
+            status=JobStatus.RUNNING if runner is not None else JobStatus.QUEUED,
             reason=None,
             created_at=now,
             updated_at=now,
-            owner_host=runner.host,
-            owner_pid=runner.pid,
-            owner_started=runner.started,
+            owner_host=runner.host if runner is not None else None,
+            owner_pid=runner.pid if runner is not None else None,
+            owner_started=runner.started if runner is not None else None,
             lease_until=lease,
-            attempts=1,
-            due_at=lease,
+            attempts=1 if runner is not None else 0,
+            due_at=lease if lease is not None else now,
             waits_for=None,
             waiting_since=None,
             workflow=workflow,
             workflow_version=workflow_version,
             cwd=cwd,
             env=tuple(env),
+            queue=queue,
+            priority=priority,
         )
         if sign is not None:
             job = replace(job, signature=sign(job, source))
@@ -127,14 +134,23 @@ class JobQueries(Queries):
             query = query.limit(limit)
         return [JobView.from_row(row) for row in query.tuples()]
 
-    def due_jobs(self, statuses: list[str], *, limit: int | None = None) -> list[JobView]:
-        """Jobs in `statuses` that may be taken now (psflow.domain.is_due), longest due first: one indexed query."""
+    def due_jobs(
+        self,
+        statuses: list[str],
+        *,
+        limit: int | None = None,
+        queues: list[str] | None = None,
+        skip_queues: list[str] | None = None,
+    ) -> list[JobView]:
+        """Jobs in `statuses` (and `queues`, if given; not in `skip_queues` unless Running) that may be taken now
+        (psflow.domain.is_due): higher priority first, then longest due first; one indexed query."""
         Job = self.tables.job
-        query = (
-            Job.select(*self._job_columns())
-            .where(Job.status.in_(statuses) & (Job.due_at <= self.clock.now()))
-            .order_by(Job.due_at, Job.id)
-        )
+        condition = Job.status.in_(statuses) & (Job.due_at <= self.clock.now())
+        if queues:
+            condition &= Job.queue.in_(queues)
+        if skip_queues:  # full queues: a Running job taken over adds nothing to its queue's count
+            condition &= Job.queue.not_in(skip_queues) | (Job.status == JobStatus.RUNNING)
+        query = Job.select(*self._job_columns()).where(condition).order_by(Job.priority.desc(), Job.due_at, Job.id)
         if limit is not None:
             query = query.limit(limit)
         return [JobView.from_row(row) for row in query.tuples()]
@@ -151,6 +167,8 @@ class JobQueries(Queries):
         It must still be as it was read (status and attempt count: the new attempt's number is
         `job.attempts + 1`). A Running job can be taken once its lease ran out, or at once when
         `runner_gone` (its runner's process on this host is gone: it must still be that runner's).
+        A job of a queue with a limit is taken only while fewer than that many of its jobs run
+        (psflow.store.queues); False, nothing written, when it is at its limit.
         """
         Job = self.tables.job
         now = self.clock.now()
@@ -161,25 +179,30 @@ class JobQueries(Queries):
             else:
                 condition &= Job.lease_until < now
         lease = now + runner.lease_seconds
+        claim = Job.update(
+            status=JobStatus.RUNNING,
+            owner_host=runner.host,
+            owner_pid=runner.pid,
+            owner_started=runner.started,
+            lease_until=lease,
+            due_at=lease,
+            attempts=Job.attempts + 1,
+            updated_at=now,
+            waits_for=None,
+            waiting_since=None,
+            live_output=None,
+        )
+        if job.status != JobStatus.RUNNING:  # one more Running job in its queue: unless it has a limit
+            Queue = self.tables.queue
+            limited = Queue.select(SQL("1")).where((Queue.name == job.queue) & Queue.max_running.is_null(False))
+            with self.db.atomic():
+                claimed = claim.where(condition & ~fn.EXISTS(limited)).execute()
+            if not claimed:  # taken by another runner, or its queue has a limit: count first
+                claimed = claim_within_limit(self, job.queue, claim.where(condition))
+            return claimed == 1
         with self.db.atomic():
-            claimed = (
-                Job.update(
-                    status=JobStatus.RUNNING,
-                    owner_host=runner.host,
-                    owner_pid=runner.pid,
-                    owner_started=runner.started,
-                    lease_until=lease,
-                    due_at=lease,
-                    attempts=Job.attempts + 1,
-                    updated_at=now,
-                    waits_for=None,
-                    waiting_since=None,
-                    live_output=None,
-                )
-                .where(condition)
-                .execute()
-            )
-            if claimed and job.status == JobStatus.RUNNING:  # the attempt it takes over ends here, as lost
+            claimed = claim.where(condition).execute()
+            if claimed:  # the attempt it takes over ends here, as lost
                 Attempt = self.tables.attempt
                 Attempt.update(
                     ended_at=now, outcome=LOST, reason=f"its runner was gone; attempt {job.attempts + 1} took the job"

@@ -26,8 +26,9 @@ from peewee import (
     make_snake_case,
 )
 
+from psflow.domain import DEFAULT_QUEUE
+
 SCHEMA_VERSION = 5  # psflow.store.migrations upgrades older databases
-DEFAULT_QUEUE = "default"
 
 
 def _table_name(model: type[Model]) -> str:

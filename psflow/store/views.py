@@ -266,3 +266,29 @@ class WorkflowView:
             "host": self.host,
             "signed": self.signature is not None,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class QueueView:
+    """A queue: its global limit (None: none), and how many of its jobs run, are due, and wait.
+
+    `due` and `waiting` count the jobs a worker takes unless told otherwise (psflow.domain.WORKER_STATUSES):
+    due now, or not yet (a timer, an input). `other` counts its remaining unfinished jobs (Failed, a word
+    given to stop()): `resume --status` takes those."""
+
+    name: str
+    max_running: int | None
+    running: int = 0
+    due: int = 0
+    waiting: int = 0
+    other: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "limit": self.max_running,
+            "running": self.running,
+            "due": self.due,
+            "waiting": self.waiting,
+            "other": self.other,
+        }

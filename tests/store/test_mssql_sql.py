@@ -59,7 +59,7 @@ from psflow.store.migrations import schema_migrator, upgrade
 from psflow.store.schema import ensure_schema, initialize
 from psflow.store.tables import SCHEMA_VERSION, bind_tables
 from psflow.store.urls import open_database
-from psflow.store.views import AttemptView, BlockRecord, BlockRun, InputView, JobView, WorkflowView
+from psflow.store.views import AttemptView, BlockRecord, BlockRun, InputView, JobView, QueueView, WorkflowView
 
 sqlglot = pytest.importorskip("sqlglot")
 sqlfluff = pytest.importorskip("sqlfluff")
@@ -1127,6 +1127,10 @@ _CLAIM = (
     "[lease_until] = {p}, [attempts] = ([psflow_job].[attempts] + {p}), [due_at] = {p}, [owner_started] = {p}, "
     "[waits_for] = {p}, [waiting_since] = {p}, [live_output] = {p} "
 )
+#: A claim of a job that is not Running yet: only while its queue has no limit (else counted first).
+_UNLIMITED = (
+    "NOT EXISTS(SELECT 1 FROM [psflow_queue] AS [t1] WHERE (([t1].[name] = {p}) AND ([t1].[max_running] IS NOT NULL))))"
+)
 #: A claim that takes a Running job over ends the attempt it took over.
 _LOST_ATTEMPT = (
     "UPDATE [psflow_attempt] SET [ended_at] = {p}, [outcome] = {p}, [reason] = {p} "
@@ -1509,7 +1513,7 @@ SCENARIOS = [
         lambda store: store.due_jobs(["Waiting", "Failed"], limit=10),
         (
             _JOB_COLUMNS + "WHERE (([t1].[status] IN ({p}, {p})) AND ([t1].[due_at] <= {p})) "
-            "ORDER BY [t1].[due_at], [t1].[id] OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
+            "ORDER BY [t1].[priority] DESC, [t1].[due_at], [t1].[id] OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
         ),
         setup=_rows(2),
         returns=lambda jobs: jobs == [FAKE_JOB, dataclasses.replace(FAKE_JOB, id=JOB_ID + "1")],
@@ -1519,12 +1523,24 @@ SCENARIOS = [
         "due_jobs",
         lambda store: store.due_jobs(["Waiting"]),
         (
-            _JOB_COLUMNS
-            + "WHERE (([t1].[status] IN ({p})) AND ([t1].[due_at] <= {p})) ORDER BY [t1].[due_at], [t1].[id]",
+            _JOB_COLUMNS + "WHERE (([t1].[status] IN ({p})) AND ([t1].[due_at] <= {p})) "
+            "ORDER BY [t1].[priority] DESC, [t1].[due_at], [t1].[id]",
         ),
         setup=_rows(0),
         returns=lambda jobs: jobs == [],
         absent=("OFFSET",),
+    ),
+    Scenario(
+        "due_jobs-of-queues-but-full-ones",
+        "due_jobs",
+        lambda store: store.due_jobs(["Queued", "Running"], queues=["deploy", "build"], skip_queues=["deploy"]),
+        (
+            _JOB_COLUMNS + "WHERE (((([t1].[status] IN ({p}, {p})) AND ([t1].[due_at] <= {p})) "
+            "AND ([t1].[queue] IN ({p}, {p}))) "
+            "AND (([t1].[queue] NOT IN ({p})) OR ([t1].[status] = {p}))) "  # a take-over adds no Running job
+            "ORDER BY [t1].[priority] DESC, [t1].[due_at], [t1].[id]",
+        ),
+        returns=lambda jobs: jobs == [FAKE_JOB],
     ),
     Scenario(
         "running_on",
@@ -1577,11 +1593,46 @@ SCENARIOS = [
         lambda store: store.claim_job(_job("Waiting"), OTHER_RUNNER),
         (
             "BEGIN TRANSACTION",
+            _CLAIM + "WHERE (((([psflow_job].[id] = {p}) AND ([psflow_job].[status] = {p})) "
+            "AND ([psflow_job].[attempts] = {p})) AND " + _UNLIMITED,
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda claimed: claimed is True,
+    ),
+    Scenario(
+        "claim_job-limited-queue",
+        "claim_job",
+        lambda store: store.claim_job(_job("Waiting"), OTHER_RUNNER),
+        (
+            "BEGIN TRANSACTION",
+            _CLAIM + "WHERE (((([psflow_job].[id] = {p}) AND ([psflow_job].[status] = {p})) "
+            "AND ([psflow_job].[attempts] = {p})) AND " + _UNLIMITED,
+            "COMMIT TRANSACTION",
+            # Not claimed: taken, or its queue has a limit. Lock the queue's row, count, claim.
+            "BEGIN TRANSACTION",
+            "SELECT [t1].[max_running] FROM [psflow_queue] AS [t1] WITH (UPDLOCK, HOLDLOCK) WHERE ([t1].[name] = {p})",
+            "SELECT COUNT([t1].[id]) FROM [psflow_job] AS [t1] WHERE (([t1].[queue] = {p}) AND ([t1].[status] = {p}))",
             _CLAIM + "WHERE ((([psflow_job].[id] = {p}) AND ([psflow_job].[status] = {p})) "
             "AND ([psflow_job].[attempts] = {p}))",
             "COMMIT TRANSACTION",
         ),
-        returns=lambda claimed: claimed is True,
+        setup=_rows(1, 1, rowcount=0),  # the fake: limit 2, 1 Running; the claim finds it taken meanwhile
+        returns=lambda claimed: claimed is False,
+    ),
+    Scenario(
+        "claim_job-lost-unlimited",
+        "claim_job",
+        lambda store: store.claim_job(_job("Waiting"), OTHER_RUNNER),
+        (
+            "BEGIN TRANSACTION",
+            _CLAIM,
+            "COMMIT TRANSACTION",
+            "BEGIN TRANSACTION",
+            "SELECT [t1].[max_running] FROM [psflow_queue] AS [t1] WITH (UPDLOCK, HOLDLOCK)",
+            "COMMIT TRANSACTION",  # no row: no limit, so another runner took it; nothing counted
+        ),
+        setup=_rows(0, rowcount=0),
+        returns=lambda claimed: claimed is False,
     ),
     Scenario(
         "claim_job-expired-lease",
@@ -2145,6 +2196,67 @@ SCENARIOS = [
             "AND ([t1].[updated_at] < {p})) ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY",
         ),
         returns=lambda count: count == 1,
+    ),
+    Scenario(
+        "queue",
+        "queue",
+        lambda store: store.queue("deploy"),
+        (
+            (
+                "SELECT [t1].[name], [t1].[max_running] FROM [psflow_queue] AS [t1] WHERE ([t1].[name] = {p}) "
+                "ORDER BY (SELECT NULL) OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY"
+            ),
+        ),
+        returns=lambda queue: queue == QueueView("deploy", 2),
+    ),
+    Scenario(
+        "set_queue_limit",
+        "set_queue_limit",
+        lambda store: store.set_queue_limit("deploy", 3),
+        (
+            "BEGIN TRANSACTION",
+            "UPDATE [psflow_queue] SET [max_running] = {p}, [updated_at] = {p} WHERE ([psflow_queue].[name] = {p})",
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda queue: queue == QueueView("deploy", 3),
+    ),
+    Scenario(
+        "set_queue_limit-new-queue",
+        "set_queue_limit",
+        lambda store: store.set_queue_limit("deploy", None),
+        (
+            "BEGIN TRANSACTION",
+            "UPDATE [psflow_queue] SET [max_running] = {p}, [updated_at] = {p} WHERE ([psflow_queue].[name] = {p})",
+            "INSERT INTO [psflow_queue] ([name], [max_running], [updated_at]) VALUES ({p}, {p}, {p})",
+            "COMMIT TRANSACTION",
+        ),
+        setup=_rows(rowcount=0),
+        returns=lambda queue: queue == QueueView("deploy", None),
+        absent=("OUTPUT",),
+    ),
+    Scenario(
+        "queue_loads",
+        "queue_loads",
+        lambda store: store.queue_loads(),
+        (
+            (
+                "SELECT [t1].[name], [t1].[max_running], COUNT([t2].[id]) FROM [psflow_queue] AS [t1] "
+                "LEFT OUTER JOIN [psflow_job] AS [t2] ON (([t2].[queue] = [t1].[name]) AND ([t2].[status] = {p})) "
+                "WHERE ([t1].[max_running] IS NOT NULL) GROUP BY [t1].[name], [t1].[max_running]"
+            ),
+        ),
+        returns=lambda loads: loads == {"deploy": (2, 1)},
+    ),
+    Scenario(
+        "queue_counts",
+        "queue_counts",
+        lambda store: store.queue_counts(),
+        (
+            "SELECT [t1].[queue], COUNT(CASE WHEN ([t1].[status] = {p}) THEN {p} END), ",
+            "SELECT [t1].[name], [t1].[max_running] FROM [psflow_queue] AS [t1]",
+        ),
+        returns=lambda queues: queues == [QueueView("default", None, 1, 1, 1, 1), QueueView("deploy", 2)],
+        contains=("GROUP BY [t1].[queue]",),
     ),
 ]
 

@@ -354,6 +354,15 @@ class MssqlDatabase(Database):
         """What playhouse's SchemaMigrator.from_database would give, had it a SQL Server migrator."""
         return MssqlMigrator(self)
 
+    def claim_transaction(self) -> Any:
+        """The transaction of a claim that counts its queue's Running jobs first (see `locked`)."""
+        return self.atomic()
+
+    def locked(self, query: Select) -> Select:
+        """`query` reading its table WITH (UPDLOCK, HOLDLOCK): the rows it reads (or their absence)
+        stay locked against other writers until the transaction ends (T-SQL has no FOR UPDATE)."""
+        return query.from_(NodeList((query.model, SQL("WITH (UPDLOCK, HOLDLOCK)"))))
+
     def lock_schema(self) -> None:
         """Wait for any other process creating or upgrading the schema; held until this transaction ends.
 

@@ -89,6 +89,15 @@ class PostgresDatabase(PostgresqlDatabase):
         connection = self._state.conn
         return connection is not None and bool(getattr(connection, "closed", False))
 
+    def claim_transaction(self) -> Any:
+        """The transaction of a claim that counts its queue's Running jobs first (see `locked`)."""
+        return self.atomic()
+
+    def locked(self, query: Any) -> Any:
+        """`query` with FOR UPDATE: the rows it reads stay locked until the transaction ends. Under READ
+        COMMITTED each later statement sees what the transaction that held the lock committed."""
+        return query.for_update()
+
     def lock_schema(self) -> None:
         """Wait for any other process creating or upgrading the schema; held until this transaction ends."""
         self.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
