@@ -22,14 +22,18 @@ __version__ = "0.1.0"
 _SCRIPT = (
     "BlockError",
     "BlockTimeout",
+    "ChildJobError",
+    "JobHandle",
     "Terminated",
     "WaitTimeout",
     "block",
     "job",
     "sleep",
     "sleep_until",
+    "start",
     "stop",
     "wait_for",
+    "wait_jobs",
 )
 _API = ("run", "resume", "jobs", "job_detail", "register", "workflows", "connect", "RunResult", "SendResult")
 _LAZY = {**dict.fromkeys(_SCRIPT, "psflow.script"), **dict.fromkeys(_API, "psflow.api")}
@@ -52,14 +56,18 @@ if _TYPE_CHECKING:
     from psflow.script import (
         BlockError,
         BlockTimeout,
+        ChildJobError,
+        JobHandle,
         Terminated,
         WaitTimeout,
         block,
         job,
         sleep,
         sleep_until,
+        start,
         stop,
         wait_for,
+        wait_jobs,
     )
 
 

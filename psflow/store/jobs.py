@@ -14,8 +14,9 @@ from typing import Any
 
 from peewee import IntegrityError, Value, fn
 
-from psflow.domain import FINAL_STATUSES, LOST, JobStatus, Runner
+from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, LOST, JobStatus, Runner
 from psflow.errors import AmbiguousJob, UnknownJob
+from psflow.store.children import await_children, wake_parents
 from psflow.store.queries import Queries
 from psflow.store.views import AttemptView, JobView
 
@@ -38,41 +39,48 @@ class JobQueries(Queries):
         source: str,
         source_sha256: str,
         args: list[str],
-        runner: Runner,
+        runner: Runner | None,
         cwd: str | None = None,
         workflow: str | None = None,
         workflow_version: int | None = None,
         env: tuple[str, ...] = (),
         sign: Callable[[JobView, str], str] | None = None,
+        parent: str | None = None,
+        queue: str | None = None,
     ) -> JobView | None:
         """Insert a new job already claimed by `runner` (attempt 1 begins); None if the id is taken.
+        With no runner, it is created Waiting and due at once, for any worker to take (`start()`).
 
-        `sign(job, source)` gives the signature stored with it (the store only keeps it)."""
+        `sign(job, source)` gives the signature stored with it (the store only keeps it);
+        `parent`: the job whose start() creates it; `queue`: the workers that may take it."""
         now = self.clock.now()
-        lease = now + runner.lease_seconds
+        lease = None if runner is None else now + runner.lease_seconds
         job = JobView(
             id=job_id,
             name=name,
             script=script,
             source_sha256=source_sha256,
             args=tuple(args),
-            status=JobStatus.RUNNING,
+            status=JobStatus.WAITING if runner is None else JobStatus.RUNNING,
             reason=None,
             created_at=now,
             updated_at=now,
-            owner_host=runner.host,
-            owner_pid=runner.pid,
-            owner_started=runner.started,
+            owner_host=runner and runner.host,
+            owner_pid=runner and runner.pid,
+            owner_started=runner and runner.started,
             lease_until=lease,
-            attempts=1,
-            due_at=lease,
+            attempts=0 if runner is None else 1,
+            due_at=now if lease is None else lease,
             waits_for=None,
             waiting_since=None,
             workflow=workflow,
             workflow_version=workflow_version,
             cwd=cwd,
             env=tuple(env),
+            parent=parent,
         )
+        if queue is not None:
+            job = replace(job, queue=queue)
         if sign is not None:
             job = replace(job, signature=sign(job, source))
         row = {column: getattr(job, column) for column in JobView.COLUMNS}
@@ -264,6 +272,7 @@ class JobQueries(Queries):
                 Attempt.update(ended_at=now, outcome=JobStatus.FAILED, reason=reason).where(
                     (Attempt.job == job_id) & (Attempt.pid == pid) & (Attempt.ended_at.is_null())
                 ).execute()
+                wake_parents(self, [job_id])
         return failed == 1
 
     # ---- attempts ---------------------------------------------------------
@@ -293,12 +302,15 @@ class JobQueries(Queries):
         waits_for: str | None = None,
         output: str | None = None,
         error: str | None = None,
+        awaits: tuple[str, ...] = (),
     ) -> bool:
         """Record how attempt `number` ended and release the job, in one transaction; False, nothing
         written, if the attempt no longer owns the job.
 
         The job is due again at `due_at` (a timer, or a wait_for's timeout), or when input
         `waits_for` arrives, or — with neither — at once; never when `status` is final.
+        `awaits`: the child jobs it now waits for (wait_jobs): due when the last of them ends.
+        A job that ends (psflow.domain.ENDED_STATUSES) wakes its parent if that waited for it last.
         """
         Job, Attempt = self.tables.job, self.tables.attempt
         now = self.clock.now()
@@ -325,6 +337,10 @@ class JobQueries(Queries):
                 Attempt.update(ended_at=now, outcome=status, reason=reason, output=output, error=error).where(
                     (Attempt.job == job_id) & (Attempt.number == number)
                 ).execute()
+                if awaits:
+                    await_children(self, job_id, awaits)
+                if status in ENDED_STATUSES:
+                    wake_parents(self, [job_id])
         return released == 1
 
     def attempts(self, job_id: str, *, with_output: bool = True) -> list[AttemptView]:
