@@ -35,7 +35,18 @@ _SCRIPT = (
     "wait_for",
     "wait_jobs",
 )
-_API = ("run", "resume", "jobs", "job_detail", "register", "workflows", "connect", "RunResult", "SendResult")
+_API = (
+    "run",
+    "resume",
+    "jobs",
+    "job_detail",
+    "job_result",
+    "register",
+    "workflows",
+    "connect",
+    "RunResult",
+    "SendResult",
+)
 _LAZY = {**dict.fromkeys(_SCRIPT, "psflow.script"), **dict.fromkeys(_API, "psflow.api")}
 
 __all__ = [
@@ -52,7 +63,18 @@ __all__ = [
 ]
 
 if _TYPE_CHECKING:
-    from psflow.api import RunResult, SendResult, connect, job_detail, jobs, register, resume, run, workflows
+    from psflow.api import (
+        RunResult,
+        SendResult,
+        connect,
+        job_detail,
+        job_result,
+        jobs,
+        register,
+        resume,
+        run,
+        workflows,
+    )
     from psflow.script import (
         BlockError,
         BlockTimeout,

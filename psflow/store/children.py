@@ -49,8 +49,15 @@ class ChildView:
 class ChildQueries(Queries):
     def children(self, parent: str) -> list[ChildView]:
         """The jobs `parent` started, in the order they were created."""
+        return self.children_of([parent])
+
+    def children_of(self, parents: Sequence[str]) -> list[ChildView]:
+        """The jobs any of `parents` started, in the order they were created."""
         Job = self.tables.job
-        return self._child_views(Job.parent == parent, order=(Job.created_at, Job.id))
+        found: list[ChildView] = []
+        for chunk in chunked(list(dict.fromkeys(parents)), _CHUNK):
+            found += self._child_views(Job.parent.in_(chunk), order=(Job.created_at, Job.id))
+        return found
 
     def child_jobs(self, job_ids: Sequence[str]) -> dict[str, ChildView]:
         """The jobs `job_ids` that exist, by id (a removed one is missing)."""
@@ -126,18 +133,16 @@ class ChildQueries(Queries):
         owned = (Job.id == job_id) & (Job.attempts == number) & (Job.status == JobStatus.RUNNING)
         return Job.update(result=result).where(owned).execute() == 1
 
-    def cancel_children(self, parent: str, reason: str) -> list[str]:
-        """Cancel the children of `parent` that have not ended (Running ones too: their runner's next
+    def cancel_children(self, parents: Sequence[str], reason: str) -> list[str]:
+        """Cancel the children of `parents` that have not ended (Running ones too: their runner's next
         fenced write fails, and it stops), in one transaction; their ids."""
         Job, Attempt = self.tables.job, self.tables.attempt
         now = self.clock.now()
+        unended = Job.status.not_in(list(ENDED_STATUSES))
+        ids: list[str] = []
         with self.db.atomic():
-            ids = [
-                job_id
-                for (job_id,) in Job.select(Job.id)
-                .where((Job.parent == parent) & Job.status.not_in(list(ENDED_STATUSES)))
-                .tuples()
-            ]
+            for chunk in chunked(list(dict.fromkeys(parents)), _CHUNK):
+                ids += [job_id for (job_id,) in Job.select(Job.id).where(Job.parent.in_(chunk) & unended).tuples()]
             for chunk in chunked(ids, _CHUNK):
                 Job.update(
                     status=JobStatus.CANCELLED,
@@ -148,7 +153,7 @@ class ChildQueries(Queries):
                     waits_for=None,
                     waiting_since=None,
                     live_output=None,
-                ).where(Job.id.in_(chunk) & Job.status.not_in(list(ENDED_STATUSES))).execute()
+                ).where(Job.id.in_(chunk) & unended).execute()
                 Attempt.update(ended_at=now, outcome=JobStatus.CANCELLED, reason=reason).where(
                     Attempt.job.in_(chunk) & Attempt.ended_at.is_null()
                 ).execute()
