@@ -181,7 +181,7 @@ def awaiting_parents(queries: Queries, job_ids: Sequence[str]) -> list[str]:
         query = Job.select(Job.parent).where(
             Job.id.in_(chunk) & (Job.awaited == True) & Job.parent.is_null(False)  # noqa: E712
         )
-        parents.update(parent for (parent,) in query.tuples())
+        parents.update(parent for (parent,) in query.tuples() if parent)
     return sorted(parents)
 
 
