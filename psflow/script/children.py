@@ -41,6 +41,7 @@ class ChildJobError(PsflowError):
     `status`, `reason` and `error` (the traceback of its uncaught exception, if any) say how."""
 
     exit_code = 1
+    __module__ = "psflow"  # as the script imports it; tracebacks and reasons say psflow.ChildJobError
 
     def __init__(self, job_id: str, status: str, reason: str | None = None, error: str | None = None) -> None:
         self.job_id, self.status, self.reason, self.error = job_id, status, reason, error
