@@ -69,6 +69,7 @@ class Attempt:
         self.store, self.job_id, self.number = store, job_id, number
         self.starter = starter  # creates the job a start() begins (psflow.service.children)
         self._result: tuple[Any] | None = None  # (job.result,) once set or read in this attempt
+        self.result_text: str | None = None  # codec text of job.result set in this attempt: stored at its end
         self.runner, self.capture, self.clock, self.options = runner, capture, clock, options
         self.handback_status = handback_status  # where a worker shutdown leaves the job
         self.completed = store.completed_blocks(job_id)
@@ -353,17 +354,12 @@ class Attempt:
         return self._result[0]
 
     def set_result(self, value: Any) -> None:
-        """Store `job.result` with the job now (fenced, like a block's record)."""
+        """`job.result = value`: encoded now (a value that cannot be saved fails here), stored with the
+        job by the attempt's end, in the same fenced transaction (psflow.runtime.run)."""
         try:
-            text = codec.encode(value)
+            self.result_text = codec.encode(value)
         except (TypeError, ValueError) as error:
             raise BlockError(f"job.result cannot be saved: {error}") from None
-        try:
-            saved = self.store.set_result(self.job_id, self.number, text)
-        except StoreError as error:
-            raise DatabaseTrouble(f"cannot record job.result: {error}") from None
-        if not saved:
-            raise LeaseLost(lost_message(self.job_id, self.number))
         self._result = (value,)
 
     def _next_marker(self, scope_of: Callable[[str | None], str]) -> str:

@@ -76,6 +76,7 @@ def run_attempt(
                 output=outside or None,
                 error=ending.error,
                 awaits=ending.awaits,
+                result=attempt.result_text,
             )
     if not recorded:
         return AttemptResult(

@@ -127,12 +127,6 @@ class ChildQueries(Queries):
         Job = self.tables.job
         return Job.select(Job.result).where(Job.id == job_id).scalar()
 
-    def set_result(self, job_id: str, number: int, result: str | None) -> bool:
-        """Store what the script set as `job.result` (codec text); fenced like every write of its runner."""
-        Job = self.tables.job
-        owned = (Job.id == job_id) & (Job.attempts == number) & (Job.status == JobStatus.RUNNING)
-        return Job.update(result=result).where(owned).execute() == 1
-
     def cancel_children(self, parents: Sequence[str], reason: str) -> list[str]:
         """Cancel the children of `parents` that have not ended (Running ones too: their runner's next
         fenced write fails, and it stops), in one transaction; their ids."""

@@ -303,13 +303,15 @@ class JobQueries(Queries):
         output: str | None = None,
         error: str | None = None,
         awaits: tuple[str, ...] = (),
+        result: str | None = None,
     ) -> bool:
         """Record how attempt `number` ended and release the job, in one transaction; False, nothing
         written, if the attempt no longer owns the job.
 
         The job is due again at `due_at` (a timer, or a wait_for's timeout), or when input
         `waits_for` arrives, or — with neither — at once; never when `status` is final.
-        `awaits`: the child jobs it now waits for (wait_jobs): due when the last of them ends.
+        `awaits`: the child jobs it now waits for (wait_jobs): due when the last of them ends;
+        `result`: codec text of the `job.result` it set (None: it set none, the stored one stays).
         A job that ends (psflow.domain.ENDED_STATUSES) wakes its parent if that waited for it last.
         """
         Job, Attempt = self.tables.job, self.tables.attempt
@@ -318,6 +320,7 @@ class JobQueries(Queries):
             due_at = None
         elif due_at is None and waits_for is None:
             due_at = now
+        changes: dict[str, Any] = {} if result is None else {"result": result}
         with self.db.atomic():
             released = (
                 Job.update(
@@ -329,6 +332,7 @@ class JobQueries(Queries):
                     waits_for=waits_for,
                     waiting_since=now if waits_for else None,
                     live_output=None,
+                    **changes,
                 )
                 .where(self._owned(job_id, number))
                 .execute()

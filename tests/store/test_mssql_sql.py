@@ -1804,6 +1804,18 @@ SCENARIOS = [
         returns=lambda released: released is True,
     ),
     Scenario(
+        "finish_attempt-with-a-result",
+        "finish_attempt",
+        lambda store: store.finish_attempt(JOB_ID, 2, status="Waiting", reason="w", result="[1, 2]"),
+        (
+            "BEGIN TRANSACTION",
+            _RELEASE.replace("[live_output] = {p} ", "[live_output] = {p}, [result] = {p} "),
+            _END_ATTEMPT,
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda released: released is True,
+    ),
+    Scenario(
         "finish_attempt-ends-the-job",
         "finish_attempt",
         lambda store: store.finish_attempt(JOB_ID, 2, status="Completed", reason=None),
@@ -2249,21 +2261,6 @@ SCENARIOS = [
         lambda store: store.job_result(JOB_ID),
         ("SELECT [t1].[result] FROM [psflow_job] AS [t1] WHERE ([t1].[id] = {p})",),
         returns=lambda result: result is None,
-    ),
-    Scenario(
-        "set_result",
-        "set_result",
-        lambda store: store.set_result(JOB_ID, 2, "[1, 2]"),
-        ("UPDATE [psflow_job] SET [result] = {p} " + _OWNED,),
-        returns=lambda saved: saved is True,
-    ),
-    Scenario(
-        "set_result-lost",
-        "set_result",
-        lambda store: store.set_result(JOB_ID, 2, "[1, 2]"),
-        ("UPDATE [psflow_job] SET [result] = {p} " + _OWNED,),
-        setup=_rows(rowcount=0),
-        returns=lambda saved: saved is False,
     ),
     Scenario(
         "cancel_children",
