@@ -15,6 +15,7 @@ from psflow.errors import DeploymentKeyError, ScriptError, StartError
 from psflow.loading import LoadedScript, load_script, load_source
 from psflow.service import trust
 from psflow.service.sources import workflow_label
+from psflow.signing import Signer
 from psflow.store import JobView, Store, WorkflowView
 from psflow.transform import TransformError
 
@@ -26,15 +27,20 @@ class ChildStarter:
 
     def __init__(self, store: Store, parent: JobView, cwd: str) -> None:
         self.store, self.parent, self.cwd = store, parent, cwd
+        # One attempt often starts many children of one script: it is read, compiled and found once.
+        self._resolved: dict[str, tuple[LoadedScript, WorkflowView | None]] = {}
+        self._key: Signer | None = None
 
     def __call__(self, parent_id: str, child_id: str, target: str, args: list[str], queue: str | None) -> None:
         existing = self.store.get_job(child_id)
         if existing is not None:
             self._check_reuse(existing, target, args)
             return
-        loaded, workflow = self._resolve(target)
+        if target not in self._resolved:
+            self._resolved[target] = self._resolve(target)
+        loaded, workflow = self._resolved[target]
         try:
-            key = trust.job_signer()
+            key = self._key = self._key or trust.job_signer()
         except DeploymentKeyError as error:
             raise StartError(f"start({target!r}): cannot sign child job {child_id}: {error}") from None
         created = self.store.create_job(
