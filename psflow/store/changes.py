@@ -138,7 +138,11 @@ class ChangeQueries(Queries):
                 for chunk in chunked(candidates, 200)
                 for (job_id,) in Job.select(Job.id).where(Job.id.in_(chunk) & condition).tuples()
             )
+            # Jobs that had not ended (`--status Waiting`, say): a parent may wait for one of them.
+            ended = set(statuses) <= set(ENDED_STATUSES)
+            parents = [] if ended else awaiting_parents(self, ids)
             counts = self._delete_ids(ids, condition)
+            wake_parents(self, ids, parents)
         return ids, counts, rows[-1][0]
 
     def count_jobs(self, statuses: list[str] | None = None, *, updated_before: float | None = None) -> int:

@@ -288,6 +288,18 @@ def test_rm_of_an_awaited_child_wakes_the_parent_which_raises(store: Store, scri
     assert parent.reason == "psflow.ChildJobError: child job p.2 removed: the job was removed (psflow rm)"
 
 
+def test_prune_of_an_awaited_waiting_child_wakes_the_parent(store: Store, scripts: Path) -> None:
+    run(store, scripts / "parent.py", "p", ["1"])
+    store.clock.advance(3600)  # type: ignore[attr-defined]
+    Job = store.tables.job
+    Job.update(updated_at=store.clock.now()).where(Job.id == "p").execute()  # the parent: recent, kept
+
+    control.prune(store, older_than="30m", statuses=["Waiting"])
+
+    assert [job.id for job in store.list_jobs()] == ["p"]
+    assert _due(store, "p")
+
+
 def test_the_parent_sleeps_until_its_last_child_ends_whichever_commits_first(store: Store, scripts: Path) -> None:
     """The parent's own wait and its last child's end, in either order: it is due after both."""
     run(store, scripts / "parent.py", "p", ["1"])  # creates p.1; the parent waits for it

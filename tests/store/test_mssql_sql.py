@@ -2177,6 +2177,7 @@ SCENARIOS = [
                 "SELECT [t1].[id] FROM [psflow_job] AS [t1] "
                 "WHERE (([t1].[id] IN ({p})) AND (([t1].[status] IN ({p}, {p})) AND ([t1].[updated_at] < {p})))"
             ),
+            _AWAITING_PARENTS,  # Waiting jobs go: a parent may wait for one (the fake answers none)
             "DELETE FROM [psflow_signal] WHERE ([psflow_signal].[job_id] IN ({p}))",
             "DELETE FROM [psflow_block] WHERE ([psflow_block].[job_id] IN ({p}))",
             "DELETE FROM [psflow_attempt] WHERE ([psflow_attempt].[job_id] IN ({p}))",
