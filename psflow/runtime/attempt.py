@@ -16,7 +16,7 @@ from psflow import codec, keys
 from psflow.clock import Clock
 from psflow.domain import WAITS_FOR_CHILDREN, ExitKind, JobStatus, Runner, RunOptions, RunStatus
 from psflow.durations import describe_duration, describe_time
-from psflow.errors import BlockError, StoreError, UsageError
+from psflow.errors import BlockError, StartError, StoreError, UsageError
 from psflow.runtime import process_state
 from psflow.runtime.call_keys import call_leaf
 from psflow.runtime.capture import OutputCapture
@@ -316,6 +316,12 @@ class Attempt:
             saved: list[list[Any]] = codec.decode(record.returned)  # type: ignore[assignment]
             return [_outcome(*row) for row in saved]
         found = self._read(lambda _: self.store.child_jobs(job_ids))
+        strangers = [job_id for job_id in job_ids if job_id in found and found[job_id].parent != self.job_id]
+        if strangers:  # its end would never wake this job: it would wait for ever, or spin
+            raise StartError(
+                f"wait_jobs(): job {strangers[0]} is not a child of job {self.job_id}: "
+                "wait only for the handles this job's start() returned"
+            )
         unended = [job_id for job_id in dict.fromkeys(job_ids) if job_id in found and not found[job_id].ended]
         now = self.clock.now()
         if not unended:

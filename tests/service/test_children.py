@@ -354,6 +354,10 @@ def test_job_detail_shows_the_result_parent_and_children_as_display_values(store
         ('wait_jobs(["p.1"])', "wait_jobs() needs what start() returned, not a str ('p.1')"),
         ('wait_jobs(start("child.py", 1))', "wait_jobs() needs a list of what start() returned, not a JobHandle"),
         ('wait_jobs([start("child.py", 1)], timeout=-5)', "wait_jobs() timeout needs a duration of 0 or more seconds"),
+        (
+            'from psflow import JobHandle\nwait_jobs([JobHandle(start("child.py", 1, job_id="x.1").id), JobHandle("b")])',
+            "wait_jobs(): job b is not a child of job b: wait only for the handles this job's start() returned",
+        ),
     ],
 )
 def test_bad_input_fails_the_parent_with_one_line(store: Store, scripts: Path, source: str, reason: str) -> None:
