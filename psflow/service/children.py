@@ -32,16 +32,18 @@ class ChildStarter:
         self._key: Signer | None = None
 
     def __call__(self, parent_id: str, child_id: str, target: str, args: list[str], queue: str | None) -> None:
-        existing = self.store.get_job(child_id)
-        if existing is not None:
-            self._check_reuse(existing, target, args)
-            return
+        """Create the child; if its id is taken (an earlier attempt made it, or another job has it), reuse
+        it when it is this parent's child for the same script and arguments, else StartError."""
         if target not in self._resolved:
             self._resolved[target] = self._resolve(target)
         loaded, workflow = self._resolved[target]
         try:
             key = self._key = self._key or trust.job_signer()
         except DeploymentKeyError as error:
+            existing = self.store.get_job(child_id)  # made by an earlier attempt: nothing to sign
+            if existing is not None:
+                self._check_reuse(existing, target, args)
+                return
             raise StartError(f"start({target!r}): cannot sign child job {child_id}: {error}") from None
         created = self.store.create_job(
             child_id,
@@ -59,7 +61,7 @@ class ChildStarter:
             parent=parent_id,
             queue=queue,
         )
-        if created is None:  # created a moment ago (this parent's earlier runner, or another job)
+        if created is None:  # created before (by this parent's earlier attempt, or by another job)
             existing = self.store.get_job(child_id)
             if existing is None:
                 raise StartError(f"start({target!r}): job {child_id} was created and removed meanwhile: run it again")
