@@ -22,16 +22,31 @@ __version__ = "0.1.0"
 _SCRIPT = (
     "BlockError",
     "BlockTimeout",
+    "ChildJobError",
+    "JobHandle",
     "Terminated",
     "WaitTimeout",
     "block",
     "job",
     "sleep",
     "sleep_until",
+    "start",
     "stop",
     "wait_for",
+    "wait_jobs",
 )
-_API = ("run", "resume", "jobs", "job_detail", "register", "workflows", "connect", "RunResult", "SendResult")
+_API = (
+    "run",
+    "resume",
+    "jobs",
+    "job_detail",
+    "job_result",
+    "register",
+    "workflows",
+    "connect",
+    "RunResult",
+    "SendResult",
+)
 _LAZY = {**dict.fromkeys(_SCRIPT, "psflow.script"), **dict.fromkeys(_API, "psflow.api")}
 
 __all__ = [
@@ -48,18 +63,33 @@ __all__ = [
 ]
 
 if _TYPE_CHECKING:
-    from psflow.api import RunResult, SendResult, connect, job_detail, jobs, register, resume, run, workflows
+    from psflow.api import (
+        RunResult,
+        SendResult,
+        connect,
+        job_detail,
+        job_result,
+        jobs,
+        register,
+        resume,
+        run,
+        workflows,
+    )
     from psflow.script import (
         BlockError,
         BlockTimeout,
+        ChildJobError,
+        JobHandle,
         Terminated,
         WaitTimeout,
         block,
         job,
         sleep,
         sleep_until,
+        start,
         stop,
         wait_for,
+        wait_jobs,
     )
 
 

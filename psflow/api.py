@@ -175,10 +175,25 @@ def rerun(
 
 
 def cancel(
-    job_id: str, *, reason: str | None = None, db: str | None = None, store: Store | None = None
+    job_id: str,
+    *,
+    reason: str | None = None,
+    keep_children: bool = False,
+    db: str | None = None,
+    store: Store | None = None,
 ) -> control.Change:
     with _using(db, store) as opened:
-        return control.cancel(opened, job_id, reason=reason)
+        return control.cancel(opened, job_id, reason=reason, keep_children=keep_children)
+
+
+def job_result(job_id: str, *, db: str | None = None, store: Store | None = None) -> Any:
+    """What job `job_id` (id or unique prefix) set as `job.result` (None if nothing): the value itself,
+    decoded by psflow's codec (which never imports a module or runs code the data chooses)."""
+    from psflow import codec
+
+    with _using(db, store, create=False) as opened:
+        text = opened.job_result(opened.find_job(job_id).id)
+    return codec.decode(text) if text is not None else None
 
 
 def retry(job_id: str, *, db: str | None = None, store: Store | None = None) -> control.Change:

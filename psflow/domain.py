@@ -29,6 +29,12 @@ class JobStatus:
 FINAL_STATUSES: Final = (JobStatus.COMPLETED, JobStatus.CANCELLED)  # never run again
 WORKER_STATUSES: Final = (JobStatus.WAITING, JobStatus.INTERRUPTED, JobStatus.QUEUED)  # a worker's by default
 RESUME_STATUSES: Final = (JobStatus.WAITING, JobStatus.QUEUED)  # what `psflow resume` takes unless told otherwise
+# A child job has ended for the parent that waits for it (wait_jobs): final, or Failed (no worker
+# takes a Failed job again; `psflow retry` would make it not ended again).
+ENDED_STATUSES: Final = (JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.FAILED)
+# `waits_for` of a parent stopped in wait_jobs (never an input's name: those have no space): it
+# becomes due in the transaction that ends its last awaited child (psflow.store.children).
+WAITS_FOR_CHILDREN: Final = "child jobs"
 
 
 class RunStatus:

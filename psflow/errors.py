@@ -59,6 +59,11 @@ class BlockNameError(BlockArgumentError):
     """A block name that is not a str."""
 
 
+class StartError(BlockArgumentError):
+    """start() or wait_jobs() cannot do what the script asks: a script or workflow that is not there,
+    a job id that is not valid or is another job's, something that is not a handle, a bad timeout."""
+
+
 class UntrustedError(PsflowError):
     """What the database says to run does not carry a valid signature of the deployment key: nothing ran."""
 

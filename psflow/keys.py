@@ -7,7 +7,10 @@
   enclosing block, so a replayed block (whose body, calls included, does not run) never shifts
   another call's key;
 * an input read by `wait_for(NAME)`: `wait_for:NAME`;
-* a durable timer: `sleep`, `sleep#2`, … or, inside block B, `B/sleep`, `B/sleep#2`.
+* a durable timer: `sleep`, `sleep#2`, … or, inside block B, `B/sleep`, `B/sleep#2`;
+* a child job begun by `start()`: `job:start`, `job:start#2`, … (inside block B `B/job:start#2`);
+  its default id is `<parent>.<n>` (`child_id`);
+* a `wait_jobs()` that returned: `job:wait`, `job:wait#2`, … (inside block B `B/job:wait`).
 
 Jobs begun before calls were keyed by their arguments have `Fetch`, `Fetch#2`, … (call order):
 see `order_keyed`.
@@ -26,7 +29,10 @@ MAX_NAME_LENGTH = 255  # the block name column's width on every backend
 MAX_CALLABLE_NAME = 160  # an `@block` name: room left for the arguments, a scope and `#N`
 WAIT_PREFIX = "wait_for:"
 TIMER = "sleep"
-_MARKER = re.compile(r"wait_for:.*|(?:.*/)?sleep(?:#\d+)?", re.DOTALL)
+START = "job:start"
+WAIT_JOBS = "job:wait"
+_MARKER = re.compile(r"wait_for:.*|(?:.*/)?(?:sleep|job:start|job:wait)(?:#\d+)?", re.DOTALL)
+MAX_JOB_ID = 64  # the job id column's width
 _CALL_SHAPED = re.compile(r".*\)(?:#\d+)?", re.DOTALL)  # every call key ends so; no `with block` name may
 _NOT_IN_CALLABLE_NAME = "/()"
 _SHOWN_ARGUMENTS = 60  # longer argument lists are shown as a digest
@@ -65,8 +71,33 @@ def timer_scope(enclosing_block: str | None) -> str:
     return scoped(enclosing_block, TIMER)
 
 
+def start_scope(enclosing_block: str | None) -> str:
+    """`job:start` at top level, `NAME/job:start` inside block NAME (counted like timers: `#2`, …)."""
+    return scoped(enclosing_block, START)
+
+
+def wait_jobs_scope(enclosing_block: str | None) -> str:
+    """`job:wait` at top level, `NAME/job:wait` inside block NAME."""
+    return scoped(enclosing_block, WAIT_JOBS)
+
+
+def child_id(parent: str, key: str) -> str:
+    """The default id of the child job that `start()` record `key` begins: `<parent>.<n>` for the n-th
+    start() at top level, `<parent>.<digest>-<n>` inside a block (a replayed block's start() calls do
+    not run, so counts are kept per block); shortened with a digest to fit MAX_JOB_ID."""
+    scope, _, count = key.rpartition("#")
+    if not count.isdigit():
+        scope, count = key, "1"
+    leaf = count if scope == START else f"{hashlib.sha256(scope.encode()).hexdigest()[:8]}-{count}"
+    chosen = f"{parent}.{leaf}"
+    if len(chosen) <= MAX_JOB_ID:
+        return chosen
+    digest = hashlib.sha256(chosen.encode()).hexdigest()[:12]
+    return f"{parent[: MAX_JOB_ID - 14]}.{digest}"
+
+
 def is_marker(key: str) -> bool:
-    """Is `key` a wait_for or timer record rather than a block's?"""
+    """Is `key` a wait_for, timer, start or wait_jobs record rather than a block's?"""
     return _MARKER.fullmatch(key) is not None
 
 

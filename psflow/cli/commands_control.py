@@ -52,14 +52,21 @@ def _some(names: list[str], shown: int = 10) -> str:
 def cancel(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
     reason: str | None = typer.Option(None, "--reason", help="Why (shown by `psflow job`)."),
+    keep_children: bool = typer.Option(
+        False, "--keep-children", help="Leave the child jobs it started running (they are cancelled with it otherwise)."
+    ),
     db: str | None = DbOption,
 ) -> None:
-    """Cancel a job: final, it never runs again. A Running job only once its lease ran out (its runner is gone)."""
+    """Cancel a job: final, it never runs again. A Running job only once its lease ran out (its runner is gone).
+    Its child jobs (start()) that have not ended are cancelled with it, unless --keep-children."""
     from psflow.service import control
 
     with connect(db) as store:
-        change = control.cancel(store, job_id, reason=reason)
+        change = control.cancel(store, job_id, reason=reason, keep_children=keep_children)
     say(f"job {change.job_id}: Cancelled (was {change.status_before}): {change.reason}")
+    if change.children:
+        shown = ", ".join(change.children[:5]) + (", …" if len(change.children) > 5 else "")
+        say(f"  and {len(change.children)} of its child jobs that had not ended: {shown}")
 
 
 @app.command()

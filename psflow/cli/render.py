@@ -226,6 +226,10 @@ def print_job(job: dict[str, Any], *, page: int | None = None) -> None:
     ]
     if job.get("waits"):
         lines.insert(4, f"waits for {job['waits']}")
+    if job.get("result") is not None:
+        lines.insert(4, f"result    {_summary(job['result'])}")
+    if job.get("parent"):
+        lines.insert(1, f"parent    {job['parent']} (started it)")
     if job.get("env"):
         lines.insert(2, f"needs     {' '.join(job['env'])} (from the environment at every attempt, never stored)")
     if job.get("signed") is False:
@@ -242,6 +246,30 @@ def print_job(job: dict[str, Any], *, page: int | None = None) -> None:
     else:
         echo("no blocks recorded yet")
     _print_inputs(job.get("inputs") or [])
+    _print_children(job.get("children") or [])
+
+
+def _print_children(children: list[dict[str, Any]]) -> None:
+    """The jobs it started (start()), as a tree: id, status, and its result or why it ended."""
+    if not children:
+        return
+    rows: list[list[str]] = []
+
+    def add(entries: list[dict[str, Any]], depth: int) -> None:
+        for child in entries:
+            outcome = _summary(child["result"]) if child["result"] is not None else (child["reason"] or "-")
+            rows.append(["  " * depth + child["id"], child["status"], outcome])
+            add(child.get("children") or [], depth + 1)
+
+    add(children, 0)
+    echo()
+    table(f"child jobs ({len(children)})", ["JOB", "STATUS", "RESULT"], rows)
+
+
+def _summary(value: Any) -> str:
+    """A value shown in one short line (as JSON, so "3" and 3 look different)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _print_inputs(inputs: list[dict[str, Any]]) -> None:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from psflow import codec, keys
 from psflow.clock import Clock
-from psflow.domain import ExitKind, JobStatus, Runner, RunOptions, RunStatus
+from psflow.domain import WAITS_FOR_CHILDREN, ExitKind, JobStatus, Runner, RunOptions, RunStatus
 from psflow.durations import describe_duration, describe_time
-from psflow.errors import BlockError, StoreError
+from psflow.errors import BlockError, StartError, StoreError, UsageError
 from psflow.runtime import process_state
 from psflow.runtime.call_keys import call_leaf
 from psflow.runtime.capture import OutputCapture
@@ -31,6 +31,7 @@ from psflow.runtime.values import (
 )
 from psflow.script import recorder
 from psflow.script.block import describe_failed_try
+from psflow.script.children import ChildJobError
 from psflow.script.recorder import DatabaseTrouble, LeaseLost, Stop, Terminated
 from psflow.script.waiting import WaitTimeout
 from psflow.store import BlockRecord
@@ -38,6 +39,11 @@ from psflow.store import BlockRecord
 if TYPE_CHECKING:
     from psflow.script import block
     from psflow.store import Store
+    from psflow.store.children import ChildView
+
+# Creates the child job a start() begins: (parent id, child id, script or workflow, args, queue); raises
+# PsflowError when it cannot (psflow.service.children.ChildStarter).
+ChildStarter = Callable[[str, str, str, list[str], "str | None"], None]
 
 _WAIT_SLICE = 0.1  # seconds: how soon a retry's backoff notices a worker shutdown
 _KEPT_FAILURES = 20  # tracebacks of retried tries kept in a block's record (the latest), besides the final one
@@ -58,8 +64,12 @@ class Attempt:
         clock: Clock,
         options: RunOptions = RunOptions(),
         handback_status: str = JobStatus.WAITING,
+        starter: ChildStarter | None = None,
     ) -> None:
         self.store, self.job_id, self.number = store, job_id, number
+        self.starter = starter  # creates the job a start() begins (psflow.service.children)
+        self._result: tuple[Any] | None = None  # (job.result,) once set or read in this attempt
+        self.result_text: str | None = None  # codec text of job.result set in this attempt: stored at its end
         self.runner, self.capture, self.clock, self.options = runner, capture, clock, options
         self.handback_status = handback_status  # where a worker shutdown leaves the job
         self.completed = store.completed_blocks(job_id)
@@ -274,6 +284,97 @@ class Attempt:
         if when > self.clock.now():
             raise Stop(JobStatus.WAITING, f"sleeping until {describe_time(when)}", due=when)
 
+    # ---- child jobs -------------------------------------------------------
+
+    def start_child(self, target: str, args: list[str], job_id: str | None, queue: str | None) -> str:
+        """The id of the child job this start() begins: created once (its record `job:start`, `#2`, …
+        keeps the id) and given back on every later attempt. Its default id follows from the record's
+        key, so an attempt that died between creating the child and recording it finds it again."""
+        key = self._next_marker(keys.start_scope)
+        record = self.completed.get(key)
+        if record is not None and record.returned is not None:
+            self.replayed_count += 1
+            return str(codec.decode(record.returned))
+        child = job_id or keys.child_id(self.job_id, key)
+        if self.starter is None:
+            raise UsageError("start() needs a job that psflow runs with its store (psflow exec, resume or worker)")
+        try:
+            self.starter(self.job_id, child, target, args, queue)
+        except StoreError as error:
+            raise DatabaseTrouble(f"cannot start child job {child}: {error}") from None
+        self._record_marker(key, RunStatus.COMPLETED, self.clock.now(), returned=codec.encode(child))
+        return child
+
+    def wait_jobs(self, job_ids: list[str], timeout: float | None, return_exceptions: bool = False) -> list[Any]:
+        """The outcomes of child jobs `job_ids` (result, or ChildJobError) once all have ended, recorded as
+        `job:wait` (`#2`, …) and replayed after — unless one failed and is raised (it may be retried).
+        Not all ended: stop Waiting for them, or raise WaitTimeout once `timeout` has passed since it first waited."""
+        key = self._next_marker(keys.wait_jobs_scope)
+        record = self.completed.get(key)
+        if record is not None and record.returned is not None:
+            self.replayed_count += 1
+            saved: list[list[Any]] = codec.decode(record.returned)  # type: ignore[assignment]
+            return [_outcome(*row) for row in saved]
+        found = self._read(lambda _: self.store.child_jobs(job_ids))
+        strangers = [job_id for job_id in job_ids if job_id in found and found[job_id].parent != self.job_id]
+        if strangers:  # its end would never wake this job: it would wait for ever, or spin
+            raise StartError(
+                f"wait_jobs(): job {strangers[0]} is not a child of job {self.job_id}: "
+                "wait only for the handles this job's start() returned"
+            )
+        unended = [job_id for job_id in dict.fromkeys(job_ids) if job_id in found and not found[job_id].ended]
+        now = self.clock.now()
+        if not unended:
+            rows = [_row(job_id, found.get(job_id)) for job_id in job_ids]
+            failed = [row for row in rows if row[1] != JobStatus.COMPLETED]
+            if failed and not return_exceptions:
+                error = _outcome(*failed[0])
+                self._record_marker(key, RunStatus.FAILED, now, error=f"ChildJobError: {error}")
+                return [_outcome(*row) for row in rows]
+            self._record_marker(key, RunStatus.COMPLETED, now, returned=codec.encode(rows))
+            return [_outcome(*row) for row in rows]
+        total = len(set(job_ids))
+        what = f"{len(unended)} of {total} child job{'s' if total != 1 else ''}"
+        deadline = None
+        if timeout is not None:
+            first = self._read(lambda job_id: self.store.first_block_start(job_id, key))
+            deadline = (first if first is not None else now) + timeout
+            if now >= deadline:
+                timed_out = WaitTimeout(f"waited more than {describe_duration(timeout)} for {what}")
+                self._record_marker(key, RunStatus.FAILED, now, error=f"WaitTimeout: {timed_out}")
+                raise timed_out
+        self._record_marker(key, RunStatus.WAITING, now)
+        raise Stop(
+            JobStatus.WAITING,
+            f"waiting for {what}",
+            due=deadline,
+            waits_for=WAITS_FOR_CHILDREN,
+            awaits=tuple(dict.fromkeys(job_ids)),
+        )
+
+    def result(self) -> Any:
+        """`job.result`: as set in this attempt, else as stored by an earlier one (None if never set)."""
+        if self._result is None:
+            text = self._read(self.store.job_result)
+            self._result = (codec.decode(text) if text is not None else None,)
+        return self._result[0]
+
+    def set_result(self, value: Any) -> None:
+        """`job.result = value`: encoded now (a value that cannot be saved fails here), stored with the
+        job by the attempt's end, in the same fenced transaction (psflow.runtime.run)."""
+        try:
+            self.result_text = codec.encode(value)
+        except (TypeError, ValueError) as error:
+            raise BlockError(f"job.result cannot be saved: {error}") from None
+        self._result = (value,)
+
+    def _next_marker(self, scope_of: Callable[[str | None], str]) -> str:
+        """The key of the next start() or wait_jobs() in this scope, counted like timers."""
+        scope = scope_of(self._open[-1] if self._open else None)
+        count = self._timers.get(scope, 0) + 1
+        self._timers[scope] = count
+        return keys.nth(scope, count)
+
     # ---- helpers ----------------------------------------------------------
 
     def _run_again(self, handle: block, record: BlockRecord) -> bool:
@@ -382,6 +483,20 @@ class Attempt:
             print(f"psflow: warning: {where}: block {handle.name!r}: {message}", file=self.capture.real_stderr)
 
         return warn
+
+
+def _row(job_id: str, child: ChildView | None) -> list[Any]:
+    """How a child ended, as kept in a wait_jobs record: id, status, reason, error, result (codec text)."""
+    if child is None:
+        return [job_id, "removed", "the job was removed (psflow rm)", None, None]
+    return [job_id, child.status, child.reason, child.error, child.result]
+
+
+def _outcome(job_id: Any, status: Any, reason: Any, error: Any, result: Any) -> Any:
+    """A child's result, or the ChildJobError that stands for its failure."""
+    if status != JobStatus.COMPLETED:
+        return ChildJobError(job_id, status, reason, error)
+    return codec.decode(result) if result is not None else None
 
 
 def _failures(handle: block) -> str | None:

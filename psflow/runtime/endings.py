@@ -45,6 +45,7 @@ class Ending:
     due: float | None = None
     waits_for: str | None = None
     error: str | None = None  # the traceback of an exception no block caught
+    awaits: tuple[str, ...] = ()  # the child jobs it waits for (wait_jobs)
 
 
 COMPLETED = Ending(JobStatus.COMPLETED, None, EXIT_COMPLETED)
@@ -54,7 +55,7 @@ def ending_of(error: BaseException, stderr: TextIO) -> Ending:
     """How the script ended by raising `error`; what the user must see is written to `stderr`."""
     if isinstance(error, Stop):
         exit_code = {JobStatus.COMPLETED: EXIT_COMPLETED, JobStatus.FAILED: EXIT_FAILED}.get(error.status, EXIT_STOPPED)
-        return Ending(error.status, error.reason, exit_code, error.due, error.waits_for)
+        return Ending(error.status, error.reason, exit_code, error.due, error.waits_for, awaits=error.awaits)
     if isinstance(error, SystemExit):
         if error.code in (None, 0):
             return COMPLETED

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.domain import JobStatus, Runner, RunOptions
 from psflow.errors import EXIT_FAILED
-from psflow.runtime.attempt import Attempt, lost_message
+from psflow.runtime.attempt import Attempt, ChildStarter, lost_message
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import COMPLETED, AttemptResult, Ending, ending_of
 from psflow.runtime.environment import script_environment
@@ -37,12 +37,14 @@ def run_attempt(
     clock: Clock = SYSTEM_CLOCK,
     cwd: str | None = None,
     output_prefix: str | None = None,
+    starter: ChildStarter | None = None,
 ) -> AttemptResult:
     """Execute `code` as attempt `number` of the job in a fresh `__main__` (in `cwd`, when given) and
     record how it ended. The attempt holds the job's lease meanwhile.
 
     `handback_status` is what the job goes back to if a worker shutdown stops it;
-    `output_prefix` starts every line the job prints on the terminal (`[job] `).
+    `output_prefix` starts every line the job prints on the terminal (`[job] `);
+    `starter` creates the child jobs its start() calls begin.
     """
     capture = OutputCapture(prefix=output_prefix)
     attempt = Attempt(
@@ -54,6 +56,7 @@ def run_attempt(
         clock=clock,
         options=options,
         handback_status=handback_status,
+        starter=starter,
     )
     with ScriptSignals() as signals:
 
@@ -72,6 +75,8 @@ def run_attempt(
                 waits_for=ending.waits_for,
                 output=outside or None,
                 error=ending.error,
+                awaits=ending.awaits,
+                result=attempt.result_text,
             )
     if not recorded:
         return AttemptResult(

@@ -1,4 +1,4 @@
-"""What a running script touches: `block`, `stop`, `job`, `wait_for`, `sleep`, `sleep_until`.
+"""What a running script touches: `block`, `stop`, `job`, `wait_for`, `sleep`, `sleep_until`, `start`, `wait_jobs`.
 
 No database and no libcst here: a script that imports psflow stays light, and
 runs under plain `python` too. `NAMES` is the one list of names a script run by
@@ -12,17 +12,20 @@ from typing import Any
 
 from psflow.errors import BlockError
 from psflow.script.block import block
+from psflow.script.children import ChildJobError, JobHandle, start, wait_jobs
 from psflow.script.deadlines import BlockTimeout
 from psflow.script.job import job
 from psflow.script.recorder import Terminated
 from psflow.script.waiting import WaitTimeout, sleep, sleep_until, stop, wait_for
 
-NAMES = ("block", "stop", "job", "wait_for", "sleep", "sleep_until")
+NAMES = ("block", "stop", "job", "wait_for", "sleep", "sleep_until", "start", "wait_jobs")
 
 __all__ = [
     "NAMES",
     "BlockError",
     "BlockTimeout",
+    "ChildJobError",
+    "JobHandle",
     "Terminated",
     "WaitTimeout",
     "block",
@@ -30,8 +33,10 @@ __all__ = [
     "provided",
     "sleep",
     "sleep_until",
+    "start",
     "stop",
     "wait_for",
+    "wait_jobs",
 ]
 
 

@@ -26,11 +26,19 @@ class Skip(BaseException):
 class Stop(BaseException):
     """Ends the attempt with a status."""
 
-    def __init__(self, status: str, reason: str | None, due: float | None = None, waits_for: str | None = None) -> None:
+    def __init__(
+        self,
+        status: str,
+        reason: str | None,
+        due: float | None = None,
+        waits_for: str | None = None,
+        awaits: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(status, reason)
         self.status, self.reason = status, reason
         self.due = due  # a durable timer (sleep) or a wait's timeout: the job is not taken again before then
         self.waits_for = waits_for  # the input it waits for: due when it arrives
+        self.awaits = awaits  # the child jobs it waits for (wait_jobs): due when the last one ends
 
 
 class Terminated(BaseException):
@@ -66,6 +74,10 @@ class Recorder(Protocol):
     def call_key(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], where: tuple[str, int]) -> str: ...
     def wait_for(self, name: str, timeout: float | None) -> Any: ...
     def timer(self, due: Callable[[float], float]) -> None: ...
+    def start_child(self, target: str, args: list[str], job_id: str | None, queue: str | None) -> str: ...
+    def wait_jobs(self, job_ids: list[str], timeout: float | None, return_exceptions: bool) -> list[Any]: ...
+    def result(self) -> Any: ...
+    def set_result(self, value: Any) -> None: ...
 
 
 current: Recorder | None = None  # the attempt blocks report to now (None: they just run)

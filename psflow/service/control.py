@@ -141,12 +141,16 @@ class Change:
     status_before: str
     status: str
     reason: str | None
+    children: list[str] = field(default_factory=list)  # its child jobs (and theirs) cancelled with it
 
 
-def cancel(store: Store, job_id: str, *, reason: str | None = None) -> Change:
+def cancel(store: Store, job_id: str, *, reason: str | None = None, keep_children: bool = False) -> Change:
     """Make a job final: Cancelled. Not for a Completed or Cancelled job, nor for a Running job whose
     lease holds (psflow cannot stop an attempt running elsewhere); a Running job whose lease ran out
-    (its runner died) can be cancelled, and its unfinished attempt ends Cancelled."""
+    (its runner died) can be cancelled, and its unfinished attempt ends Cancelled.
+
+    The child jobs it started (start()) that have not ended are cancelled with it, and theirs, unless
+    `keep_children`: a Running child too (its runner's next write fails and it stops, recording nothing)."""
     job = store.find_job(job_id)
     _check_changeable(job, "cancel it", store.clock.now())
     reason = reason or f"cancelled by {user_name()}"
@@ -155,7 +159,12 @@ def cancel(store: Store, job_id: str, *, reason: str | None = None) -> Change:
         job, status=JobStatus.CANCELLED, reason=reason, end_attempts=running, check_lease=not runner_gone(job)
     ):
         raise UsageError(_changed_meanwhile(job))
-    return Change(job.id, job.status, JobStatus.CANCELLED, reason)
+    children: list[str] = []
+    level = [job.id]
+    while level and not keep_children:
+        level = store.cancel_children(level, f"cancelled with its parent job {job.id}: {reason}")
+        children += level
+    return Change(job.id, job.status, JobStatus.CANCELLED, reason, children)
 
 
 def retry(store: Store, job_id: str) -> Change:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from psflow.domain import FINAL_STATUSES, JobStatus, is_due, lease_holds
+from psflow.domain import FINAL_STATUSES, WAITS_FOR_CHILDREN, JobStatus, is_due, lease_holds
 from psflow.durations import describe_duration, describe_time
 from psflow.hosts import host_name, process_alive
 from psflow.store import JobView, Store
@@ -66,6 +66,11 @@ def not_due_reason(job: JobView, now: float) -> str | None:
         return None
     if job.status == JobStatus.RUNNING:
         return running_note(job, now)
+    if job.waits_for == WAITS_FOR_CHILDREN and (job.due_at is None or job.due_at > now):
+        note = "waiting for its child jobs to end"
+        if job.due_at is not None:
+            note += f", or its timeout at {describe_time(job.due_at)}"
+        return f"{note} (`psflow job {job.id}` shows them); it is due when the last one ends"
     if job.waits_for is not None and (job.due_at is None or job.due_at > now):
         note = f"waiting for input {job.waits_for}"
         if job.waiting_since is not None:
@@ -85,15 +90,22 @@ def running_note(job: JobView, now: float) -> str:
     )
 
 
-def waits_note(job: JobView, now: float) -> str:
+def waits_note(job: JobView, now: float, children: tuple[int, int] | None = None) -> str:
     """What a non-final job waits for, in a few words (`psflow jobs`): `input approval since 2h`,
-    `timer 06:00`, `lease until 08:12 on db01`; "" for a final or due job."""
+    `timer 06:00`, `lease until 08:12 on db01`, `3 of 8 child jobs` (`children`: how many of the
+    child jobs it awaits have not ended, of how many); "" for a final or due job."""
     if job.status in FINAL_STATUSES:
         return ""
     if job.status == JobStatus.RUNNING:
         if runner_gone(job):
             return f"runner gone ({job.owner_host} pid {job.owner_pid})"
         return f"lease until {_clock(job.lease_until, now)} on {job.owner_host}"
+    if job.waits_for == WAITS_FOR_CHILDREN:
+        if job.due_at is not None and job.due_at <= now:
+            return ""  # its last child ended: due
+        left, total = children or (0, 0)
+        note = f"{left} of {total} child job{'s' if total != 1 else ''}" if children else "child jobs"
+        return note + (f", timeout {_clock(job.due_at, now)}" if job.due_at is not None else "")
     if job.waits_for is not None:
         since = f" since {describe_duration(math.floor(now - job.waiting_since))}" if job.waiting_since else ""
         return f"input {job.waits_for}{since}"

@@ -12,10 +12,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from psflow.domain import JobStatus, RunStatus
+from psflow.domain import WAITS_FOR_CHILDREN, JobStatus, RunStatus
 from psflow.errors import UsageError
 from psflow.service.due import runner_gone, waits_note
-from psflow.store import AttemptView, BlockRun, InputView, JobView, Store
+from psflow.store import AttemptView, BlockRun, ChildView, InputView, JobView, Store
 
 FOLLOW_POLL_SECONDS = 0.5
 LOG_PAGE = 16  # block runs, with their output, that `logs` holds at once
@@ -26,7 +26,15 @@ def jobs(store: Store, *, statuses: Iterable[str] = (), limit: int | None = None
     statuses = list(statuses)
     check_statuses(store, statuses)
     now = store.clock.now()
-    return [{**job.to_json(), "waits": waits_note(job, now)} for job in store.list_jobs(statuses, limit=limit)]
+    found = store.list_jobs(statuses, limit=limit)
+    counts = _awaited_counts(store, found)
+    return [{**job.to_json(), "waits": waits_note(job, now, counts.get(job.id))} for job in found]
+
+
+def _awaited_counts(store: Store, found: list[JobView]) -> dict[str, tuple[int, int]]:
+    """For the jobs that wait for child jobs: how many of those they await have not ended, of how many."""
+    parents = [job.id for job in found if job.waits_for == WAITS_FOR_CHILDREN]
+    return store.awaited_counts(parents) if parents else {}
 
 
 def job_count(store: Store, *, statuses: Iterable[str] = ()) -> int:
@@ -42,6 +50,7 @@ def status(store: Store) -> dict[str, Any]:
     waiting = [
         {"id": job.id, "name": job.name, "input": job.waits_for, "since": job.waiting_since, "timeout": job.due_at}
         for job in store.jobs_matching(waiting_for_input=True)
+        if job.waits_for != WAITS_FOR_CHILDREN
     ]
     timers = [
         {"id": job.id, "name": job.name, "due": job.due_at}
@@ -91,7 +100,9 @@ def job_detail(store: Store, job_id: str) -> dict[str, Any]:
     `attempt_history`, per attempt how it ended, whether its source changed, the inputs it newly
     had, and each block it executed or replayed."""
     job = store.find_job(job_id)
-    detail = {**job.to_json(), "waits": waits_note(job, store.clock.now())}
+    detail = {**job.to_json(), "waits": waits_note(job, store.clock.now(), _awaited_counts(store, [job]).get(job.id))}
+    detail["result"] = shown_value(store.job_result(job.id))
+    detail["children"] = _child_tree(store, job.id)
     runs = [run.to_json() for run in store.block_runs(job.id)]
     _add_code_changes(runs)
     latest: dict[str, dict[str, Any]] = {}
@@ -102,6 +113,50 @@ def job_detail(store: Store, job_id: str) -> dict[str, Any]:
     detail["inputs"] = [_input_json(sent) for sent in store.inputs(job.id)]
     detail["attempt_history"] = _attempt_history(store, job, runs, detail["inputs"], list(latest))
     return detail
+
+
+def shown_value(text: str | None) -> Any:
+    """A stored value (codec text) as plain JSON data for people, never the live object (psflow.codec.display)."""
+    if text is None:
+        return None
+    from psflow.codec import to_display
+
+    try:
+        return to_display(text)
+    except ValueError:
+        return text
+
+
+_TREE_DEPTH = 8  # levels of grandchildren `psflow job` shows
+
+
+def _child_tree(store: Store, parent: str) -> list[dict[str, Any]]:
+    """The jobs `parent` started, each with the jobs it started (`children`), a level per query."""
+    top: list[dict[str, Any]] = []
+    level = {parent: top}
+    for _ in range(_TREE_DEPTH):
+        found = store.children_of(list(level))
+        if not found:
+            break
+        following: dict[str, list[dict[str, Any]]] = {}
+        for child in found:
+            entry = {**_child_json(child), "children": []}
+            level[child.parent or parent].append(entry)
+            following[child.id] = entry["children"]
+        level = following
+    return top
+
+
+def _child_json(child: ChildView) -> dict[str, Any]:
+    return {
+        "id": child.id,
+        "script": child.workflow or child.script,
+        "args": list(child.args),
+        "status": child.status,
+        "reason": child.reason,
+        "awaited": child.awaited,
+        "result": shown_value(child.result),
+    }
 
 
 def _attempt_history(

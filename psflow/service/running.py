@@ -18,6 +18,7 @@ from psflow.errors import EXIT_COMPLETED, EXIT_USAGE, UntrustedError, UsageError
 from psflow.loading import LoadedScript, load_script, load_source
 from psflow.runtime import run_attempt
 from psflow.service import trust
+from psflow.service.children import ChildStarter
 from psflow.service.due import not_due_reason, runner_gone, running_note
 from psflow.service.queues import held_note
 from psflow.service.sources import CHANGED, MOVED, Source, newer_note, resolve_source, workflow_label
@@ -392,6 +393,7 @@ def _attempt(
         clock=store.clock,
         cwd=cwd,
         output_prefix=output_prefix,
+        starter=ChildStarter(store, job, cwd),
     )
     if outcome.lost:
         note = outcome.reason

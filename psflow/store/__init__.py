@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from psflow.clock import SYSTEM_CLOCK, Clock
+from psflow.store.children import ChildView
 from psflow.store.store import Store
 from psflow.store.urls import default_url, describe, mask_password, open_database
 from psflow.store.views import AttemptView, BlockRecord, BlockRun, InputView, JobView, QueueView, WorkflowView
@@ -16,6 +17,7 @@ __all__ = [
     "AttemptView",
     "BlockRecord",
     "BlockRun",
+    "ChildView",
     "InputView",
     "JobView",
     "QueueView",

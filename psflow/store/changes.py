@@ -10,7 +10,8 @@ from typing import Any
 
 from peewee import chunked, fn
 
-from psflow.domain import JobStatus, RunStatus, is_final
+from psflow.domain import ENDED_STATUSES, JobStatus, RunStatus, is_final
+from psflow.store.children import awaiting_parents, wake_parents
 from psflow.store.queries import Queries
 from psflow.store.views import JobView
 
@@ -81,6 +82,8 @@ class ChangeQueries(Queries):
                     Attempt.update(ended_at=now, outcome=status, reason=reason).where(
                         (Attempt.job == job.id) & Attempt.ended_at.is_null()
                     ).execute()
+                if status in ENDED_STATUSES:
+                    wake_parents(self, [job.id])
         except _JobChanged:
             return False
         return True
@@ -93,7 +96,11 @@ class ChangeQueries(Queries):
             with self.db.atomic():
                 for job in jobs:
                     self._update_if_unchanged(job, {}, check_lease=not force)  # also locks the row
-                return self._delete_ids([job.id for job in jobs])
+                ids = [job.id for job in jobs]
+                parents = awaiting_parents(self, ids)
+                counts = self._delete_ids(ids)
+                wake_parents(self, ids, parents)  # a removed child has ended for its parent
+                return counts
         except _JobChanged as changed:
             return changed.job
 
@@ -131,7 +138,11 @@ class ChangeQueries(Queries):
                 for chunk in chunked(candidates, 200)
                 for (job_id,) in Job.select(Job.id).where(Job.id.in_(chunk) & condition).tuples()
             )
+            # Jobs that had not ended (`--status Waiting`, say): a parent may wait for one of them.
+            ended = set(statuses) <= set(ENDED_STATUSES)
+            parents = [] if ended else awaiting_parents(self, ids)
             counts = self._delete_ids(ids, condition)
+            wake_parents(self, ids, parents)
         return ids, counts, rows[-1][0]
 
     def count_jobs(self, statuses: list[str] | None = None, *, updated_before: float | None = None) -> int:

@@ -14,8 +14,9 @@ from typing import Any
 
 from peewee import SQL, IntegrityError, Value, fn
 
-from psflow.domain import FINAL_STATUSES, LOST, JobStatus, Runner
+from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, LOST, JobStatus, Runner
 from psflow.errors import AmbiguousJob, UnknownJob
+from psflow.store.children import await_children, wake_parents
 from psflow.store.queries import Queries
 from psflow.store.queues import claim_within_limit
 from psflow.store.tables import DEFAULT_QUEUE
@@ -46,13 +47,16 @@ class JobQueries(Queries):
         workflow_version: int | None = None,
         env: tuple[str, ...] = (),
         sign: Callable[[JobView, str], str] | None = None,
-        queue: str = DEFAULT_QUEUE,
+        queue: str | None = None,
         priority: int = 0,
+        parent: str | None = None,
     ) -> JobView | None:
         """Insert a new job already claimed by `runner` (attempt 1 begins); None if the id is taken.
-        Without a runner the job is Queued: due at once, for a worker of its `queue` (`psflow submit`).
+        Without a runner the job is Queued: due at once, for a worker of its `queue` (`psflow submit`,
+        and `start()` in a script).
 
-        `sign(job, source)` gives the signature stored with it (the store only keeps it)."""
+        `sign(job, source)` gives the signature stored with it (the store only keeps it);
+        `parent`: the job whose start() creates it; `queue`: the workers that may take it."""
         now = self.clock.now()
         lease = now + runner.lease_seconds if runner is not None else None
         job = JobView(
@@ -77,8 +81,9 @@ class JobQueries(Queries):
             workflow_version=workflow_version,
             cwd=cwd,
             env=tuple(env),
-            queue=queue,
+            queue=queue or DEFAULT_QUEUE,
             priority=priority,
+            parent=parent,
         )
         if sign is not None:
             job = replace(job, signature=sign(job, source))
@@ -287,6 +292,7 @@ class JobQueries(Queries):
                 Attempt.update(ended_at=now, outcome=JobStatus.FAILED, reason=reason).where(
                     (Attempt.job == job_id) & (Attempt.pid == pid) & (Attempt.ended_at.is_null())
                 ).execute()
+                wake_parents(self, [job_id])
         return failed == 1
 
     # ---- attempts ---------------------------------------------------------
@@ -316,12 +322,17 @@ class JobQueries(Queries):
         waits_for: str | None = None,
         output: str | None = None,
         error: str | None = None,
+        awaits: tuple[str, ...] = (),
+        result: str | None = None,
     ) -> bool:
         """Record how attempt `number` ended and release the job, in one transaction; False, nothing
         written, if the attempt no longer owns the job.
 
         The job is due again at `due_at` (a timer, or a wait_for's timeout), or when input
         `waits_for` arrives, or — with neither — at once; never when `status` is final.
+        `awaits`: the child jobs it now waits for (wait_jobs): due when the last of them ends;
+        `result`: codec text of the `job.result` it set (None: it set none, the stored one stays).
+        A job that ends (psflow.domain.ENDED_STATUSES) wakes its parent if that waited for it last.
         """
         Job, Attempt = self.tables.job, self.tables.attempt
         now = self.clock.now()
@@ -329,6 +340,7 @@ class JobQueries(Queries):
             due_at = None
         elif due_at is None and waits_for is None:
             due_at = now
+        changes: dict[str, Any] = {} if result is None else {"result": result}
         with self.db.atomic():
             released = (
                 Job.update(
@@ -340,6 +352,7 @@ class JobQueries(Queries):
                     waits_for=waits_for,
                     waiting_since=now if waits_for else None,
                     live_output=None,
+                    **changes,
                 )
                 .where(self._owned(job_id, number))
                 .execute()
@@ -348,6 +361,10 @@ class JobQueries(Queries):
                 Attempt.update(ended_at=now, outcome=status, reason=reason, output=output, error=error).where(
                     (Attempt.job == job_id) & (Attempt.number == number)
                 ).execute()
+                if awaits:
+                    await_children(self, job_id, awaits)
+                if status in ENDED_STATUSES:
+                    wake_parents(self, [job_id])
         return released == 1
 
     def attempts(self, job_id: str, *, with_output: bool = True) -> list[AttemptView]:

@@ -20,6 +20,7 @@ from peewee import Database
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.store.blocks import BlockQueries
 from psflow.store.changes import ChangeQueries
+from psflow.store.children import ChildQueries
 from psflow.store.inputs import InputQueries
 from psflow.store.jobs import JobQueries
 from psflow.store.queues import QueueQueries
@@ -31,7 +32,7 @@ from psflow.store.workflows import WorkflowQueries
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
-class Store(JobQueries, BlockQueries, InputQueries, WorkflowQueries, ChangeQueries, QueueQueries):
+class Store(JobQueries, BlockQueries, InputQueries, WorkflowQueries, ChangeQueries, QueueQueries, ChildQueries):
     """psflow's jobs, attempts, block runs, inputs and workflows in one database.
 
     It connects, and checks (or on first use creates) the schema, when it is first

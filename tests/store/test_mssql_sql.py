@@ -299,6 +299,9 @@ def _row(table: str, selects: list[exp.Expression], number: int, schema_version:
         values["id"] = f"{JOB_ID}{number}"
     # A column is answered from its table's row (a name the row lacks is a KeyError: the fake must
     # know every column psflow selects); COUNT(...) is 1, another aggregate (MIN, MAX) its column's value.
+    # A joined table's column (`[t2].[error]` of a child's last attempt) comes from that table's row.
+    if table == "psflow_job":
+        values = {**ROWS["psflow_attempt"], **values}
     return tuple(
         1 if isinstance(select, exp.Count) else values[select.alias_or_name or select.find(exp.Column).name]
         for select in selects
@@ -1184,6 +1187,25 @@ _PRUNE_STRETCH = (
     "ORDER BY [t1].[id] OFFSET {p} ROWS FETCH NEXT {p} ROWS ONLY"
 )
 _COUNT_JOBS = "SELECT COUNT([t1].[id]) FROM [psflow_job] AS [t1] "
+#: A job that ends looks for a parent waiting for it (psflow.store.children), in the same transaction.
+_AWAITING_PARENTS = (
+    "SELECT [t1].[parent] FROM [psflow_job] AS [t1] WHERE ((([t1].[id] IN ({p})) AND ([t1].[awaited] = {p})) "
+    "AND ([t1].[parent] IS NOT NULL))"
+)
+#: Then it locks that parent's row (the ends of two children of one parent queue here) ...
+_LOCK_PARENT = "UPDATE [psflow_job] SET [awaited] = [psflow_job].[awaited] WHERE ([psflow_job].[id] = {p})"
+#: ... and, in a new statement, makes it due if it waits for child jobs and none it awaits is left.
+_WAKE_PARENT = (
+    "UPDATE [psflow_job] SET [due_at] = {p} WHERE ((((([psflow_job].[id] = {p}) AND ([psflow_job].[waits_for] = {p})) "
+    "AND ([psflow_job].[status] NOT IN ({p}, {p}, {p}))) AND (([psflow_job].[due_at] IS NULL) OR "
+    "([psflow_job].[due_at] > {p}))) AND NOT EXISTS(SELECT [child].[id] FROM [psflow_job] AS [child] WHERE "
+    "((([child].[parent] = {p}) AND ([child].[awaited] = {p})) AND ([child].[status] NOT IN ({p}, {p}, {p})))))"
+)
+_CHILD_COLUMNS = (
+    "SELECT [t1].[id], [t1].[name], [t1].[script], [t1].[args], [t1].[status], [t1].[reason], [t1].[result], "
+    "[t2].[error], [t1].[parent], [t1].[awaited], [t1].[workflow] FROM [psflow_job] AS [t1] "
+    "LEFT OUTER JOIN [psflow_attempt] AS [t2] ON (([t2].[job_id] = [t1].[id]) AND ([t2].[number] = [t1].[attempts])) "
+)
 SCENARIOS = [
     Scenario(
         "close-and-reconnect",
@@ -1755,6 +1777,7 @@ SCENARIOS = [
                 "WHERE ((([psflow_attempt].[job_id] = {p}) AND ([psflow_attempt].[pid] = {p})) "
                 "AND ([psflow_attempt].[ended_at] IS NULL))"
             ),
+            _AWAITING_PARENTS,
             "COMMIT TRANSACTION",
         ),
         returns=lambda failed: failed is True,
@@ -1799,6 +1822,53 @@ SCENARIOS = [
             JOB_ID, 2, status="Waiting", reason="approval pending", waits_for="approved"
         ),
         ("BEGIN TRANSACTION", _RELEASE, _END_ATTEMPT, "COMMIT TRANSACTION"),
+        returns=lambda released: released is True,
+    ),
+    Scenario(
+        "finish_attempt-waits-for-child-jobs",
+        "finish_attempt",
+        lambda store: store.finish_attempt(
+            JOB_ID,
+            2,
+            status="Waiting",
+            reason="waiting for 2 of 2 child jobs",
+            waits_for="child jobs",
+            awaits=("a", "b"),
+        ),
+        (
+            "BEGIN TRANSACTION",
+            _RELEASE,
+            _END_ATTEMPT,
+            (
+                "UPDATE [psflow_job] SET [awaited] = {p} WHERE (([psflow_job].[parent] = {p}) "
+                "AND ([psflow_job].[awaited] = {p}))"
+            ),
+            (
+                "UPDATE [psflow_job] SET [awaited] = {p} WHERE (([psflow_job].[parent] = {p}) "
+                "AND ([psflow_job].[id] IN ({p}, {p})))"
+            ),
+            _WAKE_PARENT,  # its children may all have ended already: due at once then
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda released: released is True,
+    ),
+    Scenario(
+        "finish_attempt-with-a-result",
+        "finish_attempt",
+        lambda store: store.finish_attempt(JOB_ID, 2, status="Waiting", reason="w", result="[1, 2]"),
+        (
+            "BEGIN TRANSACTION",
+            _RELEASE.replace("[live_output] = {p} ", "[live_output] = {p}, [result] = {p} "),
+            _END_ATTEMPT,
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda released: released is True,
+    ),
+    Scenario(
+        "finish_attempt-ends-the-job",
+        "finish_attempt",
+        lambda store: store.finish_attempt(JOB_ID, 2, status="Completed", reason=None),
+        ("BEGIN TRANSACTION", _RELEASE, _END_ATTEMPT, _AWAITING_PARENTS, "COMMIT TRANSACTION"),
         returns=lambda released: released is True,
     ),
     Scenario(
@@ -2088,6 +2158,7 @@ SCENARIOS = [
                 "UPDATE [psflow_attempt] SET [ended_at] = {p}, [outcome] = {p}, [reason] = {p} "
                 "WHERE (([psflow_attempt].[job_id] = {p}) AND ([psflow_attempt].[ended_at] IS NULL))"
             ),
+            _AWAITING_PARENTS,
             "COMMIT TRANSACTION",
         ),
         returns=lambda changed: changed is True,
@@ -2108,6 +2179,7 @@ SCENARIOS = [
         (
             "BEGIN TRANSACTION",
             "UPDATE [psflow_job] SET [updated_at] = {p} WHERE ",
+            _AWAITING_PARENTS,  # read before the rows go: a removed child has ended for its parent
             "DELETE FROM [psflow_signal] WHERE ([psflow_signal].[job_id] IN ({p}))",
             "DELETE FROM [psflow_block] WHERE ([psflow_block].[job_id] IN ({p}))",
             "DELETE FROM [psflow_attempt] WHERE ([psflow_attempt].[job_id] IN ({p}))",
@@ -2154,6 +2226,7 @@ SCENARIOS = [
                 "SELECT [t1].[id] FROM [psflow_job] AS [t1] "
                 "WHERE (([t1].[id] IN ({p})) AND (([t1].[status] IN ({p}, {p})) AND ([t1].[updated_at] < {p})))"
             ),
+            _AWAITING_PARENTS,  # Waiting jobs go: a parent may wait for one (the fake answers none)
             "DELETE FROM [psflow_signal] WHERE ([psflow_signal].[job_id] IN ({p}))",
             "DELETE FROM [psflow_block] WHERE ([psflow_block].[job_id] IN ({p}))",
             "DELETE FROM [psflow_attempt] WHERE ([psflow_attempt].[job_id] IN ({p}))",
@@ -2258,6 +2331,71 @@ SCENARIOS = [
         returns=lambda queues: queues == [QueueView("default", None, 1, 1, 1, 1), QueueView("deploy", 2)],
         contains=("GROUP BY [t1].[queue]",),
     ),
+    Scenario(
+        "children",
+        "children",
+        lambda store: store.children(JOB_ID),
+        (_CHILD_COLUMNS + "WHERE ([t1].[parent] IN ({p})) ORDER BY [t1].[created_at], [t1].[id]",),
+        returns=lambda found: [child.id for child in found] == [JOB_ID] and found[0].error is None,
+    ),
+    Scenario(
+        "children_of",
+        "children_of",
+        lambda store: store.children_of([JOB_ID, "other"]),
+        (_CHILD_COLUMNS + "WHERE ([t1].[parent] IN ({p}, {p})) ORDER BY [t1].[created_at], [t1].[id]",),
+        returns=lambda found: len(found) == 1,
+    ),
+    Scenario(
+        "child_jobs",
+        "child_jobs",
+        lambda store: store.child_jobs([JOB_ID, "gone"]),
+        (_CHILD_COLUMNS + "WHERE ([t1].[id] IN ({p}, {p}))",),
+        returns=lambda found: list(found) == [JOB_ID] and found[JOB_ID].status == "Waiting",
+    ),
+    Scenario(
+        "awaited_counts",
+        "awaited_counts",
+        lambda store: store.awaited_counts([JOB_ID]),
+        (
+            (
+                "SELECT [t1].[parent], SUM(CASE WHEN ([t1].[status] NOT IN ({p}, {p}, {p})) THEN {p} ELSE {p} END), "
+                "COUNT([t1].[id]) FROM [psflow_job] AS [t1] WHERE (([t1].[parent] IN ({p})) "
+                "AND ([t1].[awaited] = {p})) GROUP BY [t1].[parent]"
+            ),
+        ),
+        setup=_rows(0),
+        returns=lambda counts: counts == {},
+    ),
+    Scenario(
+        "job_result",
+        "job_result",
+        lambda store: store.job_result(JOB_ID),
+        ("SELECT [t1].[result] FROM [psflow_job] AS [t1] WHERE ([t1].[id] = {p})",),
+        returns=lambda result: result is None,
+    ),
+    Scenario(
+        "cancel_children",
+        "cancel_children",
+        lambda store: store.cancel_children([JOB_ID], "cancelled with its parent"),
+        (
+            "BEGIN TRANSACTION",
+            (
+                "SELECT [t1].[id] FROM [psflow_job] AS [t1] WHERE (([t1].[parent] IN ({p})) "
+                "AND ([t1].[status] NOT IN ({p}, {p}, {p})))"
+            ),
+            (
+                "UPDATE [psflow_job] SET [status] = {p}, [reason] = {p}, [updated_at] = {p}, [lease_until] = {p}, "
+                "[due_at] = {p}, [waits_for] = {p}, [waiting_since] = {p}, [live_output] = {p} "
+                "WHERE (([psflow_job].[id] IN ({p})) AND ([psflow_job].[status] NOT IN ({p}, {p}, {p})))"
+            ),
+            (
+                "UPDATE [psflow_attempt] SET [ended_at] = {p}, [outcome] = {p}, [reason] = {p} "
+                "WHERE (([psflow_attempt].[job_id] IN ({p})) AND ([psflow_attempt].[ended_at] IS NULL))"
+            ),
+            "COMMIT TRANSACTION",
+        ),
+        returns=lambda ids: ids == [JOB_ID],
+    ),
 ]
 
 
@@ -2282,6 +2420,24 @@ def test_every_store_method_has_a_scenario():
     """A new public Store method must come with its statements checked here."""
     public = {name for name, _ in inspect.getmembers(Store, inspect.isfunction) if not name.startswith("_")}
     assert public == {scenario.method for scenario in SCENARIOS}
+
+
+def test_the_end_of_an_awaited_child_locks_its_parent_then_wakes_it(store: Store, server: FakeServer, monkeypatch):
+    """The wake-up of a parent that waits for child jobs, in the transaction that ends the child: the
+    parent's row is locked first, then a new statement asks whether an awaited child is left."""
+    monkeypatch.setitem(JOB_ROW, "parent", "parent-job")
+    assert store.finish_attempt(JOB_ID, 2, status="Failed", reason="ValueError") is True
+    assert_statements(
+        server.log,
+        "BEGIN TRANSACTION",
+        _RELEASE,
+        _END_ATTEMPT,
+        _AWAITING_PARENTS,
+        _LOCK_PARENT,
+        _WAKE_PARENT,
+        "COMMIT TRANSACTION",
+    )
+    check_all(server.log)
 
 
 def test_save_block_is_one_prebuilt_statement(store: Store, server: FakeServer):

@@ -7,6 +7,7 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -222,3 +223,25 @@ def test_a_job_is_order_keyed_only_by_a_call_record_under_the_bare_name() -> Non
     assert not keys.order_keyed("Fetch", {"Fetch(1)": _record(None, ExitKind.RETURN)})
     assert not keys.order_keyed("Fetch", {"Fetch": _record("f1", ExitKind.RETURN)})  # a `with block("Fetch")`
     assert not keys.order_keyed("sleep", {"sleep": _record(None, ExitKind.RETURN)})  # a timer
+
+
+# ---- child jobs: start() and wait_jobs() records, and the ids of the children ---------------
+
+
+def test_start_and_wait_jobs_records_are_markers_counted_per_block() -> None:
+    assert [keys.nth(keys.start_scope(None), n) for n in (1, 2)] == ["job:start", "job:start#2"]
+    assert keys.nth(keys.wait_jobs_scope("Deploy"), 3) == "Deploy/job:wait#3"
+    assert all(keys.is_marker(key) for key in ("job:start", "B/job:start#2", "job:wait", "B/job:wait#9"))
+    assert not any(keys.is_marker(key) for key in ("start", "job", "Deploy/job:started"))
+
+
+@given(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", fullmatch=True), st.integers(1, 10_000))
+def test_a_child_s_default_id_is_a_valid_job_id_that_follows_from_its_record(parent: str, count: int) -> None:
+    top, inside = keys.nth("job:start", count), keys.nth("Deploy/job:start", count)
+    ids = {keys.child_id(parent, top), keys.child_id(parent, inside)}
+
+    assert len(ids) == 2 and all(len(child) <= keys.MAX_JOB_ID for child in ids)
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}", child) for child in ids)
+    assert keys.child_id(parent, top) == keys.child_id(parent, top)  # the next attempt finds it again
+    if len(parent) < 50:
+        assert keys.child_id(parent, top) == f"{parent}.{count}"
