@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-TRANSFORM_VERSION = 8  # 8: block names shaped like call keys refused; 7: dunder-shaped handles; 6: imports rerun
+TRANSFORM_VERSION = 9  # 9: block names shaped like map keys refused; 8: like call keys; 7: dunder handles; 6: imports
 
 
 @dataclass(frozen=True)
