@@ -6,7 +6,7 @@ Calls run in daemon threads, at most `limit` at once. The thread that called map
 waits in the recorder's `serve`, which writes the calls' records on the attempt's
 own connection, one at a time.
 
-Failures: an Exception in a call does not stop the others; once all have ended the
+Failures: an Exception (or a BlockTimeout) in a call does not stop the others; once all have ended the
 failures are raised together as one ExceptionGroup (or returned in place with
 `return_exceptions=True`). Anything else (stop(), wait_for, Ctrl-C, SIGTERM, a lost
 lease) starts no further call: the running ones finish their blocks, then it is
@@ -24,6 +24,7 @@ from typing import Any
 from psflow import keys
 from psflow.errors import BlockArgumentError
 from psflow.script import recorder
+from psflow.script.deadlines import BlockTimeout
 from psflow.script.recorder import RecordError
 
 
@@ -56,9 +57,9 @@ def run_map(
         return [fanout.errors.get(index, result) for index, result in enumerate(fanout.results)]
     if failures:
         listed = ", ".join(names[index] for index, _ in failures)
-        raise ExceptionGroup(
-            f"{len(failures)} of {len(items)} calls of {name} failed: {listed}",
-            [error for _, error in failures],
+        # An ExceptionGroup, unless a call ran out of time (BlockTimeout is not an Exception).
+        raise BaseExceptionGroup(
+            f"{len(failures)} of {len(items)} calls of {name} failed: {listed}", [error for _, error in failures]
         )
     return fanout.results
 
@@ -76,7 +77,7 @@ class _Fanout:
     ) -> None:
         self.names, self.items, self.call, self.current = names, items, call, current
         self.results: list[Any] = [None] * len(items)
-        self.errors: dict[int, Exception] = {}  # an Exception each failed call raised
+        self.errors: dict[int, BaseException] = {}  # what each failed call raised (an Exception, a timeout)
         self.stops: dict[int, BaseException] = {}  # anything else a call raised: no call starts after it
         self.workers = min(limit, len(items))
         self.lock = threading.Lock()
@@ -128,7 +129,7 @@ class _Fanout:
                     self.running[threading.get_ident()] = index
                 try:
                     self.results[index] = self._call(index)
-                except Exception as error:
+                except (Exception, BlockTimeout) as error:  # a failure of this call alone
                     self.errors[index] = error
                 except BaseException as error:
                     with self.lock:
