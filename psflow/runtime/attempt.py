@@ -262,6 +262,10 @@ class Attempt:
     def wake(self) -> None:
         self._requests.put(None)
 
+    def tell(self, message: str) -> None:
+        """A note for the user, live, not in the job's output."""
+        print(f"psflow: {message}", file=self.capture.real_stderr, flush=True)
+
     def abandon(self) -> None:
         """The script's thread stops serving: what a lane asks from now on fails, unwritten."""
         self._abandoned = True

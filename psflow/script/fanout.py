@@ -17,6 +17,7 @@ waiting for them.
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -93,25 +94,24 @@ class _Fanout:
             return
         for number in range(self.workers):
             threading.Thread(target=self._work, name=f"psflow-map-{number}", daemon=True).start()
-        signals = 0
+        signals, reacted, latest = 0, 0, BaseException()
         while True:
-            try:
+            try:  # a signal may come at any point here, while it reacts to the one before too
+                if reacted < signals:
+                    reacted = signals
+                    if self._react(signals, latest):
+                        raise latest
                 if self.current is not None:
                     self.current.serve(self.done)
                 else:
                     self.done.wait()
                 break
             except BaseException as error:  # in this thread: Ctrl-C, SIGTERM, a lost lease
-                signals += 1
+                if error is latest:
+                    raise
+                signals, latest = signals + 1, error
                 with self.lock:
                     self.stopping = self.stopping or error
-                if isinstance(error, RecordError) or signals >= 3:
-                    self._interrupt(type(error))
-                    if self.current is not None:
-                        self.current.abandon()
-                    raise
-                if signals == 2:
-                    self._interrupt(type(error))
         stops = [self.stops[index] for index in sorted(self.stops)]
         if self.stopping is not None:
             raise self.stopping
@@ -154,6 +154,34 @@ class _Fanout:
             return self.call(self.names[index], self.items[index])
         finally:
             self.current.leave_lane(lane)
+
+    def _react(self, signals: int, error: BaseException) -> bool:
+        """The `signals`-th signal came (`error`): tell the user, interrupt the running calls from the
+        second on; True when the map stops waiting for them (a third, or a lost lease)."""
+        if isinstance(error, RecordError) or signals >= 3:
+            self._interrupt(type(error))
+            if self.current is not None:
+                self.current.abandon()
+            return True
+        if signals == 2:
+            self._interrupt(type(error))
+        self._tell(signals, type(error).__name__)
+        return False
+
+    def _tell(self, signals: int, what: str) -> None:
+        with self.lock:
+            running = len(self.running)
+        if signals == 1:
+            message = (
+                f"{what}: no further call of the map starts; the {running} running finish their blocks "
+                "(again: interrupt them)"
+            )
+        else:
+            message = f"{what} again: the {running} running calls of the map are interrupted (again: stop waiting)"
+        if self.current is not None:
+            self.current.tell(message)
+        else:
+            print(f"psflow: {message}", file=sys.stderr, flush=True)
 
     def _interrupt(self, kind: type[BaseException]) -> None:
         """Raise `kind` in every running call, where it next runs Python code (a call blocked in a
