@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 from psflow import api
 
@@ -80,9 +81,9 @@ def bench_map(folder: Path, repeat: int, calls: int) -> None:
     timings: dict[tuple[str, int], list[float]] = {}
     for _ in range(repeat):
         for form in ("loop", "map"):
-            first = _quiet(lambda: api.run(script, [str(calls), form, str(out)], db=db))
+            first = _quiet(api.run, script, [str(calls), form, str(out)], db=db)
             timings.setdefault((form, 1), []).append(json.loads(out.read_text()))
-            _quiet(lambda: api.resume(job_ids=[first.job_id], statuses=["Waiting"], db=db))
+            _quiet(api.resume, job_ids=[first.job_id], statuses=["Waiting"], db=db)
             timings.setdefault((form, 2), []).append(json.loads(out.read_text()))
     per_call = {key: statistics.median(values) / calls * 1e6 for key, values in timings.items()}
     print(f"map: {calls} trivial calls, each a block with its own record (us per call, medians of {repeat})")
@@ -108,9 +109,10 @@ def bench_map(folder: Path, repeat: int, calls: int) -> None:
     )
 
 
-def _quiet(run: Callable[[], object]) -> object:
+def _quiet(run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`run(*args, **kwargs)` with what the script prints set aside; its result (a run's, or a resume's first)."""
     with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
-        result = run()
+        result = run(*args, **kwargs)
     if isinstance(result, list):
         result = result[0]
     if getattr(result, "status", None) not in ("Waiting", "Completed"):
