@@ -110,7 +110,12 @@ def _compile_script(source: str, filename: str) -> CompiledScript:
     if errors:
         raise _with_report(TransformError(located(errors, source, shorthand)), report)
     if not plan.blocks:  # so no shorthand either: `expanded` is `source`
-        return _unchanged(tree, source, filename)
+        unchanged = _unchanged(tree, source, filename)
+        if not warnings:
+            return unchanged
+        # `@block` functions alone can be warned about (mapped_globals): keep the warnings with the code.
+        code = attach(unchanged.code, report)
+        return CompiledScript(code, source, 0, report.sites, report.warnings, report.callables)
     rewritten, insertions = rewrite(module, plan)
     text = rewritten.code
     try:

@@ -15,7 +15,8 @@ user's file. Each rule is a static approximation, simple on purpose:
 * warnings, about what a resumed job would do differently:
   - loop_names: a literal name inside a loop;
   - nondeterminism: a value that differs on every attempt decides which blocks run, or names one;
-  - unsaveable_mutations: a block changes in place an outer object psflow cannot save.
+  - unsaveable_mutations: a block changes in place an outer object psflow cannot save;
+  - mapped_globals: an `@block` function run by `map` (in threads) rebinds a global or nonlocal name.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from psflow.transform.rules import (
     block_statements,
     duplicate_names,
     loop_names,
+    mapped_globals,
     nondeterminism,
     unsaveable_mutations,
     unsupported,
@@ -45,6 +47,7 @@ RULES: tuple[Rule, ...] = (
     loop_names.check,
     nondeterminism.check,
     unsaveable_mutations.check,
+    mapped_globals.check,
 )
 
 

@@ -46,6 +46,7 @@ def test_one_rule_per_module_each_a_function() -> None:
         "loop_names",
         "nondeterminism",
         "unsaveable_mutations",
+        "mapped_globals",
     ]
 
 
