@@ -100,7 +100,7 @@ class Attempt:
                 f"block name {name!r} reached twice in one attempt: first at {first[0]}:{first[1]}, "
                 f'again at {here[0]}:{here[1]}; give each block its own name, e.g. f"{name}-{{item}}"'
             )
-        lane = self._lane()
+        lane = self._lane() if self._lanes else self._main  # the test first: the hot path
         lane.seen.append(name)
         main = lane is self._main
         outermost = main and not lane.open
@@ -378,7 +378,7 @@ class Attempt:
         return opened[-1] if opened else None
 
     def _leave(self, handle: block) -> _Lane:
-        lane = self._lane()
+        lane = self._lane() if self._lanes else self._main
         if lane.open and lane.open[-1] == handle.name:
             lane.open.pop()
         return lane
@@ -480,6 +480,9 @@ class Attempt:
         try:
             if record.name in self._written:
                 saved = self._through_owner(lambda: self.store.replace_block(self.job_id, record))
+            elif not self._lanes:  # no map running: the hot path, as direct as it can be
+                saved = self.store.save_block(self.job_id, record)
+                self._written.add(record.name)
             else:
                 saved = self._through_owner(lambda: self.store.save_block(self.job_id, record))
                 self._written.add(record.name)
