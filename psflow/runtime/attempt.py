@@ -228,16 +228,17 @@ class Attempt:
     def lane_of_thread(self) -> object:
         """Where a map is called from: its calls' lanes report to it (see enter_lane)."""
         lane = self._lane()
-        return lane, lane.via_owner if lane is not self._main else threading.get_ident() == self._owner
+        via_owner = lane.via_owner if lane is not self._main else threading.get_ident() == self._owner
+        return lane, via_owner, self.capture.lane_of_thread()
 
     def enter_lane(self, parent: object, label: str) -> object:
         """This thread runs one call of a map from here on: its blocks, counts and output are its own."""
-        above, via_owner = cast("tuple[_Lane, bool]", parent)
+        above, via_owner, output = cast("tuple[_Lane, bool, Any]", parent)
         lane = _Lane(above, via_owner)
         with self._lock:
             self._lanes += 1
         self._local.lane = lane
-        self.capture.enter_lane(label)
+        self.capture.enter_lane(label, output)
         return lane
 
     def leave_lane(self, lane: object) -> None:

@@ -182,9 +182,14 @@ class OutputCapture:
 
     # ---- the calls of a map ---------------------------------------------------
 
-    def enter_lane(self, label: str) -> None:
-        """This thread runs the call keyed `label`: what it writes to sys.stdout/sys.stderr is its own."""
-        self._local.lane = _Lane(f"[{label}] ")
+    def lane_of_thread(self) -> _Lane | None:
+        """The lane of the thread that calls a map (None: the script's own): its calls' lanes' parent."""
+        return getattr(self._local, "lane", None) if self._lanes else None
+
+    def enter_lane(self, label: str, parent: _Lane | None) -> None:
+        """This thread runs the call keyed `label` of a map called in lane `parent`: what it writes to
+        sys.stdout/sys.stderr is its own."""
+        self._local.lane = _Lane(f"[{label}] ", parent)
         with self._lock:
             self._lanes += 1
             if self._lanes == 1 and self._saved_streams is not None:
@@ -225,6 +230,11 @@ class OutputCapture:
     def _lane_lines(self, lane: _Lane, fd: int, lines: str) -> None:
         shown = "".join(lane.prefix + line for line in lines.splitlines(keepends=True))
         with self._lock:
+            above = lane.parent
+            while above is not None:  # the blocks of the call that runs this map, and of its caller's …
+                for buffer in above.buffers:
+                    buffer.append(shown)
+                above = above.parent
             for buffer in self._buffers or (self._outside,):
                 buffer.append(shown)
             self._written += len(shown)
@@ -361,10 +371,10 @@ class _Tee:
 class _Lane:
     """What one call of a map has written: its open blocks' buffers, and the unfinished line of each stream."""
 
-    __slots__ = ("buffers", "partial", "prefix")
+    __slots__ = ("buffers", "parent", "partial", "prefix")
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
+    def __init__(self, prefix: str, parent: _Lane | None) -> None:
+        self.prefix, self.parent = prefix, parent
         self.buffers: list[Buffer] = []
         self.partial = {1: "", 2: ""}
 

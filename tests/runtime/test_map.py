@@ -217,7 +217,8 @@ def test_a_calls_output_is_in_its_own_block_and_prefixed_around_it(flow, capfd) 
         """
     )
     assert results[0].status == "Completed"
-    output = {entry["name"]: entry["output"] for entry in api.transcript(results[0].job_id, db=flow.db_url)}
+    transcript = api.transcript(results[0].job_id, db=flow.db_url)
+    output = {entry["name"]: entry["output"] for entry in transcript if entry["kind"] == "block"}
     assert output["Outer/Say[hi]"] == "said hi\nwarned hi\n"
     assert output["Outer/Say[ho]"] == "said ho\nwarned ho\n"
     assert sorted(output["Outer"].splitlines()) == [
@@ -282,3 +283,30 @@ def test_keys_are_scoped_counted_and_chosen_by_key(flow) -> None:
     assert state == {"values": [["x", "y"], ["x", "y"], [1, 2], [7]]}
     names = [run["name"] for run in api.job_detail(results[0].job_id, db=flow.db_url)["runs"]]
     assert sorted(names) == sorted(["Get[x]", "Get[y]", "Get[x]#2", "Get[y]#2", "Get[0]", "Get[1]", "Get[id7]"])
+
+
+def test_a_map_inside_a_call_keys_and_keeps_output_inside_that_call(flow) -> None:
+    results, log, state = flow(
+        """
+        @block("Inner")
+        def inner(x):
+            print(f"inner {x}")
+            effect(f"inner {x}")
+            return x * 2
+
+        @block("Outer")
+        def outer(name):
+            print(f"outer {name}")
+            return inner.map([1, 2], limit=2)
+
+        finish(values=outer.map(["a", "b"], limit=2))
+        """
+    )
+    assert results[0].status == "Completed"
+    assert state == {"values": [[2, 4], [2, 4]]}
+    assert sorted(log) == ["inner 1", "inner 1", "inner 2", "inner 2"]
+    transcript = api.transcript(results[0].job_id, db=flow.db_url)
+    output = {entry["name"]: entry["output"] for entry in transcript if entry["kind"] == "block"}
+    assert output["Outer[a]/Inner[2]"] == "inner 2\n"
+    assert output["Outer[a]"].splitlines()[0] == "outer a"
+    assert sorted(output["Outer[a]"].splitlines()[1:]) == ["[Outer[a]/Inner[1]] inner 1", "[Outer[a]/Inner[2]] inner 2"]
