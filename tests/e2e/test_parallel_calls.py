@@ -143,17 +143,20 @@ GATED_MAP = """
 """
 
 
-def test_ctrl_c_lets_the_running_calls_finish_then_interrupts_the_job(psflow, write, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_signal_lets_the_running_calls_finish_then_interrupts_the_job(
+    psflow, write, tmp_path: Path, signum: int, code: int
+) -> None:
     write("gated.py", GATED_MAP)
     process = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "cc")
     wait_until(lambda: (tmp_path / "started-0").exists() and (tmp_path / "started-1").exists(), what="two calls")
 
-    os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, signum)
     _read_until(process, "no further call of the map starts; the 2 running finish")
     (tmp_path / "go").touch()
     _, err = process.communicate(timeout=60)
 
-    assert process.returncode == 130, err
+    assert process.returncode == code, err
     job = detail(psflow, "cc")
     assert job["status"] == "Interrupted"
     assert sorted((run["name"], run["status"]) for run in job["runs"]) == [
