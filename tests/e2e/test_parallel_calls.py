@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,38 @@ def _read_until(process, text: str) -> None:
         if text in line:
             return
     raise AssertionError(f"{text!r} never came")
+
+
+FENCED_MAP = """
+    import os, time
+    from pathlib import Path
+    from psflow import block
+
+    @block("Slow")
+    def slow(n):
+        Path(f"started-{n}-{job.attempt}").touch()
+        while not os.environ.get("FAST") and not Path("gate").exists():
+            time.sleep(0.02)
+        return n
+
+    print("sum", sum(slow.map(range(4), limit=2)))
+"""
+
+
+@pytest.mark.every_backend
+def test_calls_of_a_runner_that_lost_its_lease_record_nothing(psflow, write, tmp_path: Path) -> None:
+    write("fenced.py", FENCED_MAP)
+    stale = start(psflow.db_url, tmp_path, "exec", "fenced.py", "--job", "fm", env={"PSFLOW_LEASE_SECONDS": "1"})
+    wait_until(lambda: (tmp_path / "started-0-1").exists() and (tmp_path / "started-1-1").exists(), what="two calls")
+    os.killpg(stale.pid, signal.SIGSTOP)
+    wait_until(lambda: (detail(psflow, "fm")["lease_until"] or float("inf")) < time.time(), what="the lease to lapse")
+    (tmp_path / "gate").touch()
+
+    taken = psflow("resume", "--status", "Running", "--job", "fm", env={"FAST": "1"})
+    os.killpg(stale.pid, signal.SIGCONT)
+    _, err = stale.communicate(timeout=60)
+
+    assert taken.returncode == 0 and "sum 6" in taken.stdout, taken.stderr
+    assert stale.returncode == 1 and "no longer this runner's" in err, err
+    runs = [(run["name"], run["attempt"]) for run in detail(psflow, "fm")["runs"]]
+    assert sorted(runs) == [("Slow[0]", 2), ("Slow[1]", 2), ("Slow[2]", 2), ("Slow[3]", 2)]  # none of attempt 1
