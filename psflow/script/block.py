@@ -212,7 +212,7 @@ class block:
         def run_as_block(*args: Any, **kwargs: Any) -> Any:
             return run(None, args, kwargs)
 
-        def map(
+        def map_calls(
             items: Iterable[Any],
             limit: int = 8,
             key: Callable[[Any], Any] | None = None,
@@ -231,7 +231,7 @@ class block:
                 return_exceptions=return_exceptions,
             )
 
-        run_as_block.map = map  # type: ignore[attr-defined]
+        run_as_block.map = map_calls  # type: ignore[attr-defined]
         return run_as_block
 
     def __repr__(self) -> str:

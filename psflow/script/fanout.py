@@ -6,9 +6,9 @@ Calls run in daemon threads, at most `limit` at once. The thread that called map
 waits in the recorder's `serve`, which writes the calls' records on the attempt's
 own connection, one at a time.
 
-Failures: an Exception (or a BlockTimeout) in a call does not stop the others; once all have ended the
-failures are raised together as one ExceptionGroup (or returned in place with
-`return_exceptions=True`). Anything else (stop(), wait_for, Ctrl-C, SIGTERM, a lost
+Failures: an Exception (or a BlockTimeout) in a call does not stop the others; once
+all have ended the failures are raised together as one ExceptionGroup (or returned
+in place with `return_exceptions=True`). Anything else (stop(), wait_for, Ctrl-C, SIGTERM, a lost
 lease) starts no further call: the running ones finish their blocks, then it is
 raised. A second Ctrl-C/SIGTERM interrupts the running calls too; a third stops
 waiting for them.
@@ -53,7 +53,7 @@ def run_map(
     names = current.map_keys(leaves) if current is not None else leaves
     fanout = _Fanout(names, items, call, limit, current)
     fanout.run()
-    failures = [(index, error) for index, error in sorted(fanout.errors.items())]
+    failures = sorted(fanout.errors.items())
     if return_exceptions:
         return [fanout.errors.get(index, result) for index, result in enumerate(fanout.results)]
     if failures:
