@@ -210,6 +210,8 @@ def test_a_calls_output_is_in_its_own_block_and_prefixed_around_it(flow, capfd) 
         def say(word):
             print(f"said {word}")
             print(f"warned {word}", file=sys.stderr)
+            subprocess.run(["echo", f"child {word}"], check=True)  # descriptor 1 itself: not told apart
+            sys.stdout.write(f"no end {word}")
             return word
 
         with block("Outer"):
@@ -219,13 +221,17 @@ def test_a_calls_output_is_in_its_own_block_and_prefixed_around_it(flow, capfd) 
     assert results[0].status == "Completed"
     transcript = api.transcript(results[0].job_id, db=flow.db_url)
     output = {entry["name"]: entry["output"] for entry in transcript if entry["kind"] == "block"}
-    assert output["Outer/Say[hi]"] == "said hi\nwarned hi\n"
-    assert output["Outer/Say[ho]"] == "said ho\nwarned ho\n"
+    assert output["Outer/Say[hi]"] == "said hi\nwarned hi\nno end hi"
+    assert output["Outer/Say[ho]"] == "said ho\nwarned ho\nno end ho"
     assert sorted(output["Outer"].splitlines()) == [
+        "[Outer/Say[hi]] no end hi",  # the unfinished last line, ended when the call ended
         "[Outer/Say[hi]] said hi",
         "[Outer/Say[hi]] warned hi",
+        "[Outer/Say[ho]] no end ho",
         "[Outer/Say[ho]] said ho",
         "[Outer/Say[ho]] warned ho",
+        "child hi",  # a child process's output goes to the block around the map
+        "child ho",
     ]
     shown = capfd.readouterr()
     assert "[Outer/Say[hi]] said hi\n" in shown.out and "[Outer/Say[ho]] warned ho\n" in shown.err
