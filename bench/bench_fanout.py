@@ -1,141 +1,149 @@
-"""Fan-out: child jobs through `psflow worker`, on SQLite and PostgreSQL.
+"""Fan-out: what running calls in parallel costs, and child jobs through workers.
 
-    python bench/bench_fanout.py                        # every section
-    python bench/bench_fanout.py --only children        # child jobs only
-    python bench/bench_fanout.py --only children --children 400 --no-postgres
+    python bench/bench_fanout.py                 # every part
+    python bench/bench_fanout.py --only map      # the parts named (comma-separated)
 
-children: a parent starts N child jobs (`start("child.py", n)`, each sets `job.result`) and
-`wait_jobs` them; two `psflow worker` processes (the real command, --poll 0.1) run them. Printed:
-how long the parent's first attempt took to create the N children; child jobs per second from the
-first child's start to the last child's end (from the attempt rows: worker start-up left out); and
-the parent's wake-up latency, from the end of its last child's attempt to the start of its own
-next attempt (target: at most one poll interval). Numbers only, no assertions.
+children: bench/bench_children.py with its defaults (400 child jobs through two `psflow worker`s,
+on SQLite and PostgreSQL; run it alone for its options): see its docstring.
 
-PostgreSQL is a throwaway local cluster (tests/support/postgres.py) with fsync off: its figures
-show psflow's own cost, not a durable server's disk. SQLite uses the default synchronous=FULL.
+map:
+  * overhead per call: N trivial calls of an `@block` function by `Step.map(range(N), limit=8)`
+    next to the same N calls one after another (`[step(n) for n in range(N)]`), each call a
+    block with its own committed record either way; and the replay of each (all completed);
+  * 100 calls that each sleep 50 ms, limit 8 (target: the map within 0.8 s; 13 rounds of
+    50 ms are 0.65 s), timed inside the script, and the whole `psflow exec` process around it.
+
+Each script times its own map or loop and writes the seconds to a file, so the figures are the
+calls' alone, not the attempt's start and end. Medians of --repeat fresh jobs. Numbers only, no
+assertions: the machine decides them.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
-import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
-from peewee import fn
+from psflow import api
 
-from psflow.store import Store, open_store
+PSFLOW = str(Path(sys.executable).with_name("psflow"))
 
-POLL = 0.1
-CHILD = """\
-import sys
-job.result = int(sys.argv[1]) * 2
+CALLS = """\
+import json, sys, time
+from psflow import block
+
+@block("Step")
+def step(n):
+    return n
+
+count, form, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+start = time.perf_counter()
+if form == "map":
+    results = step.map(range(count), limit=8)
+else:
+    results = [step(n) for n in range(count)]
+seconds = time.perf_counter() - start
+assert results == list(range(count))
+with open(out, "w") as file:
+    json.dump(seconds, file)
+if job.attempt == 1:
+    stop("Waiting")
 """
-PARENT = """\
-import sys
-children = [start("child.py", n) for n in range(int(sys.argv[1]))]
-job.result = sum(wait_jobs(children))
+
+SLEEPS = """\
+import json, sys, time
+from psflow import block
+
+@block("Nap")
+def nap(n):
+    time.sleep(0.05)
+    return n
+
+start = time.perf_counter()
+nap.map(range(100), limit=8)
+with open(sys.argv[1], "w") as file:
+    json.dump(time.perf_counter() - start, file)
 """
 
 
-def _psflow(url: str, folder: Path, *args: str, background: bool = False):
-    command = [str(Path(sys.executable).with_name("psflow")), *args]
-    env = {**os.environ, "PSFLOW_DB": url, "NO_COLOR": "1"}
-    if background:
-        return subprocess.Popen(
-            command,
-            cwd=folder,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+def bench_map(folder: Path, repeat: int, calls: int) -> None:
+    db = f"sqlite:///{folder / 'map.sqlite'}"
+    script = folder / "calls.py"
+    script.write_text(CALLS)
+    out = folder / "seconds.json"
+    timings: dict[tuple[str, int], list[float]] = {}
+    for _ in range(repeat):
+        for form in ("loop", "map"):
+            first = _quiet(api.run, script, [str(calls), form, str(out)], db=db)
+            timings.setdefault((form, 1), []).append(json.loads(out.read_text()))
+            _quiet(api.resume, job_ids=[first.job_id], statuses=["Waiting"], db=db)
+            timings.setdefault((form, 2), []).append(json.loads(out.read_text()))
+    per_call = {key: statistics.median(values) / calls * 1e6 for key, values in timings.items()}
+    print(f"map: {calls} trivial calls, each a block with its own record (us per call, medians of {repeat})")
+    for attempt, what in ((1, "first attempt"), (2, "replay       ")):
+        loop, mapped = per_call[("loop", attempt)], per_call[("map", attempt)]
+        print(
+            f"  {what}  one after another {loop:8.1f}   map(limit=8) {mapped:8.1f}   "
+            f"overhead of map {mapped - loop:+8.1f} us/call"
         )
-    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, check=False)
 
-
-def _parent_done(store: Store) -> bool:
-    job = store.get_job("fan")
-    return job is not None and job.status == "Completed"
-
-
-def children_section(name: str, url: str, folder: Path, count: int) -> None:
-    (folder / "child.py").write_text(CHILD)
-    (folder / "parent.py").write_text(PARENT)
-    began = time.perf_counter()
-    first = _psflow(url, folder, "exec", "parent.py", str(count), "--job", "fan")
-    created = time.perf_counter() - began
-    if first.returncode != 3:
-        raise SystemExit(f"psflow exec failed:\n{first.stderr[-2000:]}")
-    workers = [_psflow(url, folder, "worker", "--poll", str(POLL), background=True) for _ in range(2)]
-    store = open_store(url)
-    try:
-        deadline = time.monotonic() + 600
-        while not _parent_done(store):
-            if time.monotonic() > deadline:
-                raise SystemExit("the parent did not complete in 10 minutes")
-            time.sleep(0.2)
-        Attempt, Job = store.tables.attempt, store.tables.job
-        children = Attempt.select(fn.MIN(Attempt.started_at), fn.MAX(Attempt.ended_at), fn.COUNT(Attempt.id)).join(
-            Job, on=(Attempt.job == Job.id)
-        )
-        first_start, last_end, attempts = children.where(Job.parent == "fan").tuples().get()
-        woke = Attempt.select(Attempt.started_at).where((Attempt.job == "fan") & (Attempt.number == 2)).scalar()
-    finally:
-        store.close()
-        for worker in workers:
-            os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers:
-            worker.wait(timeout=120)
-    span = last_end - first_start
+    sleeps = folder / "sleeps.py"
+    sleeps.write_text(SLEEPS)
+    inside, process = [], []
+    for number in range(repeat):
+        env = {**os.environ, "PSFLOW_DB": f"sqlite:///{folder / f'sleeps-{number}.sqlite'}"}
+        start = time.perf_counter()
+        subprocess.run([PSFLOW, "exec", str(sleeps), str(out)], env=env, capture_output=True, check=True)
+        process.append(time.perf_counter() - start)
+        inside.append(json.loads(out.read_text()))
     print(
-        f"{name:10s} {count} child jobs: created by the parent in {created:5.2f} s (whole command); "
-        f"run through 2 workers in {span:5.2f} s = {count / span:6.1f} child jobs/s "
-        f"({attempts} attempts); parent woke {1000 * (woke - last_end):5.0f} ms after its last child ended "
-        f"(poll {1000 * POLL:.0f} ms)"
+        f"map: 100 calls sleeping 50 ms, limit 8 (target <= 0.8 s): the map {statistics.median(inside):.3f} s, "
+        f"the whole `psflow exec` {statistics.median(process):.3f} s (medians of {repeat})"
     )
 
 
-def measure(name: str, make_url, sections: list[str], options: argparse.Namespace) -> None:
-    if "children" in sections:
-        with tempfile.TemporaryDirectory() as tmp:
-            children_section(name, make_url(Path(tmp), "children"), Path(tmp), options.children)
+def _quiet(run: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`run(*args, **kwargs)` with what the script prints set aside; its result (a run's, or a resume's first)."""
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        result = run(*args, **kwargs)
+    if isinstance(result, list):
+        result = result[0]
+    if getattr(result, "status", None) not in ("Waiting", "Completed"):
+        raise SystemExit(f"bench: a run ended {getattr(result, 'status', result)}, not as measured")
+    return result
 
 
-SECTIONS = ("children",)
+def bench_children(folder: Path, repeat: int, calls: int) -> None:
+    subprocess.run([sys.executable, str(Path(__file__).with_name("bench_children.py"))], check=True)
+
+
+SCENARIOS = {"map": bench_map, "children": bench_children}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=SECTIONS, action="append", help="Run only this section (repeatable).")
-    parser.add_argument("--children", type=int, default=400, help="Child jobs the parent starts.")
-    parser.add_argument("--no-postgres", action="store_true")
-    options = parser.parse_args()
-    sections = options.only or list(SECTIONS)
-    print(f"psflow fan-out ({os.cpu_count()} cores): {', '.join(sections)}")
-    measure("SQLite", lambda folder, section: f"sqlite:///{folder / f'{section}.sqlite'}", sections, options)
-    if options.no_postgres:
-        return
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from support.postgres import find_postgres_bin, start_server
-
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        print("PostgreSQL: not measured (no server programs; apt-get install postgresql)")
-        return
-    server = start_server(bin_dir)
-    try:
-        measure(
-            "PostgreSQL",
-            lambda folder, section: server.create_database(f"bench_{section}_{time.time_ns()}"),
-            sections,
-            options,
-        )
-    finally:
-        server.stop()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--calls", type=int, default=500, help="trivial calls per run for the overhead")
+    parser.add_argument("--only", default=",".join(SCENARIOS), help="which parts to run (comma-separated)")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    unknown = only - SCENARIOS.keys()
+    if unknown:
+        parser.error(f"--only: no part named {', '.join(sorted(unknown))} (there are: {', '.join(SCENARIOS)})")
+    with tempfile.TemporaryDirectory() as temporary:
+        for name, scenario in SCENARIOS.items():
+            if name in only:
+                scenario(Path(temporary), args.repeat, args.calls)
 
 
 if __name__ == "__main__":

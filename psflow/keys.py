@@ -6,6 +6,9 @@
   are `Fetch(1)#2`, `Fetch(1)#3`, … and a call inside block B is `B/Fetch(1)`. Counts are kept per
   enclosing block, so a replayed block (whose body, calls included, does not run) never shifts
   another call's key;
+* a call made by `Deploy.map(items)`: `Deploy[web1]` (its item, when every item of the map is a
+  short str or int), `Deploy[3]` (its position, otherwise) or what `key=` gives; scoped and counted
+  like other calls (`B/Deploy[web1]`, `Deploy[web1]#2`);
 * an input read by `wait_for(NAME)`: `wait_for:NAME`;
 * a durable timer: `sleep`, `sleep#2`, … or, inside block B, `B/sleep`, `B/sleep#2`;
 * a child job begun by `start()`: `job:start`, `job:start#2`, … (inside block B `B/job:start#2`);
@@ -34,7 +37,9 @@ WAIT_JOBS = "job:wait"
 _MARKER = re.compile(r"wait_for:.*|(?:.*/)?(?:sleep|job:start|job:wait)(?:#\d+)?", re.DOTALL)
 MAX_JOB_ID = 64  # the job id column's width
 _CALL_SHAPED = re.compile(r".*\)(?:#\d+)?", re.DOTALL)  # every call key ends so; no `with block` name may
-_NOT_IN_CALLABLE_NAME = "/()"
+_MAP_SHAPED = re.compile(r".*\[[^/()\[\]#]+\](?:#\d+)?", re.DOTALL)  # nor end as a map's call key
+_NOT_IN_CALLABLE_NAME = "/()[]"
+_NOT_IN_ITEM = "/()[]#"  # a mapped item shown in a key: nothing that reads as a scope, a call or a count
 _SHOWN_ARGUMENTS = 60  # longer argument lists are shown as a digest
 _SHOWN_STR = 40
 _DIGEST = 16  # hex digits: 64 bits, so that distinct calls of one function do not meet in practice
@@ -109,7 +114,10 @@ def callable_name_problem(name: str) -> str | None:
     if len(name) > MAX_CALLABLE_NAME:
         return f"is longer than {MAX_CALLABLE_NAME} characters: its calls' keys add their arguments"
     if any(char in name for char in _NOT_IN_CALLABLE_NAME):
-        return "contains '/', '(' or ')': its calls are keyed `Name(arguments)`, inside block B `B/Name(arguments)`"
+        return (
+            "contains '/', '(', ')', '[' or ']': its calls are keyed `Name(arguments)` (`Name[item]` by map), "
+            "inside block B `B/Name(arguments)`"
+        )
     return None
 
 
@@ -117,6 +125,8 @@ def block_name_problem(name: str) -> str | None:
     """Why `name` cannot name a `with block` (it would look like a call's key), or None."""
     if name.endswith(")") or (")#" in name and _CALL_SHAPED.fullmatch(name)):  # the regex only when it may match
         return "ends in ')' or ')#N': that form is kept for the keys of @block calls (`Fetch(1)`, `Fetch(1)#2`)"
+    if (name.endswith("]") or "]#" in name) and _MAP_SHAPED.fullmatch(name):
+        return "ends in '[item]' or '[item]#N': that form is kept for the keys of map calls (`Deploy[web1]`)"
     return None
 
 
@@ -132,7 +142,45 @@ def call_leaf(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], canonica
 def is_call_of(key: str, name: str) -> bool:
     """Could `key` be the key of a call of `@block` `name`, in any scope (or from an earlier psflow
     that keyed calls `name`, `name#2`, …)?"""
-    return re.fullmatch(rf"(?:.*/)?{re.escape(name)}(?:\(.*\))?(?:#\d+)?", key, re.DOTALL) is not None
+    return re.fullmatch(rf"(?:.*/)?{re.escape(name)}(?:\(.*\)|\[.*\])?(?:#\d+)?", key, re.DOTALL) is not None
+
+
+def map_leaves(name: str, labels: list[Any] | None, size: int) -> list[str]:
+    """The keys of a map's calls without scope or `#N`: `Deploy[web1]` by label (`key=`'s, or the
+    items themselves), else `Deploy[0]`, `Deploy[1]`, … by position. Labels that are not all short
+    str/int or not all distinct key by position; see map_label_problem for `key=`'s own."""
+    if labels is not None:
+        shown = [_item_text(label) for label in labels]
+        if None not in shown and len(set(shown)) == len(shown):
+            return [f"{name}[{text}]" for text in shown]
+    return [f"{name}[{index}]" for index in range(size)]
+
+
+def map_label_problem(labels: list[Any]) -> str | None:
+    """Why the labels `key=` gave cannot key a map's calls (one is not a short str/int, or two are
+    the same), or None."""
+    seen: dict[str, int] = {}
+    for index, label in enumerate(labels):
+        text = _item_text(label)
+        if text is None:
+            return (
+                f"key= gave {label!r} for item {index}: a key must be an int, or a str of 1 to {_SHOWN_STR} "
+                f"printable characters without any of {_NOT_IN_ITEM!r}"
+            )
+        if text in seen:
+            return f"key= gave {text!r} for items {seen[text]} and {index}: each call needs its own key"
+        seen[text] = index
+    return None
+
+
+def _item_text(value: Any) -> str | None:
+    """How a map item (or key= label) is shown in its call's key: `web1`, `3`; None if it cannot be."""
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is not str or not 0 < len(value) <= _SHOWN_STR or not value.isprintable() or value != value.strip():
+        return None
+    return None if any(char in value for char in _NOT_IN_ITEM) else value
 
 
 def order_keyed(name: str, completed: dict[str, Any]) -> bool:

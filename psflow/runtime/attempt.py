@@ -8,9 +8,11 @@ input and timers their due time, and keeps each block's output.
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from psflow import codec, keys
 from psflow.clock import Clock
@@ -76,18 +78,23 @@ class Attempt:
         self.ran = self.replayed_count = 0
         self.block_failure: BaseException | None = None  # the last exception a block was recorded as failed with
         self._seen: dict[str, tuple[str, int | None]] = {}
-        self._calls: dict[str, int] = {}  # @block calls reached so far in this attempt, per key without `#N`
         self._order_keyed: dict[str, bool] = {}  # per @block name: does this job key its calls in call order?
         self._warned_calls: set[str] = set()  # @block names told about an argument that cannot be encoded
-        self._open: list[str] = []  # names of the blocks open now, innermost last (scopes timer keys)
-        self._timers: dict[str, int] = {}  # timers reached so far in this attempt, per scope
+        self._main = _Lane(None, True)  # what the script's own thread has reached
+        self._local = threading.local()  # .lane: the lane of a thread running a call of a map
+        self._lanes = 0  # lanes of map calls open now: none, and every thread is the script's (the hot path)
+        self._lock = threading.Lock()  # what the lanes share: counts, journals
+        self._owner = threading.get_ident()  # the thread that runs the script and holds the connection
+        self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()  # lanes' reads and writes
+        self._abandoned = False  # the script's thread no longer serves the lanes
         self._inputs: dict[str, str] | None = None  # the job's received inputs, loaded on first wait_for
         self._written: set[str] = set()  # blocks, wait_for and timer records with a row in this attempt
 
     def live(self) -> tuple[int, str]:
         """What `psflow logs --follow` shows of this attempt now: the running outermost block's output so far."""
         written, text = self.capture.live()
-        block = self._open[0] if self._open else None
+        opened = self._main.open
+        block = opened[0] if opened else None
         return written, json.dumps({"attempt": self.number, "block": block, "text": text})
 
     # ---- blocks -----------------------------------------------------------
@@ -97,21 +104,24 @@ class Attempt:
             raise Stop(self.handback_status, _HANDED_BACK)
         name = handle.name
         here = (handle.file or frame.f_code.co_filename, handle.line)
-        first = self._seen.get(name)
-        if first is not None:
+        first = self._seen.setdefault(name, here)  # one step: two lanes reaching one name cannot both pass
+        if first is not here:
             raise BlockError(
                 f"block name {name!r} reached twice in one attempt: first at {first[0]}:{first[1]}, "
                 f'again at {here[0]}:{here[1]}; give each block its own name, e.g. f"{name}-{{item}}"'
             )
-        self._seen[name] = here
-        outermost = not self._open
-        self._open.append(name)
+        lane = self._lane() if self._lanes else self._main  # the test first: the hot path
+        lane.seen.append(name)
+        main = lane is self._main
+        outermost = main and not lane.open
+        lane.open.append(name)
         record = self.completed.get(name)
         if record is not None and self._run_again(handle, record):
             record = None  # --rerun-changed: run it again, as if it had never completed
         if record is None:
             lead, buffer = self.capture.open_outermost() if outermost else ("", self.capture.open())
-            handle.record = (buffer, self.clock.now(), lead or None, process_state.snapshot())
+            # A map's calls share the process: what one of them changes in it is not that call's alone.
+            handle.record = (buffer, self.clock.now(), lead or None, process_state.snapshot() if main else None)
             return
         handle.replaying = True
         handle.record = record
@@ -121,11 +131,11 @@ class Attempt:
             handle.returned = codec.decode(record.returned)
 
     def complete(self, handle: block, frame: FrameType) -> None:
-        self._leave(handle)
+        lane = self._leave(handle)
         buffer, started, lead, process = handle.record
         output = self.capture.close(buffer)
         warn = self._warner(handle)
-        changed = process_state.changes_since(process)
+        changed = process_state.changes_since(process) if process is not None else {}
         values = bound_values(frame, handle.binds)
         returned = None
         if handle.exit in (ExitKind.RETURN, ExitKind.EXIT):
@@ -150,16 +160,20 @@ class Attempt:
         )
         self._save(record)
         self.completed[handle.name] = record  # an enclosing block's next try replays it
-        self.ran += 1
+        self._count_ran(lane)
 
     def replayed(self, handle: block, frame: FrameType) -> None:
-        self._leave(handle)
+        lane = self._leave(handle)
         record: BlockRecord = handle.record
         if self.options.replay_output and record.output:
             self.capture.show_again(record.output)
         if record.mutated:
             redo_mutations(frame, record.mutated)
-        self.replayed_count += 1
+        if lane is self._main:
+            self.replayed_count += 1
+        else:
+            with self._lock:
+                self.replayed_count += 1
         if record.exit_kind == ExitKind.EXIT:  # the block ended the script with sys.exit(): so does its replay
             raise SystemExit(handle.returned)
 
@@ -202,10 +216,70 @@ class Attempt:
                     "be encoded, so calls are told apart by its type only: calls alike but for it are matched "
                     "in call order on replay",
                 )
-            base = keys.scoped(self._open[-1] if self._open else None, leaf)
-        count = self._calls.get(base, 0) + 1
-        self._calls[base] = count
+            base = keys.scoped(self._scope(), leaf)
+        calls = self._lane().calls
+        count = calls.get(base, 0) + 1
+        calls[base] = count
         return keys.nth(base, count)
+
+    # ---- fan-out: the calls of a map, each in a lane of its own ------------------
+
+    def map_keys(self, leaves: list[str]) -> list[str]:
+        """The keys of a map's calls, scoped and counted in the calling thread like other calls."""
+        lane, scope = self._lane(), self._scope()
+        found = []
+        for leaf in leaves:
+            base = keys.scoped(scope, leaf)
+            count = lane.calls.get(base, 0) + 1
+            lane.calls[base] = count
+            found.append(keys.nth(base, count))
+        return found
+
+    def lane_of_thread(self) -> object:
+        """Where a map is called from: its calls' lanes report to it (see enter_lane)."""
+        lane = self._lane()
+        via_owner = lane.via_owner if lane is not self._main else threading.get_ident() == self._owner
+        return lane, via_owner, self.capture.lane_of_thread()
+
+    def enter_lane(self, parent: object, label: str) -> object:
+        """This thread runs one call of a map from here on: its blocks, counts and output are its own."""
+        above, via_owner, output = cast("tuple[_Lane, bool, Any]", parent)
+        lane = _Lane(above, via_owner)
+        with self._lock:
+            self._lanes += 1
+        self._local.lane = lane
+        self.capture.enter_lane(label, output)
+        return lane
+
+    def leave_lane(self, lane: object) -> None:
+        assert isinstance(lane, _Lane) and lane.parent is not None
+        self.capture.leave_lane()
+        self._local.lane = None
+        with self._lock:
+            lane.parent.seen.extend(lane.seen)  # a retry of a block around the map forgets them too
+            self._lanes -= 1
+
+    def serve(self, done: threading.Event) -> None:
+        """Wait until `done`; in the script's thread, meanwhile write (and read) for the lanes, one
+        request at a time, on this thread's connection. A signal interrupts it like any wait."""
+        if threading.get_ident() != self._owner:
+            done.wait()  # a map inside a call: the script's thread serves its lanes too
+            return
+        while not done.is_set():
+            request = self._requests.get()
+            if request is not None:
+                request.run()
+
+    def wake(self) -> None:
+        self._requests.put(None)
+
+    def tell(self, message: str) -> None:
+        """A note for the user, live, not in the job's output."""
+        print(f"psflow: {message}", file=self.capture.real_stderr, flush=True)
+
+    def abandon(self) -> None:
+        """The script's thread stops serving: what a lane asks from now on fails, unwritten."""
+        self._abandoned = True
 
     # ---- retries ----------------------------------------------------------
 
@@ -213,14 +287,16 @@ class Attempt:
         """A try of a retried body starts. The first notes what the attempt has reached so far; a
         retry goes back to that, so the blocks, timers and calls inside are reached afresh (those
         that completed in a failed try are replayed, not run again)."""
+        lane = self._lane()
         if handle.tries == 1:
-            handle.try_state = (set(self._seen), dict(self._timers), dict(self._calls), len(self._open))
+            handle.try_state = (len(lane.seen), dict(lane.timers), dict(lane.calls), len(lane.open))
             return
-        seen, timers, calls, depth = handle.try_state
-        for name in self._seen.keys() - seen:
-            del self._seen[name]
-        self._timers, self._calls = dict(timers), dict(calls)
-        del self._open[depth:]
+        reached, timers, calls, depth = handle.try_state
+        for name in lane.seen[reached:]:
+            self._seen.pop(name, None)
+        del lane.seen[reached:]
+        lane.timers, lane.calls = dict(timers), dict(calls)
+        del lane.open[depth:]
 
     def failed_try(self, handle: block, error: BaseException, delay: float) -> None:
         """A try failed and will be retried: record it (the block's row says Retrying until it ends),
@@ -246,7 +322,7 @@ class Attempt:
         key = keys.wait_key(name)
         record = self.completed.get(key)
         if record is not None:
-            self.replayed_count += 1
+            self._count_replayed()
             return codec.decode(record.returned) if record.returned is not None else None
         if self._inputs is None or name not in self._inputs:  # one query, again only on a miss
             self._inputs = self._read(self.store.latest_inputs)
@@ -269,13 +345,14 @@ class Attempt:
     def timer(self, due: Callable[[float], float]) -> None:
         """A durable timer: its due time is computed once (block `sleep`, `sleep#2`, … in call order,
         prefixed by the enclosing block's name) and replayed; stop Waiting until it is due."""
-        scope = keys.timer_scope(self._open[-1] if self._open else None)
-        count = self._timers.get(scope, 0) + 1
-        self._timers[scope] = count
+        scope = keys.timer_scope(self._scope())
+        timers = self._lane().timers
+        count = timers.get(scope, 0) + 1
+        timers[scope] = count
         key = keys.nth(scope, count)
         record = self.completed.get(key)
         if record is not None and record.returned is not None:
-            self.replayed_count += 1
+            self._count_replayed()
             when = float(codec.decode(record.returned))  # type: ignore[arg-type]
         else:
             now = self.clock.now()
@@ -370,9 +447,10 @@ class Attempt:
 
     def _next_marker(self, scope_of: Callable[[str | None], str]) -> str:
         """The key of the next start() or wait_jobs() in this scope, counted like timers."""
-        scope = scope_of(self._open[-1] if self._open else None)
-        count = self._timers.get(scope, 0) + 1
-        self._timers[scope] = count
+        scope = scope_of(self._scope())
+        timers = self._lane().timers
+        count = timers.get(scope, 0) + 1
+        timers[scope] = count
         return keys.nth(scope, count)
 
     # ---- helpers ----------------------------------------------------------
@@ -391,9 +469,48 @@ class Attempt:
         )
         return False
 
-    def _leave(self, handle: block) -> None:
-        if self._open and self._open[-1] == handle.name:
-            self._open.pop()
+    def _lane(self) -> _Lane:
+        """The calling thread's lane: the script's own, unless it runs a call of a map."""
+        if not self._lanes:
+            return self._main
+        return getattr(self._local, "lane", None) or self._main
+
+    def _scope(self) -> str | None:
+        """The innermost block open in this thread's lane (None: at top level)."""
+        opened = self._lane().open
+        return opened[-1] if opened else None
+
+    def _leave(self, handle: block) -> _Lane:
+        lane = self._lane() if self._lanes else self._main
+        if lane.open and lane.open[-1] == handle.name:
+            lane.open.pop()
+        return lane
+
+    def _count_ran(self, lane: _Lane) -> None:
+        if lane is self._main:
+            self.ran += 1
+        else:
+            with self._lock:
+                self.ran += 1
+
+    def _count_replayed(self) -> None:
+        with self._lock:
+            self.replayed_count += 1
+
+    def _through_owner(self, call: Callable[[], Any]) -> Any:
+        """`call()`, run by the script's thread when this thread runs a call of a map that thread waits
+        for: the attempt's reads and writes go one at a time through its one connection."""
+        lane = self._lane()
+        if lane is self._main or not lane.via_owner:
+            return call()
+        request = _Request(call)
+        self._requests.put(request)
+        while not request.done.wait(1.0):
+            if self._abandoned:
+                raise DatabaseTrouble("the attempt ended before this call's record was written")
+        if request.error is not None:
+            raise request.error
+        return request.result
 
     def _record_marker(
         self, key: str, status: str, now: float, *, returned: str | None = None, error: str | None = None
@@ -424,7 +541,7 @@ class Attempt:
 
     def _read(self, query: Callable[[str], Any]) -> Any:
         try:
-            return query(self.job_id)
+            return self._through_owner(lambda: query(self.job_id))
         except StoreError as error:
             raise DatabaseTrouble(f"cannot read the job's inputs: {error}") from None
 
@@ -465,9 +582,12 @@ class Attempt:
         """Write the block's row: an INSERT, or (run again by an enclosing block's retry) an UPDATE."""
         try:
             if record.name in self._written:
-                saved = self.store.replace_block(self.job_id, record)
-            else:
+                saved = self._through_owner(lambda: self.store.replace_block(self.job_id, record))
+            elif not self._lanes:  # no map running: the hot path, as direct as it can be
                 saved = self.store.save_block(self.job_id, record)
+                self._written.add(record.name)
+            else:
+                saved = self._through_owner(lambda: self.store.save_block(self.job_id, record))
                 self._written.add(record.name)
         except StoreError as error:
             raise DatabaseTrouble(f"cannot record block {record.name!r}: {error}") from None
@@ -497,6 +617,42 @@ def _outcome(job_id: Any, status: Any, reason: Any, error: Any, result: Any) -> 
     if status != JobStatus.COMPLETED:
         return ChildJobError(job_id, status, reason, error)
     return codec.decode(result) if result is not None else None
+
+
+class _Lane:
+    """What one thread of the attempt has reached: the blocks open in it (innermost last), its calls
+    and timers per scope, and the names it reached in order (a retry forgets those after its start).
+    The script's own thread has one; each call of a map has its own (psflow.script.fanout)."""
+
+    __slots__ = ("calls", "open", "parent", "seen", "timers", "via_owner")
+
+    def __init__(self, parent: _Lane | None, via_owner: bool) -> None:
+        self.parent, self.via_owner = parent, via_owner  # via_owner: the script's thread writes its records
+        self.open: list[str] = []
+        self.calls: dict[str, int] = {}  # @block calls reached so far, per key without `#N`
+        self.timers: dict[str, int] = {}
+        self.seen: list[str] = []
+
+
+class _Request:
+    """A lane's read or write, run by the script's thread; the lane waits for `done`."""
+
+    __slots__ = ("call", "done", "error", "result")
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self.call, self.done = call, threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.call()
+        except BaseException as error:
+            self.error = error  # the lane's own (its record not written) …
+            if isinstance(error, (KeyboardInterrupt, Terminated)):
+                raise  # … and the script's thread's: a signal came while it wrote
+        finally:
+            self.done.set()
 
 
 def _failures(handle: block) -> str | None:

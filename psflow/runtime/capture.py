@@ -9,6 +9,12 @@ or, outside blocks, to the attempt's own buffer. Buffers keep a bounded tail, so
 block printing 500 MB never holds 500 MB. Bytes that are not UTF-8 are kept as
 backslash escapes. Where Python's sys.stdout is not descriptor 1 (a caller
 redirected it), what is written to it is captured at the Python level instead.
+
+While calls of a map run in threads (psflow.script.fanout), sys.stdout and sys.stderr
+route what a call's thread writes to that call's blocks, and show it live, and in the
+blocks around the map, line by line with the call's key as prefix (`[Deploy[web1]] `).
+Bytes written to the descriptors themselves (child processes, C code, os.write) cannot
+be told apart by thread: they go where they go without a map, to the blocks around it.
 """
 
 from __future__ import annotations
@@ -84,6 +90,8 @@ class OutputCapture:
         self._decoders = {fd: codecs.getincrementaldecoder("utf-8")("backslashreplace") for fd in (1, 2)}
         self._saved_streams: tuple[TextIO, TextIO] | None = None
         self._opened: list[TextIO] = []  # streams on duplicated descriptors this capture made
+        self._lanes = 0  # map calls running now, each in a thread with its own buffers (_Lane)
+        self._local = threading.local()  # .lane: this thread's, while it runs a map's call
         self._stop = threading.Event()
         self._wake: tuple[int, int] | None = None  # a pipe whose write end wakes the pump to stop at once
         self._thread: threading.Thread | None = None
@@ -139,6 +147,12 @@ class OutputCapture:
 
     def open(self) -> Buffer:
         self.drain()  # what came before belongs to whatever was open before
+        if self._lanes:
+            lane = getattr(self._local, "lane", None)
+            if lane is not None:
+                buffer = Buffer(self.limit)
+                lane.buffers.append(buffer)
+                return buffer
         return self._push()
 
     def open_outermost(self) -> tuple[str, Buffer]:
@@ -156,12 +170,79 @@ class OutputCapture:
     def close(self, buffer: Buffer) -> str:
         """Stop collecting into `buffer` and return its text."""
         self.drain()
+        lane = getattr(self._local, "lane", None) if self._lanes else None
+        buffers = lane.buffers if lane is not None else self._buffers
         with self._lock:
-            for index in range(len(self._buffers) - 1, -1, -1):  # `is`: equal buffers are not confused
-                if self._buffers[index] is buffer:
-                    del self._buffers[index]
+            for index in range(len(buffers) - 1, -1, -1):  # `is`: equal buffers are not confused
+                if buffers[index] is buffer:
+                    del buffers[index]
                     break
         return buffer.text()
+
+    # ---- the calls of a map ---------------------------------------------------
+
+    def lane_of_thread(self) -> _Lane | None:
+        """The lane of the thread that calls a map (None: the script's own): its calls' lanes' parent."""
+        return getattr(self._local, "lane", None) if self._lanes else None
+
+    def enter_lane(self, label: str, parent: _Lane | None) -> None:
+        """This thread runs the call keyed `label` of a map called in lane `parent`: what it writes to
+        sys.stdout/sys.stderr is its own."""
+        self._local.lane = _Lane(f"[{label}] ", parent)
+        with self._lock:
+            self._lanes += 1
+            if self._lanes == 1 and self._saved_streams is not None:
+                sys.stdout = _Routed(sys.stdout, 1, self)
+                sys.stderr = _Routed(sys.stderr, 2, self)
+
+    def leave_lane(self) -> None:
+        lane = self._local.lane
+        for fd in (1, 2):
+            if lane.partial[fd]:
+                self._lane_lines(lane, fd, lane.partial[fd] + "\n")
+        self._local.lane = None
+        with self._lock:
+            self._lanes -= 1
+            if not self._lanes:
+                for name in ("stdout", "stderr"):
+                    stream = getattr(sys, name)
+                    if isinstance(stream, _Routed):
+                        setattr(sys, name, stream.inner)
+
+    def _lane_write(self, fd: int, text: str) -> bool:
+        """Text a thread wrote to sys.stdout/sys.stderr: a map call's goes to its buffers at once, and
+        line by line, prefixed, to the terminal and the blocks around the map (True); any other
+        thread's is not taken (False)."""
+        lane = getattr(self._local, "lane", None)
+        if lane is None:
+            return False
+        with self._lock:
+            for buffer in lane.buffers:
+                buffer.append(text)
+        pending = lane.partial[fd] + text
+        cut = pending.rfind("\n") + 1
+        lane.partial[fd] = pending[cut:]
+        if cut:
+            self._lane_lines(lane, fd, pending[:cut])
+        return True
+
+    def _lane_lines(self, lane: _Lane, fd: int, lines: str) -> None:
+        shown = "".join(lane.prefix + line for line in lines.splitlines(keepends=True))
+        with self._lock:
+            above = lane.parent
+            while above is not None:  # the blocks of the call that runs this map, and of its caller's …
+                for buffer in above.buffers:
+                    buffer.append(shown)
+                above = above.parent
+            for buffer in self._buffers or (self._outside,):
+                buffer.append(shown)
+            self._written += len(shown)
+            if self._saved_streams is not None:
+                original = self._saved_streams[fd - 1]
+                if _fd_of(original) == fd:
+                    self._show(fd, shown.encode("utf-8", "backslashreplace"))
+                    return
+                original.write(shown)
 
     def take_outside(self) -> str:
         """What was printed outside every block since the last call (the next block's lead, or the attempt's end)."""
@@ -294,6 +375,36 @@ class _Tee:
 
     def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, …
         return getattr(self._stream, name)
+
+
+class _Lane:
+    """What one call of a map has written: its open blocks' buffers, and the unfinished line of each stream."""
+
+    __slots__ = ("buffers", "parent", "partial", "prefix")
+
+    def __init__(self, prefix: str, parent: _Lane | None) -> None:
+        self.prefix, self.parent = prefix, parent
+        self.buffers: list[Buffer] = []
+        self.partial = {1: "", 2: ""}
+
+
+class _Routed:
+    """sys.stdout or sys.stderr while a map's calls run: a call's thread writes to its own blocks."""
+
+    def __init__(self, inner: TextIO, fd: int, capture: OutputCapture) -> None:
+        self.inner, self._fd, self._capture = inner, fd, capture
+
+    def write(self, text: str) -> int:
+        if self._capture._lane_write(self._fd, text):
+            return len(text)
+        return self.inner.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, …
+        return getattr(self.inner, name)
 
 
 def _fd_of(stream: Any) -> int | None:

@@ -100,6 +100,7 @@ def user_traceback(error: BaseException) -> str:
             [frame for frame in current.stack if not _is_machinery(frame.filename)]
         )
         pending.extend(chained for chained in (current.__cause__, current.__context__) if chained)
+        pending.extend(current.exceptions or ())  # an ExceptionGroup's (a map's failed calls)
     return "".join(report.format())
 
 

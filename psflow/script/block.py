@@ -11,7 +11,7 @@ import functools
 import inspect
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from psflow import keys
@@ -195,11 +195,12 @@ class block:
         where = (func.__code__.co_filename, line)
         signature: list[inspect.Signature] = []  # made on the first call under psflow
 
-        @functools.wraps(func)
-        def run_as_block(*args: Any, **kwargs: Any) -> Any:
+        def run(key: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             handle = block(name, retries=retries, backoff=backoff, timeout=timeout).at(line, (), ())
             handle.file = where[0]  # its warnings and errors name the user's file, not this one
-            if recorder.current is not None:
+            if key is not None:
+                handle.name = key
+            elif recorder.current is not None:
                 handle.name = recorder.current.call_key(name, *_arguments(func, signature, args, kwargs), where)
             with handle, handle.body():
                 while handle.next_try():
@@ -207,6 +208,30 @@ class block:
                         return handle.returning(func(*args, **kwargs))
             return handle.returned
 
+        @functools.wraps(func)
+        def run_as_block(*args: Any, **kwargs: Any) -> Any:
+            return run(None, args, kwargs)
+
+        def map_calls(
+            items: Iterable[Any],
+            limit: int = 8,
+            key: Callable[[Any], Any] | None = None,
+            return_exceptions: bool = False,
+        ) -> list[Any]:
+            """`func(item)` for every item, in threads, at most `limit` at once; each call a block keyed
+            `Name[item]` (psflow.script.fanout). The results in input order."""
+            from psflow.script.fanout import run_map
+
+            return run_map(
+                name,
+                lambda call_key, item: run(call_key, (item,), {}),
+                items,
+                limit=limit,
+                key=key,
+                return_exceptions=return_exceptions,
+            )
+
+        run_as_block.map = map_calls  # type: ignore[attr-defined]
         return run_as_block
 
     def __repr__(self) -> str:

@@ -4,16 +4,19 @@ A limit that runs out interrupts the body where it is, as Ctrl-C would: `BlockTi
 in the main thread (a BaseException, so the script's `except Exception:` does not swallow it),
 the block is recorded as failed with it, and a block with `retries=` tries again. Blocks can nest,
 so every running block with a limit keeps its deadline here and the timer is set for the nearest.
+
+A signal reaches only the main thread, so a block running in another thread (a call of a map)
+gets a timer thread of its own instead, which raises `BlockTimeout` in that thread where it next
+runs Python code: a call blocked in a system call (a sleep, a socket read) sees it when that returns.
 """
 
 from __future__ import annotations
 
+import ctypes
 import signal
 import threading
 import time
 from typing import Any
-
-from psflow.errors import BlockArgumentError
 
 
 class BlockTimeout(BaseException):
@@ -30,13 +33,16 @@ class BlockTimeout(BaseException):
 
 _armed: dict[int, tuple[float, str, float]] = {}  # id(handle) -> (monotonic deadline, name, seconds)
 _previous_handler: Any = None
+_threads: dict[int, threading.Timer] = {}  # id(handle) -> the timer of a block outside the main thread
+_threads_lock = threading.Lock()
 
 
 def arm(handle: object, name: str, seconds: float) -> None:
     """Start `seconds` of time for the body of block `name` (`handle` disarms it)."""
     global _previous_handler
     if threading.current_thread() is not threading.main_thread():
-        raise BlockArgumentError(f"block {name!r}: timeout= works only in the main thread (it uses SIGALRM)")
+        _arm_thread(handle, name, seconds)
+        return
     if not _armed:
         _previous_handler = signal.signal(signal.SIGALRM, _expired)
     _armed[id(handle)] = (time.monotonic() + seconds, name, seconds)
@@ -45,8 +51,36 @@ def arm(handle: object, name: str, seconds: float) -> None:
 
 def disarm(handle: object) -> None:
     """The body ended (or a try of it did): its time no longer runs."""
+    if _threads:
+        with _threads_lock:
+            timer = _threads.pop(id(handle), None)
+        if timer is not None:
+            timer.cancel()
+            return
     if _armed.pop(id(handle), None) is not None:
         _set_timer()
+
+
+def _arm_thread(handle: object, name: str, seconds: float) -> None:
+    target = threading.get_ident()
+    # Raised by its type alone: this one knows its block's name and limit.
+    expired = type(
+        "BlockTimeout",
+        (BlockTimeout,),
+        {"__module__": "psflow", "__init__": lambda self: BlockTimeout.__init__(self, name, seconds)},
+    )
+
+    def expire() -> None:
+        with _threads_lock:  # still armed: raise it there; disarm takes the lock first
+            if _threads.get(id(handle)) is timer:
+                del _threads[id(handle)]
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(expired))
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    with _threads_lock:
+        _threads[id(handle)] = timer
+    timer.start()
 
 
 def _set_timer() -> None:

@@ -111,6 +111,9 @@ class ScriptPlan:
     deciders: list[Decider] = field(default_factory=list)
     functions_with_blocks: set[str] = field(default_factory=set)
     functions: list[BlockFunction] = field(default_factory=list)  # the `@block(NAME)` functions
+    # `@block` functions by their Python name: the def, and the names it declares global or nonlocal
+    block_functions: dict[str, tuple[cst.FunctionDef, list[str]]] = field(default_factory=dict)
+    mapped: set[str] = field(default_factory=set)  # `X` of every `X.map(...)` call
 
     @property
     def sites(self) -> list[BlockSite]:
@@ -167,6 +170,9 @@ class _Planner(ScopeWalker):
                 name = name_argument(cast(cst.Call, call))
                 literal = str_value(name) if name is not None else None
                 self.plan.functions.append(BlockFunction(literal, node.name.value, self.plan.start(decorator)[0]))
+                declarations = _Declarations()
+                node.body.visit(declarations)
+                self.plan.block_functions[node.name.value] = (node, declarations.names)
         super().visit_FunctionDef(node)
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
@@ -201,6 +207,9 @@ class _Planner(ScopeWalker):
             self.scope.deciders.pop()
 
     def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "map" and isinstance(func.value, cst.Name):
+            self.plan.mapped.add(func.value.value)
         short = callee(node.func)
         if short and not self.scope.blocks:
             for decider in self.scope.deciders:
@@ -296,3 +305,23 @@ class _Planner(ScopeWalker):
 
     def _is_block_call(self, node: cst.BaseExpression) -> bool:
         return is_block_call(node, self.plan.qualified_names)
+
+
+class _Declarations(cst.CSTVisitor):
+    """The names a function body declares `global` or `nonlocal` (not those of functions inside it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self.names.extend(item.name.value for item in node.names)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self.names.extend(item.name.value for item in node.names)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False

@@ -279,9 +279,11 @@ def test_a_job_begun_with_call_order_keys_keeps_them(psflow, write, tmp_path):
 
 def test_block_names_that_look_like_call_keys_are_refused(psflow, write):
     write("names.py", 'with block("deploy(web1)"):\n    pass\n')
+    write("mapped.py", 'with block("Deploy[web1]"):\n    pass\n')
     write("deco.py", '@block("fetch/web")\ndef fetch():\n    pass\n')
 
     block_name = psflow("exec", "names.py")
+    map_key = psflow("exec", "mapped.py")
     callable_name = psflow("exec", "deco.py")
 
     assert block_name.returncode == 2
@@ -289,8 +291,10 @@ def test_block_names_that_look_like_call_keys_are_refused(psflow, write):
         "error: block name 'deploy(web1)' ends in ')' or ')#N': that form is kept for the keys of @block"
         in block_name.stderr
     )
+    assert map_key.returncode == 2
+    assert "error: block name 'Deploy[web1]' ends in '[item]' or '[item]#N'" in map_key.stderr
     assert callable_name.returncode == 2
-    assert "@block name 'fetch/web' contains '/', '(' or ')': its calls are keyed" in callable_name.stderr
+    assert "@block name 'fetch/web' contains '/', '(', ')', '[' or ']': its calls are keyed" in callable_name.stderr
 
 
 def test_rerun_from_a_call_key_runs_that_call_and_the_later_ones_again(psflow, write, tmp_path):

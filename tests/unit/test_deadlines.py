@@ -77,19 +77,24 @@ def test_bad_timeouts_are_refused_when_the_block_is_made(timeout: object, messag
         block("A", timeout=timeout)
 
 
-def test_a_timeout_outside_the_main_thread_is_refused() -> None:
-    errors: list[BaseException] = []
+def test_a_timeout_outside_the_main_thread_interrupts_that_thread() -> None:
+    caught: list[BaseException] = []
+    ended: list[str] = []
 
-    def body() -> None:
+    def body(spin: bool) -> None:
         try:
-            with block("Threaded", timeout=1):
-                pass
-        except BlockArgumentError as error:
-            errors.append(error)
+            with block(f"Threaded-{spin}", timeout=0.05):
+                for _ in range(6000 if spin else 0):  # 60 s at most: the limit ends it between two sleeps
+                    time.sleep(0.01)
+            ended.append(f"Threaded-{spin}")
+        except BlockTimeout as error:
+            caught.append(error)
 
-    thread = threading.Thread(target=body)
-    thread.start()
-    thread.join()
-    assert [str(error) for error in errors] == [
-        "block 'Threaded': timeout= works only in the main thread (it uses SIGALRM)"
-    ]
+    threads = [threading.Thread(target=body, args=(spin,)) for spin in (True, False)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [str(error) for error in caught] == ["block 'Threaded-True' ran out of its time limit (0.05s)"]
+    assert ended == ["Threaded-False"]  # a body that ended in time is not interrupted later
+    assert not deadlines._threads

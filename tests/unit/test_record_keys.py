@@ -192,6 +192,8 @@ def test_timer_keys_are_unchanged() -> None:
         ("Fetch#2", "Fetch", True),  # begun by an earlier psflow
         ("Fetcher(1)", "Fetch", False),
         ("Fetch", "Fetcher", False),
+        ("Deploy[web1]", "Deploy", True),
+        ("Outer/Deploy[3]#2", "Deploy", True),
     ],
 )
 def test_is_call_of(key: str, name: str, expected: bool) -> None:
@@ -200,16 +202,54 @@ def test_is_call_of(key: str, name: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     ("name", "refused"),
-    [("deploy(web1)", True), ("x)#2", True), ("deploy-web1", False), ("a/b", False), ("(draft) notes", False)],
+    [
+        ("deploy(web1)", True),
+        ("x)#2", True),
+        ("deploy-web1", False),
+        ("a/b", False),
+        ("(draft) notes", False),
+        ("Deploy[web1]", True),  # a map's call key
+        ("Deploy[3]#2", True),
+        ("[bold red]loud[/]", False),  # no map key ends in a `/`
+        ("list[]", False),
+    ],
 )
 def test_block_names_shaped_like_call_keys_are_refused(name: str, refused: bool) -> None:
     assert (keys.block_name_problem(name) is not None) is refused
 
 
-@pytest.mark.parametrize(("name", "refused"), [("Fetch", False), ("fetch-web", False), ("a/b", True), ("f(x", True)])
+@pytest.mark.parametrize(
+    ("name", "refused"), [("Fetch", False), ("fetch-web", False), ("a/b", True), ("f(x", True), ("D[x", True)]
+)
 def test_callable_names_that_would_make_ambiguous_keys_are_refused(name: str, refused: bool) -> None:
     assert (keys.callable_name_problem(name) is not None) is refused
     assert keys.callable_name_problem("F" * (keys.MAX_CALLABLE_NAME + 1)) is not None
+
+
+def test_map_calls_are_keyed_by_item_when_every_item_can_be_shown() -> None:
+    assert keys.map_leaves("Deploy", ["web1", 2], 2) == ["Deploy[web1]", "Deploy[2]"]
+
+
+@pytest.mark.parametrize(
+    "items",
+    [
+        ["web1", "web1"],  # the same key twice
+        ["web1", 1.5],  # not a str or int
+        ["a/b", "c"],  # a scope separator
+        ["x]#2", "y"],
+        [" padded", "y"],
+        ["x" * 41, "y"],
+        [True, False],  # bool is not int here: True and 1 would meet
+    ],
+)
+def test_map_calls_are_keyed_by_position_when_any_item_cannot(items: list) -> None:
+    assert keys.map_leaves("Deploy", items, 2) == ["Deploy[0]", "Deploy[1]"]
+
+
+def test_map_labels_from_key_must_be_short_distinct_str_or_int() -> None:
+    assert keys.map_label_problem(["a", 1]) is None
+    assert "items 0 and 2" in (keys.map_label_problem(["a", "b", "a"]) or "")
+    assert "item 1" in (keys.map_label_problem(["a", None]) or "")
 
 
 def _record(fingerprint: str | None, exit_kind: str) -> BlockRecord:

@@ -17,6 +17,7 @@ user's file. Each rule is a static approximation, simple on purpose:
   - nondeterminism: a value that differs on every attempt decides which blocks run, or names one;
   - unsaveable_mutations: a block changes in place an outer object psflow cannot save;
   - process_state: a block changes the Python process (sys.path, warnings filters, …).
+  - mapped_globals: an `@block` function run by `map` (in threads) rebinds a global or nonlocal name.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from psflow.transform.rules import (
     block_statements,
     duplicate_names,
     loop_names,
+    mapped_globals,
     nondeterminism,
     process_state,
     unsaveable_mutations,
@@ -48,6 +50,7 @@ RULES: tuple[Rule, ...] = (
     nondeterminism.check,
     unsaveable_mutations.check,
     process_state.check,
+    mapped_globals.check,
 )
 
 

@@ -1,0 +1,141 @@
+"""Fan-out: child jobs through `psflow worker`, on SQLite and PostgreSQL (`bench_fanout.py --only children`).
+
+    python bench/bench_children.py
+    python bench/bench_children.py --children 400 --no-postgres
+
+children: a parent starts N child jobs (`start("child.py", n)`, each sets `job.result`) and
+`wait_jobs` them; two `psflow worker` processes (the real command, --poll 0.1) run them. Printed:
+how long the parent's first attempt took to create the N children; child jobs per second from the
+first child's start to the last child's end (from the attempt rows: worker start-up left out); and
+the parent's wake-up latency, from the end of its last child's attempt to the start of its own
+next attempt (target: at most one poll interval). Numbers only, no assertions.
+
+PostgreSQL is a throwaway local cluster (tests/support/postgres.py) with fsync off: its figures
+show psflow's own cost, not a durable server's disk. SQLite uses the default synchronous=FULL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from peewee import fn
+
+from psflow.store import Store, open_store
+
+POLL = 0.1
+CHILD = """\
+import sys
+job.result = int(sys.argv[1]) * 2
+"""
+PARENT = """\
+import sys
+children = [start("child.py", n) for n in range(int(sys.argv[1]))]
+job.result = sum(wait_jobs(children))
+"""
+
+
+def _psflow(url: str, folder: Path, *args: str, background: bool = False):
+    command = [str(Path(sys.executable).with_name("psflow")), *args]
+    env = {**os.environ, "PSFLOW_DB": url, "NO_COLOR": "1"}
+    if background:
+        return subprocess.Popen(
+            command,
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, check=False)
+
+
+def _parent_done(store: Store) -> bool:
+    job = store.get_job("fan")
+    return job is not None and job.status == "Completed"
+
+
+def children_section(name: str, url: str, folder: Path, count: int) -> None:
+    (folder / "child.py").write_text(CHILD)
+    (folder / "parent.py").write_text(PARENT)
+    began = time.perf_counter()
+    first = _psflow(url, folder, "exec", "parent.py", str(count), "--job", "fan")
+    created = time.perf_counter() - began
+    if first.returncode != 3:
+        raise SystemExit(f"psflow exec failed:\n{first.stderr[-2000:]}")
+    workers = [_psflow(url, folder, "worker", "--poll", str(POLL), background=True) for _ in range(2)]
+    store = open_store(url)
+    try:
+        deadline = time.monotonic() + 600
+        while not _parent_done(store):
+            if time.monotonic() > deadline:
+                raise SystemExit("the parent did not complete in 10 minutes")
+            time.sleep(0.2)
+        Attempt, Job = store.tables.attempt, store.tables.job
+        children = Attempt.select(fn.MIN(Attempt.started_at), fn.MAX(Attempt.ended_at), fn.COUNT(Attempt.id)).join(
+            Job, on=(Attempt.job == Job.id)
+        )
+        first_start, last_end, attempts = children.where(Job.parent == "fan").tuples().get()
+        woke = Attempt.select(Attempt.started_at).where((Attempt.job == "fan") & (Attempt.number == 2)).scalar()
+    finally:
+        store.close()
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=120)
+    span = last_end - first_start
+    print(
+        f"{name:10s} {count} child jobs: created by the parent in {created:5.2f} s (whole command); "
+        f"run through 2 workers in {span:5.2f} s = {count / span:6.1f} child jobs/s "
+        f"({attempts} attempts); parent woke {1000 * (woke - last_end):5.0f} ms after its last child ended "
+        f"(poll {1000 * POLL:.0f} ms)"
+    )
+
+
+def measure(name: str, make_url, sections: list[str], options: argparse.Namespace) -> None:
+    if "children" in sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            children_section(name, make_url(Path(tmp), "children"), Path(tmp), options.children)
+
+
+SECTIONS = ("children",)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="Run only this section (repeatable).")
+    parser.add_argument("--children", type=int, default=400, help="Child jobs the parent starts.")
+    parser.add_argument("--no-postgres", action="store_true")
+    options = parser.parse_args()
+    sections = options.only or list(SECTIONS)
+    print(f"psflow fan-out ({os.cpu_count()} cores): {', '.join(sections)}")
+    measure("SQLite", lambda folder, section: f"sqlite:///{folder / f'{section}.sqlite'}", sections, options)
+    if options.no_postgres:
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from support.postgres import find_postgres_bin, start_server
+
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        print("PostgreSQL: not measured (no server programs; apt-get install postgresql)")
+        return
+    server = start_server(bin_dir)
+    try:
+        measure(
+            "PostgreSQL",
+            lambda folder, section: server.create_database(f"bench_{section}_{time.time_ns()}"),
+            sections,
+            options,
+        )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
