@@ -40,7 +40,7 @@ def _blocks(psflow, job_id: str) -> list[tuple[str, str, int]]:
 
 def test_every_sample_is_tested_and_documents_how_to_run_it():
     names = sorted(path.name for path in SAMPLES.glob("*.py"))
-    assert names == ["approval.py", "deploy_hosts.py", "fix_and_resume.py"]
+    assert names == ["approval.py", "deploy_hosts.py", "fix_and_resume.py", "patch_hosts.py"]
     for name in names:
         text = (SAMPLES / name).read_text()
         assert text.startswith('"""') and f"psflow exec samples/{name}" in text
@@ -93,6 +93,33 @@ def test_approval_waits_for_the_input_and_finishes_with_step1_values(psflow, sam
     ]
     detail = json.loads(psflow("job", job["id"], "--json").stdout)
     assert [(sent["name"], sent["value"]) for sent in detail["inputs"]] == [("approval", "alice")]
+
+
+def test_patch_hosts_patches_each_host_once_four_at_a_time_with_approval_between(psflow, sample, tmp_path):
+    sample("patch_hosts.py")
+    log = tmp_path / "patched_hosts.log"
+    (tmp_path / "web13.unhealthy").write_text("")
+    hosts = [f"web{n:02d}" for n in range(1, 21)]
+
+    first = psflow("exec", "patch_hosts.py")
+    [job] = _jobs(psflow)
+    approved = psflow("send", job["id"], "go=alice", "--resume")
+    (tmp_path / "web13.unhealthy").unlink()
+    fixed = psflow("resume", "--status", "Failed")
+
+    assert first.returncode == 3, first.stderr
+    assert "first half: 10 hosts on ['2.4.1']" in first.stdout and "[Patch[web04]] patched web04" in first.stdout
+    assert sorted(line.split()[1] for line in log.read_text().splitlines()[:10]) == hosts[:10]
+    assert approved.returncode == 1  # web13's health check failed (twice: retries=1); the others ran to the end
+    assert "Patch[web13]" in approved.stderr and "health check failed" in approved.stderr
+    assert fixed.returncode == 0, fixed.stderr
+    assert "second half: 10 hosts on ['2.4.1'], approved by alice" in fixed.stdout
+    patched = [line.split()[1] for line in log.read_text().splitlines()]
+    assert sorted(patched) == sorted([*hosts, "web13", "web13"])  # every other host exactly once
+    blocks = _blocks(psflow, job["id"])
+    assert {name for name, status, _ in blocks if status == "Completed"} >= {f"Patch[{host}]" for host in hosts}
+    detail = json.loads(psflow("job", job["id"], "--json").stdout)
+    assert detail["status"] == "Completed"
 
 
 def test_deploy_hosts_resumes_only_the_hosts_not_yet_deployed(psflow, sample, tmp_path):
