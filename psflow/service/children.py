@@ -1,7 +1,7 @@
 """Creating the child jobs a script's `start()` begins, as `psflow exec` creates a job: signed.
 
 A child is a job like any other: its script's source is stored and signed (or it runs a
-registered workflow's version, whose own signature covers the source), it is created Waiting
+registered workflow's version, whose own signature covers the source), it is created Queued
 and due at once, for any worker on any server. Creating it needs the deployment's private key,
 as creating any job does: a server holding only the public key cannot sign it, and the
 parent's start() fails with a one-line error that says so (nothing is created).

@@ -51,7 +51,7 @@ PARENT = """
 
 LEASE = {"PSFLOW_LEASE_SECONDS": "2"}
 # A worker that also takes Running jobs whose runner is gone (or whose lease ran out): recovery.
-RECOVERING = ("--status", "Waiting", "--status", "Interrupted", "--status", "Running")
+RECOVERING = ("--status", "Queued", "--status", "Waiting", "--status", "Interrupted", "--status", "Running")
 
 
 @pytest.fixture

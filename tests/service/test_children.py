@@ -64,9 +64,9 @@ def test_a_parent_waits_for_its_children_and_gets_their_results_in_order(store: 
     assert parent is not None and (parent.waits_for, parent.due_at) == (WAITS_FOR_CHILDREN, None)
     children = store.children("p")
     assert [(child.id, child.status, child.args, child.awaited) for child in children] == [
-        ("p.1", "Waiting", ("3",), True),
-        ("p.2", "Waiting", ("1",), True),
-        ("p.3", "Waiting", ("2",), True),
+        ("p.1", "Queued", ("3",), True),
+        ("p.2", "Queued", ("1",), True),
+        ("p.3", "Queued", ("2",), True),
     ]
     assert [store.get_job(child.id).parent for child in children] == ["p", "p", "p"]  # type: ignore[union-attr]
 
@@ -261,7 +261,7 @@ def test_cancel_keep_children_leaves_them_to_finish(store: Store, scripts: Path)
     resume_one(store, "p.1")
 
     assert change.children == []
-    assert [(child.id, child.status) for child in store.children("p")] == [("p.1", "Completed"), ("p.2", "Waiting")]
+    assert [(child.id, child.status) for child in store.children("p")] == [("p.1", "Completed"), ("p.2", "Queued")]
     assert _status(store, "p") == "Cancelled"
 
 
@@ -288,13 +288,13 @@ def test_rm_of_an_awaited_child_wakes_the_parent_which_raises(store: Store, scri
     assert parent.reason == "psflow.ChildJobError: child job p.2 removed: the job was removed (psflow rm)"
 
 
-def test_prune_of_an_awaited_waiting_child_wakes_the_parent(store: Store, scripts: Path) -> None:
+def test_prune_of_an_awaited_queued_child_wakes_the_parent(store: Store, scripts: Path) -> None:
     run(store, scripts / "parent.py", "p", ["1"])
     store.clock.advance(3600)  # type: ignore[attr-defined]
     Job = store.tables.job
     Job.update(updated_at=store.clock.now()).where(Job.id == "p").execute()  # the parent: recent, kept
 
-    control.prune(store, older_than="30m", statuses=["Waiting"])
+    control.prune(store, older_than="30m", statuses=["Queued"])
 
     assert [job.id for job in store.list_jobs()] == ["p"]
     assert _due(store, "p")
