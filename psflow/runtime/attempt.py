@@ -331,16 +331,22 @@ class Attempt:
         if text is not None:
             self._record_marker(key, RunStatus.COMPLETED, now, returned=text)
             return codec.decode(text)
-        deadline = None
-        if timeout is not None:
-            first = self._read(lambda job_id: self.store.first_block_start(job_id, key))
-            deadline = (first if first is not None else now) + timeout
-            if now >= deadline:
-                error = WaitTimeout(f"waited more than {describe_duration(timeout)} for {name}")
-                self._record_marker(key, RunStatus.FAILED, now, error=f"WaitTimeout: {error}")
-                raise error
+        deadline = self._wait_deadline(key, timeout, name, now)
         self._record_marker(key, RunStatus.WAITING, now)
         raise Stop(JobStatus.WAITING, f"waiting for {name}", due=deadline, waits_for=name)
+
+    def _wait_deadline(self, key: str, timeout: float | None, what: str, now: float) -> float | None:
+        """When the wait recorded as `key` times out: `timeout` after it first waited (None: never).
+        Already past: the wait is recorded Failed and WaitTimeout raised."""
+        if timeout is None:
+            return None
+        first = self._read(lambda job_id: self.store.first_block_start(job_id, key))
+        deadline = (first if first is not None else now) + timeout
+        if now >= deadline:
+            error = WaitTimeout(f"waited more than {describe_duration(timeout)} for {what}")
+            self._record_marker(key, RunStatus.FAILED, now, error=f"WaitTimeout: {error}")
+            raise error
+        return deadline
 
     def timer(self, due: Callable[[float], float]) -> None:
         """A durable timer: its due time is computed once (block `sleep`, `sleep#2`, … in call order,
@@ -370,7 +376,7 @@ class Attempt:
         key = self._next_marker(keys.start_scope)
         record = self.completed.get(key)
         if record is not None and record.returned is not None:
-            self.replayed_count += 1
+            self._count_replayed()
             return str(codec.decode(record.returned))
         child = job_id or keys.child_id(self.job_id, key)
         if self.starter is None:
@@ -389,7 +395,7 @@ class Attempt:
         key = self._next_marker(keys.wait_jobs_scope)
         record = self.completed.get(key)
         if record is not None and record.returned is not None:
-            self.replayed_count += 1
+            self._count_replayed()
             saved: list[list[Any]] = codec.decode(record.returned)  # type: ignore[assignment]
             return [_outcome(*row) for row in saved]
         found = self._read(lambda _: self.store.child_jobs(job_ids))
@@ -412,14 +418,7 @@ class Attempt:
             return [_outcome(*row) for row in rows]
         total = len(set(job_ids))
         what = f"{len(unended)} of {total} child job{'s' if total != 1 else ''}"
-        deadline = None
-        if timeout is not None:
-            first = self._read(lambda job_id: self.store.first_block_start(job_id, key))
-            deadline = (first if first is not None else now) + timeout
-            if now >= deadline:
-                timed_out = WaitTimeout(f"waited more than {describe_duration(timeout)} for {what}")
-                self._record_marker(key, RunStatus.FAILED, now, error=f"WaitTimeout: {timed_out}")
-                raise timed_out
+        deadline = self._wait_deadline(key, timeout, what, now)
         self._record_marker(key, RunStatus.WAITING, now)
         raise Stop(
             JobStatus.WAITING,
