@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from backends import on_each_backend
 from peewee import fn
 
 from psflow.store import Store, open_store
@@ -115,26 +116,7 @@ def main() -> None:
     options = parser.parse_args()
     sections = options.only or list(SECTIONS)
     print(f"psflow fan-out ({os.cpu_count()} cores): {', '.join(sections)}")
-    measure("SQLite", lambda folder, section: f"sqlite:///{folder / f'{section}.sqlite'}", sections, options)
-    if options.no_postgres:
-        return
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from support.postgres import find_postgres_bin, start_server
-
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        print("PostgreSQL: not measured (no server programs; apt-get install postgresql)")
-        return
-    server = start_server(bin_dir)
-    try:
-        measure(
-            "PostgreSQL",
-            lambda folder, section: server.create_database(f"bench_{section}_{time.time_ns()}"),
-            sections,
-            options,
-        )
-    finally:
-        server.stop()
+    on_each_backend(lambda name, make_url: measure(name, make_url, sections, options), postgres=not options.no_postgres)
 
 
 if __name__ == "__main__":

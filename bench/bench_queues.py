@@ -32,6 +32,8 @@ import time
 from contextlib import redirect_stderr
 from pathlib import Path
 
+from backends import MakeUrl, on_each_backend
+
 from psflow.domain import JobStatus, Runner
 from psflow.service import running
 from psflow.service.submit import submit
@@ -125,25 +127,12 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     options = parser.parse_args()
     print(f"2 `psflow worker --once` over {options.jobs} submitted one-block jobs ({os.cpu_count()} cores)")
-    sqlite = lambda folder, limit: f"sqlite:///{folder / 'psflow.sqlite'}"  # noqa: E731
-    measure("SQLite", sqlite, options.jobs)
-    measure_claims("SQLite", sqlite, options.jobs)
-    if options.no_postgres:
-        return
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from support.postgres import find_postgres_bin, start_server
 
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        print("PostgreSQL: not measured (no server programs; apt-get install postgresql)")
-        return
-    server = start_server(bin_dir)
-    try:
-        make = lambda folder, limit: server.create_database(f"bench_{limit}_{time.time_ns()}")  # noqa: E731
-        measure("PostgreSQL", make, options.jobs)
-        measure_claims("PostgreSQL", make, options.jobs)
-    finally:
-        server.stop()
+    def both(name: str, make_url: MakeUrl) -> None:
+        measure(name, make_url, options.jobs)
+        measure_claims(name, make_url, options.jobs)
+
+    on_each_backend(both, postgres=not options.no_postgres)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ import time
 from contextlib import redirect_stderr
 from pathlib import Path
 
+from backends import on_each_backend
+
 from psflow import api
 
 SCRIPT = """\
@@ -86,21 +88,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     options = parser.parse_args()
     print(f"psflow resume over {options.jobs} waiting jobs of a 3-block script ({os.cpu_count()} cores)")
-    measure("SQLite", lambda folder, n: f"sqlite:///{folder / 'psflow.sqlite'}", options.jobs)
-    if options.no_postgres:
-        return
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from support.postgres import find_postgres_bin, start_server
-
-    bin_dir = find_postgres_bin()
-    if bin_dir is None:
-        print("PostgreSQL: not measured (no server programs; apt-get install postgresql)")
-        return
-    server = start_server(bin_dir)
-    try:
-        measure("PostgreSQL", lambda folder, n: server.create_database(f"bench_{n}_{time.time_ns()}"), options.jobs)
-    finally:
-        server.stop()
+    on_each_backend(lambda name, make_url: measure(name, make_url, options.jobs), postgres=not options.no_postgres)
 
 
 if __name__ == "__main__":
