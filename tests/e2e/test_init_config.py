@@ -12,7 +12,6 @@ import shlex
 import shutil
 import stat
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -20,8 +19,6 @@ import pytest
 
 from psflow.store.tables import SCHEMA_VERSION
 from support.cli import assert_clean_error
-
-PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 
 
 def option_for(url: str) -> list[str]:

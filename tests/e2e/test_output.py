@@ -7,15 +7,11 @@ Terminal cases run psflow on a real pseudo-terminal (pty), not by faking isatty.
 from __future__ import annotations
 
 import re
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from support.terminal import STYLE, on_terminal
-
-PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 
 ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 

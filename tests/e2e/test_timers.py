@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
+from support.cli import PSFLOW
 from support.database import timers_run_out
 from support.scripts import detail
-
-PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 
 # Sleeps for sys.argv[1] seconds (1 by default): tests that must catch it asleep give it time
 # for a few psflow processes to start, tests that only wait for it to wake keep it short.

@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -26,8 +24,8 @@ from psflow.errors import StoreError
 from psflow.store import migrations
 from psflow.store.schema import initialize
 from psflow.store.tables import SCHEMA_VERSION, TEMPLATES
+from support.cli import PSFLOW
 
-PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 V1_COLUMNS = {
     "psflow_job": [
         "id",

@@ -13,12 +13,9 @@ the server accepts the statements and that they do what the Store promises.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from peewee import Database
@@ -29,10 +26,10 @@ from psflow.store import BlockRecord, JobView, Store, open_store
 from psflow.store.schema import ensure_schema
 from psflow.store.tables import TEMPLATES, bind_tables
 from psflow.store.urls import open_database
+from support.cli import PSFLOW
 
 URL = os.environ.get("PSFLOW_TEST_MSSQL", "")
 pytestmark = pytest.mark.skipif(not URL, reason="PSFLOW_TEST_MSSQL names no MS SQL Server")
-PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 RUNNER = Runner("server1", 4242, 60)
 SIGNATURE = "ed25519:0123456789abcdef:" + "A" * 86 + "=="  # the form psflow.signing writes
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -22,9 +20,9 @@ from urllib.parse import quote
 
 import pytest
 
+from support.cli import PSFLOW
 from support.postgres import PASSWORD_ROLE
 
-PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
 PASSWORD = "p@ss:w/rd 1"  # needs percent-encoding in a URL
 
 

@@ -11,7 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-PSFLOW = shutil.which("psflow") or str(Path(sys.executable).with_name("psflow"))
+
+def _console_script() -> str:
+    """The `psflow` installed beside this interpreter (what `pip install` made), else the one on PATH.
+    Not PATH first: a pyenv shim there re-execs through bash and pyenv, 0.2 s per command."""
+    beside = Path(sys.executable).with_name("psflow")
+    return str(beside) if beside.exists() else shutil.which("psflow") or "psflow"
+
+
+PSFLOW = _console_script()
 
 
 def environment(db_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
