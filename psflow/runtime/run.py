@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.domain import JobStatus, Runner, RunOptions
 from psflow.errors import EXIT_FAILED
-from psflow.runtime.attempt import Attempt, ChildStarter, lost_message
+from psflow.runtime.attempt import Attempt, lost_message
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import COMPLETED, AttemptResult, Ending, ending_of
 from psflow.runtime.environment import script_environment
 from psflow.runtime.lease import Heartbeat
 from psflow.runtime.signals import ScriptSignals
+from psflow.runtime.waits import ChildStarter
 from psflow.script import recorder
 from psflow.script.recorder import LeaseLost
 
@@ -83,16 +84,16 @@ def run_attempt(
             status="lost",
             reason=lost_message(job_id, number),
             exit_code=EXIT_FAILED,
-            ran=attempt.ran,
-            replayed=attempt.replayed_count,
+            ran=attempt.lanes.ran,
+            replayed=attempt.lanes.replayed,
             lost=True,
         )
     return AttemptResult(
         status=ending.status,
         reason=ending.reason,
         exit_code=ending.exit_code,
-        ran=attempt.ran,
-        replayed=attempt.replayed_count,
+        ran=attempt.lanes.ran,
+        replayed=attempt.lanes.replayed,
         due=ending.due,
     )
 
