@@ -37,8 +37,8 @@ class Waits:
     clock: Clock
     completed: dict[str, BlockRecord]
     lanes: Lanes
-    starter: ChildStarter | None  # creates the job a start() begins (psflow.service.children)
-    _inputs: dict[str, str] | None  # the job's received inputs, loaded on first wait_for
+    starter: ChildStarter | None
+    _inputs: dict[str, str] | None
 
     if TYPE_CHECKING:
 
@@ -47,6 +47,8 @@ class Waits:
         ) -> None: ...
 
         def _read(self, query: Callable[[str], Any]) -> Any: ...
+
+    # ---- inputs and timers ------------------------------------------------
 
     def wait_for(self, name: str, timeout: float | None) -> Any:
         """The job's input `name`, recorded once as block `wait_for:NAME` and replayed after;
