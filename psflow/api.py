@@ -15,7 +15,7 @@ from typing import Any
 
 from psflow.domain import RESUME_STATUSES, RunOptions
 from psflow.errors import PsflowError, StoreError, UsageError
-from psflow.service import control, history, inputs, preflight, running
+from psflow.service import control, history, inputs, preflight, running, transcripts
 from psflow.service import workflows as workflow_service
 from psflow.service.inputs import SendResult
 from psflow.service.running import RunResult
@@ -159,7 +159,7 @@ def transcript(
 ) -> list[dict[str, Any]]:
     """Every block run's captured output, in the order recorded (as `psflow logs ID --json`)."""
     with _using(db, store, create=False) as opened:
-        return history.transcript(opened, job_id, block=block, attempt=attempt)[1]
+        return transcripts.transcript(opened, job_id, block=block, attempt=attempt)[1]
 
 
 def rerun(

@@ -141,7 +141,7 @@ def logs(
     from functools import partial
 
     from psflow.cli.transcript import print_run
-    from psflow.service import history
+    from psflow.service import transcripts
 
     if follow and as_json:
         fail("--json and --follow cannot be combined")
@@ -149,7 +149,7 @@ def logs(
     with connect(db, create=False) as store:
         if follow:
             try:
-                ended = history.follow(store, job_id, print_one, block=block, attempt=attempt)
+                ended = transcripts.follow(store, job_id, print_one, block=block, attempt=attempt)
             except KeyboardInterrupt:
                 raise typer.Exit(130) from None
             if ended is None:
@@ -158,7 +158,7 @@ def logs(
                 reason = f" ({shown(ended['reason'])})" if ended["reason"] else ""  # one line
                 say(f"job {ended['id']} is {ended['status']}{reason}")
             return
-        job, runs = history.stream_transcript(store, job_id, block=block, attempt=attempt)
+        job, runs = transcripts.stream_transcript(store, job_id, block=block, attempt=attempt)
         if as_json:
             print_json_array(runs)
             return

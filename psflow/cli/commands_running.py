@@ -107,43 +107,71 @@ def resume(
     """Run every due job in a status again (default: Waiting, and Queued jobs never run yet), in worker
     processes. Exit 1 if any job failed or could not run; 130/143 if Ctrl-C or SIGTERM interrupted it."""
     from psflow.service import inputs
-    from psflow.service.due import due_jobs
-    from psflow.service.history import check_statuses
-    from psflow.service.queues import check_queue_name
 
     statuses = status or list(RESUME_STATUSES)
-    if set_ and not job:
-        fail("--set needs --job JOB: say which job the input is for")
-    if queue and job:
-        fail("--queue chooses among the due jobs, --job names them: give one")
-    queues = [check_queue_name(name) for name in queue or []]
+    queues = _resume_queues(job, set_, queue, dry_run)
     if dry_run:
-        if set_:
-            fail("--dry-run writes nothing, so it cannot --set inputs: send them with `psflow send`")
         _dry_run(statuses, job or [], limit, latest, rerun_changed, db, queues)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed, latest=latest)
     given = inputs.parse_inputs(set_) if set_ else None
     with connect(db) as store:
         if given is not None:
             _send(store, job or [], given)
-        if not job:
-            check_statuses(store, statuses)
-        total = len(job) if job else len(due_jobs(store, statuses, limit=limit, queues=queues))
-        results, shutdown = _in_workers(
-            store,
-            "resuming",
-            total=total,
-            statuses=statuses,
-            job_ids=job or [],
-            processes=parallel,
-            limit=limit,
-            prefix=_prefixed(no_prefix, parallel > 1),
-            options=options,
-            queues=queues,
+        prefix = _prefixed(no_prefix, parallel > 1)
+        results, shutdown = _resume_in_workers(
+            store, job or [], statuses, limit, queues, processes=parallel, prefix=prefix, options=options
         )
     where = ", ".join(status) if status else JobStatus.WAITING  # Queued jobs are new: not "resumed" ones
     where += f" of queue {', '.join(queues)}" if queues else ""
     summarize(results, f"resumed {len(results)} job(s) in {where if not job else 'the named jobs'}", shutdown)
+
+
+def _resume_queues(job: list[str] | None, set_: list[str] | None, queue: list[str] | None, dry_run: bool) -> list[str]:
+    """The --queue names, once resume's options are known to go together."""
+    from psflow.service.queues import check_queue_name
+
+    if set_ and not job:
+        fail("--set needs --job JOB: say which job the input is for")
+    if queue and job:
+        fail("--queue chooses among the due jobs, --job names them: give one")
+    queues = [check_queue_name(name) for name in queue or []]
+    if dry_run and set_:
+        fail("--dry-run writes nothing, so it cannot --set inputs: send them with `psflow send`")
+    return queues
+
+
+def _resume_in_workers(
+    store: Store,
+    job_ids: list[str],
+    statuses: list[str],
+    limit: int | None,
+    queues: list[str],
+    *,
+    processes: int,
+    prefix: bool,
+    options: RunOptions,
+) -> tuple[list[RunResult], Shutdown]:
+    """`resume`'s jobs run in worker processes; counted first (the progress bar's total)."""
+    from psflow.service.due import due_jobs
+    from psflow.service.history import check_statuses
+
+    if job_ids:
+        total = len(job_ids)
+    else:
+        check_statuses(store, statuses)
+        total = len(due_jobs(store, statuses, limit=limit, queues=queues))
+    return _in_workers(
+        store,
+        "resuming",
+        total=total,
+        statuses=statuses,
+        job_ids=job_ids,
+        processes=processes,
+        limit=limit,
+        prefix=prefix,
+        options=options,
+        queues=queues,
+    )
 
 
 def _in_workers(

@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.domain import JobStatus, Runner, RunOptions
 from psflow.errors import EXIT_FAILED
-from psflow.runtime.attempt import Attempt, ChildStarter, lost_message
+from psflow.runtime.attempt import Attempt, lost_message
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import COMPLETED, AttemptResult, Ending, ending_of
 from psflow.runtime.environment import script_environment
 from psflow.runtime.lease import Heartbeat
 from psflow.runtime.signals import ScriptSignals
+from psflow.runtime.waits import ChildStarter
 from psflow.script import recorder
 from psflow.script.recorder import LeaseLost
 
@@ -66,33 +67,38 @@ def run_attempt(
         with Heartbeat(store, job_id, number, runner, on_lost=lost, live=attempt.live):
             with script_environment(script, argv, job_id, cwd) as module:
                 ending, lease_lost, outside = _execute(code, module.__dict__, attempt, capture, signals, store)
-            recorded = not lease_lost and store.finish_attempt(
-                job_id,
-                number,
-                status=ending.status,
-                reason=ending.reason,
-                due_at=ending.due,
-                waits_for=ending.waits_for,
-                output=outside or None,
-                error=ending.error,
-                awaits=ending.awaits,
-                result=attempt.result_text,
-            )
+            recorded = not lease_lost and _finish(store, attempt, ending, outside)
+    return _result(attempt, ending, recorded)
+
+
+def _finish(store: Store, attempt: Attempt, ending: Ending, outside: str) -> bool:
+    """Record how the attempt ended (False: its lease was lost meanwhile, nothing recorded)."""
+    return store.finish_attempt(
+        attempt.job_id,
+        attempt.number,
+        status=ending.status,
+        reason=ending.reason,
+        due_at=ending.due,
+        waits_for=ending.waits_for,
+        output=outside or None,
+        error=ending.error,
+        awaits=ending.awaits,
+        result=attempt.result_text,
+    )
+
+
+def _result(attempt: Attempt, ending: Ending, recorded: bool) -> AttemptResult:
+    """What the caller learns of the attempt; not `recorded`: another runner has the job now."""
+    ran, replayed = attempt.lanes.ran, attempt.lanes.replayed
     if not recorded:
-        return AttemptResult(
-            status="lost",
-            reason=lost_message(job_id, number),
-            exit_code=EXIT_FAILED,
-            ran=attempt.ran,
-            replayed=attempt.replayed_count,
-            lost=True,
-        )
+        lost = lost_message(attempt.job_id, attempt.number)
+        return AttemptResult(status="lost", reason=lost, exit_code=EXIT_FAILED, ran=ran, replayed=replayed, lost=True)
     return AttemptResult(
         status=ending.status,
         reason=ending.reason,
         exit_code=ending.exit_code,
-        ran=attempt.ran,
-        replayed=attempt.replayed_count,
+        ran=ran,
+        replayed=replayed,
         due=ending.due,
     )
 

@@ -23,7 +23,7 @@ WORKFLOW_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU
 
 
 class ChildStarter:
-    """Creates the children of one parent job's attempt (psflow.runtime.attempt.ChildStarter)."""
+    """Creates the children of one parent job's attempt (psflow.runtime.waits.ChildStarter)."""
 
     def __init__(self, store: Store, parent: JobView, cwd: str) -> None:
         self.store, self.parent, self.cwd = store, parent, cwd

@@ -87,14 +87,18 @@ class JobQueries(Queries):
         )
         if sign is not None:
             job = replace(job, signature=sign(job, source))
+        return job if self._insert_job(job, source) else None
+
+    def _insert_job(self, job: JobView, source: str) -> bool:
+        """Insert `job`'s row with its script's source; False if the id is taken."""
         row = {column: getattr(job, column) for column in JobView.COLUMNS}
-        row.update(args=json.dumps(args), env=json.dumps(list(env)) if env else None, source=source)
+        row.update(args=json.dumps(list(job.args)), env=json.dumps(list(job.env)) if job.env else None, source=source)
         try:
             with self.db.atomic():
                 self.tables.job.insert(row).as_rowcount().execute()
         except IntegrityError:
-            return None
-        return job
+            return False
+        return True
 
     def get_job(self, job_id: str) -> JobView | None:
         Job = self.tables.job

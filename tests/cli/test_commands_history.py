@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from psflow.service import history
+from psflow.service import history, transcripts
 from psflow.store import Store
 from support.cli import assert_clean_error
 from support.running import failed_then_fixed, run, three_jobs
@@ -60,7 +60,7 @@ def test_logs_reads_a_block_an_attempt_and_json(cli, store: Store, tmp_path: Pat
         ["report", "(attempt", "2,"],
     ]
     assert both.stdout.startswith("==> load (attempt 1, Failed, ") and both.stdout.count("==> ") == 1
-    assert json.loads(as_json.stdout) == history.transcript(store, "flaky")[1]
+    assert json.loads(as_json.stdout) == transcripts.transcript(store, "flaky")[1]
 
 
 def test_logs_of_a_job_without_block_runs_shows_what_its_attempt_printed(cli, store: Store, write) -> None:

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from psflow.cli.transcript import print_attempts, print_run
-from psflow.service import history, inputs
+from psflow.service import history, inputs, transcripts
 from psflow.store import Store
 from support.running import code_changed_job, failed_then_fixed, resume, run
 from support.scripts import FLAKY
@@ -21,7 +21,7 @@ def headers(text: str) -> list[tuple[str, int, str]]:
 
 def test_each_run_prints_a_header_then_its_output_then_its_error(store: Store, tmp_path: Path, capsys) -> None:
     failed_then_fixed(store, tmp_path)
-    _, entries = history.transcript(store, "flaky")
+    _, entries = transcripts.transcript(store, "flaky")
     runs = [entry for entry in entries if entry["kind"] == "block"]  # the attempt's end: see the next test
 
     for entry in runs:
@@ -56,7 +56,7 @@ raise ValueError("bad row 2")
 """,
     )
     run(store, script, "outside")
-    _, entries = history.transcript(store, "outside")
+    _, entries = transcripts.transcript(store, "outside")
     [ending] = [entry for entry in entries if entry["kind"] == "attempt"]
     capsys.readouterr()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from psflow.service import history
+from psflow.service import history, transcripts
 from psflow.store import Store
 from support.running import run
 
@@ -40,7 +40,7 @@ def test_a_body_that_runs_out_of_time_is_interrupted_and_the_job_fails(store: St
     assert result.reason == "psflow.BlockTimeout: block 'Slow' ran out of its time limit (0.3s)"
     slow = _blocks(store, "slow")["Slow"]
     assert slow["status"] == "Failed"
-    [logged] = [entry for entry in history.transcript(store, "slow")[1] if entry.get("name") == "Slow"]
+    [logged] = [entry for entry in transcripts.transcript(store, "slow")[1] if entry.get("name") == "Slow"]
     assert logged["output"] == "sleeping\n"  # the `except Exception:` did not run
     assert slow["error"].rstrip().endswith("psflow.BlockTimeout: block 'Slow' ran out of its time limit (0.3s)")
     assert f'File "{script}", line 7' in slow["error"]  # where the body was: time.sleep(30)

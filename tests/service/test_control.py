@@ -13,7 +13,7 @@ import pytest
 
 from psflow.domain import JobStatus
 from psflow.errors import AmbiguousJob, StoreError, UnknownJob, UsageError
-from psflow.service import control, history, inputs, running
+from psflow.service import control, history, inputs, running, transcripts
 from psflow.service.due import due_jobs
 from psflow.service.history import job_detail
 from psflow.store import Store
@@ -331,7 +331,7 @@ def test_prune_never_deletes_running_jobs(old_and_new: Store, db_url: str) -> No
 
 BY_ID: dict[str, Callable[[Store, str], object]] = {
     "job": history.job_detail,
-    "logs": history.transcript,
+    "logs": transcripts.transcript,
     "rerun": lambda store, job_id: control.rerun(store, job_id, only=["Step"]),
     "cancel": control.cancel,
     "retry": control.retry,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from psflow.errors import AmbiguousJob, UnknownJob, UsageError
-from psflow.service import control, history
+from psflow.service import control, history, transcripts
 from psflow.service.control import RerunResult
 from psflow.store import Store
 from support.checkpoints import GATED, at
@@ -64,7 +64,7 @@ def test_rerun_from_runs_that_block_and_every_later_one_again(store: Store, chai
         ("c", "executed", 2),
         ("d", "executed", 2),
     ]
-    _, runs_of_d = history.transcript(store, chain, block="d")
+    _, runs_of_d = transcripts.transcript(store, chain, block="d")
     assert [run["output"] for run in runs_of_d] == ["d ran with 10\n", "d ran with 20\n"]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from psflow.errors import AmbiguousJob, ScriptError, UnknownJob, UsageError
-from psflow.service import history, running
+from psflow.service import history, running, transcripts
 from psflow.service.preflight import check
 from psflow.store import Store
 from psflow.transform import TransformError
@@ -204,7 +204,7 @@ def test_replay_output_reprints_a_replayed_blocks_output(store: Store, write, ca
     assert via_exec == "step output\nafter step\n"
     assert again.replayed == 1
     # A reprint is not new output: the block's recorded output is still that of attempt 1 only.
-    runs = [entry for entry in history.transcript(store, "flow")[1] if entry["kind"] == "block"]
+    runs = [entry for entry in transcripts.transcript(store, "flow")[1] if entry["kind"] == "block"]
     assert [(run["name"], run["attempt"], run["output"]) for run in runs] == [("step", 1, "step output\n")]
 
 

@@ -54,7 +54,7 @@ from peewee import (
 from psflow.domain import JobStatus, Runner
 from psflow.errors import AmbiguousJob, StoreError, UnknownJob
 from psflow.store import Store
-from psflow.store.backends import mssql, mssql_connect
+from psflow.store.backends import mssql, mssql_connect, tsql
 from psflow.store.migrations import schema_migrator, upgrade
 from psflow.store.schema import ensure_schema, initialize
 from psflow.store.tables import SCHEMA_VERSION, bind_tables
@@ -578,7 +578,7 @@ def test_schema_created_on_an_empty_database(server):
         "EXEC sp_getapplock @Resource = N'psflow_schema'",
         "SELECT APPLOCK_MODE(N'public', N'psflow_schema', N'Transaction')",
         "IF OBJECT_ID(N'[psflow_job]', N'U') IS NULL CREATE TABLE [psflow_job] "
-        f"([id] NVARCHAR(64) COLLATE {mssql.COLLATION} NOT NULL PRIMARY KEY, ",
+        f"([id] NVARCHAR(64) COLLATE {tsql.COLLATION} NOT NULL PRIMARY KEY, ",
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_job_status' "
         "AND object_id = OBJECT_ID(N'[psflow_job]')) CREATE INDEX [psflow_job_status] ON [psflow_job] ([status])",
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_job_parent' "
@@ -619,10 +619,10 @@ def test_schema_created_on_an_empty_database(server):
         "[pid] INT NOT NULL",
         "[error] NVARCHAR(MAX)",
         "[tries] INT NOT NULL",
-        f"[fingerprint] NVARCHAR(64) COLLATE {mssql.COLLATION} NULL",
+        f"[fingerprint] NVARCHAR(64) COLLATE {tsql.COLLATION} NULL",
     ):
         assert column in block_table
-    assert f"[error] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL" in block_table
+    assert f"[error] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL" in block_table
     assert "FOREIGN KEY ([job_id]) REFERENCES [psflow_job] ([id]) ON DELETE CASCADE" in block_table
 
 
@@ -714,10 +714,10 @@ _UPGRADE_1_TO_2 = (
     "ALTER TABLE [psflow_block] ADD [tries] INT NULL",
     "UPDATE [psflow_block] SET [tries] = {p}",
     "ALTER TABLE [psflow_block] ALTER COLUMN [tries] INT NOT NULL",
-    f"ALTER TABLE [psflow_block] ADD [fingerprint] NVARCHAR(64) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_block] ADD [fingerprint] NVARCHAR(64) COLLATE {tsql.COLLATION} NULL",
     "CREATE UNIQUE INDEX [psflow_block_job_id_name_attempt] ON [psflow_block] ([job_id], [name], [attempt])",
     "ALTER TABLE [psflow_job] ADD [due_at] FLOAT NULL",
-    f"ALTER TABLE [psflow_job] ADD [workflow] NVARCHAR(255) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_job] ADD [workflow] NVARCHAR(255) COLLATE {tsql.COLLATION} NULL",
     "ALTER TABLE [psflow_job] ADD [workflow_version] INT NULL",
     "IF OBJECT_ID(N'[psflow_signal]', N'U') IS NULL CREATE TABLE [psflow_signal] ",
     "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_signal_job_id' ",
@@ -726,41 +726,41 @@ _UPGRADE_1_TO_2 = (
 )
 _UPGRADE_2_TO_3 = (
     "ALTER TABLE [psflow_job] ADD [owner_started] FLOAT NULL",
-    f"ALTER TABLE [psflow_job] ADD [waits_for] NVARCHAR(255) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_job] ADD [waits_for] NVARCHAR(255) COLLATE {tsql.COLLATION} NULL",
     "ALTER TABLE [psflow_job] ADD [waiting_since] FLOAT NULL",
-    f"ALTER TABLE [psflow_job] ADD [cwd] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
-    f"ALTER TABLE [psflow_job] ADD [live_output] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_job] ADD [cwd] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_job] ADD [live_output] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL",
     "CREATE INDEX [psflow_job_status_due_at] ON [psflow_job] ([status], [due_at])",
-    f"ALTER TABLE [psflow_attempt] ADD [output] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
-    f"ALTER TABLE [psflow_attempt] ADD [error] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
-    f"ALTER TABLE [psflow_block] ADD [lead] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_attempt] ADD [output] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_attempt] ADD [error] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_block] ADD [lead] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL",
     # Each its own batch (a statement of its own): SQL Server compiles a batch before running it,
     # so these could not name the columns the ALTER TABLEs above add in the same batch.
     "UPDATE psflow_job SET due_at = updated_at WHERE due_at IS NULL AND status NOT IN ({p}, {p}, {p})",
     "UPDATE psflow_job SET due_at = lease_until WHERE status = {p}",
 )
 _UPGRADE_3_TO_4 = (
-    f"ALTER TABLE [psflow_job] ADD [env] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
-    f"ALTER TABLE [psflow_job] ADD [signature] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
-    f"ALTER TABLE [psflow_workflow] ADD [signature] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_job] ADD [env] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_job] ADD [signature] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_workflow] ADD [signature] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL",
 )
 _UPGRADE_4_TO_5 = (
-    f"ALTER TABLE [psflow_job] ADD [queue] NVARCHAR(255) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_job] ADD [queue] NVARCHAR(255) COLLATE {tsql.COLLATION} NULL",
     "UPDATE [psflow_job] SET [queue] = {p}",
-    f"ALTER TABLE [psflow_job] ALTER COLUMN [queue] NVARCHAR(255) COLLATE {mssql.COLLATION} NOT NULL",
+    f"ALTER TABLE [psflow_job] ALTER COLUMN [queue] NVARCHAR(255) COLLATE {tsql.COLLATION} NOT NULL",
     "ALTER TABLE [psflow_job] ADD [priority] INT NULL",
     "UPDATE [psflow_job] SET [priority] = {p}",
     "ALTER TABLE [psflow_job] ALTER COLUMN [priority] INT NOT NULL",
-    f"ALTER TABLE [psflow_job] ADD [parent] NVARCHAR(64) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_job] ADD [parent] NVARCHAR(64) COLLATE {tsql.COLLATION} NULL",
     "ALTER TABLE [psflow_job] ADD [awaited] BIT NULL",
     "UPDATE [psflow_job] SET [awaited] = {p}",
     "ALTER TABLE [psflow_job] ALTER COLUMN [awaited] BIT NOT NULL",
-    f"ALTER TABLE [psflow_job] ADD [result] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
+    f"ALTER TABLE [psflow_job] ADD [result] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL",
     "CREATE INDEX [psflow_job_parent] ON [psflow_job] ([parent])",
     "CREATE INDEX [psflow_job_queue_status] ON [psflow_job] ([queue], [status])",
     (
         "IF OBJECT_ID(N'[psflow_queue]', N'U') IS NULL CREATE TABLE [psflow_queue] "
-        f"([name] NVARCHAR(255) COLLATE {mssql.COLLATION} NOT NULL PRIMARY KEY, [max_running] INT NULL, "
+        f"([name] NVARCHAR(255) COLLATE {tsql.COLLATION} NOT NULL PRIMARY KEY, [max_running] INT NULL, "
         "[updated_at] FLOAT NOT NULL)"
     ),
 )
@@ -980,7 +980,7 @@ def test_init_creates_the_schema_or_finds_it_current(server: FakeServer, tables:
 def test_migrator_refuses_operations_without_tsql(server: FakeServer):
     """A later migration step must not send another dialect's DDL to SQL Server by accident."""
     migrator = schema_migrator(open_fake(server))
-    assert isinstance(migrator, mssql.MssqlMigrator)
+    assert isinstance(migrator, tsql.MssqlMigrator)
     for operation in (
         lambda: migrator.drop_column("psflow_job", "workflow"),
         lambda: migrator.rename_column("psflow_job", "workflow", "flow"),
@@ -2556,8 +2556,8 @@ def test_every_field_type_renders_as_tsql(server):
     table = server.log[0].template
     for column in (
         "[auto] INT IDENTITY(1,1) NOT NULL PRIMARY KEY",
-        f"[name] NVARCHAR(40) COLLATE {mssql.COLLATION} NOT NULL",
-        f"[body] NVARCHAR(MAX) COLLATE {mssql.COLLATION} NULL",
+        f"[name] NVARCHAR(40) COLLATE {tsql.COLLATION} NOT NULL",
+        f"[body] NVARCHAR(MAX) COLLATE {tsql.COLLATION} NULL",
         "[flag] BIT NOT NULL",
         "[ratio] FLOAT NOT NULL",
         "[precise] FLOAT NOT NULL",
@@ -2569,15 +2569,15 @@ def test_every_field_type_renders_as_tsql(server):
         "[day] DATE NOT NULL",
         "[at] TIME NOT NULL",
         "[blob] VARBINARY(MAX) NULL",
-        f"[token] NVARCHAR(40) COLLATE {mssql.COLLATION} NULL",
+        f"[token] NVARCHAR(40) COLLATE {tsql.COLLATION} NULL",
     ):
         assert column in table, f"{column}\n  not in\n{table}"
     check_all(server.log)
 
 
 def test_identifiers_are_bracketed_with_closing_brackets_doubled():
-    assert mssql.quote("psflow_job") == "[psflow_job]"
-    assert mssql.quote("odd]name") == "[odd]]name]"
+    assert tsql.quote("psflow_job") == "[psflow_job]"
+    assert tsql.quote("odd]name") == "[odd]]name]"
     db = mssql.MssqlDatabase(mssql.parse_mssql_url(URL))
     from peewee import Table
 
