@@ -311,7 +311,7 @@ def _claim_and_run(
 ) -> RunResult:
     runner = Runner.here()
     number = job.attempts + 1
-    if not store.claim_job(job, runner, runner_gone=runner_gone(job)):
+    if not store.claim_job(job, runner, runner_gone=runner_gone(job), source_sha256=loaded.sha256):
         current = store.get_job(job.id)
         return RunResult(
             job_id=job.id,
@@ -342,7 +342,17 @@ def _claim_and_run(
     cwd, cwd_note = _working_directory(job)
     note = "; ".join(part for part in (note, cwd_note) if part) or None
     return _attempt(
-        store, job, loaded, args, runner, options, number=number, note=note, cwd=cwd, output_prefix=output_prefix
+        store,
+        job,
+        loaded,
+        args,
+        runner,
+        options,
+        number=number,
+        note=note,
+        cwd=cwd,
+        output_prefix=output_prefix,
+        begun=True,
     )
 
 
@@ -367,8 +377,10 @@ def _attempt(
     cwd: str,
     note: str | None = None,
     output_prefix: str | None = None,
+    begun: bool = False,
 ) -> RunResult:
-    if not store.start_attempt(job.id, number, runner, source_sha256=loaded.sha256):
+    """Run attempt `number` of `job`, which `runner` holds; `begun`: its claim recorded its start already."""
+    if not begun and not store.start_attempt(job.id, number, runner, source_sha256=loaded.sha256):
         return RunResult(
             job_id=job.id,
             script=job.script,

@@ -166,7 +166,9 @@ class JobQueries(Queries):
         query = Job.select(*self._job_columns()).where((Job.status == JobStatus.RUNNING) & (Job.owner_host == host))
         return [JobView.from_row(row) for row in query.tuples()]
 
-    def claim_job(self, job: JobView, runner: Runner, *, runner_gone: bool = False) -> bool:
+    def claim_job(
+        self, job: JobView, runner: Runner, *, runner_gone: bool = False, source_sha256: str | None = None
+    ) -> bool:
         """Take `job` for `runner`: one conditional UPDATE, rowcount 1 means it is ours.
 
         It must still be as it was read (status and attempt count: the new attempt's number is
@@ -174,9 +176,12 @@ class JobQueries(Queries):
         `runner_gone` (its runner's process on this host is gone: it must still be that runner's).
         A job of a queue with a limit is taken only while fewer than that many of its jobs run
         (psflow.store.queues); False, nothing written, when it is at its limit.
+        `source_sha256`: the new attempt begins in the claim's own transaction, running that source
+        (as start_attempt would after it: one commit less per job).
         """
         Job = self.tables.job
         now = self.clock.now()
+        number = job.attempts + 1
         condition = (Job.id == job.id) & (Job.status == job.status) & (Job.attempts == job.attempts)
         if job.status == JobStatus.RUNNING:
             if runner_gone:
@@ -197,24 +202,30 @@ class JobQueries(Queries):
             waiting_since=None,
             live_output=None,
         )
+
+        def take(where: Any) -> int:
+            claimed = claim.where(where).execute()
+            if claimed and job.status == JobStatus.RUNNING:  # the attempt it takes over ends here, as lost
+                Attempt = self.tables.attempt
+                Attempt.update(
+                    ended_at=now, outcome=LOST, reason=f"its runner was gone; attempt {number} took the job"
+                ).where(
+                    (Attempt.job == job.id) & (Attempt.number == job.attempts) & Attempt.ended_at.is_null()
+                ).execute()
+            if claimed and source_sha256 is not None:
+                self._insert_attempt(job.id, number, runner, source_sha256, now)
+            return claimed
+
         if job.status != JobStatus.RUNNING:  # one more Running job in its queue: unless it has a limit
             Queue = self.tables.queue
             limited = Queue.select(SQL("1")).where((Queue.name == job.queue) & Queue.max_running.is_null(False))
             with self.db.atomic():
-                claimed = claim.where(condition & ~fn.EXISTS(limited)).execute()
+                claimed = take(condition & ~fn.EXISTS(limited))
             if not claimed:  # taken by another runner, or its queue has a limit: count first
-                claimed = claim_within_limit(self, job.queue, claim.where(condition))
+                claimed = claim_within_limit(self, job.queue, lambda: take(condition))
             return claimed == 1
         with self.db.atomic():
-            claimed = claim.where(condition).execute()
-            if claimed:  # the attempt it takes over ends here, as lost
-                Attempt = self.tables.attempt
-                Attempt.update(
-                    ended_at=now, outcome=LOST, reason=f"its runner was gone; attempt {job.attempts + 1} took the job"
-                ).where(
-                    (Attempt.job == job.id) & (Attempt.number == job.attempts) & Attempt.ended_at.is_null()
-                ).execute()
-        return claimed == 1
+            return take(condition) == 1
 
     def update_source(self, job_id: str, number: int, source: str, source_sha256: str, *, signature: str) -> bool:
         """Keep the job's snapshot of its script current (a server without the file runs it), signed anew; fenced."""
@@ -308,8 +319,16 @@ class JobQueries(Queries):
             Value(source_sha256),
             Value(self.clock.now()),
         ).where(self._owned(job_id, number))
-        fields = [Attempt.job, Attempt.number, Attempt.host, Attempt.pid, Attempt.source_sha256, Attempt.started_at]
-        return Attempt.insert_from(values, fields).as_rowcount().execute() == 1
+        return Attempt.insert_from(values, self._attempt_fields()).as_rowcount().execute() == 1
+
+    def _insert_attempt(self, job_id: str, number: int, runner: Runner, source_sha256: str, now: float) -> None:
+        """Attempt `number`'s row, in the transaction that claimed the job for it."""
+        row = (job_id, number, runner.host, runner.pid, source_sha256, now)
+        self.tables.attempt.insert(dict(zip(self._attempt_fields(), row, strict=True))).as_rowcount().execute()
+
+    def _attempt_fields(self) -> list[Any]:
+        Attempt = self.tables.attempt
+        return [Attempt.job, Attempt.number, Attempt.host, Attempt.pid, Attempt.source_sha256, Attempt.started_at]
 
     def finish_attempt(
         self,

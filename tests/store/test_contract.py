@@ -127,6 +127,22 @@ def test_a_claim_is_one_conditional_update(store: Store, clock: FakeClock) -> No
     assert claimed.due_at == claimed.lease_until == clock.now() + 60  # due again when the lease runs out
 
 
+def test_a_claim_given_the_source_begins_its_attempt_in_the_same_transaction(store: Store, clock: FakeClock) -> None:
+    job = _job(store)
+    store.start_attempt(job.id, 1, HERE, source_sha256="f" * 64)
+    store.finish_attempt(job.id, 1, status=JobStatus.WAITING, reason="later")
+    waiting = store.get_job(job.id)
+
+    assert store.claim_job(waiting, THERE, source_sha256="2" * 64) is True
+    assert store.claim_job(waiting, HERE, source_sha256="3" * 64) is False  # a lost claim begins nothing
+    begun = [(a.number, a.host, a.source_sha256, a.started_at, a.ended_at) for a in store.attempts(job.id)]
+    assert begun[1:] == [(2, "server2", "2" * 64, clock.now(), None)]
+    limited = _job(store, "job-2", runner=None)
+    store.set_queue_limit("default", 2)  # job-1 runs: room for one more
+    assert store.claim_job(limited, HERE, source_sha256="4" * 64) is True  # a claim that counts the queue first
+    assert [(a.number, a.source_sha256) for a in store.attempts("job-2")] == [(1, "4" * 64)]
+
+
 def test_a_running_job_is_claimed_only_once_its_lease_ran_out(store: Store, clock: FakeClock) -> None:
     running = _job(store)
 
