@@ -18,7 +18,7 @@ from psflow import codec, keys
 from psflow.clock import Clock
 from psflow.domain import WAITS_FOR_CHILDREN, ExitKind, JobStatus, Runner, RunOptions, RunStatus
 from psflow.durations import describe_duration, describe_time
-from psflow.errors import BlockError, StartError, StoreError, UsageError
+from psflow.errors import BlockError, NotOwned, StartError, StoreError, UsageError
 from psflow.runtime import process_state
 from psflow.runtime.call_keys import call_leaf
 from psflow.runtime.capture import OutputCapture
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from psflow.store.children import ChildView
 
 # Creates the child job a start() begins: (parent id, child id, script or workflow, args, queue); raises
-# PsflowError when it cannot (psflow.service.children.ChildStarter).
+# PsflowError when it cannot, NotOwned when the attempt lost the parent (psflow.service.children.ChildStarter).
 ChildStarter = Callable[[str, str, str, list[str], "str | None"], None]
 
 _WAIT_SLICE = 0.1  # seconds: how soon a retry's backoff notices a worker shutdown
@@ -383,6 +383,8 @@ class Attempt:
             raise UsageError("start() needs a job that psflow runs with its store (psflow exec, resume or worker)")
         try:
             self.starter(self.job_id, child, target, args, queue)
+        except NotOwned:
+            raise LeaseLost(lost_message(self.job_id, self.number)) from None
         except StoreError as error:
             raise DatabaseTrouble(f"cannot start child job {child}: {error}") from None
         self._record_marker(key, RunStatus.COMPLETED, self.clock.now(), returned=codec.encode(child))

@@ -405,7 +405,7 @@ def _attempt(
         clock=store.clock,
         cwd=cwd,
         output_prefix=output_prefix,
-        starter=ChildStarter(store, job, cwd),
+        starter=ChildStarter(store, job, cwd, number),
     )
     if outcome.lost:
         note = outcome.reason

@@ -15,7 +15,7 @@ from typing import Any
 from peewee import SQL, IntegrityError, Value, fn
 
 from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, LOST, JobStatus, Runner
-from psflow.errors import AmbiguousJob, UnknownJob
+from psflow.errors import AmbiguousJob, NotOwned, UnknownJob
 from psflow.store.children import await_children, wake_parents
 from psflow.store.queries import Queries
 from psflow.store.queues import claim_within_limit
@@ -50,13 +50,16 @@ class JobQueries(Queries):
         queue: str | None = None,
         priority: int = 0,
         parent: str | None = None,
+        parent_attempt: int | None = None,
     ) -> JobView | None:
         """Insert a new job already claimed by `runner` (attempt 1 begins); None if the id is taken.
         Without a runner the job is Queued: due at once, for a worker of its `queue` (`psflow submit`,
         and `start()` in a script).
 
         `sign(job, source)` gives the signature stored with it (the store only keeps it);
-        `parent`: the job whose start() creates it; `queue`: the workers that may take it."""
+        `parent`: the job whose start() creates it; `queue`: the workers that may take it;
+        `parent_attempt`: the attempt of `parent` that creates it, which must still hold the parent, as
+        for its other writes (NotOwned, nothing written, if not): its row is locked meanwhile."""
         now = self.clock.now()
         lease = now + runner.lease_seconds if runner is not None else None
         job = JobView(
@@ -89,9 +92,13 @@ class JobQueries(Queries):
             job = replace(job, signature=sign(job, source))
         row = {column: getattr(job, column) for column in JobView.COLUMNS}
         row.update(args=json.dumps(args), env=json.dumps(list(env)) if env else None, source=source)
+        Job = self.tables.job
         try:
             with self.db.atomic():
-                self.tables.job.insert(row).as_rowcount().execute()
+                fenced = parent is not None and parent_attempt is not None
+                if fenced and not Job.update(awaited=Job.awaited).where(self._owned(parent, parent_attempt)).execute():
+                    raise NotOwned(f"job {parent} is no longer attempt {parent_attempt}'s: child {job_id} not created")
+                Job.insert(row).as_rowcount().execute()
         except IntegrityError:
             return None
         return job

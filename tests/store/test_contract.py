@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from psflow.domain import JobStatus, Runner, RunStatus
-from psflow.errors import AmbiguousJob, StoreError, UnknownJob
+from psflow.errors import AmbiguousJob, NotOwned, StoreError, UnknownJob
 from psflow.store import BlockRecord, JobView, Store, open_store
 from support.clock import FakeClock
 
@@ -141,6 +141,19 @@ def test_a_claim_given_the_source_begins_its_attempt_in_the_same_transaction(sto
     store.set_queue_limit("default", 2)  # job-1 runs: room for one more
     assert store.claim_job(limited, HERE, source_sha256="4" * 64) is True  # a claim that counts the queue first
     assert [(a.number, a.source_sha256) for a in store.attempts("job-2")] == [(1, "4" * 64)]
+
+
+def test_a_child_is_created_only_while_its_parent_s_attempt_holds_it(store: Store, clock: FakeClock) -> None:
+    _job(store, "p")
+    child = {"name": "c", "script": "/srv/c.py", "source": "", "source_sha256": "0" * 64, "args": [], "runner": None}
+
+    assert store.create_job("p.1", **child, parent="p", parent_attempt=1) is not None
+    clock.advance(61)
+    assert store.claim_job(store.get_job("p"), THERE)  # attempt 2 takes the parent
+    with pytest.raises(NotOwned):
+        store.create_job("p.2", **child, parent="p", parent_attempt=1)
+    assert store.get_job("p.2") is None
+    assert store.create_job("p.2", **child, parent="p", parent_attempt=2) is not None
 
 
 def test_a_running_job_is_claimed_only_once_its_lease_ran_out(store: Store, clock: FakeClock) -> None:
