@@ -74,7 +74,8 @@ class Attempt:
         self.result_text: str | None = None  # codec text of job.result set in this attempt: stored at its end
         self.runner, self.capture, self.clock, self.options = runner, capture, clock, options
         self.handback_status = handback_status  # where a worker shutdown leaves the job
-        self.completed = store.completed_blocks(job_id)
+        # Attempt numbers only grow, and blocks are written by the attempt holding the job: attempt 1 replays nothing.
+        self.completed = store.completed_blocks(job_id) if number > 1 else {}
         self.ran = self.replayed_count = 0
         self.block_failure: BaseException | None = None  # the last exception a block was recorded as failed with
         self._seen: dict[str, tuple[str, int | None]] = {}
