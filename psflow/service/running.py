@@ -147,8 +147,8 @@ def resume_job(
     store: Store, job_id: str, options: RunOptions = RunOptions(), *, output_prefix: str | None = None
 ) -> RunResult:
     """Claim and run one job by id (for worker processes)."""
-    job = store.get_job(job_id)
-    if job is None:
+    found = store.job_and_source(job_id)
+    if found is None:
         return RunResult(
             job_id=job_id,
             script="",
@@ -158,17 +158,20 @@ def resume_job(
             note="skipped: the job is gone",
             skipped=True,
         )
-    return resume_one(store, job, options, output_prefix=output_prefix)
+    job, snapshot = found
+    return resume_one(store, job, options, output_prefix=output_prefix, snapshot=snapshot)
 
 
-def resume_one(store: Store, job: JobView, options: RunOptions, *, output_prefix: str | None = None) -> RunResult:
+def resume_one(
+    store: Store, job: JobView, options: RunOptions, *, output_prefix: str | None = None, snapshot: str | None = None
+) -> RunResult:
     """Run `job` again if it may be taken now (psflow.service.due): the source `resolve_source`
-    chooses, claimed first."""
+    chooses, claimed first. `snapshot`: the job's stored source, as read with `job`."""
     waiting = not_due_reason(job, store.clock.now())
     if waiting is not None:
         return skipped(job, f"skipped: {waiting}")
     try:
-        source = resolve_source(store, job, latest=options.latest)
+        source = resolve_source(store, job, latest=options.latest, snapshot=snapshot)
         if source.why == MOVED:
             signer(create=False)  # moving a job is signing it anew: only where the private key is
         _check_env(job.env, f"job {job.id}")

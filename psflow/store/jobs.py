@@ -108,6 +108,12 @@ class JobQueries(Queries):
         row = Job.select(*self._job_columns()).where(Job.id == job_id).tuples().first()
         return JobView.from_row(row) if row is not None else None
 
+    def job_and_source(self, job_id: str) -> tuple[JobView, str] | None:
+        """The job and the snapshot of its script (job_source), in one query: what a worker checks first."""
+        Job = self.tables.job
+        row = Job.select(*self._job_columns(), Job.source).where(Job.id == job_id).tuples().first()
+        return (JobView.from_row(row[:-1]), row[-1] or "") if row is not None else None
+
     def find_job(self, id_or_prefix: str) -> JobView:
         """The job with this id, or the only job whose id starts with it."""
         exact = self.get_job(id_or_prefix)

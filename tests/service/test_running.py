@@ -144,6 +144,15 @@ def test_a_first_attempt_reads_no_blocks_a_later_one_replays_them(
     assert (count_of(tmp_path, "a"), count_of(tmp_path, "b")) == (1, 1)
 
 
+def test_a_worker_reads_the_job_with_its_snapshot(store: Store, write, monkeypatch) -> None:
+    """resume_job (a worker's child) checks the signature against the source read with the job: one read."""
+    write("flow.py", STOPS_ONCE)
+    first = run(store, Path("flow.py"))
+    monkeypatch.setattr(store, "job_source", lambda job_id: pytest.fail("the snapshot was read again"))
+
+    assert running.resume_job(store, first.job_id).status == "Completed"
+
+
 # ---- --rerun-changed -------------------------------------------------------------------
 
 

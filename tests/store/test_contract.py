@@ -115,6 +115,13 @@ def test_jobs_are_listed_by_last_update(store: Store, clock: FakeClock) -> None:
     assert [job.id for job in store.list_jobs([JobStatus.WAITING])] == ["mid"]
 
 
+def test_a_job_and_its_snapshot_are_read_in_one_query(store: Store) -> None:
+    job = _job(store)
+
+    assert store.job_and_source(job.id) == (job, "print(1)\n")
+    assert store.job_and_source("nope") is None
+
+
 def test_a_claim_is_one_conditional_update(store: Store, clock: FakeClock) -> None:
     job = _job(store)
     store.finish_attempt(job.id, 1, status=JobStatus.WAITING, reason="later")
