@@ -43,6 +43,13 @@ class StoreError(PsflowError):
     """The database cannot be used as asked: bad URL, unreachable, unwritable, wrong schema, refused write."""
 
 
+class NotOwned(PsflowError):
+    """A fenced write of an attempt found the job no longer that attempt's (its lease ran out and another
+    runner, or a command, took it): nothing was written, and the attempt stops."""
+
+    exit_code = EXIT_FAILED
+
+
 class BlockError(PsflowError):
     """A block used in a way psflow cannot run; the message says where and what to do."""
 

@@ -68,7 +68,8 @@ class Attempt(Waits):
         self.result_text: str | None = None  # codec text of job.result set in this attempt: stored at its end
         self.runner, self.capture, self.clock, self.options = runner, capture, clock, options
         self.handback_status = handback_status  # where a worker shutdown leaves the job
-        self.completed = store.completed_blocks(job_id)
+        # Attempt numbers only grow, and blocks are written by the attempt holding the job: attempt 1 replays nothing.
+        self.completed = store.completed_blocks(job_id) if number > 1 else {}
         self.block_failure: BaseException | None = None  # the last exception a block was recorded as failed with
         self._seen: dict[str, tuple[str, int | None]] = {}
         self._order_keyed: dict[str, bool] = {}  # per @block name: does this job key its calls in call order?
@@ -393,7 +394,7 @@ class Attempt(Waits):
         except StoreError as error:
             raise DatabaseTrouble(f"cannot record block {record.name!r}: {error}") from None
         if not saved:
-            raise LeaseLost(lost_message(self.job_id, self.number))
+            raise LeaseLost.of(self.job_id, self.number)
 
     def _tell(self, kind: str, where: tuple[str, int], message: str) -> None:
         print(f"psflow: {kind}: {where[0]}:{where[1]}: {message}", file=self.capture.real_stderr)
@@ -413,10 +414,3 @@ def _failures(handle: block) -> str | None:
 
 def _try_failed(handle: block, report: str) -> str:
     return f"try {handle.tries} of {handle.retries + 1} failed:\n{report}"
-
-
-def lost_message(job_id: str, number: int) -> str:
-    return (
-        f"job {job_id} is no longer this runner's (attempt {number} lost its lease and another runner, "
-        "or a command, took the job): stopped, nothing more recorded"
-    )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.domain import JobStatus, Runner, RunOptions
 from psflow.errors import EXIT_FAILED
-from psflow.runtime.attempt import Attempt, lost_message
+from psflow.runtime.attempt import Attempt
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import COMPLETED, AttemptResult, Ending, ending_of
 from psflow.runtime.environment import script_environment
@@ -62,7 +62,7 @@ def run_attempt(
     with ScriptSignals() as signals:
 
         def lost() -> None:
-            signals.lose_lease(lost_message(job_id, number))
+            signals.lose_lease(str(LeaseLost.of(job_id, number)))
 
         with Heartbeat(store, job_id, number, runner, on_lost=lost, live=attempt.live):
             with script_environment(script, argv, job_id, cwd) as module:
@@ -91,7 +91,7 @@ def _result(attempt: Attempt, ending: Ending, recorded: bool) -> AttemptResult:
     """What the caller learns of the attempt; not `recorded`: another runner has the job now."""
     ran, replayed = attempt.lanes.ran, attempt.lanes.replayed
     if not recorded:
-        lost = lost_message(attempt.job_id, attempt.number)
+        lost = str(LeaseLost.of(attempt.job_id, attempt.number))
         return AttemptResult(status="lost", reason=lost, exit_code=EXIT_FAILED, ran=ran, replayed=replayed, lost=True)
     return AttemptResult(
         status=ending.status,

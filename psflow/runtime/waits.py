@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from psflow import codec, keys
 from psflow.domain import WAITS_FOR_CHILDREN, JobStatus, RunStatus
 from psflow.durations import describe_duration, describe_time
-from psflow.errors import StartError, StoreError, UsageError
+from psflow.errors import NotOwned, StartError, StoreError, UsageError
 from psflow.script.children import ChildJobError
-from psflow.script.recorder import DatabaseTrouble, Stop
+from psflow.script.recorder import DatabaseTrouble, LeaseLost, Stop
 from psflow.script.waiting import WaitTimeout
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from psflow.store.children import ChildView
 
 # Creates the child job a start() begins: (parent id, child id, script or workflow, args, queue); raises
-# PsflowError when it cannot (psflow.service.children.ChildStarter).
+# PsflowError when it cannot, NotOwned when the attempt lost the parent (psflow.service.children.ChildStarter).
 ChildStarter = Callable[[str, str, str, list[str], "str | None"], None]
 
 
@@ -34,6 +34,7 @@ class Waits:
 
     store: Store
     job_id: str
+    number: int
     clock: Clock
     completed: dict[str, BlockRecord]
     lanes: Lanes
@@ -113,6 +114,8 @@ class Waits:
             raise UsageError("start() needs a job that psflow runs with its store (psflow exec, resume or worker)")
         try:
             self.starter(self.job_id, child, target, args, queue)
+        except NotOwned:
+            raise LeaseLost.of(self.job_id, self.number) from None
         except StoreError as error:
             raise DatabaseTrouble(f"cannot start child job {child}: {error}") from None
         self._record_marker(key, RunStatus.COMPLETED, self.clock.now(), returned=codec.encode(child))

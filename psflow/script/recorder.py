@@ -58,6 +58,14 @@ class DatabaseTrouble(RecordError):
 class LeaseLost(RecordError):
     """Another runner took the job (this one's lease ran out): it stops and records nothing more."""
 
+    @classmethod
+    def of(cls, job_id: str, number: int) -> LeaseLost:
+        """The error of attempt `number` of `job_id`, saying what happened and what it means."""
+        return cls(
+            f"job {job_id} is no longer this runner's (attempt {number} lost its lease and another runner, "
+            "or a command, took the job): stopped, nothing more recorded"
+        )
+
 
 class Recorder(Protocol):
     """What the running attempt provides to blocks (psflow.runtime.attempt.Attempt)."""

@@ -25,15 +25,16 @@ WORKFLOW_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTU
 class ChildStarter:
     """Creates the children of one parent job's attempt (psflow.runtime.waits.ChildStarter)."""
 
-    def __init__(self, store: Store, parent: JobView, cwd: str) -> None:
-        self.store, self.parent, self.cwd = store, parent, cwd
+    def __init__(self, store: Store, parent: JobView, cwd: str, number: int) -> None:
+        self.store, self.parent, self.cwd, self.number = store, parent, cwd, number  # `number`: the attempt
         # One attempt often starts many children of one script: it is read, compiled and found once.
         self._resolved: dict[str, tuple[LoadedScript, WorkflowView | None]] = {}
         self._key: Signer | None = None
 
     def __call__(self, parent_id: str, child_id: str, target: str, args: list[str], queue: str | None) -> None:
         """Create the child; if its id is taken (an earlier attempt made it, or another job has it), reuse
-        it when it is this parent's child for the same script and arguments, else StartError."""
+        it when it is this parent's child for the same script and arguments, else StartError. Created
+        only while the attempt holds the parent (NotOwned otherwise: psflow.store.jobs)."""
         if target not in self._resolved:
             self._resolved[target] = self._resolve(target)
         loaded, workflow = self._resolved[target]
@@ -59,6 +60,7 @@ class ChildStarter:
             env=self.parent.env,
             sign=lambda job, source: trust.sign_job(key, job, source),
             parent=parent_id,
+            parent_attempt=self.number,
             queue=queue,
         )
         if created is None:  # created before (by this parent's earlier attempt, or by another job)

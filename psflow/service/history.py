@@ -11,9 +11,10 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-from psflow.domain import WAITS_FOR_CHILDREN, JobStatus, RunStatus
+from psflow.domain import WAITS_FOR_CHILDREN, WORKER_STATUSES, JobStatus, RunStatus, is_due
 from psflow.errors import UsageError
 from psflow.service.due import runner_gone, waits_note
+from psflow.service.queues import full_note, full_queues
 from psflow.store import BlockRun, ChildView, InputView, JobView, Store
 
 
@@ -24,7 +25,18 @@ def jobs(store: Store, *, statuses: Iterable[str] = (), limit: int | None = None
     now = store.clock.now()
     found = store.list_jobs(statuses, limit=limit)
     counts = _awaited_counts(store, found)
-    return [{**job.to_json(), "waits": waits_note(job, now, counts.get(job.id))} for job in found]
+    held = _held_back(store, found, now)
+    return [
+        {**job.to_json(), "waits": waits_note(job, now, counts.get(job.id)) or held.get(job.id, "")} for job in found
+    ]
+
+
+def _held_back(store: Store, found: list[JobView], now: float) -> dict[str, str]:
+    """The due jobs a worker would take but for their queue being at its limit, and what to say of them
+    (one small query, only when such a job is listed)."""
+    due = [job for job in found if job.status in WORKER_STATUSES and is_due(job, now)]
+    full = full_queues(store) if due else {}
+    return {job.id: full_note(job.queue, *full[job.queue]) for job in due if job.queue in full}
 
 
 def _awaited_counts(store: Store, found: list[JobView]) -> dict[str, tuple[int, int]]:

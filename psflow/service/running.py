@@ -147,8 +147,8 @@ def resume_job(
     store: Store, job_id: str, options: RunOptions = RunOptions(), *, output_prefix: str | None = None
 ) -> RunResult:
     """Claim and run one job by id (for worker processes)."""
-    job = store.get_job(job_id)
-    if job is None:
+    found = store.job_and_source(job_id)
+    if found is None:
         return RunResult(
             job_id=job_id,
             script="",
@@ -158,17 +158,20 @@ def resume_job(
             note="skipped: the job is gone",
             skipped=True,
         )
-    return resume_one(store, job, options, output_prefix=output_prefix)
+    job, snapshot = found
+    return resume_one(store, job, options, output_prefix=output_prefix, snapshot=snapshot)
 
 
-def resume_one(store: Store, job: JobView, options: RunOptions, *, output_prefix: str | None = None) -> RunResult:
+def resume_one(
+    store: Store, job: JobView, options: RunOptions, *, output_prefix: str | None = None, snapshot: str | None = None
+) -> RunResult:
     """Run `job` again if it may be taken now (psflow.service.due): the source `resolve_source`
-    chooses, claimed first."""
+    chooses, claimed first. `snapshot`: the job's stored source, as read with `job`."""
     waiting = not_due_reason(job, store.clock.now())
     if waiting is not None:
         return skipped(job, f"skipped: {waiting}")
     try:
-        source = resolve_source(store, job, latest=options.latest)
+        source = resolve_source(store, job, latest=options.latest, snapshot=snapshot)
         if source.why == MOVED:
             signer(create=False)  # moving a job is signing it anew: only where the private key is
         _check_env(job.env, f"job {job.id}")
@@ -311,7 +314,7 @@ def _claim_and_run(
 ) -> RunResult:
     runner = Runner.here()
     number = job.attempts + 1
-    if not store.claim_job(job, runner, runner_gone=runner_gone(job)):
+    if not store.claim_job(job, runner, runner_gone=runner_gone(job), source_sha256=loaded.sha256):
         current = store.get_job(job.id)
         return RunResult(
             job_id=job.id,
@@ -342,7 +345,17 @@ def _claim_and_run(
     cwd, cwd_note = _working_directory(job)
     note = "; ".join(part for part in (note, cwd_note) if part) or None
     return _attempt(
-        store, job, loaded, args, runner, options, number=number, note=note, cwd=cwd, output_prefix=output_prefix
+        store,
+        job,
+        loaded,
+        args,
+        runner,
+        options,
+        number=number,
+        note=note,
+        cwd=cwd,
+        output_prefix=output_prefix,
+        begun=True,
     )
 
 
@@ -367,8 +380,10 @@ def _attempt(
     cwd: str,
     note: str | None = None,
     output_prefix: str | None = None,
+    begun: bool = False,
 ) -> RunResult:
-    if not store.start_attempt(job.id, number, runner, source_sha256=loaded.sha256):
+    """Run attempt `number` of `job`, which `runner` holds; `begun`: its claim recorded its start already."""
+    if not begun and not store.start_attempt(job.id, number, runner, source_sha256=loaded.sha256):
         return RunResult(
             job_id=job.id,
             script=job.script,
@@ -393,7 +408,7 @@ def _attempt(
         clock=store.clock,
         cwd=cwd,
         output_prefix=output_prefix,
-        starter=ChildStarter(store, job, cwd),
+        starter=ChildStarter(store, job, cwd, number),
     )
     if outcome.lost:
         note = outcome.reason

@@ -56,10 +56,11 @@ def newer_note(newest: int | None, job: JobView) -> str:
     return f"; v{newest} is the newest (`psflow resume --latest` moves it there)"
 
 
-def resolve_source(store: Store, job: JobView, *, latest: bool) -> Source:
+def resolve_source(store: Store, job: JobView, *, latest: bool, snapshot: str | None = None) -> Source:
     """The source `job` runs next, once the job's signature (and the newer workflow version's,
-    with `latest`) holds: UntrustedError if not; TransformError if that source does not compile here."""
-    snapshot = verified_job(store, job)
+    with `latest`) holds: UntrustedError if not; TransformError if that source does not compile here.
+    `snapshot`: the job's stored source as read with it (else read now)."""
+    snapshot = verified_job(store, job, snapshot=snapshot)
     if job.workflow is not None:
         newest = store.workflow(job.workflow)
         newest_version = newest.version if newest is not None else None

@@ -49,9 +49,10 @@ def sign_workflow(key: Signer, name: str, version: int, source: str) -> str:
     return key.sign(workflow_payload(name, version, source))
 
 
-def verified_job(store: Store, job: JobView, key: PublicKey | None = None) -> str:
-    """The job's stored snapshot once its signature holds (what it runs is what its creator signed)."""
-    source = store.job_source(job.id) or ""
+def verified_job(store: Store, job: JobView, key: PublicKey | None = None, *, snapshot: str | None = None) -> str:
+    """The job's stored snapshot once its signature holds (what it runs is what its creator signed);
+    `snapshot`: as read with `job` (Store.job_and_source), else it is read now."""
+    source = snapshot if snapshot is not None else store.job_source(job.id) or ""
     (key or public_key()).verify(
         job_payload(job, source), job.signature, what=f"job {job.id}", vouch=f"psflow key sign --job {job.id}"
     )

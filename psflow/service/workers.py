@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import random
 import signal
 import sys
 import threading
@@ -44,6 +45,10 @@ from psflow.store import JobView, Store, open_store
 
 REFUSED_RECHECK = 600.0  # seconds before a worker tries an unchanged refused job again (keys may have changed)
 _WAKE_SECONDS = 0.2  # how often the parent looks at shutdown requests while children work
+# Due jobs a worker's look reads beyond those it can start now. It keeps them for its children's next
+# jobs (no look per job), and takes jobs of one priority in random order: workers on other servers,
+# reading the same due jobs, then rarely race for the same one (a claim lost is a job's check done twice).
+SPREAD = 16
 
 
 @dataclass
@@ -133,6 +138,8 @@ class _Pool:
         self.refused: dict[str, tuple[JobView, float]] = {}
         self.queues: list[str] = []  # only these queues' jobs (none: every queue)
         self.full: dict[str, str] = {}  # queues at their limit at the last look, and what to say of them
+        self.batch: list[JobView] = []  # due at the last look, not yet handed out (`forever` only)
+        self.more = False  # the last look read as many due jobs as it asked for: there may be more
 
     # ---- what to run ------------------------------------------------------
 
@@ -153,7 +160,8 @@ class _Pool:
                 if forever and periodic:
                     next_look = now + poll
                     tried.clear()
-                left = self._take_due(statuses, tried, limit)
+                    self.batch.clear()  # a new look: what the last one read may be stale by now
+                left = self._take_due(statuses, tried, limit, spread=forever)
                 if not forever and not left and not self._busy():
                     self._report_not_due(statuses, tried)
                     return  # one sweep: nothing due is left untried
@@ -162,34 +170,44 @@ class _Pool:
             idle_wait = max(0.0, next_look - self.store.clock.monotonic()) if forever else None
             self._wait(None if self._busy() else idle_wait)
 
-    def _take_due(self, statuses: list[str], tried: set[str], limit: int | None) -> bool:
-        """Give due jobs to idle children; True if due jobs were left for lack of an idle child."""
+    def _take_due(self, statuses: list[str], tried: set[str], limit: int | None, *, spread: bool) -> bool:
+        """Give due jobs to idle children; True if due jobs were left for lack of an idle child.
+
+        `spread` (a worker): the jobs come from a batch the look read, in random order within a priority,
+        and the next idle child takes the batch's next job without a new look."""
         if limit is not None and self.taken >= limit:
             return False
         running = {child.job_id for child in self.children if child.job_id is not None}
         room = self.size - len(running)
         if limit is not None:
             room = min(room, limit - self.taken)
-        loads = self.store.queue_loads()  # the queues with a limit (a small table): those full are left alone
-        self.full = {name: full_note(name, count, most) for name, (most, count) in loads.items() if count >= most}
-        found = due_jobs(
-            self.store,
-            statuses,
-            limit=room + 1 + len(running) + len(tried),
-            queues=self.queues,
-            skip_queues=list(self.full),
-        )
-        fresh = [job for job in found if job.id not in running and job.id not in tried and not self._still_refused(job)]
-        fresh = _within_limits(fresh, loads)
-        for job in fresh[:room]:
-            child = self._idle()
+        if not self.batch:
+            self.batch, self.more = self._look(statuses, tried, running, room + (SPREAD if spread else 0))
+            if spread:
+                self.batch.sort(key=lambda job: (-job.priority, random.random()))
+        for _ in range(room):
+            child = self._idle() if self.batch else None
             if child is None:
-                return True
+                break
+            job = self.batch.pop(0)
             tried.add(job.id)
             self.taken += 1
             self.offered[job.id] = job
             self._assign(child, job.id)
-        return len(fresh) > room
+        if not spread:
+            left, self.batch = bool(self.batch), []
+            return left
+        return bool(self.batch) or self.more
+
+    def _look(self, statuses: list[str], tried: set[str], running: set[str], wanted: int) -> tuple[list[JobView], bool]:
+        """Up to `wanted` due jobs to hand out (none running here, none tried in this look's period, none
+        refused again, within their queues' room), and whether more may be due."""
+        loads = self.store.queue_loads()  # the queues with a limit (a small table): those full are left alone
+        self.full = {name: full_note(name, count, most) for name, (most, count) in loads.items() if count >= most}
+        asked = wanted + 1 + len(running) + len(tried)
+        found = due_jobs(self.store, statuses, limit=asked, queues=self.queues, skip_queues=list(self.full))
+        fresh = [job for job in found if job.id not in running and job.id not in tried and not self._still_refused(job)]
+        return _within_limits(fresh, loads)[: wanted + 1], len(found) >= asked
 
     def _still_refused(self, job: JobView) -> bool:
         refused = self.refused.get(job.id)

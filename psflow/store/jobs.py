@@ -15,7 +15,7 @@ from typing import Any
 from peewee import SQL, IntegrityError, Value, fn
 
 from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, LOST, JobStatus, Runner
-from psflow.errors import AmbiguousJob, UnknownJob
+from psflow.errors import AmbiguousJob, NotOwned, UnknownJob
 from psflow.store.children import await_children, wake_parents
 from psflow.store.queries import Queries
 from psflow.store.queues import claim_within_limit
@@ -50,13 +50,16 @@ class JobQueries(Queries):
         queue: str | None = None,
         priority: int = 0,
         parent: str | None = None,
+        parent_attempt: int | None = None,
     ) -> JobView | None:
         """Insert a new job already claimed by `runner` (attempt 1 begins); None if the id is taken.
         Without a runner the job is Queued: due at once, for a worker of its `queue` (`psflow submit`,
         and `start()` in a script).
 
         `sign(job, source)` gives the signature stored with it (the store only keeps it);
-        `parent`: the job whose start() creates it; `queue`: the workers that may take it."""
+        `parent`: the job whose start() creates it; `queue`: the workers that may take it;
+        `parent_attempt`: the attempt of `parent` that creates it, which must still hold the parent, as
+        for its other writes (NotOwned, nothing written, if not): its row is locked meanwhile."""
         now = self.clock.now()
         lease = now + runner.lease_seconds if runner is not None else None
         job = JobView(
@@ -87,15 +90,20 @@ class JobQueries(Queries):
         )
         if sign is not None:
             job = replace(job, signature=sign(job, source))
-        return job if self._insert_job(job, source) else None
+        return job if self._insert_job(job, source, parent_attempt) else None
 
-    def _insert_job(self, job: JobView, source: str) -> bool:
-        """Insert `job`'s row with its script's source; False if the id is taken."""
+    def _insert_job(self, job: JobView, source: str, parent_attempt: int | None) -> bool:
+        """Insert `job`'s row with its script's source; False if the id is taken. Given `parent_attempt`,
+        only while that attempt still holds `job.parent` (NotOwned otherwise), whose row it locks."""
         row = {column: getattr(job, column) for column in JobView.COLUMNS}
         row.update(args=json.dumps(list(job.args)), env=json.dumps(list(job.env)) if job.env else None, source=source)
+        Job, parent = self.tables.job, job.parent
         try:
             with self.db.atomic():
-                self.tables.job.insert(row).as_rowcount().execute()
+                fenced = parent is not None and parent_attempt is not None
+                if fenced and not Job.update(awaited=Job.awaited).where(self._owned(parent, parent_attempt)).execute():
+                    raise NotOwned(f"job {parent} is no longer attempt {parent_attempt}'s: child {job.id} not created")
+                Job.insert(row).as_rowcount().execute()
         except IntegrityError:
             return False
         return True
@@ -104,6 +112,12 @@ class JobQueries(Queries):
         Job = self.tables.job
         row = Job.select(*self._job_columns()).where(Job.id == job_id).tuples().first()
         return JobView.from_row(row) if row is not None else None
+
+    def job_and_source(self, job_id: str) -> tuple[JobView, str] | None:
+        """The job and the snapshot of its script (job_source), in one query: what a worker checks first."""
+        Job = self.tables.job
+        row = Job.select(*self._job_columns(), Job.source).where(Job.id == job_id).tuples().first()
+        return (JobView.from_row(row[:-1]), row[-1] or "") if row is not None else None
 
     def find_job(self, id_or_prefix: str) -> JobView:
         """The job with this id, or the only job whose id starts with it."""
@@ -170,7 +184,9 @@ class JobQueries(Queries):
         query = Job.select(*self._job_columns()).where((Job.status == JobStatus.RUNNING) & (Job.owner_host == host))
         return [JobView.from_row(row) for row in query.tuples()]
 
-    def claim_job(self, job: JobView, runner: Runner, *, runner_gone: bool = False) -> bool:
+    def claim_job(
+        self, job: JobView, runner: Runner, *, runner_gone: bool = False, source_sha256: str | None = None
+    ) -> bool:
         """Take `job` for `runner`: one conditional UPDATE, rowcount 1 means it is ours.
 
         It must still be as it was read (status and attempt count: the new attempt's number is
@@ -178,9 +194,12 @@ class JobQueries(Queries):
         `runner_gone` (its runner's process on this host is gone: it must still be that runner's).
         A job of a queue with a limit is taken only while fewer than that many of its jobs run
         (psflow.store.queues); False, nothing written, when it is at its limit.
+        `source_sha256`: the new attempt begins in the claim's own transaction, running that source
+        (as start_attempt would after it: one commit less per job).
         """
         Job = self.tables.job
         now = self.clock.now()
+        number = job.attempts + 1
         condition = (Job.id == job.id) & (Job.status == job.status) & (Job.attempts == job.attempts)
         if job.status == JobStatus.RUNNING:
             if runner_gone:
@@ -201,24 +220,30 @@ class JobQueries(Queries):
             waiting_since=None,
             live_output=None,
         )
+
+        def take(where: Any) -> int:
+            claimed = claim.where(where).execute()
+            if claimed and job.status == JobStatus.RUNNING:  # the attempt it takes over ends here, as lost
+                Attempt = self.tables.attempt
+                Attempt.update(
+                    ended_at=now, outcome=LOST, reason=f"its runner was gone; attempt {number} took the job"
+                ).where(
+                    (Attempt.job == job.id) & (Attempt.number == job.attempts) & Attempt.ended_at.is_null()
+                ).execute()
+            if claimed and source_sha256 is not None:
+                self._insert_attempt(job.id, number, runner, source_sha256, now)
+            return claimed
+
         if job.status != JobStatus.RUNNING:  # one more Running job in its queue: unless it has a limit
             Queue = self.tables.queue
             limited = Queue.select(SQL("1")).where((Queue.name == job.queue) & Queue.max_running.is_null(False))
             with self.db.atomic():
-                claimed = claim.where(condition & ~fn.EXISTS(limited)).execute()
+                claimed = take(condition & ~fn.EXISTS(limited))
             if not claimed:  # taken by another runner, or its queue has a limit: count first
-                claimed = claim_within_limit(self, job.queue, claim.where(condition))
+                claimed = claim_within_limit(self, job.queue, lambda: take(condition))
             return claimed == 1
         with self.db.atomic():
-            claimed = claim.where(condition).execute()
-            if claimed:  # the attempt it takes over ends here, as lost
-                Attempt = self.tables.attempt
-                Attempt.update(
-                    ended_at=now, outcome=LOST, reason=f"its runner was gone; attempt {job.attempts + 1} took the job"
-                ).where(
-                    (Attempt.job == job.id) & (Attempt.number == job.attempts) & Attempt.ended_at.is_null()
-                ).execute()
-        return claimed == 1
+            return take(condition) == 1
 
     def update_source(self, job_id: str, number: int, source: str, source_sha256: str, *, signature: str) -> bool:
         """Keep the job's snapshot of its script current (a server without the file runs it), signed anew; fenced."""
@@ -312,8 +337,16 @@ class JobQueries(Queries):
             Value(source_sha256),
             Value(self.clock.now()),
         ).where(self._owned(job_id, number))
-        fields = [Attempt.job, Attempt.number, Attempt.host, Attempt.pid, Attempt.source_sha256, Attempt.started_at]
-        return Attempt.insert_from(values, fields).as_rowcount().execute() == 1
+        return Attempt.insert_from(values, self._attempt_fields()).as_rowcount().execute() == 1
+
+    def _insert_attempt(self, job_id: str, number: int, runner: Runner, source_sha256: str, now: float) -> None:
+        """Attempt `number`'s row, in the transaction that claimed the job for it."""
+        row = (job_id, number, runner.host, runner.pid, source_sha256, now)
+        self.tables.attempt.insert(dict(zip(self._attempt_fields(), row, strict=True))).as_rowcount().execute()
+
+    def _attempt_fields(self) -> list[Any]:
+        Attempt = self.tables.attempt
+        return [Attempt.job, Attempt.number, Attempt.host, Attempt.pid, Attempt.source_sha256, Attempt.started_at]
 
     def finish_attempt(
         self,

@@ -13,6 +13,7 @@ nothing to the count, so it needs no check.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from peewee import JOIN, Case, IntegrityError, fn
@@ -79,9 +80,9 @@ class QueueQueries(Queries):
         ]
 
 
-def claim_within_limit(queries: Queries, queue: str, update: Any) -> int:
-    """Run `update` (the claim of a job of `queue`) if the queue has a limit and fewer than that many
-    of its jobs are Running, in one transaction holding the queue's row locked; its rowcount, or 0.
+def claim_within_limit(queries: Queries, queue: str, claim: Callable[[], int]) -> int:
+    """Run `claim` (of a job of `queue`: it gives its rowcount) if the queue has a limit and fewer than
+    that many of its jobs are Running, in one transaction holding the queue's row locked; its rowcount, or 0.
     A queue without a limit claims nothing here (the unlimited claim was tried first, and lost)."""
     db, Queue, Job = queries.db, queries.tables.queue, queries.tables.job
     with db.claim_transaction():  # each backend has it (psflow.store.backends)
@@ -92,7 +93,7 @@ def claim_within_limit(queries: Queries, queue: str, update: Any) -> int:
         running = Job.select(fn.COUNT(Job.id)).where((Job.queue == queue) & (Job.status == JobStatus.RUNNING))
         if running.scalar() >= limit:
             return 0
-        return update.execute()
+        return claim()
 
 
 def _count(condition: Any) -> Any:

@@ -134,7 +134,9 @@ def test_a_hundred_children_over_three_processes_survive_a_sigkilled_worker(psfl
         if doomed.poll() is None:
             os.killpg(doomed.pid, signal.SIGKILL)
 
-    assert len(completed) >= 57  # the middle: the ungated children had run
+    # The middle: most ungated children had run (workers take due jobs of one priority in random order
+    # among the few due longest, psflow.service.workers.SPREAD, so some gated ones start early).
+    assert len(completed) >= 30
     parent = detail(psflow, "big")
     assert parent["result"] == [n * n for n in range(100)]
     assert (fan_out / "parent.done").read_text() == "x"  # the parent completed exactly once

@@ -369,6 +369,24 @@ def test_bad_input_fails_the_parent_with_one_line(store: Store, scripts: Path, s
     assert (result.reason or "").startswith(reason.format(tmp=scripts)), result.reason
 
 
+def test_a_parent_that_lost_its_job_creates_no_child(store: Store, scripts: Path, monkeypatch) -> None:
+    """start() is fenced like the attempt's other writes: once another runner took the parent (here just
+    before its second child is created), nothing more is created, and the attempt stops as lost."""
+    create = store.create_job
+    Job = store.tables.job
+
+    def taken_before_the_second(job_id: str, **fields):
+        if job_id == "p.2":  # another runner claims the parent, as after its lease ran out
+            Job.update(attempts=Job.attempts + 1).where(Job.id == "p").execute()
+        return create(job_id, **fields)
+
+    monkeypatch.setattr(store, "create_job", taken_before_the_second)
+    result = run(store, scripts / "parent.py", "p", ["1", "2", "3"])
+
+    assert (result.status, result.note) == ("lost", result.reason)
+    assert [child.id for child in store.children("p")] == ["p.1"]
+
+
 def test_a_child_script_that_does_not_compile_is_refused_at_start(store: Store, scripts: Path) -> None:
     write_script(scripts, "broken.py", "print(\n")
     write_script(scripts, "bad.py", 'start("broken.py")\n')

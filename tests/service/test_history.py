@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from psflow.domain import Runner
 from psflow.errors import UnknownJob
 from psflow.service import history, inputs
 from psflow.service.preflight import check
@@ -23,6 +24,18 @@ from support.scripts import FLAKY, ORDERED, STOPS_ONCE
 
 def test_no_jobs(store: Store) -> None:
     assert history.jobs(store) == []
+
+
+def test_jobs_says_when_a_due_job_is_held_back_by_its_queue_s_limit(store: Store) -> None:
+    for job_id in ("a", "b"):
+        store.create_job(job_id, name="f", script="/srv/f.py", source="", source_sha256="0" * 64, args=[], runner=None)
+    store.set_queue_limit("default", 1)
+    assert store.claim_job(store.get_job("a"), Runner("server2", 1, 60.0))
+
+    waits = {job["id"]: job["waits"] for job in history.jobs(store)}
+    assert waits["b"] == "queue default is at its limit (1 of 1 running)"
+    store.set_queue_limit("default", 2)
+    assert {job["id"]: job["waits"] for job in history.jobs(store)}["b"] == ""
 
 
 def test_jobs_are_listed_most_recently_updated_first(store: Store, tmp_path: Path) -> None:

@@ -127,6 +127,32 @@ def test_exec_announces_the_check_warnings_then_runs(store: Store, write, capsys
     assert "web01\nweb02\n" in capsys.readouterr().out  # ("extra" too, if random picked "a")
 
 
+def test_a_first_attempt_reads_no_blocks_a_later_one_replays_them(
+    store: Store, write, tmp_path: Path, monkeypatch
+) -> None:
+    """Attempt 1 of a job has nothing to replay (no attempt before it wrote a block): one query less."""
+    reads = []
+    completed = store.completed_blocks
+    monkeypatch.setattr(store, "completed_blocks", lambda job_id: reads.append(job_id) or completed(job_id))
+    write("flow.py", STOPS_ONCE)
+
+    first = run(store, Path("flow.py"))
+    assert (first.status, reads) == ("Waiting", [])
+    [second] = resume(store)
+
+    assert (second.status, second.replayed, reads) == ("Completed", 3, [first.job_id])
+    assert (count_of(tmp_path, "a"), count_of(tmp_path, "b")) == (1, 1)
+
+
+def test_a_worker_reads_the_job_with_its_snapshot(store: Store, write, monkeypatch) -> None:
+    """resume_job (a worker's child) checks the signature against the source read with the job: one read."""
+    write("flow.py", STOPS_ONCE)
+    first = run(store, Path("flow.py"))
+    monkeypatch.setattr(store, "job_source", lambda job_id: pytest.fail("the snapshot was read again"))
+
+    assert running.resume_job(store, first.job_id).status == "Completed"
+
+
 # ---- --rerun-changed -------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from psflow.domain import JobStatus, Runner, RunStatus
-from psflow.errors import AmbiguousJob, StoreError, UnknownJob
+from psflow.errors import AmbiguousJob, NotOwned, StoreError, UnknownJob
 from psflow.store import BlockRecord, JobView, Store, open_store
 from support.clock import FakeClock
 
@@ -115,6 +115,13 @@ def test_jobs_are_listed_by_last_update(store: Store, clock: FakeClock) -> None:
     assert [job.id for job in store.list_jobs([JobStatus.WAITING])] == ["mid"]
 
 
+def test_a_job_and_its_snapshot_are_read_in_one_query(store: Store) -> None:
+    job = _job(store)
+
+    assert store.job_and_source(job.id) == (job, "print(1)\n")
+    assert store.job_and_source("nope") is None
+
+
 def test_a_claim_is_one_conditional_update(store: Store, clock: FakeClock) -> None:
     job = _job(store)
     store.finish_attempt(job.id, 1, status=JobStatus.WAITING, reason="later")
@@ -125,6 +132,35 @@ def test_a_claim_is_one_conditional_update(store: Store, clock: FakeClock) -> No
     claimed = store.get_job(job.id)
     assert (claimed.status, claimed.attempts, claimed.owner_host) == (JobStatus.RUNNING, 2, "server2")
     assert claimed.due_at == claimed.lease_until == clock.now() + 60  # due again when the lease runs out
+
+
+def test_a_claim_given_the_source_begins_its_attempt_in_the_same_transaction(store: Store, clock: FakeClock) -> None:
+    job = _job(store)
+    store.start_attempt(job.id, 1, HERE, source_sha256="f" * 64)
+    store.finish_attempt(job.id, 1, status=JobStatus.WAITING, reason="later")
+    waiting = store.get_job(job.id)
+
+    assert store.claim_job(waiting, THERE, source_sha256="2" * 64) is True
+    assert store.claim_job(waiting, HERE, source_sha256="3" * 64) is False  # a lost claim begins nothing
+    begun = [(a.number, a.host, a.source_sha256, a.started_at, a.ended_at) for a in store.attempts(job.id)]
+    assert begun[1:] == [(2, "server2", "2" * 64, clock.now(), None)]
+    limited = _job(store, "job-2", runner=None)
+    store.set_queue_limit("default", 2)  # job-1 runs: room for one more
+    assert store.claim_job(limited, HERE, source_sha256="4" * 64) is True  # a claim that counts the queue first
+    assert [(a.number, a.source_sha256) for a in store.attempts("job-2")] == [(1, "4" * 64)]
+
+
+def test_a_child_is_created_only_while_its_parent_s_attempt_holds_it(store: Store, clock: FakeClock) -> None:
+    _job(store, "p")
+    child = {"name": "c", "script": "/srv/c.py", "source": "", "source_sha256": "0" * 64, "args": [], "runner": None}
+
+    assert store.create_job("p.1", **child, parent="p", parent_attempt=1) is not None
+    clock.advance(61)
+    assert store.claim_job(store.get_job("p"), THERE)  # attempt 2 takes the parent
+    with pytest.raises(NotOwned):
+        store.create_job("p.2", **child, parent="p", parent_attempt=1)
+    assert store.get_job("p.2") is None
+    assert store.create_job("p.2", **child, parent="p", parent_attempt=2) is not None
 
 
 def test_a_running_job_is_claimed_only_once_its_lease_ran_out(store: Store, clock: FakeClock) -> None:

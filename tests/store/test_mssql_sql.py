@@ -1020,6 +1020,8 @@ _JOB_COLUMNS = (
     "[t1].[waiting_since], [t1].[workflow], [t1].[workflow_version], [t1].[cwd], [t1].[env], [t1].[signature], "
     "[t1].[queue], [t1].[priority], [t1].[parent] FROM [psflow_job] AS [t1] "
 )
+#: A worker's first read: the job's view and its snapshot, in one row.
+_JOB_AND_SOURCE = _JOB_COLUMNS.replace("[t1].[parent] FROM", "[t1].[parent], [t1].[source] FROM")
 _WORKFLOW_COLUMNS = (
     "SELECT [t1].[name], [t1].[version], [t1].[script], [t1].[source_sha256], [t1].[created_at], "
     "[t1].[host], [t1].[user], [t1].[signature]"
@@ -1437,6 +1439,21 @@ SCENARIOS = [
         (_JOB_SOURCE,),
         setup=_rows(0),
         returns=lambda source: source is None,
+    ),
+    Scenario(
+        "job_and_source",
+        "job_and_source",
+        lambda store: store.job_and_source(JOB_ID),
+        (_JOB_AND_SOURCE + "WHERE ([t1].[id] = {p})",),
+        returns=lambda found: found == (FAKE_JOB, "print('hi')\n"),
+    ),
+    Scenario(
+        "job_and_source-unknown",
+        "job_and_source",
+        lambda store: store.job_and_source("nope"),
+        (_JOB_AND_SOURCE,),
+        setup=_rows(0),
+        returns=lambda found: found is None,
     ),
     Scenario(
         "find_job-exact",

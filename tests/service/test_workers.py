@@ -1,0 +1,112 @@
+"""How a worker's pool hands due jobs to its children, in this process (the children are pipes here, no
+processes): one look serves several jobs, and workers reading the same due jobs take them in
+different orders within a priority, so they rarely race for the same one (psflow.service.workers)."""
+
+from __future__ import annotations
+
+import random
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+
+import pytest
+
+from psflow.domain import JobStatus, RunOptions
+from psflow.service import workers
+from psflow.store import Store, open_store
+
+QUEUED = [JobStatus.QUEUED]
+
+
+@pytest.fixture
+def store(db_url: str) -> Store:
+    with open_store(db_url) as opened:
+        for number in range(30):
+            opened.create_job(
+                f"job-{number:02d}",
+                name="flow",
+                script="/srv/flow.py",
+                source="pass\n",
+                source_sha256="0" * 64,
+                args=[],
+                runner=None,
+                priority=1 if number >= 25 else 0,  # the last five first
+            )
+        yield opened
+
+
+class _Looks:
+    """Counts the pool's looks for due jobs."""
+
+    def __init__(self, store: Store) -> None:
+        self.count, self._due = 0, store.due_jobs
+
+    def __call__(self, *args, **kwargs):
+        self.count += 1
+        return self._due(*args, **kwargs)
+
+
+def _pool(store: Store, processes: int, monkeypatch: pytest.MonkeyPatch) -> tuple[workers._Pool, list[Connection]]:
+    """A pool whose children are the ends of pipes: what is sent to them is the test's to read."""
+    pool = workers._Pool(store, processes, RunOptions(), False, False, None, workers.Shutdown())
+    ends: list[Connection] = []
+
+    def start_child() -> workers._Child:
+        ours, theirs = Pipe()
+        ends.append(theirs)
+        child = workers._Child(process=None, pid=0, conn=ours)  # type: ignore[arg-type]
+        pool.children.append(child)
+        return child
+
+    monkeypatch.setattr(pool, "_start_child", start_child)
+    return pool, ends
+
+
+def _hand_out(pool: workers._Pool, ends: list[Connection], jobs: int) -> list[str]:
+    """Let the pool give `jobs` jobs to its children, each child answering at once; the ids, in order."""
+    given: list[str] = []
+    tried: set[str] = set()
+    while len(given) < jobs:
+        assert pool._take_due(QUEUED, tried, None, spread=True)
+        for child, end in zip(pool.children, ends, strict=True):
+            if child.job_id is not None:
+                given.append(end.recv())
+                child.job_id = None
+    return given
+
+
+def test_a_worker_takes_a_batch_of_due_jobs_with_one_look(store: Store, monkeypatch: pytest.MonkeyPatch):
+    pool, ends = _pool(store, 2, monkeypatch)
+    looks = _Looks(store)
+    monkeypatch.setattr(store, "due_jobs", looks)
+    given = _hand_out(pool, ends, 16)
+    assert looks.count == 1
+    assert len(set(given)) == 16
+    pool.batch.clear()  # the next poll: a new look
+    assert pool._take_due(QUEUED, set(given), None, spread=True)
+    assert looks.count == 2
+
+
+def test_workers_take_due_jobs_of_one_priority_in_different_orders(store: Store, monkeypatch: pytest.MonkeyPatch):
+    random.seed(13)
+    orders = []
+    for _ in range(2):
+        pool, ends = _pool(store, 1, monkeypatch)
+        orders.append(_hand_out(pool, ends, 12))
+    for order in orders:
+        assert sorted(order[:5]) == [f"job-{number}" for number in range(25, 30)]  # higher priority first
+    assert orders[0][5:] != orders[1][5:]  # then in random order (as two servers would)
+    assert orders[0][:5] != orders[1][:5]
+
+
+def test_a_sweep_takes_due_jobs_in_order_and_looks_each_time(store: Store, monkeypatch: pytest.MonkeyPatch):
+    pool, ends = _pool(store, 1, monkeypatch)
+    looks = _Looks(store)
+    monkeypatch.setattr(store, "due_jobs", looks)
+    tried: set[str] = set()
+    given = []
+    for _ in range(3):
+        assert pool._take_due(QUEUED, tried, None, spread=False)
+        given.append(ends[0].recv())
+        pool.children[0].job_id = None
+    assert given == ["job-25", "job-26", "job-27"]
+    assert looks.count == 3
