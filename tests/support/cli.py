@@ -23,8 +23,9 @@ PSFLOW = _console_script()
 
 
 def environment(db_url: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment for a psflow command on `db_url`: no job id leaking in, no colours."""
-    env = {key: value for key, value in os.environ.items() if key != "PSFLOW_JOB_ID"}
+    """This process's environment for a psflow command on `db_url`: no job id leaking in, no colours, and
+    no terminal size (pytest-xdist's workers set COLUMNS=80 and LINES=24, which rich would obey)."""
+    env = {key: value for key, value in os.environ.items() if key not in ("PSFLOW_JOB_ID", "COLUMNS", "LINES")}
     env.update({"PSFLOW_DB": db_url, "NO_COLOR": "1", **(extra or {})})
     return env
 

@@ -17,8 +17,7 @@ STYLE = re.compile(r"\x1b\[[0-9;]*m")  # SGR: colour, bold, … (what rich itsel
 def on_terminal(
     db_url: str, cwd: Path, *args: str, stdout_tty: bool = True, env: dict | None = None
 ) -> tuple[int, str, str]:
-    """Run `psflow ARGS` with stderr (and stdout, unless `stdout_tty` is False) on a 240x40 pty (wide enough
-    that a long temporary path, as under pytest-xdist, does not cut a line short).
+    """Run `psflow ARGS` with stderr (and stdout, unless `stdout_tty` is False) on a 160x40 pty.
 
     Returns (exit code, what the terminal got, stdout when it was a pipe).
     """
@@ -27,8 +26,9 @@ def on_terminal(
     import termios
 
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 240, 0, 0))
-    environment = {key: value for key, value in os.environ.items() if key not in ("PSFLOW_JOB_ID", "NO_COLOR", "CI")}
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    unset = ("PSFLOW_JOB_ID", "NO_COLOR", "CI", "COLUMNS", "LINES")  # the size is the pty's, not pytest-xdist's 80x24
+    environment = {key: value for key, value in os.environ.items() if key not in unset}
     environment.update({"PSFLOW_DB": db_url, "TERM": "xterm-256color", **(env or {})})
     process = subprocess.Popen(
         [PSFLOW, *args],
