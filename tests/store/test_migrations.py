@@ -334,6 +334,7 @@ def test_a_version_has_one_step():
 # ---- through the real command, with data ------------------------------------------------
 
 
+@pytest.mark.e2e  # the real `psflow` command
 def test_commands_refuse_schema_1_with_what_to_do(db_url, tmp_path, run):
     make_v1(db_url, v1_data(tmp_path))
     before = snapshot(db_url)
@@ -348,6 +349,7 @@ def test_commands_refuse_schema_1_with_what_to_do(db_url, tmp_path, run):
     assert snapshot(db_url) == before
 
 
+@pytest.mark.e2e  # the real `psflow` command
 def test_upgrade_keeps_every_row_and_value(db_url, tmp_path, run):
     make_v1(db_url, v1_data(tmp_path))
     before = snapshot(db_url)
@@ -378,6 +380,7 @@ def test_upgrade_keeps_every_row_and_value(db_url, tmp_path, run):
         db.close()
 
 
+@pytest.mark.e2e  # the real `psflow` command
 def test_upgraded_waiting_job_resumes_replaying_its_completed_blocks(db_url, tmp_path, run):
     make_v1(db_url, v1_data(tmp_path))
     assert run("init", "--upgrade", *backend_option(db_url)).returncode == 0
@@ -404,6 +407,7 @@ def test_upgraded_waiting_job_resumes_replaying_its_completed_blocks(db_url, tmp
     assert listed == {"waitingjob1": "Completed", "donejob0002": "Completed", "failedjob03": "Failed"}
 
 
+@pytest.mark.e2e  # the real `psflow` command
 def test_upgrade_twice_says_current(db_url, tmp_path, run):
     make_v1(db_url)
     assert run("init", "--upgrade", *backend_option(db_url)).returncode == 0
@@ -415,6 +419,7 @@ def test_upgrade_twice_says_current(db_url, tmp_path, run):
     assert snapshot(db_url)["versions"] == [1, SCHEMA_VERSION]
 
 
+@pytest.mark.e2e  # the real `psflow` command
 def test_upgrades_at_once_upgrade_once(db_url, tmp_path):
     """Servers running `psflow init --upgrade` together: one upgrades, the others find it done."""
     make_v1(db_url, v1_data(tmp_path))
@@ -438,6 +443,7 @@ def test_upgrades_at_once_upgrade_once(db_url, tmp_path):
     assert snapshot(db_url)["versions"] == [1, SCHEMA_VERSION]
 
 
+@pytest.mark.e2e  # the real `psflow` command
 def test_schema_99_is_newer_and_refused(db_url, tmp_path, run):
     make_v1(db_url)
     db = open_raw(db_url)

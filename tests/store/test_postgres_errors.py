@@ -256,6 +256,7 @@ with block("Last"):
 """
 
 
+@pytest.mark.e2e  # the real `psflow` command
 def test_connections_the_server_drops_are_opened_again(postgres_server, postgres_database, tmp_path):
     """A restart or failover mid-attempt: the heartbeat keeps the lease, the blocks are saved."""
     (tmp_path / "flow.py").write_text(GATED)
