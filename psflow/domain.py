@@ -27,7 +27,9 @@ class JobStatus:
 
 
 FINAL_STATUSES: Final = (JobStatus.COMPLETED, JobStatus.CANCELLED)  # never run again
-WORKER_STATUSES: Final = (JobStatus.WAITING, JobStatus.INTERRUPTED, JobStatus.QUEUED)  # a worker's by default
+# A worker's by default: jobs waiting to run, and Running ones whose runner is gone or whose lease ran
+# out (a server died), so that unattended workers finish what a dead server left.
+WORKER_STATUSES: Final = (JobStatus.WAITING, JobStatus.INTERRUPTED, JobStatus.QUEUED, JobStatus.RUNNING)
 RESUME_STATUSES: Final = (JobStatus.WAITING, JobStatus.QUEUED)  # what `psflow resume` takes unless told otherwise
 # A child job has ended for the parent that waits for it (wait_jobs): final, or Failed (no worker
 # takes a Failed job again; `psflow retry` would make it not ended again).

@@ -249,7 +249,11 @@ def _dry_run(
 @app.command()
 def worker(
     status: list[str] | None = typer.Option(
-        None, "--status", "-s", help="Take jobs in this status (default Waiting, Interrupted and Queued; repeatable)."
+        None,
+        "--status",
+        "-s",
+        help="Take jobs in this status (default Waiting, Interrupted, Queued, and Running whose runner is "
+        "gone; repeatable).",
     ),
     poll: float = typer.Option(5.0, "--poll", min=0.05, help="Seconds between looks for due jobs."),
     concurrency: int = typer.Option(1, "--concurrency", "-c", min=1, help="Worker processes."),
@@ -266,7 +270,8 @@ def worker(
     """Keep taking due jobs on this server and running them, until SIGTERM or Ctrl-C.
 
     A job is taken whenever it is due: its timer ran out, its input arrived, it was
-    retried or handed back, it was submitted (Queued), on whichever server. Without --queue
+    retried or handed back, it was submitted (Queued), its runner is gone (a Running job whose
+    lease ran out, or whose process on this host died), on whichever server. Without --queue
     every queue's jobs are taken; a queue at its global limit (`psflow queue NAME --limit N`)
     is left alone until one of its jobs ends. On SIGTERM/Ctrl-C no new job is taken;
     a running job finishes its current block and goes back to the status it had; a

@@ -60,14 +60,14 @@ class QueueQueries(Queries):
         grouped query over the jobs, one over the queues' rows."""
         Queue, Job = self.tables.queue, self.tables.job
         now = self.clock.now()
-        takes = Job.status.in_(WORKER_STATUSES)
+        takes = Job.status.in_(WORKER_STATUSES) & (Job.status != JobStatus.RUNNING)  # waiting to run
         query = (
             Job.select(
                 Job.queue,
                 _count(Job.status == JobStatus.RUNNING),
                 _count(takes & (Job.due_at <= now)),
                 _count(takes & (Job.due_at.is_null() | (Job.due_at > now))),
-                _count(Job.status.not_in([*WORKER_STATUSES, JobStatus.RUNNING])),
+                _count(Job.status.not_in(WORKER_STATUSES)),
             )
             .where(Job.status.not_in(FINAL_STATUSES))
             .group_by(Job.queue)

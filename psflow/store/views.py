@@ -272,7 +272,8 @@ class WorkflowView:
 class QueueView:
     """A queue: its global limit (None: none), and how many of its jobs run, are due, and wait.
 
-    `due` and `waiting` count the jobs a worker takes unless told otherwise (psflow.domain.WORKER_STATUSES):
+    `due` and `waiting` count the jobs waiting to run that a worker takes unless told otherwise
+    (psflow.domain.WORKER_STATUSES, Running aside):
     due now, or not yet (a timer, an input). `other` counts its remaining unfinished jobs (Failed, a word
     given to stop()): `resume --status` takes those."""
 

@@ -79,7 +79,7 @@ def test_a_worker_takes_only_its_queues_and_without_queue_every_queue(psflow, tm
     ids["default"] = psflow("submit", "flow.py", "default").stdout.strip()
     ran = psflow("worker", "--once", "--queue", "a", "--queue", "b")
     assert ran.returncode == 0, ran.stderr
-    assert "taking Waiting, Interrupted, Queued jobs of queue a, b" in ran.stderr
+    assert "taking Waiting, Interrupted, Queued, Running jobs of queue a, b" in ran.stderr
     statuses = _statuses(psflow.db_url)
     assert {queue: statuses[job_id] for queue, job_id in ids.items()} == {
         "a": "Completed",

@@ -113,6 +113,37 @@ def test_worker_once_takes_due_jobs_and_exits(tmp_path: Path, db_url: str) -> No
     assert {job["status"] for job in api.jobs(db=db_url)} == {"Completed"}
 
 
+DIES = textwrap.dedent(
+    """\
+    import os
+    with block("one"):
+        with open("one.log", "a") as file:
+            file.write("one\\n")
+    with block("two"):
+        if not os.path.exists("go"):
+            os._exit(9)  # the server dies in the middle of the job
+        with open("two.log", "a") as file:
+            file.write("two\\n")
+    """
+)
+
+
+def test_a_worker_takes_over_by_default_a_job_whose_runner_died(tmp_path: Path, db_url: str) -> None:
+    (tmp_path / "flow.py").write_text(DIES)
+    run = {"env": environment(db_url), "cwd": tmp_path, "capture_output": True, "text": True, "timeout": 120}
+    died = subprocess.run([PSFLOW, "exec", "flow.py", "--job", "orphan"], **run)
+    assert died.returncode == 9
+    assert [job["status"] for job in api.jobs(db=db_url)] == ["Running"]  # its runner gone
+    (tmp_path / "go").touch()
+
+    done = subprocess.run([PSFLOW, "worker", "--once"], **run)
+
+    assert done.returncode == 0, done.stderr
+    assert [job["status"] for job in api.jobs(db=db_url)] == ["Completed"]
+    assert (tmp_path / "one.log").read_text() == "one\n"  # replayed, not run again
+    assert (tmp_path / "two.log").read_text() == "two\n"
+
+
 SLOW = textwrap.dedent(
     """\
     import os, sys, time
