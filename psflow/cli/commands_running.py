@@ -118,12 +118,12 @@ def resume(
         if given is not None:
             _send(store, job or [], given)
         prefix = _prefixed(no_prefix, parallel > 1)
-        results, shutdown = _resume_in_workers(
+        tally, shutdown = _resume_in_workers(
             store, job or [], statuses, limit, queues, processes=parallel, prefix=prefix, options=options
         )
     where = ", ".join(status) if status else JobStatus.WAITING  # Queued jobs are new: not "resumed" ones
     where += f" of queue {', '.join(queues)}" if queues else ""
-    summarize(results, f"resumed {len(results)} job(s) in {where if not job else 'the named jobs'}", shutdown)
+    summarize(tally, f"resumed {tally.total} job(s) in {where if not job else 'the named jobs'}", shutdown)
 
 
 def _resume_queues(job: list[str] | None, set_: list[str] | None, queue: list[str] | None, dry_run: bool) -> list[str]:
@@ -150,7 +150,7 @@ def _resume_in_workers(
     processes: int,
     prefix: bool,
     options: RunOptions,
-) -> tuple[list[RunResult], Shutdown]:
+) -> tuple[Tally, Shutdown]:
     """`resume`'s jobs run in worker processes; counted first (the progress bar's total)."""
     from psflow.service.due import due_jobs
     from psflow.service.history import check_statuses
@@ -182,28 +182,28 @@ def _in_workers(
     graceful: bool = False,
     forever: bool = False,
     **pool: object,
-) -> tuple[list[RunResult], Shutdown]:
+) -> tuple[Tally, Shutdown]:
     """run_pool under a progress bar, with Ctrl-C and SIGTERM passed to the pool (see psflow.service.workers)."""
     from psflow.runtime.signals import EXIT_FOR
     from psflow.service.workers import Shutdown, run_pool
 
-    shutdown = Shutdown(announce=say)
+    shutdown, tally = Shutdown(announce=say), Tally()
     saved = {signum: signal.signal(signum, lambda signum, frame: shutdown.request(signum)) for signum in EXIT_FOR}
     try:
         with JobProgress(label) as progress:
             progress.expect(total)
-            results = run_pool(
+            run_pool(
                 store,
                 shutdown=shutdown,
                 graceful=graceful,
                 forever=forever,
-                on_result=_counted(progress),
+                on_result=_counted(progress, tally),
                 **pool,  # type: ignore[arg-type]
             )
     finally:
         for signum, handler in saved.items():
             signal.signal(signum, handler)
-    return results, shutdown
+    return tally, shutdown
 
 
 def _prefixed(no_prefix: bool, many: bool) -> bool:
@@ -284,7 +284,7 @@ def worker(
     taking = f"{', '.join(statuses)} jobs" + (f" of queue {', '.join(queues)}" if queues else "")
     say(f"worker: {concurrency} process(es) taking {taking}" + ("" if once else f", every {poll:g}s"))
     with connect(db) as store:
-        results, shutdown = _in_workers(
+        tally, shutdown = _in_workers(
             store,
             "worker",
             graceful=True,
@@ -295,7 +295,7 @@ def worker(
             prefix=_prefixed(no_prefix, True),
             queues=queues,
         )
-    summarize(results, f"worker ran {len(results)} job(s)", shutdown)
+    summarize(tally, f"worker ran {tally.total} job(s)", shutdown)
 
 
 @app.command()
@@ -320,8 +320,8 @@ def send(
         _send(store, [job], given, later=not resume_now)
         if not resume_now:
             return
-        results, shutdown = _in_workers(store, "resuming", total=1, job_ids=[job])
-    summarize(results, f"resumed {len(results)} job(s)", shutdown)
+        tally, shutdown = _in_workers(store, "resuming", total=1, job_ids=[job])
+    summarize(tally, f"resumed {tally.total} job(s)", shutdown)
 
 
 def _send(store, job_ids: list[str], given: dict, *, later: bool = False) -> None:
@@ -352,29 +352,43 @@ def report(result: RunResult) -> None:
     )
 
 
-def summarize(results: list[RunResult], headline: str, shutdown: Shutdown | None = None) -> None:
+class Tally:
+    """What the jobs a command ran came to, counted as each one ends (a worker keeps no list of them)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.failed = self.untrusted = False
+
+    def add(self, result: RunResult) -> None:
+        key = "not run" if result.error else "skipped" if result.skipped else result.status
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.untrusted |= bool(result.error) and result.exit_code == EXIT_UNTRUSTED
+        self.failed |= bool(result.error) or (result.status == JobStatus.FAILED and not result.skipped)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def summarize(tally: Tally, headline: str, shutdown: Shutdown | None = None) -> None:
     """The summary line after many jobs; exit 130/143 after a signal, else 1 if any failed or could not run."""
     from psflow.runtime.signals import EXIT_FOR
 
-    counts: dict[str, int] = {}
-    for result in results:
-        key = "not run" if result.error else "skipped" if result.skipped else result.status
-        counts[key] = counts.get(key, 0) + 1
-    summary = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "nothing to do"
+    summary = ", ".join(f"{count} {name}" for name, count in sorted(tally.counts.items())) or "nothing to do"
     say(f"{headline}: {summary}")
     if shutdown is not None and shutdown.requested:
         raise typer.Exit(EXIT_FOR.get(signal.Signals(shutdown.signals[0]), EXIT_FOR[signal.SIGINT]))
-    if any(result.error and result.exit_code == EXIT_UNTRUSTED for result in results):
+    if tally.untrusted:
         raise typer.Exit(EXIT_UNTRUSTED)  # what the database asked to run was refused: the one to look at first
-    failed = any(result.error or (result.status == JobStatus.FAILED and not result.skipped) for result in results)
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(1 if tally.failed else 0)
 
 
-def _counted(progress: JobProgress) -> Callable[[RunResult], None]:
-    """on_result for many jobs: the job's line, and one more on the progress bar."""
+def _counted(progress: JobProgress, tally: Tally) -> Callable[[RunResult], None]:
+    """on_result for many jobs: the job's line, one more on the progress bar, and the tally."""
 
     def on_result(result: RunResult) -> None:
         report(result)
         progress.advance()
+        tally.add(result)
 
     return on_result

@@ -100,8 +100,10 @@ def run_pool(
     otherwise it interrupts them at once. `prefix`: each line a job prints starts with `[JOB] `.
     `queues`: only due jobs of these queues (default: every queue). A queue at its global limit
     is left alone (its jobs stay due); a one-sweep run says so for each of its jobs it left.
+    Returns each job's result, except with `forever`: a worker that runs for months keeps only what
+    it runs now, and hands each result to `on_result` alone.
     """
-    pool = _Pool(store, processes, options, graceful, prefix, on_result, shutdown or Shutdown())
+    pool = _Pool(store, processes, options, graceful, prefix, on_result, shutdown or Shutdown(), keep=not forever)
     pool.queues = list(queues)
     try:
         if job_ids:
@@ -123,14 +125,16 @@ class _Pool:
         prefix: bool,
         on_result: Callable[[RunResult], None] | None,
         shutdown: Shutdown,
+        *,
+        keep: bool = True,
     ) -> None:
-        self.store, self.size, self.options = store, max(1, processes), options
+        self.store, self.size, self.options, self.keep = store, max(1, processes), options, keep
         self.graceful, self.prefix, self.on_result, self.shutdown = graceful, prefix, on_result, shutdown
         # A fresh interpreter per child: no database connection carried across fork, and the child
         # writes to this process's descriptors as they are now (a forkserver's would be from its start).
         self.context = multiprocessing.get_context("spawn")
         self.children: list[_Child] = []
-        self.results: list[RunResult] = []
+        self.results: list[RunResult] = []  # each job's, if `keep`
         self.taken = 0  # jobs handed to children so far
         # A job refused for its signature is refused again until its row changes (an admin signs it)
         # or this server's keys may have (REFUSED_RECHECK): not offered, nor reported, every poll.
@@ -310,7 +314,8 @@ class _Pool:
         )
 
     def _report(self, result: RunResult) -> None:
-        self.results.append(result)
+        if self.keep:
+            self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
 

@@ -12,6 +12,7 @@ import pytest
 
 from psflow.domain import JobStatus, RunOptions
 from psflow.service import workers
+from psflow.service.running import RunResult
 from psflow.store import Store, open_store
 
 QUEUED = [JobStatus.QUEUED]
@@ -110,3 +111,22 @@ def test_a_sweep_takes_due_jobs_in_order_and_looks_each_time(store: Store, monke
         pool.children[0].job_id = None
     assert given == ["job-25", "job-26", "job-27"]
     assert looks.count == 3
+
+
+@pytest.mark.parametrize("forever", [True, False], ids=["worker", "sweep"])
+def test_a_worker_hands_each_result_on_and_keeps_none(store: Store, monkeypatch: pytest.MonkeyPatch, forever: bool):
+    """A worker runs for months: it keeps only what it runs now (a sweep, as `resume`, returns its results)."""
+
+    def run_due(pool: workers._Pool, statuses, *, limit, forever, poll) -> None:
+        for number in range(3):
+            pool._report(
+                RunResult(job_id=f"job-{number:02d}", script="flow.py", status="Completed", reason=None, attempt=1)
+            )
+
+    monkeypatch.setattr(workers._Pool, "run_due", run_due)
+    handed_on: list[RunResult] = []
+
+    returned = workers.run_pool(store, statuses=QUEUED, forever=forever, on_result=handed_on.append)
+
+    assert [result.job_id for result in handed_on] == ["job-00", "job-01", "job-02"]
+    assert returned == ([] if forever else handed_on)
