@@ -101,9 +101,9 @@ def run_pool(
     `queues`: only due jobs of these queues (default: every queue). A queue at its global limit
     is left alone (its jobs stay due); a one-sweep run says so for each of its jobs it left.
     Returns each job's result, except with `forever`: a worker that runs for months keeps only what
-    it runs now, and hands each result to `on_result` alone.
+    it runs now, hands each result to `on_result` alone, and leaves out the jobs it found taken.
     """
-    pool = _Pool(store, processes, options, graceful, prefix, on_result, shutdown or Shutdown(), keep=not forever)
+    pool = _Pool(store, processes, options, graceful, prefix, on_result, shutdown or Shutdown(), worker=forever)
     pool.queues = list(queues)
     try:
         if job_ids:
@@ -126,15 +126,18 @@ class _Pool:
         on_result: Callable[[RunResult], None] | None,
         shutdown: Shutdown,
         *,
-        keep: bool = True,
+        worker: bool = False,
     ) -> None:
-        self.store, self.size, self.options, self.keep = store, max(1, processes), options, keep
+        self.store, self.size, self.options = store, max(1, processes), options
+        # A worker runs until stopped: it keeps no results, and does not tell of a job it read as due
+        # that another runner took first (not news; it would be a line for every lost race).
+        self.worker = worker
         self.graceful, self.prefix, self.on_result, self.shutdown = graceful, prefix, on_result, shutdown
         # A fresh interpreter per child: no database connection carried across fork, and the child
         # writes to this process's descriptors as they are now (a forkserver's would be from its start).
         self.context = multiprocessing.get_context("spawn")
         self.children: list[_Child] = []
-        self.results: list[RunResult] = []  # each job's, if `keep`
+        self.results: list[RunResult] = []  # each job's, unless a worker
         self.taken = 0  # jobs handed to children so far
         # A job refused for its signature is refused again until its row changes (an admin signs it)
         # or this server's keys may have (REFUSED_RECHECK): not offered, nor reported, every poll.
@@ -289,7 +292,8 @@ class _Pool:
         offered = self.offered.pop(result.job_id, None)
         if offered is not None and result.exit_code == EXIT_UNTRUSTED:
             self.refused[result.job_id] = (offered, self.store.clock.monotonic())
-        self._report(result)
+        if not (self.worker and result.skipped):
+            self._report(result)
 
     def _died(self, child: _Child) -> None:
         child.process.join(timeout=5)
@@ -314,7 +318,7 @@ class _Pool:
         )
 
     def _report(self, result: RunResult) -> None:
-        if self.keep:
+        if not self.worker:
             self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)

@@ -117,7 +117,8 @@ def test_a_hundred_children_over_three_processes_survive_a_sigkilled_worker(psfl
         def each_process_holds_a_gated_child() -> bool:
             running = json.loads(psflow("jobs", "--status", "Running", "--json").stdout)
             held[:] = [job["id"] for job in running if job["pid"] in _child_pids(doomed.pid)]
-            return len(running) == 3 and len(held) == 1
+            gated = all(int(job["args"][0]) >= 60 for job in running)  # not one that ends in a moment
+            return len(running) == 3 and len(held) == 1 and gated
 
         wait_until(each_process_holds_a_gated_child, timeout=120, what="three gated children running")
         completed = json.loads(psflow("jobs", "--status", "Completed", "--json").stdout)

@@ -130,3 +130,21 @@ def test_a_worker_hands_each_result_on_and_keeps_none(store: Store, monkeypatch:
 
     assert [result.job_id for result in handed_on] == ["job-00", "job-01", "job-02"]
     assert returned == ([] if forever else handed_on)
+
+
+@pytest.mark.parametrize("worker", [True, False], ids=["worker", "sweep"])
+def test_a_worker_says_nothing_of_a_job_another_runner_took_first(
+    store: Store, monkeypatch: pytest.MonkeyPatch, worker: bool
+):
+    told: list[RunResult] = []
+    pool, ends = _pool(store, 1, monkeypatch)
+    pool.worker, pool.on_result = worker, told.append
+    assert pool._take_due(QUEUED, set(), None, spread=worker)
+    job_id = ends[0].recv()
+    taken = RunResult(job_id=job_id, script="flow.py", status="Completed", reason=None, attempt=1, skipped=True)
+    ends[0].send(taken)
+
+    pool._answer(pool.children[0])
+
+    assert told == ([] if worker else [taken])  # a sweep (`resume`) says why it left each job
+    assert pool.children[0].job_id is None  # free for the next job
