@@ -18,17 +18,6 @@ HERE = Runner("server1", 100, 60.0)
 THERE = Runner("server2", 200, 60.0)
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(db_url: str, clock: FakeClock) -> Store:
-    with open_store(db_url, clock=clock) as opened:
-        yield opened
-
-
 def _job(store: Store, job_id: str = "job-1", *, args: tuple[str, ...] = ("a",), runner: Runner = HERE) -> JobView:
     created = store.create_job(
         job_id,

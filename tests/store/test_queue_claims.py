@@ -5,24 +5,11 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from psflow.domain import JobStatus, Runner
 from psflow.store import JobView, QueueView, Store, open_store
 from support.clock import FakeClock
 
 HERE = Runner("server1", 100, 60.0)
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def store(db_url: str, clock: FakeClock) -> Store:
-    with open_store(db_url, clock=clock) as opened:
-        yield opened
 
 
 def _submit(store: Store, job_id: str, queue: str = "deploy", *, priority: int = 0) -> JobView:
