@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from psflow import api
+from support.running import resume_here
 
 SCRIPT = """\
 import json, sys, threading
@@ -87,7 +88,7 @@ def _run(plan: dict, db_url: str) -> dict:
         first = api.run(script, [json.dumps(plan), str(folder)], db=db_url)
         statuses = [first.status]
         if first.status != "Completed":
-            again = api.resume(job_ids=[first.job_id], statuses=["Failed", "Waiting"], db=db_url)
+            again = resume_here(db_url, first.job_id)
             statuses += [result.status for result in again]
         if plan["stop"] is not None:
             assert statuses == ["Waiting", "Completed"]  # a stop wins over the failures around it

@@ -128,8 +128,11 @@ def test_shorthand_edits_only_headers(program: tuple[str, str]) -> None:
 # ---------------------------------------------------------------------------
 
 
-_ANY_PYTHON = (
-    st.one_of(hypothesmith.from_grammar(), hypothesmith.from_node()) if hypothesmith is not None else st.nothing()
+# Deferred: building hypothesmith's grammar takes seconds, paid only by the worker that runs the test.
+_ANY_PYTHON = st.deferred(
+    lambda: (
+        st.one_of(hypothesmith.from_grammar(), hypothesmith.from_node()) if hypothesmith is not None else st.nothing()
+    )
 )
 
 

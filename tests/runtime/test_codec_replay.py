@@ -14,6 +14,7 @@ import pytest
 
 from psflow import api
 from psflow.store import open_store
+from support.running import resume_here
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def replayed(tmp_path: Path, db_url: str):
         out = tmp_path / "out.json"
         first = api.run(script, [str(out)], db=db_url)
         assert first.status == "Waiting", first
-        [second] = api.resume(job_ids=[first.job_id], statuses=[], db=db_url)
+        [second] = resume_here(db_url, first.job_id)
         assert (second.status, second.replayed) == ("Completed", 1), second
         return json.loads(out.read_text())  # type: ignore[no-any-return]
 

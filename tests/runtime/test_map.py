@@ -17,6 +17,7 @@ import pytest
 
 from psflow import BlockTimeout, api, block
 from psflow.errors import BlockArgumentError
+from support.running import resume_here
 
 
 class Gauge:
@@ -139,9 +140,9 @@ def test_a_stop_in_a_call_starts_no_more_calls_under_plain_python() -> None:
 
 @pytest.fixture
 def flow(tmp_path: Path, db_url: str):
-    """Run a script (with `effect(text)` and `finish(**state)`) and resume it: results, effects, state."""
+    """Run a script (with `effect(text)` and `finish(**state)`), then resume it if `resumed`: results, effects, state."""
 
-    def run(source: str, *, resume_status: str | None = None):
+    def run(source: str, *, resumed: bool = False):
         script = tmp_path / "flow.py"
         prelude = textwrap.dedent(
             """\
@@ -161,8 +162,8 @@ def flow(tmp_path: Path, db_url: str):
         script.write_text(prelude + textwrap.dedent(source))
         log, out = tmp_path / "log.txt", tmp_path / "out.json"
         results = [api.run(script, [str(log), str(out)], db=db_url)]
-        if resume_status is not None:
-            results.extend(api.resume(job_ids=[results[0].job_id], statuses=[resume_status], db=db_url))
+        if resumed:
+            results.extend(resume_here(db_url, results[0].job_id))
         state = json.loads(out.read_text()) if out.exists() else None
         lines = log.read_text().splitlines() if log.exists() else []
         return results, lines, state
@@ -190,7 +191,7 @@ def test_failed_calls_run_again_on_resume_and_completed_ones_replay(flow, tmp_pa
                 raise
         finish(versions=versions)
         """,
-        resume_status="Failed",
+        resumed=True,
     )
     assert [result.status for result in results] == ["Failed", "Completed"]
     assert state == {"versions": ["A", "B", "C", "D"]}
@@ -256,7 +257,7 @@ def test_a_stop_in_a_call_lets_the_running_calls_finish_and_starts_no_more(flow,
         values = step.map(range(6), limit={limit})
         finish(values=values)
         """,
-        resume_status="Waiting",
+        resumed=True,
     )
     assert [result.status for result in results] == ["Waiting", "Completed"]
     assert results[0].reason == "hold"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from psflow import api
+from support.running import resume_here
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def flow(tmp_path: Path, db_url: str):
         log, out = tmp_path / "log.txt", tmp_path / "out.json"
         results = [api.run(script, [str(log), str(out)], db=db_url)]
         while len(results) < attempts:
-            results.extend(api.resume(job_ids=[results[0].job_id], statuses=[], db=db_url))
+            results.extend(resume_here(db_url, results[0].job_id))
         state = json.loads(out.read_text()) if out.exists() else None
         lines = log.read_text().splitlines() if log.exists() else []
         return results, lines, state
@@ -362,7 +363,7 @@ def test_sys_exit_0_in_a_block_completes_it_and_its_replay_exits_again(tmp_path:
 
     first = api.run(script, [str(log), code], db=db_url)
     api.rerun(first.job_id, only=["Setup"], db=db_url)
-    [second] = api.resume(job_ids=[first.job_id], statuses=[], db=db_url)
+    [second] = resume_here(db_url, first.job_id)
 
     assert (first.status, first.exit_code, second.status, second.exit_code) == ("Completed", 0, "Completed", 0)
     assert (second.ran, second.replayed) == (1, 1)
