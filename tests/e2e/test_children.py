@@ -1,6 +1,7 @@
 """Child jobs through the real `psflow`, on SQLite and PostgreSQL: a parent fans out to child jobs that
 `psflow worker` processes run, and completes once with all their results — also when a worker is
-SIGKILLed in the middle; cancel of a parent mid-fan-out; what `psflow jobs`/`psflow job` show; a
+SIGKILLed in the middle; a worker left running while `send`, `retry` and `cancel` change the
+fan-out under it; cancel of a parent mid-fan-out; what `psflow jobs`/`psflow job` show; a
 bad start(); and a parent run by plain `python`.
 
 Side effects are counted in files (`ran/N` gets one `x` per run of child N's block, `parent.done`
@@ -63,9 +64,10 @@ def _ran(folder: Path) -> dict[int, int]:
     return {int(path.name): len(path.read_text()) for path in (folder / "ran").iterdir()}
 
 
-def _stop(worker: subprocess.Popen) -> None:
+def _stop(worker: subprocess.Popen) -> str:
+    """SIGTERM to the worker's process group; what it printed to stderr."""
     os.killpg(worker.pid, signal.SIGTERM)
-    worker.communicate(timeout=60)
+    return worker.communicate(timeout=60)[1]
 
 
 def _status(psflow, job_id: str) -> str:
@@ -145,6 +147,69 @@ def test_a_hundred_children_over_three_processes_survive_a_sigkilled_worker(psfl
     killed_n = int(detail(psflow, killed)["args"][0])
     assert _ran(fan_out) == {n: 2 if n == killed_n else 1 for n in range(100)}  # only it ran again
     assert {child["status"] for child in parent["children"]} == {"Completed"} and len(parent["children"]) == 100
+
+
+# Child 1 waits for input `approval`; child 2 fails until the file `fixed` exists; the others just run.
+MIXED_CHILD = """
+    import sys
+    from pathlib import Path
+    n = int(sys.argv[1])
+    with block("Work"):
+        Path("ran").mkdir(exist_ok=True)
+        with open(f"ran/{n}", "a") as mark:
+            mark.write("x")
+        if n == 2 and not Path("fixed").exists():
+            raise RuntimeError("host 2 is down")
+    job.result = wait_for("approval") if n == 1 else n * n
+"""
+
+
+def test_a_running_worker_follows_what_send_retry_and_cancel_do_to_a_fan_out(psflow, write, tmp_path: Path) -> None:
+    write("child.py", MIXED_CHILD)
+    write("parent.py", PARENT)
+    write("other.py", PARENT)
+    assert psflow("exec", "parent.py", "4", "--job", "p").returncode == 3
+
+    worker = start(psflow.db_url, tmp_path, "worker", "--poll", "0.2", "--concurrency", "2")
+    try:
+        wait_until(
+            lambda: (
+                [child["status"] for child in detail(psflow, "p")["children"]]
+                == ["Completed", "Waiting", "Failed", "Completed"]
+            ),
+            timeout=120,
+            what="children 1 and 3 to complete, 1 to wait for input and 2 to fail",
+        )
+        assert _status(psflow, "p") == "Waiting"  # child 1 has not ended: the parent is not due
+
+        assert psflow("send", "p.2", "approval=yes").returncode == 0
+        wait_until(lambda: _status(psflow, "p") == "Failed", timeout=120, what="the parent to fail for child p.3")
+        assert "p.3" in detail(psflow, "p")["reason"]
+
+        (tmp_path / "fixed").touch()
+        assert psflow("retry", "p.3").returncode == 0
+        wait_until(lambda: _status(psflow, "p.3") == "Completed", timeout=120, what="the retried child to complete")
+        assert psflow("retry", "p").returncode == 0
+        wait_until(lambda: _status(psflow, "p") == "Completed", timeout=120, what="the retried parent to complete")
+        assert _ran(tmp_path) == {0: 1, 1: 1, 2: 2, 3: 1}  # only the failed child's block ran again
+
+        assert psflow("exec", "other.py", "2", "--job", "q").returncode == 3
+        cancelled = psflow("cancel", "q")
+        assert cancelled.returncode == 0, cancelled.stderr
+        wait_until(
+            lambda: all(child["status"] in ("Completed", "Cancelled") for child in detail(psflow, "q")["children"]),
+            timeout=120,
+            what="q's children to end",
+        )
+    finally:
+        said = _stop(worker)
+
+    assert worker.returncode in (0, 143), said
+    frames = [line for line in said.splitlines() if line.lstrip().startswith('File "')]
+    assert frames and all(str(tmp_path) in line for line in frames), said  # the user's scripts', none of psflow's
+    assert detail(psflow, "p")["result"] == [0, "yes", 4, 9]
+    assert (tmp_path / "parent.done").read_text() == "x"
+    assert _status(psflow, "q") == "Cancelled"
 
 
 def test_cancel_a_parent_mid_fan_out_cancels_the_children_not_ended(psflow, fan_out: Path) -> None:
