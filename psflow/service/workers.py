@@ -39,7 +39,8 @@ from psflow.runtime.signals import GRACEFUL
 from psflow.script import recorder
 from psflow.service.due import due_jobs, not_due_reason
 from psflow.service.queues import full_note
-from psflow.service.running import RunResult, resume_job, skipped
+from psflow.service.results import RunResult, skipped
+from psflow.service.running import resume_job
 from psflow.service.setup import tell_trouble
 from psflow.store import JobView, Store, open_store
 

@@ -12,7 +12,7 @@ import pytest
 
 from psflow.domain import JobStatus, RunOptions
 from psflow.service import workers
-from psflow.service.running import RunResult
+from psflow.service.results import RunResult
 from psflow.store import Store, open_store
 
 QUEUED = [JobStatus.QUEUED]
