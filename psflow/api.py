@@ -15,10 +15,10 @@ from typing import Any
 
 from psflow.domain import RESUME_STATUSES, RunOptions
 from psflow.errors import PsflowError, StoreError, UsageError
-from psflow.service import control, history, inputs, preflight, running, transcripts
+from psflow.service import control, exec_requests, history, inputs, preflight, running, transcripts
 from psflow.service import workflows as workflow_service
 from psflow.service.inputs import SendResult
-from psflow.service.running import RunResult
+from psflow.service.results import RunResult
 from psflow.service.setup import config, connect, init
 from psflow.store import Store
 
@@ -83,11 +83,11 @@ def run(
     newest version. `announce` is told the script's warnings and which version runs.
     `env` names environment variables the job needs at every attempt (`psflow exec --env`).
     """
-    request = running.exec_request(script, job_id, env)
+    request = exec_requests.exec_request(script, job_id, env)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
     if store is not None:
         return running.run(store, request, args, options=options, announce=announce)
-    with running.connect_for(request, db) as opened:
+    with exec_requests.connect_for(request, db) as opened:
         return running.run(opened, request, args, options=options, announce=announce)
 
 

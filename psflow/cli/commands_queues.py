@@ -43,15 +43,15 @@ def submit(
     it is Queued, due at once for a worker of its queue. Prints the job's id (`id=$(psflow submit …)`)."""
     from typer.core import TyperCommand
 
-    from psflow.service import running
+    from psflow.service import exec_requests
     from psflow.service.queues import check_priority, check_queue_name
     from psflow.service.submit import submit as submit_job
 
     warn_near_misses(cast(TyperCommand, ctx.command), args or [])
     check_queue_name(queue)
     check_priority(priority)
-    request = running.exec_request(script, job, env or ())
-    with running.connect_for(request, db) as store:
+    request = exec_requests.exec_request(script, job, env or ())
+    with exec_requests.connect_for(request, db) as store:
         submitted = submit_job(store, request, args or [], queue=queue, priority=priority, announce=say)
     found = submitted.job
     if submitted.created:

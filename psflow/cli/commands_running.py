@@ -19,7 +19,7 @@ from psflow.errors import EXIT_UNTRUSTED
 if TYPE_CHECKING:
     from typer.core import TyperCommand
 
-    from psflow.service.running import RunResult
+    from psflow.service.results import RunResult
     from psflow.service.workers import Shutdown
     from psflow.store import Store
 
@@ -48,12 +48,12 @@ def exec_(
     The script is checked first (see `psflow check`): errors stop it, warnings are printed.
     Arguments are stored with the job and shown by `psflow job`: pass secrets with --env.
     """
-    from psflow.service import running
+    from psflow.service import exec_requests, running
 
     warn_near_misses(cast("TyperCommand", ctx.command), args or [])
-    request = running.exec_request(script, job, env or ())
+    request = exec_requests.exec_request(script, job, env or ())
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
-    with running.connect_for(request, db) as store:
+    with exec_requests.connect_for(request, db) as store:
         result = running.run(store, request, args or [], options=options, announce=say)
     report(result)
     raise typer.Exit(result.exit_code)

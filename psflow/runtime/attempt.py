@@ -2,8 +2,8 @@
 
 It decides what replays, saves each completed block in one committed
 transaction, records failed, stopped and retried runs, and keeps each block's
-output. What a script waits for is in psflow.runtime.waits; the threads of a
-map's calls, in psflow.runtime.lanes.
+output. What a script waits for is in psflow.runtime.waits; the keys of `@block`
+calls, in psflow.runtime.call_keys; the threads of a map's calls, in psflow.runtime.lanes.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from psflow import codec, keys
+from psflow import codec
 from psflow.clock import Clock
 from psflow.domain import ExitKind, JobStatus, Runner, RunOptions, RunStatus
 from psflow.errors import BlockError, StoreError
 from psflow.runtime import process_state
-from psflow.runtime.call_keys import call_leaf
+from psflow.runtime.call_keys import CallKeys
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import user_traceback
 from psflow.runtime.lanes import Lane, Lanes
@@ -46,7 +46,7 @@ _KEPT_FAILURES = 20  # tracebacks of retried tries kept in a block's record (the
 _HANDED_BACK = "handed back: the worker running it is shutting down"
 
 
-class Attempt(Waits):
+class Attempt(Waits, CallKeys):
     """Recorder for one attempt of one job (see psflow.script.recorder.Recorder)."""
 
     def __init__(
@@ -175,50 +175,7 @@ class Attempt(Waits):
         )
         self.block_failure = error
 
-    def call_key(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], where: tuple[str, int]) -> str:
-        """The key of a call of `@block` `name`: `Fetch(1)`, `B/Fetch(1)` inside block B, `#2`, … for
-        identical calls in one block (psflow.keys) — or, in a job begun by an earlier psflow, `Fetch#2`."""
-        order_keyed = self._order_keyed.get(name)
-        if order_keyed is None:
-            order_keyed = self._order_keyed[name] = keys.order_keyed(name, self.completed)
-            if order_keyed:
-                self._tell(
-                    "note",
-                    where,
-                    f"@block {name!r}: this job's calls were recorded by an earlier psflow in call order "
-                    f"({name!r}, {name + '#2'!r}, …): they keep that order here; new jobs key calls by their arguments",
-                )
-        if order_keyed:
-            base = name
-        else:
-            leaf, unencodable = call_leaf(name, args, kwargs)
-            if unencodable and name not in self._warned_calls:
-                self._warned_calls.add(name)
-                self._tell(
-                    "warning",
-                    where,
-                    f"@block {name!r}: an argument of type {', '.join(dict.fromkeys(unencodable))} cannot "
-                    "be encoded, so calls are told apart by its type only: calls alike but for it are matched "
-                    "in call order on replay",
-                )
-            base = keys.scoped(self.lanes.scope(), leaf)
-        calls = self.lanes.current().calls
-        count = calls.get(base, 0) + 1
-        calls[base] = count
-        return keys.nth(base, count)
-
     # ---- fan-out: the calls of a map, each in a lane of its own ------------------
-
-    def map_keys(self, leaves: list[str]) -> list[str]:
-        """The keys of a map's calls, scoped and counted in the calling thread like other calls."""
-        lane, scope = self.lanes.current(), self.lanes.scope()
-        found = []
-        for leaf in leaves:
-            base = keys.scoped(scope, leaf)
-            count = lane.calls.get(base, 0) + 1
-            lane.calls[base] = count
-            found.append(keys.nth(base, count))
-        return found
 
     def lane_of_thread(self) -> object:
         return self.lanes.of_thread()

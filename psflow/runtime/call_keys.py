@@ -4,10 +4,14 @@ them, made canonical so that equal arguments give the same key in every process 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psflow import codec, keys
 from psflow.codec.lookup import type_name
+
+if TYPE_CHECKING:
+    from psflow.runtime.lanes import Lanes
+    from psflow.store import BlockRecord
 
 _UNENCODABLE = "unencodable"  # a tag the codec never writes: an argument known only by its type
 
@@ -23,6 +27,62 @@ def call_leaf(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple
         return f'{{"args":[{positional}],"kwargs":{{{named}}}}}'
 
     return keys.call_leaf(name, args, kwargs, canonical), unencodable
+
+
+class CallKeys:
+    """The keys of an Attempt's `@block` calls (a mixin: the attempt provides its records and lanes)."""
+
+    completed: dict[str, BlockRecord]
+    lanes: Lanes
+    _order_keyed: dict[str, bool]
+    _warned_calls: set[str]
+
+    if TYPE_CHECKING:
+
+        def _tell(self, kind: str, where: tuple[str, int], message: str) -> None: ...
+
+    def call_key(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], where: tuple[str, int]) -> str:
+        """The key of a call of `@block` `name`: `Fetch(1)`, `B/Fetch(1)` inside block B, `#2`, … for
+        identical calls in one block (psflow.keys) — or, in a job begun by an earlier psflow, `Fetch#2`."""
+        order_keyed = self._order_keyed.get(name)
+        if order_keyed is None:
+            order_keyed = self._order_keyed[name] = keys.order_keyed(name, self.completed)
+            if order_keyed:
+                self._tell(
+                    "note",
+                    where,
+                    f"@block {name!r}: this job's calls were recorded by an earlier psflow in call order "
+                    f"({name!r}, {name + '#2'!r}, …): they keep that order here; new jobs key calls by their arguments",
+                )
+        if order_keyed:
+            base = name
+        else:
+            leaf, unencodable = call_leaf(name, args, kwargs)
+            if unencodable and name not in self._warned_calls:
+                self._warned_calls.add(name)
+                self._tell(
+                    "warning",
+                    where,
+                    f"@block {name!r}: an argument of type {', '.join(dict.fromkeys(unencodable))} cannot "
+                    "be encoded, so calls are told apart by its type only: calls alike but for it are matched "
+                    "in call order on replay",
+                )
+            base = keys.scoped(self.lanes.scope(), leaf)
+        calls = self.lanes.current().calls
+        count = calls.get(base, 0) + 1
+        calls[base] = count
+        return keys.nth(base, count)
+
+    def map_keys(self, leaves: list[str]) -> list[str]:
+        """The keys of a map's calls, scoped and counted in the calling thread like other calls."""
+        lane, scope = self.lanes.current(), self.lanes.scope()
+        found = []
+        for leaf in leaves:
+            base = keys.scoped(scope, leaf)
+            count = lane.calls.get(base, 0) + 1
+            lane.calls[base] = count
+            found.append(keys.nth(base, count))
+        return found
 
 
 def _argument(value: Any, unencodable: list[str]) -> str:

@@ -5,10 +5,11 @@ pump thread reads, so the output of child processes, C extensions and `os.write`
 is recorded too, not only Python's `print`. Each chunk is written through to the
 real descriptor (with a `[job] ` prefix on every line when asked) and added to
 every open block's buffer — an outer block's log holds its inner blocks' output —
-or, outside blocks, to the attempt's own buffer. Buffers keep a bounded tail, so a
-block printing 500 MB never holds 500 MB. Bytes that are not UTF-8 are kept as
-backslash escapes. Where Python's sys.stdout is not descriptor 1 (a caller
-redirected it), what is written to it is captured at the Python level instead.
+or, outside blocks, to the attempt's own buffer. Buffers keep a bounded tail
+(psflow.runtime.buffers), so a block printing 500 MB never holds 500 MB. Bytes that
+are not UTF-8 are kept as backslash escapes. Where Python's sys.stdout is not
+descriptor 1 (a caller redirected it), what is written to it is captured at the
+Python level instead.
 
 While calls of a map run in threads (psflow.script.fanout), sys.stdout and sys.stderr
 route what a call's thread writes to that call's blocks, and show it live, and in the
@@ -24,54 +25,11 @@ import os
 import select
 import sys
 import threading
-from collections import deque
 from typing import Any, TextIO
 
-DEFAULT_TAIL = 4 * 1024 * 1024  # characters kept per block run (PSFLOW_OUTPUT_TAIL to change)
+from psflow.runtime.buffers import Buffer, output_tail
+
 LIVE_TAIL = 64 * 1024  # characters of the latest output shown by `psflow logs --follow`
-
-
-def output_tail() -> int:
-    try:
-        return max(1024, int(os.environ.get("PSFLOW_OUTPUT_TAIL", DEFAULT_TAIL)))
-    except ValueError:
-        return DEFAULT_TAIL
-
-
-class Buffer:
-    """The text captured for one block run (or outside blocks): its last `limit` characters."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.size, self.dropped = limit, 0, 0
-        self._chunks: deque[str] = deque()
-
-    def append(self, text: str) -> None:
-        self._chunks.append(text)
-        self.size += len(text)
-        while self.size > self.limit:
-            head, excess = self._chunks[0], self.size - self.limit
-            if len(head) <= excess:
-                self._chunks.popleft()
-                cut = len(head)
-            else:
-                self._chunks[0] = head[excess:]
-                cut = excess
-            self.size -= cut
-            self.dropped += cut
-
-    def tail(self, limit: int) -> str:
-        """The last `limit` characters (or all), without the note about dropped ones."""
-        text = "".join(self._chunks)
-        return text[-limit:] if len(text) > limit else text
-
-    def text(self) -> str:
-        if not self.dropped:
-            return "".join(self._chunks)
-        note = (
-            f"[psflow: the first {self.dropped} characters of this output were dropped; "
-            f"the last {self.limit} are kept]\n"
-        )
-        return note + "".join(self._chunks)
 
 
 class OutputCapture:

@@ -157,7 +157,7 @@ def plan_resume(
 
 def _plan_job(store: Store, job: JobView, *, latest: bool, rerun_changed: bool) -> JobPlan:
     """The decisions resume would make (psflow.service.running, .sources), made without running."""
-    from psflow.service.running import skip_reason
+    from psflow.service.results import skip_reason
     from psflow.service.sources import resolve_source
 
     plan = JobPlan(job.id, job.script, job.status, job.attempts + 1)

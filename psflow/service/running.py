@@ -7,114 +7,32 @@ from the claimed row), then executed by psflow.runtime under a lease.
 from __future__ import annotations
 
 import os
-import re
-import secrets
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from psflow.domain import JobStatus, Runner, RunOptions
-from psflow.errors import EXIT_COMPLETED, EXIT_USAGE, UntrustedError, UsageError
-from psflow.loading import LoadedScript, load_script, load_source
+from psflow.errors import EXIT_USAGE, UntrustedError, UsageError
+from psflow.loading import LoadedScript, load_source
 from psflow.runtime import run_attempt
 from psflow.service import trust
 from psflow.service.children import ChildStarter
-from psflow.service.due import not_due_reason, runner_gone, running_note
+from psflow.service.due import not_due_reason, runner_gone
+from psflow.service.exec_requests import (
+    Announce,
+    ExecRequest,
+    announce_warnings,
+    check_env,
+    new_job_id,
+    registered_workflow,
+)
 from psflow.service.queues import held_note
+from psflow.service.results import RunResult, not_run, skipped, taken_note
 from psflow.service.sources import CHANGED, MOVED, Source, newer_note, resolve_source, workflow_label
 from psflow.signing import own_signer, signer
 from psflow.store import JobView, Store, WorkflowView
 from psflow.store.tables import DEFAULT_QUEUE
 from psflow.transform import TransformError
-
-_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u
-_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-WORKFLOW_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-
-Announce = Callable[[str], None]
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunResult:
-    """One job's run: how it ended, and what the user should be told."""
-
-    job_id: str
-    script: str
-    status: str
-    reason: str | None
-    exit_code: int = EXIT_COMPLETED
-    attempt: int
-    ran: int = 0
-    replayed: int = 0
-    note: str | None = None
-    skipped: bool = False  # nothing ran: the job was final, or another runner had it
-    error: str | None = None  # nothing ran: the script does not compile now (`resume` counts it as failed)
-    due: float | None = None  # it stopped on a durable timer (sleep): not to be taken before this time
-
-
-@dataclass(frozen=True)
-class ExecRequest:
-    """What `psflow exec` was asked to run, checked before any database is opened."""
-
-    job_id: str | None  # --job or PSFLOW_JOB_ID
-    loaded: LoadedScript | None = None  # a script file, compiled
-    workflow: str | None = None  # else the name of a registered workflow
-    env: tuple[str, ...] = ()  # --env: variables every attempt needs (the names are stored, never the values)
-
-
-def new_job_id() -> str:
-    """Short, random, URL-safe: 10 characters of base32, 50 bits."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
-
-
-def check_job_id(job_id: str) -> str:
-    if not _ID_PATTERN.fullmatch(job_id):
-        raise UsageError(f"job id {job_id!r} is not valid: use letters, digits, '.', '_', ':' or '-' (at most 64)")
-    return job_id
-
-
-def exec_request(script: str | Path, job_id: str | None = None, env: Iterable[str] = ()) -> ExecRequest:
-    """Check what `psflow exec SCRIPT [--job ID] [--env NAME]` names: a script file (compiled now: a syntax
-    error stops here) or, when no such file exists, a registered workflow's name; variables that are set."""
-    job_id = job_id or os.environ.get("PSFLOW_JOB_ID") or None
-    if job_id is not None:
-        check_job_id(job_id)
-    names = tuple(dict.fromkeys(env))
-    for name in names:
-        if not _ENV_NAME.fullmatch(name):
-            raise UsageError(f"--env {name!r} is not a variable's name: give the NAME only, never its value")
-    _check_env(names, "this job")
-    if isinstance(script, str) and not Path(script).is_file() and WORKFLOW_NAME.fullmatch(script):
-        return ExecRequest(job_id, workflow=script, env=names)
-    return ExecRequest(job_id, loaded=load_script(Path(script)), env=names)
-
-
-def _check_env(names: Iterable[str], what: str) -> None:
-    """UsageError naming those of `names` this process's environment lacks: the job is not run without them."""
-    missing = [name for name in names if name not in os.environ]
-    if missing:
-        raise UsageError(
-            f"{what} needs environment variable {', '.join(missing)} (psflow exec --env), which is not set here: "
-            "set it in this command's environment and run it again"
-        )
-
-
-def connect_for(request: ExecRequest, db: str | None) -> Store:
-    """The store to run `request` in; for a workflow name, a database that cannot be used
-    still says first that no such file exists (the user may have mistyped a file name)."""
-    from psflow.errors import StoreError
-    from psflow.service.setup import connect
-
-    try:
-        return connect(db)
-    except StoreError as error:
-        if request.workflow is None:
-            raise
-        raise UsageError(
-            f"script not found: {Path(request.workflow).resolve()}, and cannot look for a workflow named "
-            f"{request.workflow!r}: {error}"
-        ) from None
 
 
 def run(
@@ -134,7 +52,7 @@ def run(
         return _run_workflow(store, request, list(args), options, announce)
     loaded = request.loaded
     assert loaded is not None
-    _announce_warnings(loaded, announce)
+    announce_warnings(loaded, announce)
     if request.job_id is not None:
         existing = store.get_job(request.job_id)
         if existing is not None:
@@ -174,7 +92,7 @@ def resume_one(
         source = resolve_source(store, job, latest=options.latest, snapshot=snapshot)
         if source.why == MOVED:
             signer(create=False)  # moving a job is signing it anew: only where the private key is
-        _check_env(job.env, f"job {job.id}")
+        check_env(job.env, f"job {job.id}")
     except TransformError as error:  # edited into a script that does not compile: leave the job as it is
         first = error.diagnostics[0].format().splitlines()[0] if error.diagnostics else str(error)
         return not_run(job, first, EXIT_USAGE)
@@ -190,32 +108,6 @@ def resume_one(
         workflow_version=source.version,
         output_prefix=output_prefix,
     )
-
-
-def not_run(job: JobView, error: str, exit_code: int) -> RunResult:
-    """Nothing ran and nothing was written: why, and the exit code it gives."""
-    return RunResult(
-        job_id=job.id,
-        script=job.script,
-        status=job.status,
-        reason=job.reason,
-        exit_code=exit_code,
-        attempt=job.attempts,
-        error=error,
-    )
-
-
-def skip_reason(job: JobView, now: float) -> str | None:
-    """Why `job` is not run now (final, or not due), or None."""
-    waiting = not_due_reason(job, now)
-    return f"skipped: {waiting}" if waiting is not None else None
-
-
-def taken_note(current: JobView | None, now: float) -> str:
-    """Why a claim failed: someone else runs the job (and until when its lease holds)."""
-    if current is None or current.status != JobStatus.RUNNING:
-        return f"skipped: taken by another runner (now {current.status if current else 'gone'})"
-    return f"skipped: {running_note(current, now)}"
 
 
 # ---- starting, continuing, claiming ----------------------------------------------
@@ -296,7 +188,7 @@ def _continue(
     if env and set(env) != set(job.env):
         raise UsageError(f"job {job.id} was started with --env {' '.join(job.env) or '(none)'}; it keeps them")
     trust.verified_job(store, job)  # its arguments, folder and variables come from the database
-    _check_env(job.env, f"job {job.id}")
+    check_env(job.env, f"job {job.id}")
     note = Source(loaded, why=CHANGED if loaded.sha256 != job.source_sha256 else None).note(job)
     return _claim_and_run(store, job, loaded, list(job.args), options, note=note)
 
@@ -426,19 +318,6 @@ def _attempt(
     )
 
 
-def skipped(job: JobView, note: str) -> RunResult:
-    return RunResult(
-        job_id=job.id,
-        script=job.script,
-        status=job.status,
-        reason=job.reason,
-        attempt=job.attempts,
-        note=note,
-        skipped=True,
-        due=job.due_at,
-    )
-
-
 def _check_same_script(job: JobView, loaded: LoadedScript) -> None:
     """A chosen job id belongs to one script: running another one under it is a mistake.
 
@@ -451,14 +330,6 @@ def _check_same_script(job: JobView, loaded: LoadedScript) -> None:
             f"job {job.id} runs {job.script}, not {loaded.path}: choose another --job id, "
             f"or `psflow resume --job {job.id}` to continue it"
         )
-
-
-def _announce_warnings(loaded: LoadedScript, announce: Announce | None) -> None:
-    """Tell `announce` what `psflow check` warns about (found when the script was compiled, kept in its code)."""
-    if announce is None:
-        return
-    for warning in loaded.report.warnings:
-        announce(warning.format())
 
 
 def _run_workflow(
@@ -485,18 +356,5 @@ def _run_workflow(
     loaded = load_source(workflow_label(name, newest.version), trust.verified_workflow(newest))
     if announce is not None:
         announce(f"no file {name!r} here: running registered workflow {name} v{newest.version} (its newest version)")
-    _announce_warnings(loaded, announce)
+    announce_warnings(loaded, announce)
     return _start(store, job_id or new_job_id(), loaded, args, options, workflow=newest, env=request.env)
-
-
-def registered_workflow(store: Store, name: str) -> WorkflowView:
-    """The newest version of workflow `name`; UsageError (no such file, no such workflow) if none."""
-    newest = store.workflow(name)
-    if newest is None:
-        if Path(name).exists():  # a folder, say: the file error says what is wrong
-            load_script(Path(name))
-        raise UsageError(
-            f"script not found: {Path(name).resolve()}, and no workflow named {name!r} is registered: "
-            "give a script's path, or one of the names `psflow workflows` lists"
-        )
-    return newest

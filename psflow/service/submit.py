@@ -16,15 +16,9 @@ from pathlib import Path
 from psflow.errors import UsageError
 from psflow.loading import LoadedScript, load_source
 from psflow.service import trust
+from psflow.service.exec_requests import Announce, ExecRequest, announce_warnings, new_job_id, registered_workflow
 from psflow.service.queues import check_priority, check_queue_name
-from psflow.service.running import (
-    Announce,
-    ExecRequest,
-    _announce_warnings,
-    create_job,
-    new_job_id,
-    registered_workflow,
-)
+from psflow.service.running import create_job
 from psflow.service.sources import workflow_label
 from psflow.store import JobView, Store, WorkflowView
 from psflow.store.tables import DEFAULT_QUEUE
@@ -56,7 +50,7 @@ def submit(
     else:
         assert request.loaded is not None
         loaded = request.loaded
-    _announce_warnings(loaded, announce)
+    announce_warnings(loaded, announce)
     if request.job_id is not None and (existing := store.get_job(request.job_id)) is not None:
         return Submitted(_same_submission(existing, loaded, workflow, args, queue), created=False)
     job_id = request.job_id or new_job_id()

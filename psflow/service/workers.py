@@ -3,9 +3,9 @@ and `psflow worker`.
 
 The parent finds the jobs to run (the jobs named, or the due ones: one query per
 look) and hands each to an idle child through that child's own pipe, so it always
-knows which job each child runs — the only thing it keeps in memory. A child claims
-the job (one conditional UPDATE), runs it in a fresh `__main__`, answers, and takes
-the next one: start-up is paid once per child.
+knows which job each child runs — the only thing it keeps in memory. A child
+(psflow.service.worker_process) claims the job (one conditional UPDATE), runs it in a
+fresh `__main__`, answers, and takes the next one: start-up is paid once per child.
 
 A job that kills its process (os._exit, a segfault, the OOM killer) fails alone: the
 parent marks it Failed with the reason, starts a new child, and goes on.
@@ -19,29 +19,22 @@ no new job is taken.
 
 from __future__ import annotations
 
-import io
-import multiprocessing
 import os
 import random
-import signal
-import sys
-import threading
-import types
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 
 from psflow.domain import JobStatus, RunOptions
-from psflow.errors import EXIT_FAILED, EXIT_UNTRUSTED, PsflowError
+from psflow.errors import EXIT_FAILED, EXIT_UNTRUSTED
 from psflow.hosts import host_name
 from psflow.runtime.signals import GRACEFUL
-from psflow.script import recorder
 from psflow.service.due import due_jobs, not_due_reason
 from psflow.service.queues import full_note
-from psflow.service.running import RunResult, resume_job, skipped
-from psflow.service.setup import tell_trouble
-from psflow.store import JobView, Store, open_store
+from psflow.service.results import RunResult, skipped
+from psflow.service.worker_process import WorkerProcess, start_worker_process
+from psflow.store import JobView, Store
 
 REFUSED_RECHECK = 600.0  # seconds before a worker tries an unchanged refused job again (keys may have changed)
 _WAKE_SECONDS = 0.2  # how often the parent looks at shutdown requests while children work
@@ -66,15 +59,6 @@ class Shutdown:
     @property
     def requested(self) -> bool:
         return bool(self.signals)
-
-
-@dataclass
-class _Child:
-    process: multiprocessing.process.BaseProcess
-    pid: int  # of the started process (also its process group)
-    conn: Connection
-    job_id: str | None = None  # the job it runs now
-    signalled: int = 0  # how many of the parent's signals were passed on to it
 
 
 def run_pool(
@@ -133,10 +117,7 @@ class _Pool:
         # that another runner took first (not news; it would be a line for every lost race).
         self.worker = worker
         self.graceful, self.prefix, self.on_result, self.shutdown = graceful, prefix, on_result, shutdown
-        # A fresh interpreter per child: no database connection carried across fork, and the child
-        # writes to this process's descriptors as they are now (a forkserver's would be from its start).
-        self.context = multiprocessing.get_context("spawn")
-        self.children: list[_Child] = []
+        self.children: list[WorkerProcess] = []
         self.results: list[RunResult] = []  # each job's, unless a worker
         self.taken = 0  # jobs handed to children so far
         # A job refused for its signature is refused again until its row changes (an admin signs it)
@@ -240,7 +221,7 @@ class _Pool:
 
     # ---- children ---------------------------------------------------------
 
-    def _idle(self) -> _Child | None:
+    def _idle(self) -> WorkerProcess | None:
         idle = next((child for child in self.children if child.job_id is None), None)
         if idle is None and len(self.children) < self.size:
             idle = self._start_child()
@@ -249,20 +230,12 @@ class _Pool:
     def _busy(self) -> bool:
         return any(child.job_id is not None for child in self.children)
 
-    def _start_child(self) -> _Child:
-        parent_end, child_end = self.context.Pipe()
-        process = self.context.Process(
-            target=_child_main, args=(self.store.url, child_end, self.options, self.prefix), daemon=True
-        )
-        with _group_signals_ignored(), _main_left_out():  # nor must the resource tracker die of our group's signals
-            process.start()
-        child_end.close()
-        assert process.pid is not None  # started
-        child = _Child(process, process.pid, parent_end)
+    def _start_child(self) -> WorkerProcess:
+        child = start_worker_process(self.store.url, self.options, self.prefix)
         self.children.append(child)
         return child
 
-    def _assign(self, child: _Child, job_id: str) -> None:
+    def _assign(self, child: WorkerProcess, job_id: str) -> None:
         child.job_id = job_id
         child.conn.send(job_id)
 
@@ -282,7 +255,7 @@ class _Pool:
         if not waitables and timeout:
             self.store.clock.sleep(limit)
 
-    def _answer(self, child: _Child) -> None:
+    def _answer(self, child: WorkerProcess) -> None:
         try:
             result = child.conn.recv()
         except (EOFError, OSError):
@@ -295,7 +268,7 @@ class _Pool:
         if not (self.worker and result.skipped):
             self._report(result)
 
-    def _died(self, child: _Child) -> None:
+    def _died(self, child: WorkerProcess) -> None:
         child.process.join(timeout=5)
         if child in self.children:
             self.children.remove(child)
@@ -375,79 +348,3 @@ def _within_limits(jobs: list[JobView], loads: dict[str, tuple[int, int]]) -> li
             room[job.queue] -= 1
         kept.append(job)
     return kept
-
-
-def _die_with_parent() -> None:
-    """If the parent is killed (SIGKILL, the OOM killer), the running job gets SIGTERM and is recorded
-    Interrupted, instead of running on as an orphan nobody waits for (Linux; elsewhere a no-op)."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (AttributeError, OSError):
-        return
-    if os.getppid() == 1:  # the parent died before that took effect
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-@contextmanager
-def _group_signals_ignored() -> Iterator[None]:
-    """SIGINT and SIGTERM ignored while helper processes start: they inherit that, so a signal to
-    the process group reaches the parent alone (the parent passes it on to the children itself)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    saved = {signum: signal.signal(signum, signal.SIG_IGN) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in saved.items():
-            signal.signal(signum, handler)
-
-
-@contextmanager
-def _main_left_out() -> Iterator[None]:
-    """The child needs nothing from this process's `__main__`. Left in, spawn would run the caller's
-    main script again in the child: a program calling psflow.resume without an `if __name__ ==
-    "__main__":` guard would run twice (and psflow's own console script be loaded for nothing)."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-
-
-def _child_main(url: str, conn: Connection, options: RunOptions, prefix: bool) -> None:
-    """A worker process: run the jobs the parent sends until it sends None."""
-    os.setsid()  # a signal to the parent's process group is for the parent to pass on, not for us
-    _die_with_parent()
-    for signum in (signal.SIGINT, signal.SIGTERM, GRACEFUL):
-        signal.signal(signum, signal.SIG_IGN)  # between jobs; while one runs, the attempt handles them
-    for stream in (sys.stdout, sys.stderr):  # whole lines at a time, even under PYTHONUNBUFFERED:
-        if isinstance(stream, io.TextIOWrapper):  # the children's lines then never tear each other apart
-            stream.reconfigure(line_buffering=True, write_through=False)
-    store = open_store(url, notice=tell_trouble)
-    while True:
-        try:
-            job_id = conn.recv()
-        except (EOFError, OSError):
-            break
-        if job_id is None:
-            break
-        recorder.reset_shutdown()
-        try:
-            result = resume_job(store, job_id, options, output_prefix=f"[{job_id}] " if prefix else None)
-        except PsflowError as error:  # the database stayed unusable: say so, and end this process, so
-            conn.send(_not_run(job_id, error))  # a job it held is seen at once as its runner gone
-            break
-        conn.send(result)
-    store.close()
-
-
-def _not_run(job_id: str, error: PsflowError) -> RunResult:
-    return RunResult(
-        job_id=job_id, script="", status="unknown", reason=None, exit_code=error.exit_code, attempt=0, error=str(error)
-    )

@@ -15,7 +15,7 @@ from typing import Any
 from psflow.domain import user_name
 from psflow.errors import UsageError
 from psflow.loading import load_script
-from psflow.service.running import WORKFLOW_NAME
+from psflow.service.exec_requests import WORKFLOW_NAME
 from psflow.service.trust import job_signer, sign_workflow
 from psflow.store import Store
 

@@ -22,6 +22,7 @@ from psflow.store.blocks import BlockQueries
 from psflow.store.changes import ChangeQueries
 from psflow.store.children import ChildQueries
 from psflow.store.inputs import InputQueries
+from psflow.store.job_lookups import JobLookups
 from psflow.store.jobs import JobQueries
 from psflow.store.queues import QueueQueries
 from psflow.store.retry import DEFAULT_RETRY_SECONDS, retrying
@@ -32,7 +33,9 @@ from psflow.store.workflows import WorkflowQueries
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
-class Store(JobQueries, BlockQueries, InputQueries, WorkflowQueries, ChangeQueries, QueueQueries, ChildQueries):
+class Store(
+    JobQueries, JobLookups, BlockQueries, InputQueries, WorkflowQueries, ChangeQueries, QueueQueries, ChildQueries
+):
     """psflow's jobs, attempts, block runs, inputs and workflows in one database.
 
     It connects, and checks (or on first use creates) the schema, when it is first

@@ -109,12 +109,12 @@ def test_exec_env_takes_names_that_are_set(cli, tmp_path: Path) -> None:
 
 def test_job_shows_the_variables_a_job_needs_and_when_it_is_unsigned(cli, store, tmp_path: Path) -> None:
     from psflow.domain import RunOptions
-    from psflow.service import running
+    from psflow.service import exec_requests, running
 
     (tmp_path / "flow.py").write_text("stop('Waiting')\n")
     os.environ["API_TOKEN"] = "s3cret"
     try:
-        request = running.exec_request(tmp_path / "flow.py", "e-1", ["API_TOKEN"])
+        request = exec_requests.exec_request(tmp_path / "flow.py", "e-1", ["API_TOKEN"])
     finally:
         del os.environ["API_TOKEN"]
     running.run(store, request, options=RunOptions())

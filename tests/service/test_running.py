@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from psflow.errors import AmbiguousJob, ScriptError, UnknownJob, UsageError
-from psflow.service import history, running, transcripts
+from psflow.service import exec_requests, history, running, transcripts
 from psflow.service.preflight import check
 from psflow.store import Store
 from psflow.transform import TransformError
@@ -29,9 +29,9 @@ def test_a_missing_script_or_a_folder_is_refused(store: Store, tmp_path: Path) -
     (tmp_path / "folder.py").mkdir()
 
     with pytest.raises(ScriptError, match=f"^script not found: {tmp_path / 'nosuch.py'}"):
-        running.exec_request(tmp_path / "nosuch.py")
+        exec_requests.exec_request(tmp_path / "nosuch.py")
     with pytest.raises(ScriptError, match="is a directory"):
-        running.exec_request(tmp_path / "folder.py")
+        exec_requests.exec_request(tmp_path / "folder.py")
     _nothing_stored(store)
 
 
@@ -50,7 +50,7 @@ def test_a_syntax_error_names_file_line_column_and_the_line(store: Store, tmp_pa
     script.write_text(source)
 
     with pytest.raises(TransformError) as refused:
-        running.exec_request(script)
+        exec_requests.exec_request(script)
 
     [shown] = [diagnostic.format() for diagnostic in refused.value.diagnostics]
     assert shown.startswith(f"{script}:{line}:{column}: error: syntax error") and message in shown
@@ -69,7 +69,7 @@ def test_a_block_name_must_be_a_str(store: Store, tmp_path: Path, header: str, k
     script.write_text(f"x = 1\n{header}\n    y = 2\n")
 
     with pytest.raises(TransformError) as refused:
-        running.exec_request(script)
+        exec_requests.exec_request(script)
 
     [shown] = [diagnostic.format() for diagnostic in refused.value.diagnostics]
     expected = f"block name must be a str, not {kind}" if kind else "syntax error"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from psflow.domain import JobStatus
+from psflow.domain import JobStatus, Runner
 from psflow.errors import UsageError
-from psflow.service import running, trust
+from psflow.service import exec_requests, running, trust
 from psflow.service.queues import set_limit
 from psflow.service.submit import submit
 from psflow.service.workflows import register
@@ -23,7 +23,7 @@ def _script(tmp_path: Path, name: str = "flow.py") -> Path:
 
 
 def test_a_submitted_job_is_signed_queued_and_runs_when_resumed(store: Store, tmp_path: Path):
-    request = running.exec_request(_script(tmp_path), "nightly-1")
+    request = exec_requests.exec_request(_script(tmp_path), "nightly-1")
     submitted = submit(store, request, ["a"], queue="deploy", priority=2)
     job = submitted.job
     assert submitted.created
@@ -35,7 +35,7 @@ def test_a_submitted_job_is_signed_queued_and_runs_when_resumed(store: Store, tm
 
 
 def test_the_same_submission_again_creates_nothing_and_another_is_refused(store: Store, tmp_path: Path):
-    request = running.exec_request(_script(tmp_path), "j1")
+    request = exec_requests.exec_request(_script(tmp_path), "j1")
     first = submit(store, request, ["a"])
     again = submit(store, request, ["a"])
     assert (again.created, again.job) == (False, first.job)
@@ -43,7 +43,7 @@ def test_the_same_submission_again_creates_nothing_and_another_is_refused(store:
         submit(store, request, ["b"])
     with pytest.raises(UsageError, match="exists already in queue default, not other"):
         submit(store, request, ["a"], queue="other")
-    other = running.exec_request(_script(tmp_path, "other.py"), "j1")
+    other = exec_requests.exec_request(_script(tmp_path, "other.py"), "j1")
     with pytest.raises(UsageError, match="exists already and runs"):
         submit(store, other, ["a"])
     assert len(store.list_jobs()) == 1
@@ -52,7 +52,7 @@ def test_the_same_submission_again_creates_nothing_and_another_is_refused(store:
 def test_a_workflow_name_submits_its_newest_version(store: Store, tmp_path: Path, monkeypatch):
     register(store, "nightly", _script(tmp_path))
     monkeypatch.chdir(tmp_path / "..")  # no file named nightly here
-    job = submit(store, running.exec_request("nightly")).job
+    job = submit(store, exec_requests.exec_request("nightly")).job
     assert (job.workflow, job.workflow_version, job.status) == ("nightly", 1, JobStatus.QUEUED)
 
 
@@ -62,15 +62,15 @@ def test_a_workflow_name_submits_its_newest_version(store: Store, tmp_path: Path
 )
 def test_bad_queue_or_priority_is_refused_before_anything_is_written(store, tmp_path, queue, priority, message):
     with pytest.raises(UsageError, match=message):
-        submit(store, running.exec_request(_script(tmp_path)), queue=queue, priority=priority)
+        submit(store, exec_requests.exec_request(_script(tmp_path)), queue=queue, priority=priority)
     assert store.list_jobs() == []
 
 
 def test_resuming_a_job_of_a_full_queue_says_why_and_writes_nothing(store: Store, tmp_path: Path):
-    request = running.exec_request(_script(tmp_path))
+    request = exec_requests.exec_request(_script(tmp_path))
     set_limit(store, "deploy", 1)
     first, second = (submit(store, request, queue="deploy").job for _ in range(2))
-    assert store.claim_job(first, running.Runner("elsewhere", 1))
+    assert store.claim_job(first, Runner("elsewhere", 1))
     held = running.resume_job(store, second.id)
     assert held.skipped and held.note == "skipped: queue deploy is at its limit (1 of 1 running)"
     assert store.get_job(second.id) == second

@@ -11,8 +11,8 @@ from multiprocessing.connection import Connection
 import pytest
 
 from psflow.domain import JobStatus, RunOptions
-from psflow.service import workers
-from psflow.service.running import RunResult
+from psflow.service import worker_process, workers
+from psflow.service.results import RunResult
 from psflow.store import Store, open_store
 
 QUEUED = [JobStatus.QUEUED]
@@ -51,10 +51,10 @@ def _pool(store: Store, processes: int, monkeypatch: pytest.MonkeyPatch) -> tupl
     pool = workers._Pool(store, processes, RunOptions(), False, False, None, workers.Shutdown())
     ends: list[Connection] = []
 
-    def start_child() -> workers._Child:
+    def start_child() -> worker_process.WorkerProcess:
         ours, theirs = Pipe()
         ends.append(theirs)
-        child = workers._Child(process=None, pid=0, conn=ours)  # type: ignore[arg-type]
+        child = worker_process.WorkerProcess(process=None, pid=0, conn=ours)  # type: ignore[arg-type]
         pool.children.append(child)
         return child
 

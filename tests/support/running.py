@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from psflow.domain import JobStatus, Runner, RunOptions
-from psflow.service import inputs, running, trust
+from psflow.service import exec_requests, inputs, running, trust
 from psflow.service.due import due_jobs, not_due_reason
-from psflow.service.running import RunResult
+from psflow.service.results import RunResult, skipped
 from psflow.store import BlockRecord, JobView, Store, open_store
 from support.scripts import DONE, FAILS, FLAKY, WAITS, write_script
 
@@ -33,7 +33,7 @@ def run(
 ) -> RunResult:
     """`psflow exec SCRIPT [ARGS] [--job ID]`: a Path is a file, a str that is no file a workflow's name."""
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
-    request = running.exec_request(script, job_id)
+    request = exec_requests.exec_request(script, job_id)
     return running.run(store, request, list(args), options=options, announce=announce)
 
 
@@ -62,7 +62,7 @@ def resume(
     for job in store.list_jobs(list(statuses), order="oldest"):
         reason = not_due_reason(job, now) if job.id not in tried else None
         if reason is not None:
-            results.append(running.skipped(job, f"skipped: {reason}"))
+            results.append(skipped(job, f"skipped: {reason}"))
     return results
 
 
