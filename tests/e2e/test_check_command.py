@@ -92,7 +92,7 @@ def test_exec_refuses_a_script_with_errors_and_writes_nothing(psflow, write, row
 
 
 def test_exec_prints_warnings_to_stderr_then_runs(psflow, write, jobs):
-    path = write("warned.py", WARNED.replace('block "Deploy"', 'block f"Deploy-{host}"'))
+    path = write("warned.py", WARNED.replace('block "Deploy"', 'block f"Deploy-{host}"'), cold=True)
 
     result = psflow("exec", "warned.py")
 
@@ -106,7 +106,7 @@ def test_exec_prints_warnings_to_stderr_then_runs(psflow, write, jobs):
 
 
 def test_warm_exec_prints_the_cached_warnings_without_importing_libcst(psflow, write, tmp_path):
-    path = write("warned.py", WARNED.replace('block "Deploy"', 'block f"Deploy-{host}"'))
+    path = write("warned.py", WARNED.replace('block "Deploy"', 'block f"Deploy-{host}"'), cold=True)
     cold = psflow("exec", "warned.py")
     assert cold.returncode == 0, cold.stderr
     environment = {key: value for key, value in os.environ.items() if key != "PSFLOW_JOB_ID"}

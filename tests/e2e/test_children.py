@@ -65,8 +65,9 @@ def _ran(folder: Path) -> dict[int, int]:
 
 
 def _stop(worker: subprocess.Popen) -> str:
-    """SIGTERM to the worker's process group; what it printed to stderr."""
-    os.killpg(worker.pid, signal.SIGTERM)
+    """SIGTERM to the worker's process group (unless it has ended); what it printed to stderr."""
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)
     return worker.communicate(timeout=60)[1]
 
 
@@ -130,9 +131,14 @@ def test_a_hundred_children_over_three_processes_survive_a_sigkilled_worker(psfl
         doomed.wait(timeout=60)
         (fan_out / "go").write_text("")
 
-        wait_until(lambda: _status(psflow, "big") == "Completed", timeout=180, what="the parent to complete")
+        try:
+            wait_until(lambda: _status(psflow, "big") == "Completed", timeout=180, what="the parent to complete")
+        except AssertionError as timed_out:  # what the jobs and the live worker were at, to tell why
+            jobs = psflow("jobs", "--all").stdout
+            raise AssertionError(f"{timed_out}\n{jobs}\nthe live worker said:\n{_stop(steady)}") from None
     finally:
-        _stop(steady)
+        if steady.returncode is None:
+            _stop(steady)
         if doomed.poll() is None:
             os.killpg(doomed.pid, signal.SIGKILL)
 
