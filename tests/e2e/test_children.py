@@ -125,10 +125,16 @@ def test_a_hundred_children_over_three_processes_survive_a_sigkilled_worker(psfl
 
         wait_until(each_process_holds_a_gated_child, timeout=120, what="three gated children running")
         completed = json.loads(psflow("jobs", "--status", "Completed", "--json").stdout)
-        for pid in _child_pids(doomed.pid):
-            os.kill(pid, signal.SIGKILL)
+        # The whole server dies at once: its process is frozen first, so the worker never sees it die
+        # (a worker that does records the job Failed, "worker process died": a job that kills its
+        # process fails alone), then the worker is killed, then its process.
+        processes = _child_pids(doomed.pid)
+        for pid in processes:
+            os.kill(pid, signal.SIGSTOP)
         os.killpg(doomed.pid, signal.SIGKILL)
         doomed.wait(timeout=60)
+        for pid in processes:
+            os.kill(pid, signal.SIGKILL)
         (fan_out / "go").write_text("")
 
         try:
