@@ -1,4 +1,5 @@
-"""Replay semantics, run in-process through psflow.api on every backend.
+"""Replay semantics, run in-process on every backend: psflow.api runs a job, and the job is resumed
+here as a worker process would resume it (support.running.resume_here).
 
 Each script appends to a side-effect log; a test runs it, stops it, resumes it,
 and checks both what the script computed and that no completed block ran twice.
