@@ -7,6 +7,7 @@ Imports are read from the source (module-level and inside functions, not under
 from __future__ import annotations
 
 import ast
+import functools
 from collections import defaultdict
 from pathlib import Path
 
@@ -79,6 +80,7 @@ FORBIDDEN = {
 }
 
 
+@functools.cache
 def _modules() -> dict[str, Path]:
     found = {}
     for path in ROOT.rglob("*.py"):
@@ -89,7 +91,8 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _imports(module: str, path: Path, *, top_level_only: bool = False) -> set[str]:
+@functools.cache
+def _imports(module: str, path: Path, *, top_level_only: bool = False) -> frozenset[str]:
     """Modules `module` imports (absolute names), leaving out `if TYPE_CHECKING:` blocks."""
     tree = ast.parse(path.read_text(), str(path))
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
@@ -112,7 +115,7 @@ def _imports(module: str, path: Path, *, top_level_only: bool = False) -> set[st
             visit(child, nested or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)))
 
     visit(tree, False)
-    return found
+    return frozenset(found)
 
 
 def _area(module: str) -> str:
@@ -151,10 +154,11 @@ def test_vocabulary_modules_import_only_each_other() -> None:
 def test_packages_import_each_other_without_cycles() -> None:
     """psflow's parts (script, transform, store, loading, runtime, service, cli, …) form no cycle."""
     graph: dict[str, set[str]] = defaultdict(set)
+    parts = {part.split(".")[1] for part in _parts()}
     for module, path in _modules().items():
         part = ".".join(module.split(".")[:2])
         for name in _imports(module, path):
-            if name.startswith("psflow.") and name.split(".")[1] in {p.split(".")[1] for p in _parts()}:
+            if name.startswith("psflow.") and name.split(".")[1] in parts:
                 other = ".".join(name.split(".")[:2])
                 if other != part:
                     graph[part].add(other)
