@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import inspect
 import re
 import subprocess
@@ -469,14 +470,35 @@ def _shape(sql: str) -> str:
     return _NUMBER.sub("0", _STRING.sub("N'v'", sql))
 
 
+# pytest's cache (.pytest_cache), once the session has begun: sqlfluff's verdict on a shape is a pure function of
+# the shape and sqlfluff's version, so a verdict reached once is kept between runs and a second run parses only the
+# shapes that changed (sqlfluff is most of this module's time). Verdicts of statements it cannot parse are not kept.
+_KEPT: list[pytest.Cache] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _verdicts_kept_between_runs(pytestconfig: pytest.Config):
+    cache = getattr(pytestconfig, "cache", None)  # None under `-p no:cacheprovider`
+    _KEPT[:] = [cache] if cache is not None else []
+    yield
+    _KEPT.clear()
+
+
 @functools.cache
 def _fluff_kinds_of(sql: str) -> tuple[str, ...]:
+    key = f"psflow/sqlfluff-{sqlfluff.__version__}/{hashlib.sha256(sql.encode()).hexdigest()[:40]}"
+    kept = _KEPT[0].get(key, None) if _KEPT else None
+    if isinstance(kept, list) and all(isinstance(kind, str) for kind in kept):
+        return tuple(kept)
     try:
         parsed = sqlfluff.parse(sql, config=_fluff_config())
     except sqlfluff.api.APIParsingError as error:
         raise AssertionError(f"sqlfluff (tsql) cannot parse:\n{sql}\n{error}") from None
     assert "unparsable" not in repr(parsed), sql
-    return tuple(_fluff_kinds(parsed))
+    kinds = tuple(_fluff_kinds(parsed))
+    if _KEPT:
+        _KEPT[0].set(key, list(kinds))
+    return kinds
 
 
 @functools.cache
