@@ -22,10 +22,13 @@ from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["support.postgres"]
 
-settings.register_profile("ci", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("fuzz", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("dev", max_examples=10, deadline=None)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# Hypothesis's own advice: fewer examples while developing, more in CI (CI=true, as `.ci/run` sets),
+# many more on demand (HYPOTHESIS_PROFILE=fuzz).
+_UNHURRIED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("dev", max_examples=10, **_UNHURRIED)
+settings.register_profile("ci", max_examples=25, **_UNHURRIED)
+settings.register_profile("fuzz", max_examples=1000, **_UNHURRIED)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 BACKENDS = ["sqlite", "postgres"] + (["mssql"] if os.environ.get("PSFLOW_TEST_MSSQL") else [])
 E2E = Path(__file__).parent / "e2e"

@@ -21,7 +21,7 @@ from typing import Any
 
 import libcst as cst
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from psflow.script import block as Block
@@ -138,6 +138,7 @@ _ANY_PYTHON = st.deferred(
 
 @pytest.mark.skipif(hypothesmith is None, reason="needs hypothesmith")
 @given(_ANY_PYTHON)
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # hypothesmith rejects a lot
 def test_any_python_compiles_or_is_diagnosed_and_without_blocks_is_unchanged(source: str) -> None:
     try:
         compiled = compile_script(source, "generated.py")
