@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import importlib.util
 import io
 import tokenize
 from collections import Counter
@@ -33,10 +34,7 @@ from psflow.transform.plan import plan_script
 from psflow.transform.rewriter import rewrite
 from psflow.transform.shorthand import expand_shorthand
 
-try:  # in the `test` extra; without it, one test is skipped
-    import hypothesmith
-except ImportError:  # pragma: no cover
-    hypothesmith = None
+HAVE_HYPOTHESMITH = importlib.util.find_spec("hypothesmith") is not None  # in the `test` extra; else one test skips
 
 # ---------------------------------------------------------------------------
 # (a) the shorthand pass
@@ -128,15 +126,17 @@ def test_shorthand_edits_only_headers(program: tuple[str, str]) -> None:
 # ---------------------------------------------------------------------------
 
 
-# Deferred: building hypothesmith's grammar takes seconds, paid only by the worker that runs the test.
-_ANY_PYTHON = st.deferred(
-    lambda: (
-        st.one_of(hypothesmith.from_grammar(), hypothesmith.from_node()) if hypothesmith is not None else st.nothing()
-    )
-)
+def _any_python() -> st.SearchStrategy[str]:
+    import hypothesmith
+
+    return st.one_of(hypothesmith.from_grammar(), hypothesmith.from_node())
 
 
-@pytest.mark.skipif(hypothesmith is None, reason="needs hypothesmith")
+# Deferred: importing hypothesmith and building its grammar take seconds, paid only by the worker that runs the test.
+_ANY_PYTHON = st.deferred(_any_python if HAVE_HYPOTHESMITH else st.nothing)
+
+
+@pytest.mark.skipif(not HAVE_HYPOTHESMITH, reason="needs hypothesmith")
 @given(_ANY_PYTHON)
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])  # hypothesmith rejects a lot
 def test_any_python_compiles_or_is_diagnosed_and_without_blocks_is_unchanged(source: str) -> None:

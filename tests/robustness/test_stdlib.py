@@ -25,11 +25,13 @@ MAX_BYTES = 30_000  # keeps the CI sample bounded in time
 
 def _stdlib_files() -> list[Path]:
     root = Path(sysconfig.get_paths()["stdlib"])
-    files = sorted(
-        path
-        for path in root.rglob("*.py")
-        if "site-packages" not in path.parts and "test" not in path.parts[len(root.parts) :][:1]
-    )
+    files = []
+    for folder, subfolders, names in os.walk(root):  # not into installed packages, nor the stdlib's own tests
+        subfolders[:] = [
+            name for name in subfolders if name != "site-packages" and not (folder == str(root) and name == "test")
+        ]
+        files += [Path(folder, name) for name in names if name.endswith(".py")]
+    files.sort()
     if os.environ.get("PSFLOW_STDLIB") == "all":
         return files
     small = [path for path in files if path.stat().st_size <= MAX_BYTES]
