@@ -45,7 +45,16 @@ def script_environment(script: str, argv: list[str], job_id: str, cwd: str | Non
         sys.argv, sys.path[:] = saved[0], saved[1]
         if saved[2] is not None:
             sys.modules["__main__"] = saved[2]
-        if os.environ != saved[3]:
-            os.environ.clear()
-            os.environ.update(saved[3])
+        _restore_environ(saved[3])
         os.chdir(saved[4])
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    """os.environ as `saved` again, changing only what differs: clearing and refilling it would call
+    putenv for every variable, after every job a worker runs."""
+    current = dict(os.environ)
+    for name in current.keys() - saved.keys():
+        del os.environ[name]
+    for name, value in saved.items():
+        if current.get(name) != value:
+            os.environ[name] = value

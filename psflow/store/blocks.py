@@ -15,6 +15,7 @@ from peewee import Value, fn
 
 from psflow import keys
 from psflow.domain import JobStatus, RunStatus
+from psflow.store.prebuilt import prebuild
 from psflow.store.queries import Queries
 from psflow.store.views import BlockRecord, BlockRun
 
@@ -108,14 +109,10 @@ def _save_block_sql(db: Database, tables: Tables) -> str:
     values = Job.select(*(Value(None, converter=False) for _ in fields)).where(
         (Job.id == "") & (Job.attempts == 0) & (Job.status == "")
     )
-    query = Block.insert_from(values, fields).returning()
-    sql, _ = db.get_sql_context().sql(query).query()
-    return sql
+    return prebuild(db, Block.insert_from(values, fields).returning()).sql
 
 
 def _completed_sql(db: Database, tables: Tables) -> str:
     Block = tables.block
     fields = [getattr(Block, field) for field in BlockRecord._fields]
-    query = Block.select(*fields).where((Block.job == "") & (Block.status == "")).order_by(Block.id)
-    sql, _ = db.get_sql_context().sql(query).query()
-    return sql
+    return prebuild(db, Block.select(*fields).where((Block.job == "") & (Block.status == "")).order_by(Block.id)).sql

@@ -14,12 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peewee import JOIN, Case, chunked, fn
 
 from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, WAITS_FOR_CHILDREN, JobStatus
+from psflow.store.prebuilt import slot
 from psflow.store.queries import Queries
+
+if TYPE_CHECKING:
+    from peewee import Select, Update
+
+    from psflow.store.tables import Tables
 
 _CHUNK = 200  # ids per IN list (MS SQL Server takes at most 2,100 parameters)
 
@@ -182,24 +188,66 @@ def awaiting_parents(queries: Queries, job_ids: Sequence[str]) -> list[str]:
 def wake_parents(queries: Queries, job_ids: Sequence[str], parents: Sequence[str] | None = None) -> None:
     """Jobs `job_ids` just ended (or went) in this transaction: wake each parent that waited for
     them and now has no awaited child left. `parents`: as read before the jobs were deleted."""
-    Job = queries.tables.job
     for parent in awaiting_parents(queries, job_ids) if parents is None else parents:
-        Job.update(awaited=Job.awaited).where(Job.id == parent).execute()  # lock: children's ends queue here
+        queries.prebuilt.run(_lock_parent, parent=parent)  # children's ends queue here
         _wake_if_done(queries, parent)
+
+
+def wake_parent_of(queries: Queries, job_id: str) -> None:
+    """wake_parents for one job that just ended (every attempt's end): two prebuilt statements, the
+    parent named by a subquery, instead of reading it first."""
+    if queries.prebuilt.run(_lock_parent_of, id=job_id).rowcount:
+        queries.prebuilt.run(_wake_parent_of, id=job_id, now=queries.clock.now())
 
 
 def _wake_if_done(queries: Queries, parent: str) -> None:
     """Make `parent` due now if it waits for child jobs and none of those it awaits is left unended."""
-    Job = queries.tables.job
+    queries.prebuilt.run(_wake_parent, parent=parent, now=queries.clock.now())
+
+
+# ---- prebuilt (psflow.store.prebuilt): `parent` is a slot, or the parent of the job `id` ----------
+
+
+def _parent_awaiting(tables: Tables) -> Select:
+    """The parent of job `id`, if that waits for it."""
+    Ended = tables.job.alias("ended")
+    return Ended.select(Ended.parent).where((Ended.id == slot("id")) & (Ended.awaited == True))  # noqa: E712
+
+
+def _lock(tables: Tables, parent: Any) -> Update:
+    """A no-op UPDATE of the parent's row: it stays locked until the transaction ends."""
+    Job = tables.job
+    return Job.update(awaited=Job.awaited).where(Job.id == parent)
+
+
+def _wake(tables: Tables, parent: Any) -> Update:
+    """The parent due now, if it waits for child jobs and none it awaits is left unended (asked in
+    this statement: a new snapshot under READ COMMITTED, taken after the lock)."""
+    Job = tables.job
     Child = Job.alias("child")
-    now = queries.clock.now()
     unended = Child.select(Child.id).where(
-        (Child.parent == parent) & (Child.awaited == True) & Child.status.not_in(list(ENDED_STATUSES))  # noqa: E712
+        (Child.parent == Job.id) & (Child.awaited == True) & Child.status.not_in(list(ENDED_STATUSES))  # noqa: E712
     )
-    Job.update(due_at=now).where(
+    return Job.update(due_at=slot("now")).where(
         (Job.id == parent)
         & (Job.waits_for == WAITS_FOR_CHILDREN)
         & Job.status.not_in([JobStatus.RUNNING, *FINAL_STATUSES])
-        & (Job.due_at.is_null() | (Job.due_at > now))
+        & (Job.due_at.is_null() | (Job.due_at > slot("now")))
         & ~fn.EXISTS(unended)
-    ).execute()
+    )
+
+
+def _lock_parent(tables: Tables) -> Update:
+    return _lock(tables, slot("parent"))
+
+
+def _lock_parent_of(tables: Tables) -> Update:
+    return _lock(tables, _parent_awaiting(tables))
+
+
+def _wake_parent(tables: Tables) -> Update:
+    return _wake(tables, slot("parent"))
+
+
+def _wake_parent_of(tables: Tables) -> Update:
+    return _wake(tables, _parent_awaiting(tables))

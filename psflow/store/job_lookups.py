@@ -2,30 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peewee import fn
 
 from psflow.domain import FINAL_STATUSES, JobStatus
 from psflow.errors import AmbiguousJob, UnknownJob
+from psflow.store.prebuilt import slot
 from psflow.store.queries import Queries
 from psflow.store.views import AttemptView, JobView
+
+if TYPE_CHECKING:
+    from peewee import Query
+
+    from psflow.store.tables import Tables
 
 
 class JobLookups(Queries):
     def _job_columns(self) -> list[Any]:
-        return [getattr(self.tables.job, column) for column in JobView.COLUMNS]
+        return job_columns(self.tables)
 
     def get_job(self, job_id: str) -> JobView | None:
-        Job = self.tables.job
-        row = Job.select(*self._job_columns()).where(Job.id == job_id).tuples().first()
-        return JobView.from_row(row) if row is not None else None
+        rows = self.prebuilt.run(_job_by_id, id=job_id).fetchall()  # one at most: by primary key
+        return JobView.from_row(rows[0]) if rows else None
 
     def job_and_source(self, job_id: str) -> tuple[JobView, str] | None:
         """The job and the snapshot of its script (job_source), in one query: what a worker checks first."""
-        Job = self.tables.job
-        row = Job.select(*self._job_columns(), Job.source).where(Job.id == job_id).tuples().first()
-        return (JobView.from_row(row[:-1]), row[-1] or "") if row is not None else None
+        rows = self.prebuilt.run(_job_and_source_by_id, id=job_id).fetchall()
+        return (JobView.from_row(rows[0][:-1]), rows[0][-1] or "") if rows else None
 
     def find_job(self, id_or_prefix: str) -> JobView:
         """The job with this id, or the only job whose id starts with it."""
@@ -136,3 +140,16 @@ class JobLookups(Queries):
         """How many jobs are in each status."""
         Job = self.tables.job
         return dict(Job.select(Job.status, fn.COUNT(Job.id)).group_by(Job.status).tuples())
+
+
+def job_columns(tables: Tables) -> list[Any]:
+    """The job table's columns a JobView is made of, in its order."""
+    return [getattr(tables.job, column) for column in JobView.COLUMNS]
+
+
+def _job_by_id(tables: Tables) -> Query:
+    return tables.job.select(*job_columns(tables)).where(tables.job.id == slot("id"))
+
+
+def _job_and_source_by_id(tables: Tables) -> Query:
+    return tables.job.select(*job_columns(tables), tables.job.source).where(tables.job.id == slot("id"))

@@ -11,24 +11,28 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from peewee import SQL, IntegrityError, Value, fn
 
 from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, LOST, JobStatus, Runner
 from psflow.errors import NotOwned
-from psflow.store.children import await_children, wake_parents
+from psflow.store.children import await_children, wake_parent_of, wake_parents
+from psflow.store.prebuilt import Builder, slot
 from psflow.store.queries import Queries
 from psflow.store.queues import claim_within_limit
 from psflow.store.tables import DEFAULT_QUEUE
 from psflow.store.views import JobView
 
+if TYPE_CHECKING:
+    from peewee import Insert, Update
+
+    from psflow.store.tables import Tables
+
 
 class JobQueries(Queries):
     def _owned(self, job_id: str, number: int) -> Any:
-        """The fence: job `job_id` is still Running in attempt `number`."""
-        Job = self.tables.job
-        return (Job.id == job_id) & (Job.attempts == number) & (Job.status == JobStatus.RUNNING)
+        return _fence(self.tables, job_id, number)
 
     def create_job(
         self,
@@ -119,32 +123,24 @@ class JobQueries(Queries):
         `source_sha256`: the new attempt begins in the claim's own transaction, running that source
         (as start_attempt would after it: one commit less per job).
         """
-        Job = self.tables.job
         now = self.clock.now()
         number = job.attempts + 1
-        condition = (Job.id == job.id) & (Job.status == job.status) & (Job.attempts == job.attempts)
-        if job.status == JobStatus.RUNNING:
-            if runner_gone:
-                condition &= (Job.owner_host == job.owner_host) & (Job.owner_pid == job.owner_pid)
-            else:
-                condition &= Job.lease_until < now
-        lease = now + runner.lease_seconds
-        claim = Job.update(
-            status=JobStatus.RUNNING,
-            owner_host=runner.host,
-            owner_pid=runner.pid,
-            owner_started=runner.started,
-            lease_until=lease,
-            due_at=lease,
-            attempts=Job.attempts + 1,
-            updated_at=now,
-            waits_for=None,
-            waiting_since=None,
-            live_output=None,
-        )
+        values = {
+            "id": job.id,
+            "status": job.status,
+            "attempts": job.attempts,
+            "queue": job.queue,
+            "owner_host": job.owner_host,
+            "owner_pid": job.owner_pid,
+            "host": runner.host,
+            "pid": runner.pid,
+            "started": runner.started,
+            "lease": now + runner.lease_seconds,
+            "now": now,
+        }
 
-        def take(where: Any) -> int:
-            claimed = claim.where(where).execute()
+        def take(claim: Builder) -> int:
+            claimed: int = self.prebuilt.run(claim, **values).rowcount
             if claimed and job.status == JobStatus.RUNNING:  # the attempt it takes over ends here, as lost
                 Attempt = self.tables.attempt
                 Attempt.update(
@@ -157,15 +153,13 @@ class JobQueries(Queries):
             return claimed
 
         if job.status != JobStatus.RUNNING:  # one more Running job in its queue: unless it has a limit
-            Queue = self.tables.queue
-            limited = Queue.select(SQL("1")).where((Queue.name == job.queue) & Queue.max_running.is_null(False))
             with self.db.atomic():
-                claimed = take(condition & ~fn.EXISTS(limited))
+                claimed = take(_claim_unless_limited)
             if not claimed:  # taken by another runner, or its queue has a limit: count first
-                claimed = claim_within_limit(self, job.queue, lambda: take(condition))
+                claimed = claim_within_limit(self, job.queue, lambda: take(_claim_as_read))
             return claimed == 1
         with self.db.atomic():
-            return take(condition) == 1
+            return take(_claim_from_gone_runner if runner_gone else _claim_lease_ended) == 1
 
     def update_source(self, job_id: str, number: int, source: str, source_sha256: str, *, signature: str) -> bool:
         """Keep the job's snapshot of its script current (a server without the file runs it), signed anew; fenced."""
@@ -259,8 +253,15 @@ class JobQueries(Queries):
 
     def _insert_attempt(self, job_id: str, number: int, runner: Runner, source_sha256: str, now: float) -> None:
         """Attempt `number`'s row, in the transaction that claimed the job for it."""
-        row = (job_id, number, runner.host, runner.pid, source_sha256, now)
-        self.tables.attempt.insert(dict(zip(self._attempt_fields(), row, strict=True))).as_rowcount().execute()
+        self.prebuilt.run(
+            _insert_attempt,
+            job=job_id,
+            number=number,
+            host=runner.host,
+            pid=runner.pid,
+            source_sha256=source_sha256,
+            started_at=now,
+        )
 
     def _attempt_fields(self) -> list[Any]:
         Attempt = self.tables.attempt
@@ -289,35 +290,111 @@ class JobQueries(Queries):
         `result`: codec text of the `job.result` it set (None: it set none, the stored one stays).
         A job that ends (psflow.domain.ENDED_STATUSES) wakes its parent if that waited for it last.
         """
-        Job, Attempt = self.tables.job, self.tables.attempt
         now = self.clock.now()
         if status in FINAL_STATUSES:
             due_at = None
         elif due_at is None and waits_for is None:
             due_at = now
-        changes: dict[str, Any] = {} if result is None else {"result": result}
+        ended = {"id": job_id, "number": number, "status": status, "reason": reason, "now": now}
         with self.db.atomic():
-            released = (
-                Job.update(
-                    status=status,
-                    reason=reason,
-                    updated_at=now,
-                    lease_until=None,
-                    due_at=due_at,
-                    waits_for=waits_for,
-                    waiting_since=now if waits_for else None,
-                    live_output=None,
-                    **changes,
-                )
-                .where(self._owned(job_id, number))
-                .execute()
-            )
+            released: int = self.prebuilt.run(
+                _release if result is None else _release_with_result,
+                **ended,
+                due_at=due_at,
+                waits_for=waits_for,
+                waiting_since=now if waits_for else None,
+                result=result,
+            ).rowcount
             if released:
-                Attempt.update(ended_at=now, outcome=status, reason=reason, output=output, error=error).where(
-                    (Attempt.job == job_id) & (Attempt.number == number)
-                ).execute()
+                self.prebuilt.run(_end_attempt, **ended, output=output, error=error)
                 if awaits:
                     await_children(self, job_id, awaits)
                 if status in ENDED_STATUSES:
-                    wake_parents(self, [job_id])
+                    wake_parent_of(self, job_id)
         return released == 1
+
+
+# ---- the statements every job's run takes, prebuilt (psflow.store.prebuilt) ------------------------
+
+
+def _claimed(tables: Tables) -> Update:
+    """What a claim writes: the job Running for the runner (host, pid, started) until `lease`."""
+    Job = tables.job
+    return Job.update(
+        status=JobStatus.RUNNING,
+        owner_host=slot("host"),
+        owner_pid=slot("pid"),
+        owner_started=slot("started"),
+        lease_until=slot("lease"),
+        due_at=slot("lease"),
+        attempts=Job.attempts + 1,
+        updated_at=slot("now"),
+        waits_for=None,
+        waiting_since=None,
+        live_output=None,
+    )
+
+
+def _as_read(tables: Tables) -> Any:
+    """The job is still as the claimer read it (its status and attempt count)."""
+    Job = tables.job
+    return (Job.id == slot("id")) & (Job.status == slot("status")) & (Job.attempts == slot("attempts"))
+
+
+def _claim_unless_limited(tables: Tables) -> Update:
+    Queue = tables.queue
+    limited = Queue.select(SQL("1")).where((Queue.name == slot("queue")) & Queue.max_running.is_null(False))
+    return _claimed(tables).where(_as_read(tables) & ~fn.EXISTS(limited))
+
+
+def _claim_as_read(tables: Tables) -> Update:
+    return _claimed(tables).where(_as_read(tables))
+
+
+def _claim_lease_ended(tables: Tables) -> Update:
+    return _claimed(tables).where(_as_read(tables) & (tables.job.lease_until < slot("now")))
+
+
+def _claim_from_gone_runner(tables: Tables) -> Update:
+    Job = tables.job
+    return _claimed(tables).where(
+        _as_read(tables) & ((Job.owner_host == slot("owner_host")) & (Job.owner_pid == slot("owner_pid")))
+    )
+
+
+def _insert_attempt(tables: Tables) -> Insert:
+    Attempt = tables.attempt
+    fields = ("job", "number", "host", "pid", "source_sha256", "started_at")
+    return Attempt.insert({getattr(Attempt, field): slot(field) for field in fields}).returning()
+
+
+def _fence(tables: Tables, job_id: Any, number: Any) -> Any:
+    """The fence: job `job_id` is still Running in attempt `number` (values, or slots)."""
+    Job = tables.job
+    return (Job.id == job_id) & (Job.attempts == number) & (Job.status == JobStatus.RUNNING)
+
+
+def _release(tables: Tables, **more: Any) -> Update:
+    """How an attempt ends, on its job: the job released with its new status (fenced)."""
+    return tables.job.update(
+        status=slot("status"),
+        reason=slot("reason"),
+        updated_at=slot("now"),
+        lease_until=None,
+        due_at=slot("due_at"),
+        waits_for=slot("waits_for"),
+        waiting_since=slot("waiting_since"),
+        live_output=None,
+        **more,
+    ).where(_fence(tables, slot("id"), slot("number")))
+
+
+def _release_with_result(tables: Tables) -> Update:
+    return _release(tables, result=slot("result"))
+
+
+def _end_attempt(tables: Tables) -> Update:
+    Attempt = tables.attempt
+    return Attempt.update(
+        ended_at=slot("now"), outcome=slot("status"), reason=slot("reason"), output=slot("output"), error=slot("error")
+    ).where((Attempt.job == slot("id")) & (Attempt.number == slot("number")))

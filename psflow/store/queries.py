@@ -8,6 +8,7 @@ if TYPE_CHECKING:
     from peewee import Database
 
     from psflow.clock import Clock
+    from psflow.store.prebuilt import PrebuiltStatements
     from psflow.store.tables import Tables
 
 
@@ -17,3 +18,4 @@ class Queries:
     db: Database
     tables: Tables
     clock: Clock
+    prebuilt: PrebuiltStatements  # the statements every job's run takes (psflow.store.prebuilt)

@@ -24,6 +24,7 @@ from psflow.store.children import ChildQueries
 from psflow.store.inputs import InputQueries
 from psflow.store.job_lookups import JobLookups
 from psflow.store.jobs import JobQueries
+from psflow.store.prebuilt import PrebuiltStatements
 from psflow.store.queues import QueueQueries
 from psflow.store.retry import DEFAULT_RETRY_SECONDS, retrying
 from psflow.store.tables import bind_tables
@@ -59,6 +60,7 @@ class Store(
         self.db, self.url, self.clock, self.create = db, url, clock, create
         self.retry_seconds, self.notice = retry_seconds, notice
         self.tables = bind_tables(db)
+        self.prebuilt = PrebuiltStatements(db, self.tables)
         self._prepare_block_statements()
         self._ready = False
         self._calling = threading.local()  # set while this thread is inside a public method

@@ -1,0 +1,74 @@
+"""Statements built once per store and run many times: the ones every job's run takes.
+
+peewee builds a statement's SQL anew each time it runs: about 0.3 ms of Python for a
+one-row UPDATE, more than a local database takes to run it. A worker runs a handful of
+such statements per job, so building them was most of its time per child job. A prebuilt
+statement is built once, in the store's dialect, from the same peewee query, with named
+slots (`slot("job_id")`) where its values go; running it fills them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from peewee import Value
+
+if TYPE_CHECKING:
+    from peewee import Database, Query
+
+    from psflow.store.tables import Tables
+
+Builder = Callable[["Tables"], "Query"]
+
+
+class _Slot:
+    """Where a named value goes in a prebuilt statement's parameters."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"slot({self.name!r})"
+
+
+def slot(name: str) -> Value:
+    """A parameter filled in each time the statement runs: given as is to the driver (no field converter),
+    so its value must be what the column takes (str, int, float, bool or None)."""
+    return Value(_Slot(name), converter=False, unpack=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Prebuilt:
+    """A statement's SQL, and its parameters: constants, and slots to fill in."""
+
+    sql: str
+    params: tuple[Any, ...]
+
+    def run(self, db: Database, values: dict[str, Any]) -> Any:
+        """Execute with `values` in the slots; the driver's cursor."""
+        return db.execute_sql(self.sql, [values[p.name] if type(p) is _Slot else p for p in self.params])
+
+
+def prebuild(db: Database, query: Query) -> Prebuilt:
+    """`query` as SQL in `db`'s dialect, once."""
+    sql, params = db.get_sql_context().sql(query).query()
+    return Prebuilt(sql, tuple(params))
+
+
+class PrebuiltStatements:
+    """A store's prebuilt statements, each built on first use from its builder (`builder(tables)`)."""
+
+    def __init__(self, db: Database, tables: Tables) -> None:
+        self.db, self.tables = db, tables
+        self._built: dict[Builder, Prebuilt] = {}
+
+    def run(self, builder: Builder, **values: Any) -> Any:
+        """Run the statement `builder` makes with `values` in its slots; the driver's cursor."""
+        statement = self._built.get(builder)
+        if statement is None:
+            statement = self._built[builder] = prebuild(self.db, builder(self.tables))
+        return statement.run(self.db, values)
