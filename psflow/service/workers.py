@@ -265,6 +265,8 @@ class _Pool:
         offered = self.offered.pop(result.job_id, None)
         if offered is not None and result.exit_code == EXIT_UNTRUSTED:
             self.refused[result.job_id] = (offered, self.store.clock.monotonic())
+        elif offered is not None and result.skipped:  # changed since the look (another runner took it):
+            self.batch.clear()  # so may the rest of what it read; the next job comes from a new look
         if not (self.worker and result.skipped):
             self._report(result)
 

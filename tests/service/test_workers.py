@@ -148,3 +148,26 @@ def test_a_worker_says_nothing_of_a_job_another_runner_took_first(
 
     assert told == ([] if worker else [taken])  # a sweep (`resume`) says why it left each job
     assert pool.children[0].job_id is None  # free for the next job
+
+
+def test_a_job_found_taken_makes_the_next_job_come_from_a_new_look(store: Store, monkeypatch: pytest.MonkeyPatch):
+    """Another runner took a job of the batch since the look: it may have taken others of it too, so the
+    batch goes (each of them would be a check done for nothing) and the next idle child gets a fresh look."""
+    pool, ends = _pool(store, 1, monkeypatch)
+    looks = _Looks(store)
+    monkeypatch.setattr(store, "due_jobs", looks)
+    tried: set[str] = set()
+    assert pool._take_due(QUEUED, tried, None, spread=True)
+    first = ends[0].recv()
+    assert pool.batch and looks.count == 1
+    ran = RunResult(job_id=first, script="flow.py", status="Completed", reason=None, attempt=1)
+    ends[0].send(ran)
+    pool._answer(pool.children[0])
+    assert pool.batch  # it ran: the rest of the batch is as good as it was
+    assert pool._take_due(QUEUED, tried, None, spread=True)
+    second = ends[0].recv()
+    ends[0].send(RunResult(job_id=second, script="flow.py", status="Completed", reason=None, attempt=1, skipped=True))
+    pool._answer(pool.children[0])
+    assert not pool.batch
+    assert pool._take_due(QUEUED, tried, None, spread=True)
+    assert looks.count == 2
