@@ -11,28 +11,35 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from peewee import SQL, IntegrityError, Value, fn
+from peewee import IntegrityError, Value
 
 from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, LOST, JobStatus, Runner
 from psflow.errors import NotOwned
 from psflow.store.children import await_children, wake_parent_of, wake_parents
-from psflow.store.prebuilt import Builder, slot
+from psflow.store.job_statements import (
+    claim_and_begin,
+    claim_as_read,
+    claim_from_gone_runner,
+    claim_lease_ended,
+    claim_unless_limited,
+    end_attempt,
+    fence,
+    insert_attempt,
+    release,
+    release_with_result,
+)
+from psflow.store.prebuilt import Builder
 from psflow.store.queries import Queries
 from psflow.store.queues import claim_within_limit
 from psflow.store.tables import DEFAULT_QUEUE
 from psflow.store.views import JobView
 
-if TYPE_CHECKING:
-    from peewee import Insert, Update
-
-    from psflow.store.tables import Tables
-
 
 class JobQueries(Queries):
     def _owned(self, job_id: str, number: int) -> Any:
-        return _fence(self.tables, job_id, number)
+        return fence(self.tables, job_id, number)
 
     def create_job(
         self,
@@ -153,13 +160,17 @@ class JobQueries(Queries):
             return claimed
 
         if job.status != JobStatus.RUNNING:  # one more Running job in its queue: unless it has a limit
-            with self.db.atomic():
-                claimed = take(_claim_unless_limited)
+            if source_sha256 is not None and getattr(self.db, "data_modifying_with", False):
+                begun = {"job": job.id, "number": number, "source_sha256": source_sha256, "started_at": now}
+                claimed = self.prebuilt.run(claim_and_begin, **values, **begun).rowcount
+            else:
+                with self.db.atomic():
+                    claimed = take(claim_unless_limited)
             if not claimed:  # taken by another runner, or its queue has a limit: count first
-                claimed = claim_within_limit(self, job.queue, lambda: take(_claim_as_read))
+                claimed = claim_within_limit(self, job.queue, lambda: take(claim_as_read))
             return claimed == 1
         with self.db.atomic():
-            return take(_claim_from_gone_runner if runner_gone else _claim_lease_ended) == 1
+            return take(claim_from_gone_runner if runner_gone else claim_lease_ended) == 1
 
     def update_source(self, job_id: str, number: int, source: str, source_sha256: str, *, signature: str) -> bool:
         """Keep the job's snapshot of its script current (a server without the file runs it), signed anew; fenced."""
@@ -254,7 +265,7 @@ class JobQueries(Queries):
     def _insert_attempt(self, job_id: str, number: int, runner: Runner, source_sha256: str, now: float) -> None:
         """Attempt `number`'s row, in the transaction that claimed the job for it."""
         self.prebuilt.run(
-            _insert_attempt,
+            insert_attempt,
             job=job_id,
             number=number,
             host=runner.host,
@@ -298,7 +309,7 @@ class JobQueries(Queries):
         ended = {"id": job_id, "number": number, "status": status, "reason": reason, "now": now}
         with self.db.atomic():
             released: int = self.prebuilt.run(
-                _release if result is None else _release_with_result,
+                release if result is None else release_with_result,
                 **ended,
                 due_at=due_at,
                 waits_for=waits_for,
@@ -306,95 +317,9 @@ class JobQueries(Queries):
                 result=result,
             ).rowcount
             if released:
-                self.prebuilt.run(_end_attempt, **ended, output=output, error=error)
+                self.prebuilt.run(end_attempt, **ended, output=output, error=error)
                 if awaits:
                     await_children(self, job_id, awaits)
                 if status in ENDED_STATUSES:
                     wake_parent_of(self, job_id)
         return released == 1
-
-
-# ---- the statements every job's run takes, prebuilt (psflow.store.prebuilt) ------------------------
-
-
-def _claimed(tables: Tables) -> Update:
-    """What a claim writes: the job Running for the runner (host, pid, started) until `lease`."""
-    Job = tables.job
-    return Job.update(
-        status=JobStatus.RUNNING,
-        owner_host=slot("host"),
-        owner_pid=slot("pid"),
-        owner_started=slot("started"),
-        lease_until=slot("lease"),
-        due_at=slot("lease"),
-        attempts=Job.attempts + 1,
-        updated_at=slot("now"),
-        waits_for=None,
-        waiting_since=None,
-        live_output=None,
-    )
-
-
-def _as_read(tables: Tables) -> Any:
-    """The job is still as the claimer read it (its status and attempt count)."""
-    Job = tables.job
-    return (Job.id == slot("id")) & (Job.status == slot("status")) & (Job.attempts == slot("attempts"))
-
-
-def _claim_unless_limited(tables: Tables) -> Update:
-    Queue = tables.queue
-    limited = Queue.select(SQL("1")).where((Queue.name == slot("queue")) & Queue.max_running.is_null(False))
-    return _claimed(tables).where(_as_read(tables) & ~fn.EXISTS(limited))
-
-
-def _claim_as_read(tables: Tables) -> Update:
-    return _claimed(tables).where(_as_read(tables))
-
-
-def _claim_lease_ended(tables: Tables) -> Update:
-    return _claimed(tables).where(_as_read(tables) & (tables.job.lease_until < slot("now")))
-
-
-def _claim_from_gone_runner(tables: Tables) -> Update:
-    Job = tables.job
-    return _claimed(tables).where(
-        _as_read(tables) & ((Job.owner_host == slot("owner_host")) & (Job.owner_pid == slot("owner_pid")))
-    )
-
-
-def _insert_attempt(tables: Tables) -> Insert:
-    Attempt = tables.attempt
-    fields = ("job", "number", "host", "pid", "source_sha256", "started_at")
-    return Attempt.insert({getattr(Attempt, field): slot(field) for field in fields}).returning()
-
-
-def _fence(tables: Tables, job_id: Any, number: Any) -> Any:
-    """The fence: job `job_id` is still Running in attempt `number` (values, or slots)."""
-    Job = tables.job
-    return (Job.id == job_id) & (Job.attempts == number) & (Job.status == JobStatus.RUNNING)
-
-
-def _release(tables: Tables, **more: Any) -> Update:
-    """How an attempt ends, on its job: the job released with its new status (fenced)."""
-    return tables.job.update(
-        status=slot("status"),
-        reason=slot("reason"),
-        updated_at=slot("now"),
-        lease_until=None,
-        due_at=slot("due_at"),
-        waits_for=slot("waits_for"),
-        waiting_since=slot("waiting_since"),
-        live_output=None,
-        **more,
-    ).where(_fence(tables, slot("id"), slot("number")))
-
-
-def _release_with_result(tables: Tables) -> Update:
-    return _release(tables, result=slot("result"))
-
-
-def _end_attempt(tables: Tables) -> Update:
-    Attempt = tables.attempt
-    return Attempt.update(
-        ended_at=slot("now"), outcome=slot("status"), reason=slot("reason"), output=slot("output"), error=slot("error")
-    ).where((Attempt.job == slot("id")) & (Attempt.number == slot("number")))

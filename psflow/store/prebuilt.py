@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from psflow.store.tables import Tables
 
-Builder = Callable[["Tables"], "Query"]
+Builder = Callable[["Tables"], "Query | Prebuilt"]  # a query, or SQL a backend alone takes, built from queries
 
 
 class _Slot:
@@ -70,5 +70,6 @@ class PrebuiltStatements:
         """Run the statement `builder` makes with `values` in its slots; the driver's cursor."""
         statement = self._built.get(builder)
         if statement is None:
-            statement = self._built[builder] = prebuild(self.db, builder(self.tables))
+            built = builder(self.tables)
+            statement = self._built[builder] = built if isinstance(built, Prebuilt) else prebuild(self.db, built)
         return statement.run(self.db, values)

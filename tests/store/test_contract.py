@@ -8,6 +8,7 @@ checked offline by tests/store/test_mssql_sql.py. Time comes from a fake clock.
 from __future__ import annotations
 
 import pytest
+from peewee import PostgresqlDatabase
 
 from psflow.domain import JobStatus, Runner, RunStatus
 from psflow.errors import AmbiguousJob, NotOwned, StoreError, UnknownJob
@@ -137,6 +138,27 @@ def test_a_claim_given_the_source_begins_its_attempt_in_the_same_transaction(sto
     store.set_queue_limit("default", 2)  # job-1 runs: room for one more
     assert store.claim_job(limited, HERE, source_sha256="4" * 64) is True  # a claim that counts the queue first
     assert [(a.number, a.source_sha256) for a in store.attempts("job-2")] == [(1, "4" * 64)]
+
+
+def test_on_postgresql_a_claim_begins_its_attempt_in_the_same_statement(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL has data-modifying WITH: the claim and the new attempt's row are one round trip (a worker's
+    every job takes it); elsewhere they are two statements in one transaction."""
+    job = _job(store)
+    store.finish_attempt(job.id, 1, status=JobStatus.WAITING, reason="later")
+    waiting = store.get_job(job.id)
+    sent: list[str] = []
+    execute = store.db.execute_sql
+    monkeypatch.setattr(store.db, "execute_sql", lambda sql, params=None: sent.append(sql) or execute(sql, params))
+
+    assert store.claim_job(waiting, THERE, source_sha256="2" * 64) is True
+
+    if isinstance(store.db, PostgresqlDatabase):
+        assert len(sent) == 1 and sent[0].startswith('WITH "claimed" AS (UPDATE "psflow_job" ')
+    else:
+        assert [sql.split()[0] for sql in sent] == ["UPDATE", "INSERT"]
+    assert [(a.number, a.host, a.ended_at) for a in store.attempts(job.id)] == [(2, "server2", None)]
 
 
 def test_a_child_is_created_only_while_its_parent_s_attempt_holds_it(store: Store, clock: FakeClock) -> None:

@@ -89,6 +89,8 @@ class PostgresDatabase(PostgresqlDatabase):
         connection = self._state.conn
         return connection is not None and bool(getattr(connection, "closed", False))
 
+    data_modifying_with = True  # WITH x AS (UPDATE … RETURNING …) INSERT …: a claim begins its attempt in one statement
+
     def claim_transaction(self) -> Any:
         """The transaction of a claim that counts its queue's Running jobs first (see `locked`)."""
         return self.atomic()

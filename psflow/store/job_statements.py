@@ -1,0 +1,117 @@
+"""The statements every run of a job takes (claim, begin, end), prebuilt once per store (psflow.store.prebuilt).
+
+Each is a function of the store's tables returning the query; its values come in slots.
+A runner's writes carry the fence (`fence`): the job is still Running in the attempt it claimed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from peewee import SQL, Select, fn
+
+from psflow.domain import JobStatus
+from psflow.store.prebuilt import Prebuilt, prebuild, slot
+
+if TYPE_CHECKING:
+    from peewee import Insert, Update
+
+    from psflow.store.tables import Tables
+
+
+def _claimed(tables: Tables) -> Update:
+    """What a claim writes: the job Running for the runner (host, pid, started) until `lease`."""
+    Job = tables.job
+    return Job.update(
+        status=JobStatus.RUNNING,
+        owner_host=slot("host"),
+        owner_pid=slot("pid"),
+        owner_started=slot("started"),
+        lease_until=slot("lease"),
+        due_at=slot("lease"),
+        attempts=Job.attempts + 1,
+        updated_at=slot("now"),
+        waits_for=None,
+        waiting_since=None,
+        live_output=None,
+    )
+
+
+def _as_read(tables: Tables) -> Any:
+    """The job is still as the claimer read it (its status and attempt count)."""
+    Job = tables.job
+    return (Job.id == slot("id")) & (Job.status == slot("status")) & (Job.attempts == slot("attempts"))
+
+
+def claim_unless_limited(tables: Tables) -> Update:
+    Queue = tables.queue
+    limited = Queue.select(SQL("1")).where((Queue.name == slot("queue")) & Queue.max_running.is_null(False))
+    return _claimed(tables).where(_as_read(tables) & ~fn.EXISTS(limited))
+
+
+def claim_as_read(tables: Tables) -> Update:
+    return _claimed(tables).where(_as_read(tables))
+
+
+def claim_lease_ended(tables: Tables) -> Update:
+    return _claimed(tables).where(_as_read(tables) & (tables.job.lease_until < slot("now")))
+
+
+def claim_from_gone_runner(tables: Tables) -> Update:
+    Job = tables.job
+    return _claimed(tables).where(
+        _as_read(tables) & ((Job.owner_host == slot("owner_host")) & (Job.owner_pid == slot("owner_pid")))
+    )
+
+
+_ATTEMPT_FIELDS = ("job", "number", "host", "pid", "source_sha256", "started_at")
+
+
+def insert_attempt(tables: Tables) -> Insert:
+    Attempt = tables.attempt
+    return Attempt.insert({getattr(Attempt, field): slot(field) for field in _ATTEMPT_FIELDS}).returning()
+
+
+def claim_and_begin(tables: Tables) -> Prebuilt:
+    """claim_unless_limited and the new attempt's row as one statement, where the backend has data-modifying
+    WITH (PostgreSQL): one round trip, where a transaction of the two statements takes four."""
+    db, Attempt = tables.job._meta.database, tables.attempt
+    claim_query = claim_unless_limited(tables).returning(tables.job.id)
+    claimed = claim_query.cte("claimed")
+    fields = [getattr(Attempt, field) for field in _ATTEMPT_FIELDS]
+    claim = prebuild(db, claim_query)
+    each_claimed = Select([claimed], [slot(field) for field in _ATTEMPT_FIELDS])  # no WITH: it goes in front
+    begin = prebuild(db, Attempt.insert_from(each_claimed, fields).returning())
+    return Prebuilt(f'WITH "claimed" AS ({claim.sql}) {begin.sql}', claim.params + begin.params)
+
+
+def fence(tables: Tables, job_id: Any, number: Any) -> Any:
+    """The fence: job `job_id` is still Running in attempt `number` (values, or slots)."""
+    Job = tables.job
+    return (Job.id == job_id) & (Job.attempts == number) & (Job.status == JobStatus.RUNNING)
+
+
+def release(tables: Tables, **more: Any) -> Update:
+    """How an attempt ends, on its job: the job released with its new status (fenced)."""
+    return tables.job.update(
+        status=slot("status"),
+        reason=slot("reason"),
+        updated_at=slot("now"),
+        lease_until=None,
+        due_at=slot("due_at"),
+        waits_for=slot("waits_for"),
+        waiting_since=slot("waiting_since"),
+        live_output=None,
+        **more,
+    ).where(fence(tables, slot("id"), slot("number")))
+
+
+def release_with_result(tables: Tables) -> Update:
+    return release(tables, result=slot("result"))
+
+
+def end_attempt(tables: Tables) -> Update:
+    Attempt = tables.attempt
+    return Attempt.update(
+        ended_at=slot("now"), outcome=slot("status"), reason=slot("reason"), output=slot("output"), error=slot("error")
+    ).where((Attempt.job == slot("id")) & (Attempt.number == slot("number")))
