@@ -43,6 +43,9 @@ _API = (
     "job_result",
     "register",
     "workflows",
+    "submit",
+    "queues",
+    "set_queue_limit",
     "connect",
     "RunResult",
     "SendResult",
@@ -70,9 +73,12 @@ if _TYPE_CHECKING:
         job_detail,
         job_result,
         jobs,
+        queues,
         register,
         resume,
         run,
+        set_queue_limit,
+        submit,
         workflows,
     )
     from psflow.script import (

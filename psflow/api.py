@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from psflow.domain import RESUME_STATUSES, RunOptions
+from psflow.domain import DEFAULT_QUEUE, RESUME_STATUSES, RunOptions
 from psflow.errors import PsflowError, StoreError, UsageError
 from psflow.service import control, exec_requests, history, inputs, preflight, running, transcripts
 from psflow.service import workflows as workflow_service
@@ -35,12 +35,15 @@ __all__ = [
     "init",
     "job_detail",
     "jobs",
+    "queues",
     "register",
     "rerun",
     "resume",
     "retry",
     "run",
     "send",
+    "set_queue_limit",
+    "submit",
     "transcript",
     "transformed_source",
     "workflow_versions",
@@ -56,6 +59,17 @@ def _using(db: str | None, store: Store | None, *, create: bool = True) -> Itera
         yield store
         return
     with connect(db, create=create) as opened:
+        yield opened
+
+
+@contextmanager
+def _using_for(request: exec_requests.ExecRequest, db: str | None, store: Store | None) -> Iterator[Store]:
+    """As `_using`, for running or submitting `request`: a database that cannot be used, asked for a
+    workflow name, says first that no such file exists (exec_requests.connect_for)."""
+    if store is not None:
+        yield store
+        return
+    with exec_requests.connect_for(request, db) as opened:
         yield opened
 
 
@@ -85,10 +99,50 @@ def run(
     """
     request = exec_requests.exec_request(script, job_id, env)
     options = RunOptions(replay_output=replay_output, rerun_changed=rerun_changed)
-    if store is not None:
-        return running.run(store, request, args, options=options, announce=announce)
-    with exec_requests.connect_for(request, db) as opened:
+    with _using_for(request, db, store) as opened:
         return running.run(opened, request, args, options=options, announce=announce)
+
+
+def submit(
+    script: str | Path,
+    args: Iterable[str] = (),
+    *,
+    queue: str = DEFAULT_QUEUE,
+    priority: int = 0,
+    job_id: str | None = None,
+    env: Iterable[str] = (),
+    db: str | None = None,
+    store: Store | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Create a job as `run` would, but Queued for a `psflow worker` of `queue` instead of run here
+    (`psflow submit`). The job as `jobs` shows it, and "created": False when `job_id` names the same
+    submission already (nothing new was submitted)."""
+    from psflow.service.submit import submit as submit_job
+
+    request = exec_requests.exec_request(script, job_id, env)
+    with _using_for(request, db, store) as opened:
+        submitted = submit_job(opened, request, args, queue=queue, priority=priority, announce=announce)
+    return {**submitted.job.to_json(), "created": submitted.created}
+
+
+def queues(*, db: str | None = None, store: Store | None = None) -> list[dict[str, Any]]:
+    """Every queue with a limit or an unfinished job: its limit, Running, due and waiting jobs
+    (as `psflow queues --json`)."""
+    with _using(db, store, create=False) as opened:
+        return [queue.to_json() for queue in opened.queue_counts()]
+
+
+def set_queue_limit(
+    name: str, limit: int | None, *, db: str | None = None, store: Store | None = None
+) -> dict[str, Any]:
+    """At most `limit` of queue `name`'s jobs Running at once, on every server (None: no limit), as
+    `psflow queue NAME --limit N`; the queue as `queues` shows it."""
+    from psflow.service import queues as queue_service
+
+    with _using(db, store) as opened:
+        queue_service.set_limit(opened, name, limit)
+        return queue_service.show(opened, name).to_json()
 
 
 def resume(

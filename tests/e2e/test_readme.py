@@ -22,6 +22,7 @@ def python_api_example() -> str:
 def test_the_python_api_example_runs_as_written(tmp_path):
     (tmp_path / "jobs").mkdir()
     (tmp_path / "jobs" / "nightly.py").write_text(NIGHTLY)
+    (tmp_path / "jobs" / "deploy_one.py").write_text("import sys\nprint('deploying', sys.argv[1])\n")
     (tmp_path / "example.py").write_text(python_api_example())
     environment = {key: value for key, value in os.environ.items() if key not in ("PSFLOW_DB", "PSFLOW_JOB_ID")}
     environment.update({"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path / "cache")})

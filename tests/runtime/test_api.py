@@ -73,7 +73,8 @@ def test_the_api_loads_on_first_use():
 
 
 def test_the_api_names_are_public():
-    for name in ("run", "resume", "jobs", "job_detail", "register", "workflows", "send", "RunResult", "UsageError"):
+    names = ("run", "resume", "jobs", "job_detail", "register", "workflows", "send", "submit", "queues", "RunResult")
+    for name in (*names, "set_queue_limit", "UsageError"):
         assert name in psflow.__all__ and name in dir(psflow)
         assert getattr(psflow, name) is not None
     assert psflow.run is __import__("psflow.api").api.run
@@ -132,6 +133,49 @@ def test_bad_input_raises_usage_error(db_url, tmp_path):
         psflow.register("a/b", tmp_path / "ok.py", db=db_url)
     with pytest.raises(psflow.PsflowError, match=r"no psflow (database|tables)"):  # nothing was created
         psflow.jobs(db=db_url)
+
+
+# ---- queues: submit, limits, counts --------------------------------------------------
+
+
+def test_submit_puts_a_job_on_a_queue_without_running_it(db_url, tmp_path, capfd):
+    script = _script(tmp_path, "nightly.py", "import sys\nprint('ran', sys.argv[1:])\n")
+
+    first = psflow.submit(script, ["a"], queue="deploy", priority=5, job_id="sub-1", db=db_url)
+    again = psflow.submit(script, ["a"], queue="deploy", priority=5, job_id="sub-1", db=db_url)
+
+    assert (first["id"], first["status"], first["queue"], first["priority"], first["args"]) == (
+        "sub-1",
+        "Queued",
+        "deploy",
+        5,
+        ["a"],
+    )
+    assert (first["created"], again["created"], again["id"]) == (True, False, "sub-1")  # an idempotency key
+    assert capfd.readouterr().out == ""  # nothing ran here
+    with pytest.raises(psflow.UsageError, match="exists already in queue deploy, not other"):
+        psflow.submit(script, ["a"], queue="other", job_id="sub-1", db=db_url)
+    with pytest.raises(psflow.UsageError, match="queue name 'no room' is not valid"):
+        psflow.submit(script, queue="no room", db=db_url)
+    [ran] = psflow.resume(statuses=["Queued"], queues=["deploy"], db=db_url)
+    assert (ran.job_id, ran.status) == ("sub-1", "Completed")
+    assert capfd.readouterr().out == "ran ['a']\n"
+
+
+def test_a_queue_limit_and_the_queues_counts(db_url, tmp_path):
+    script = _script(tmp_path, "nightly.py", "pass\n")
+    for number in range(3):
+        psflow.submit(script, [str(number)], queue="deploy", db=db_url)
+
+    limited = psflow.set_queue_limit("deploy", 2, db=db_url)
+    unlimited = psflow.set_queue_limit("reports", None, db=db_url)
+
+    assert limited == {"name": "deploy", "limit": 2, "running": 0, "due": 3, "waiting": 0, "other": 0}
+    assert unlimited["limit"] is None
+    assert psflow.queues(db=db_url) == [limited, unlimited]
+    with pytest.raises(psflow.UsageError, match="--limit 0 is not a limit"):
+        psflow.set_queue_limit("deploy", 0, db=db_url)
+    assert psflow.queues(db=db_url)[0]["limit"] == 2  # nothing was written
 
 
 # ---- registered workflows ------------------------------------------------------------
