@@ -294,6 +294,8 @@ def worker(
             poll=poll,
             prefix=_prefixed(no_prefix, True),
             queues=queues,
+            # By default Running jobs are taken only from a runner that is gone: the rest are no news.
+            untold=() if status else [JobStatus.RUNNING],
         )
     summarize(tally, f"worker ran {tally.total} job(s)", shutdown)
 

@@ -76,6 +76,7 @@ def run_pool(
     shutdown: Shutdown | None = None,
     options: RunOptions = RunOptions(),
     queues: Iterable[str] = (),
+    untold: Iterable[str] = (),
 ) -> list[RunResult]:
     """Run the jobs `job_ids`, or the due jobs in `statuses` — once each, or with `forever` each time
     it is due again, looking every `poll` seconds — in `processes` children, until done or shut down.
@@ -86,9 +87,11 @@ def run_pool(
     is left alone (its jobs stay due); a one-sweep run says so for each of its jobs it left.
     Returns each job's result, except with `forever`: a worker that runs for months keeps only what
     it runs now, hands each result to `on_result` alone, and leaves out the jobs it found taken.
+    `untold`: statuses whose jobs a one-sweep run leaves alone without saying so (`worker --once`
+    takes Running jobs only when their runner is gone: the others, running fine elsewhere, are not news).
     """
     pool = _Pool(store, processes, options, graceful, prefix, on_result, shutdown or Shutdown(), worker=forever)
-    pool.queues = list(queues)
+    pool.queues, pool.untold = list(queues), set(untold)
     try:
         if job_ids:
             pool.run_named([store.find_job(job_id).id for job_id in job_ids])
@@ -125,6 +128,7 @@ class _Pool:
         self.offered: dict[str, JobView] = {}
         self.refused: dict[str, tuple[JobView, float]] = {}
         self.queues: list[str] = []  # only these queues' jobs (none: every queue)
+        self.untold: set[str] = set()  # statuses whose jobs a sweep leaves alone silently
         self.full: dict[str, str] = {}  # queues at their limit at the last look, and what to say of them
         self.batch: list[JobView] = []  # due at the last look, not yet handed out (`forever` only)
         self.more = False  # the last look read as many due jobs as it asked for: there may be more
@@ -211,7 +215,7 @@ class _Pool:
         """After one sweep: each job in `statuses` left alone, and why (sleeping, waiting for input, …)."""
         now = self.store.clock.now()
         for job in self.store.list_jobs(statuses, order="oldest"):
-            if self.queues and job.queue not in self.queues:
+            if (self.queues and job.queue not in self.queues) or (job.status in self.untold and job.id not in tried):
                 continue
             reason = not_due_reason(job, now) if job.id not in tried else None
             if reason is None and job.id not in tried and job.queue in self.full:

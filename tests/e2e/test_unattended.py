@@ -74,6 +74,24 @@ def test_a_job_waiting_for_input_is_not_run_again_until_the_input_arrives(psflow
     assert (tmp_path / "step1.count").read_text() == "1"
 
 
+def test_worker_once_says_nothing_of_a_job_running_fine_elsewhere_unless_running_was_asked_for(psflow, write, tmp_path):
+    """By default a worker takes Running jobs only from a runner that is gone: one running fine is no news."""
+    write("gated.py", GATED)
+    running = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "busy")
+    try:
+        _started(tmp_path, running)
+        by_default = psflow("worker", "--once")
+        asked = psflow("worker", "--once", "--status", "Running")
+    finally:
+        (tmp_path / "gate").touch()
+        running.communicate(timeout=60)
+
+    assert by_default.returncode == 0 and "busy" not in by_default.stderr, by_default.stderr
+    assert "worker ran 0 job(s)" in by_default.stderr
+    assert asked.returncode == 0 and "job busy: skipped: Running on" in asked.stderr, asked.stderr
+    assert detail(psflow, "busy")["attempts"] == 1  # neither took it
+
+
 @pytest.mark.every_backend
 def test_a_running_worker_takes_a_job_again_whenever_it_becomes_due(psflow, write, tmp_path):
     write("ap.py", APPROVAL)
