@@ -40,6 +40,9 @@ def _cases(db: str, tmp: Path) -> dict[str, tuple]:
         "connect": (lambda: api.connect(BAD_DB), StoreError, "unknown key 'Bogus'"),
         "init": (api.init, UsageError, "give exactly one database"),
         "config": (lambda: api.config(db=BAD_DB), None, "unknown key 'Bogus'"),  # reported, not raised
+        "submit": (lambda: api.submit(missing, db=db), UsageError, "script not found"),
+        "queues": (lambda: api.queues(db=BAD_DB), StoreError, "unknown key 'Bogus'"),
+        "set_queue_limit": (lambda: api.set_queue_limit("deploy", 0, db=db), UsageError, "--limit 0 is not a limit"),
     }
 
 
