@@ -10,6 +10,9 @@ first child's start to the last child's end (from the attempt rows: worker start
 the parent's wake-up latency, from the end of its last child's attempt to the start of its own
 next attempt (target: at most one poll interval). Numbers only, no assertions.
 
+wake: what the end of each child costs its transaction to ask whether its waiting parent has an
+awaited child left, for parents of 400, 2,000 and 10,000 children (in this process).
+
 PostgreSQL is a throwaway local cluster (tests/support/postgres.py) with fsync off: its figures
 show psflow's own cost, not a durable server's disk. SQLite uses the default synchronous=FULL.
 """
@@ -26,11 +29,14 @@ import time
 from pathlib import Path
 
 from backends import on_each_backend
-from peewee import fn
+from peewee import chunked, fn
 
+from psflow.domain import WAITS_FOR_CHILDREN, Runner
 from psflow.store import Store, open_store
+from psflow.store.children import wake_parent_of
 
 POLL = 0.1
+RUNNER = Runner("bench", os.getpid(), 60.0)
 CHILD = """\
 import sys
 job.result = int(sys.argv[1]) * 2
@@ -99,13 +105,46 @@ def children_section(name: str, url: str, folder: Path, count: int) -> None:
     )
 
 
+def wake_section(name: str, url: str, siblings: int) -> None:
+    """The check each child's end makes (in its transaction): does its waiting parent have an awaited
+    child left? With `siblings` awaited children, all ended but one: one probe of the index of unended
+    children whatever their number (schema 6; before, a walk through every child the parent had)."""
+    store = open_store(url)
+    try:
+        store.create_job("p", name="p", script="/p.py", source="", source_sha256="0" * 64, args=[], runner=RUNNER)
+        Job = store.tables.job
+        row = {"name": "c", "script": "/c.py", "source": "", "source_sha256": "0" * 64, "args": "[]", "attempts": 1}
+        rows = [
+            {**row, "id": f"p.{n}", "status": "Completed" if n < siblings else "Queued", "created_at": n}
+            | {"updated_at": n, "parent": "p", "awaited": True, "queue": "default", "priority": 0}
+            for n in range(1, siblings + 1)
+        ]
+        with store.db.atomic():
+            for batch in chunked(rows, 500):
+                Job.insert_many(batch).execute()
+        Job.update(status="Waiting", waits_for=WAITS_FOR_CHILDREN, due_at=None).where(Job.id == "p").execute()
+        checks = 200
+        began = time.perf_counter()
+        for _ in range(checks):
+            with store.db.atomic():
+                wake_parent_of(store, f"p.{siblings - 1}")
+        each = (time.perf_counter() - began) / checks
+    finally:
+        store.close()
+    print(f"{name:10s} wake-up check at the end of a child of {siblings:6d}: {1000 * each:6.2f} ms")
+
+
 def measure(name: str, make_url, sections: list[str], options: argparse.Namespace) -> None:
     if "children" in sections:
         with tempfile.TemporaryDirectory() as tmp:
             children_section(name, make_url(Path(tmp), "children"), Path(tmp), options.children)
+    if "wake" in sections:
+        for siblings in (400, 2000, 10000):
+            with tempfile.TemporaryDirectory() as tmp:
+                wake_section(name, make_url(Path(tmp), f"wake{siblings}"), siblings)
 
 
-SECTIONS = ("children",)
+SECTIONS = ("children", "wake")
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from peewee import JOIN, Case, chunked, fn
 from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, WAITS_FOR_CHILDREN, JobStatus
 from psflow.store.prebuilt import slot
 from psflow.store.queries import Queries
+from psflow.store.tables import unended
 
 if TYPE_CHECKING:
     from peewee import Select, Update
@@ -225,15 +226,15 @@ def _wake(tables: Tables, parent: Any) -> Update:
     this statement: a new snapshot under READ COMMITTED, taken after the lock)."""
     Job = tables.job
     Child = Job.alias("child")
-    unended = Child.select(Child.id).where(
-        (Child.parent == Job.id) & (Child.awaited == True) & Child.status.not_in(list(ENDED_STATUSES))  # noqa: E712
+    left = Child.select(Child.id).where(  # one probe of psflow_job_unended_children, whose predicate it states
+        (Child.parent == Job.id) & (Child.awaited == True) & unended(Child.status)  # noqa: E712
     )
     return Job.update(due_at=slot("now")).where(
         (Job.id == parent)
         & (Job.waits_for == WAITS_FOR_CHILDREN)
         & Job.status.not_in([JobStatus.RUNNING, *FINAL_STATUSES])
         & (Job.due_at.is_null() | (Job.due_at > slot("now")))
-        & ~fn.EXISTS(unended)
+        & ~fn.EXISTS(left)
     )
 
 

@@ -12,13 +12,17 @@ Values (`saved`, `mutated`, `returned`, `value`) are psflow.codec text, never pi
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+import operator
+from typing import Any, NamedTuple
 
 from peewee import (
+    SQL,
     BooleanField,
     CharField,
     Database,
     DoubleField,
+    Field,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -26,9 +30,9 @@ from peewee import (
     make_snake_case,
 )
 
-from psflow.domain import DEFAULT_QUEUE
+from psflow.domain import DEFAULT_QUEUE, ENDED_STATUSES
 
-SCHEMA_VERSION = 5  # psflow.store.migrations upgrades older databases
+SCHEMA_VERSION = 6  # psflow.store.migrations upgrades older databases
 
 
 def _table_name(model: type[Model]) -> str:
@@ -84,6 +88,20 @@ class Job(_Table):
 
     class Meta:
         indexes = ((("status", "due_at"), False), (("queue", "status"), False))
+
+
+def unended(status: Field) -> Any:
+    """`status` is none of psflow.domain.ENDED_STATUSES, as literal comparisons: a partial index with
+    this predicate serves a query that states it (SQLite and SQL Server match literal terms, never
+    parameters; SQL Server's filtered indexes take no NOT IN)."""
+    return functools.reduce(operator.and_, (status != SQL(f"'{name}'") for name in ENDED_STATUSES))
+
+
+# The children not ended, by parent (schema 6): whether a waiting parent has an awaited child left is
+# then one index probe, not a walk through every child it ever had (wake-up after each child's end).
+# `awaited` in it too: a query on (parent, awaited) then prefers it to psflow_job_parent on SQLite.
+_UNENDED_CHILD = Job.parent.is_null(False) & unended(Job.status)
+Job.add_index(Job.index(Job.parent, Job.awaited, name="psflow_job_unended_children").where(_UNENDED_CHILD))
 
 
 class Attempt(_Table):

@@ -12,7 +12,8 @@ from peewee import PostgresqlDatabase
 
 from psflow.domain import JobStatus, Runner, RunStatus
 from psflow.errors import AmbiguousJob, NotOwned, StoreError, UnknownJob
-from psflow.store import BlockRecord, JobView, Store, open_store
+from psflow.store import BlockRecord, JobView, Store, children, open_store
+from psflow.store.prebuilt import Prebuilt, prebuild
 from support.clock import FakeClock
 
 HERE = Runner("server1", 100, 60.0)
@@ -159,6 +160,19 @@ def test_on_postgresql_a_claim_begins_its_attempt_in_the_same_statement(
     else:
         assert [sql.split()[0] for sql in sent] == ["UPDATE", "INSERT"]
     assert [(a.number, a.host, a.ended_at) for a in store.attempts(job.id)] == [(2, "server2", None)]
+
+
+def test_the_end_of_a_child_finds_unended_siblings_through_their_index(store: Store) -> None:
+    """Whether a waiting parent has an awaited child left is one probe of psflow_job_unended_children
+    (a partial index), not a walk through every child it had: SQLite's plan names it."""
+    _job(store)  # the schema is there
+    assert "psflow_job_unended_children" in {index.name for index in store.db.get_indexes("psflow_job")}
+    if isinstance(store.db, PostgresqlDatabase):
+        return  # its planner weighs row counts: which index it takes depends on the data
+    wake = prebuild(store.db, children._wake_parent_of(store.tables))
+    explain = Prebuilt("EXPLAIN QUERY PLAN " + wake.sql, wake.params)
+    plan = " | ".join(row[-1] for row in explain.run(store.db, {"id": "p.1", "now": 0.0}).fetchall())
+    assert "SEARCH child USING INDEX psflow_job_unended_children (parent=? AND awaited=?)" in plan, plan
 
 
 def test_a_child_is_created_only_while_its_parent_s_attempt_holds_it(store: Store, clock: FakeClock) -> None:

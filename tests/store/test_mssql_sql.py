@@ -633,6 +633,8 @@ def test_schema_created_on_an_empty_database(server):
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_job_queue_status' "
         "AND object_id = OBJECT_ID(N'[psflow_job]')) CREATE INDEX [psflow_job_queue_status] ON [psflow_job] "
         "([queue], [status])",
+        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_job_unended_children' "
+        "AND object_id = OBJECT_ID(N'[psflow_job]')) " + _UNENDED_CHILDREN_INDEX,
         "IF OBJECT_ID(N'[psflow_attempt]', N'U') IS NULL CREATE TABLE [psflow_attempt] ",
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_attempt_job_id' ",
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_attempt_job_id_number' ",
@@ -808,6 +810,14 @@ _UPGRADE_4_TO_5 = (
         "[updated_at] FLOAT NOT NULL)"
     ),
 )
+#: A filtered index (no NOT IN: SQL Server's filters take comparisons joined by AND), with literals, as
+#: the query it serves states them: a parameter would never match it.
+_UNENDED_CHILDREN_INDEX = (
+    "CREATE INDEX [psflow_job_unended_children] ON [psflow_job] ([parent], [awaited]) "
+    "WHERE (([parent] IS NOT NULL) AND ((([status] != 'Completed') AND ([status] != 'Cancelled')) "
+    "AND ([status] != 'Failed')))"
+)
+_UPGRADE_5_TO_6 = (_UNENDED_CHILDREN_INDEX,)
 _UNDER_THE_SCHEMA_LOCK = (
     "BEGIN TRANSACTION",
     "EXEC sp_getapplock @Resource = N'psflow_schema'",
@@ -840,6 +850,15 @@ def v4_database(server: FakeServer) -> mssql.MssqlDatabase:
     """A connected database with schema 4's tables (no queues yet); the log starts empty."""
     server.tables.remove("psflow_queue")
     server.schema_version = 4
+    db = open_fake(server)
+    server.log.clear()
+    return db
+
+
+@pytest.fixture
+def v5_database(server: FakeServer) -> mssql.MssqlDatabase:
+    """A connected database with schema 5's tables (no index of unended children); the log starts empty."""
+    server.schema_version = 5
     db = open_fake(server)
     server.log.clear()
     return db
@@ -885,6 +904,7 @@ def test_upgrade_from_schema_1_in_one_transaction(v1_database, server: FakeServe
         *_UPGRADE_2_TO_3,
         *_UPGRADE_3_TO_4,
         *_UPGRADE_4_TO_5,
+        *_UPGRADE_5_TO_6,
         "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
@@ -904,6 +924,7 @@ def test_upgrade_from_schema_2_in_one_transaction(v2_database, server: FakeServe
         *_UPGRADE_2_TO_3,
         *_UPGRADE_3_TO_4,
         *_UPGRADE_4_TO_5,
+        *_UPGRADE_5_TO_6,
         "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
@@ -922,6 +943,7 @@ def test_upgrade_from_schema_3_adds_the_signature_columns(v3_database, server: F
         *_UNDER_THE_SCHEMA_LOCK,
         *_UPGRADE_3_TO_4,
         *_UPGRADE_4_TO_5,
+        *_UPGRADE_5_TO_6,
         "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
@@ -936,11 +958,25 @@ def test_upgrade_from_schema_4_adds_queues_children_and_results(v4_database, ser
         server.log,
         *_UNDER_THE_SCHEMA_LOCK,
         *_UPGRADE_4_TO_5,
+        *_UPGRADE_5_TO_6,
         "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
         "COMMIT TRANSACTION",
     )
     defaults = [statement.params for statement in server.log if statement.template.startswith("UPDATE [psflow_job]")]
     assert defaults == [("default",), (0,), (False,)]
+    check_all(server.log)
+
+
+def test_upgrade_from_schema_5_adds_the_index_of_unended_children(v5_database, server: FakeServer):
+    """Schema 6: one filtered index, nothing else."""
+    assert upgrade(v5_database, bind_tables(v5_database)) == (5, SCHEMA_VERSION)
+    assert_statements(
+        server.log,
+        *_UNDER_THE_SCHEMA_LOCK,
+        *_UPGRADE_5_TO_6,
+        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
+        "COMMIT TRANSACTION",
+    )
     check_all(server.log)
 
 
@@ -1246,7 +1282,8 @@ _WAKE = (
     "UPDATE [psflow_job] SET [due_at] = {p} WHERE ((((([psflow_job].[id] = PARENT) AND ([psflow_job].[waits_for] = {p})) "
     "AND ([psflow_job].[status] NOT IN ({p}, {p}, {p}))) AND (([psflow_job].[due_at] IS NULL) OR "
     "([psflow_job].[due_at] > {p}))) AND NOT EXISTS(SELECT [child].[id] FROM [psflow_job] AS [child] WHERE "
-    "((([child].[parent] = [psflow_job].[id]) AND ([child].[awaited] = {p})) AND ([child].[status] NOT IN ({p}, {p}, {p})))))"
+    "((([child].[parent] = [psflow_job].[id]) AND ([child].[awaited] = {p})) AND ((([child].[status] != 'Completed') "
+    "AND ([child].[status] != 'Cancelled')) AND ([child].[status] != 'Failed')))))"
 )
 _WAKE_PARENT = _WAKE.replace("PARENT", "{p}")
 #: An attempt's end names its job's parent (if that waits for it) by a subquery instead of reading it first.
