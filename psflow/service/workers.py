@@ -148,7 +148,7 @@ class _Pool:
         while not self._stopping_done():
             now = self.store.clock.monotonic()
             periodic = now >= next_look
-            if not self.shutdown.requested and (periodic or left) and self._idle() is not None:
+            if not self.shutdown.requested and (periodic or left) and self._room():
                 if forever and periodic:
                     next_look = now + poll
                     tried.clear()
@@ -230,6 +230,11 @@ class _Pool:
         if idle is None and len(self.children) < self.size:
             idle = self._start_child()
         return idle
+
+    def _room(self) -> bool:
+        """Whether a child could take a job now (an idle one, or room to start one): asked before a look,
+        which starts a child only for a job it hands out (nothing due: no process started)."""
+        return len(self.children) < self.size or any(child.job_id is None for child in self.children)
 
     def _busy(self) -> bool:
         return any(child.job_id is not None for child in self.children)

@@ -171,3 +171,14 @@ def test_a_job_found_taken_makes_the_next_job_come_from_a_new_look(store: Store,
     assert not pool.batch
     assert pool._take_due(QUEUED, tried, None, spread=True)
     assert looks.count == 2
+
+
+@pytest.mark.parametrize("forever", [False, True], ids=["sweep", "worker"])
+def test_nothing_due_starts_no_worker_process(store: Store, monkeypatch: pytest.MonkeyPatch, forever: bool):
+    """A child is started for a job it is handed, not before the look: `psflow resume` with nothing due
+    (a cron job's usual case) costs no interpreter start-up."""
+    pool, ends = _pool(store, 2, monkeypatch)
+    if forever:  # one look, then stop as a signal would
+        monkeypatch.setattr(pool, "_wait", lambda timeout: pool.shutdown.request(15))
+    pool.run_due([JobStatus.WAITING], limit=None, forever=forever, poll=60)  # the jobs are all Queued
+    assert ends == [] and pool.children == []
