@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from support import cli
 from support.database import TABLES, row_counts_of
+from support.scripts import detail
 
 
 @pytest.fixture
@@ -45,14 +47,8 @@ def jobs(psflow) -> Callable[..., list[dict]]:
 
 @pytest.fixture
 def job_detail(psflow) -> Callable[[str], dict]:
-    """job_detail(id): `psflow job ID --json`, parsed."""
-
-    def job_detail(job_id: str) -> dict:
-        result = psflow("job", job_id, "--json")
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)
-
-    return job_detail
+    """job_detail(id): what `psflow job ID --json` prints (support.scripts.detail)."""
+    return functools.partial(detail, psflow)
 
 
 @pytest.fixture
