@@ -197,8 +197,13 @@ def wake_parents(queries: Queries, job_ids: Sequence[str], parents: Sequence[str
 def wake_parent_of(queries: Queries, job_id: str) -> None:
     """wake_parents for one job that just ended (every attempt's end): two prebuilt statements, the
     parent named by a subquery, instead of reading it first."""
-    if queries.prebuilt.run(_lock_parent_of, id=job_id).rowcount:
-        queries.prebuilt.run(_wake_parent_of, id=job_id, now=queries.clock.now())
+    if queries.prebuilt.run(lock_parent_of, id=job_id).rowcount:
+        wake_locked_parent_of(queries, job_id)
+
+
+def wake_locked_parent_of(queries: Queries, job_id: str) -> None:
+    """The second half of wake_parent_of, for a caller whose statement locked the parent already."""
+    queries.prebuilt.run(wake_parent_of_if_done, id=job_id, now=queries.clock.now())
 
 
 def _wake_if_done(queries: Queries, parent: str) -> None:
@@ -242,7 +247,7 @@ def _lock_parent(tables: Tables) -> Update:
     return _lock(tables, slot("parent"))
 
 
-def _lock_parent_of(tables: Tables) -> Update:
+def lock_parent_of(tables: Tables) -> Update:
     return _lock(tables, _parent_awaiting(tables))
 
 
@@ -250,5 +255,5 @@ def _wake_parent(tables: Tables) -> Update:
     return _wake(tables, slot("parent"))
 
 
-def _wake_parent_of(tables: Tables) -> Update:
+def wake_parent_of_if_done(tables: Tables) -> Update:
     return _wake(tables, _parent_awaiting(tables))

@@ -17,8 +17,9 @@ from peewee import IntegrityError, Value
 
 from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, LOST, JobStatus, Runner
 from psflow.errors import NotOwned
-from psflow.store.children import await_children, wake_parent_of, wake_parents
+from psflow.store.children import await_children, wake_locked_parent_of, wake_parent_of, wake_parents
 from psflow.store.job_statements import (
+    RELEASE_AND_END,
     claim_and_begin,
     claim_as_read,
     claim_from_gone_runner,
@@ -306,20 +307,21 @@ class JobQueries(Queries):
             due_at = None
         elif due_at is None and waits_for is None:
             due_at = now
-        ended = {"id": job_id, "number": number, "status": status, "reason": reason, "now": now}
+        values = {"id": job_id, "number": number, "status": status, "reason": reason, "now": now, "due_at": due_at}
+        values.update(waits_for=waits_for, waiting_since=now if waits_for else None, result=result)
+        values.update(output=output, error=error)
         with self.db.atomic():
-            released: int = self.prebuilt.run(
-                release if result is None else release_with_result,
-                **ended,
-                due_at=due_at,
-                waits_for=waits_for,
-                waiting_since=now if waits_for else None,
-                result=result,
-            ).rowcount
+            if not awaits and getattr(self.db, "data_modifying_with", False):  # one statement (PostgreSQL)
+                statement = RELEASE_AND_END[(result is not None, status in ENDED_STATUSES)]
+                released, locked = self.prebuilt.run(statement, **values).fetchone()
+                if locked:
+                    wake_locked_parent_of(self, job_id)
+                return bool(released == 1)
+            released = self.prebuilt.run(release if result is None else release_with_result, **values).rowcount
             if released:
-                self.prebuilt.run(end_attempt, **ended, output=output, error=error)
+                self.prebuilt.run(end_attempt, **values)
                 if awaits:
                     await_children(self, job_id, awaits)
                 if status in ENDED_STATUSES:
                     wake_parent_of(self, job_id)
-        return released == 1
+        return bool(released == 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from peewee import PostgresqlDatabase
 
-from psflow.domain import JobStatus, Runner, RunStatus
+from psflow.domain import WAITS_FOR_CHILDREN, JobStatus, Runner, RunStatus
 from psflow.errors import AmbiguousJob, NotOwned, StoreError, UnknownJob
 from psflow.store import BlockRecord, JobView, Store, children, open_store
 from psflow.store.prebuilt import Prebuilt, prebuild
@@ -162,6 +162,31 @@ def test_on_postgresql_a_claim_begins_its_attempt_in_the_same_statement(
     assert [(a.number, a.host, a.ended_at) for a in store.attempts(job.id)] == [(2, "server2", None)]
 
 
+def test_on_postgresql_an_attempt_ends_in_one_statement_then_wakes_its_parent(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: the job released (fenced), its attempt ended and a waiting parent locked are one
+    statement; whether the parent has an awaited child left is asked in the next (a new snapshot)."""
+    _job(store, "p")
+    child = {"name": "c", "script": "/c.py", "source": "", "source_sha256": "0" * 64, "args": []}
+    store.create_job("p.1", **child, runner=THERE, parent="p", parent_attempt=1)
+    store.start_attempt("p.1", 1, THERE, source_sha256="0" * 64)
+    store.finish_attempt("p", 1, status=JobStatus.WAITING, reason="w", waits_for=WAITS_FOR_CHILDREN, awaits=("p.1",))
+    sent: list[str] = []
+    execute = store.db.execute_sql
+    monkeypatch.setattr(store.db, "execute_sql", lambda sql, params=None: sent.append(sql) or execute(sql, params))
+
+    assert store.finish_attempt("p.1", 2, status=JobStatus.COMPLETED, reason=None) is False  # not its attempt
+    assert store.finish_attempt("p.1", 1, status=JobStatus.COMPLETED, reason=None) is True
+    statements = list(sent)
+
+    assert store.get_job("p").due_at is not None  # its last child ended: due now
+    assert [a.outcome for a in store.attempts("p.1")] == [JobStatus.COMPLETED]
+    if isinstance(store.db, PostgresqlDatabase):
+        assert [sql.split()[0] for sql in statements] == ["WITH", "WITH", "UPDATE"]  # lost: nothing more
+        assert '"parent_locked" AS (UPDATE "psflow_job"' in statements[1]
+
+
 def test_the_end_of_a_child_finds_unended_siblings_through_their_index(store: Store) -> None:
     """Whether a waiting parent has an awaited child left is one probe of psflow_job_unended_children
     (a partial index), not a walk through every child it had: SQLite's plan names it."""
@@ -169,7 +194,7 @@ def test_the_end_of_a_child_finds_unended_siblings_through_their_index(store: St
     assert "psflow_job_unended_children" in {index.name for index in store.db.get_indexes("psflow_job")}
     if isinstance(store.db, PostgresqlDatabase):
         return  # its planner weighs row counts: which index it takes depends on the data
-    wake = prebuild(store.db, children._wake_parent_of(store.tables))
+    wake = prebuild(store.db, children.wake_parent_of_if_done(store.tables))
     explain = Prebuilt("EXPLAIN QUERY PLAN " + wake.sql, wake.params)
     plan = " | ".join(row[-1] for row in explain.run(store.db, {"id": "p.1", "now": 0.0}).fetchall())
     assert "SEARCH child USING INDEX psflow_job_unended_children (parent=? AND awaited=?)" in plan, plan
