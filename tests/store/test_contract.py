@@ -316,6 +316,23 @@ def test_an_attempt_ends_and_releases_the_job_in_one_step(store: Store, clock: F
     )
 
 
+def test_a_result_is_kept_by_the_attempt_that_sets_it_and_only_while_it_holds_the_job(store: Store) -> None:
+    """Each shape of an attempt's end (with a result or not; Waiting or ended), as each backend writes it."""
+    _job(store)
+    store.start_attempt("job-1", 1, HERE, source_sha256="f" * 64)
+    assert store.finish_attempt("job-1", 1, status=JobStatus.WAITING, reason="w", result="[1, 2]", output="o\n")
+    assert store.job_result("job-1") == "[1, 2]"
+    assert store.claim_job(store.get_job("job-1"), HERE, source_sha256="f" * 64)
+    assert store.finish_attempt("job-1", 1, status=JobStatus.COMPLETED, reason=None, result="[3]") is False  # stale
+    assert store.finish_attempt("job-1", 2, status=JobStatus.COMPLETED, reason=None) is True  # no result: kept
+    assert store.job_result("job-1") == "[1, 2]"
+    assert [(a.number, a.outcome, a.output) for a in store.attempts("job-1")] == [
+        (1, JobStatus.WAITING, "o\n"),
+        (2, JobStatus.COMPLETED, None),
+    ]
+    assert store.get_job("job-1").status == JobStatus.COMPLETED
+
+
 # ---- blocks -----------------------------------------------------------------------------
 
 
