@@ -298,7 +298,7 @@ class OutputCapture:
                 elif line:
                     self._line_start[fd] = False
             data = b"".join(out)
-        _write_all(self._real[fd], data)
+        _write_lines(self._real[fd], data)
 
     def _real_stream(self, fd: int, original: TextIO) -> TextIO:
         """Where psflow's own notes go: shown live, never in a block's log."""
@@ -370,6 +370,19 @@ def _fd_of(stream: Any) -> int | None:
         return int(stream.fileno())
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def _write_lines(fd: int, data: bytes) -> None:
+    """`data` in writes of at most PIPE_BUF bytes that end where lines end: a write that size is atomic
+    on a pipe, so the lines of jobs run side by side onto one stdout never tear (one longer line can)."""
+    start = 0
+    while start < len(data):
+        end = start + select.PIPE_BUF
+        if end < len(data):
+            cut = data.rfind(b"\n", start, end)
+            end = cut + 1 if cut >= 0 else end
+        _write_all(fd, data[start:end])
+        start = end
 
 
 def _write_all(fd: int, data: bytes) -> None:

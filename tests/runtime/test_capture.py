@@ -40,3 +40,23 @@ def test_uninstall_stops_the_pump_and_gives_the_descriptors_back():
     capture.uninstall()
     assert pump is not None and not pump.is_alive()
     assert os.fstat(1).st_ino == before and sys.stdout is capture.real_stdout
+
+
+def test_output_goes_through_in_whole_lines_no_write_longer_than_a_pipe_takes_at_once(monkeypatch):
+    """Jobs run side by side share one stdout: a write of at most PIPE_BUF bytes to a pipe is never
+    interleaved with another process's, so each write ends where a line ends (a longer one would tear)."""
+    import select
+
+    from psflow.runtime import capture
+
+    writes: list[bytes] = []
+    monkeypatch.setattr(capture, "_write_all", lambda fd, data: writes.append(data))
+    lines = [f"line {n} ".encode() + b"x" * (n * 37 % 900) + b"\n" for n in range(200)]
+    long_line = b"y" * (select.PIPE_BUF + 10) + b"\n"
+
+    capture._write_lines(1, b"".join(lines) + long_line + b"tail")
+
+    assert b"".join(writes) == b"".join(lines) + long_line + b"tail"
+    assert all(len(piece) <= select.PIPE_BUF for piece in writes[:-1])
+    assert all(piece.endswith(b"\n") for piece in writes[:-2])  # whole lines, up to the one too long
+    assert len(writes) < len(lines) / 4  # many lines per write, not one each
