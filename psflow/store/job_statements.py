@@ -13,7 +13,7 @@ from peewee import SQL, Select, fn
 
 from psflow.domain import JobStatus
 from psflow.store.children import lock_parent_of
-from psflow.store.prebuilt import Prebuilt, prebuild, slot
+from psflow.store.prebuilt import Prebuilt, prebuild_with, slot
 
 if TYPE_CHECKING:
     from peewee import Insert, Update
@@ -69,22 +69,22 @@ def claim_from_gone_runner(tables: Tables) -> Update:
 _ATTEMPT_FIELDS = ("job", "number", "host", "pid", "source_sha256", "started_at")
 
 
+def attempt_fields(tables: Tables) -> list[Any]:
+    """The columns an attempt begins with, in the order of _ATTEMPT_FIELDS."""
+    return [getattr(tables.attempt, field) for field in _ATTEMPT_FIELDS]
+
+
 def insert_attempt(tables: Tables) -> Insert:
-    Attempt = tables.attempt
-    return Attempt.insert({getattr(Attempt, field): slot(field) for field in _ATTEMPT_FIELDS}).returning()
+    return tables.attempt.insert(dict(zip(attempt_fields(tables), map(slot, _ATTEMPT_FIELDS), strict=True))).returning()
 
 
 def claim_and_begin(tables: Tables) -> Prebuilt:
     """claim_unless_limited and the new attempt's row as one statement, where the backend has data-modifying
     WITH (PostgreSQL): one round trip, where a transaction of the two statements takes four."""
-    db, Attempt = tables.job._meta.database, tables.attempt
-    claim_query = claim_unless_limited(tables).returning(tables.job.id)
-    claimed = claim_query.cte("claimed")
-    fields = [getattr(Attempt, field) for field in _ATTEMPT_FIELDS]
-    claim = prebuild(db, claim_query)
-    each_claimed = Select([claimed], [slot(field) for field in _ATTEMPT_FIELDS])  # no WITH: it goes in front
-    begin = prebuild(db, Attempt.insert_from(each_claimed, fields).returning())
-    return Prebuilt(f'WITH "claimed" AS ({claim.sql}) {begin.sql}', claim.params + begin.params)
+    claim = claim_unless_limited(tables).returning(tables.job.id)
+    each_claimed = Select([claim.cte("claimed")], [slot(field) for field in _ATTEMPT_FIELDS])
+    begin = tables.attempt.insert_from(each_claimed, attempt_fields(tables)).returning()
+    return prebuild_with(tables.job._meta.database, [("claimed", claim)], begin)
 
 
 def fence(tables: Tables, job_id: Any, number: Any) -> Any:
@@ -122,23 +122,16 @@ def end_attempt(tables: Tables) -> Update:
 def release_and_end(tables: Tables, *, with_result: bool, ending: bool) -> Prebuilt:
     """Where the backend has data-modifying WITH (PostgreSQL): `release` (or `release_with_result`), the
     attempt's end and, for a job that `ending`, the lock of a parent that waits for it, as one statement:
-    one round trip where three took three. The attempt's end and the lock happen only if the job was
+    one round trip where the three statements took three. The attempt's end and the lock happen only if the job was
     released (the fence). Its one row: (jobs released, parents locked); the caller then asks whether
     the locked parent has an awaited child left, in a statement of its own (a new snapshot)."""
-    db = tables.job._meta.database
     was_released = fn.EXISTS(SQL('SELECT 1 FROM "released"'))
     parts = [("released", (release_with_result if with_result else release)(tables).returning(tables.job.id))]
     parts.append(("attempt_ended", end_attempt(tables).where(was_released)))
     if ending:
         parts.append(("parent_locked", lock_parent_of(tables).where(was_released).returning(tables.job.id)))
-    built = [(name, prebuild(db, query)) for name, query in parts]
     locked = '(SELECT COUNT(*) FROM "parent_locked")' if ending else "0"
-    return Prebuilt(
-        "WITH "
-        + ", ".join(f'"{name}" AS ({statement.sql})' for name, statement in built)
-        + f' SELECT (SELECT COUNT(*) FROM "released"), {locked}',
-        tuple(param for _, statement in built for param in statement.params),
-    )
+    return prebuild_with(tables.job._meta.database, parts, f'SELECT (SELECT COUNT(*) FROM "released"), {locked}')
 
 
 # Built once per store like any other: the builder of each of the four shapes is one object.

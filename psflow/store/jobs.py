@@ -20,6 +20,7 @@ from psflow.errors import NotOwned
 from psflow.store.children import await_children, wake_locked_parent_of, wake_parent_of, wake_parents
 from psflow.store.job_statements import (
     RELEASE_AND_END,
+    attempt_fields,
     claim_and_begin,
     claim_as_read,
     claim_from_gone_runner,
@@ -261,7 +262,7 @@ class JobQueries(Queries):
             Value(source_sha256),
             Value(self.clock.now()),
         ).where(self._owned(job_id, number))
-        return Attempt.insert_from(values, self._attempt_fields()).as_rowcount().execute() == 1
+        return Attempt.insert_from(values, attempt_fields(self.tables)).as_rowcount().execute() == 1
 
     def _insert_attempt(self, job_id: str, number: int, runner: Runner, source_sha256: str, now: float) -> None:
         """Attempt `number`'s row, in the transaction that claimed the job for it."""
@@ -274,10 +275,6 @@ class JobQueries(Queries):
             source_sha256=source_sha256,
             started_at=now,
         )
-
-    def _attempt_fields(self) -> list[Any]:
-        Attempt = self.tables.attempt
-        return [Attempt.job, Attempt.number, Attempt.host, Attempt.pid, Attempt.source_sha256, Attempt.started_at]
 
     def finish_attempt(
         self,

@@ -59,6 +59,17 @@ def prebuild(db: Database, query: Query) -> Prebuilt:
     return Prebuilt(sql, tuple(params))
 
 
+def prebuild_with(db: Database, statements: list[tuple[str, Query]], then: Query | str) -> Prebuilt:
+    """`WITH "name" AS (statement), … then`: PostgreSQL's data-modifying WITH, several writes in one round
+    trip. `then` (a query, or SQL text) reads what they return by their names."""
+    built = [(name, prebuild(db, statement)) for name, statement in statements]
+    last = Prebuilt(then, ()) if isinstance(then, str) else prebuild(db, then)
+    return Prebuilt(
+        "WITH " + ", ".join(f'"{name}" AS ({statement.sql})' for name, statement in built) + " " + last.sql,
+        tuple(param for _, statement in built for param in statement.params) + last.params,
+    )
+
+
 class PrebuiltStatements:
     """A store's prebuilt statements, each built on first use from its builder (`builder(tables)`)."""
 
