@@ -827,6 +827,17 @@ _UNDER_THE_SCHEMA_LOCK = (
 )
 
 
+def _assert_upgraded(server: FakeServer, *steps: tuple[str, ...]) -> None:
+    """The log: under the schema lock, each step's statements, then the new version, committed."""
+    assert_statements(
+        server.log,
+        *_UNDER_THE_SCHEMA_LOCK,
+        *(statement for step in steps for statement in step),
+        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
+        "COMMIT TRANSACTION",
+    )
+
+
 @pytest.fixture
 def v1_database(server: FakeServer) -> mssql.MssqlDatabase:
     """A connected database whose tables are psflow's first schema; the log starts empty."""
@@ -897,17 +908,7 @@ def test_a_newer_schema_is_refused(server: FakeServer):
 def test_upgrade_from_schema_1_in_one_transaction(v1_database, server: FakeServer):
     """playhouse.migrate has no SQL Server migrator: MssqlMigrator's T-SQL, under the schema lock."""
     assert upgrade(v1_database, bind_tables(v1_database)) == (1, SCHEMA_VERSION)
-    assert_statements(
-        server.log,
-        *_UNDER_THE_SCHEMA_LOCK,
-        *_UPGRADE_1_TO_2,
-        *_UPGRADE_2_TO_3,
-        *_UPGRADE_3_TO_4,
-        *_UPGRADE_4_TO_5,
-        *_UPGRADE_5_TO_6,
-        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
-        "COMMIT TRANSACTION",
-    )
+    _assert_upgraded(server, _UPGRADE_1_TO_2, _UPGRADE_2_TO_3, _UPGRADE_3_TO_4, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6)
     default = next(statement for statement in server.log if statement.template.startswith("UPDATE [psflow_block]"))
     version = server.log[-2]
     assert default.params == (1,) and version.params == (SCHEMA_VERSION,)
@@ -918,16 +919,7 @@ def test_upgrade_from_schema_2_in_one_transaction(v2_database, server: FakeServe
     """Schema 3's columns and index; jobs that waited for nothing become due since their last update,
     Running ones when their lease ends."""
     assert upgrade(v2_database, bind_tables(v2_database)) == (2, SCHEMA_VERSION)
-    assert_statements(
-        server.log,
-        *_UNDER_THE_SCHEMA_LOCK,
-        *_UPGRADE_2_TO_3,
-        *_UPGRADE_3_TO_4,
-        *_UPGRADE_4_TO_5,
-        *_UPGRADE_5_TO_6,
-        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
-        "COMMIT TRANSACTION",
-    )
+    _assert_upgraded(server, _UPGRADE_2_TO_3, _UPGRADE_3_TO_4, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6)
     due_now, due_at_lease = (
         statement for statement in server.log if statement.template.startswith("UPDATE psflow_job")
     )
@@ -938,15 +930,7 @@ def test_upgrade_from_schema_2_in_one_transaction(v2_database, server: FakeServe
 def test_upgrade_from_schema_3_adds_the_signature_columns(v3_database, server: FakeServer):
     """Schema 4: nullable columns only (rows from before stay unsigned, and are refused until signed)."""
     assert upgrade(v3_database, bind_tables(v3_database)) == (3, SCHEMA_VERSION)
-    assert_statements(
-        server.log,
-        *_UNDER_THE_SCHEMA_LOCK,
-        *_UPGRADE_3_TO_4,
-        *_UPGRADE_4_TO_5,
-        *_UPGRADE_5_TO_6,
-        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
-        "COMMIT TRANSACTION",
-    )
+    _assert_upgraded(server, _UPGRADE_3_TO_4, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6)
     assert server.log[-2].params == (SCHEMA_VERSION,)
     check_all(server.log)
 
@@ -954,14 +938,7 @@ def test_upgrade_from_schema_3_adds_the_signature_columns(v3_database, server: F
 def test_upgrade_from_schema_4_adds_queues_children_and_results(v4_database, server: FakeServer):
     """Schema 5: a queue for every old job ("default"), priority 0, no parent, not awaited; psflow_queue."""
     assert upgrade(v4_database, bind_tables(v4_database)) == (4, SCHEMA_VERSION)
-    assert_statements(
-        server.log,
-        *_UNDER_THE_SCHEMA_LOCK,
-        *_UPGRADE_4_TO_5,
-        *_UPGRADE_5_TO_6,
-        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
-        "COMMIT TRANSACTION",
-    )
+    _assert_upgraded(server, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6)
     defaults = [statement.params for statement in server.log if statement.template.startswith("UPDATE [psflow_job]")]
     assert defaults == [("default",), (0,), (False,)]
     check_all(server.log)
@@ -970,13 +947,7 @@ def test_upgrade_from_schema_4_adds_queues_children_and_results(v4_database, ser
 def test_upgrade_from_schema_5_adds_the_index_of_unended_children(v5_database, server: FakeServer):
     """Schema 6: one filtered index, nothing else."""
     assert upgrade(v5_database, bind_tables(v5_database)) == (5, SCHEMA_VERSION)
-    assert_statements(
-        server.log,
-        *_UNDER_THE_SCHEMA_LOCK,
-        *_UPGRADE_5_TO_6,
-        "INSERT INTO [psflow_schema_version] ([version]) VALUES ({p})",
-        "COMMIT TRANSACTION",
-    )
+    _assert_upgraded(server, _UPGRADE_5_TO_6)
     check_all(server.log)
 
 
