@@ -10,6 +10,9 @@ first child's start to the last child's end (from the attempt rows: worker start
 the parent's wake-up latency, from the end of its last child's attempt to the start of its own
 next attempt (target: at most one poll interval). Numbers only, no assertions.
 
+job: one child job as a worker process runs it, in this process (up to 300 of them): its time and
+the statements it sends.
+
 wake: what the end of each child costs its transaction to ask whether its waiting parent has an
 awaited child left, for parents of 400, 2,000 and 10,000 children (in this process).
 
@@ -32,6 +35,7 @@ from backends import on_each_backend
 from peewee import chunked, fn
 
 from psflow.domain import WAITS_FOR_CHILDREN, Runner
+from psflow.service.running import resume_job
 from psflow.store import Store, open_store
 from psflow.store.children import wake_parent_of
 
@@ -134,17 +138,50 @@ def wake_section(name: str, url: str, siblings: int) -> None:
     print(f"{name:10s} wake-up check at the end of a child of {siblings:6d}: {1000 * each:6.2f} ms")
 
 
+def job_section(name: str, url: str, folder: Path, count: int) -> None:
+    """One child job as a worker process runs it (claim, run, end, wake its parent), in this process, job
+    after job: milliseconds of wall and CPU time a job, and the statements each sends (BEGIN and COMMIT
+    not counted). What bounds child jobs per second, without the workers' processes and looks."""
+    (folder / "child.py").write_text(CHILD)
+    (folder / "parent.py").write_text(PARENT)
+    if _psflow(url, folder, "exec", "parent.py", str(count), "--job", "fan").returncode != 3:
+        raise SystemExit("psflow exec of the parent failed")
+    here = os.getcwd()
+    os.chdir(folder)
+    store = open_store(url)
+    try:
+        resume_job(store, "fan.1")  # connects, builds the prebuilt statements
+        sent: list[str] = []
+        execute = store.db.execute_sql
+        store.db.execute_sql = lambda sql, params=None: sent.append(sql) or execute(sql, params)
+        began, cpu = time.perf_counter(), time.process_time()
+        for number in range(2, count + 1):
+            resume_job(store, f"fan.{number}")
+        wall, cpu = time.perf_counter() - began, time.process_time() - cpu
+    finally:
+        store.close()
+        os.chdir(here)
+    jobs = count - 1
+    print(
+        f"{name:10s} a child job in one process: {1000 * wall / jobs:5.2f} ms ({1000 * cpu / jobs:5.2f} ms CPU), "
+        f"{len(sent) / jobs:.1f} statements"
+    )
+
+
 def measure(name: str, make_url, sections: list[str], options: argparse.Namespace) -> None:
     if "children" in sections:
         with tempfile.TemporaryDirectory() as tmp:
             children_section(name, make_url(Path(tmp), "children"), Path(tmp), options.children)
+    if "job" in sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            job_section(name, make_url(Path(tmp), "job"), Path(tmp), min(options.children, 300))
     if "wake" in sections:
         for siblings in (400, 2000, 10000):
             with tempfile.TemporaryDirectory() as tmp:
                 wake_section(name, make_url(Path(tmp), f"wake{siblings}"), siblings)
 
 
-SECTIONS = ("children", "wake")
+SECTIONS = ("children", "job", "wake")
 
 
 def main() -> None:

@@ -64,6 +64,7 @@ def main() -> None:
             "psflow --help": ["--help"],
             f"psflow show {SAMPLE.name}": ["show", str(SAMPLE)],
             "psflow jobs (empty SQLite)": ["jobs", "--db", empty],
+            "psflow resume (nothing due)": ["resume", "--db", empty],
             "psflow job ID": ["job", job_id, "--db", db],
             "psflow exec tiny.py (1 block)": ["exec", "tiny.py", "--db", db],
         }
