@@ -129,7 +129,11 @@ def release_and_end(tables: Tables, *, with_result: bool, ending: bool) -> Prebu
     parts = [("released", (release_with_result if with_result else release)(tables).returning(tables.job.id))]
     parts.append(("attempt_ended", end_attempt(tables).where(was_released)))
     if ending:
-        parts.append(("parent_locked", lock_parent_of(tables).where(was_released).returning(tables.job.id)))
+        # Not the job itself (a row edited to be its own parent): one statement must not update a row twice.
+        not_itself = tables.job.id != slot("id")
+        parts.append(
+            ("parent_locked", lock_parent_of(tables).where(was_released & not_itself).returning(tables.job.id))
+        )
     locked = '(SELECT COUNT(*) FROM "parent_locked")' if ending else "0"
     return prebuild_with(tables.job._meta.database, parts, f'SELECT (SELECT COUNT(*) FROM "released"), {locked}')
 

@@ -187,6 +187,19 @@ def test_on_postgresql_an_attempt_ends_in_one_statement_then_wakes_its_parent(
         assert '"parent_locked" AS (UPDATE "psflow_job"' in statements[1]
 
 
+def test_a_job_edited_to_be_its_own_waiting_parent_still_ends(store: Store) -> None:
+    """A hostile row: the job names itself as the parent that waits for it. Its end is recorded all the same."""
+    _job(store)
+    store.start_attempt("job-1", 1, HERE, source_sha256="f" * 64)
+    Job = store.tables.job
+    Job.update(parent="job-1", awaited=True, waits_for=WAITS_FOR_CHILDREN).where(Job.id == "job-1").execute()
+
+    assert store.finish_attempt("job-1", 1, status=JobStatus.COMPLETED, reason=None) is True
+
+    assert store.get_job("job-1").status == JobStatus.COMPLETED
+    assert [a.outcome for a in store.attempts("job-1")] == [JobStatus.COMPLETED]
+
+
 def test_the_end_of_a_child_finds_unended_siblings_through_their_index(store: Store) -> None:
     """Whether a waiting parent has an awaited child left is one probe of psflow_job_unended_children
     (a partial index), not a walk through every child it had: SQLite's plan names it."""
