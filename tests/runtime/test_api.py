@@ -133,6 +133,8 @@ def test_bad_input_raises_usage_error(db_url, tmp_path):
         psflow.register("a/b", tmp_path / "ok.py", db=db_url)
     with pytest.raises(psflow.PsflowError, match=r"no psflow (database|tables)"):  # nothing was created
         psflow.jobs(db=db_url)
+    with pytest.raises(psflow.PsflowError, match=r"no psflow (database|tables)"):  # it only reads: creates none
+        psflow.queues(db=db_url)
 
 
 # ---- queues: submit, limits, counts --------------------------------------------------
