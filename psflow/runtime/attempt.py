@@ -23,18 +23,12 @@ from psflow.runtime.call_keys import CallKeys
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import user_traceback
 from psflow.runtime.lanes import Lane, Lanes
-from psflow.runtime.values import (
-    bound_values,
-    encode_mutations,
-    encode_value,
-    encode_values,
-    redo_mutations,
-    saved_values,
-)
+from psflow.runtime.values import encode_mutations, encode_value, encode_values, redo_mutations, saved_values
 from psflow.runtime.waits import ChildStarter, Waits
 from psflow.script import recorder
 from psflow.script.block import describe_failed_try
 from psflow.script.recorder import DatabaseTrouble, LeaseLost, Stop, Terminated
+from psflow.script.scope import scope_values
 from psflow.store import BlockRecord
 
 if TYPE_CHECKING:
@@ -125,7 +119,7 @@ class Attempt(Waits, CallKeys):
         output = self.capture.close(buffer)
         warn = self._warner(handle)
         changed = process_state.changes_since(process) if process is not None else {}
-        values = bound_values(frame, handle.binds)
+        values = scope_values(frame, handle.binds)
         returned = None
         if handle.exit in (ExitKind.RETURN, ExitKind.EXIT):
             returned = encode_value("the return value", handle.returned, "will be None on replay", warn)

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from psflow import codec
 from psflow.runtime import process_state
-from psflow.script.recorder import MISSING, lookup
+from psflow.script.scope import scope_values
 
 _MUTABLE = (list, dict, set, bytearray)
 
@@ -59,16 +59,6 @@ class SavedValues(Mapping[str, Any]):
         return len(self._decoded())
 
 
-def bound_values(frame: FrameType, names: tuple[str, ...]) -> dict[str, Any]:
-    """The values `names` have in `frame`'s scope (names left unbound are left out)."""
-    values = {}
-    for key in names:
-        value = lookup(frame, key)
-        if value is not MISSING:
-            values[key] = value
-    return values
-
-
 def encode_values(values: dict[str, Any], consequence: str, warn: Warn) -> str | None:
     """Codec text for `values`; what cannot be saved is dropped, and the user is told."""
     try:
@@ -94,7 +84,7 @@ def encode_mutations(frame: FrameType, names: tuple[str, ...], process: dict[str
     process (psflow.runtime.process_state), to redo on replay."""
     values = {
         key: value
-        for key, value in bound_values(frame, names).items()
+        for key, value in scope_values(frame, names).items()
         if isinstance(value, _MUTABLE) or (dataclasses.is_dataclass(value) and not isinstance(value, type))
     }
     values.update(process)
@@ -108,9 +98,9 @@ def redo_mutations(frame: FrameType, mutated: str) -> None:
     redo what it changed in the process."""
     recorded = cast(dict[str, Any], codec.decode(mutated))
     process_state.redo(recorded)
-    for key, value in recorded.items():
-        if not key.startswith("@"):
-            _restore_in_place(lookup(frame, key), value)
+    targets = scope_values(frame, [key for key in recorded if not key.startswith("@")])
+    for key, target in targets.items():
+        _restore_in_place(target, recorded[key])
 
 
 def _restore_in_place(target: Any, value: Any) -> None:

@@ -18,7 +18,8 @@ from psflow import keys
 from psflow.domain import ExitKind
 from psflow.errors import BlockArgumentError, BlockError, BlockNameError
 from psflow.script import deadlines, recorder
-from psflow.script.recorder import MISSING, Skip, Stop, lookup
+from psflow.script.recorder import Skip, Stop
+from psflow.script.scope import MISSING, lookup
 
 if TYPE_CHECKING:
     from datetime import timedelta

@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from psflow.script.block import block
 
-_OPTIMIZED = 0x1  # CO_OPTIMIZED: a function frame, whose locals are not a dict
-MISSING = object()
-
 
 class Skip(BaseException):
     """Raised by a completed block's guard so its body does not run; the block swallows it."""
@@ -122,13 +119,3 @@ def reset_shutdown() -> None:
     """A worker process starts its next job afresh (a hand-back request was for the job before)."""
     global _shutdown
     _shutdown = False
-
-
-def lookup(frame: FrameType, key: str) -> Any:
-    """The value `key` has in `frame`'s scope, or MISSING if unbound there."""
-    code = frame.f_code
-    if code.co_flags & _OPTIMIZED and not (
-        key in code.co_varnames or key in code.co_cellvars or key in code.co_freevars
-    ):
-        return frame.f_globals.get(key, MISSING)  # declared `global` in this function
-    return frame.f_locals.get(key, MISSING)

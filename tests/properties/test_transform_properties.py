@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from psflow.script import block as Block
 from psflow.script import recorder
-from psflow.script.recorder import MISSING, lookup
+from psflow.script.scope import MISSING, lookup
 from psflow.transform import TransformError, compile_script
 from psflow.transform.locations import Layer, mapped_tree
 from psflow.transform.plan import plan_script
