@@ -62,7 +62,9 @@ class Session:
 
 def _in_block(number: int, source: str) -> str:
     tree = ast.parse(source)
-    if any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)) for node in ast.walk(tree)):
+    if any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)) for node in ast.walk(tree)
+    ):
         return source  # psflow refuses definitions in blocks: they run outside, every time
     if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
         source = f"out_{number} = {source}"

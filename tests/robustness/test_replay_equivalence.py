@@ -85,7 +85,6 @@ def test_a_first_attempt_and_a_replay_end_in_plain_python_s_state(session: Sessi
         state = _state(output)
         differ = {name for name in plain.keys() | state.keys() if plain.get(name) != state.get(name)}
         silent = differ - unsaved
-        assert not silent, (
-            f"{attempt}: {sorted(silent)} differ from plain Python without a warning\n"
-            + "\n".join(f"{name}: plain {plain.get(name)} / psflow {state.get(name)}" for name in sorted(silent))
+        assert not silent, f"{attempt}: {sorted(silent)} differ from plain Python without a warning\n" + "\n".join(
+            f"{name}: plain {plain.get(name)} / psflow {state.get(name)}" for name in sorted(silent)
         )
