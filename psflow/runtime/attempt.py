@@ -23,7 +23,7 @@ from psflow.runtime.call_keys import CallKeys
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import user_traceback
 from psflow.runtime.lanes import Lane, Lanes
-from psflow.runtime.values import encode_mutations, encode_value, encode_values, redo_mutations, saved_values
+from psflow.runtime.values import encode_mutations, encode_value, encode_values, redo_mutations, saved_values, watch
 from psflow.runtime.waits import ChildStarter, Waits
 from psflow.script import recorder
 from psflow.script.block import describe_failed_try
@@ -104,7 +104,9 @@ class Attempt(Waits, CallKeys):
         if record is None:
             lead, buffer = self.capture.open_outermost() if outermost else ("", self.capture.open())
             # A map's calls share the process: what one of them changes in it is not that call's alone.
-            handle.record = (buffer, self.clock.now(), lead or None, process_state.snapshot() if main else None)
+            process = process_state.snapshot() if main else None
+            watched = watch(frame, handle.mutates, self._warner(handle)) if handle.mutates else None
+            handle.record = (buffer, self.clock.now(), lead or None, process, watched)
             return
         handle.replaying = True
         handle.record = record
@@ -115,7 +117,7 @@ class Attempt(Waits, CallKeys):
 
     def complete(self, handle: block, frame: FrameType) -> None:
         lane = self._leave(handle)
-        buffer, started, lead, process = handle.record
+        buffer, started, lead, process, watched = handle.record
         output = self.capture.close(buffer)
         warn = self._warner(handle)
         changed = process_state.changes_since(process) if process is not None else {}
@@ -127,7 +129,7 @@ class Attempt(Waits, CallKeys):
             name=handle.name,
             status=RunStatus.COMPLETED,
             saved=encode_values(values, "will be unbound on replay", warn) if values else None,
-            mutated=encode_mutations(frame, handle.mutates, changed, warn) if handle.mutates or changed else None,
+            mutated=encode_mutations(frame, watched, changed, warn) if watched or changed else None,
             exit_kind=handle.exit,
             returned=returned,
             output=output or None,
@@ -151,7 +153,7 @@ class Attempt(Waits, CallKeys):
         if self.options.replay_output and record.output:
             self.capture.show_again(record.output)
         if record.mutated:
-            redo_mutations(frame, record.mutated)
+            redo_mutations(frame, record.mutated, self._warner(handle))
         self.lanes.count_replayed(lane)
         if record.exit_kind == ExitKind.EXIT:  # the block ended the script with sys.exit(): so does its replay
             raise SystemExit(handle.returned)
@@ -213,7 +215,7 @@ class Attempt(Waits, CallKeys):
     def failed_try(self, handle: block, error: BaseException, delay: float) -> None:
         """A try failed and will be retried: record it (the block's row says Retrying until it ends),
         tell the user, and wait `delay` seconds — handing the job back if a worker shutdown comes first."""
-        buffer, started, lead, _ = handle.record
+        buffer, started, lead, *_ = handle.record
         note = f"psflow: block {handle.name!r}: {describe_failed_try(handle, error, delay)}\n"
         self.capture.real_stderr.write(note)
         self.capture.drain()
@@ -303,7 +305,7 @@ class Attempt(Waits, CallKeys):
         self._leave(handle)
         if handle.replaying:
             return
-        buffer, started, lead, _ = handle.record
+        buffer, started, lead, *_ = handle.record
         output = self.capture.close(buffer)
         if handle.failures:  # the tries before the last one failed too
             error = (_failures(handle) or "") + (_try_failed(handle, error) if error else "")

@@ -12,10 +12,11 @@ from types import FrameType
 from typing import Any, cast
 
 from psflow import codec
-from psflow.runtime import process_state
-from psflow.script.scope import scope_values
+from psflow.codec.lookup import type_name
+from psflow.runtime import patches, process_state
+from psflow.script.scope import MISSING, scope_values
 
-_MUTABLE = (list, dict, set, bytearray)
+PATCHES = "@patches"  # the key of a block's patches in its record of changes: never a Python name
 
 Warn = Callable[[str], None]  # tells the user something about the block being saved
 
@@ -79,28 +80,69 @@ def encode_value(label: str, value: Any, consequence: str, warn: Warn) -> str | 
         return None
 
 
-def encode_mutations(frame: FrameType, names: tuple[str, ...], process: dict[str, Any], warn: Warn) -> str | None:
-    """Outer lists, dicts, sets and dataclasses the body changed in place, and what it changed in the
-    process (psflow.runtime.process_state), to redo on replay."""
-    values = {
-        key: value
-        for key, value in scope_values(frame, names).items()
-        if isinstance(value, _MUTABLE) or (dataclasses.is_dataclass(value) and not isinstance(value, type))
-    }
-    values.update(process)
-    if not values:
-        return None
-    return encode_values(values, "changes will be lost on replay", warn)
+Watched = tuple[dict[str, Any], patches.Images]  # the outer objects a block may change, and their images
 
 
-def redo_mutations(frame: FrameType, mutated: str) -> None:
-    """Make each outer object the block changed equal to what it was after the block, in place, and
-    redo what it changed in the process."""
+def watch(frame: FrameType, names: tuple[str, ...], warn: Warn) -> Watched | None:
+    """The outer objects `names` hold as the block begins, imaged (psflow.runtime.patches)."""
+    roots = scope_values(frame, names)
+    images = patches.Images()
+    for name, value in list(roots.items()):
+        try:
+            images.take(value)
+        except patches.TooLarge:
+            warn(
+                f"cannot watch {name!r} ({type_name(type(value))}): it reaches over {patches.LIMIT:,} objects; "
+                "changes the block makes to it will be lost on replay"
+            )
+            del roots[name]
+    return (roots, images) if roots else None
+
+
+def encode_mutations(frame: FrameType, watched: Watched | None, process: dict[str, Any], warn: Warn) -> str | None:
+    """What the body changed in the outer objects it may change, as patches, and in the process
+    (psflow.runtime.process_state), to redo on replay."""
+    record = dict(process)
+    if watched is not None:
+        roots, images = watched
+        now = scope_values(frame, tuple(roots))
+        changes = {}
+        for name, value in roots.items():
+            if now.get(name, MISSING) is value:  # not rebound meanwhile (`del` in the body)
+                try:
+                    patch = images.patch(value)
+                except RecursionError:
+                    warn(f"cannot record the changes to {name!r}: it is nested too deeply; they will be lost on replay")
+                    continue
+                if patch:
+                    changes[name] = patch
+        kept = _saveable(changes, "changes will be lost on replay", warn)
+        if kept:
+            record[PATCHES] = kept
+    return codec.encode(record) if record else None
+
+
+def _saveable(values: dict[str, Any], consequence: str, warn: Warn) -> dict[str, Any]:
+    try:
+        codec.encode(values)
+    except codec.UnsupportedValue:
+        return {key: value for key, value in values.items() if encode_value(repr(key), value, consequence, warn)}
+    return values
+
+
+def redo_mutations(frame: FrameType, mutated: str, warn: Warn) -> None:
+    """Redo on the outer objects there now what the block changed in them, in place, and what it
+    changed in the process."""
     recorded = cast(dict[str, Any], codec.decode(mutated))
     process_state.redo(recorded)
-    targets = scope_values(frame, [key for key in recorded if not key.startswith("@")])
-    for key, target in targets.items():
-        _restore_in_place(target, recorded[key])
+    changes = recorded.get(PATCHES, {})
+    targets = scope_values(frame, [key for key in recorded if not key.startswith("@")] + list(changes))
+    for key, patch in changes.items():
+        if key in targets:
+            patches.apply(targets[key], patch, repr(key), warn)
+    for key in recorded:  # a record of psflow before patches: each object as the block left it
+        if not key.startswith("@") and key in targets:
+            _restore_in_place(targets[key], recorded[key])
 
 
 def _restore_in_place(target: Any, value: Any) -> None:

@@ -34,9 +34,10 @@ __all__ = [
 ]
 
 # Bump when the generated code changes shape: it is part of the code cache key.
-# 10: map keys (`Name[item]`) refused as block names; 9: @block functions listed in the report, handles
-# deleted after their block; 8: block names shaped like call keys refused; 7: dunder-shaped handles; 6: imports rerun
-TRANSFORM_VERSION = 10
+# 11: names given to a call are watched for changes; 10: map keys (`Name[item]`) refused as block names;
+# 9: @block functions listed in the report, handles deleted after their block; 8: block names shaped
+# like call keys refused; 7: dunder-shaped handles; 6: imports rerun
+TRANSFORM_VERSION = 11
 
 
 @dataclass(frozen=True)

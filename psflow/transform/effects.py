@@ -1,4 +1,4 @@
-"""What a block's body does to its scope: the names it binds, deletes and mutates.
+"""What a block's body does to its scope: the names it binds, deletes, mutates and gives to calls.
 
 Collected by walking the body's own nodes (not libcst's scope metadata, which
 files walrus targets, `del` and dotted imports in ways that do not match what
@@ -31,7 +31,8 @@ class BodyEffects:
 
     binds: list[str] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
-    mutates: list[str] = field(default_factory=list)
+    mutates: list[str] = field(default_factory=list)  # roots of attribute/item assignments and method calls
+    passes: list[str] = field(default_factory=list)  # roots of what calls are given: they may change it too
     # `name: T [= v]` directly in the body (so it ran if the body ended normally): at module
     # and class level it also fills `__annotations__`.
     annotations: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
@@ -47,6 +48,15 @@ class BodyEffects:
     def mutate(self, name: str) -> None:
         if name not in self.mutates:
             self.mutates.append(name)
+
+    def give(self, name: str) -> None:
+        if name not in self.passes:
+            self.passes.append(name)
+
+    @property
+    def changes(self) -> list[str]:
+        """Every outer name whose object the body may change in place: what a replay must redo."""
+        return self.mutates + [name for name in self.passes if name not in self.mutates]
 
 
 def analyse_body(nodes: list[cst.CSTNode]) -> BodyEffects:
@@ -65,6 +75,7 @@ def analyse_body(nodes: list[cst.CSTNode]) -> BodyEffects:
     effects = collector.effects
     imported = collector.imported.binds
     effects.mutates = [name for name in effects.mutates if name not in effects.binds and name not in imported]
+    effects.passes = [name for name in effects.passes if name not in effects.binds and name not in imported]
     effects.imports = imports
     effects.annotations = [
         (statement.target.value, statement.annotation.annotation)
@@ -210,12 +221,14 @@ class _EffectCollector(cst.CSTVisitor):
         if node.rest is not None:
             self.effects.bind(node.rest.value)
 
-    # Mutation through a method call: `results.append(x)`.
+    # Mutation through a method call, `results.append(x)`, or by the function called, `add(results, x)`,
+    # `heapq.heappush(h, x)`: what a call is given it may change.
     def visit_Call(self, node: cst.Call) -> None:
-        if isinstance(node.func, cst.Attribute):
-            root = root_name(node.func.value)
-            if root is not None:
-                self.effects.mutate(root)
+        if isinstance(node.func, cst.Attribute) and (root := root_name(node.func.value)) is not None:
+            self.effects.mutate(root)
+        for arg in node.args:
+            if (root := root_name(arg.value)) is not None:
+                self.effects.give(root)
 
     # Suspension points cannot be replayed: a skipped body would skip them too.
     def visit_Yield(self, node: cst.Yield) -> None:

@@ -68,7 +68,7 @@ class BlockRewriter(cst.CSTTransformer):
         args = [
             cst.Arg(cst.Integer(str(block.line))),
             cst.Arg(_str_tuple(keys.values())),
-            cst.Arg(_str_tuple(block.scope.mangle(name) for name in block.effects.mutates)),
+            cst.Arg(_str_tuple(block.scope.mangle(name) for name in block.effects.changes)),
         ]
         if block.site is not None:  # the 4th argument: `.at(3, ('rows',), (), '5f2c…')`
             args.append(cst.Arg(cst.SimpleString(repr(block.site.fingerprint))))

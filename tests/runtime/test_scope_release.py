@@ -5,48 +5,24 @@ what plain Python keeps in it."""
 
 from __future__ import annotations
 
-import json
 import textwrap
-from pathlib import Path
 
 import pytest
 
-from psflow.domain import JobStatus
-from support.running import resume_one, run
-
-# A job that stops after its blocks on attempt 1 (the runs are then a first attempt and a replay)
-# and writes what it saw, at the end, to out.json.
-_PRELUDE = """\
-import json, weakref
-
+# The script's own classes: a plain instance, and an exception class (ValueError cannot be
+# referred to weakly, an exception class of the script's own can).
+_CLASSES = """
 class Thing:
     pass
 
-class Boom(Exception):  # unlike ValueError, a class of the script's own can be referred to weakly
+class Boom(Exception):
     pass
-
-def finish(**seen):
-    with open("out.json", "w") as file:
-        json.dump(seen, file)
 """
 
 
 @pytest.fixture
-def attempts(store, write):
-    """attempts(source): the script run once and resumed once; what it wrote at each of them."""
-
-    def run_twice(source: str) -> list[dict]:
-        script = write("scope.py", _PRELUDE + textwrap.dedent(source))
-        seen = []
-        first = run(store, script)
-        seen.append(json.loads(Path("out.json").read_text()))
-        assert first.status == JobStatus.WAITING, first.error
-        second = resume_one(store, first.job_id)
-        assert second.status == JobStatus.COMPLETED, second.error
-        seen.append(json.loads(Path("out.json").read_text()))
-        return seen
-
-    return run_twice
+def attempts(two_attempts):
+    return lambda source: two_attempts(_CLASSES + textwrap.dedent(source))
 
 
 def test_a_local_dropped_after_a_block_is_freed_at_once(attempts) -> None:

@@ -30,7 +30,7 @@ def rewritten(source: str) -> str:
                 print(rows)
             """,
             """
-            with block("Step1").at(1, ('rows',), ()) as __psflow_b1, __psflow_b1.body():
+            with block("Step1").at(1, ('rows',), ('server',)) as __psflow_b1, __psflow_b1.body():
                 rows = run_sql(server)
                 print(rows)
             if __psflow_b1.replaying:
@@ -318,7 +318,7 @@ def rewritten(source: str) -> str:
                 from x import y, z as w
             """,
             """
-            with block("A").at(1, ('first', 'rest', 'i', 'k', 'v', 'fh', 'err'), ()) as __psflow_b1, __psflow_b1.body():
+            with block("A").at(1, ('first', 'rest', 'i', 'k', 'v', 'fh', 'err'), ('pairs', 'path')) as __psflow_b1, __psflow_b1.body():
                 first, *rest = data
                 for i, (k, v) in enumerate(pairs):
                     pass
@@ -399,7 +399,7 @@ def rewritten(source: str) -> str:
                 data = fh.read()
             """,
             """
-            with block("A").at(1, ('fh', 'data'), ()) as __psflow_b1, __psflow_b1.body(), open(path) as fh:
+            with block("A").at(1, ('fh', 'data'), ('path',)) as __psflow_b1, __psflow_b1.body(), open(path) as fh:
                 data = fh.read()
             if __psflow_b1.replaying:
                 if 'fh' in __psflow_b1.saved: fh = __psflow_b1.saved['fh']
@@ -557,7 +557,7 @@ def rewritten(source: str) -> str:
                 pass
             """,
             """
-            with (block("A").at(1, ('fh',), ()) as __psflow_b1, __psflow_b1.body() as b, open(path) as fh):
+            with (block("A").at(1, ('fh',), ('path',)) as __psflow_b1, __psflow_b1.body() as b, open(path) as fh):
                 pass
             if __psflow_b1.replaying:
                 b = __psflow_b1

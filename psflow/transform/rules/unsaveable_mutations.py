@@ -1,9 +1,9 @@
 """Rule (warning): a block changes in place an outer object psflow cannot save, so a replay does not redo it.
 
 The change is a method call, or an item or attribute assignment, on a name bound
-outside the block to something that is obviously not a list, dict, set, bytearray
-or dataclass: a lambda, a generator expression, or a call whose last name part says
-it makes a handle (`open`, `connect`, `socket`, `cursor`, `Popen`, `urlopen`,
+outside the block to something whose state psflow cannot read as attributes and
+items (so no patch records it): a lambda, a generator expression, or a call whose
+last name part says it makes a handle (`open`, `connect`, `socket`, `cursor`, `Popen`, `urlopen`,
 `Session`, `Lock`, `Thread`, … see HANDLE_MAKERS).
 """
 
@@ -68,8 +68,8 @@ def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
                 block.site.line,
                 block.column,
                 f"block {block.site.label()} changes `{name}` in place, but `{name}` ({what[0]} at line "
-                f"{what[1]}) is not a list, dict, set, bytearray or dataclass: psflow cannot save the change, "
-                f"and a replay leaves `{name}` as it was before the block",
+                f"{what[1]}) is a handle whose state lives outside Python's objects: psflow cannot record the "
+                f"change, and a replay leaves `{name}` as it was before the block",
                 fix="if code after the block needs that change, make it outside the block "
                 "(a mere side effect, like a write, needs nothing)",
             )

@@ -8,8 +8,8 @@ from rule_support import warnings
 
 def _changes(name: str, what: str, line: int, block: str = "'A'") -> str:
     return (
-        f"block {block} changes `{name}` in place, but `{name}` ({what} at line {line}) is not a list, dict, set, "
-        f"bytearray or dataclass: psflow cannot save the change, "
+        f"block {block} changes `{name}` in place, but `{name}` ({what} at line {line}) is a handle whose state "
+        f"lives outside Python's objects: psflow cannot record the change, "
         f"and a replay leaves `{name}` as it was before the block"
     )
 

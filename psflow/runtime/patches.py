@@ -1,0 +1,304 @@
+"""What a block changed in the objects it did not bind, as a patch, and that patch redone on replay.
+
+At block entry each outer object the block may change (psflow.transform's `mutates`: the roots of
+attribute and item assignments, of method calls and of call arguments) is imaged: a shallow copy of
+its state, and of the state of every container and object reachable from it. At block end the
+objects are compared with their images, by identity, and what changed becomes a patch: items and
+keys set, deleted, appended or dropped; attributes set or deleted; changes inside a child that is
+still the same object. A replay applies the patch to the object there now, in place, so what this
+attempt computed before the block is kept, and a change to any object is redone, not only to the
+list, dict, set or dataclass a snapshot could restore.
+
+Images and patches read and write state as the interpreter stores it (the built-in types' own
+methods, instance dicts and slots), so no user `__setattr__`, property or overridden method runs.
+"""
+
+from __future__ import annotations
+
+import operator
+import types
+from collections.abc import Callable
+from typing import Any
+
+from psflow.codec.lookup import CLASS_DICT, instance_dict, slot_value, slots
+from psflow.codec.tags import MISSING
+
+Patch = dict[str, Any]  # JSON-shaped, values as the block left them: encoded by psflow.codec
+Warn = Callable[[str], None]
+
+# Nothing inside these can change in place (or psflow leaves it alone: code, modules).
+_FIXED = (
+    *(int, float, complex, str, bytes, bool, type(None), range, frozenset),
+    *(types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, types.CodeType),
+)
+_FIXED_TYPES = frozenset(_FIXED)
+# Objects imaged per block at most: a larger graph is watched only that far, and the user is told.
+LIMIT = 1_000_000
+
+
+class TooLarge(Exception):
+    """An outer object reaches more than LIMIT objects: its changes are not recorded."""
+
+
+class Images:
+    """The state at block entry of every object reachable from some roots, by id (kept alive, so
+    ids stay unique until the block ends)."""
+
+    def __init__(self) -> None:
+        # id -> (the object, its kind, its state, whether it holds objects imaged too)
+        self.state: dict[int, tuple[object, str, Any, bool]] = {}
+
+    def take(self, obj: object) -> None:
+        """Image `obj` and what it reaches (iteratively: a deep structure is not a deep recursion)."""
+        pending = [obj]
+        while pending:
+            current = pending.pop()
+            if issubclass(type(current), _FIXED) or id(current) in self.state:
+                continue
+            kind, state, children = _read(current)
+            if kind is None:
+                continue
+            if len(self.state) >= LIMIT:
+                raise TooLarge
+            if set(map(type, children)) <= _FIXED_TYPES:  # the usual list of numbers or strings: at C speed
+                children = []
+            self.state[id(current)] = (current, kind, state, bool(children))
+            pending.extend(children)
+
+    def patch(self, obj: object) -> Patch | None:
+        """What changed in `obj` since its image, recursively; None if nothing did."""
+        return self._patch(obj, set())
+
+    def _patch(self, obj: object, seen: set[int]) -> Patch | None:
+        entry = self.state.get(id(obj))
+        if entry is None or entry[0] is not obj or id(obj) in seen:
+            return None
+        seen.add(id(obj))
+        _, kind, before, nested = entry
+        _, now, _ = _read(obj)
+        patch: Patch = _DIFFERS[kind](before, now)
+        if nested:
+            inner = [[where, sub] for where, child in _children_at(kind, now) if (sub := self._patch(child, seen))]
+            if inner:
+                patch["at"] = inner
+        return {"kind": kind, **patch} if patch else None
+
+
+def _read(obj: Any) -> tuple[str | None, Any, list[Any]]:
+    """(kind, a shallow copy of its state, the objects it holds), read with the built-in types'
+    own methods; kind None for what is not watched. (The type is tested with issubclass: isinstance
+    would read the object's `__class__`, through its class's `__getattribute__`.)"""
+    cls = type(obj)
+    if issubclass(cls, list):
+        items: list[Any] = list.copy(obj)
+        return "list", items, items
+    if issubclass(cls, dict):
+        entries: dict[Any, Any] = dict.copy(obj)
+        return "dict", entries, list(entries.values())
+    if issubclass(cls, set):
+        return "set", set.copy(obj), []
+    if issubclass(cls, bytearray):
+        return "bytes", bytes(obj), []
+    if issubclass(cls, tuple):
+        return "tuple", tuple.__getitem__(obj, slice(None)), list(obj)
+    if issubclass(cls, type):
+        namespace = dict(CLASS_DICT(obj))
+        return "class", namespace, [value for value in namespace.values() if type(value) in (list, dict, set)]
+    attributes = _attributes(obj)
+    if attributes is None:
+        return None, None, []
+    return "attrs", attributes, list(attributes.values())
+
+
+def _attributes(obj: object) -> dict[str, Any] | None:
+    """An object's attributes as stored: its instance dict and its slots that are set."""
+    cls = type(obj)
+    stored = instance_dict(obj, cls)
+    members = slots(cls)
+    if stored is None and not members:
+        return None
+    found = dict.copy(stored) if stored is not None else {}
+    for name, member in members.items():
+        value = slot_value(obj, cls, member)
+        if value is not MISSING:
+            found[name] = value
+    return found
+
+
+def _children_at(kind: str, now: Any) -> list[tuple[Any, Any]]:
+    if kind in ("list", "tuple"):
+        return list(enumerate(now))
+    if kind in ("dict", "attrs", "class"):
+        return list(now.items())
+    return []
+
+
+def _diff_items(before: list[Any], now: list[Any]) -> Patch:
+    common = min(len(before), len(now))
+    same = all(map(operator.is_, before[:common], now[:common]))
+    if same and len(now) == len(before):
+        return {}
+    if same and len(now) > len(before):
+        return {"extend": now[len(before) :]}
+    if same:
+        return {"drop": len(before) - len(now)}
+    index: dict[int, int] = {}
+    for position, item in enumerate(before):
+        index.setdefault(id(item), position)
+    # each item: the position it had (an int), or [the value] for one new to the list
+    items = [index.get(id(item), [item]) for item in now]
+    return {"length": len(before), "items": items}
+
+
+def _diff_mapping(before: dict[Any, Any], now: dict[Any, Any]) -> Patch:
+    patch: Patch = {}
+    deleted = [key for key in before if key not in now]
+    changed = [[key, value] for key, value in now.items() if key not in before or before[key] is not value]
+    if deleted:
+        patch["del"] = deleted
+    if changed:
+        patch["set"] = changed
+    kept = [key for key in now if key in before]
+    if kept != [key for key in before if key in now]:  # the order of keys changed: say it whole
+        patch["order"] = list(now)
+    return patch
+
+
+def _diff_set(before: set[Any], now: set[Any]) -> Patch:
+    patch: Patch = {}
+    if now - before:
+        patch["add"] = list(now - before)
+    if before - now:
+        patch["discard"] = list(before - now)
+    return patch
+
+
+def _diff_bytes(before: bytes, now: bytes) -> Patch:
+    return {} if before == now else {"value": now}
+
+
+_DIFFERS: dict[str, Callable[[Any, Any], Patch]] = {
+    "list": _diff_items,
+    "tuple": lambda before, now: {},  # its items are fixed; only changes inside them count
+    "dict": _diff_mapping,
+    "attrs": _diff_mapping,
+    "class": _diff_mapping,
+    "set": _diff_set,
+    "bytes": _diff_bytes,
+}
+
+
+def apply(target: object, patch: Patch, label: str, warn: Warn) -> None:
+    """Redo `patch` on `target`, in place; what cannot be redone (the object is of another kind
+    now, or a list of another length than the patch was made against) is told, not guessed."""
+    kind = patch["kind"]
+    actual, _, _ = _read(target)
+    if actual != kind:
+        warn(f"cannot redo the changes to {label}: it was a {_NAMES[kind]} when the block ran, not now")
+        return
+    _APPLIERS[kind](target, patch, label, warn)
+    for where, sub in patch.get("at", ()):
+        child = _child(target, kind, where)
+        if child is not MISSING:
+            apply(child, sub, f"{label}[{where!r}]" if kind != "attrs" else f"{label}.{where}", warn)
+
+
+_NAMES = {"list": "list", "tuple": "tuple", "dict": "dict", "attrs": "object", "class": "class", "set": "set"}
+_NAMES["bytes"] = "bytearray"
+
+
+def _child(target: Any, kind: str, where: Any) -> Any:
+    if kind in ("list", "tuple"):
+        return target[where] if where < len(target) else MISSING
+    if kind == "dict":
+        return dict.get(target, where, MISSING)
+    if kind == "class":
+        return CLASS_DICT(target).get(where, MISSING)
+    attributes = _attributes(target) or {}
+    return attributes.get(where, MISSING)
+
+
+def _apply_items(target: list[Any], patch: Patch, label: str, warn: Warn) -> None:
+    if "extend" in patch:
+        list.extend(target, patch["extend"])
+    elif "drop" in patch:
+        list.__delitem__(target, slice(max(len(target) - patch["drop"], 0), None))
+    elif "items" in patch:
+        if len(target) != patch["length"]:
+            warn(
+                f"cannot redo the changes to {label}: the block changed a list of {patch['length']} items, "
+                f"it has {len(target)} now"
+            )
+            return
+        before = list.copy(target)
+        items = [before[item] if type(item) is int else item[0] for item in patch["items"]]
+        list.__setitem__(target, slice(None), items)
+
+
+def _apply_mapping(patch: Patch, write: Callable[[str, Any], None], drop: Callable[[str], None]) -> None:
+    for key in patch.get("del", ()):
+        drop(key)
+    for key, value in patch.get("set", ()):
+        write(key, value)
+
+
+def _apply_dict(target: dict[Any, Any], patch: Patch, label: str, warn: Warn) -> None:
+    _apply_mapping(
+        patch, lambda key, value: dict.__setitem__(target, key, value), lambda key: dict.pop(target, key, None)
+    )
+    if "order" in patch:
+        entries = dict.copy(target)
+        order = [key for key in patch["order"] if key in entries]
+        dict.clear(target)
+        dict.update(target, {key: entries[key] for key in order})
+        dict.update(target, entries)  # keys the patch did not know of stay, after
+
+
+def _apply_attrs(target: object, patch: Patch, label: str, warn: Warn) -> None:
+    cls = type(target)
+    stored = instance_dict(target, cls)
+    members = slots(cls)
+
+    def write(name: str, value: Any) -> None:
+        if name in members:
+            members[name].__set__(target, value)
+        elif stored is not None:
+            stored[name] = value
+
+    def drop(name: str) -> None:
+        if name in members:
+            if slot_value(target, cls, members[name]) is not MISSING:
+                members[name].__delete__(target)
+        elif stored is not None:
+            stored.pop(name, None)
+
+    _apply_mapping(patch, write, drop)
+
+
+def _apply_class(target: type, patch: Patch, label: str, warn: Warn) -> None:
+    _apply_mapping(patch, lambda name, value: type.__setattr__(target, name, value), lambda name: _unset(target, name))
+
+
+def _unset(target: type, name: str) -> None:
+    if name in CLASS_DICT(target):
+        type.__delattr__(target, name)
+
+
+def _apply_set(target: set[Any], patch: Patch, label: str, warn: Warn) -> None:
+    set.difference_update(target, patch.get("discard", ()))
+    set.update(target, patch.get("add", ()))
+
+
+def _apply_bytes(target: bytearray, patch: Patch, label: str, warn: Warn) -> None:
+    bytearray.__setitem__(target, slice(None), patch["value"])
+
+
+_APPLIERS: dict[str, Callable[[Any, Patch, str, Warn], None]] = {
+    "list": _apply_items,
+    "tuple": lambda target, patch, label, warn: None,
+    "dict": _apply_dict,
+    "attrs": _apply_attrs,
+    "class": _apply_class,
+    "set": _apply_set,
+    "bytes": _apply_bytes,
+}
