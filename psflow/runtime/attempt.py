@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import ChainMap
 from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -129,7 +130,7 @@ class Attempt(Waits, CallKeys):
             name=handle.name,
             status=RunStatus.COMPLETED,
             saved=encode_values(values, "will be unbound on replay", warn) if values else None,
-            mutated=encode_mutations(frame, watched, changed, warn) if watched or changed else None,
+            mutated=encode_mutations(frame, watched, changed, values, warn) if watched or changed else None,
             exit_kind=handle.exit,
             returned=returned,
             output=output or None,
@@ -153,7 +154,9 @@ class Attempt(Waits, CallKeys):
         if self.options.replay_output and record.output:
             self.capture.show_again(record.output)
         if record.mutated:
-            redo_mutations(frame, record.mutated, self._warner(handle))
+            referred = redo_mutations(frame, record.mutated, self._warner(handle))
+            if referred:  # the same objects, not the copies saved: read before the saved values
+                handle.saved = ChainMap(referred, handle.saved)
         self.lanes.count_replayed(lane)
         if record.exit_kind == ExitKind.EXIT:  # the block ended the script with sys.exit(): so does its replay
             raise SystemExit(handle.returned)

@@ -209,7 +209,8 @@ _NAMES["bytes"] = "bytearray"
 
 def _child(target: Any, kind: str, where: Any) -> Any:
     if kind in ("list", "tuple"):
-        return target[where] if where < len(target) else MISSING
+        size, item = (list.__len__, list.__getitem__) if kind == "list" else (tuple.__len__, tuple.__getitem__)
+        return item(target, where) if -size(target) <= where < size(target) else MISSING
     if kind == "dict":
         return dict.get(target, where, MISSING)
     if kind == "class":
@@ -302,3 +303,44 @@ _APPLIERS: dict[str, Callable[[Any, Patch, str, Warn], None]] = {
     "set": _apply_set,
     "bytes": _apply_bytes,
 }
+
+
+def references(roots: dict[str, Any], bound: dict[str, Any]) -> dict[str, list[Any]]:
+    """For each value in `bound` that is an object reachable from `roots` (the outer objects a block
+    watched), where it is: [root name, key, index or attribute, ...], found as the block ends. A
+    replay gives such a name the object at that place then, not a copy (`x = outer`, `for row in
+    rows: ...`, `node = tree["left"]`)."""
+    wanted = {id(value): name for name, value in bound.items() if not issubclass(type(value), _FIXED)}
+    found: dict[str, list[Any]] = {}
+    if not wanted:
+        return found
+    pending: list[tuple[Any, list[Any]]] = [(value, [name]) for name, value in roots.items()]
+    seen: set[int] = set()
+    while pending and len(found) < len(wanted) and len(seen) < LIMIT:
+        current, path = pending.pop(0)
+        if id(current) in seen or issubclass(type(current), _FIXED):
+            continue
+        seen.add(id(current))
+        name = wanted.get(id(current))
+        if name is not None and name not in found:
+            found[name] = path
+        kind, state, _ = _read(current)
+        if kind is not None:
+            pending.extend((child, [*path, where]) for where, child in _children_at(kind, state))
+    return found
+
+
+def resolve(roots: dict[str, Any], path: list[Any]) -> Any:
+    """The object at `path` (see references) among `roots`; LookupError if it is not there now."""
+    current = roots.get(path[0], MISSING)
+    for where in path[1:]:
+        kind, _, _ = _read(current) if current is not MISSING else (None, None, None)
+        if kind is None or kind in ("set", "bytes"):
+            raise LookupError(path)
+        try:
+            current = _child(current, kind, where)
+        except TypeError:  # an index that is not an int, for a list there now
+            raise LookupError(path) from None
+    if current is MISSING:
+        raise LookupError(path)
+    return current

@@ -16,7 +16,9 @@ from psflow.codec.lookup import type_name
 from psflow.runtime import patches, process_state
 from psflow.script.scope import MISSING, scope_values
 
-PATCHES = "@patches"  # the key of a block's patches in its record of changes: never a Python name
+# Keys in a block's record of changes (never Python names): its patches, and where the names it
+# bound to outer objects find them.
+PATCHES, REFERENCES = "@patches", "@references"
 
 Warn = Callable[[str], None]  # tells the user something about the block being saved
 
@@ -99,13 +101,19 @@ def watch(frame: FrameType, names: tuple[str, ...], warn: Warn) -> Watched | Non
     return (roots, images) if roots else None
 
 
-def encode_mutations(frame: FrameType, watched: Watched | None, process: dict[str, Any], warn: Warn) -> str | None:
+def encode_mutations(
+    frame: FrameType, watched: Watched | None, process: dict[str, Any], bound: dict[str, Any], warn: Warn
+) -> str | None:
     """What the body changed in the outer objects it may change, as patches, and in the process
-    (psflow.runtime.process_state), to redo on replay."""
+    (psflow.runtime.process_state), to redo on replay; and where each name it `bound` to one of
+    those objects finds it (a replay gives the name that object, not a copy)."""
     record = dict(process)
     if watched is not None:
         roots, images = watched
         now = scope_values(frame, tuple(roots))
+        places = patches.references(now, bound)
+        if places:
+            record[REFERENCES] = places
         changes = {}
         for name, value in roots.items():
             if now.get(name, MISSING) is value:  # not rebound meanwhile (`del` in the body)
@@ -130,19 +138,31 @@ def _saveable(values: dict[str, Any], consequence: str, warn: Warn) -> dict[str,
     return values
 
 
-def redo_mutations(frame: FrameType, mutated: str, warn: Warn) -> None:
+def redo_mutations(frame: FrameType, mutated: str, warn: Warn) -> dict[str, Any]:
     """Redo on the outer objects there now what the block changed in them, in place, and what it
-    changed in the process."""
+    changed in the process. Returns the objects the names it bound to outer objects refer to now."""
     recorded = cast(dict[str, Any], codec.decode(mutated))
     process_state.redo(recorded)
-    changes = recorded.get(PATCHES, {})
-    targets = scope_values(frame, [key for key in recorded if not key.startswith("@")] + list(changes))
+    changes, places = recorded.get(PATCHES, {}), recorded.get(REFERENCES, {})
+    roots = {*changes, *(path[0] for path in places.values())}
+    targets = scope_values(frame, [key for key in recorded if not key.startswith("@")] + sorted(roots))
     for key, patch in changes.items():
         if key in targets:
             patches.apply(targets[key], patch, repr(key), warn)
     for key in recorded:  # a record of psflow before patches: each object as the block left it
         if not key.startswith("@") and key in targets:
             _restore_in_place(targets[key], recorded[key])
+    referred = {}
+    for name, path in places.items():
+        try:
+            referred[name] = patches.resolve(targets, path)
+        except LookupError:
+            warn(f"{name!r} is given back as a copy: the object it named ({_place(path)}) is not there now")
+    return referred
+
+
+def _place(path: list[Any]) -> str:
+    return f"{path[0]}" + "".join(f"[{step!r}]" for step in path[1:])
 
 
 def _restore_in_place(target: Any, value: Any) -> None:

@@ -143,14 +143,22 @@ class _EffectCollector(cst.CSTVisitor):
             node.inner_for_in.visit(self)
         return False
 
-    # Binding statements.
+    # Binding statements. A name bound to an outer object (`x = outer`, `row` of `for row in rows`,
+    # `with outer as x`) may change that object: what it is bound to is watched as given to a call.
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
             _target_names(target.target, self.effects)
+        self._given(node.value)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
             _target_names(node.target, self.effects)
+            self._given(node.value)
+
+    def _given(self, value: cst.BaseExpression) -> None:
+        root = root_name(value)
+        if root is not None:
+            self.effects.give(root)
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
         _target_names(node.target, self.effects)
@@ -159,6 +167,7 @@ class _EffectCollector(cst.CSTVisitor):
         if node.asynchronous is not None:
             self._suspends(node, "`async for`")
         _target_names(node.target, self.effects)
+        self._given(node.iter)
 
     def visit_With(self, node: cst.With) -> None:
         if node.asynchronous is not None:
@@ -167,6 +176,7 @@ class _EffectCollector(cst.CSTVisitor):
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
             _target_names(node.asname.name, self.effects)
+        self._given(node.item)
 
     def visit_ExceptHandler(self, node: cst.ExceptHandler | cst.ExceptStarHandler) -> None:
         # Python deletes `e` when `except … as e:` ends: a delete, so replay unbinds it too.
@@ -227,8 +237,7 @@ class _EffectCollector(cst.CSTVisitor):
         if isinstance(node.func, cst.Attribute) and (root := root_name(node.func.value)) is not None:
             self.effects.mutate(root)
         for arg in node.args:
-            if (root := root_name(arg.value)) is not None:
-                self.effects.give(root)
+            self._given(arg.value)
 
     # Suspension points cannot be replayed: a skipped body would skip them too.
     def visit_Yield(self, node: cst.Yield) -> None:

@@ -158,6 +158,52 @@ def test_a_change_inside_a_nested_object_keeps_its_other_names(flow) -> None:
     assert seen == [{"inner": [0, 1], "shared": True, "n": 2}] * 2
 
 
+def test_a_name_bound_to_an_outer_object_is_that_object_again(flow) -> None:
+    """Point 3: `x = outer`, a loop variable, and a name for a nested object stay aliases on replay,
+    so what the script does through them after the block reaches the outer objects."""
+    seen = flow(
+        """
+        outer, rows, tree = [1], [{"id": 1}, {"id": 2}], {"left": {"v": 1}}
+        with block("Alias"):
+            x = outer
+            x.append(2)
+            for row in rows:
+                row["done"] = True
+            node = tree["left"]
+            node["v"] = 2
+            y = z = []
+        x.append(3)
+        row["last"] = True
+        node["w"] = 3
+        y.append(1)
+        finish(same=[x is outer, node is tree["left"], y is z], outer=outer, rows=rows, tree=tree, z=z)
+        """
+    )
+    expected = {
+        "same": [True, True, True],
+        "outer": [1, 2, 3],
+        "rows": [{"id": 1, "done": True}, {"id": 2, "done": True, "last": True}],
+        "tree": {"left": {"v": 2, "w": 3}},
+        "z": [1],
+    }
+    assert seen == [expected, expected]
+
+
+def test_a_name_whose_object_is_not_there_on_replay_gets_a_copy_and_a_warning(flow, capsys) -> None:
+    seen = flow(
+        """
+        tree = {"left": {"v": 1}} if job.attempt == 1 else {}
+        with block("Alias"):
+            node = tree["left"]
+        finish(node=node, kept=node is tree.get("left"))
+        """
+    )
+    assert seen == [{"node": {"v": 1}, "kept": True}, {"node": {"v": 1}, "kept": False}]
+    assert "'node' is given back as a copy: the object it named (tree['left']) is not there now" in (
+        capsys.readouterr().err
+    )
+
+
 def test_what_cannot_be_redone_is_told_not_guessed(flow, capsys: pytest.CaptureFixture[str]) -> None:
     """A list the block reordered has another length on replay: the change is left out, with a warning."""
     seen = flow(

@@ -77,7 +77,7 @@ def rewritten(source: str) -> str:
                     if 'a' in __psflow_b1.saved: a = __psflow_b1.saved['a']
                 del __psflow_b1
             for i in range(3):
-                with block(f"B-{i}").at(5, ('b',), ()) as __psflow_b2, __psflow_b2.body():
+                with block(f"B-{i}").at(5, ('b',), ('i',)) as __psflow_b2, __psflow_b2.body():
                     b = i
                 if __psflow_b2.replaying:
                     if 'b' in __psflow_b2.saved: b = __psflow_b2.saved['b']
@@ -108,7 +108,7 @@ def rewritten(source: str) -> str:
             """
             def f(items):
                 for item in items:
-                    with block(f"check-{item}").at(3, ('seen',), ()) as __psflow_b1, __psflow_b1.body():
+                    with block(f"check-{item}").at(3, ('seen',), ('item',)) as __psflow_b1, __psflow_b1.body():
                         if item.bad:
                             __psflow_b1.leaving('continue'); continue
                         if item.last:
@@ -318,7 +318,7 @@ def rewritten(source: str) -> str:
                 from x import y, z as w
             """,
             """
-            with block("A").at(1, ('first', 'rest', 'i', 'k', 'v', 'fh', 'err'), ('pairs', 'path')) as __psflow_b1, __psflow_b1.body():
+            with block("A").at(1, ('first', 'rest', 'i', 'k', 'v', 'fh', 'err'), ('data', 'pairs', 'path', 'lock')) as __psflow_b1, __psflow_b1.body():
                 first, *rest = data
                 for i, (k, v) in enumerate(pairs):
                     pass

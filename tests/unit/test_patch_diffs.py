@@ -141,3 +141,17 @@ def test_imaging_runs_no_code_of_the_object_s_class() -> None:
     images.take(Guarded())
     list.append(value, 2)
     assert images.patch(value) == {"kind": "list", "extend": [2]}
+
+
+def test_a_bound_object_is_found_where_it_is_and_resolved_there_later() -> None:
+    inner, row = [1], Plain()
+    roots = {"tree": {"k": ("fixed", inner)}, "rows": [row]}
+    bound = {"x": inner, "r": row, "n": 5, "new": []}
+    places = patches.references(roots, bound)
+    assert places == {"x": ["tree", "k", 1], "r": ["rows", 0]}  # not the int, not an object from nowhere
+    stored = codec.decode(codec.encode(places))
+    assert patches.resolve(roots, stored["x"]) is inner and patches.resolve(roots, stored["r"]) is row
+    with pytest.raises(LookupError):
+        patches.resolve({"tree": {}}, stored["x"])
+    with pytest.raises(LookupError):
+        patches.resolve({"tree": {"k": {1, 2}}}, stored["x"])
