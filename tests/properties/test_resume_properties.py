@@ -2,7 +2,10 @@
 
 Generated scripts mix module-level blocks, blocks in functions and loops with
 dynamic names, `break`/`continue`/`return` inside blocks (retried or not), nested
-blocks, blocks that fail a try and are retried, and mutation of outer lists. A run is interrupted after a random step — by
+blocks, blocks that fail a try and are retried, mutation of outer lists, names
+bound to outer objects (aliases, loop variables), attributes of the script's own
+objects changed directly and by methods, changes made by a function the block
+calls, `@block` calls inside a block, and a block in an Enum's body. A run is interrupted after a random step — by
 `stop()`, by an exception, or by `os._exit` killing the process — and resumed.
 Final variables and the ordered log of side effects must equal those of a
 straight run: every block body's side effects happen exactly once.
@@ -35,7 +38,7 @@ json_values = st.recursive(
 )
 
 PRELUDE = """\
-import json, os, sys
+import enum, json, os, sys
 log, out, stop_at, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 def effect(name):
     with open(log, 'a') as file:
@@ -53,10 +56,163 @@ flaky = {}
 """
 
 EPILOGUE = """\
-state = {k: v for k, v in globals().items() if k[:1] in 'vwr' and k[1:].isdigit() or k == 'results'}
+state = {k: v for k, v in globals().items() if k[:1] in 'vwrao' and k[1:].isdigit() or k == 'results'}
 with open(out, 'w') as file:
     json.dump(state, file, sort_keys=True)
 """
+
+
+def _assign(draw, step: int) -> list[str]:
+    return [
+        f'with block("b{step}"):',
+        f"    v{step} = {draw(json_values)!r}",
+        f"    results.append({step})",
+        f"    effect('b{step}')",
+    ]
+
+
+def _function(draw, step: int) -> list[str]:
+    brk, cont, ret = (draw(st.integers(0, 5)) for _ in range(3))
+    options = draw(st.sampled_from(["", ", retries=1"]))  # break/continue/return out of a retry loop
+    return [
+        f"def f{step}(items):",
+        "    collected = []",
+        "    for item in items:",
+        f'        with block(f"f{step}-{{item}}"{options}):',
+        f"            effect(f'f{step}-{{item}}')",
+        f"            if item == {brk}:",
+        "                break",
+        f"            if item == {cont}:",
+        "                continue",
+        "            collected.append(item * 2)",
+        f"            if item == {ret}:",
+        "                return collected + ['returned']",
+        "    return collected",
+        f"r{step} = f{step}([0, 1, 2, 3, 4])",
+    ]
+
+
+def _nested(draw, step: int) -> list[str]:
+    return [
+        f'with block("outer{step}"):',
+        f"    effect('outer{step} start')",
+        f'    with block("inner{step}"):',
+        f"        w{step} = {draw(json_values)!r}",
+        f"        effect('inner{step}')",
+        f"    results.append('outer{step}')",
+    ]
+
+
+def _retried(draw, step: int) -> list[str]:  # fails its first try in whichever attempt runs it
+    return [
+        f'with block("r{step}", retries=2):',
+        f"    flaky[{step}] = flaky.get({step}, 0) + 1",
+        f"    v{step} = {draw(json_values)!r}",
+        f"    if flaky[{step}] == 1:",
+        f"        effect('r{step} failed try')",
+        "        raise ConnectionError('flaky')",
+        f"    results.append('r{step}')",
+        f"    effect('r{step}')",
+    ]
+
+
+def _branch(draw, step: int) -> list[str]:
+    test = f"len(results) > {draw(st.integers(0, 3))}" if step else "True"
+    return [
+        f"if {test}:",
+        f'    with block("then{step}"):',
+        f"        v{step} = 'then'",
+        f"        effect('then{step}')",
+        "else:",
+        f'    with block("else{step}"):',
+        f"        v{step} = 'else'",
+        f"        effect('else{step}')",
+    ]
+
+
+def _alias(draw, step: int) -> list[str]:
+    """Names bound in a block to outer objects, used after it: they must still be those objects."""
+    return [
+        f"rows{step} = [{{'n': 0}}, {{'n': 1}}]",
+        f'with block("alias{step}"):',
+        f"    a{step} = results",
+        f"    a{step}.append('alias{step}')",
+        f"    for row in rows{step}:",
+        f"        row['seen'] = {draw(json_values)!r}",
+        f"    effect('alias{step}')",
+        "row['after'] = True",
+        f"a{step}.append('after{step}')",
+        f"o{step} = rows{step}",
+    ]
+
+
+def _attributes(draw, step: int) -> list[str]:
+    """An object of the script's own changed through attributes and a method that changes `self`."""
+    return [
+        f"class Box{step}:",
+        "    def __init__(self):",
+        "        self.items = []",
+        "    def add(self, item):",
+        "        self.items.append(item)",
+        f"box{step} = Box{step}()",
+        f'with block("attrs{step}"):',
+        f"    box{step}.value = {draw(json_values)!r}",
+        f"    box{step}.add({step})",
+        f"    effect('attrs{step}')",
+        f"o{step} = vars(box{step})",
+    ]
+
+
+def _call(draw, step: int) -> list[str]:
+    """Changes made by a function the block gives an outer object to."""
+    return [
+        f"def push{step}(target, item):",
+        "    target.append(item)",
+        f'with block("call{step}"):',
+        f"    push{step}(results, {draw(json_values)!r})",
+        f"    effect('call{step}')",
+    ]
+
+
+def _block_calls(draw, step: int) -> list[str]:
+    """@block calls inside a block: skipped on its replay, they must not shift the keys of later calls."""
+    first, second = draw(st.integers(0, 3)), draw(st.integers(0, 3))
+    return [
+        f'@block("D{step}")',
+        f"def double{step}(x):",
+        f"    effect(f'D{step}-{{x}}')",
+        "    return x * 2",
+        f'with block("calls{step}"):',
+        f"    v{step} = double{step}({first})",
+        f"    effect('calls{step}')",
+        f"w{step} = double{step}({second} + 10)",
+    ]
+
+
+def _enum_body(draw, step: int) -> list[str]:
+    """A block in the body of a class whose metaclass inspects the namespace (Enum)."""
+    return [
+        f"class Color{step}(enum.Enum):",
+        "    RED = 1",
+        f'    with block("enum{step}"):',
+        f"        GREEN = {draw(st.integers(2, 9))}",
+        f"        effect('enum{step}')",
+        f"o{step} = [[member.name, member.value] for member in Color{step}]",
+    ]
+
+
+STEPS = {
+    "assign": _assign,
+    "function": _function,
+    "nested": _nested,
+    "branch": _branch,
+    "retried": _retried,
+    "alias": _alias,
+    "attributes": _attributes,
+    "call": _call,
+    "block_calls": _block_calls,
+    "enum_body": _enum_body,
+}
 
 
 @st.composite
@@ -65,66 +221,7 @@ def scripts(draw) -> tuple[str, int]:
     lines = [PRELUDE]
     steps = draw(st.integers(min_value=1, max_value=5))
     for step in range(steps):
-        kind = draw(st.sampled_from(["assign", "function", "nested", "branch", "retried"]))
-        if kind == "assign":
-            lines += [
-                f'with block("b{step}"):',
-                f"    v{step} = {draw(json_values)!r}",
-                f"    results.append({step})",
-                f"    effect('b{step}')",
-            ]
-        elif kind == "function":
-            brk, cont, ret = (draw(st.integers(0, 5)) for _ in range(3))
-            options = draw(st.sampled_from(["", ", retries=1"]))  # break/continue/return out of a retry loop
-            lines += [
-                f"def f{step}(items):",
-                "    collected = []",
-                "    for item in items:",
-                f'        with block(f"f{step}-{{item}}"{options}):',
-                f"            effect(f'f{step}-{{item}}')",
-                f"            if item == {brk}:",
-                "                break",
-                f"            if item == {cont}:",
-                "                continue",
-                "            collected.append(item * 2)",
-                f"            if item == {ret}:",
-                "                return collected + ['returned']",
-                "    return collected",
-                f"r{step} = f{step}([0, 1, 2, 3, 4])",
-            ]
-        elif kind == "nested":
-            lines += [
-                f'with block("outer{step}"):',
-                f"    effect('outer{step} start')",
-                f'    with block("inner{step}"):',
-                f"        w{step} = {draw(json_values)!r}",
-                f"        effect('inner{step}')",
-                f"    results.append('outer{step}')",
-            ]
-        elif kind == "retried":  # fails its first try in whichever attempt runs it
-            lines += [
-                f'with block("r{step}", retries=2):',
-                f"    flaky[{step}] = flaky.get({step}, 0) + 1",
-                f"    v{step} = {draw(json_values)!r}",
-                f"    if flaky[{step}] == 1:",
-                f"        effect('r{step} failed try')",
-                "        raise ConnectionError('flaky')",
-                f"    results.append('r{step}')",
-                f"    effect('r{step}')",
-            ]
-        else:
-            earlier = list(range(step))
-            test = f"len(results) > {draw(st.integers(0, 3))}" if earlier else "True"
-            lines += [
-                f"if {test}:",
-                f'    with block("then{step}"):',
-                f"        v{step} = 'then'",
-                f"        effect('then{step}')",
-                "else:",
-                f'    with block("else{step}"):',
-                f"        v{step} = 'else'",
-                f"        effect('else{step}')",
-            ]
+        lines += STEPS[draw(st.sampled_from(sorted(STEPS)))](draw, step)
         lines.append(f"interrupt({step})")
     lines.append(EPILOGUE)
     return "\n".join(lines), draw(st.integers(min_value=0, max_value=steps - 1))
