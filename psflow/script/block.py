@@ -197,7 +197,8 @@ class block:
         signature: list[inspect.Signature] = []  # made on the first call under psflow
 
         def run(key: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-            handle = block(name, retries=retries, backoff=backoff, timeout=timeout).at(line, (), ())
+            # what the call is given it may change (`self.n += 1` in a method): watched like a block's outer names
+            handle = block(name, retries=retries, backoff=backoff, timeout=timeout).at(line, (), ("args", "kwargs"))
             handle.file = where[0]  # its warnings and errors name the user's file, not this one
             if key is not None:
                 handle.name = key

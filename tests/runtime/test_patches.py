@@ -119,6 +119,30 @@ def test_attributes_of_any_object_are_redone(flow) -> None:
     assert seen == [expected, expected]
 
 
+def test_a_block_function_s_changes_to_what_it_is_given_are_redone(flow) -> None:
+    """Point 2 in `@block` methods: a replayed call changes `self` and its arguments as the call did."""
+    seen = flow(
+        """
+        class Account:
+            def __init__(self):
+                self.balance, self.history = 0, []
+
+            @block("Deposit")
+            def deposit(self, amount, log):
+                self.balance += amount
+                self.history.append(amount)
+                log.append(f"deposited {amount}")
+                return self.balance
+
+        account, log = Account(), []
+        total = account.deposit(5, log)
+        finish(balance=account.balance, history=account.history, log=log, total=total)
+        """
+    )
+    expected = {"balance": 5, "history": [5], "log": ["deposited 5"], "total": 5}
+    assert seen == [expected, expected]
+
+
 def test_changes_made_by_a_function_the_block_calls_are_redone(flow) -> None:
     """Point 4: what a call is given it may change."""
     seen = flow(
