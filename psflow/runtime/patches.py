@@ -15,6 +15,8 @@ methods, instance dicts and slots), so no user `__setattr__`, property or overri
 
 from __future__ import annotations
 
+import array
+import collections
 import operator
 import types
 from collections.abc import Callable
@@ -100,7 +102,13 @@ def _read(obj: Any) -> tuple[str | None, Any, list[Any]]:
     if issubclass(cls, bytearray):
         return "bytes", bytes(obj), []
     if issubclass(cls, tuple):
-        return "tuple", tuple.__getitem__(obj, slice(None)), list(obj)
+        fixed = tuple.__getitem__(obj, slice(None))
+        return "tuple", fixed, list(fixed)
+    if issubclass(cls, collections.deque):
+        queued = list(collections.deque.__iter__(obj))
+        return "deque", queued, queued
+    if issubclass(cls, array.array):
+        return "array", array.array.tolist(obj), []
     if issubclass(cls, type):
         namespace = dict(CLASS_DICT(obj))
         return "class", namespace, [value for value in namespace.values() if type(value) in (list, dict, set)]
@@ -126,7 +134,7 @@ def _attributes(obj: object) -> dict[str, Any] | None:
 
 
 def _children_at(kind: str, now: Any) -> list[tuple[Any, Any]]:
-    if kind in ("list", "tuple"):
+    if kind in _SEQUENCES:
         return list(enumerate(now))
     if kind in ("dict", "attrs", "class"):
         return list(now.items())
@@ -179,6 +187,8 @@ def _diff_bytes(before: bytes, now: bytes) -> Patch:
 
 _DIFFERS: dict[str, Callable[[Any, Any], Patch]] = {
     "list": _diff_items,
+    "deque": _diff_items,
+    "array": lambda before, now: {} if before == now else {"value": now},
     "tuple": lambda before, now: {},  # its items are fixed; only changes inside them count
     "dict": _diff_mapping,
     "attrs": _diff_mapping,
@@ -204,13 +214,15 @@ def apply(target: object, patch: Patch, label: str, warn: Warn) -> None:
 
 
 _NAMES = {"list": "list", "tuple": "tuple", "dict": "dict", "attrs": "object", "class": "class", "set": "set"}
-_NAMES["bytes"] = "bytearray"
+_NAMES |= {"bytes": "bytearray", "deque": "deque", "array": "array"}
+_SEQUENCES: dict[str, Any] = {"list": list, "tuple": tuple, "deque": collections.deque}  # read by position
 
 
 def _child(target: Any, kind: str, where: Any) -> Any:
-    if kind in ("list", "tuple"):
-        size, item = (list.__len__, list.__getitem__) if kind == "list" else (tuple.__len__, tuple.__getitem__)
-        return item(target, where) if -size(target) <= where < size(target) else MISSING
+    if kind in _SEQUENCES:
+        cls = _SEQUENCES[kind]
+        size = cls.__len__(target)
+        return cls.__getitem__(target, where) if -size <= where < size else MISSING
     if kind == "dict":
         return dict.get(target, where, MISSING)
     if kind == "class":
@@ -294,8 +306,22 @@ def _apply_bytes(target: bytearray, patch: Patch, label: str, warn: Warn) -> Non
     bytearray.__setitem__(target, slice(None), patch["value"])
 
 
+def _apply_deque(target: collections.deque[Any], patch: Patch, label: str, warn: Warn) -> None:
+    items = list(collections.deque.__iter__(target))
+    _apply_items(items, patch, label, warn)
+    collections.deque.clear(target)
+    collections.deque.extend(target, items)
+
+
+def _apply_array(target: array.array[Any], patch: Patch, label: str, warn: Warn) -> None:
+    typecode = array.array.typecode.__get__(target)
+    array.array.__setitem__(target, slice(None), array.array(typecode, patch["value"]))
+
+
 _APPLIERS: dict[str, Callable[[Any, Patch, str, Warn], None]] = {
     "list": _apply_items,
+    "deque": _apply_deque,
+    "array": _apply_array,
     "tuple": lambda target, patch, label, warn: None,
     "dict": _apply_dict,
     "attrs": _apply_attrs,

@@ -3,6 +3,8 @@ applied to a copy of the object as it was: the copy must end as the object did."
 
 from __future__ import annotations
 
+import array
+import collections
 import copy
 from typing import Any
 
@@ -155,3 +157,17 @@ def test_a_bound_object_is_found_where_it_is_and_resolved_there_later() -> None:
         patches.resolve({"tree": {}}, stored["x"])
     with pytest.raises(LookupError):
         patches.resolve({"tree": {"k": {1, 2}}}, stored["x"])
+
+
+@pytest.mark.parametrize(
+    ("before", "change"),
+    [
+        pytest.param(collections.deque([1, 2]), lambda x: x.append(3), id="deque appended"),
+        pytest.param(collections.deque([1, 2, 3]), lambda x: x.appendleft(0), id="deque appended at the left"),
+        pytest.param(collections.deque([[1], 2]), lambda x: x[0].append(5), id="deque item changed inside"),
+        pytest.param(array.array("i", [1, 2]), lambda x: x.extend([3]), id="array"),
+    ],
+)
+def test_queues_and_arrays_are_patched_too(before: Any, change) -> None:
+    after, twin, told = _patched_copy(before, change)
+    assert twin == after and not told
