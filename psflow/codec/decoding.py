@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from psflow.codec import stdlib_types
 from psflow.codec.lookup import Kind, enum_member, find_class, find_module, find_zone, kind_of
 from psflow.codec.tags import MISSING, TAG, ints, loads, plain, untagged, want
 
@@ -197,3 +198,10 @@ _DECODERS: dict[str, Callable[[_Decoding, Any], object]] = {
     "shared": _shared,
     "ref": _ref,
 }
+
+
+def _from_payload(make: Callable[[Any], object]) -> Callable[[_Decoding, Any], object]:
+    return lambda dec, v: make(v)
+
+
+_DECODERS.update({name: _from_payload(make) for name, make in stdlib_types.DECODERS.items()})

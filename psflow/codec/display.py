@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from psflow.codec import stdlib_types
 from psflow.codec.tags import TAG, ints, loads, plain, untagged, want
 
 
@@ -96,4 +97,5 @@ _SHOW: dict[str, Callable[[Any], object]] = {
     "shared": lambda v: {"__shared__": want(v[0], int), "value": v[1]},
     "ref": lambda v: {"__ref__": want(v, int)},
 }
+_SHOW.update(stdlib_types.SHOW)
 _DISPLAY = json.JSONDecoder(object_hook=_hook)

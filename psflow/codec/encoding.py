@@ -17,6 +17,7 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
+from psflow.codec import stdlib_types
 from psflow.codec.decoding import decode
 from psflow.codec.lookup import MODULE_DICT, Kind, enum_member, find_zone, instance_dict, kind_of, slot_value, type_name
 from psflow.codec.tags import MISSING, TAG, has_surrogate, tag, text
@@ -240,6 +241,9 @@ class _Walk:
 
     def enc_other(self, v: Any, t: type) -> object:
         """Modules, enums, dataclasses, namedtuples: matched by kind, read without running their code."""
+        lazy = stdlib_types.encoder_for(t)
+        if lazy is not None:
+            return lazy(self, v)
         cached = self.kinds.get(id(t))
         if cached is None:
             cached = self.kinds[id(t)] = (t, kind_of(t))  # t is kept alive so its id stays its own
@@ -369,3 +373,16 @@ _ENCODERS: dict[type, Callable[[_Walk, Any], object]] = {
     pathlib.PosixPath: _path("Path"),
     pathlib.WindowsPath: _path("Path"),
 }
+
+
+def _told(encode: Callable[[_Walk, Any], object]) -> Callable[[_Walk, Any], object]:
+    def encoding(walk: _Walk, v: Any) -> object:
+        try:
+            return encode(walk, v)
+        except stdlib_types.Unstorable as e:
+            raise _Fail(type_name(type(v)), str(e)) from None
+
+    return encoding
+
+
+_ENCODERS.update({cls: _told(encode) for cls, encode in stdlib_types.ENCODERS.items()})
