@@ -69,6 +69,7 @@ class Attempt(Waits, CallKeys):
         self._seen: dict[str, tuple[str, int | None]] = {}
         self._order_keyed: dict[str, bool] = {}  # per @block name: does this job key its calls in call order?
         self._warned_calls: set[str] = set()  # @block names told about an argument that cannot be encoded
+        self._unread: set[tuple[str, type]] = set()  # outer names told of as changed but unreadable
         self.lanes = Lanes(capture)  # what each thread running the script has reached
         self._inputs: dict[str, str] | None = None  # the job's received inputs, loaded on first wait_for
         self._written: set[str] = set()  # blocks, wait_for and timer records with a row in this attempt
@@ -106,7 +107,10 @@ class Attempt(Waits, CallKeys):
             lead, buffer = self.capture.open_outermost() if outermost else ("", self.capture.open())
             # A map's calls share the process: what one of them changes in it is not that call's alone.
             process = process_state.snapshot() if main else None
-            watched = watch(frame, handle.mutates, self._warner(handle)) if handle.mutates else None
+            changes = handle.mutates or handle.given
+            watched = (
+                watch(frame, handle.mutates, handle.given, self._warner(handle), self._unread) if changes else None
+            )
             handle.record = (buffer, self.clock.now(), lead or None, process, watched)
             return
         handle.replaying = True

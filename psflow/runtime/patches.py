@@ -34,6 +34,7 @@ _FIXED = (
     *(types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, types.CodeType),
 )
 _FIXED_TYPES = frozenset(_FIXED)
+_CONTAINERS = (list, dict, set, bytearray, tuple, collections.deque, array.array, type)  # read by _read
 # Objects imaged per block at most: a larger graph is watched only that far, and the user is told.
 LIMIT = 1_000_000
 
@@ -84,6 +85,14 @@ class Images:
             if inner:
                 patch["at"] = inner
         return {"kind": kind, **patch} if patch else None
+
+
+def readable(obj: object) -> bool:
+    """Whether psflow can image `obj` (or it cannot change): what a patch of it would be made of."""
+    cls = type(obj)
+    if issubclass(cls, _FIXED + _CONTAINERS):
+        return True
+    return instance_dict(obj, cls) is not None or bool(slots(cls))
 
 
 def _read(obj: Any) -> tuple[str | None, Any, list[Any]]:

@@ -85,11 +85,23 @@ def encode_value(label: str, value: Any, consequence: str, warn: Warn) -> str | 
 Watched = tuple[dict[str, Any], patches.Images]  # the outer objects a block may change, and their images
 
 
-def watch(frame: FrameType, names: tuple[str, ...], warn: Warn) -> Watched | None:
-    """The outer objects `names` hold as the block begins, imaged (psflow.runtime.patches)."""
-    roots = scope_values(frame, names)
+def watch(
+    frame: FrameType, mutates: tuple[str, ...], given: tuple[str, ...], warn: Warn, told: set[tuple[str, type]]
+) -> Watched | None:
+    """The outer objects `mutates` and `given` hold as the block begins, imaged (psflow.runtime.patches).
+    One the block assigns items or attributes of, or calls methods of, that psflow cannot read (an
+    extension type without a dict or slots: an array, a connection) is told of, once an attempt
+    per name and type (`told`): its changes will be lost on replay."""
+    roots = scope_values(frame, mutates + given)
     images = patches.Images()
     for name, value in list(roots.items()):
+        if name in mutates and not patches.readable(value) and (name, type(value)) not in told:
+            told.add((name, type(value)))
+            warn(
+                f"cannot watch {name!r} ({type_name(type(value))}): psflow cannot read its state, so what the "
+                "block changes in it is not redone on replay (a change outside Python, like a database write, "
+                "needs nothing)"
+            )
         try:
             images.take(value)
         except patches.TooLarge:

@@ -29,7 +29,7 @@ class block:
     """A named step that runs once per job. `with block("Name"):` or `@block("Name")`.
 
     The psflow transformer turns `with block(NAME):` into
-    `with block(NAME).at(line, binds, mutates, fingerprint) as h, h.body():` and adds
+    `with block(NAME).at(line, binds, mutates, fingerprint, given=…) as h, h.body():` and adds
     the code that gives back what the body bound when it is replayed.
 
     `retries=N` runs the body again, up to N more times, when it raises an
@@ -50,6 +50,7 @@ class block:
         "failures",
         "file",
         "fingerprint",
+        "given",
         "line",
         "mutates",
         "name",
@@ -103,9 +104,18 @@ class block:
 
     # ---- called by transformed code --------------------------------------
 
-    def at(self, line: int, binds: tuple[str, ...], mutates: tuple[str, ...], fingerprint: str | None = None) -> block:
-        """Where the block is, what its body binds and mutates, and a hash of its code (from the transformer)."""
-        self.line, self.binds, self.mutates, self.fingerprint = line, binds, mutates, fingerprint
+    def at(
+        self,
+        line: int,
+        binds: tuple[str, ...],
+        mutates: tuple[str, ...],
+        fingerprint: str | None = None,
+        given: tuple[str, ...] = (),
+    ) -> block:
+        """Where the block is, what its body binds and mutates (assigns items or attributes of, calls
+        methods of), a hash of its code, and the outer names it only gives to calls or binds to
+        (from the transformer): psflow watches both kinds of name for changes."""
+        self.line, self.binds, self.mutates, self.fingerprint, self.given = line, binds, mutates, fingerprint, given
         return self
 
     def body(self) -> _Guard:
@@ -198,7 +208,9 @@ class block:
 
         def run(key: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             # what the call is given it may change (`self.n += 1` in a method): watched like a block's outer names
-            handle = block(name, retries=retries, backoff=backoff, timeout=timeout).at(line, (), ("args", "kwargs"))
+            handle = block(name, retries=retries, backoff=backoff, timeout=timeout).at(
+                line, (), (), given=("args", "kwargs")
+            )
             handle.file = where[0]  # its warnings and errors name the user's file, not this one
             if key is not None:
                 handle.name = key

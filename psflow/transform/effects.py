@@ -53,11 +53,6 @@ class BodyEffects:
         if name not in self.passes:
             self.passes.append(name)
 
-    @property
-    def changes(self) -> list[str]:
-        """Every outer name whose object the body may change in place: what a replay must redo."""
-        return self.mutates + [name for name in self.passes if name not in self.mutates]
-
 
 def analyse_body(nodes: list[cst.CSTNode]) -> BodyEffects:
     """Effects of the statements `nodes` (a block's body and its later `with` items)."""

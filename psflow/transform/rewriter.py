@@ -68,10 +68,14 @@ class BlockRewriter(cst.CSTTransformer):
         args = [
             cst.Arg(cst.Integer(str(block.line))),
             cst.Arg(_str_tuple(keys.values())),
-            cst.Arg(_str_tuple(block.scope.mangle(name) for name in block.effects.changes)),
+            cst.Arg(_str_tuple(block.scope.mangle(name) for name in block.effects.mutates)),
         ]
         if block.site is not None:  # the 4th argument: `.at(3, ('rows',), (), '5f2c…')`
             args.append(cst.Arg(cst.SimpleString(repr(block.site.fingerprint))))
+        given = [name for name in block.effects.passes if name not in block.effects.mutates]
+        if given:  # `given=('server',)`: names only given to calls or bound to, watched without a word if unreadable
+            names = _str_tuple(block.scope.mangle(name) for name in given)
+            args.append(cst.Arg(names, keyword=cst.Name("given"), equal=_TIGHT))
         item = updated_node.items[index]
         at_call = cst.Call(func=cst.Attribute(value=item.item, attr=cst.Name("at")), args=args)
         new_items = [
@@ -256,6 +260,9 @@ def _call(handle: str, method: str, *args: cst.BaseExpression) -> cst.Call:
         func=cst.Attribute(value=cst.Name(handle), attr=cst.Name(method)),
         args=[cst.Arg(arg) for arg in args],
     )
+
+
+_TIGHT = cst.AssignEqual(whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace(""))
 
 
 def _comma() -> cst.Comma:

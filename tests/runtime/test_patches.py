@@ -274,3 +274,22 @@ def test_a_record_made_before_patches_is_still_replayed(store, db_url, write) ->
     first = run(store, script)
     forge(db_url, "psflow_block", {"job_id": first.job_id, "name": "Fill"}, mutated=codec.encode({"rows": [1, 2]}))
     assert resume_one(store, first.job_id).status == "Completed"
+
+
+def test_a_changed_object_psflow_cannot_read_is_told_once_an_attempt(flow, capsys) -> None:
+    flow(
+        """
+        data = bytearray(b"ab")
+        view = memoryview(data)
+        with block("First"):
+            view[0] = 65
+        with block("Second"):
+            view[1] = 66
+            print(view)  # only given to a call: watched if it can be, told of never
+        finish()
+        """
+    )
+    err = capsys.readouterr().err
+    told = "cannot watch 'view' (memoryview): psflow cannot read its state, so what the block changes in it"
+    assert err.count(told) == 1  # the first attempt's, once for both blocks; the replay runs no body
+    assert "a change outside Python, like a database write, needs nothing" in err

@@ -17,7 +17,7 @@ def text(source: str) -> str:
 
 def rewritten(source: str) -> str:
     """The rewritten text, without each `.at()`'s fingerprint argument (tests/transform/test_sites.py has those)."""
-    return re.sub(r", '[0-9a-f]{16}'\)( as __psflow_b\d+)", r")\1", compile_script(text(source), "flow.py").text)
+    return re.sub(r", '[0-9a-f]{16}'", "", compile_script(text(source), "flow.py").text)
 
 
 @pytest.mark.parametrize(
@@ -30,7 +30,7 @@ def rewritten(source: str) -> str:
                 print(rows)
             """,
             """
-            with block("Step1").at(1, ('rows',), ('server',)) as __psflow_b1, __psflow_b1.body():
+            with block("Step1").at(1, ('rows',), (), given=('server',)) as __psflow_b1, __psflow_b1.body():
                 rows = run_sql(server)
                 print(rows)
             if __psflow_b1.replaying:
@@ -77,7 +77,7 @@ def rewritten(source: str) -> str:
                     if 'a' in __psflow_b1.saved: a = __psflow_b1.saved['a']
                 del __psflow_b1
             for i in range(3):
-                with block(f"B-{i}").at(5, ('b',), ('i',)) as __psflow_b2, __psflow_b2.body():
+                with block(f"B-{i}").at(5, ('b',), (), given=('i',)) as __psflow_b2, __psflow_b2.body():
                     b = i
                 if __psflow_b2.replaying:
                     if 'b' in __psflow_b2.saved: b = __psflow_b2.saved['b']
@@ -108,7 +108,7 @@ def rewritten(source: str) -> str:
             """
             def f(items):
                 for item in items:
-                    with block(f"check-{item}").at(3, ('seen',), ('item',)) as __psflow_b1, __psflow_b1.body():
+                    with block(f"check-{item}").at(3, ('seen',), (), given=('item',)) as __psflow_b1, __psflow_b1.body():
                         if item.bad:
                             __psflow_b1.leaving('continue'); continue
                         if item.last:
@@ -318,7 +318,7 @@ def rewritten(source: str) -> str:
                 from x import y, z as w
             """,
             """
-            with block("A").at(1, ('first', 'rest', 'i', 'k', 'v', 'fh', 'err'), ('data', 'pairs', 'path', 'lock')) as __psflow_b1, __psflow_b1.body():
+            with block("A").at(1, ('first', 'rest', 'i', 'k', 'v', 'fh', 'err'), (), given=('data', 'pairs', 'path', 'lock')) as __psflow_b1, __psflow_b1.body():
                 first, *rest = data
                 for i, (k, v) in enumerate(pairs):
                     pass
@@ -399,7 +399,7 @@ def rewritten(source: str) -> str:
                 data = fh.read()
             """,
             """
-            with block("A").at(1, ('fh', 'data'), ('path',)) as __psflow_b1, __psflow_b1.body(), open(path) as fh:
+            with block("A").at(1, ('fh', 'data'), (), given=('path',)) as __psflow_b1, __psflow_b1.body(), open(path) as fh:
                 data = fh.read()
             if __psflow_b1.replaying:
                 if 'fh' in __psflow_b1.saved: fh = __psflow_b1.saved['fh']
@@ -557,7 +557,7 @@ def rewritten(source: str) -> str:
                 pass
             """,
             """
-            with (block("A").at(1, ('fh',), ('path',)) as __psflow_b1, __psflow_b1.body() as b, open(path) as fh):
+            with (block("A").at(1, ('fh',), (), given=('path',)) as __psflow_b1, __psflow_b1.body() as b, open(path) as fh):
                 pass
             if __psflow_b1.replaying:
                 b = __psflow_b1

@@ -45,7 +45,7 @@ STEP_X = sha('with block(f"step-{x}"):  # a comment is part of it\n    results.a
                 rows = run_sql(server)
             """,
             f"""
-            with block("Step1").at(1, ('rows',), ('server',), '{STEP1}') as __psflow_b1, __psflow_b1.body():
+            with block("Step1").at(1, ('rows',), (), '{STEP1}', given=('server',)) as __psflow_b1, __psflow_b1.body():
                 rows = run_sql(server)
             if __psflow_b1.replaying:
                 if 'rows' in __psflow_b1.saved: rows = __psflow_b1.saved['rows']
@@ -61,7 +61,7 @@ STEP_X = sha('with block(f"step-{x}"):  # a comment is part of it\n    results.a
             """,
             f"""
             def step(x):
-                with block(f"step-{{x}}").at(2, (), ('results', 'x'), '{STEP_X}') as __psflow_b1, __psflow_b1.body():  # a comment is part of it
+                with block(f"step-{{x}}").at(2, (), ('results',), '{STEP_X}', given=('x',)) as __psflow_b1, __psflow_b1.body():  # a comment is part of it
                     results.append(x)
                 del __psflow_b1
             """,
