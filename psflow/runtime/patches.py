@@ -1,7 +1,8 @@
 """What a block changed in the objects it did not bind, as a patch, and that patch redone on replay.
 
-At block entry each outer object the block may change (psflow.transform's `mutates`: the roots of
-attribute and item assignments, of method calls and of call arguments) is imaged: a shallow copy of
+At block entry each outer object the block may change (what psflow.transform passes as `mutates`,
+the roots of attribute and item assignments and of method calls, and as `given`, the roots of call
+arguments and of what names are bound to or iterate over) is imaged: a shallow copy of
 its state, and of the state of every container and object reachable from it. At block end the
 objects are compared with their images, by identity, and what changed becomes a patch: items and
 keys set, deleted, appended or dropped; attributes set or deleted; changes inside a child that is
@@ -35,7 +36,7 @@ _FIXED = (
 )
 _FIXED_TYPES = frozenset(_FIXED)
 _CONTAINERS = (list, dict, set, bytearray, tuple, collections.deque, array.array, type)  # read by _read
-# Objects imaged per block at most: a larger graph is watched only that far, and the user is told.
+# Objects imaged per outer name at most: a larger graph is not watched, and the user is told.
 LIMIT = 1_000_000
 
 
