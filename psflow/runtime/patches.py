@@ -36,7 +36,7 @@ _FIXED = (
 )
 _FIXED_TYPES = frozenset(_FIXED)
 _CONTAINERS = (list, dict, set, bytearray, tuple, collections.deque, array.array, type)  # read by _read
-# Objects imaged per outer name at most: a larger graph is not watched, and the user is told.
+# Objects imaged per block at most: an outer object reaching past it is not watched, and the user is told.
 LIMIT = 1_000_000
 
 
