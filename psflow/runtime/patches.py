@@ -88,6 +88,11 @@ class Images:
         return {"kind": kind, **patch} if patch else None
 
 
+def changeable(obj: object) -> bool:
+    """Whether `obj` may change in place (not a number, a str, a function, …): else nothing to watch."""
+    return not issubclass(type(obj), _FIXED)
+
+
 def readable(obj: object) -> bool:
     """Whether psflow can image `obj` (or it cannot change): what a patch of it would be made of."""
     cls = type(obj)

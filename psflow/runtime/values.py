@@ -92,7 +92,9 @@ def watch(
     One the block assigns items or attributes of, or calls methods of, that psflow cannot read (an
     extension type without a dict or slots: an array, a connection) is told of, once an attempt
     per name and type (`told`): its changes will be lost on replay."""
-    roots = scope_values(frame, mutates + given)
+    roots = {name: value for name, value in scope_values(frame, mutates + given).items() if patches.changeable(value)}
+    if not roots:  # the usual case of a name only given to a call: a str or a number
+        return None
     images = patches.Images()
     for name, value in list(roots.items()):
         if name in mutates and not patches.readable(value) and (name, type(value)) not in told:
