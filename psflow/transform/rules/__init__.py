@@ -17,6 +17,7 @@ user's file. Each rule is a static approximation, simple on purpose:
   - nondeterminism: a value that differs on every attempt decides which blocks run, or names one;
   - unsaveable_mutations: a block changes in place an outer object psflow cannot save;
   - process_state: a block changes the Python process (sys.path, warnings filters, …).
+  - class_factories: a block makes a class with a call (namedtuple(...), type(name, bases, ns)).
   - mapped_globals: an `@block` function run by `map` (in threads) rebinds a global or nonlocal name.
 """
 
@@ -29,6 +30,7 @@ from psflow.transform.plan import ScriptPlan
 from psflow.transform.rules import (
     block_calls,
     block_statements,
+    class_factories,
     duplicate_names,
     loop_names,
     mapped_globals,
@@ -50,6 +52,7 @@ RULES: tuple[Rule, ...] = (
     nondeterminism.check,
     unsaveable_mutations.check,
     process_state.check,
+    class_factories.check,
     mapped_globals.check,
 )
 

@@ -47,6 +47,7 @@ def test_one_rule_per_module_each_a_function() -> None:
         "nondeterminism",
         "unsaveable_mutations",
         "process_state",
+        "class_factories",
         "mapped_globals",
     ]
 
