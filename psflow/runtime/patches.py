@@ -35,7 +35,6 @@ _FIXED = (
     *(types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, types.CodeType),
 )
 _FIXED_TYPES = frozenset(_FIXED)
-_CONTAINERS = (list, dict, set, bytearray, tuple, collections.deque, array.array, type)  # read by _read
 # Objects imaged per block at most: an outer object reaching past it is not watched, and the user is told.
 LIMIT = 1_000_000
 
@@ -69,16 +68,20 @@ class Images:
             self.state[id(current)] = (current, kind, state, bool(children))
             pending.extend(children)
 
+    def holds(self, obj: object) -> bool:
+        """Whether `obj` was imaged (so it existed before the block)."""
+        entry = self.state.get(id(obj))
+        return entry is not None and entry[0] is obj
+
     def patch(self, obj: object) -> Patch | None:
         """What changed in `obj` since its image, recursively; None if nothing did."""
         return self._patch(obj, set())
 
     def _patch(self, obj: object, seen: set[int]) -> Patch | None:
-        entry = self.state.get(id(obj))
-        if entry is None or entry[0] is not obj or id(obj) in seen:
+        if not self.holds(obj) or id(obj) in seen:
             return None
         seen.add(id(obj))
-        _, kind, before, nested = entry
+        _, kind, before, nested = self.state[id(obj)]
         _, now, _ = _read(obj)
         patch: Patch = _DIFFERS[kind](before, now)
         if nested:
@@ -95,51 +98,59 @@ def changeable(obj: object) -> bool:
 
 def readable(obj: object) -> bool:
     """Whether psflow can image `obj` (or it cannot change): what a patch of it would be made of."""
+    return not changeable(obj) or _kind(obj) is not None
+
+
+def _kind(obj: object) -> str | None:
+    """How `obj` is imaged and patched; None for what psflow cannot read. (The type is tested with
+    issubclass: isinstance would read the object's `__class__`, through its class's `__getattribute__`.)"""
     cls = type(obj)
-    if issubclass(cls, _FIXED + _CONTAINERS):
-        return True
-    return instance_dict(obj, cls) is not None or bool(slots(cls))
+    for base, kind in _KINDS:
+        if issubclass(cls, base):
+            return kind
+    return "attrs" if instance_dict(obj, cls) is not None or slots(cls) else None
+
+
+_KINDS = (
+    (list, "list"),
+    (dict, "dict"),
+    (set, "set"),
+    (bytearray, "bytes"),
+    (tuple, "tuple"),
+    (collections.deque, "deque"),
+    (array.array, "array"),
+    (type, "class"),
+)
 
 
 def _read(obj: Any) -> tuple[str | None, Any, list[Any]]:
     """(kind, a shallow copy of its state, the objects it holds), read with the built-in types'
-    own methods; kind None for what is not watched. (The type is tested with issubclass: isinstance
-    would read the object's `__class__`, through its class's `__getattribute__`.)"""
-    cls = type(obj)
-    if issubclass(cls, list):
-        items: list[Any] = list.copy(obj)
-        return "list", items, items
-    if issubclass(cls, dict):
-        entries: dict[Any, Any] = dict.copy(obj)
-        return "dict", entries, list(entries.values())
-    if issubclass(cls, set):
-        return "set", set.copy(obj), []
-    if issubclass(cls, bytearray):
-        return "bytes", bytes(obj), []
-    if issubclass(cls, tuple):
+    own methods; kind None for what is not watched."""
+    kind = _kind(obj)
+    if kind in ("list", "deque"):
+        items: list[Any] = list.copy(obj) if kind == "list" else list(collections.deque.__iter__(obj))
+        return kind, items, items
+    if kind in ("dict", "attrs"):
+        entries: dict[Any, Any] = dict.copy(obj) if kind == "dict" else _attributes(obj)
+        return kind, entries, list(entries.values())
+    if kind == "tuple":
         fixed = tuple.__getitem__(obj, slice(None))
-        return "tuple", fixed, list(fixed)
-    if issubclass(cls, collections.deque):
-        queued = list(collections.deque.__iter__(obj))
-        return "deque", queued, queued
-    if issubclass(cls, array.array):
-        return "array", array.array.tolist(obj), []
-    if issubclass(cls, type):
+        return kind, fixed, list(fixed)
+    if kind == "class":
         namespace = dict(CLASS_DICT(obj))
-        return "class", namespace, [value for value in namespace.values() if type(value) in (list, dict, set)]
-    attributes = _attributes(obj)
-    if attributes is None:
-        return None, None, []
-    return "attrs", attributes, list(attributes.values())
+        return kind, namespace, [value for value in namespace.values() if type(value) in (list, dict, set)]
+    whole = _WHOLE.get(kind or "")
+    return (kind, whole(obj), []) if whole is not None else (None, None, [])
 
 
-def _attributes(obj: object) -> dict[str, Any] | None:
+_WHOLE: dict[str, Callable[[Any], Any]] = {"set": set.copy, "bytes": bytes, "array": array.array.tolist}
+
+
+def _attributes(obj: object) -> dict[str, Any]:
     """An object's attributes as stored: its instance dict and its slots that are set."""
     cls = type(obj)
     stored = instance_dict(obj, cls)
     members = slots(cls)
-    if stored is None and not members:
-        return None
     found = dict.copy(stored) if stored is not None else {}
     for name, member in members.items():
         value = slot_value(obj, cls, member)
@@ -196,20 +207,21 @@ def _diff_set(before: set[Any], now: set[Any]) -> Patch:
     return patch
 
 
-def _diff_bytes(before: bytes, now: bytes) -> Patch:
+def _diff_whole(before: Any, now: Any) -> Patch:
+    """A bytearray's or an array's contents, given whole when they changed."""
     return {} if before == now else {"value": now}
 
 
 _DIFFERS: dict[str, Callable[[Any, Any], Patch]] = {
     "list": _diff_items,
     "deque": _diff_items,
-    "array": lambda before, now: {} if before == now else {"value": now},
+    "array": _diff_whole,
     "tuple": lambda before, now: {},  # its items are fixed; only changes inside them count
     "dict": _diff_mapping,
     "attrs": _diff_mapping,
     "class": _diff_mapping,
     "set": _diff_set,
-    "bytes": _diff_bytes,
+    "bytes": _diff_whole,
 }
 
 
@@ -217,8 +229,7 @@ def apply(target: object, patch: Patch, label: str, warn: Warn) -> None:
     """Redo `patch` on `target`, in place; what cannot be redone (the object is of another kind
     now, or a list of another length than the patch was made against) is told, not guessed."""
     kind = patch["kind"]
-    actual, _, _ = _read(target)
-    if actual != kind:
+    if _kind(target) != kind:
         warn(f"cannot redo the changes to {label}: it was a {_NAMES[kind]} when the block ran, not now")
         return
     _APPLIERS[kind](target, patch, label, warn)
@@ -242,20 +253,19 @@ def _child(target: Any, kind: str, where: Any) -> Any:
         return dict.get(target, where, MISSING)
     if kind == "class":
         return CLASS_DICT(target).get(where, MISSING)
-    attributes = _attributes(target) or {}
-    return attributes.get(where, MISSING)
+    return _attributes(target).get(where, MISSING)
 
 
 def _apply_items(target: list[Any], patch: Patch, label: str, warn: Warn) -> None:
     if "extend" in patch:
         list.extend(target, patch["extend"])
     elif "drop" in patch:
-        list.__delitem__(target, slice(max(len(target) - patch["drop"], 0), None))
+        list.__delitem__(target, slice(max(list.__len__(target) - patch["drop"], 0), None))
     elif "items" in patch:
-        if len(target) != patch["length"]:
+        if list.__len__(target) != patch["length"]:
             warn(
                 f"cannot redo the changes to {label}: the block changed a list of {patch['length']} items, "
-                f"it has {len(target)} now"
+                f"it has {list.__len__(target)} now"
             )
             return
         before = list.copy(target)
@@ -346,20 +356,18 @@ _APPLIERS: dict[str, Callable[[Any, Patch, str, Warn], None]] = {
 }
 
 
-def references(roots: dict[str, Any], bound: dict[str, Any]) -> dict[str, list[Any]]:
-    """For each value in `bound` that is an object reachable from `roots` (the outer objects a block
-    watched), where it is: [root name, key, index or attribute, ...], found as the block ends. A
+def references(images: Images, roots: dict[str, Any], bound: dict[str, Any]) -> dict[str, list[Any]]:
+    """For each value in `bound` that is an object the block watched (imaged from `roots`, the
+    outer objects), where it is as the block ends: [root name, key, index or attribute, ...]. A
     replay gives such a name the object at that place then, not a copy (`x = outer`, `for row in
-    rows: ...`, `node = tree["left"]`)."""
-    wanted = {id(value): name for name, value in bound.items() if not issubclass(type(value), _FIXED)}
+    rows: ...`, `node = tree["left"]`). Values made in the block are not looked for."""
+    wanted = {id(value): name for name, value in bound.items() if images.holds(value)}
     found: dict[str, list[Any]] = {}
-    if not wanted:
-        return found
-    pending: list[tuple[Any, list[Any]]] = [(value, [name]) for name, value in roots.items()]
+    pending = collections.deque((value, [name]) for name, value in roots.items())
     seen: set[int] = set()
-    while pending and len(found) < len(wanted) and len(seen) < LIMIT:
-        current, path = pending.pop(0)
-        if id(current) in seen or issubclass(type(current), _FIXED):
+    while wanted and pending and len(found) < len(wanted) and len(seen) < LIMIT:
+        current, path = pending.popleft()
+        if id(current) in seen or not changeable(current):
             continue
         seen.add(id(current))
         name = wanted.get(id(current))
@@ -375,8 +383,8 @@ def resolve(roots: dict[str, Any], path: list[Any]) -> Any:
     """The object at `path` (see references) among `roots`; LookupError if it is not there now."""
     current = roots.get(path[0], MISSING)
     for where in path[1:]:
-        kind, _, _ = _read(current) if current is not MISSING else (None, None, None)
-        if kind is None or kind in ("set", "bytes"):
+        kind = _kind(current) if current is not MISSING else None
+        if kind is None or kind in ("set", "bytes", "array"):
             raise LookupError(path)
         try:
             current = _child(current, kind, where)

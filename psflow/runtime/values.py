@@ -90,8 +90,8 @@ def watch(
 ) -> Watched | None:
     """The outer objects `mutates` and `given` hold as the block begins, imaged (psflow.runtime.patches).
     One the block assigns items or attributes of, or calls methods of, that psflow cannot read (an
-    extension type without a dict or slots: an array, a connection) is told of, once an attempt
-    per name and type (`told`): its changes will be lost on replay."""
+    extension type without a dict or slots, such as a memoryview) is told of, once an attempt per
+    name and type (`told`): its changes will be lost on replay."""
     roots = {name: value for name, value in scope_values(frame, mutates + given).items() if patches.changeable(value)}
     if not roots:  # the usual case of a name only given to a call: a str or a number
         return None
@@ -125,7 +125,7 @@ def encode_mutations(
     if watched is not None:
         roots, images = watched
         now = scope_values(frame, tuple(roots))
-        places = patches.references(now, bound)
+        places = patches.references(images, now, bound)
         if places:
             record[REFERENCES] = places
         changes = {}

@@ -149,7 +149,9 @@ def test_a_bound_object_is_found_where_it_is_and_resolved_there_later() -> None:
     inner, row = [1], Plain()
     roots = {"tree": {"k": ("fixed", inner)}, "rows": [row]}
     bound = {"x": inner, "r": row, "n": 5, "new": []}
-    places = patches.references(roots, bound)
+    images = patches.Images()
+    images.take(roots)  # as the block began: `new` was made in it
+    places = patches.references(images, roots, bound)
     assert places == {"x": ["tree", "k", 1], "r": ["rows", 0]}  # not the int, not an object from nowhere
     stored = codec.decode(codec.encode(places))
     assert patches.resolve(roots, stored["x"]) is inner and patches.resolve(roots, stored["r"]) is row
