@@ -32,7 +32,8 @@ class BodyEffects:
     binds: list[str] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     mutates: list[str] = field(default_factory=list)  # roots of attribute/item assignments and method calls
-    passes: list[str] = field(default_factory=list)  # roots of what calls are given: they may change it too
+    # roots of what calls are given and names are bound to, not in `mutates`: they may change it too
+    given: list[str] = field(default_factory=list)
     # `name: T [= v]` directly in the body (so it ran if the body ended normally): at module
     # and class level it also fills `__annotations__`.
     annotations: list[tuple[str, cst.BaseExpression]] = field(default_factory=list)
@@ -50,8 +51,8 @@ class BodyEffects:
             self.mutates.append(name)
 
     def give(self, name: str) -> None:
-        if name not in self.passes:
-            self.passes.append(name)
+        if name not in self.given:
+            self.given.append(name)
 
 
 def analyse_body(nodes: list[cst.CSTNode]) -> BodyEffects:
@@ -69,8 +70,9 @@ def analyse_body(nodes: list[cst.CSTNode]) -> BodyEffects:
         node.visit(collector)
     effects = collector.effects
     imported = collector.imported.binds
-    effects.mutates = [name for name in effects.mutates if name not in effects.binds and name not in imported]
-    effects.passes = [name for name in effects.passes if name not in effects.binds and name not in imported]
+    inner = {*effects.binds, *imported}  # names the body binds itself are not outer objects
+    effects.mutates = [name for name in effects.mutates if name not in inner]
+    effects.given = [name for name in effects.given if name not in inner and name not in effects.mutates]
     effects.imports = imports
     effects.annotations = [
         (statement.target.value, statement.annotation.annotation)

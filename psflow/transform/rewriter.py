@@ -72,9 +72,8 @@ class BlockRewriter(cst.CSTTransformer):
         ]
         if block.site is not None:  # the 4th argument: `.at(3, ('rows',), (), '5f2c…')`
             args.append(cst.Arg(cst.SimpleString(repr(block.site.fingerprint))))
-        given = [name for name in block.effects.passes if name not in block.effects.mutates]
-        if given:  # `given=('server',)`: names only given to calls or bound to, watched without a word if unreadable
-            names = _str_tuple(block.scope.mangle(name) for name in given)
+        if block.effects.given:  # `given=('server',)`: watched too, without a word if psflow cannot read them
+            names = _str_tuple(block.scope.mangle(name) for name in block.effects.given)
             args.append(cst.Arg(names, keyword=cst.Name("given"), equal=_TIGHT))
         item = updated_node.items[index]
         at_call = cst.Call(func=cst.Attribute(value=item.item, attr=cst.Name("at")), args=args)
