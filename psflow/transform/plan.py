@@ -8,7 +8,7 @@ would go wrong at run time; the rewriter reads it to write the blocks out.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import cast
 
@@ -135,6 +135,29 @@ class ScriptPlan:
         """What `node` may refer to, by qualified name (`random.choice` for `choice` after `from random import …`)."""
         scope = self.name_scopes.get(node)
         return {name.name for name in scope.get_qualified_names_for(node)} if scope is not None else set()
+
+    def innermost(self, finder: type[Finder]) -> Iterator[tuple[BlockPlan, cst.CSTNode, str]]:
+        """(block, node, what) for what `finder` finds in each block's body, each node once: for the
+        innermost block around it (inner blocks come after the blocks around them)."""
+        reported: set[int] = set()
+        for block in reversed(self.blocks):
+            if block.site is None:
+                continue
+            search = finder(self)
+            block.node.body.visit(search)
+            for node, what in search.found:
+                if id(node) not in reported:
+                    reported.add(id(node))
+                    yield block, node, what
+
+
+class Finder(cst.CSTVisitor):
+    """A rule's search of one block's body: what it finds there, as (node, what it is) pairs."""
+
+    def __init__(self, plan: ScriptPlan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.found: list[tuple[cst.CSTNode, str]] = []
 
 
 def plan_script(module: cst.Module, text: str, filename: str, shorthand_lines: Collection[int]) -> ScriptPlan:

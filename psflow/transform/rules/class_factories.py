@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from psflow.transform.diagnostics import Diagnostic
-from psflow.transform.plan import ScriptPlan
+from psflow.transform.plan import Finder, ScriptPlan
 
 # Calls that return a new class (qualified names).
 FACTORIES = frozenset(
@@ -35,33 +35,21 @@ FACTORIES = frozenset(
 
 
 def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
-    reported: set[int] = set()  # a call in nested blocks is reported once, for the innermost
-    for block in reversed(plan.blocks):
-        if block.site is None:
-            continue
-        finder = _Factories(plan)
-        block.node.body.visit(finder)
-        for call, name in finder.found:
-            if id(call) in reported:
-                continue
-            reported.add(id(call))
-            line, column = plan.start(call)
-            yield Diagnostic(
-                "warning",
-                plan.filename,
-                line,
-                column,
-                f"block {block.site.label()} makes a class ({name}()): a class cannot be saved, so a replay "
-                "leaves it unbound, and a value of it that a block saved cannot be given back",
-                fix="make the class before the block (it then exists on every attempt)",
-            )
+    for block, call, name in plan.innermost(_Factories):
+        line, column = plan.start(call)
+        assert block.site is not None
+        yield Diagnostic(
+            "warning",
+            plan.filename,
+            line,
+            column,
+            f"block {block.site.label()} makes a class ({name}()): a class cannot be saved, so a replay "
+            "leaves it unbound, and a value of it that a block saved cannot be given back",
+            fix="make the class before the block (it then exists on every attempt)",
+        )
 
 
-class _Factories(cst.CSTVisitor):
-    def __init__(self, plan: ScriptPlan) -> None:
-        self.plan = plan
-        self.found: list[tuple[cst.Call, str]] = []
-
+class _Factories(Finder):
     def visit_Call(self, node: cst.Call) -> None:
         names = self.plan.qualified_names(node.func)
         made = sorted(names & FACTORIES)

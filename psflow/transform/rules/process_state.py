@@ -18,7 +18,7 @@ from collections.abc import Iterator
 import libcst as cst
 
 from psflow.transform.diagnostics import Diagnostic
-from psflow.transform.plan import BlockPlan, ScriptPlan
+from psflow.transform.plan import Finder, ScriptPlan
 
 # Calls that change the process (qualified names; a prefix ending in "." stands for its methods).
 CHANGING_CALLS = frozenset(
@@ -46,39 +46,22 @@ CHANGED_TARGETS = ("sys.path", "sys.modules", "sys.stdout", "sys.stderr", "sys.s
 
 
 def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
-    reported: set[int] = set()  # ids of nodes already reported for an inner block
-    for block in reversed(plan.blocks):  # inner blocks come after the blocks around them
-        if block.site is None:
-            continue
-        finder = _Changes(plan)
-        block.node.body.visit(finder)
-        for node, what in finder.found:
-            if id(node) in reported:
-                continue
-            reported.add(id(node))
-            yield _warning(plan, block, node, what)
+    for block, node, what in plan.innermost(_Changes):
+        line, column = plan.start(node)
+        assert block.site is not None
+        yield Diagnostic(
+            "warning",
+            plan.filename,
+            line,
+            column,
+            f"block {block.site.label()} changes the Python process ({what}): a replay does not run the block, "
+            "so later attempts go on without that change",
+            fix="make the change outside the block (it then runs on every attempt)",
+        )
 
 
-def _warning(plan: ScriptPlan, block: BlockPlan, node: cst.CSTNode, what: str) -> Diagnostic:
-    line, column = plan.start(node)
-    assert block.site is not None
-    return Diagnostic(
-        "warning",
-        plan.filename,
-        line,
-        column,
-        f"block {block.site.label()} changes the Python process ({what}): a replay does not run the block, "
-        "so later attempts go on without that change",
-        fix="make the change outside the block (it then runs on every attempt)",
-    )
-
-
-class _Changes(cst.CSTVisitor):
+class _Changes(Finder):
     """Calls and assignments in a block's body that change the process, with what they change."""
-
-    def __init__(self, plan: ScriptPlan) -> None:
-        self.plan = plan
-        self.found: list[tuple[cst.CSTNode, str]] = []
 
     def visit_Call(self, node: cst.Call) -> None:
         names = self.plan.qualified_names(node.func)
