@@ -154,8 +154,19 @@ def _saveable(values: dict[str, Any], consequence: str, warn: Warn) -> dict[str,
 
 def redo_mutations(frame: FrameType, mutated: str, warn: Warn) -> dict[str, Any]:
     """Redo on the outer objects there now what the block changed in them, in place, and what it
-    changed in the process. Returns the objects the names it bound to outer objects refer to now."""
-    recorded = cast(dict[str, Any], codec.decode(mutated))
+    changed in the process. Returns the objects the names it bound to outer objects refer to now.
+    A record not shaped as psflow writes it (a row edited by hand) is a ValueError saying so."""
+    recorded = codec.decode(mutated)
+    try:
+        return _redo(frame, cast(dict[str, Any], recorded), warn)
+    except (LookupError, TypeError, AttributeError, ValueError) as error:
+        raise ValueError(
+            f"cannot redo the block's recorded changes: they are not as psflow writes them ({type(error).__name__}: "
+            f"{error}); was the row edited?"
+        ) from None
+
+
+def _redo(frame: FrameType, recorded: dict[str, Any], warn: Warn) -> dict[str, Any]:
     process_state.redo(recorded)
     changes, places = recorded.get(PATCHES, {}), recorded.get(REFERENCES, {})
     roots = {*changes, *(path[0] for path in places.values())}
@@ -163,9 +174,9 @@ def redo_mutations(frame: FrameType, mutated: str, warn: Warn) -> dict[str, Any]
     for key, patch in changes.items():
         if key in targets:
             patches.apply(targets[key], patch, repr(key), warn)
-    for key in recorded:  # a record of psflow before patches: each object as the block left it
+    for key, value in recorded.items():  # a record of psflow before patches: each object as the block left it
         if not key.startswith("@") and key in targets:
-            _restore_in_place(targets[key], recorded[key])
+            _restore_in_place(targets[key], value)
     referred = {}
     for name, path in places.items():
         try:

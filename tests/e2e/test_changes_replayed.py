@@ -8,6 +8,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from support.cli import job_id_of
+from support.database import forge
+
 SCRIPT = """
     import bisect, heapq, random
     from pathlib import Path
@@ -81,3 +84,19 @@ def test_plain_python_a_first_attempt_and_a_replay_print_the_same(psflow, write,
     assert (tmp_path / "ran.log").read_text().split() == ["Change", "Deposit"]
     told = first.stderr + replay.stderr  # (an Account argument keys the @block call by its type: said, and fine)
     assert not any(loss in told for loss in ("cannot save", "cannot redo", "cannot watch", "given back as a copy"))
+
+
+def test_changes_recorded_in_a_row_edited_by_hand_fail_the_replay_in_one_clear_line(psflow, write) -> None:
+    write("fill.py", 'rows = []\nwith block("Fill"):\n    rows.append(1)\nif job.attempt == 1:\n    stop("Waiting")\n')
+    first = psflow("exec", "fill.py")
+    assert first.returncode == 3, first.stderr
+    job_id = job_id_of(first)
+    for forged in (
+        '{"@patches":{"rows":{"kind":"list","length":0,"items":[5]}}}',
+        '{"@patches":{"rows":{"kind":"x"}}}',
+    ):
+        forge(psflow.db_url, "psflow_block", {"job_id": job_id, "name": "Fill"}, mutated=forged)
+        replay = psflow("resume", "--job", job_id)
+        assert replay.returncode == 1, replay.stderr
+        assert "cannot redo the block's recorded changes: they are not as psflow writes them" in replay.stderr
+        assert "was the row edited?" in replay.stderr
