@@ -43,6 +43,7 @@ class OutputCapture:
         self._outside = Buffer(self.limit)
         self._written = 0
         self._pipes: dict[int, int] = {}  # descriptor → read end of its pipe
+        self._polled: tuple[Any, dict[int, int]] | None = None  # a poll of the read ends, and their descriptors
         self._real: dict[int, int] = {}  # descriptor → a duplicate of what it was
         self._line_start = {1: True, 2: True}
         self._decoders = {fd: codecs.getincrementaldecoder("utf-8")("backslashreplace") for fd in (1, 2)}
@@ -70,6 +71,10 @@ class OutputCapture:
             self._pipes[fd] = read
             if _fd_of(stream) != fd:  # a caller's own stream: capture it where it is written
                 setattr(sys, "stdout" if fd == 1 else "stderr", _Tee(stream, self))
+        poll = select.poll()
+        for read in self._pipes.values():
+            poll.register(read, select.POLLIN)
+        self._polled = (poll, {read: fd for fd, read in self._pipes.items()})
         self.real_stdout = self._real_stream(1, self._saved_streams[0])
         self.real_stderr = self._real_stream(2, self._saved_streams[1])
         self._wake = os.pipe()
@@ -80,6 +85,7 @@ class OutputCapture:
         if self._saved_streams is None:
             return
         self.drain()
+        self._polled = None  # drains from here on find nothing: the pipes are closed below
         self._stop.set()
         if self._wake is not None:
             os.write(self._wake[1], b"x")  # not a select timeout: every attempt would wait for it
@@ -235,16 +241,12 @@ class OutputCapture:
         """Take in everything written so far, from this process and its children."""
         self._flush()
         with self._lock:
-            if not self._pipes:
+            if self._polled is None:
                 return
-            reads = list(self._pipes.values())
-            try:  # one poll of every pipe: most drains find nothing, and a read that finds nothing raises
-                ready = select.select(reads, [], [], 0)[0]
-            except (OSError, ValueError):
-                ready = reads
-            for fd, read in list(self._pipes.items()):
-                if read in ready:
-                    self._read_available(fd)
+            poll, descriptors = self._polled
+            # One poll of every pipe, set up once: most drains find nothing, and a read that finds nothing raises.
+            for read, _ in poll.poll(0):
+                self._read_available(descriptors[read])
 
     # ---- the pump -------------------------------------------------------------
 
