@@ -1,12 +1,16 @@
-"""Would a `WITHOUT ROWID` block table make a block's commit cheaper? Measured, not assumed.
+"""What one block's commit costs in each layout of the block table, next to a raw commit: measured, not assumed.
 
 Times, side by side in rounds (the disk is shared, its speed drifts), one committed statement:
-  * raw:       sqlite3 INSERT+COMMIT into a one-index table (bench_blocks' yardstick),
-  * psflow:    Store.save_block, the fenced INSERT … SELECT into psflow's block table
-               (a rowid table plus its unique (job_id, name, attempt) index: two B-trees),
-  * no rowid:  the same statement into a copy of that table keyed by (job_id, name, attempt),
-               WITHOUT ROWID (one B-tree),
-and the WAL frames (pages) each writes per commit. Timed rounds include WAL checkpoints.
+  * raw:        sqlite3 INSERT+COMMIT of a small row into a rowid table (bench_blocks' yardstick),
+  * psflow:     Store.save_block, the fenced INSERT … SELECT into psflow's block table (schema 7:
+                WITHOUT ROWID, keyed by (job_id, id), the id given by the store: one B-tree),
+  * schema 7:   the same statement into a copy of that table, through sqlite3 alone (what the
+                store's own Python costs is psflow's time less this),
+  * schema 6:   the same statement into the table as schema 6 had it (a rowid table and its
+                unique (job_id, name, attempt) index: two B-trees, the index written out of order),
+  * by name:    WITHOUT ROWID keyed by (job_id, name, attempt) (one B-tree, written out of order),
+and the WAL frames (pages) each writes per commit. Every table starts with a WAL that has wrapped
+once: a WAL still growing costs a commit about twice as much as one being reused, whatever the table.
 
     python bench/bench_block_table.py                       # synchronous=FULL
     python bench/bench_block_table.py --synchronous normal  # CPU and page writes show more
@@ -15,36 +19,53 @@ and the WAL frames (pages) each writes per commit. Timed rounds include WAL chec
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from psflow.domain import Runner, RunStatus
 from psflow.store import BlockRecord, open_store
+from psflow.store.blocks import run_id
 
 RUNNER = Runner("bench", 1, 60.0)
 JOB = "bench-job"
 _PAGE_COMMITS = 100  # commits whose WAL pages are counted
+_WARM_COMMITS = 1200  # more than a WAL holds before SQLite checkpoints it (1,000 pages)
+_FENCE = 'FROM "psflow_job" WHERE "id" = ? AND "attempts" = ? AND "status" = ?'
 
 
-def _no_rowid_table(connection: sqlite3.Connection) -> None:
-    """psflow_block_k: psflow_block's columns without `id`, keyed by (job_id, name, attempt)."""
+def _comparison_tables(connection: sqlite3.Connection) -> dict[str, str]:
+    """The other layouts of psflow_block's columns, in the same file; {table: fenced INSERT} (block_v7's
+    first parameter is the id)."""
     columns = [row[1:4] for row in connection.execute("PRAGMA table_info(psflow_block)") if row[1] != "id"]
     defined = ", ".join(f'"{name}" {kind}{" NOT NULL" if not_null else ""}' for name, kind, not_null in columns)
+    foreign = "FOREIGN KEY (job_id) REFERENCES psflow_job (id) ON DELETE CASCADE"
     connection.execute(
-        f"CREATE TABLE psflow_block_k ({defined}, PRIMARY KEY (job_id, name, attempt), FOREIGN KEY (job_id) "
-        "REFERENCES psflow_job (id) ON DELETE CASCADE) WITHOUT ROWID"
+        f"CREATE TABLE block_v7 (id INTEGER NOT NULL, {defined}, PRIMARY KEY (job_id, id), {foreign}) WITHOUT ROWID"
     )
+    connection.execute(f"CREATE TABLE block_v6 (id INTEGER PRIMARY KEY, {defined}, {foreign})")
+    connection.execute("CREATE UNIQUE INDEX block_v6_job_name_attempt ON block_v6 (job_id, name, attempt)")
+    connection.execute(
+        f"CREATE TABLE block_by_name ({defined}, PRIMARY KEY (job_id, name, attempt), {foreign}) WITHOUT ROWID"
+    )
+    names = ", ".join(f'"{name}"' for name, _, _ in columns)
+    values = ", ".join("?" for _ in columns)
+    inserts = {
+        table: f"INSERT INTO {table} ({names}) SELECT {values} {_FENCE}" for table in ("block_v6", "block_by_name")
+    }
+    inserts["block_v7"] = f"INSERT INTO block_v7 (id, {names}) SELECT ?, {values} {_FENCE}"
+    return inserts
 
 
 def _frames(path: Path) -> int:
-    """WAL frames written since the last call (the WAL is checkpointed and emptied after reading)."""
+    """WAL frames written since the last call (read from a checkpoint that leaves the WAL's size alone)."""
     connection = sqlite3.connect(path)
-    _, frames, _ = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _, frames, _ = connection.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
     connection.close()
     return frames
 
@@ -59,16 +80,14 @@ def main() -> None:
         path = Path(tmp) / "psflow.sqlite"
         store = open_store(f"sqlite:///{path}?synchronous={options.synchronous}")
         store.create_job(JOB, name="bench", script="b.py", source="", source_sha256="", args=[], runner=RUNNER)
-        keyed = sqlite3.connect(path, isolation_level=None)
+        other = sqlite3.connect(path, isolation_level=None)
         for pragma in ("journal_mode=WAL", f"synchronous={options.synchronous}", "foreign_keys=1"):
-            keyed.execute(f"PRAGMA {pragma}")
-        _no_rowid_table(keyed)
-        keyed_sql = store._save_block_sql.replace('"psflow_block"', '"psflow_block_k"', 1)
+            other.execute(f"PRAGMA {pragma}")
+        inserts = _comparison_tables(other)
         raw = sqlite3.connect(Path(tmp) / "raw.sqlite", isolation_level=None)
         for pragma in ("journal_mode=WAL", f"synchronous={options.synchronous}"):
             raw.execute(f"PRAGMA {pragma}")
         raw.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, job TEXT, name TEXT, saved TEXT)")
-        made = 0
 
         def record(name: str) -> BlockRecord:
             now = time.time()
@@ -97,15 +116,26 @@ def main() -> None:
         def run_psflow(name: str) -> None:
             store.save_block(JOB, record(name))
 
-        def run_keyed(name: str) -> None:
-            keyed.execute(keyed_sql, (JOB, *record(name), JOB, 1, "Running"))
+        def run_other(table: str) -> Callable[[str], None]:
+            return lambda name: other.execute(inserts[table], (JOB, *record(name), JOB, 1, "Running"))
+
+        ids = itertools.count(run_id(1, 1))
+
+        def run_v7(name: str) -> None:
+            other.execute(inserts["block_v7"], (next(ids), JOB, *record(name), JOB, 1, "Running"))
 
         kinds = {
             "raw": (run_raw, Path(tmp) / "raw.sqlite"),
             "psflow": (run_psflow, path),
-            "no rowid": (run_keyed, path),
+            "schema 7": (run_v7, path),
+            "schema 6": (run_other("block_v6"), path),
+            "by name": (run_other("block_by_name"), path),
         }
-        seconds: dict[str, list[float]] = {kind: [] for kind in kinds}
+        made = 0
+        for run, _ in kinds.values():  # untimed: every WAL has wrapped once before anything is timed
+            for _ in range(_WARM_COMMITS):
+                made += 1
+                run(f"b{made}")
         frames: dict[str, float] = {}
         for kind, (run, file) in kinds.items():  # untimed, and short: the WAL must not wrap meanwhile
             _frames(file)
@@ -113,9 +143,11 @@ def main() -> None:
                 made += 1
                 run(f"b{made}")
             frames[kind] = _frames(file) / _PAGE_COMMITS
+        seconds: dict[str, list[float]] = {kind: [] for kind in kinds}
         order = list(kinds)
         for round_number in range(options.rounds):
-            for kind in order[round_number % 3 :] + order[: round_number % 3]:  # each kind goes first in turn
+            turn = round_number % len(order)
+            for kind in order[turn:] + order[:turn]:  # each kind goes first in turn
                 run, _ = kinds[kind]
                 start = time.perf_counter()
                 for _ in range(options.commits):
@@ -130,7 +162,7 @@ def main() -> None:
                 f"  {kind:9s} {median * 1e6:8.1f} us  ({median / raw_median:4.2f}x raw)"
                 f"   {frames[kind]:4.2f} WAL pages per commit"
             )
-        keyed.close()
+        other.close()
         raw.close()
         store.close()
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from peewee import chunked
 
 from psflow.store import open_store
+from psflow.store.blocks import run_id
 
 PSFLOW = str(Path(sys.executable).with_name("psflow"))
 DAY = 86400.0
@@ -58,7 +59,7 @@ def make_jobs(store, count: int, *, blocks_each: int = 0, age: float = 0.0, pref
             tables.job.insert_many([_job_row(job_id, now) for job_id in chunk]).execute()
             tables.attempt.insert_many([_attempt_row(job_id, now) for job_id in chunk]).execute()
             if blocks_each:
-                rows = [_block_row(job_id, f"b{n}", now + n * 1e-3) for job_id in chunk for n in range(blocks_each)]
+                rows = [_block_row(job_id, n, f"b{n}", now + n * 1e-3) for job_id in chunk for n in range(blocks_each)]
                 for part in chunked(rows, 500):
                     tables.block.insert_many(part).execute()
     return ids
@@ -74,7 +75,7 @@ def make_big_job(store, job_id: str, *, blocks: int, value: str | None = None, o
     for start in range(0, blocks, 1000):
         with store.db.atomic():
             rows = [
-                _block_row(job_id, f"block {n}", now + n * 1e-3, output=output_each, saved=value if n == 0 else None)
+                _block_row(job_id, n, f"block {n}", now + n * 1e-3, output=output_each, saved=value if n == 0 else None)
                 for n in range(start, min(blocks, start + 1000))
             ]
             for part in chunked(rows, 100 if output_each or value else 500):
@@ -111,9 +112,13 @@ def _attempt_row(job_id: str, now: float) -> dict:
     }
 
 
-def _block_row(job_id: str, name: str, started: float, *, output: str | None = None, saved: str | None = None) -> dict:
+def _block_row(
+    job_id: str, number: int, name: str, started: float, *, output: str | None = None, saved: str | None = None
+) -> dict:
+    """The job's `number`-th block run (from 0), in its first attempt."""
     return {
         "job": job_id,
+        "id": run_id(1, number + 1),
         "name": name,
         "status": "Completed",
         "saved": saved,

@@ -86,7 +86,8 @@ def rerun(store: Store, job_id: str, *, from_block: str | None = None, only: Ite
             "lease_until": None,
         }
     lost = LOST if job.status == JobStatus.RUNNING else None
-    if not store.mark_rerun(job, completed, changes=changes, check_lease=not runner_gone(job), end_attempts=lost):
+    marked = [run.id for run in runs if run.status == RunStatus.COMPLETED and run.name in wanted]
+    if not store.mark_rerun(job, marked, changes=changes, check_lease=not runner_gone(job), end_attempts=lost):
         raise UsageError(_changed_meanwhile(job))
     around = [name for name in completed if name in enclosing]
     return RerunResult(job.id, completed, around, job.status, status)

@@ -5,10 +5,16 @@ transaction per block. It is fenced: the row is inserted only while the job is s
 Running in the attempt that writes it (`INSERT … SELECT … FROM psflow_job WHERE id = ?
 AND attempts = ? AND status = 'Running'`), so a runner that lost its lease writes nothing.
 Replay data for a whole job comes back in one query.
+
+A run's id orders the job's runs as recorded (`run_id`): its attempt in the high bits, its place
+in that attempt below. No two attempts share an id, so a runner fenced out never takes another's;
+within an attempt the store counts places itself, starting after the highest id of the attempt
+it finds in the database, so the hot path stays one statement.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from peewee import Value, fn
@@ -25,14 +31,27 @@ if TYPE_CHECKING:
     from psflow.store.tables import Tables
 
 
+PLACE_BITS = 32  # a run's place within its attempt: the low bits of its id
+_REMEMBERED_JOBS = 64  # jobs whose last place a store remembers (the rest are read again)
+
+
+def run_id(attempt: int, place: int) -> int:
+    """The id of the `place`-th run (1, 2, …) recorded by attempt `attempt` of a job."""
+    return attempt << PLACE_BITS | place
+
+
 class BlockQueries(Queries):
     _save_block_sql: str
     _completed_sql: str
+    _last_place: dict[str, tuple[int, int]]  # job → (attempt, the place of the last run given an id here)
+    _places: threading.Lock
 
     def _prepare_block_statements(self) -> None:
         """Build the hot path's statements once, in this database's dialect."""
         self._save_block_sql = _save_block_sql(self.db, self.tables)
         self._completed_sql = _completed_sql(self.db, self.tables)
+        self._last_place = {}
+        self._places = threading.Lock()  # threads sharing this store never give two runs one place
 
     def completed_blocks(self, job_id: str) -> dict[str, BlockRecord]:
         """Every completed block of the job, by name (the latest run wins): one query."""
@@ -42,8 +61,30 @@ class BlockQueries(Queries):
     def save_block(self, job_id: str, record: BlockRecord) -> bool:
         """Record one run of a block: one fenced INSERT, one committed transaction.
         False, nothing written, if attempt `record.attempt` no longer owns the job."""
-        cursor = self.db.execute_sql(self._save_block_sql, (job_id, *record, job_id, record.attempt, JobStatus.RUNNING))
+        attempt = record.attempt
+        run = run_id(attempt, self._next_place(job_id, attempt))
+        cursor = self.db.execute_sql(self._save_block_sql, (job_id, run, *record, job_id, attempt, JobStatus.RUNNING))
         return cursor.rowcount == 1
+
+    def _next_place(self, job_id: str, attempt: int) -> int:
+        """The place of the attempt's next run: counted here, read from the database once per attempt
+        (or again, once this store has counted for many other jobs since)."""
+        with self._places:
+            last = self._last_place.get(job_id)
+            if last is None or last[0] != attempt:
+                if len(self._last_place) >= _REMEMBERED_JOBS:
+                    self._last_place.clear()
+                Block = self.tables.block
+                first, after = run_id(attempt, 0), run_id(attempt + 1, 0)
+                highest = (
+                    Block.select(fn.MAX(Block.id))
+                    .where((Block.job == job_id) & (Block.id > first) & (Block.id < after))
+                    .scalar()
+                )
+                last = (attempt, 0 if highest is None else highest - first)
+            place = last[1] + 1
+            self._last_place[job_id] = (attempt, place)
+            return place
 
     def replace_block(self, job_id: str, record: BlockRecord) -> bool:
         """Overwrite the block's row of this attempt (a retried block's tries, or a block inside one run
@@ -57,7 +98,9 @@ class BlockQueries(Queries):
         owned = Job.select(Job.id).where(
             (Job.id == job_id) & (Job.attempts == record.attempt) & (Job.status == JobStatus.RUNNING)
         )
-        key = (Block.job == job_id) & (Block.name == record.name) & (Block.attempt == record.attempt)
+        # The attempt's runs are the ids between its first and the next attempt's: a range of the key.
+        ids = Block.id.between(run_id(record.attempt, 1), run_id(record.attempt + 1, 0) - 1)
+        key = (Block.job == job_id) & ids & (Block.name == record.name)
         return Block.update(changes).where(key & fn.EXISTS(owned)).execute() == 1
 
     def block_runs(
@@ -102,10 +145,10 @@ class BlockQueries(Queries):
 
 
 def _save_block_sql(db: Database, tables: Tables) -> str:
-    """INSERT INTO block (job_id, …) SELECT ?, … FROM job WHERE id = ? AND attempts = ? AND status = ?:
+    """INSERT INTO block (job_id, id, …) SELECT ?, ?, … FROM job WHERE id = ? AND attempts = ? AND status = ?:
     the values come from the parameters, the job row only decides whether there is a row to insert."""
     Block, Job = tables.block, tables.job
-    fields = [Block.job, *(getattr(Block, field) for field in BlockRecord._fields)]
+    fields = [Block.job, Block.id, *(getattr(Block, field) for field in BlockRecord._fields)]
     values = Job.select(*(Value(None, converter=False) for _ in fields)).where(
         (Job.id == "") & (Job.attempts == 0) & (Job.status == "")
     )

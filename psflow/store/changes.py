@@ -28,13 +28,13 @@ class ChangeQueries(Queries):
     def mark_rerun(
         self,
         job: JobView,
-        names: list[str],
+        runs: list[int],
         *,
         changes: dict[str, Any],
         check_lease: bool = True,
         end_attempts: str | None = None,
     ) -> bool:
-        """Set the Completed runs of blocks `names` to Rerun (replay skips them; history keeps them)
+        """Set the job's Completed runs with ids `runs` to Rerun (replay skips them; history keeps them)
         and apply `changes` to the job, in one transaction (with `end_attempts`, unfinished attempts
         end with that outcome). False, nothing written, if the job changed since `job` was read."""
         Block, Attempt = self.tables.block, self.tables.attempt
@@ -46,13 +46,13 @@ class ChangeQueries(Queries):
                         (Attempt.job == job.id) & Attempt.ended_at.is_null()
                     ).execute()
                 statements: dict[int, tuple[str, list[Any]]] = {}  # by chunk size: built once, not per chunk
-                for chunk in chunked(names, 200):
+                for chunk in chunked(runs, 200):  # each run found by its key, (job, id)
                     if len(chunk) not in statements:
                         query = Block.update(status=RunStatus.RERUN).where(
-                            (Block.job == job.id) & (Block.status == RunStatus.COMPLETED) & Block.name.in_(chunk)
+                            (Block.job == job.id) & (Block.status == RunStatus.COMPLETED) & Block.id.in_(chunk)
                         )
                         sql, params = self.db.get_sql_context().sql(query).query()
-                        statements[len(chunk)] = sql, params[: -len(chunk)]  # the names are the last parameters
+                        statements[len(chunk)] = sql, params[: -len(chunk)]  # the ids are the last parameters
                     sql, fixed = statements[len(chunk)]
                     self.db.execute_sql(sql, [*fixed, *chunk])
         except _JobChanged:

@@ -21,8 +21,10 @@ from collections.abc import Callable
 
 from peewee import (
     SQL,
+    BigIntegerField,
     BooleanField,
     CharField,
+    CompositeKey,
     Database,
     DoubleField,
     Entity,
@@ -30,6 +32,7 @@ from peewee import (
     Index,
     IntegerField,
     Model,
+    PostgresqlDatabase,
     SqliteDatabase,
     Table,
     TextField,
@@ -257,3 +260,65 @@ def _unended_children_index(migrator: SchemaMigrator) -> None:
     )
     columns = [Entity("parent"), Entity("awaited")]
     migrator.database.execute(Index("psflow_job_unended_children", job, columns, where=where))
+
+
+# ---- 6 → 7 ---------------------------------------------------------------------------
+# Blocks keyed by (job_id, id), WITHOUT ROWID on SQLite: recording a block inserts into one
+# B-tree instead of a table and its (job_id, name, attempt) index. A run's id is its attempt in
+# the high 32 bits and its place in the attempt below (psflow.store.blocks.run_id); an old row's
+# place is its old id, so every job's runs keep their order. The table is made anew under
+# another name, filled, and renamed: none of the three databases changes a primary key in place
+# the same way, and SQLite cannot make a table WITHOUT ROWID after the fact.
+
+_PLACES = 2**32  # ids per attempt, as schema 7 has it (psflow.store.blocks.PLACE_BITS)
+
+
+class _BlockV7(_Frozen):
+    job = ForeignKeyField(_JobKey, on_delete="CASCADE", index=False)
+    id = BigIntegerField()
+    name = CharField(max_length=255)
+    status = CharField(max_length=32)
+    saved = TextField(null=True)
+    mutated = TextField(null=True)
+    exit_kind = CharField(max_length=16, null=True)
+    returned = TextField(null=True)
+    output = TextField(null=True)
+    error = TextField(null=True)
+    started_at = DoubleField()
+    ended_at = DoubleField()
+    attempt = IntegerField()
+    host = CharField(max_length=255)
+    pid = IntegerField()
+    tries = IntegerField(default=1)
+    fingerprint = CharField(max_length=64, null=True)
+    lead = TextField(null=True)
+
+    class Meta:
+        table_name = "psflow_block_v7"
+        primary_key = CompositeKey("job", "id")
+
+
+class _BlockV6(_Frozen):
+    """Only the old table's name, to drop it."""
+
+    class Meta:
+        table_name = "psflow_block"
+
+
+@step(6)
+def _blocks_keyed_by_job_and_run(migrator: SchemaMigrator) -> None:
+    db = migrator.database
+    with db.bind_ctx([_JobKey, _BlockV7, _BlockV6]):
+        _BlockV7._meta.without_rowid = isinstance(db, SqliteDatabase)
+        db.create_tables([_BlockV7], safe=False)
+        old = Table("psflow_block")
+        fields = _BlockV7._meta.sorted_fields
+        copied = [
+            old.c.attempt * _PLACES + old.c.id if field.name == "id" else getattr(old.c, field.column_name)
+            for field in fields
+        ]
+        _BlockV7.insert_from(old.select(*copied), fields).as_rowcount().execute()
+        db.drop_tables([_BlockV6], safe=False)
+    migrator.migrate(migrator.rename_table("psflow_block_v7", "psflow_block"))
+    if isinstance(db, PostgresqlDatabase):  # PostgreSQL named the key's index after the table it was made as
+        db.execute_sql('ALTER INDEX "psflow_block_v7_pkey" RENAME TO "psflow_block_pkey"')

@@ -18,21 +18,24 @@ from typing import Any, NamedTuple
 
 from peewee import (
     SQL,
+    BigIntegerField,
     BooleanField,
     CharField,
+    CompositeKey,
     Database,
     DoubleField,
     Field,
     ForeignKeyField,
     IntegerField,
     Model,
+    SqliteDatabase,
     TextField,
     make_snake_case,
 )
 
 from psflow.domain import DEFAULT_QUEUE, ENDED_STATUSES
 
-SCHEMA_VERSION = 6  # psflow.store.migrations upgrades older databases
+SCHEMA_VERSION = 7  # psflow.store.migrations upgrades older databases
 
 
 def _table_name(model: type[Model]) -> str:
@@ -122,9 +125,14 @@ class Attempt(_Table):
 
 
 class Block(_Table):
-    """One run of a block in one attempt; the job's Completed rows are what replay gives back."""
+    """One run of a block in one attempt; the job's Completed rows are what replay gives back.
 
-    job = ForeignKeyField(Job, backref="+", on_delete="CASCADE", index=False)  # (job, name, attempt) indexes it
+    Keyed by (job, id), and on SQLite WITHOUT ROWID (bind_tables): recording a block inserts
+    into one B-tree, at the end of its job's rows, instead of into a table and an index (schema 7).
+    """
+
+    job = ForeignKeyField(Job, backref="+", on_delete="CASCADE", index=False)  # the key's first column
+    id = BigIntegerField()  # the run's place in its job, in the order recorded (psflow.store.blocks.run_id)
     name = CharField(max_length=255)
     status = CharField(max_length=32)
     saved = TextField(null=True)  # codec text of {name: value} the body bound
@@ -143,7 +151,7 @@ class Block(_Table):
     lead = TextField(null=True)  # what the attempt printed outside blocks just before this block
 
     class Meta:
-        indexes = ((("job", "name", "attempt"), True),)
+        primary_key = CompositeKey("job", "id")
 
 
 class Signal(_Table):
@@ -202,7 +210,7 @@ def bind_tables(db: Database) -> Tables:
     templates: tables are created in dependency order, and a template keeps no reference to a copy."""
     copies = {
         template: type(
-            template.__name__, (template,), {"__module__": __name__, "Meta": type("Meta", (), {"database": db})}
+            template.__name__, (template,), {"__module__": __name__, "Meta": type("Meta", (), _options(template, db))}
         )
         for template in TEMPLATES
     }
@@ -220,3 +228,9 @@ def bind_tables(db: Database) -> Tables:
             field.rel_field = field.rel_model._meta.primary_key
             copy._meta.add_ref(field)
     return Tables(*copies.values())
+
+
+def _options(template: type[Model], db: Database) -> dict[str, Any]:
+    """The Meta of `template`'s copy for `db`. WITHOUT ROWID is SQLite's alone: peewee would write
+    it into any database's CREATE TABLE."""
+    return {"database": db, "without_rowid": template is Block and isinstance(db, SqliteDatabase)}

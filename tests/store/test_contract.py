@@ -7,12 +7,16 @@ checked offline by tests/store/test_mssql_sql.py. Time comes from a fake clock.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from peewee import PostgresqlDatabase
 
 from psflow.domain import WAITS_FOR_CHILDREN, JobStatus, Runner, RunStatus
 from psflow.errors import AmbiguousJob, NotOwned, StoreError, UnknownJob
 from psflow.store import BlockRecord, JobView, Store, children, open_store
+from psflow.store.blocks import run_id
 from psflow.store.prebuilt import Prebuilt, prebuild
 from support.clock import FakeClock
 
@@ -369,16 +373,71 @@ def test_replay_gets_the_latest_completed_run_of_each_block(store: Store) -> Non
     assert completed["A"] == _record("A", 2, saved='{"x":2}')
 
 
-def test_a_block_saved_twice_in_one_attempt_is_refused_and_replace_updates_it(store: Store) -> None:
+def test_replace_updates_the_run_its_attempt_saved(store: Store) -> None:
     _job(store)
     store.save_block("job-1", _record("A", status=RunStatus.RETRYING, tries=1))
+    store.save_block("job-1", _record("B"))
 
-    with pytest.raises(StoreError, match="cannot use database"):
-        store.save_block("job-1", _record("A"))
     store.replace_block("job-1", _record("A", tries=3))
 
-    (run,) = store.block_runs("job-1")
-    assert (run.status, run.tries) == (RunStatus.COMPLETED, 3)
+    runs = store.block_runs("job-1")
+    assert [(run.name, run.status, run.tries) for run in runs] == [("A", RunStatus.COMPLETED, 3), ("B", "Completed", 1)]
+
+
+def test_runs_are_numbered_per_attempt_after_what_the_database_holds(store: Store) -> None:
+    """A run's id: its attempt in the high bits, its place below. A store counts places itself,
+    from the highest the attempt has in the database: a second store goes on after the first."""
+    _job(store)
+    store.save_block("job-1", _record("A"))
+    store.save_block("job-1", _record("B"))
+    other = open_store(store.url)
+    other.save_block("job-1", _record("C"))
+    store.save_block("job-1", _record("D", _next_attempt(store)))
+
+    runs = store.block_runs("job-1")
+
+    assert [(run.name, run.id) for run in runs] == [
+        ("A", run_id(1, 1)),
+        ("B", run_id(1, 2)),
+        ("C", run_id(1, 3)),
+        ("D", run_id(2, 1)),
+    ]
+    other.close()
+
+
+def test_blocks_saved_from_many_threads_at_once_each_get_a_run_of_their_own(store: Store) -> None:
+    _job(store)
+    barrier = threading.Barrier(6)
+
+    def save(number: int) -> bool:
+        barrier.wait()
+        try:
+            return store.save_block("job-1", _record(f"Block{number}"))
+        finally:
+            store.close()  # this thread's connection
+
+    with ThreadPoolExecutor(6) as pool:
+        saved = list(pool.map(save, range(6)))
+
+    runs = store.block_runs("job-1")
+    assert saved == [True] * 6
+    assert sorted(run.id for run in runs) == [run_id(1, place) for place in range(1, 7)]
+
+
+def test_a_run_at_the_id_a_store_gives_next_is_not_overwritten(store: Store) -> None:
+    """A row put at the attempt's next id meanwhile (by hand, or by another store): the save fails
+    with a clear StoreError and the row stays as it was."""
+    _job(store)
+    store.save_block("job-1", _record("A"))
+    other = open_store(store.url)
+    other.save_block("job-1", _record("Other", output="theirs\n"))
+
+    with pytest.raises(StoreError, match="cannot use database"):
+        store.save_block("job-1", _record("B"))
+
+    runs = store.block_runs("job-1", with_output=True)
+    assert [(run.name, run.output) for run in runs] == [("A", "out\n"), ("Other", "theirs\n")]
+    other.close()
 
 
 def test_block_runs_come_in_the_order_recorded_with_output_only_when_asked(store: Store) -> None:
@@ -575,7 +634,8 @@ def test_rerun_marks_completed_runs_and_moves_the_job(store: Store) -> None:
     store.save_block(job.id, _record("B"))
     store.finish_attempt(job.id, 1, status=JobStatus.COMPLETED, reason=None)
 
-    assert store.mark_rerun(store.get_job(job.id), ["B"], changes={"status": JobStatus.WAITING}) is True
+    b = store.block_runs(job.id)[1].id
+    assert store.mark_rerun(store.get_job(job.id), [b], changes={"status": JobStatus.WAITING}) is True
     assert [(run.name, run.status) for run in store.block_runs(job.id)] == [("A", "Completed"), ("B", "Rerun")]
     assert list(store.completed_blocks(job.id)) == ["A"]
     assert store.get_job(job.id).status == JobStatus.WAITING

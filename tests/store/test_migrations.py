@@ -22,6 +22,7 @@ from schema_v1 import V1Data, create_v1_database, insert_rows, job_row, table_ro
 from psflow import codec
 from psflow.errors import StoreError
 from psflow.store import migrations
+from psflow.store.blocks import run_id
 from psflow.store.schema import initialize
 from psflow.store.tables import SCHEMA_VERSION, TEMPLATES
 from support.cli import PSFLOW
@@ -360,8 +361,12 @@ def test_upgrade_keeps_every_row_and_value(db_url, tmp_path, run):
     assert f"from psflow schema 1 to {SCHEMA_VERSION}" in result.stderr
     after = snapshot(db_url)
     assert after["versions"] == [1, SCHEMA_VERSION]
-    for table in V1_COLUMNS:
+    for table in ("psflow_job", "psflow_attempt"):
         assert after[table] == before[table], table  # every row, every value, every id
+    # Schema 7 numbers a job's runs within it: attempt in the high bits, the old id below, so the
+    # runs keep their order within each job.
+    renumbered = [{**row, "id": run_id(row["attempt"], row["id"])} for row in before["psflow_block"]]
+    assert sorted(after["psflow_block"], key=lambda row: row["id"]) == sorted(renumbered, key=lambda row: row["id"])
     db = open_raw(db_url)
     try:
         new_block_columns = table_rows(db, "psflow_block", ["id", "tries", "fingerprint"])

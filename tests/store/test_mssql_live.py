@@ -108,13 +108,17 @@ def test_schema_is_created_once_with_tsql_types(mssql_url):
         }
         assert columns["name"] == ("nvarchar", "Latin1_General_100_BIN2", False)
         assert columns["saved"][0] == "nvarchar" and columns["started_at"][0] == "float"
-        assert columns["id"] == ("int", None, True)
-        unique = scalar(
-            db,
-            "SELECT is_unique FROM sys.indexes WHERE name = N'psflow_block_job_id_name_attempt' "
-            "AND object_id = OBJECT_ID(N'psflow_block')",
-        )
-        assert unique is True or unique == 1
+        assert columns["id"] == ("bigint", None, False)  # given by the store (psflow.store.blocks.run_id)
+        key = [
+            name
+            for (name,) in db.execute_sql(
+                "SELECT c.name FROM sys.indexes AS i JOIN sys.index_columns AS ic "
+                "ON ic.object_id = i.object_id AND ic.index_id = i.index_id JOIN sys.columns AS c "
+                "ON c.object_id = ic.object_id AND c.column_id = ic.column_id "
+                "WHERE i.is_primary_key = 1 AND i.object_id = OBJECT_ID(N'psflow_block') ORDER BY ic.key_ordinal"
+            ).fetchall()
+        ]
+        assert key == ["job_id", "id"]
         due_index = scalar(
             db,
             "SELECT COUNT(*) FROM sys.index_columns AS ic JOIN sys.indexes AS i "
@@ -363,8 +367,6 @@ def test_save_block_inserts_replace_block_updates_and_replay_reads_it_back_exact
     create(store, "b1")
     big = "x" * 100_000 + " ünïcødé 🎉 it's 100% done\n"
     store.save_block("b1", record("Step1", status="Retrying", error="ValueError: boom", tries=1))
-    with pytest.raises(StoreError):  # one row per block and attempt
-        store.save_block("b1", record("Step1"))
     store.replace_block("b1", record("Step1", output=big, tries=2))  # the same block's next try: updated
     store.save_block("b1", record("step1", saved=None))  # another block: names are case-sensitive
     store.save_block("b1", record("Pending", status="Failed"))
@@ -384,7 +386,7 @@ def test_save_block_inserts_replace_block_updates_and_replay_reads_it_back_exact
     assert scalar(store.db, "SELECT COUNT(*) FROM [psflow_block] WHERE [job_id] = N'b1'") == 3
 
 
-def test_saving_one_block_from_many_connections_at_once_keeps_one_row(store):
+def test_blocks_saved_from_many_connections_at_once_each_get_a_row_of_their_own(store):
     create(store, "b2")
     barrier = threading.Barrier(6)
     saved: list[int] = []
@@ -393,7 +395,7 @@ def test_saving_one_block_from_many_connections_at_once_keeps_one_row(store):
     def save(number: int) -> None:
         try:
             barrier.wait()
-            store.save_block("b2", record("Same", pid=number))
+            store.save_block("b2", record(f"Block{number}", pid=number))
             saved.append(number)
         except BaseException as error:
             errors.append(error)
@@ -405,9 +407,9 @@ def test_saving_one_block_from_many_connections_at_once_keeps_one_row(store):
         thread.start()
     for thread in threads:
         thread.join(60)
-    assert len(saved) == 1  # the unique (job, name, attempt) index refuses the others
-    assert len(errors) == 5 and all(isinstance(error, StoreError) for error in errors), errors
-    assert scalar(store.db, "SELECT COUNT(*) FROM [psflow_block] WHERE [job_id] = N'b2'") == 1
+    assert sorted(saved) == list(range(6)) and errors == []
+    runs = store.block_runs("b2")
+    assert len({run.id for run in runs}) == 6 and sorted(run.name for run in runs) == [f"Block{n}" for n in range(6)]
 
 
 # ---- connecting -----------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from psflow.domain import JobStatus, Runner
 from psflow.errors import AmbiguousJob, StoreError, UnknownJob
 from psflow.store import Store
 from psflow.store.backends import mssql, mssql_connect, tsql
+from psflow.store.blocks import run_id
 from psflow.store.migrations import schema_migrator, upgrade
 from psflow.store.schema import ensure_schema, initialize
 from psflow.store.tables import SCHEMA_VERSION, bind_tables
@@ -201,7 +202,7 @@ ROWS = {
         "error": None,
     },
     "psflow_block": {
-        "id": 1,
+        "id": run_id(1, 1),
         "job_id": JOB_ID,
         "name": "Step1",
         "status": "Completed",
@@ -639,9 +640,6 @@ def test_schema_created_on_an_empty_database(server):
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_attempt_job_id' ",
         "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_attempt_job_id_number' ",
         "IF OBJECT_ID(N'[psflow_block]', N'U') IS NULL CREATE TABLE [psflow_block] ",
-        "IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'psflow_block_job_id_name_attempt' "
-        "AND object_id = OBJECT_ID(N'[psflow_block]')) CREATE UNIQUE INDEX [psflow_block_job_id_name_attempt] "
-        "ON [psflow_block] ([job_id], [name], [attempt])",
         "IF OBJECT_ID(N'[psflow_queue]', N'U') IS NULL CREATE TABLE [psflow_queue] ",
         "IF OBJECT_ID(N'[psflow_schema_version]', N'U') IS NULL CREATE TABLE [psflow_schema_version] "
         "([id] INT IDENTITY(1,1) NOT NULL PRIMARY KEY, [version] INT NOT NULL)",
@@ -818,6 +816,17 @@ _UNENDED_CHILDREN_INDEX = (
     "AND ([status] != 'Failed')))"
 )
 _UPGRADE_5_TO_6 = (_UNENDED_CHILDREN_INDEX,)
+#: The block table made anew, keyed by (job_id, id), filled from the old one and renamed to its name.
+_UPGRADE_6_TO_7 = (
+    f"CREATE TABLE [psflow_block_v7] ([job_id] NVARCHAR(64) COLLATE {tsql.COLLATION} NOT NULL, [id] BIGINT NOT NULL, ",
+    (
+        "INSERT INTO [psflow_block_v7] ([job_id], [id], [name], [status], [saved], [mutated], [exit_kind], "
+        "[returned], [output], [error], [started_at], [ended_at], [attempt], [host], [pid], [tries], [fingerprint], "
+        "[lead]) SELECT [t1].[job_id], (([t1].[attempt] * {p}) + [t1].[id]), [t1].[name], "
+    ),
+    "DROP TABLE [psflow_block]",
+    "EXEC sp_rename N'psflow_block_v7', N'psflow_block'",
+)
 _UNDER_THE_SCHEMA_LOCK = (
     "BEGIN TRANSACTION",
     "EXEC sp_getapplock @Resource = N'psflow_schema'",
@@ -876,6 +885,15 @@ def v5_database(server: FakeServer) -> mssql.MssqlDatabase:
 
 
 @pytest.fixture
+def v6_database(server: FakeServer) -> mssql.MssqlDatabase:
+    """A connected database with schema 6's tables (blocks in a table of their own ids); the log starts empty."""
+    server.schema_version = 6
+    db = open_fake(server)
+    server.log.clear()
+    return db
+
+
+@pytest.fixture
 def v3_database(server: FakeServer) -> mssql.MssqlDatabase:
     """A connected database with schema 3's tables (no signatures yet); the log starts empty."""
     server.schema_version = 3
@@ -908,7 +926,9 @@ def test_a_newer_schema_is_refused(server: FakeServer):
 def test_upgrade_from_schema_1_in_one_transaction(v1_database, server: FakeServer):
     """playhouse.migrate has no SQL Server migrator: MssqlMigrator's T-SQL, under the schema lock."""
     assert upgrade(v1_database, bind_tables(v1_database)) == (1, SCHEMA_VERSION)
-    _assert_upgraded(server, _UPGRADE_1_TO_2, _UPGRADE_2_TO_3, _UPGRADE_3_TO_4, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6)
+    _assert_upgraded(
+        server, _UPGRADE_1_TO_2, _UPGRADE_2_TO_3, _UPGRADE_3_TO_4, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6, _UPGRADE_6_TO_7
+    )
     default = next(statement for statement in server.log if statement.template.startswith("UPDATE [psflow_block]"))
     version = server.log[-2]
     assert default.params == (1,) and version.params == (SCHEMA_VERSION,)
@@ -919,7 +939,7 @@ def test_upgrade_from_schema_2_in_one_transaction(v2_database, server: FakeServe
     """Schema 3's columns and index; jobs that waited for nothing become due since their last update,
     Running ones when their lease ends."""
     assert upgrade(v2_database, bind_tables(v2_database)) == (2, SCHEMA_VERSION)
-    _assert_upgraded(server, _UPGRADE_2_TO_3, _UPGRADE_3_TO_4, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6)
+    _assert_upgraded(server, _UPGRADE_2_TO_3, _UPGRADE_3_TO_4, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6, _UPGRADE_6_TO_7)
     due_now, due_at_lease = (
         statement for statement in server.log if statement.template.startswith("UPDATE psflow_job")
     )
@@ -930,7 +950,7 @@ def test_upgrade_from_schema_2_in_one_transaction(v2_database, server: FakeServe
 def test_upgrade_from_schema_3_adds_the_signature_columns(v3_database, server: FakeServer):
     """Schema 4: nullable columns only (rows from before stay unsigned, and are refused until signed)."""
     assert upgrade(v3_database, bind_tables(v3_database)) == (3, SCHEMA_VERSION)
-    _assert_upgraded(server, _UPGRADE_3_TO_4, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6)
+    _assert_upgraded(server, _UPGRADE_3_TO_4, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6, _UPGRADE_6_TO_7)
     assert server.log[-2].params == (SCHEMA_VERSION,)
     check_all(server.log)
 
@@ -938,7 +958,7 @@ def test_upgrade_from_schema_3_adds_the_signature_columns(v3_database, server: F
 def test_upgrade_from_schema_4_adds_queues_children_and_results(v4_database, server: FakeServer):
     """Schema 5: a queue for every old job ("default"), priority 0, no parent, not awaited; psflow_queue."""
     assert upgrade(v4_database, bind_tables(v4_database)) == (4, SCHEMA_VERSION)
-    _assert_upgraded(server, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6)
+    _assert_upgraded(server, _UPGRADE_4_TO_5, _UPGRADE_5_TO_6, _UPGRADE_6_TO_7)
     defaults = [statement.params for statement in server.log if statement.template.startswith("UPDATE [psflow_job]")]
     assert defaults == [("default",), (0,), (False,)]
     check_all(server.log)
@@ -947,7 +967,17 @@ def test_upgrade_from_schema_4_adds_queues_children_and_results(v4_database, ser
 def test_upgrade_from_schema_5_adds_the_index_of_unended_children(v5_database, server: FakeServer):
     """Schema 6: one filtered index, nothing else."""
     assert upgrade(v5_database, bind_tables(v5_database)) == (5, SCHEMA_VERSION)
-    _assert_upgraded(server, _UPGRADE_5_TO_6)
+    _assert_upgraded(server, _UPGRADE_5_TO_6, _UPGRADE_6_TO_7)
+    check_all(server.log)
+
+
+def test_upgrade_from_schema_6_rebuilds_the_block_table(v6_database, server: FakeServer):
+    """Schema 7: each old run's id becomes attempt * 2**32 + its old id, in a table keyed by (job_id, id)."""
+    assert upgrade(v6_database, bind_tables(v6_database)) == (6, SCHEMA_VERSION)
+    _assert_upgraded(server, _UPGRADE_6_TO_7)
+    created, copied = (statement for statement in server.log if "psflow_block_v7]" in statement.template[:40])
+    assert "PRIMARY KEY ([job_id], [id]), FOREIGN KEY ([job_id]) REFERENCES [psflow_job] ([id])" in created.template
+    assert copied.params == (run_id(1, 0),)
     check_all(server.log)
 
 
@@ -961,6 +991,12 @@ def test_upgraded_schema_is_declared_as_a_fresh_one(v1_database, server: FakeSer
     ensure_schema(v1_database, bind_tables(v1_database))
     fresh = " ".join(starts(server.log))
     created: dict[str, str] = {}
+    # Schema 7 made the block table anew under another name: the old table's indexes went with it.
+    dropped = upgraded.index("DROP TABLE [psflow_block]")
+    upgraded = [
+        sql for at, sql in enumerate(upgraded) if at > dropped or "INDEX" not in sql or "ON [psflow_block]" not in sql
+    ]
+    upgraded = [sql.replace("CREATE TABLE [psflow_block_v7]", "CREATE TABLE [psflow_block]") for sql in upgraded]
     for sql in upgraded:
         if added := re.match(r"ALTER TABLE \[(\w+)\] ADD (.*)", sql):
             table, column = added.groups()
@@ -1085,7 +1121,7 @@ _BLOCK_RUN_COLUMNS = (
 FAKE_JOB = JobView.from_row(tuple(JOB_ROW[column] for column in JobView.COLUMNS))
 FAKE_ATTEMPT = AttemptView(1, "server1", 4242, "0" * 64, NOW, NOW + 1, "Waiting", "approval pending", "done\n", None)
 FAKE_RUN = BlockRun(
-    id=1,
+    id=run_id(1, 1),
     name="Step1",
     status="Completed",
     attempt=1,
@@ -1199,9 +1235,14 @@ _START_ATTEMPT = (
     "SELECT {p}, {p}, {p}, {p}, {p}, {p} FROM [psflow_job] AS [t1] " + _OWNED_T1
 )
 _SAVE_BLOCK = (
-    "INSERT INTO [psflow_block] ([job_id], [name], [status], [saved], [mutated], [exit_kind], [returned], "
+    "INSERT INTO [psflow_block] ([job_id], [id], [name], [status], [saved], [mutated], [exit_kind], [returned], "
     "[output], [error], [started_at], [ended_at], [attempt], [host], [pid], [tries], [fingerprint], [lead]) "
-    "SELECT " + ", ".join(["{p}"] * 17) + " FROM [psflow_job] AS [t1] " + _OWNED_T1
+    "SELECT " + ", ".join(["{p}"] * 18) + " FROM [psflow_job] AS [t1] " + _OWNED_T1
+)
+#: Where an attempt's ids go on: read once, before its first run is saved.
+_HIGHEST_PLACE = (
+    "SELECT MAX([t1].[id]) FROM [psflow_block] AS [t1] "
+    "WHERE ((([t1].[job_id] = {p}) AND ([t1].[id] > {p})) AND ([t1].[id] < {p}))"
 )
 #: An attempt's end releases its job first, fenced; only if that worked does the attempt record its end.
 _RELEASE = (
@@ -2005,14 +2046,14 @@ SCENARIOS = [
         "save_block",
         "save_block",
         lambda store: store.save_block(JOB_ID, RECORD),
-        (_SAVE_BLOCK,),
+        (_HIGHEST_PLACE, _SAVE_BLOCK),
         returns=lambda saved: saved is True,
     ),
     Scenario(
         "save_block-lost",
         "save_block",
         lambda store: store.save_block(JOB_ID, RECORD),
-        (_SAVE_BLOCK,),
+        (_HIGHEST_PLACE, _SAVE_BLOCK),
         setup=_rows(rowcount=0),  # the job is no longer Running in attempt 1: nothing is written
         returns=lambda saved: saved is False,
     ),
@@ -2024,8 +2065,8 @@ SCENARIOS = [
             "UPDATE [psflow_block] SET [status] = {p}, [saved] = {p}, [mutated] = {p}, [exit_kind] = {p}, "
             "[returned] = {p}, [output] = {p}, [error] = {p}, [started_at] = {p}, [ended_at] = {p}, [attempt] = {p}, "
             "[host] = {p}, [pid] = {p}, [tries] = {p}, [fingerprint] = {p}, [lead] = {p} "
-            "WHERE (((([psflow_block].[job_id] = {p}) AND ([psflow_block].[name] = {p})) "
-            "AND ([psflow_block].[attempt] = {p})) AND EXISTS(SELECT [t1].[id] FROM [psflow_job] AS [t1] "
+            "WHERE (((([psflow_block].[job_id] = {p}) AND ([psflow_block].[id] BETWEEN {p} AND {p})) "
+            "AND ([psflow_block].[name] = {p})) AND EXISTS(SELECT [t1].[id] FROM [psflow_job] AS [t1] "
             + _OWNED_T1
             + "))",
         ),
@@ -2166,7 +2207,9 @@ SCENARIOS = [
         "mark_rerun",
         "mark_rerun",
         lambda store: store.mark_rerun(
-            _job("Completed"), ["Step1", "Step2"], changes={"status": "Waiting", "reason": "rerun", "due_at": None}
+            _job("Completed"),
+            [run_id(1, 1), run_id(1, 2)],
+            changes={"status": "Waiting", "reason": "rerun", "due_at": None},
         ),
         (
             "BEGIN TRANSACTION",
@@ -2177,7 +2220,7 @@ SCENARIOS = [
             ),
             (
                 "UPDATE [psflow_block] SET [status] = {p} WHERE ((([psflow_block].[job_id] = {p}) "
-                "AND ([psflow_block].[status] = {p})) AND ([psflow_block].[name] IN ({p}, {p})))"
+                "AND ([psflow_block].[status] = {p})) AND ([psflow_block].[id] IN ({p}, {p})))"
             ),
             "COMMIT TRANSACTION",
         ),
@@ -2188,7 +2231,7 @@ SCENARIOS = [
         "mark_rerun",
         lambda store: store.mark_rerun(
             _job("Running"),
-            ["Step1"],
+            [run_id(1, 1)],
             changes={"status": "Waiting", "reason": "rerun"},
             check_lease=False,
             end_attempts="Cancelled",
@@ -2213,7 +2256,7 @@ SCENARIOS = [
     Scenario(
         "mark_rerun-job-changed",
         "mark_rerun",
-        lambda store: store.mark_rerun(_job("Waiting"), ["Step1"], changes={}),
+        lambda store: store.mark_rerun(_job("Waiting"), [run_id(1, 1)], changes={}),
         (
             "BEGIN TRANSACTION",
             "UPDATE [psflow_job] SET [updated_at] = {p} WHERE ",
@@ -2511,17 +2554,19 @@ def test_the_end_of_an_awaited_child_locks_its_parent_then_wakes_it(store: Store
 
 
 def test_save_block_is_one_prebuilt_statement(store: Store, server: FakeServer):
-    """The hot path: a fenced INSERT ... SELECT built once (no OUTPUT: its id is not needed), one parameter
-    per column and three for the fence (the job, the attempt, Running)."""
+    """The hot path: a fenced INSERT ... SELECT built once (no OUTPUT: its id is given), one parameter
+    per column and three for the fence (the job, the attempt, Running). Only an attempt's first save
+    reads where its ids go on (the fake's highest is run_id(1, 1))."""
     sql = store._save_block_sql
     assert sql.startswith("INSERT INTO [psflow_block] ") and "OUTPUT" not in sql
-    assert sql.count(store.db.param) == 1 + len(BlockRecord._fields) + 3
+    assert sql.count(store.db.param) == 2 + len(BlockRecord._fields) + 3
     failed = RECORD._replace(status="Failed", error="ValueError: x")
     store.save_block(JOB_ID, RECORD)
     store.save_block(JOB_ID, failed)
-    assert [statement.template for statement in server.log] == [sql, sql]
-    assert [statement.params for statement in server.log] == [
-        (JOB_ID, *record, JOB_ID, record.attempt, JobStatus.RUNNING) for record in (RECORD, failed)
+    assert [statement.template for statement in server.log][1:] == [sql, sql]
+    assert [statement.params for statement in server.log][1:] == [
+        (JOB_ID, run_id(1, place), *record, JOB_ID, record.attempt, JobStatus.RUNNING)
+        for place, record in ((2, RECORD), (3, failed))
     ]
 
 

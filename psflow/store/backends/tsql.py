@@ -240,6 +240,11 @@ class MssqlMigrator(SchemaMigrator):
         return operations
 
     @operation
+    def rename_table(self, old_name: str, new_name: str) -> Context:
+        """EXEC sp_rename N'old', N'new': T-SQL has no ALTER TABLE … RENAME TO."""
+        return self.make_context().literal(f"EXEC sp_rename {nstring(old_name)}, {nstring(new_name)}")
+
+    @operation
     def drop_index(self, table: str, index_name: str) -> Context:
         """DROP INDEX [name] ON [table]: T-SQL index names belong to their table."""
         return (
@@ -262,7 +267,6 @@ for _name in (
     "drop_not_null",
     "drop_column",
     "rename_column",
-    "rename_table",
     "alter_column_type",
     "add_column_default",
     "drop_column_default",
