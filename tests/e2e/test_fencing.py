@@ -15,7 +15,9 @@ import time
 import pytest
 
 from psflow import api
+from psflow.store.blocks import run_id
 from support.cli import start
+from support.database import plant
 from support.scripts import detail, wait_until
 
 pytestmark = pytest.mark.every_backend
@@ -156,3 +158,25 @@ def test_four_resumers_racing_over_jobs_that_stop_each_time_neither_crash_nor_st
         for job in jobs:
             numbers = [attempt["number"] for attempt in api.job_detail(job["id"], store=store)["attempt_history"]]
             assert numbers == list(range(1, job["attempts"] + 1))
+
+
+def test_a_run_planted_where_the_next_attempt_numbers_its_runs_is_passed_over_not_overwritten(psflow, write):
+    """Run ids are attempt << 32 | place: a row someone put at attempt 2's first id before the resume
+    stays as it is, and attempt 2 records its runs after it."""
+    write(
+        "two.py",
+        'with block("A"):\n    a = 1\nif job.attempt == 1:\n    stop("Waiting")\nwith block("B"):\n    b = a\n',
+    )
+    assert psflow("exec", "two.py", "--job", "planted").returncode == 3
+    now = time.time()
+    planted = {"name": "Planted", "status": "Failed", "started_at": now, "ended_at": now, "attempt": 2}
+    plant(psflow.db_url, "psflow_block", job_id="planted", id=run_id(2, 1), host="x", pid=1, tries=1, **planted)
+
+    resumed = psflow("resume", "--job", "planted")
+
+    assert resumed.returncode == 0 and "Completed" in resumed.stderr, resumed.stderr
+    assert [(run["name"], run["status"], run["attempt"]) for run in detail(psflow, "planted")["runs"]] == [
+        ("A", "Completed", 1),
+        ("Planted", "Failed", 2),
+        ("B", "Completed", 2),
+    ]
