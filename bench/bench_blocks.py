@@ -1,8 +1,12 @@
 """Per-block cost of psflow on SQLite, next to the cost of one raw SQLite commit.
 
 Prints, for scripts of N trivial blocks (N = 10, 100, 1000):
-  * first attempt: psflow's cost per block (each block: one committed, fenced INSERT),
-  * replay: cost per block when every block is already completed (wall time, and CPU time),
+  * first attempt: psflow's cost per block (each block: one committed, fenced INSERT), and the
+    CPU time of the thread that ran it, in user space and in the kernel (a commit's writes and
+    fsync), per block,
+  * the first attempt's cost per block with the write left out (Store.save_block replaced, on
+    the bench's store object, by one that writes nothing): what psflow's own Python costs,
+  * replay: cost per block when every block is already completed,
   * the raw cost of one sqlite3 INSERT+COMMIT in WAL mode with the same `synchronous`
     setting, measured just before and just after each psflow first attempt, and
     psflow's first-attempt cost as a multiple of it,
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -36,6 +41,7 @@ import tempfile
 import time
 from contextlib import redirect_stderr
 from pathlib import Path
+from typing import NamedTuple
 
 from psflow.domain import Runner
 from psflow.loading import load_script
@@ -64,6 +70,30 @@ block "three":
 """
 
 
+class Costs(NamedTuple):
+    """Wall seconds, and the CPU seconds of the thread that spent them, in user space and in the
+    kernel (where a commit's writes and fsync are paid)."""
+
+    wall: float
+    user: float
+    system: float
+
+    @classmethod
+    def since(cls, usage: resource.struct_rusage, start: float) -> Costs:
+        now = resource.getrusage(resource.RUSAGE_THREAD)
+        return cls(time.perf_counter() - start, now.ru_utime - usage.ru_utime, now.ru_stime - usage.ru_stime)
+
+    def __sub__(self, other: Costs) -> Costs:
+        return Costs(*(mine - theirs for mine, theirs in zip(self, other, strict=True)))
+
+    def per(self, count: int) -> Costs:
+        return Costs(*(value / count for value in self))
+
+
+def _started() -> tuple[resource.struct_rusage, float]:
+    return resource.getrusage(resource.RUSAGE_THREAD), time.perf_counter()
+
+
 class RawCommits:
     """INSERT+COMMIT with the sqlite3 module alone, WAL, the given synchronous: the yardstick."""
 
@@ -74,9 +104,9 @@ class RawCommits:
         self.connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, job TEXT, name TEXT, saved TEXT)")
         self.made = 0
 
-    def seconds(self, count: int) -> float:
-        """Time of `count` commits / count (WAL checkpoints are paid for, as psflow's blocks pay them)."""
-        start = time.perf_counter()
+    def costs(self, count: int) -> Costs:
+        """Costs of `count` commits / count (WAL checkpoints are paid for, as psflow's blocks pay them)."""
+        started = _started()
         for _ in range(count):
             self.made += 1
             self.connection.execute("BEGIN")
@@ -84,61 +114,74 @@ class RawCommits:
                 "INSERT INTO t (job, name, saved) VALUES (?, ?, ?)", ("job", f"b{self.made}", '{"x":1}')
             )
             self.connection.execute("COMMIT")
-        return (time.perf_counter() - start) / count
+        return Costs.since(*started).per(count)
 
     def close(self) -> None:
         self.connection.close()
 
 
-def _attempt_seconds(store, code, job_id: str, number: int, blocks: int) -> tuple[float, float]:
-    """Wall and CPU time of attempt `number` of the script, run through psflow's runtime. The job is
-    claimed first, as psflow does, so every fenced write of the attempt is its owner's."""
+def _attempt_costs(store, code, job_id: str, number: int, blocks: int) -> Costs:
+    """Attempt `number` of the script, run through psflow's runtime. The job is claimed first, as
+    psflow does, so every fenced write of the attempt is its owner's."""
     if number > 1 and not store.claim_job(store.get_job(job_id), BENCH, runner_gone=True):
         raise SystemExit(f"bench: could not claim job {job_id} for attempt {number}")
-    start, cpu = time.perf_counter(), time.process_time()
+    started = _started()
     with redirect_stderr(io.StringIO()):
         result = run_attempt(store, job_id, number, code, script="blocks.py", argv=[str(blocks), "stop"], runner=BENCH)
-    elapsed = time.perf_counter() - start, time.process_time() - cpu
+    costs = Costs.since(*started)
     if result.status != "Waiting" or result.ran + result.replayed != blocks:
         raise SystemExit(f"bench: attempt {number} of job {job_id} ended {result.status}, not as measured")
-    return elapsed
+    return costs
+
+
+def _new_job(store, script: Path) -> str:
+    job_id = new_job_id()
+    store.create_job(job_id, name="bench", script=str(script), source="", source_sha256="", args=[], runner=BENCH)
+    return job_id
+
+
+def _unwritten(store, code, script: Path, blocks: int) -> float:
+    """Seconds per block of a first attempt whose block rows are not written (Store.save_block left
+    out, on this store object only): what psflow's own Python costs a block."""
+    store.save_block = lambda job_id, record: True
+    try:
+        costs = [_attempt_costs(store, code, _new_job(store, script), 1, n).wall for n in (0, blocks)]
+    finally:
+        del store.save_block
+    return (costs[1] - costs[0]) / blocks
 
 
 def per_block_seconds(script: Path, url: str, raw: RawCommits, blocks: int, repeat: int) -> dict[str, float]:
-    """Medians over `repeat` fresh jobs: seconds per block of the first attempt and of the replay,
-    of a raw commit measured around it, the first attempt's multiple of that raw commit, the
-    seconds of a first attempt of no blocks (what an attempt costs besides its blocks), and the
-    replay's CPU seconds per block (wall time on a busy machine also counts other processes' turns)."""
+    """Medians over `repeat` fresh jobs, per block: the first attempt (wall, and its thread's user and
+    kernel CPU) and the replay, a raw commit measured around it and the first attempt's multiple of it,
+    the first attempt with the write left out; and the seconds of a first attempt of no blocks (what an
+    attempt costs besides its blocks)."""
     store = open_store(url)
     code = load_script(script).code
-    runs: dict[str, list[float]] = {"first": [], "replay": [], "raw": [], "ratio": [], "empty": [], "replay_cpu": []}
+    names = ("first", "user", "system", "replay", "raw", "raw_user", "raw_system", "ratio", "unwritten", "empty")
+    runs: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeat):
-        timings, raw_seconds = {}, 0.0
+        timings, raw_costs = {}, Costs(0.0, 0.0, 0.0)
         for n in (0, blocks):
-            job_id = new_job_id()
-            store.create_job(
-                job_id,
-                name="bench",
-                script=str(script),
-                source="",
-                source_sha256="",
-                args=[],
-                runner=BENCH,
-            )
+            job_id = _new_job(store, script)
             if n:  # raw commits just before and just after: the disk is shared, its speed drifts
-                raw_seconds = raw.seconds(max(blocks, 100)) / 2
-            first = _attempt_seconds(store, code, job_id, 1, n)
+                raw_costs = raw.costs(max(blocks, 100))
+            first = _attempt_costs(store, code, job_id, 1, n)
             if n:
-                raw_seconds += raw.seconds(max(blocks, 100)) / 2
-            timings[n] = (first, _attempt_seconds(store, code, job_id, 2, n))
+                raw_costs = Costs(*(sum(pair) / 2 for pair in zip(raw_costs, raw.costs(max(blocks, 100)), strict=True)))
+            timings[n] = (first, _attempt_costs(store, code, job_id, 2, n))
         (first_0, replay_0), (first_n, replay_n) = timings[0], timings[blocks]
-        first = (first_n[0] - first_0[0]) / blocks
-        runs["first"].append(first)
-        runs["replay"].append((replay_n[0] - replay_0[0]) / blocks)
-        runs["replay_cpu"].append((replay_n[1] - replay_0[1]) / blocks)
-        runs["raw"].append(raw_seconds)
-        runs["ratio"].append(first / raw_seconds)
-        runs["empty"].append(first_0[0])
+        first = (first_n - first_0).per(blocks)
+        runs["first"].append(first.wall)
+        runs["user"].append(first.user)
+        runs["system"].append(first.system)
+        runs["replay"].append((replay_n - replay_0).per(blocks).wall)
+        runs["raw"].append(raw_costs.wall)
+        runs["raw_user"].append(raw_costs.user)
+        runs["raw_system"].append(raw_costs.system)
+        runs["ratio"].append(first.wall / raw_costs.wall)
+        runs["unwritten"].append(_unwritten(store, code, script, blocks))
+        runs["empty"].append(first_0.wall)
     store.close()
     return {name: statistics.median(values) for name, values in runs.items()}
 
@@ -176,11 +219,12 @@ def main() -> None:
             )
             for n in options.sizes:
                 m = per_block_seconds(script, url, raw, n, options.repeat)
+                us = {name: value * 1e6 for name, value in m.items()}
                 print(
-                    f"  N={n:5d}  first attempt {m['first'] * 1e6:8.1f} us/block ({m['ratio']:4.2f}x raw,"
-                    f" raw {m['raw'] * 1e6:7.1f} us)   replay {m['replay'] * 1e6:6.1f} us/block"
-                    f" (CPU {m['replay_cpu'] * 1e6:5.1f})"
-                    f"   (attempt of 0 blocks {m['empty'] * 1e3:6.1f} ms)"
+                    f"  N={n:5d}  first attempt {us['first']:6.1f} us/block = {m['ratio']:4.2f}x raw {us['raw']:5.1f}"
+                    f"   CPU user/kernel {us['user']:4.1f}/{us['system']:4.1f} (raw {us['raw_user']:4.1f}/"
+                    f"{us['raw_system']:4.1f})   the write left out {us['unwritten']:4.1f}"
+                    f"   replay {us['replay']:4.1f} us/block   attempt of 0 blocks {m['empty'] * 1e3:4.1f} ms"
                 )
             raw.close()
         url = f"sqlite:///{folder / 'exec.sqlite'}"
