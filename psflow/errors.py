@@ -43,6 +43,11 @@ class StoreError(PsflowError):
     """The database cannot be used as asked: bad URL, unreachable, unwritable, wrong schema, refused write."""
 
 
+class EditedRow(StoreError):
+    """A job's row holds what psflow never writes there (it was edited by hand): that job is left as it
+    is, and a command working through many jobs goes on with the others."""
+
+
 class NotOwned(PsflowError):
     """A fenced write of an attempt found the job no longer that attempt's (its lease ran out and another
     runner, or a command, took it): nothing was written, and the attempt stops."""

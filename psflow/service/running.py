@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from psflow.domain import JobStatus, Runner, RunOptions
-from psflow.errors import EXIT_USAGE, UntrustedError, UsageError
+from psflow.errors import EXIT_USAGE, EditedRow, UntrustedError, UsageError
 from psflow.loading import LoadedScript, load_source
 from psflow.runtime import run_attempt
 from psflow.service import trust
@@ -98,16 +98,19 @@ def resume_one(
         return not_run(job, first, EXIT_USAGE)
     except (UntrustedError, UsageError) as error:  # unsigned, no key here, or a variable missing: leave it as it is
         return not_run(job, str(error), error.exit_code)
-    return _claim_and_run(
-        store,
-        job,
-        source.loaded,
-        list(job.args),
-        options,
-        note=source.note(job),
-        workflow_version=source.version,
-        output_prefix=output_prefix,
-    )
+    try:
+        return _claim_and_run(
+            store,
+            job,
+            source.loaded,
+            list(job.args),
+            options,
+            note=source.note(job),
+            workflow_version=source.version,
+            output_prefix=output_prefix,
+        )
+    except EditedRow as error:  # its claim found an attempt count psflow never writes: leave it as it is
+        return not_run(job, str(error), error.exit_code)
 
 
 # ---- starting, continuing, claiming ----------------------------------------------

@@ -21,6 +21,7 @@ from peewee import Value, fn
 
 from psflow import keys
 from psflow.domain import JobStatus, RunStatus
+from psflow.errors import EditedRow
 from psflow.store.prebuilt import prebuild
 from psflow.store.queries import Queries
 from psflow.store.views import BlockRecord, BlockRun
@@ -32,12 +33,30 @@ if TYPE_CHECKING:
 
 
 PLACE_BITS = 32  # a run's place within its attempt: the low bits of its id
+PLACES = range(1, 2**PLACE_BITS)  # the places of an attempt's runs
+ATTEMPTS = range(1, 2**31)  # the attempts whose runs have ids (32-bit columns on PostgreSQL and SQL Server)
 _REMEMBERED_JOBS = 64  # jobs whose last place a store remembers (the rest are read again)
 
 
 def run_id(attempt: int, place: int) -> int:
     """The id of the `place`-th run (1, 2, …) recorded by attempt `attempt` of a job."""
     return attempt << PLACE_BITS | place
+
+
+def check_attempt(job_id: str, attempt: int) -> None:
+    """EditedRow for an attempt number no run can have: a job row edited by hand (psflow's own
+    attempt numbers never get there)."""
+    if attempt not in ATTEMPTS:
+        raise EditedRow(
+            f"job {job_id} would be in attempt {attempt}: psflow records attempts 1 to {ATTEMPTS[-1]:,} "
+            "only; was the job's row edited?"
+        )
+
+
+def _attempt_ids(job_id: str, attempt: int) -> tuple[int, int]:
+    """The first and the last id attempt `attempt`'s runs can have."""
+    check_attempt(job_id, attempt)
+    return run_id(attempt, PLACES[0]), run_id(attempt, PLACES[-1])
 
 
 class BlockQueries(Queries):
@@ -75,14 +94,19 @@ class BlockQueries(Queries):
                 if len(self._last_place) >= _REMEMBERED_JOBS:
                     self._last_place.clear()
                 Block = self.tables.block
-                first, after = run_id(attempt, 0), run_id(attempt + 1, 0)
+                first, final = _attempt_ids(job_id, attempt)
                 highest = (
                     Block.select(fn.MAX(Block.id))
-                    .where((Block.job == job_id) & (Block.id > first) & (Block.id < after))
+                    .where((Block.job == job_id) & Block.id.between(first, final))
                     .scalar()
                 )
-                last = (attempt, 0 if highest is None else highest - first)
+                last = (attempt, 0 if highest is None else highest - run_id(attempt, 0))
             place = last[1] + 1
+            if place not in PLACES:
+                raise EditedRow(
+                    f"job {job_id} has a run at the last id of attempt {attempt}: psflow gives no run an id "
+                    "after it; was a row put there by hand?"
+                )
             self._last_place[job_id] = (attempt, place)
             return place
 
@@ -98,8 +122,7 @@ class BlockQueries(Queries):
         owned = Job.select(Job.id).where(
             (Job.id == job_id) & (Job.attempts == record.attempt) & (Job.status == JobStatus.RUNNING)
         )
-        # The attempt's runs are the ids between its first and the next attempt's: a range of the key.
-        ids = Block.id.between(run_id(record.attempt, 1), run_id(record.attempt + 1, 0) - 1)
+        ids = Block.id.between(*_attempt_ids(job_id, record.attempt))  # the attempt's runs: a range of the key
         key = (Block.job == job_id) & ids & (Block.name == record.name)
         return Block.update(changes).where(key & fn.EXISTS(owned)).execute() == 1
 

@@ -17,6 +17,7 @@ from peewee import IntegrityError, Value
 
 from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, LOST, JobStatus, Runner
 from psflow.errors import NotOwned
+from psflow.store.blocks import check_attempt
 from psflow.store.children import await_children, wake_locked_parent_of, wake_parent_of, wake_parents
 from psflow.store.job_statements import (
     RELEASE_AND_END,
@@ -134,6 +135,7 @@ class JobQueries(Queries):
         """
         now = self.clock.now()
         number = job.attempts + 1
+        check_attempt(job.id, number)  # before anything runs: its runs could not be recorded
         values = {
             "id": job.id,
             "status": job.status,

@@ -17,7 +17,7 @@ import pytest
 from psflow import api
 from psflow.store.blocks import run_id
 from support.cli import start
-from support.database import plant
+from support.database import forge, plant
 from support.scripts import detail, wait_until
 
 pytestmark = pytest.mark.every_backend
@@ -160,13 +160,21 @@ def test_four_resumers_racing_over_jobs_that_stop_each_time_neither_crash_nor_st
             assert numbers == list(range(1, job["attempts"] + 1))
 
 
+TWO = """
+    from pathlib import Path
+    with block("A"):
+        a = 1
+    if job.attempt == 1:
+        stop("Waiting")
+    with block("B"):
+        Path(f"ran-{job.id}").touch()
+"""
+
+
 def test_a_run_planted_where_the_next_attempt_numbers_its_runs_is_passed_over_not_overwritten(psflow, write):
     """Run ids are attempt << 32 | place: a row someone put at attempt 2's first id before the resume
     stays as it is, and attempt 2 records its runs after it."""
-    write(
-        "two.py",
-        'with block("A"):\n    a = 1\nif job.attempt == 1:\n    stop("Waiting")\nwith block("B"):\n    b = a\n',
-    )
+    write("two.py", TWO)
     assert psflow("exec", "two.py", "--job", "planted").returncode == 3
     now = time.time()
     planted = {"name": "Planted", "status": "Failed", "started_at": now, "ended_at": now, "attempt": 2}
@@ -180,3 +188,27 @@ def test_a_run_planted_where_the_next_attempt_numbers_its_runs_is_passed_over_no
         ("Planted", "Failed", 2),
         ("B", "Completed", 2),
     ]
+
+
+def test_a_job_whose_attempt_count_was_edited_past_what_psflow_numbers_is_left_alone_and_the_others_run(
+    psflow, write, tmp_path
+):
+    """A run's id holds its attempt in 31 bits: a job row edited to 2,147,483,647 attempts is not
+    claimed (was a psflow traceback from the driver, and the job Failed, once its first block ran)."""
+    write("two.py", TWO)
+    for job_id in ("edited", "fine"):
+        assert psflow("exec", "two.py", "--job", job_id).returncode == 3
+    forge(psflow.db_url, "psflow_job", {"id": "edited"}, attempts=2**31 - 1)
+
+    resumed = psflow("resume")
+
+    assert resumed.returncode == 1, resumed.stderr
+    assert (
+        "job edited: not run: job edited would be in attempt 2147483648: psflow records attempts 1 to "
+        "2,147,483,647 only; was the job's row edited?" in resumed.stderr
+    ), resumed.stderr
+    assert "Traceback" not in resumed.stderr
+    assert detail(psflow, "fine")["status"] == "Completed" and (tmp_path / "ran-fine").exists()
+    edited = detail(psflow, "edited")
+    assert (edited["status"], edited["attempts"]) == ("Waiting", 2**31 - 1)
+    assert not (tmp_path / "ran-edited").exists()

@@ -14,11 +14,12 @@ import pytest
 from peewee import PostgresqlDatabase
 
 from psflow.domain import WAITS_FOR_CHILDREN, JobStatus, Runner, RunStatus
-from psflow.errors import AmbiguousJob, NotOwned, StoreError, UnknownJob
+from psflow.errors import AmbiguousJob, EditedRow, NotOwned, StoreError, UnknownJob
 from psflow.store import BlockRecord, JobView, Store, children, open_store
-from psflow.store.blocks import run_id
+from psflow.store.blocks import PLACES, run_id
 from psflow.store.prebuilt import Prebuilt, prebuild
 from support.clock import FakeClock
+from support.database import plant
 
 HERE = Runner("server1", 100, 60.0)
 THERE = Runner("server2", 200, 60.0)
@@ -353,6 +354,12 @@ def test_a_result_is_kept_by_the_attempt_that_sets_it_and_only_while_it_holds_th
 # ---- blocks -----------------------------------------------------------------------------
 
 
+def _row(name: str, run: int) -> dict:
+    """A block run's row as psflow writes it, for planting behind the store's back."""
+    values = _record(name)._asdict()
+    return {"job_id": "job-1", "id": run, **{key: value for key, value in values.items() if value is not None}}
+
+
 def _next_attempt(store: Store, job_id: str = "job-1") -> int:
     """End the job's attempt (Waiting) and claim the next one; its number."""
     job = store.get_job(job_id)
@@ -403,6 +410,21 @@ def test_runs_are_numbered_per_attempt_after_what_the_database_holds(store: Stor
         ("D", run_id(2, 1)),
     ]
     other.close()
+
+
+def test_runs_of_an_attempt_no_id_can_hold_are_refused_in_words(store: Store) -> None:
+    """An attempt number past 31 bits (a job row edited by hand), or a run planted at an attempt's
+    last id: EditedRow, never the driver's OverflowError, and nothing written."""
+    _job(store)
+    with pytest.raises(EditedRow, match=r"job job-1 would be in attempt 2147483648: .* was the job's row edited\?"):
+        store.save_block("job-1", _record("A", 2**31))
+    with pytest.raises(EditedRow, match="would be in attempt 0"):
+        store.replace_block("job-1", _record("A", 0))
+    plant(store.url, "psflow_block", **_row("Planted", run_id(1, PLACES[-1])))
+    with pytest.raises(EditedRow, match="a run at the last id of attempt 1"):
+        store.save_block("job-1", _record("B"))
+
+    assert [run.name for run in store.block_runs("job-1")] == ["Planted"]
 
 
 def test_blocks_saved_from_many_threads_at_once_each_get_a_run_of_their_own(store: Store) -> None:

@@ -1242,7 +1242,7 @@ _SAVE_BLOCK = (
 #: Where an attempt's ids go on: read once, before its first run is saved.
 _HIGHEST_PLACE = (
     "SELECT MAX([t1].[id]) FROM [psflow_block] AS [t1] "
-    "WHERE ((([t1].[job_id] = {p}) AND ([t1].[id] > {p})) AND ([t1].[id] < {p}))"
+    "WHERE (([t1].[job_id] = {p}) AND ([t1].[id] BETWEEN {p} AND {p}))"
 )
 #: An attempt's end releases its job first, fenced; only if that worked does the attempt record its end.
 _RELEASE = (
