@@ -131,6 +131,11 @@ class ScriptPlan:
         line, column = self.start(node)
         return Diagnostic("error", self.filename, line, column, message, fix=fix, fix_when_raised=fix_when_raised)
 
+    def warning(self, node: cst.CSTNode, message: str, fix: str = "") -> Diagnostic:
+        """A warning at `node`."""
+        line, column = self.start(node)
+        return Diagnostic("warning", self.filename, line, column, message, fix=fix)
+
     def qualified_names(self, node: cst.CSTNode) -> set[str]:
         """What `node` may refer to, by qualified name (`random.choice` for `choice` after `from random import …`)."""
         scope = self.name_scopes.get(node)

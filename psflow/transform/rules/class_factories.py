@@ -36,13 +36,9 @@ FACTORIES = frozenset(
 
 def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
     for block, call, name in plan.innermost(_Factories):
-        line, column = plan.start(call)
         assert block.site is not None
-        yield Diagnostic(
-            "warning",
-            plan.filename,
-            line,
-            column,
+        yield plan.warning(
+            call,
             f"block {block.site.label()} makes a class ({name}()): a class cannot be saved, so a replay "
             "leaves it unbound, and a value of it that a block saved cannot be given back",
             fix="make the class before the block (it then exists on every attempt)",

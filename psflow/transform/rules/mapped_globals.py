@@ -16,13 +16,9 @@ def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
     for name, (node, declared) in plan.block_functions.items():
         if not declared or name not in plan.mapped:
             continue
-        line, column = plan.start(node.name)
         names = ", ".join(dict.fromkeys(declared))
-        yield Diagnostic(
-            "warning",
-            plan.filename,
-            line,
-            column,
+        yield plan.warning(
+            node.name,
             f"@block function {name!r} is run by {name}.map, its calls at once in threads, and declares "
             f"{names} global or nonlocal: calls overwrite each other's value, and a replayed call sets nothing",
             fix="return the value instead: map gives the calls' results back in order",

@@ -47,13 +47,9 @@ CHANGED_TARGETS = ("sys.path", "sys.modules", "sys.stdout", "sys.stderr", "sys.s
 
 def check(plan: ScriptPlan) -> Iterator[Diagnostic]:
     for block, node, what in plan.innermost(_Changes):
-        line, column = plan.start(node)
         assert block.site is not None
-        yield Diagnostic(
-            "warning",
-            plan.filename,
-            line,
-            column,
+        yield plan.warning(
+            node,
             f"block {block.site.label()} changes the Python process ({what}): a replay does not run the block, "
             "so later attempts go on without that change",
             fix="make the change outside the block (it then runs on every attempt)",
