@@ -65,13 +65,25 @@ class SavedValues(Mapping[str, Any]):
 def encode_values(values: dict[str, Any], consequence: str, warn: Warn) -> str | None:
     """Codec text for `values`; what cannot be saved is dropped, and the user is told."""
     try:
-        return codec.encode(values)
+        return codec.encode(values)  # the usual case: one encoding
     except codec.UnsupportedValue:
-        pass
-    kept = {
+        kept = _kept(values, consequence, warn)
+    return codec.encode(kept) if kept else None
+
+
+def _saveable(values: dict[str, Any], consequence: str, warn: Warn) -> dict[str, Any]:
+    """`values` without what cannot be saved (the user is told of each)."""
+    try:
+        codec.encode(values)
+    except codec.UnsupportedValue:
+        return _kept(values, consequence, warn)
+    return values
+
+
+def _kept(values: dict[str, Any], consequence: str, warn: Warn) -> dict[str, Any]:
+    return {
         key: value for key, value in values.items() if encode_value(repr(key), value, consequence, warn) is not None
     }
-    return codec.encode(kept) if kept else None
 
 
 def encode_value(label: str, value: Any, consequence: str, warn: Warn) -> str | None:
@@ -142,14 +154,6 @@ def encode_mutations(
         if kept:
             record[PATCHES] = kept
     return codec.encode(record) if record else None
-
-
-def _saveable(values: dict[str, Any], consequence: str, warn: Warn) -> dict[str, Any]:
-    try:
-        codec.encode(values)
-    except codec.UnsupportedValue:
-        return {key: value for key, value in values.items() if encode_value(repr(key), value, consequence, warn)}
-    return values
 
 
 def redo_mutations(frame: FrameType, mutated: str, warn: Warn) -> dict[str, Any]:
