@@ -847,59 +847,50 @@ def _assert_upgraded(server: FakeServer, *steps: tuple[str, ...]) -> None:
     )
 
 
-@pytest.fixture
-def v1_database(server: FakeServer) -> mssql.MssqlDatabase:
-    """A connected database whose tables are psflow's first schema; the log starts empty."""
-    server.tables, server.schema_version = list(TABLES_V1), 1
+def _opened_at(server: FakeServer, version: int) -> mssql.MssqlDatabase:
+    """A connected database that says it has schema `version`; the log starts empty."""
+    server.schema_version = version
     db = open_fake(server)
     server.log.clear()
     return db
+
+
+@pytest.fixture
+def v1_database(server: FakeServer) -> mssql.MssqlDatabase:
+    """A connected database whose tables are psflow's first schema; the log starts empty."""
+    server.tables = list(TABLES_V1)
+    return _opened_at(server, 1)
 
 
 @pytest.fixture
 def v2_database(server: FakeServer) -> mssql.MssqlDatabase:
     """A connected database with schema 2's tables (all of today's, fewer columns); the log starts empty."""
-    server.schema_version = 2
-    db = open_fake(server)
-    server.log.clear()
-    return db
+    return _opened_at(server, 2)
 
 
 @pytest.fixture
 def v4_database(server: FakeServer) -> mssql.MssqlDatabase:
     """A connected database with schema 4's tables (no queues yet); the log starts empty."""
     server.tables.remove("psflow_queue")
-    server.schema_version = 4
-    db = open_fake(server)
-    server.log.clear()
-    return db
+    return _opened_at(server, 4)
 
 
 @pytest.fixture
 def v5_database(server: FakeServer) -> mssql.MssqlDatabase:
     """A connected database with schema 5's tables (no index of unended children); the log starts empty."""
-    server.schema_version = 5
-    db = open_fake(server)
-    server.log.clear()
-    return db
+    return _opened_at(server, 5)
 
 
 @pytest.fixture
 def v6_database(server: FakeServer) -> mssql.MssqlDatabase:
     """A connected database with schema 6's tables (blocks in a table of their own ids); the log starts empty."""
-    server.schema_version = 6
-    db = open_fake(server)
-    server.log.clear()
-    return db
+    return _opened_at(server, 6)
 
 
 @pytest.fixture
 def v3_database(server: FakeServer) -> mssql.MssqlDatabase:
     """A connected database with schema 3's tables (no signatures yet); the log starts empty."""
-    server.schema_version = 3
-    db = open_fake(server)
-    server.log.clear()
-    return db
+    return _opened_at(server, 3)
 
 
 def test_every_command_refuses_schema_1_until_upgraded(v1_database, server: FakeServer):
