@@ -6,6 +6,10 @@ Prints, for scripts of N trivial blocks (N = 10, 100, 1000):
     fsync), per block,
   * the first attempt's cost per block with the write left out (Store.save_block replaced, on
     the bench's store object, by one that writes nothing): what psflow's own Python costs,
+  * its floor: the first attempt's cost per block, and its multiple of the raw commit, with the
+    block's own work left out (the output drains, the environment and working-folder check, the
+    watch on outer names, the encoding of its values): what entering and leaving a block and its
+    fenced write cost at least,
   * replay: cost per block when every block is already completed,
   * the raw cost of one sqlite3 INSERT+COMMIT in WAL mode with the same `synchronous`
     setting, measured just before and just after each psflow first attempt, and
@@ -39,13 +43,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import redirect_stderr
+from collections.abc import Callable
+from contextlib import ExitStack, contextmanager, redirect_stderr
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
+from unittest.mock import patch
 
 from psflow.domain import Runner
 from psflow.loading import load_script
 from psflow.runtime import run_attempt
+from psflow.runtime.capture import OutputCapture
 from psflow.service.running import new_job_id
 from psflow.store import open_store
 
@@ -151,27 +159,63 @@ def _unwritten(store, code, script: Path, blocks: int) -> float:
     return (costs[1] - costs[0]) / blocks
 
 
+@contextmanager
+def _block_work_left_out():
+    """The first attempt's blocks without the work a block does besides entering, leaving and its
+    write: no output drains, no environment or folder check, no watch on outer names, values not
+    encoded (plain functions patched in, so the stand-ins cost next to nothing)."""
+    stand_ins = {
+        "psflow.runtime.attempt.process_state.snapshot": lambda: None,
+        "psflow.runtime.attempt.process_state.changes_since": lambda before: {},
+        "psflow.runtime.attempt.watch": lambda *watched: None,
+        "psflow.runtime.attempt.encode_values": lambda *values: None,
+    }
+    with ExitStack() as patches:
+        patches.enter_context(patch.object(OutputCapture, "drain", lambda capture: None))
+        for target, stand_in in stand_ins.items():
+            patches.enter_context(patch(target, stand_in))
+        yield
+
+
+def _beside_raw(raw: RawCommits, blocks: int, measure: Callable[[], Costs]) -> tuple[Costs, Costs]:
+    """`measure()`, and the costs of a raw commit measured just before and just after it: the disk is
+    shared and its speed drifts, so a multiple compares like with like."""
+    before = raw.costs(max(blocks, 100))
+    measured = measure()
+    after = raw.costs(max(blocks, 100))
+    return measured, Costs(*(sum(pair) / 2 for pair in zip(before, after, strict=True)))
+
+
+def _floor(store, code, script: Path, raw: RawCommits, blocks: int) -> tuple[Costs, Costs]:
+    """Costs per block of a first attempt with the block's own work left out, and a raw commit's beside it."""
+    with _block_work_left_out():
+        empty = _attempt_costs(store, code, _new_job(store, script), 1, 0)
+        job_id = _new_job(store, script)
+        first, raw_costs = _beside_raw(raw, blocks, partial(_attempt_costs, store, code, job_id, 1, blocks))
+    return (first - empty).per(blocks), raw_costs
+
+
 def per_block_seconds(script: Path, url: str, raw: RawCommits, blocks: int, repeat: int) -> dict[str, float]:
     """Medians over `repeat` fresh jobs, per block: the first attempt (wall, and its thread's user and
     kernel CPU) and the replay, a raw commit measured around it and the first attempt's multiple of it,
-    the first attempt with the write left out; and the seconds of a first attempt of no blocks (what an
-    attempt costs besides its blocks)."""
+    the first attempt with the write left out, and with the block's own work left out (and that
+    floor's multiple); and the seconds of a first attempt of no blocks (what an attempt costs besides
+    its blocks)."""
     store = open_store(url)
     code = load_script(script).code
-    names = ("first", "user", "system", "replay", "raw", "raw_user", "raw_system", "ratio", "unwritten", "empty")
+    names = (
+        *("first", "user", "system", "replay", "raw", "raw_user", "raw_system", "ratio"),
+        *("unwritten", "floor", "floor_ratio", "empty"),
+    )
     runs: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(repeat):
-        timings, raw_costs = {}, Costs(0.0, 0.0, 0.0)
-        for n in (0, blocks):
-            job_id = _new_job(store, script)
-            if n:  # raw commits just before and just after: the disk is shared, its speed drifts
-                raw_costs = raw.costs(max(blocks, 100))
-            first = _attempt_costs(store, code, job_id, 1, n)
-            if n:
-                raw_costs = Costs(*(sum(pair) / 2 for pair in zip(raw_costs, raw.costs(max(blocks, 100)), strict=True)))
-            timings[n] = (first, _attempt_costs(store, code, job_id, 2, n))
-        (first_0, replay_0), (first_n, replay_n) = timings[0], timings[blocks]
+        empty_job, job_id = _new_job(store, script), _new_job(store, script)
+        first_0 = _attempt_costs(store, code, empty_job, 1, 0)
+        first_n, raw_costs = _beside_raw(raw, blocks, partial(_attempt_costs, store, code, job_id, 1, blocks))
+        replay_0 = _attempt_costs(store, code, empty_job, 2, 0)
+        replay_n = _attempt_costs(store, code, job_id, 2, blocks)
         first = (first_n - first_0).per(blocks)
+        floor, floor_raw = _floor(store, code, script, raw, blocks)
         runs["first"].append(first.wall)
         runs["user"].append(first.user)
         runs["system"].append(first.system)
@@ -181,6 +225,8 @@ def per_block_seconds(script: Path, url: str, raw: RawCommits, blocks: int, repe
         runs["raw_system"].append(raw_costs.system)
         runs["ratio"].append(first.wall / raw_costs.wall)
         runs["unwritten"].append(_unwritten(store, code, script, blocks))
+        runs["floor"].append(floor.wall)
+        runs["floor_ratio"].append(floor.wall / floor_raw.wall)
         runs["empty"].append(first_0.wall)
     store.close()
     return {name: statistics.median(values) for name, values in runs.items()}
@@ -224,6 +270,7 @@ def main() -> None:
                     f"  N={n:5d}  first attempt {us['first']:6.1f} us/block = {m['ratio']:4.2f}x raw {us['raw']:5.1f}"
                     f"   CPU user/kernel {us['user']:4.1f}/{us['system']:4.1f} (raw {us['raw_user']:4.1f}/"
                     f"{us['raw_system']:4.1f})   the write left out {us['unwritten']:4.1f}"
+                    f"   the block's work left out {us['floor']:6.1f} = {m['floor_ratio']:4.2f}x raw"
                     f"   replay {us['replay']:4.1f} us/block   attempt of 0 blocks {m['empty'] * 1e3:4.1f} ms"
                 )
             raw.close()
