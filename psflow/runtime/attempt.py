@@ -72,7 +72,7 @@ class Attempt(Waits, CallKeys):
         self._unread: set[tuple[str, type]] = set()  # outer names told of as changed but unreadable
         self.lanes = Lanes(capture)  # what each thread running the script has reached
         self._inputs: dict[str, str] | None = None  # the job's received inputs, loaded on first wait_for
-        self._written: set[str] = set()  # blocks, wait_for and timer records with a row in this attempt
+        self._written: dict[str, int] = {}  # blocks, wait_for and timer records with a row in this attempt: its id
 
     def live(self) -> tuple[int, str]:
         """What `psflow logs --follow` shows of this attempt now: the running outermost block's output so far."""
@@ -341,18 +341,24 @@ class Attempt(Waits, CallKeys):
         )
 
     def _save(self, record: BlockRecord) -> None:
-        """Write the block's row: an INSERT, or (run again by an enclosing block's retry) an UPDATE."""
+        """Write the block's row: an INSERT, or (run again by an enclosing block's retry) an UPDATE of
+        the row this attempt wrote."""
+        name = record.name
         try:
-            if record.name in self._written:
-                saved = self.lanes.through_owner(lambda: self.store.replace_block(self.job_id, record))
-            elif not self.lanes.active:  # no map running: the hot path, as direct as it can be
-                saved = self.store.save_block(self.job_id, record)
-                self._written.add(record.name)
+            if name in self._written:
+                run = self._written[name]
+                saved = self.lanes.through_owner(lambda: self.store.replace_block(self.job_id, run, record))
             else:
-                saved = self.lanes.through_owner(lambda: self.store.save_block(self.job_id, record))
-                self._written.add(record.name)
+                written = (
+                    self.store.save_block(self.job_id, record)
+                    if not self.lanes.active  # no map running: the hot path, as direct as it can be
+                    else self.lanes.through_owner(lambda: self.store.save_block(self.job_id, record))
+                )
+                if written is not None:
+                    self._written[name] = written
+                saved = written is not None
         except StoreError as error:
-            raise DatabaseTrouble(f"cannot record block {record.name!r}: {error}") from None
+            raise DatabaseTrouble(f"cannot record block {name!r}: {error}") from None
         if not saved:
             raise LeaseLost.of(self.job_id, self.number)
 

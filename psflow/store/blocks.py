@@ -77,13 +77,13 @@ class BlockQueries(Queries):
         cursor = self.db.execute_sql(self._completed_sql, (job_id, RunStatus.COMPLETED))
         return {row[0]: BlockRecord._make(row) for row in cursor.fetchall()}
 
-    def save_block(self, job_id: str, record: BlockRecord) -> bool:
-        """Record one run of a block: one fenced INSERT, one committed transaction.
-        False, nothing written, if attempt `record.attempt` no longer owns the job."""
+    def save_block(self, job_id: str, record: BlockRecord) -> int | None:
+        """Record one run of a block: one fenced INSERT, one committed transaction. The run's id
+        (for replace_block); None, nothing written, if attempt `record.attempt` no longer owns the job."""
         attempt = record.attempt
         run = run_id(attempt, self._next_place(job_id, attempt))
         cursor = self.db.execute_sql(self._save_block_sql, (job_id, run, *record, job_id, attempt, JobStatus.RUNNING))
-        return cursor.rowcount == 1
+        return run if cursor.rowcount == 1 else None
 
     def _next_place(self, job_id: str, attempt: int) -> int:
         """The place of the attempt's next run: counted here, read from the database once per attempt
@@ -110,21 +110,15 @@ class BlockQueries(Queries):
             self._last_place[job_id] = (attempt, place)
             return place
 
-    def replace_block(self, job_id: str, record: BlockRecord) -> bool:
-        """Overwrite the block's row of this attempt (a retried block's tries, or a block inside one run
-        again); fenced like save_block."""
+    def replace_block(self, job_id: str, run: int, record: BlockRecord) -> bool:
+        """Overwrite run `run`, the id save_block gave this attempt's row of the block (a retried
+        block's tries, or a block inside one run again); fenced like save_block."""
         Block, Job = self.tables.block, self.tables.job
-        changes = {
-            getattr(Block, field): value
-            for field, value in zip(BlockRecord._fields, record, strict=True)
-            if field != "name"
-        }
+        changes = {getattr(Block, field): value for field, value in zip(BlockRecord._fields, record, strict=True)}
         owned = Job.select(Job.id).where(
             (Job.id == job_id) & (Job.attempts == record.attempt) & (Job.status == JobStatus.RUNNING)
         )
-        ids = Block.id.between(*_attempt_ids(job_id, record.attempt))  # the attempt's runs: a range of the key
-        key = (Block.job == job_id) & ids & (Block.name == record.name)
-        return Block.update(changes).where(key & fn.EXISTS(owned)).execute() == 1
+        return Block.update(changes).where((Block.job == job_id) & (Block.id == run) & fn.EXISTS(owned)).execute() == 1
 
     def block_runs(
         self, job_id: str, *, after_id: int = 0, with_output: bool = False, limit: int | None = None

@@ -190,6 +190,41 @@ def test_a_run_planted_where_the_next_attempt_numbers_its_runs_is_passed_over_no
     ]
 
 
+RETRIED = """
+    import time
+    from pathlib import Path
+    with block("Flaky", retries=1):
+        if not Path("tried").exists():
+            Path("tried").touch()
+            raise RuntimeError("the first try fails")
+        while not Path("planted").exists():
+            time.sleep(0.02)
+"""
+
+
+def test_a_run_planted_under_a_retried_blocks_name_in_its_attempt_is_left_as_it_is(psflow, write, tmp_path):
+    """A retried block's next try updates the row its attempt wrote, found by id: a row put in the
+    same attempt under the same name meanwhile stays as it was, and the attempt goes on (when the
+    update went by name it changed both rows, and the attempt stopped as if it had lost the job)."""
+    write("retried.py", RETRIED)
+    runner = start(psflow.db_url, tmp_path, "exec", "retried.py", "--job", "twin")
+    wait_until((tmp_path / "tried").exists, what="the first try")
+    wait_until(lambda: _runs(psflow, "twin") == [("Flaky", 1)], what="the first try's record")
+    now = time.time()
+    planted = {"name": "Flaky", "status": "Failed", "started_at": now, "ended_at": now, "attempt": 1}
+    plant(psflow.db_url, "psflow_block", job_id="twin", id=run_id(1, 100), host="x", pid=1, tries=1, **planted)
+    (tmp_path / "planted").touch()
+
+    _, err = runner.communicate(timeout=60)
+
+    assert runner.returncode == 0 and "Completed" in err, err
+    runs = detail(psflow, "twin")["runs"]
+    assert [(run["name"], run["status"], run["tries"], run["host"] == "x") for run in runs] == [
+        ("Flaky", "Completed", 2, False),
+        ("Flaky", "Failed", 1, True),  # the planted row, as it was put there
+    ]
+
+
 def test_a_job_whose_attempt_count_was_edited_past_what_psflow_numbers_is_left_alone_and_the_others_run(
     psflow, write, tmp_path
 ):

@@ -168,12 +168,12 @@ def test_follow_of_a_job_that_is_not_running_tells_what_there_is_and_ends(store:
 
 def test_follow_shows_a_retried_block_once_its_tries_are_over(store: Store, clock: FakeClock, monkeypatch) -> None:
     held_elsewhere(store, "busy")
-    store.save_block("busy", completed_run("flaky", status="Retrying", output="try 1 failed\n"))
+    run = store.save_block("busy", completed_run("flaky", status="Retrying", output="try 1 failed\n"))
     seen: list[tuple[str, int, str]] = []
     _each_poll(
         clock,
         monkeypatch,
-        lambda: store.replace_block("busy", completed_run("flaky", tries=2, output="try 1 failed\ntry 2\n")),
+        lambda: store.replace_block("busy", run, completed_run("flaky", tries=2, output="try 1 failed\ntry 2\n")),
         lambda: store.finish_attempt("busy", 1, status="Completed", reason=None),
     )
 

@@ -382,10 +382,10 @@ def test_replay_gets_the_latest_completed_run_of_each_block(store: Store) -> Non
 
 def test_replace_updates_the_run_its_attempt_saved(store: Store) -> None:
     _job(store)
-    store.save_block("job-1", _record("A", status=RunStatus.RETRYING, tries=1))
+    run = store.save_block("job-1", _record("A", status=RunStatus.RETRYING, tries=1))
     store.save_block("job-1", _record("B"))
 
-    store.replace_block("job-1", _record("A", tries=3))
+    assert store.replace_block("job-1", run, _record("A", tries=3))
 
     runs = store.block_runs("job-1")
     assert [(run.name, run.status, run.tries) for run in runs] == [("A", RunStatus.COMPLETED, 3), ("B", "Completed", 1)]
@@ -418,8 +418,6 @@ def test_runs_of_an_attempt_no_id_can_hold_are_refused_in_words(store: Store) ->
     _job(store)
     with pytest.raises(EditedRow, match=r"job job-1 would be in attempt 2147483648: .* was the job's row edited\?"):
         store.save_block("job-1", _record("A", 2**31))
-    with pytest.raises(EditedRow, match="would be in attempt 0"):
-        store.replace_block("job-1", _record("A", 0))
     plant(store.url, "psflow_block", **_row("Planted", run_id(1, PLACES[-1])))
     with pytest.raises(EditedRow, match="a run at the last id of attempt 1"):
         store.save_block("job-1", _record("B"))
@@ -431,7 +429,7 @@ def test_blocks_saved_from_many_threads_at_once_each_get_a_run_of_their_own(stor
     _job(store)
     barrier = threading.Barrier(6)
 
-    def save(number: int) -> bool:
+    def save(number: int) -> int | None:
         barrier.wait()
         try:
             return store.save_block("job-1", _record(f"Block{number}"))
@@ -442,8 +440,7 @@ def test_blocks_saved_from_many_threads_at_once_each_get_a_run_of_their_own(stor
         saved = list(pool.map(save, range(6)))
 
     runs = store.block_runs("job-1")
-    assert saved == [True] * 6
-    assert sorted(run.id for run in runs) == [run_id(1, place) for place in range(1, 7)]
+    assert sorted(saved) == sorted(run.id for run in runs) == [run_id(1, place) for place in range(1, 7)]
 
 
 def test_a_run_at_the_id_a_store_gives_next_is_not_overwritten(store: Store) -> None:
@@ -496,8 +493,8 @@ def test_a_runner_whose_job_was_taken_over_writes_nothing(store: Store, clock: F
     assert store.claim_job(store.get_job("job-1"), THERE)  # attempt 2 on server2
     before = (store.get_job("job-1"), store.block_runs("job-1"), store.attempts("job-1"))
 
-    assert store.save_block("job-1", _record("A", 1)) is False
-    assert store.replace_block("job-1", _record("A", 1)) is False
+    assert store.save_block("job-1", _record("A", 1)) is None
+    assert store.replace_block("job-1", run_id(1, 1), _record("A", 1)) is False
     assert store.renew_lease("job-1", 1, 60) is False
     assert store.start_attempt("job-1", 1, HERE, source_sha256="0" * 64) is False
     assert store.update_source("job-1", 1, "x", "0" * 64, signature="s") is False
@@ -505,7 +502,7 @@ def test_a_runner_whose_job_was_taken_over_writes_nothing(store: Store, clock: F
     assert store.finish_attempt("job-1", 1, status=JobStatus.COMPLETED, reason=None) is False
 
     assert (store.get_job("job-1"), store.block_runs("job-1"), store.attempts("job-1")) == before
-    assert store.save_block("job-1", _record("A", 2)) is True  # the new owner writes
+    assert store.save_block("job-1", _record("A", 2)) == run_id(2, 1)  # the new owner writes
 
 
 def test_a_claim_from_a_stale_read_fails(store: Store) -> None:

@@ -366,8 +366,8 @@ def test_nested_atomic_rolls_back_only_the_inner_part(store):
 def test_save_block_inserts_replace_block_updates_and_replay_reads_it_back_exactly(store):
     create(store, "b1")
     big = "x" * 100_000 + " ünïcødé 🎉 it's 100% done\n"
-    store.save_block("b1", record("Step1", status="Retrying", error="ValueError: boom", tries=1))
-    store.replace_block("b1", record("Step1", output=big, tries=2))  # the same block's next try: updated
+    run = store.save_block("b1", record("Step1", status="Retrying", error="ValueError: boom", tries=1))
+    store.replace_block("b1", run, record("Step1", output=big, tries=2))  # the same block's next try: updated
     store.save_block("b1", record("step1", saved=None))  # another block: names are case-sensitive
     store.save_block("b1", record("Pending", status="Failed"))
     completed = store.completed_blocks("b1")

@@ -2038,7 +2038,7 @@ SCENARIOS = [
         "save_block",
         lambda store: store.save_block(JOB_ID, RECORD),
         (_HIGHEST_PLACE, _SAVE_BLOCK),
-        returns=lambda saved: saved is True,
+        returns=lambda saved: saved == run_id(RECORD.attempt, 2),  # after the fake MAX, the attempt's first id
     ),
     Scenario(
         "save_block-lost",
@@ -2046,28 +2046,26 @@ SCENARIOS = [
         lambda store: store.save_block(JOB_ID, RECORD),
         (_HIGHEST_PLACE, _SAVE_BLOCK),
         setup=_rows(rowcount=0),  # the job is no longer Running in attempt 1: nothing is written
-        returns=lambda saved: saved is False,
+        returns=lambda saved: saved is None,
     ),
     Scenario(
         "replace_block",
         "replace_block",
-        lambda store: store.replace_block(JOB_ID, RECORD),
+        lambda store: store.replace_block(JOB_ID, run_id(RECORD.attempt, 1), RECORD),
         (
-            "UPDATE [psflow_block] SET [status] = {p}, [saved] = {p}, [mutated] = {p}, [exit_kind] = {p}, "
-            "[returned] = {p}, [output] = {p}, [error] = {p}, [started_at] = {p}, [ended_at] = {p}, [attempt] = {p}, "
-            "[host] = {p}, [pid] = {p}, [tries] = {p}, [fingerprint] = {p}, [lead] = {p} "
-            "WHERE (((([psflow_block].[job_id] = {p}) AND ([psflow_block].[id] BETWEEN {p} AND {p})) "
-            "AND ([psflow_block].[name] = {p})) AND EXISTS(SELECT [t1].[id] FROM [psflow_job] AS [t1] "
-            + _OWNED_T1
-            + "))",
+            "UPDATE [psflow_block] SET [name] = {p}, [status] = {p}, [saved] = {p}, [mutated] = {p}, "
+            "[exit_kind] = {p}, [returned] = {p}, [output] = {p}, [error] = {p}, [started_at] = {p}, "
+            "[ended_at] = {p}, [attempt] = {p}, [host] = {p}, [pid] = {p}, [tries] = {p}, [fingerprint] = {p}, "
+            "[lead] = {p} WHERE ((([psflow_block].[job_id] = {p}) AND ([psflow_block].[id] = {p})) "
+            "AND EXISTS(SELECT [t1].[id] FROM [psflow_job] AS [t1] " + _OWNED_T1 + "))",
         ),
         returns=lambda replaced: replaced is True,
     ),
     Scenario(
         "replace_block-lost",
         "replace_block",
-        lambda store: store.replace_block(JOB_ID, RECORD),
-        ("UPDATE [psflow_block] SET [status] = {p}, ",),
+        lambda store: store.replace_block(JOB_ID, run_id(RECORD.attempt, 1), RECORD),
+        ("UPDATE [psflow_block] SET [name] = {p}, [status] = {p}, ",),
         setup=_rows(rowcount=0),
         returns=lambda replaced: replaced is False,
     ),

@@ -116,7 +116,7 @@ def test_a_retried_write_is_fenced_again(sqlite_url, tmp_path, clock) -> None:
 
     store.notice = taken_meanwhile
 
-    assert store.save_block("job-1", _record("A")) is False
+    assert store.save_block("job-1", _record("A")) is None
     assert store.completed_blocks("job-1") == {}
 
 
@@ -188,7 +188,7 @@ def test_after_a_reconnect_writes_are_still_fenced(postgres_server, postgres_dat
     other.close()
     _end_sessions(postgres_server, postgres_database)
 
-    assert store.save_block("job-1", _record("A")) is False
+    assert store.save_block("job-1", _record("A")) is None
     assert store.finish_attempt("job-1", 1, status=JobStatus.COMPLETED, reason=None) is False
     assert store.get_job("job-1").owner_host == "server2"
 
