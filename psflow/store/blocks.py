@@ -79,11 +79,23 @@ class BlockQueries(Queries):
 
     def save_block(self, job_id: str, record: BlockRecord) -> int | None:
         """Record one run of a block: one fenced INSERT, one committed transaction. The run's id
-        (for replace_block); None, nothing written, if attempt `record.attempt` no longer owns the job."""
+        (for replace_block); None, nothing written, if attempt `record.attempt` no longer owns the job.
+        Tried again, it keeps its id: a first try that committed is found, not written twice."""
         attempt = record.attempt
-        run = run_id(attempt, self._next_place(job_id, attempt))
+        kept = self._kept()
+        run = kept.get("run")
+        if run is None:
+            run = kept["run"] = run_id(attempt, self._next_place(job_id, attempt))
+        elif self._has_run(job_id, run, record.name):
+            return run
         cursor = self.db.execute_sql(self._save_block_sql, (job_id, run, *record, job_id, attempt, JobStatus.RUNNING))
         return run if cursor.rowcount == 1 else None
+
+    def _has_run(self, job_id: str, run: int, name: str) -> bool:
+        Block = self.tables.block
+        return bool(
+            Block.select(Block.id).where((Block.job == job_id) & (Block.id == run) & (Block.name == name)).exists()
+        )
 
     def _next_place(self, job_id: str, attempt: int) -> int:
         """The place of the attempt's next run: counted here, read from the database once per attempt

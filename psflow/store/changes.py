@@ -12,7 +12,7 @@ from peewee import chunked, fn
 
 from psflow.domain import ENDED_STATUSES, JobStatus, RunStatus, is_final
 from psflow.store.children import awaiting_parents, wake_parents
-from psflow.store.queries import Queries
+from psflow.store.queries import AGAIN, Queries
 from psflow.store.views import JobView
 
 
@@ -38,11 +38,14 @@ class ChangeQueries(Queries):
         and apply `changes` to the job, in one transaction (with `end_attempts`, unfinished attempts
         end with that outcome). False, nothing written, if the job changed since `job` was read."""
         Block, Attempt = self.tables.block, self.tables.attempt
+        now = self._now()
+        if self._kept().get(AGAIN) and self._changed_at(job.id, now):
+            return True  # the first try committed; only its answer was lost
         try:
             with self.db.atomic():
-                self._update_if_unchanged(job, changes, check_lease=check_lease)
+                self._update_if_unchanged(job, changes, now=now, check_lease=check_lease)
                 if end_attempts is not None:
-                    Attempt.update(ended_at=self.clock.now(), outcome=end_attempts, reason=changes.get("reason")).where(
+                    Attempt.update(ended_at=now, outcome=end_attempts, reason=changes.get("reason")).where(
                         (Attempt.job == job.id) & Attempt.ended_at.is_null()
                     ).execute()
                 statements: dict[int, tuple[str, list[Any]]] = {}  # by chunk size: built once, not per chunk
@@ -66,7 +69,9 @@ class ChangeQueries(Queries):
         False, nothing written, if the job changed since it was read (or, with `check_lease`, a Running
         one holds its lease: without it, the caller knows its runner is gone)."""
         Attempt = self.tables.attempt
-        now = self.clock.now()
+        now = self._now()
+        if self._kept().get(AGAIN) and self._changed_at(job.id, now):
+            return True  # the first try committed; only its answer was lost
         changes = {
             "status": status,
             "reason": reason,
@@ -92,13 +97,16 @@ class ChangeQueries(Queries):
         """Delete `jobs` with their attempts, block runs and inputs in one transaction; how many rows
         of each. If one changed since it was read (or, unless `force`, is Running with its lease
         held), nothing is deleted and that job is returned."""
+        ids = [job.id for job in jobs]
+        kept = self._kept()
+        if kept.get(AGAIN) and "deleted" in kept and not self._any_of(ids):
+            return dict(kept["deleted"])  # the first try committed; only its answer was lost
         try:
             with self.db.atomic():
                 for job in jobs:
                     self._update_if_unchanged(job, {}, check_lease=not force)  # also locks the row
-                ids = [job.id for job in jobs]
                 parents = awaiting_parents(self, ids)
-                counts = self._delete_ids(ids)
+                counts = kept["deleted"] = self._delete_ids(ids)
                 wake_parents(self, ids, parents)  # a removed child has ended for its parent
                 return counts
         except _JobChanged as changed:
@@ -168,6 +176,15 @@ class ChangeQueries(Queries):
             condition &= Job.lease_until.is_null() | (Job.lease_until < now)
         if Job.update(updated_at=now, **changes).where(condition).execute() != 1:
             raise _JobChanged(job)
+
+    def _changed_at(self, job_id: str, now: float) -> bool:
+        """Was the job changed at `now` (by this call's first try)?"""
+        Job = self.tables.job
+        return bool(Job.select(Job.id).where((Job.id == job_id) & (Job.updated_at == now)).exists())
+
+    def _any_of(self, ids: list[str]) -> bool:
+        Job = self.tables.job
+        return any(Job.select(Job.id).where(Job.id.in_(chunk)).exists() for chunk in chunked(ids, 200))
 
     def _delete_ids(self, ids: list[str], condition: Any = None) -> dict[str, int]:
         """Delete the jobs `ids` (that still match `condition`) and all their rows; counts per table.

@@ -34,7 +34,7 @@ from psflow.store.job_statements import (
     release_with_result,
 )
 from psflow.store.prebuilt import Builder
-from psflow.store.queries import Queries
+from psflow.store.queries import AGAIN, Queries
 from psflow.store.queues import claim_within_limit
 from psflow.store.tables import DEFAULT_QUEUE
 from psflow.store.views import JobView
@@ -72,7 +72,7 @@ class JobQueries(Queries):
         `parent`: the job whose start() creates it; `queue`: the workers that may take it;
         `parent_attempt`: the attempt of `parent` that creates it, which must still hold the parent, as
         for its other writes (NotOwned, nothing written, if not): its row is locked meanwhile."""
-        now = self.clock.now()
+        now = self._now()
         lease = now + runner.lease_seconds if runner is not None else None
         job = JobView(
             id=job_id,
@@ -104,9 +104,16 @@ class JobQueries(Queries):
             job = replace(job, signature=sign(job, source))
         return job if self._insert_job(job, source, parent_attempt) else None
 
+    def _job_as_created(self, job: JobView) -> bool:
+        Job = self.tables.job
+        created = (Job.id == job.id) & (Job.created_at == job.created_at) & (Job.source_sha256 == job.source_sha256)
+        return bool(Job.select(Job.id).where(created).exists())
+
     def _insert_job(self, job: JobView, source: str, parent_attempt: int | None) -> bool:
         """Insert `job`'s row with its script's source; False if the id is taken. Given `parent_attempt`,
         only while that attempt still holds `job.parent` (NotOwned otherwise), whose row it locks."""
+        if self._kept().get(AGAIN) and self._job_as_created(job):
+            return True  # the first try committed; only its answer was lost
         row = {column: getattr(job, column) for column in JobView.COLUMNS}
         row.update(args=json.dumps(list(job.args)), env=json.dumps(list(job.env)) if job.env else None, source=source)
         Job, parent = self.tables.job, job.parent
@@ -136,6 +143,8 @@ class JobQueries(Queries):
         now = self.clock.now()
         number = job.attempts + 1
         check_attempt(job.id, number)  # before anything runs: its runs could not be recorded
+        if self._kept().get(AGAIN) and self._held_by(job.id, number, runner):
+            return True  # the first try committed; only its answer was lost
         values = {
             "id": job.id,
             "status": job.status,
@@ -175,6 +184,19 @@ class JobQueries(Queries):
             return claimed == 1
         with self.db.atomic():
             return take(claim_from_gone_runner if runner_gone else claim_lease_ended) == 1
+
+    def _held_by(self, job_id: str, number: int, runner: Runner) -> bool:
+        """Does `runner` (this very process) hold the job in attempt `number`?"""
+        Job = self.tables.job
+        held = (
+            (Job.id == job_id)
+            & (Job.attempts == number)
+            & (Job.status == JobStatus.RUNNING)
+            & (Job.owner_host == runner.host)
+            & (Job.owner_pid == runner.pid)
+            & (Job.owner_started == runner.started)
+        )
+        return bool(Job.select(Job.id).where(held).exists())
 
     def update_source(self, job_id: str, number: int, source: str, source_sha256: str, *, signature: str) -> bool:
         """Keep the job's snapshot of its script current (a server without the file runs it), signed anew; fenced."""
@@ -256,6 +278,8 @@ class JobQueries(Queries):
     def start_attempt(self, job_id: str, number: int, runner: Runner, *, source_sha256: str) -> bool:
         """Record that attempt `number` began (only while it owns the job)."""
         Attempt, Job = self.tables.attempt, self.tables.job
+        if self._kept().get(AGAIN) and self._attempt_row(job_id, number, runner.host, runner.pid):
+            return True  # the first try committed; only its answer was lost
         values = Job.select(
             Value(job_id),
             Value(number),
@@ -265,6 +289,12 @@ class JobQueries(Queries):
             Value(self.clock.now()),
         ).where(self._owned(job_id, number))
         return Attempt.insert_from(values, attempt_fields(self.tables)).as_rowcount().execute() == 1
+
+    def _attempt_row(self, job_id: str, number: int, host: str, pid: int) -> bool:
+        """Is attempt `number`'s row there, begun by (host, pid)?"""
+        Attempt = self.tables.attempt
+        row = (Attempt.job == job_id) & (Attempt.number == number) & (Attempt.host == host) & (Attempt.pid == pid)
+        return bool(Attempt.select(Attempt.id).where(row).exists())
 
     def _insert_attempt(self, job_id: str, number: int, runner: Runner, source_sha256: str, now: float) -> None:
         """Attempt `number`'s row, in the transaction that claimed the job for it."""
@@ -301,7 +331,9 @@ class JobQueries(Queries):
         `result`: codec text of the `job.result` it set (None: it set none, the stored one stays).
         A job that ends (psflow.domain.ENDED_STATUSES) wakes its parent if that waited for it last.
         """
-        now = self.clock.now()
+        now = self._now()
+        if self._kept().get(AGAIN) and self._ended_at(job_id, number, now, status):
+            return True  # the first try committed; only its answer was lost
         if status in FINAL_STATUSES:
             due_at = None
         elif due_at is None and waits_for is None:
@@ -324,3 +356,9 @@ class JobQueries(Queries):
                 if status in ENDED_STATUSES:
                     wake_parent_of(self, job_id)
         return bool(released == 1)
+
+    def _ended_at(self, job_id: str, number: int, now: float, status: str) -> bool:
+        """Did attempt `number` end at `now` with `status`?"""
+        Attempt = self.tables.attempt
+        ended = (Attempt.job == job_id) & (Attempt.number == number) & (Attempt.ended_at == now)
+        return bool(Attempt.select(Attempt.id).where(ended & (Attempt.outcome == status)).exists())

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from peewee import Database
+from peewee import Database, DatabaseError, InterfaceError
 
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.store.blocks import BlockQueries
@@ -25,6 +25,7 @@ from psflow.store.inputs import InputQueries
 from psflow.store.job_lookups import JobLookups
 from psflow.store.jobs import JobQueries
 from psflow.store.prebuilt import PrebuiltStatements
+from psflow.store.queries import AGAIN
 from psflow.store.queues import QueueQueries
 from psflow.store.retry import DEFAULT_RETRY_SECONDS, retrying
 from psflow.store.tables import bind_tables
@@ -104,15 +105,21 @@ def _translated(method: _Method) -> _Method:
 
     @functools.wraps(method)
     def call(self: Store, *args: Any, **kwargs: Any) -> Any:
-        if getattr(self._calling, "active", False):  # called by another public method: that one retries
+        calling = self._calling
+        if getattr(calling, "active", False):  # called by another public method: that one retries
             return method(self, *args, **kwargs)
+        kept: dict[str, Any] = {}  # what the call's tries keep between them (Queries._kept)
 
         def unit() -> Any:
             if not self._ready:
                 self._ensure_ready()
-            return method(self, *args, **kwargs)
+            try:
+                return method(self, *args, **kwargs)
+            except (DatabaseError, InterfaceError):
+                kept[AGAIN] = True  # if tried again, the next try is a later one
+                raise
 
-        self._calling.active = True
+        calling.active, calling.kept = True, kept
         try:
             return retrying(
                 unit,
@@ -124,7 +131,7 @@ def _translated(method: _Method) -> _Method:
                 notice=self.notice,
             )
         finally:
-            self._calling.active = False
+            calling.active = False
 
     return call
 
