@@ -11,6 +11,8 @@ waits for what psflow says or writes.
 from __future__ import annotations
 
 import os
+import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -268,3 +270,45 @@ def test_a_postgres_server_down_past_the_retries_leaves_the_job_for_resume_at_on
     assert resumed.returncode == 0, resumed.stderr
     assert detail(psflow, "gated")["status"] == "Completed"
     assert counts(tmp_path) == {"First": 1, "Gated": 2, "Last": 1}
+
+
+# ---- a database file that cannot grow ----------------------------------------------------------------
+
+_FILE_LIMIT = 512 * 1024  # bytes: a file-size limit the WAL of BIG's job outgrows
+
+BIG = """
+    for i in range(200):
+        with block(f"big{i}"):
+            text = "x" * 20_000
+"""
+
+
+def test_a_database_that_cannot_grow_is_named_as_the_cause_by_every_command(psflow, write, tmp_path) -> None:
+    """A file-size limit (as a full disk does) fails SQLite's write, and SQLite rolls the transaction
+    back itself: psflow's own ROLLBACK then failed too, and its "cannot rollback - no transaction is
+    active" was all every command said. The job is taken again once the database can grow."""
+    write("big.py", BIG)
+
+    def limited(*command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [PSFLOW, *command],
+            cwd=tmp_path,
+            env=environment(psflow.db_url, {ENV_RETRY: "1"}),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (_FILE_LIMIT, _FILE_LIMIT)),
+        )
+
+    note = "y" * 100_000  # more than is left below the limit
+    for command in (["exec", "big.py", "--job", "big"], ["exec", "big.py"], ["send", "big", f"note={note}"]):
+        result = limited(*command)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "rollback" not in result.stderr and "Traceback" not in result.stderr, (command, result.stderr)
+        assert re.search(r"psflow: error: .*(database or disk is full|disk I/O error)", result.stderr), result.stderr
+
+    resumed = psflow("resume", "--job", "big")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert detail(psflow, "big")["status"] == "Completed"

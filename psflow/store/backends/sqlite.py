@@ -81,6 +81,12 @@ class SqliteFile(SqliteDatabase):
         """`query` as it is: inside claim_transaction the whole database is locked for writing already."""
         return query
 
+    def rollback(self) -> None:
+        """Roll back, unless SQLite already did: a full disk or an I/O error ends the transaction, and
+        a ROLLBACK after it would fail and hide the error that ended it."""
+        if self.is_closed() or self.connection().in_transaction:
+            super().rollback()
+
     def execute_sql(self, sql: str, params: object = None):
         try:
             return super().execute_sql(sql, params)
