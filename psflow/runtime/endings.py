@@ -46,6 +46,7 @@ class Ending:
     waits_for: str | None = None
     error: str | None = None  # the traceback of an exception no block caught
     awaits: tuple[str, ...] = ()  # the child jobs it waits for (wait_jobs)
+    trouble: bool = False  # ended by database trouble, already told: its end may not be recordable either
 
 
 COMPLETED = Ending(JobStatus.COMPLETED, None, EXIT_COMPLETED)
@@ -65,7 +66,7 @@ def ending_of(error: BaseException, stderr: TextIO) -> Ending:
         return Ending(JobStatus.FAILED, reason, EXIT_FAILED)
     if isinstance(error, DatabaseTrouble):  # not the script's fault: resumable, with the database's exit code
         print(f"psflow: error: {error}", file=stderr)
-        return Ending(JobStatus.INTERRUPTED, str(error), StoreError.exit_code)
+        return Ending(JobStatus.INTERRUPTED, str(error), StoreError.exit_code, trouble=True)
     if isinstance(error, (RecordError, WaitTimeout, BlockError)):  # psflow's own words: one line, no traceback
         print(f"psflow: error: {error}", file=stderr)
         exit_code = error.exit_code if isinstance(error, BlockError) else EXIT_FAILED

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.domain import JobStatus, Runner, RunOptions
-from psflow.errors import EXIT_FAILED
+from psflow.errors import EXIT_FAILED, StoreError
 from psflow.runtime.attempt import Attempt
 from psflow.runtime.capture import OutputCapture
 from psflow.runtime.endings import COMPLETED, AttemptResult, Ending, ending_of
@@ -71,25 +71,38 @@ def run_attempt(
     return _result(attempt, ending, recorded)
 
 
-def _finish(store: Store, attempt: Attempt, ending: Ending, outside: str) -> bool:
-    """Record how the attempt ended (False: its lease was lost meanwhile, nothing recorded)."""
-    return store.finish_attempt(
-        attempt.job_id,
-        attempt.number,
-        status=ending.status,
-        reason=ending.reason,
-        due_at=ending.due,
-        waits_for=ending.waits_for,
-        output=outside or None,
-        error=ending.error,
-        awaits=ending.awaits,
-        result=attempt.result_text,
-    )
+def _finish(store: Store, attempt: Attempt, ending: Ending, outside: str) -> bool | None:
+    """Record how the attempt ended: False if its lease was lost meanwhile (nothing recorded); None if
+    the database trouble that ended it, already told, keeps its end from being recorded too."""
+    try:
+        return store.finish_attempt(
+            attempt.job_id,
+            attempt.number,
+            status=ending.status,
+            reason=ending.reason,
+            due_at=ending.due,
+            waits_for=ending.waits_for,
+            output=outside or None,
+            error=ending.error,
+            awaits=ending.awaits,
+            result=attempt.result_text,
+        )
+    except StoreError:
+        if not ending.trouble:
+            raise
+        return None
 
 
-def _result(attempt: Attempt, ending: Ending, recorded: bool) -> AttemptResult:
+def _result(attempt: Attempt, ending: Ending, recorded: bool | None) -> AttemptResult:
     """What the caller learns of the attempt; not `recorded`: another runner has the job now."""
     ran, replayed = attempt.lanes.ran, attempt.lanes.replayed
+    if recorded is None:  # still Running, its runner gone: the next resume on this host takes it at once
+        unrecorded = (
+            f"its end could not be recorded either: `psflow resume --job {attempt.job_id}` takes it at once here"
+        )
+        return AttemptResult(
+            status=JobStatus.RUNNING, reason=unrecorded, exit_code=ending.exit_code, ran=ran, replayed=replayed
+        )
     if not recorded:
         lost = str(LeaseLost.of(attempt.job_id, attempt.number))
         return AttemptResult(status="lost", reason=lost, exit_code=EXIT_FAILED, ran=ran, replayed=replayed, lost=True)
