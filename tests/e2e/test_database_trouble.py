@@ -103,7 +103,9 @@ def test_a_lock_held_past_the_retries_ends_the_attempt_in_one_line_and_resume_ta
     assert process.returncode == 2, stderr
     assert "Traceback" not in stderr
     assert "psflow: error: cannot record block 'Gated': database" in stderr and "stayed locked for 1 s" in stderr
-    assert stderr.count("psflow: error:") == 1, stderr  # the attempt's end, not recordable either, is not an error again
+    assert stderr.count("psflow: error:") == 1, (
+        stderr
+    )  # the attempt's end, not recordable either, is not an error again
     assert "job gated: Running (its end could not be recorded either: `psflow resume --job gated`" in stderr, stderr
     (tmp_path / "release").touch()
 

@@ -62,6 +62,7 @@ from psflow.store.schema import ensure_schema, initialize
 from psflow.store.tables import SCHEMA_VERSION, bind_tables
 from psflow.store.urls import open_database
 from psflow.store.views import AttemptView, BlockRecord, BlockRun, InputView, JobView, QueueView, WorkflowView
+from support.clock import FakeClock
 
 sqlglot = pytest.importorskip("sqlglot")
 sqlfluff = pytest.importorskip("sqlfluff")
@@ -2899,3 +2900,25 @@ def _run_quietly(scenario: Scenario, store: Store, server: FakeServer) -> None: 
 
 if __name__ == "__main__":  # pragma: no cover
     _inventory()
+
+
+def test_a_block_record_tried_again_after_a_lost_connection_is_looked_for_by_the_id_it_kept(
+    store: Store, server: FakeServer
+):
+    """The connection was lost as the INSERT ran: its commit may have landed. The next try looks
+    for the run by the id the first one gave it (T-SQL has EXISTS only in a CASE), finds it (the fake
+    server says it exists), and writes nothing again."""
+    pytds = pytest.importorskip("pytds")
+    server.fail = ("INSERT INTO [psflow_block]", pytds.tds_base.ClosedConnectionError(), "execute")
+    store.clock = FakeClock()
+
+    run = store.save_block(JOB_ID, RECORD)
+
+    assert run == run_id(RECORD.attempt, 2)  # the id of the first try: its commit is the one that landed
+    assert_statements(
+        server.log,
+        *(_HIGHEST_PLACE, _SAVE_BLOCK),  # the first try, its connection lost
+        *_CONNECT,
+        "SELECT CASE WHEN EXISTS(SELECT [t1].[id] FROM [psflow_block] AS [t1] WHERE ((([t1].[job_id] = {p}) "
+        "AND ([t1].[id] = {p})) AND ([t1].[name] = {p}))) THEN 1 ELSE 0 END",
+    )
