@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from support.cli import end_started
+
 pytest_plugins = ["support.postgres"]
 
 # Hypothesis's own advice: fewer examples while developing, more in CI (CI=true, as `.ci/run` sets),
@@ -41,6 +43,13 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line("markers", "every_backend: an end-to-end test that runs on every backend, not only SQLite")
     config.addinivalue_line("markers", "other_backends: an end-to-end test for every backend but SQLite")
+
+
+@pytest.fixture(autouse=True)
+def _started_commands_end_with_their_test():
+    """No `psflow` a test started in the background outlives it (support.cli.start)."""
+    yield
+    end_started()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

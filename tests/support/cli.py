@@ -7,6 +7,7 @@ import contextlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -47,8 +48,9 @@ def run(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None, t
 
 def start(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`psflow ARGS` in the background (text pipes), on `db_url`, in a process group of its own (as a
-    terminal or a service manager starts it): `os.killpg(process.pid, …)` signals it like Ctrl-C does."""
-    return subprocess.Popen(
+    terminal or a service manager starts it): `os.killpg(process.pid, …)` signals it like Ctrl-C does.
+    It does not outlive the test (end_started)."""
+    process = subprocess.Popen(
         [PSFLOW, *args],
         cwd=cwd,
         env=environment(db_url, env),
@@ -60,6 +62,24 @@ def start(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None)
         errors="backslashreplace",
         start_new_session=True,
     )
+    _started.append(process)
+    return process
+
+
+_started: list[subprocess.Popen] = []  # what start() began during the running test
+
+
+def end_started() -> None:
+    """Kill the process group of each command start() began that is still there, and reap it: a test
+    that failed half-way would leave its gated job waiting for a gate nobody opens."""
+    while _started:
+        process = _started.pop()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # the group: whatever the job itself started too
+        process.wait(timeout=60)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def invoke(db_url: str, cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
