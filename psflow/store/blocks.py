@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from peewee import Value, fn
+from peewee import IntegrityError, Value, fn
 
 from psflow import keys
 from psflow.domain import JobStatus, RunStatus
@@ -46,7 +46,7 @@ def run_id(attempt: int, place: int) -> int:
 def check_attempt(job_id: str, attempt: int) -> None:
     """EditedRow for an attempt number no run can have: a job row edited by hand (psflow's own
     attempt numbers never get there)."""
-    if attempt not in ATTEMPTS:
+    if type(attempt) is not int or not ATTEMPTS[0] <= attempt <= ATTEMPTS[-1]:  # not `in`: a float walks the range
         raise EditedRow(
             f"job {job_id} would be in attempt {attempt}: psflow records attempts 1 to {ATTEMPTS[-1]:,} "
             "only; was the job's row edited?"
@@ -88,14 +88,26 @@ class BlockQueries(Queries):
             run = kept["run"] = run_id(attempt, self._next_place(job_id, attempt))
         elif self._has_run(job_id, run, record.name):
             return run
-        cursor = self.db.execute_sql(self._save_block_sql, (job_id, run, *record, job_id, attempt, JobStatus.RUNNING))
+        values = (job_id, run, *record, job_id, attempt, JobStatus.RUNNING)
+        try:
+            cursor = self.db.execute_sql(self._save_block_sql, values)
+        except IntegrityError:
+            if not self._has_run(job_id, run):
+                raise
+            # A run was put at this id meanwhile (by hand): pass it over, counting again from the database.
+            with self._places:
+                self._last_place.pop(job_id, None)
+            del kept["run"]
+            return self.save_block(job_id, record)
         return run if cursor.rowcount == 1 else None
 
-    def _has_run(self, job_id: str, run: int, name: str) -> bool:
+    def _has_run(self, job_id: str, run: int, name: str | None = None) -> bool:
+        """Is there a run at id `run` (named `name`, if given)?"""
         Block = self.tables.block
-        return bool(
-            Block.select(Block.id).where((Block.job == job_id) & (Block.id == run) & (Block.name == name)).exists()
-        )
+        found = (Block.job == job_id) & (Block.id == run)
+        if name is not None:
+            found &= Block.name == name
+        return bool(Block.select(Block.id).where(found).exists())
 
     def _next_place(self, job_id: str, attempt: int) -> int:
         """The place of the attempt's next run: counted here, read from the database once per attempt

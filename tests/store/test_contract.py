@@ -443,19 +443,18 @@ def test_blocks_saved_from_many_threads_at_once_each_get_a_run_of_their_own(stor
     assert sorted(saved) == sorted(run.id for run in runs) == [run_id(1, place) for place in range(1, 7)]
 
 
-def test_a_run_at_the_id_a_store_gives_next_is_not_overwritten(store: Store) -> None:
-    """A row put at the attempt's next id meanwhile (by hand, or by another store): the save fails
-    with a clear StoreError and the row stays as it was."""
+def test_a_run_at_the_id_a_store_gives_next_is_passed_over_not_overwritten(store: Store) -> None:
+    """A row put at the attempt's next id meanwhile (by hand, or by another store): the save counts
+    again from the database and goes after it; the row stays as it was."""
     _job(store)
     store.save_block("job-1", _record("A"))
     other = open_store(store.url)
     other.save_block("job-1", _record("Other", output="theirs\n"))
 
-    with pytest.raises(StoreError, match="cannot use database"):
-        store.save_block("job-1", _record("B"))
+    assert store.save_block("job-1", _record("B")) == run_id(1, 3)
 
     runs = store.block_runs("job-1", with_output=True)
-    assert [(run.name, run.output) for run in runs] == [("A", "out\n"), ("Other", "theirs\n")]
+    assert [(run.name, run.output) for run in runs] == [("A", "out\n"), ("Other", "theirs\n"), ("B", "out\n")]
     other.close()
 
 
