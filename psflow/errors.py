@@ -47,6 +47,10 @@ class EditedRow(StoreError):
     """A job's row holds what psflow never writes there (it was edited by hand): that job is left as it
     is, and a command working through many jobs goes on with the others."""
 
+    def __init__(self, message: str, job_id: object = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id  # the job whose row it is, when known
+
 
 class NotOwned(PsflowError):
     """A fenced write of an attempt found the job no longer that attempt's (its lease ran out and another

@@ -14,6 +14,7 @@ from psflow.domain import FINAL_STATUSES, WAITS_FOR_CHILDREN, JobStatus, is_due,
 from psflow.durations import describe_duration, describe_time
 from psflow.hosts import host_name, process_alive
 from psflow.store import JobView, Store
+from psflow.store.job_lookups import Edited
 
 
 def runner_gone(job: JobView) -> bool:
@@ -42,17 +43,21 @@ def due_jobs(
     limit: int | None = None,
     queues: Iterable[str] = (),
     skip_queues: Iterable[str] = (),
+    edited: Edited | None = None,
 ) -> list[JobView]:
     """Jobs in `statuses` (and in `queues`, if any; not in `skip_queues`) that may be taken now:
     higher priority first, then longest due first. A Running job whose runner is gone is taken over
-    whatever its queue's load (it is counted as Running already)."""
+    whatever its queue's load (it is counted as Running already). `edited`: told of each job whose
+    row a hand edit made unreadable, which is passed over (else: EditedRow)."""
     statuses, queues = list(statuses), list(queues)
-    found = store.due_jobs(statuses, limit=limit, queues=queues or None, skip_queues=list(skip_queues) or None)
+    found = store.due_jobs(
+        statuses, limit=limit, queues=queues or None, skip_queues=list(skip_queues) or None, edited=edited
+    )
     if JobStatus.RUNNING in statuses:
         seen = {job.id for job in found}
         found += [
             job
-            for job in store.running_on(host_name())
+            for job in store.running_on(host_name(), edited=edited)
             if job.id not in seen and runner_gone(job) and (not queues or job.queue in queues)
         ]
     return found if limit is None else found[:limit]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from psflow.domain import JobStatus
-from psflow.errors import EXIT_COMPLETED
+from psflow.errors import EXIT_COMPLETED, EditedRow
 from psflow.service.due import not_due_reason, running_note
 from psflow.store import JobView
 
@@ -26,6 +26,21 @@ class RunResult:
     skipped: bool = False  # nothing ran: the job was final, or another runner had it
     error: str | None = None  # nothing ran: the script does not compile now (`resume` counts it as failed)
     due: float | None = None  # it stopped on a durable timer (sleep): not to be taken before this time
+    edited: bool = False  # nothing ran: its row holds what psflow never writes (EditedRow)
+
+
+def edited_not_run(job_id: str, error: EditedRow) -> RunResult:
+    """Nothing ran: the job's row holds what psflow never writes (edited by hand)."""
+    return RunResult(
+        job_id=job_id,
+        script="",
+        status="unknown",
+        reason=None,
+        exit_code=error.exit_code,
+        attempt=0,
+        error=str(error),
+        edited=True,
+    )
 
 
 def not_run(job: JobView, error: str, exit_code: int) -> RunResult:

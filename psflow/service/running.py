@@ -110,7 +110,7 @@ def resume_one(
             output_prefix=output_prefix,
         )
     except EditedRow as error:  # its claim found an attempt count psflow never writes: leave it as it is
-        return not_run(job, str(error), error.exit_code)
+        return replace(not_run(job, str(error), error.exit_code), edited=True)
 
 
 # ---- starting, continuing, claiming ----------------------------------------------

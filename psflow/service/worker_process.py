@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 from psflow.domain import RunOptions
-from psflow.errors import PsflowError
+from psflow.errors import EditedRow, PsflowError
 from psflow.runtime.signals import GRACEFUL
 from psflow.script import recorder
-from psflow.service.results import RunResult
+from psflow.service.results import RunResult, edited_not_run
 from psflow.service.running import resume_job
 from psflow.service.setup import tell_trouble
 from psflow.store import open_store
@@ -113,6 +113,8 @@ def _child_main(url: str, conn: Connection, options: RunOptions, prefix: bool) -
         recorder.reset_shutdown()
         try:
             result = resume_job(store, job_id, options, output_prefix=f"[{job_id}] " if prefix else None)
+        except EditedRow as error:  # that job's row, edited by hand: the next job may run here
+            result = edited_not_run(job_id, error)
         except PsflowError as error:  # the database stayed unusable: say so, and end this process, so
             conn.send(_not_run(job_id, error))  # a job it held is seen at once as its runner gone
             break

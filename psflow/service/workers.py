@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 
 from psflow.domain import JobStatus, RunOptions
-from psflow.errors import EXIT_FAILED, EXIT_UNTRUSTED
+from psflow.errors import EXIT_FAILED, EXIT_UNTRUSTED, EditedRow
 from psflow.hosts import host_name
 from psflow.runtime.signals import GRACEFUL
 from psflow.service.due import due_jobs, not_due_reason
 from psflow.service.queues import full_note
-from psflow.service.results import RunResult, skipped
+from psflow.service.results import RunResult, edited_not_run, skipped
 from psflow.service.worker_process import WorkerProcess, start_worker_process
 from psflow.store import JobView, Store
 
@@ -123,10 +123,12 @@ class _Pool:
         self.children: list[WorkerProcess] = []
         self.results: list[RunResult] = []  # each job's, unless a worker
         self.taken = 0  # jobs handed to children so far
-        # A job refused for its signature is refused again until its row changes (an admin signs it)
-        # or this server's keys may have (REFUSED_RECHECK): not offered, nor reported, every poll.
+        # A job refused for its signature, or for a row edited by hand, is refused again until its row
+        # changes (an admin signs it) or this server's keys may have (REFUSED_RECHECK): not offered,
+        # nor reported, every poll.
         self.offered: dict[str, JobView] = {}
         self.refused: dict[str, tuple[JobView, float]] = {}
+        self.told_edited: dict[str, str] = {}  # jobs whose rows could not be read, and what was said of each
         self.queues: list[str] = []  # only these queues' jobs (none: every queue)
         self.untold: set[str] = set()  # statuses whose jobs a sweep leaves alone silently
         self.full: dict[str, str] = {}  # queues at their limit at the last look, and what to say of them
@@ -197,7 +199,9 @@ class _Pool:
         loads = self.store.queue_loads()  # the queues with a limit (a small table): those full are left alone
         self.full = {name: full_note(name, count, most) for name, (most, count) in loads.items() if count >= most}
         asked = wanted + 1 + len(running) + len(tried)
-        found = due_jobs(self.store, statuses, limit=asked, queues=self.queues, skip_queues=list(self.full))
+        found = due_jobs(
+            self.store, statuses, limit=asked, queues=self.queues, skip_queues=list(self.full), edited=self._edited
+        )
         fresh = [job for job in found if job.id not in running and job.id not in tried and not self._still_refused(job)]
         return _within_limits(fresh, loads)[: wanted + 1], len(found) >= asked
 
@@ -214,7 +218,7 @@ class _Pool:
     def _report_not_due(self, statuses: list[str], tried: set[str]) -> None:
         """After one sweep: each job in `statuses` left alone, and why (sleeping, waiting for input, …)."""
         now = self.store.clock.now()
-        for job in self.store.list_jobs(statuses, order="oldest"):
+        for job in self.store.list_jobs(statuses, order="oldest", edited=self._edited):
             if (self.queues and job.queue not in self.queues) or (job.status in self.untold and job.id not in tried):
                 continue
             reason = not_due_reason(job, now) if job.id not in tried else None
@@ -222,6 +226,13 @@ class _Pool:
                 reason = self.full[job.queue]
             if reason is not None:
                 self._report(skipped(job, f"skipped: {reason}"))
+
+    def _edited(self, error: EditedRow) -> None:
+        """A job whose row a hand edit made unreadable: not run, said once (again if it reads otherwise)."""
+        job_id, message = str(error.job_id), str(error)
+        if self.told_edited.get(job_id) != message:
+            self.told_edited[job_id] = message
+            self._report(edited_not_run(job_id, error))
 
     # ---- children ---------------------------------------------------------
 
@@ -272,7 +283,7 @@ class _Pool:
             return
         child.job_id = None
         offered = self.offered.pop(result.job_id, None)
-        if offered is not None and result.exit_code == EXIT_UNTRUSTED:
+        if offered is not None and (result.exit_code == EXIT_UNTRUSTED or result.edited):
             self.refused[result.job_id] = (offered, self.store.clock.monotonic())
         elif offered is not None and result.skipped:  # changed since the look (another runner took it):
             self.batch.clear()  # so may the rest of what it read; the next job comes from a new look

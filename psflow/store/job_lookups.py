@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from peewee import fn
 
 from psflow.domain import FINAL_STATUSES, JobStatus
-from psflow.errors import AmbiguousJob, UnknownJob
+from psflow.errors import AmbiguousJob, EditedRow, UnknownJob
 from psflow.store.prebuilt import slot
 from psflow.store.queries import Queries
 from psflow.store.views import AttemptView, JobView
@@ -57,9 +58,15 @@ class JobLookups(Queries):
         return Job.select(Job.source).where(Job.id == job_id).scalar()
 
     def list_jobs(
-        self, statuses: list[str] | None = None, limit: int | None = None, *, order: str = "newest"
+        self,
+        statuses: list[str] | None = None,
+        limit: int | None = None,
+        *,
+        order: str = "newest",
+        edited: Edited | None = None,
     ) -> list[JobView]:
-        """Jobs by last update: newest first (for people) or oldest first (for fair resuming)."""
+        """Jobs by last update: newest first (for people) or oldest first (for fair resuming).
+        `edited`: see _views."""
         Job = self.tables.job
         updated = Job.updated_at.desc() if order == "newest" else Job.updated_at.asc()
         query = Job.select(*self._job_columns()).order_by(updated, Job.id)
@@ -67,7 +74,7 @@ class JobLookups(Queries):
             query = query.where(Job.status.in_(statuses))
         if limit is not None:
             query = query.limit(limit)
-        return [JobView.from_row(row) for row in query.tuples()]
+        return _views(query.tuples(), edited)
 
     def due_jobs(
         self,
@@ -76,9 +83,11 @@ class JobLookups(Queries):
         limit: int | None = None,
         queues: list[str] | None = None,
         skip_queues: list[str] | None = None,
+        edited: Edited | None = None,
     ) -> list[JobView]:
         """Jobs in `statuses` (and `queues`, if given; not in `skip_queues` unless Running) that may be taken now
-        (psflow.domain.is_due): higher priority first, then longest due first; one indexed query."""
+        (psflow.domain.is_due): higher priority first, then longest due first; one indexed query.
+        `edited`: see _views."""
         Job = self.tables.job
         condition = Job.status.in_(statuses) & (Job.due_at <= self.clock.now())
         if queues:
@@ -88,13 +97,13 @@ class JobLookups(Queries):
         query = Job.select(*self._job_columns()).where(condition).order_by(Job.priority.desc(), Job.due_at, Job.id)
         if limit is not None:
             query = query.limit(limit)
-        return [JobView.from_row(row) for row in query.tuples()]
+        return _views(query.tuples(), edited)
 
-    def running_on(self, host: str) -> list[JobView]:
+    def running_on(self, host: str, *, edited: Edited | None = None) -> list[JobView]:
         """Running jobs whose runner is on `host` (to tell at once which of them lost their process)."""
         Job = self.tables.job
         query = Job.select(*self._job_columns()).where((Job.status == JobStatus.RUNNING) & (Job.owner_host == host))
-        return [JobView.from_row(row) for row in query.tuples()]
+        return _views(query.tuples(), edited)
 
     def live_output(self, job_id: str) -> str | None:
         Job = self.tables.job
@@ -153,3 +162,20 @@ def _job_by_id(tables: Tables) -> Query:
 
 def _job_and_source_by_id(tables: Tables) -> Query:
     return tables.job.select(*job_columns(tables), tables.job.source).where(tables.job.id == slot("id"))
+
+
+Edited = Callable[[EditedRow], None]
+
+
+def _views(rows: Iterable[tuple[Any, ...]], edited: Edited | None) -> list[JobView]:
+    """The rows' views. A row a hand edit made unreadable is told to `edited` and passed over: a
+    worker goes on with the other jobs. Without `edited`, its EditedRow ends the read."""
+    views = []
+    for row in rows:
+        try:
+            views.append(JobView.from_row(row))
+        except EditedRow as error:
+            if edited is None:
+                raise
+            edited(error)
+    return views

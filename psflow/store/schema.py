@@ -114,4 +114,11 @@ def read_version(db: Database, tables: Tables) -> int | None:
         row = SchemaVersion.select(SchemaVersion.version).order_by(SchemaVersion.id.desc()).first()
     except DatabaseError as error:
         raise StoreError(f"cannot read the psflow schema version: {error}") from None
-    return row.version if row else None
+    if row is None:
+        return None
+    if type(row.version) is not int:
+        raise StoreError(
+            f"the psflow schema version in the database is {row.version!r:.40}, not a number psflow writes: "
+            "was psflow_schema_version edited?"
+        )
+    return int(row.version)

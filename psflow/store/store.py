@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from peewee import Database, DatabaseError, InterfaceError
 
 from psflow.clock import SYSTEM_CLOCK, Clock
+from psflow.errors import EditedRow
 from psflow.store.blocks import BlockQueries
 from psflow.store.changes import ChangeQueries
 from psflow.store.children import ChildQueries
@@ -130,6 +131,10 @@ def _translated(method: _Method) -> _Method:
                 connected=lambda: self._ready,
                 notice=self.notice,
             )
+        except UnicodeDecodeError as error:  # bytes in a text column: SQLite keeps what anyone puts there
+            raise EditedRow(
+                f"database {self.where} holds text that is not UTF-8 ({error.object[:20]!r}…): was a row edited?"
+            ) from None
         finally:
             calling.active = False
 

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from psflow.errors import EditedRow
 from psflow.store.tables import DEFAULT_QUEUE
 
 
@@ -74,9 +75,14 @@ class JobView:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> JobView:
+        """The view of a job's row; EditedRow if a column holds what psflow never writes there (SQLite
+        keeps any value in any column): the job is refused in words, not a traceback further on."""
         values = dict(zip(cls.COLUMNS, row, strict=True))
-        values["args"] = tuple(json.loads(values["args"]))
-        values["env"] = tuple(json.loads(values["env"])) if values["env"] else ()
+        for column, kind in _JOB_KINDS.items():
+            if not _holds(kind, values[column], optional=column in _OPTIONAL):
+                raise _edited(values["id"], column, values[column])
+        values["args"] = _names(values, "args", values["args"])
+        values["env"] = _names(values, "env", values["env"]) if values["env"] else ()
         return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
@@ -105,6 +111,44 @@ class JobView:
             "priority": self.priority,
             "parent": self.parent,
         }
+
+
+_TIME = (-62_135_596_800.0, 253_402_300_799.0)  # seconds since 1970 a datetime can show: years 1 to 9999
+_JOB_KINDS: dict[str, type | tuple[float, float]] = {
+    **dict.fromkeys(("id", "name", "script", "source_sha256", "status", "queue", "args"), str),
+    **dict.fromkeys(("reason", "owner_host", "waits_for", "workflow", "cwd", "env", "signature", "parent"), str),
+    **dict.fromkeys(("attempts", "priority", "owner_pid", "workflow_version"), int),
+    **dict.fromkeys(("created_at", "updated_at", "owner_started", "lease_until", "due_at", "waiting_since"), _TIME),
+}
+_OPTIONAL = frozenset(("reason", "owner_host", "waits_for", "workflow", "cwd", "env", "signature", "parent"))
+_OPTIONAL |= {"owner_pid", "workflow_version", "owner_started", "lease_until", "due_at", "waiting_since"}
+
+
+def _holds(kind: type | tuple[float, float], value: Any, *, optional: bool) -> bool:
+    """Is `value` what psflow writes in a column of `kind` (str, int, or a time in that range)?"""
+    if value is None:
+        return optional
+    if isinstance(kind, tuple):
+        return type(value) in (int, float) and kind[0] <= value <= kind[1]  # NaN is in no range
+    return type(value) is kind
+
+
+def _names(values: dict[str, Any], column: str, text: str) -> tuple[str, ...]:
+    """A JSON list of str (the job's arguments, or the environment variables it needs)."""
+    try:
+        names = json.loads(text)
+    except ValueError:
+        names = None
+    if not isinstance(names, list) or not all(type(name) is str for name in names):
+        raise _edited(values["id"], column, text)
+    return tuple(names)
+
+
+def _edited(job_id: Any, column: str, value: Any) -> EditedRow:
+    job = job_id if type(job_id) is str else repr(job_id)
+    return EditedRow(
+        f"job {job}: {column} is {value!r:.60}, which psflow never writes there; was the job's row edited?", job_id
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,161 @@
+"""Rows edited by hand into what psflow never writes, through the real `psflow` on SQLite (which keeps
+any value in any column): the job is refused in words, the others go on, nothing spins or crashes.
+
+Found by editing a copy of a live database: an attempt count of 1.5 spun a CPU for a minute in each
+command (a float's `in range(...)` walks the range), one job's arguments that were not a JSON list,
+a text lease or a text attempt count crashed `psflow worker` (or made it start a process for that
+job at every poll, for ever), a text schema version gave every command a traceback, and a run
+planted at the next id of a running attempt interrupted it and made its block run twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from psflow.store.blocks import run_id
+from support.cli import start
+from support.database import forge, plant
+from support.scripts import detail, wait_until
+
+TWICE = """
+    with block("A"):
+        print("A ran")
+    if job.attempt == 1:
+        stop("Waiting")
+"""
+
+
+def _raw(psflow, sql: str) -> None:
+    """An edit with sqlite3 itself, as anyone who can write the file can (values psflow's own driver
+    would refuse to send, such as text in an INTEGER column)."""
+    connection = sqlite3.connect(psflow.db_url.removeprefix("sqlite:///"))
+    with connection:
+        connection.execute(sql)
+    connection.close()
+
+
+def _waiting(psflow, write, *job_ids: str) -> None:
+    write("twice.py", TWICE)
+    for job_id in job_ids:
+        assert psflow("exec", "twice.py", "--job", job_id).returncode == 3
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [
+        ("attempts", "1.5", "attempts is 1.5"),
+        ("attempts", "'abc'", "attempts is 'abc'"),
+        ("args", "'[1,'", "args is '[1,'"),
+        ("due_at", "'soon'", "due_at is 'soon'"),
+        ("owner_pid", "'x'", "owner_pid is 'x'"),
+        ("waiting_since", "1e999", "waiting_since is inf"),
+    ],
+)
+def test_a_worker_refuses_a_job_whose_row_was_edited_in_words_and_runs_the_others(psflow, write, column, value, shown):
+    _waiting(psflow, write, "edited", "fine")
+    _raw(psflow, f"UPDATE psflow_job SET {column} = {value} WHERE id = 'edited'")
+
+    started = time.monotonic()
+    worked = psflow("worker", "--once", timeout=60)
+
+    assert worked.returncode == 1, worked.stderr
+    assert "Traceback" not in worked.stderr, worked.stderr
+    assert f"job edited: not run: job edited: {shown}, which psflow never writes there; was the job's row edited?" in (
+        worked.stderr
+    ), worked.stderr
+    assert worked.stderr.count("job edited: not run:") == 1, worked.stderr  # told once, not at every look
+    assert detail(psflow, "fine")["status"] == "Completed"
+    assert time.monotonic() - started < 30  # no spin: an attempt count of 1.5 cost a minute of CPU
+
+
+def test_commands_about_one_edited_job_say_so_in_one_line(psflow, write):
+    _waiting(psflow, write, "edited")
+    _raw(psflow, "UPDATE psflow_job SET attempts = 1.5 WHERE id = 'edited'")
+
+    for command in (
+        ["job", "edited"],
+        ["resume", "--job", "edited"],
+        ["exec", "twice.py", "--job", "edited"],
+    ):
+        result = psflow(*command, timeout=60)
+        assert result.returncode in (1, 2), (command, result.stderr)
+        assert "Traceback" not in result.stderr and result.stderr.count("\n") <= 2, (command, result.stderr)
+        assert "attempts is 1.5, which psflow never writes there" in result.stderr, (command, result.stderr)
+    listed = psflow("jobs")  # the list shows what it can of each job
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr
+
+
+def test_text_that_is_not_utf8_in_a_row_is_named_not_a_traceback(psflow, write):
+    _waiting(psflow, write, "edited")
+    _raw(psflow, "UPDATE psflow_job SET reason = x'ff00' WHERE id = 'edited'")
+
+    listed = psflow("jobs")
+
+    assert listed.returncode == 2 and "Traceback" not in listed.stderr, listed.stderr
+    assert "holds text that is not UTF-8 (b'\\xff\\x00'…): was a row edited?" in listed.stderr, listed.stderr
+
+
+def test_a_schema_version_that_is_not_a_number_is_named_by_every_command(psflow, write, tmp_path: Path):
+    _waiting(psflow, write, "any")
+    _raw(psflow, "UPDATE psflow_schema_version SET version = 'x'")
+
+    for command in (
+        ["jobs"],
+        ["job", "any"],
+        ["init", "--sqlite", psflow.db_url.removeprefix("sqlite:///"), "--upgrade"],
+    ):
+        result = psflow(*command)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (command, result.stderr)
+        assert "schema version in the database is 'x', not a number psflow writes" in result.stderr, result.stderr
+
+
+GATED = """
+    import time
+    from pathlib import Path
+    with block("First"):
+        pass
+    with block("Gated"):
+        Path("at-gate").touch()
+        while not Path("gate").exists():
+            time.sleep(0.02)
+        with open("gated-ran", "a") as ran:
+            ran.write("ran\\n")
+"""
+
+
+def test_a_run_planted_at_a_running_attempts_next_id_is_passed_over(psflow, write, tmp_path: Path):
+    """The store counts an attempt's ids itself; a row put at the next one meanwhile made the block's
+    record fail on the key, the attempt end Interrupted, and the block run again on resume."""
+    write("gated.py", GATED)
+    runner = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "gated")
+    wait_until((tmp_path / "at-gate").exists, what="the gated block")
+    now = time.time()
+    planted = {"name": "Planted", "status": "Failed", "started_at": now, "ended_at": now, "attempt": 1}
+    plant(psflow.db_url, "psflow_block", job_id="gated", id=run_id(1, 2), host="x", pid=1, tries=1, **planted)
+    (tmp_path / "gate").touch()
+
+    _, err = runner.communicate(timeout=60)
+
+    assert runner.returncode == 0 and "Completed" in err, err
+    runs = detail(psflow, "gated")["runs"]
+    assert [(run["name"], run["status"]) for run in runs] == [
+        ("First", "Completed"),
+        ("Planted", "Failed"),
+        ("Gated", "Completed"),
+    ]
+    assert (tmp_path / "gated-ran").read_text() == "ran\n"
+
+
+def test_a_job_edited_to_a_lease_psflow_never_writes_is_not_offered_at_every_poll(psflow, write):
+    """`forge` with psflow's own driver: a Running job's runner pid edited to text (SQLite keeps it)."""
+    _waiting(psflow, write, "edited")
+    forge(psflow.db_url, "psflow_job", {"id": "edited"}, status="Running", owner_pid="x", owner_host="elsewhere")
+
+    worked = psflow("worker", "--once", "--status", "Running", timeout=60)
+
+    assert "Traceback" not in worked.stderr, worked.stderr
+    assert worked.stderr.count("job edited: not run:") == 1, worked.stderr
