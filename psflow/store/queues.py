@@ -19,6 +19,7 @@ from typing import Any
 from peewee import JOIN, Case, IntegrityError, fn
 
 from psflow.domain import FINAL_STATUSES, WORKER_STATUSES, JobStatus
+from psflow.errors import EditedRow
 from psflow.store.queries import Queries
 from psflow.store.views import QueueView
 
@@ -53,7 +54,14 @@ class QueueQueries(Queries):
             .where(Queue.max_running.is_null(False))
             .group_by(Queue.name, Queue.max_running)
         )
-        return {name: (limit, count) for name, limit, count in query.tuples()}
+        loads = {name: (limit, count) for name, limit, count in query.tuples()}
+        for name, (limit, _) in loads.items():
+            if type(limit) is not int:
+                raise EditedRow(
+                    f"queue {name}: max_running is {limit!r:.60}, which psflow never writes there; "
+                    "was the queue's row edited? (`psflow queue NAME --limit N` sets it again)"
+                )
+        return loads
 
     def queue_counts(self) -> list[QueueView]:
         """Every queue that has a row or an unfinished job, by name, with its counts (QueueView): one

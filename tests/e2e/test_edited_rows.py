@@ -159,3 +159,17 @@ def test_a_job_edited_to_a_lease_psflow_never_writes_is_not_offered_at_every_pol
 
     assert "Traceback" not in worked.stderr, worked.stderr
     assert worked.stderr.count("job edited: not run:") == 1, worked.stderr
+
+
+def test_a_queue_limit_psflow_never_writes_stops_a_worker_in_one_line_until_set_again(psflow, write):
+    write("twice.py", TWICE)
+    assert psflow("submit", "twice.py", "--queue", "q1", "--job", "queued").returncode == 0
+    assert psflow("queue", "q1", "--limit", "2").returncode == 0
+    _raw(psflow, "UPDATE psflow_queue SET max_running = 'x'")
+
+    stopped = psflow("worker", "--once", timeout=60)
+
+    assert stopped.returncode == 2 and "Traceback" not in stopped.stderr, stopped.stderr
+    assert "queue q1: max_running is 'x', which psflow never writes there" in stopped.stderr, stopped.stderr
+    assert psflow("queue", "q1", "--limit", "2").returncode == 0
+    assert psflow("worker", "--once", timeout=60).returncode == 0
