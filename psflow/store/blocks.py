@@ -24,7 +24,7 @@ from psflow.domain import JobStatus, RunStatus
 from psflow.errors import EditedRow
 from psflow.store.prebuilt import prebuild
 from psflow.store.queries import Queries
-from psflow.store.views import BlockRecord, BlockRun
+from psflow.store.views import RUN_KINDS, BlockRecord, BlockRun, check_rows
 
 if TYPE_CHECKING:
     from peewee import Database
@@ -158,7 +158,10 @@ class BlockQueries(Queries):
             query = query.limit(limit)
         # The driver's rows as they come (every column is a plain str, int or float already): peewee's
         # per-column conversion costs more than the query on a job of 100,000 block runs.
-        return [BlockRun(*row) for row in self.db.execute(query)]
+        rows = list(self.db.execute(query))
+        names = (*BlockRun.COLUMNS, "output", "lead") if with_output else BlockRun.COLUMNS
+        check_rows(job_id, "a block run", names, RUN_KINDS, rows)
+        return [BlockRun(*row) for row in rows]
 
     def block_names(self, job_id: str) -> list[str]:
         """The names of the job's blocks, in the order they first ran (no run is loaded)."""

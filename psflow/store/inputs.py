@@ -6,7 +6,7 @@ from peewee import chunked
 
 from psflow.domain import FINAL_STATUSES, JobStatus
 from psflow.store.queries import AGAIN, Queries
-from psflow.store.views import InputView
+from psflow.store.views import INPUT_KINDS, InputView, check_rows
 
 #: Rows per INSERT and jobs per UPDATE: SQL Server takes at most 2100 parameters in one statement.
 _ROWS_PER_INSERT, _JOBS_PER_UPDATE = 100, 200
@@ -48,4 +48,6 @@ class InputQueries(Queries):
         """Every input sent to the job, in the order it arrived."""
         Signal = self.tables.signal
         query = Signal.select(Signal.name, Signal.value, Signal.host, Signal.user, Signal.created_at)
-        return [InputView(*row) for row in query.where(Signal.job == job_id).order_by(Signal.id).tuples()]
+        rows = list(query.where(Signal.job == job_id).order_by(Signal.id).tuples())
+        check_rows(job_id, "an input", InputView.COLUMNS, INPUT_KINDS, rows)
+        return [InputView(*row) for row in rows]

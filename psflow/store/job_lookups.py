@@ -11,7 +11,7 @@ from psflow.domain import FINAL_STATUSES, JobStatus
 from psflow.errors import AmbiguousJob, EditedRow, UnknownJob
 from psflow.store.prebuilt import slot
 from psflow.store.queries import Queries
-from psflow.store.views import AttemptView, JobView
+from psflow.store.views import ATTEMPT_KINDS, AttemptView, JobView, check_rows
 
 if TYPE_CHECKING:
     from peewee import Query
@@ -115,7 +115,8 @@ class JobLookups(Queries):
         Attempt = self.tables.attempt
         names = [column for column in AttemptView.COLUMNS if with_output or column != "output"]
         query = Attempt.select(*(getattr(Attempt, name) for name in names)).where(Attempt.job == job_id)
-        rows = query.order_by(Attempt.number).tuples()
+        rows = list(query.order_by(Attempt.number).tuples())
+        check_rows(job_id, "an attempt", tuple(names), ATTEMPT_KINDS, rows)
         return [AttemptView(**{"output": None, **dict(zip(names, row, strict=True))}) for row in rows]
 
     def jobs_matching(

@@ -124,12 +124,14 @@ _OPTIONAL = frozenset(("reason", "owner_host", "waits_for", "workflow", "cwd", "
 _OPTIONAL |= {"owner_pid", "workflow_version", "owner_started", "lease_until", "due_at", "waiting_since"}
 
 
-def _holds(kind: type | tuple[float, float], value: Any, *, optional: bool) -> bool:
-    """Is `value` what psflow writes in a column of `kind` (str, int, or a time in that range)?"""
+def _holds(kind: type | frozenset[type] | tuple[float, float], value: Any, *, optional: bool) -> bool:
+    """Is `value` what psflow writes in a column of `kind` (str, int, those types, or a time in that range)?"""
     if value is None:
         return optional
     if isinstance(kind, tuple):
         return type(value) in (int, float) and kind[0] <= value <= kind[1]  # NaN is in no range
+    if isinstance(kind, frozenset):
+        return type(value) in kind
     return type(value) is kind
 
 
@@ -149,6 +151,31 @@ def _edited(job_id: Any, column: str, value: Any) -> EditedRow:
     return EditedRow(
         f"job {job}: {column} is {value!r:.60}, which psflow never writes there; was the job's row edited?", job_id
     )
+
+
+_TEXT, _NUMBER, _WHOLE = frozenset((str,)), frozenset((int, float)), frozenset((int,))
+_MAYBE_TEXT, _MAYBE_NUMBER = _TEXT | {type(None)}, _NUMBER | {type(None)}
+_TIMES = frozenset(("started_at", "ended_at", "received"))
+
+
+def check_rows(job_id: str, what: str, columns: tuple[str, ...], kinds: dict[str, frozenset[type]], rows: list) -> None:
+    """EditedRow if a column of the job's `rows` (its block runs, attempts or inputs) holds what psflow
+    never writes there. Checked a column at a time: a job's history may hold 100,000 rows."""
+    for index, column in enumerate(columns):
+        kind = kinds[column]
+        if {type(row[index]) for row in rows} <= kind and (
+            column not in _TIMES or all(_TIME[0] <= row[index] <= _TIME[1] for row in rows if row[index] is not None)
+        ):
+            continue
+        value = next(
+            row[index]
+            for row in rows
+            if not _holds(_TIME if column in _TIMES else kind, row[index], optional=type(None) in kind)
+        )
+        raise EditedRow(
+            f"job {job_id}: {what} has {column} {value!r:.60}, which psflow never writes there; was a row edited?",
+            job_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,6 +309,8 @@ class InputView:
     user: str
     received: float
 
+    COLUMNS = ("name", "value", "host", "user", "received")
+
 
 @dataclass(frozen=True, slots=True)
 class WorkflowView:
@@ -337,3 +366,20 @@ class QueueView:
             "waiting": self.waiting,
             "other": self.other,
         }
+
+
+# What psflow writes in each column of the history views (check_rows): others were edited in by hand.
+RUN_KINDS = {
+    **dict.fromkeys(("id", "attempt", "pid", "tries"), _WHOLE),
+    **dict.fromkeys(("name", "status", "host"), _TEXT),
+    **dict.fromkeys(("started_at", "ended_at"), _NUMBER),
+    **dict.fromkeys(("exit_kind", "error", "fingerprint", "output", "lead"), _MAYBE_TEXT),
+}
+ATTEMPT_KINDS = {
+    **dict.fromkeys(("number", "pid"), _WHOLE),
+    **dict.fromkeys(("host", "source_sha256"), _TEXT),
+    "started_at": _NUMBER,
+    "ended_at": _MAYBE_NUMBER,
+    **dict.fromkeys(("outcome", "reason", "output", "error"), _MAYBE_TEXT),
+}
+INPUT_KINDS = {**dict.fromkeys(("name", "value", "host", "user"), _TEXT), "received": _NUMBER}

@@ -173,3 +173,37 @@ def test_a_queue_limit_psflow_never_writes_stops_a_worker_in_one_line_until_set_
     assert "queue q1: max_running is 'x', which psflow never writes there" in stopped.stderr, stopped.stderr
     assert psflow("queue", "q1", "--limit", "2").returncode == 0
     assert psflow("worker", "--once", timeout=60).returncode == 0
+
+
+JOB, LOGS = (["job", "edited"], ["job", "edited", "--json"]), (["logs", "edited"],)
+
+
+@pytest.mark.parametrize(
+    ("sql", "shown", "commands"),
+    [
+        ("UPDATE psflow_block SET started_at = 'x'", "a block run has started_at 'x'", JOB + LOGS),
+        ("UPDATE psflow_block SET ended_at = 1e300", "a block run has ended_at 1e+300", JOB + LOGS),
+        ("UPDATE psflow_block SET output = x'ff00'", "a block run has output b'\\xff\\x00'", LOGS),
+        ("UPDATE psflow_attempt SET number = 'one'", "an attempt has number 'one'", JOB),
+        (
+            (
+                "INSERT INTO psflow_signal (job_id, name, value, host, user, created_at) "
+                "VALUES ('edited', 'approval', '\"x\"', 'h', 'u', 1e999)"
+            ),
+            "an input has received inf",
+            JOB,
+        ),
+    ],
+)
+def test_a_jobs_history_edited_into_what_psflow_never_writes_is_named_by_job_and_logs(
+    psflow, write, sql, shown, commands
+):
+    _waiting(psflow, write, "edited")
+    _raw(psflow, sql)
+
+    for command in commands:
+        result = psflow(*command)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (command, result.stderr)
+        assert f"job edited: {shown}, which psflow never writes there; was a row edited?" in result.stderr, (
+            result.stderr
+        )
