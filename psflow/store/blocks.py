@@ -160,7 +160,7 @@ class BlockQueries(Queries):
         # per-column conversion costs more than the query on a job of 100,000 block runs.
         rows = list(self.db.execute(query))
         names = (*BlockRun.COLUMNS, "output", "lead") if with_output else BlockRun.COLUMNS
-        check_rows(job_id, "a block run", names, RUN_KINDS, rows)
+        check_rows(f"job {job_id}", "a block run", names, RUN_KINDS, rows)
         return [BlockRun(*row) for row in rows]
 
     def block_names(self, job_id: str) -> list[str]:

@@ -49,5 +49,5 @@ class InputQueries(Queries):
         Signal = self.tables.signal
         query = Signal.select(Signal.name, Signal.value, Signal.host, Signal.user, Signal.created_at)
         rows = list(query.where(Signal.job == job_id).order_by(Signal.id).tuples())
-        check_rows(job_id, "an input", InputView.COLUMNS, INPUT_KINDS, rows)
+        check_rows(f"job {job_id}", "an input", InputView.COLUMNS, INPUT_KINDS, rows)
         return [InputView(*row) for row in rows]

@@ -116,7 +116,7 @@ class JobLookups(Queries):
         names = [column for column in AttemptView.COLUMNS if with_output or column != "output"]
         query = Attempt.select(*(getattr(Attempt, name) for name in names)).where(Attempt.job == job_id)
         rows = list(query.order_by(Attempt.number).tuples())
-        check_rows(job_id, "an attempt", tuple(names), ATTEMPT_KINDS, rows)
+        check_rows(f"job {job_id}", "an attempt", tuple(names), ATTEMPT_KINDS, rows)
         return [AttemptView(**{"output": None, **dict(zip(names, row, strict=True))}) for row in rows]
 
     def jobs_matching(

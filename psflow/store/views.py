@@ -155,26 +155,23 @@ def _edited(job_id: Any, column: str, value: Any) -> EditedRow:
 
 _TEXT, _NUMBER, _WHOLE = frozenset((str,)), frozenset((int, float)), frozenset((int,))
 _MAYBE_TEXT, _MAYBE_NUMBER = _TEXT | {type(None)}, _NUMBER | {type(None)}
-_TIMES = frozenset(("started_at", "ended_at", "received"))
+_TIMES = frozenset(("started_at", "ended_at", "received", "created_at"))
 
 
-def check_rows(job_id: str, what: str, columns: tuple[str, ...], kinds: dict[str, frozenset[type]], rows: list) -> None:
-    """EditedRow if a column of the job's `rows` (its block runs, attempts or inputs) holds what psflow
-    never writes there. Checked a column at a time: a job's history may hold 100,000 rows."""
+def check_rows(whose: str, what: str, columns: tuple[str, ...], kinds: dict[str, frozenset[type]], rows: list) -> None:
+    """EditedRow if a column of `rows` (a job's block runs, attempts or inputs, a workflow's versions:
+    `whose` they are) holds what psflow never writes there. Checked a column at a time: a job's history
+    may hold 100,000 rows."""
     for index, column in enumerate(columns):
         kind = kinds[column]
         if {type(row[index]) for row in rows} <= kind and (
             column not in _TIMES or all(_TIME[0] <= row[index] <= _TIME[1] for row in rows if row[index] is not None)
         ):
             continue
-        value = next(
-            row[index]
-            for row in rows
-            if not _holds(_TIME if column in _TIMES else kind, row[index], optional=type(None) in kind)
-        )
+        wanted, optional = _TIME if column in _TIMES else kind, type(None) in kind
+        value = next(row[index] for row in rows if not _holds(wanted, row[index], optional=optional))
         raise EditedRow(
-            f"job {job_id}: {what} has {column} {value!r:.60}, which psflow never writes there; was a row edited?",
-            job_id,
+            f"{whose}: {what} has {column} {value!r:.60}, which psflow never writes there; was a row edited?"
         )
 
 
@@ -383,3 +380,9 @@ ATTEMPT_KINDS = {
     **dict.fromkeys(("outcome", "reason", "output", "error"), _MAYBE_TEXT),
 }
 INPUT_KINDS = {**dict.fromkeys(("name", "value", "host", "user"), _TEXT), "received": _NUMBER}
+WORKFLOW_KINDS = {
+    **dict.fromkeys(("name", "script", "source_sha256", "host", "user"), _TEXT),
+    "version": _WHOLE,
+    "created_at": _NUMBER,
+    **dict.fromkeys(("signature", "source"), _MAYBE_TEXT),
+}

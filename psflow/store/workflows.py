@@ -8,7 +8,7 @@ from peewee import IntegrityError, fn
 
 from psflow.errors import StoreError
 from psflow.store.queries import Queries
-from psflow.store.views import WorkflowView
+from psflow.store.views import WORKFLOW_KINDS, WorkflowView, check_rows
 
 
 class WorkflowQueries(Queries):
@@ -66,13 +66,18 @@ class WorkflowQueries(Queries):
         if version is not None:
             query = query.where(Workflow.version == version)
         row = query.order_by(Workflow.version.desc()).tuples().first()
-        return WorkflowView(*row) if row is not None else None
+        if row is None:
+            return None
+        check_rows(f"workflow {name}", "a version", (*WorkflowView.COLUMNS, "source"), WORKFLOW_KINDS, [row])
+        return WorkflowView(*row)
 
     def workflow_versions(self, name: str) -> list[WorkflowView]:
         """Every version of workflow `name`, oldest first, without their source."""
         Workflow = self.tables.workflow
         query = Workflow.select(*self._workflow_columns()).where(Workflow.name == name).order_by(Workflow.version)
-        return [WorkflowView(*row) for row in query.tuples()]
+        rows = list(query.tuples())
+        check_rows(f"workflow {name}", "a version", WorkflowView.COLUMNS, WORKFLOW_KINDS, rows)
+        return [WorkflowView(*row) for row in rows]
 
     def list_workflows(self) -> list[tuple[WorkflowView, int, float]]:
         """Each workflow's newest version (without its source), how many versions it has, and
@@ -90,13 +95,15 @@ class WorkflowQueries(Queries):
             .group_by(every.name)
             .alias("stats")
         )
-        rows = (
+        rows = list(
             Workflow.select(*self._workflow_columns(), stats.c.versions, stats.c.first)
             .join(stats, on=(Workflow.name == stats.c.name) & (Workflow.version == stats.c.newest))
             .order_by(Workflow.name)
             .tuples()
         )
-        return [(WorkflowView(*row[:-2]), row[-2], row[-1]) for row in rows]
+        views = [row[:-2] for row in rows]
+        check_rows("psflow workflows", "a workflow", WorkflowView.COLUMNS, WORKFLOW_KINDS, views)
+        return [(WorkflowView(*view), row[-2], row[-1]) for view, row in zip(views, rows, strict=True)]
 
     def sign_workflow(self, name: str, version: int, signature: str) -> bool:
         """Store an admin's signature of one version (`psflow key sign --workflow`)."""

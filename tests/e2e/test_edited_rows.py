@@ -207,3 +207,14 @@ def test_a_jobs_history_edited_into_what_psflow_never_writes_is_named_by_job_and
         assert f"job edited: {shown}, which psflow never writes there; was a row edited?" in result.stderr, (
             result.stderr
         )
+
+
+def test_a_workflow_version_edited_into_what_psflow_never_writes_is_named_in_one_line(psflow, write):
+    write("flow.py", 'with block("A"):\n    pass\n')
+    assert psflow("register", "nightly", "flow.py").returncode == 0, psflow("register", "nightly", "flow.py").stderr
+    _raw(psflow, "UPDATE psflow_workflow SET created_at = 'x'")
+
+    for command in (["workflows"], ["register", "nightly", "flow.py"], ["exec", "nightly"]):
+        result = psflow(*command)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (command, result.stderr)
+        assert "has created_at 'x', which psflow never writes there; was a row edited?" in result.stderr, result.stderr
