@@ -17,7 +17,8 @@ from psflow.service.history import unknown_block
 from psflow.store import AttemptView, BlockRun, JobView, Store
 
 FOLLOW_POLL_SECONDS = 0.5
-LOG_PAGE = 16  # block runs, with their output, that `logs` holds at once
+LOG_PAGE = 16  # block runs, with their output, that `logs` holds at once at most
+LOG_CHARACTERS = 32 * 1024 * 1024  # output a page of them holds, about
 
 
 def transcript(
@@ -52,13 +53,17 @@ def stream_transcript(
 
 
 def _runs_with_output(store: Store, job_id: str, *, after_id: int = 0) -> Iterator[BlockRun]:
-    """The job's block runs after row `after_id` with their output, fetched LOG_PAGE at a time."""
+    """The job's block runs after row `after_id` with their output, a page at a time: up to LOG_PAGE
+    runs, fewer when their output is large (a page holds about LOG_CHARACTERS of it)."""
+    size = 1
     while True:
-        page = store.block_runs(job_id, after_id=after_id, with_output=True, limit=LOG_PAGE)
+        page = store.block_runs(job_id, after_id=after_id, with_output=True, limit=size)
         yield from page
-        if len(page) < LOG_PAGE:
+        if len(page) < size:
             return
         after_id = page[-1].id
+        held = sum(len(run.output or "") + len(run.lead or "") for run in page)
+        size = max(1, min(LOG_PAGE, size * 2, size * LOG_CHARACTERS // max(held, 1)))
 
 
 def _in_order(runs: Iterable[dict[str, Any]], endings: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -53,24 +53,42 @@ def test_the_transcript_of_a_failed_then_fixed_job_is_in_order(store: Store, tmp
     assert {"host", "pid", "started", "ended", "duration", "tries"} <= set(runs[0])
 
 
-def test_the_transcript_is_read_from_the_database_a_page_at_a_time(
+def _pages_read(caplog: pytest.LogCaptureFixture) -> int:
+    """The queries of block runs peewee sent so far."""
+    return sum('"psflow_block"' in str(record.msg) and "LIMIT" in str(record.msg) for record in caplog.records)
+
+
+def test_the_transcript_is_read_from_the_database_a_page_at_a_time_growing_while_output_is_small(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     failed_then_fixed(store, tmp_path)  # four block runs
     whole = transcripts.transcript(store, "flaky")[1]
     monkeypatch.setattr(transcripts, "LOG_PAGE", 3)
 
-    def pages_read() -> int:  # the queries of block runs peewee sent so far
-        return sum('"psflow_block"' in str(record.msg) and "LIMIT" in str(record.msg) for record in caplog.records)
-
     with caplog.at_level(logging.DEBUG, logger="peewee"):
         _, entries = transcripts.stream_transcript(store, "flaky")
         first = next(entries)
-        read_for_the_first = pages_read()
+        read_for_the_first = _pages_read(caplog)
         rest = list(entries)
 
     assert [first, *rest] == whole
-    assert (read_for_the_first, pages_read()) == (1, 2)  # runs 1-3, then run 4 (a short page: the end)
+    assert (read_for_the_first, _pages_read(caplog)) == (1, 3)  # run 1, runs 2-3, run 4 (a short page: the end)
+
+
+def test_a_page_holds_fewer_runs_when_their_output_is_large(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """500 MB of output in 100 runs held 200 MB at a time, 16 runs a page: a page holds about
+    LOG_CHARACTERS of output now."""
+    failed_then_fixed(store, tmp_path)
+    whole = transcripts.transcript(store, "flaky")[1]
+    monkeypatch.setattr(transcripts, "LOG_CHARACTERS", 1)  # any output is large
+
+    with caplog.at_level(logging.DEBUG, logger="peewee"):
+        entries = list(transcripts.stream_transcript(store, "flaky")[1])
+
+    assert entries == whole
+    assert _pages_read(caplog) == 5  # a run a page, then the empty page that ends it
 
 
 def test_the_transcript_takes_a_block_an_attempt_and_an_id_prefix(store: Store, tmp_path: Path) -> None:
