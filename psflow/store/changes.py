@@ -39,7 +39,7 @@ class ChangeQueries(Queries):
         end with that outcome). False, nothing written, if the job changed since `job` was read."""
         Block, Attempt = self.tables.block, self.tables.attempt
         now = self._now()
-        if self._kept().get(AGAIN) and self._changed_at(job.id, now):
+        if self._kept().get(AGAIN) and self._changed_at([job.id], now):
             return True  # the first try committed; only its answer was lost
         try:
             with self.db.atomic():
@@ -70,7 +70,7 @@ class ChangeQueries(Queries):
         one holds its lease: without it, the caller knows its runner is gone)."""
         Attempt = self.tables.attempt
         now = self._now()
-        if self._kept().get(AGAIN) and self._changed_at(job.id, now):
+        if self._kept().get(AGAIN) and self._changed_at([job.id], now):
             return True  # the first try committed; only its answer was lost
         changes = {
             "status": status,
@@ -118,7 +118,7 @@ class ChangeQueries(Queries):
         columns = [getattr(Job, column) for column in JobView.COLUMNS]
         condition = Job.status.in_(statuses) & (Job.updated_at < updated_before)
         query = Job.select(*columns).where(condition).order_by(Job.updated_at, Job.id).tuples()
-        return [JobView.from_row(row) for row in query]
+        return [JobView.from_row(row) for row in self.db.execute(query)]
 
     def prune_jobs(
         self, statuses: list[str], updated_before: float, *, limit: int, after: str = ""
@@ -131,7 +131,9 @@ class ChangeQueries(Queries):
         holding the write lock for long, and each call reads only its own stretch of the primary key
         (choosing by status first would sort every remaining match on each call). Any change to a job
         moves its `updated_at` on, so a job resumed meanwhile no longer matches."""
-        Job = self.tables.job
+        Job, kept = self.tables.job, self._kept()
+        if kept.get(AGAIN) and "pruned" in kept and not self._any_of(kept["pruned"][0]):
+            return kept["pruned"]  # the first try committed; only its answer was lost
         stretch = Job.select(Job.id, Job.status, Job.updated_at).where(Job.id > after).order_by(Job.id).limit(limit)
         rows = list(stretch.tuples())
         if not rows:
@@ -151,6 +153,7 @@ class ChangeQueries(Queries):
             parents = [] if ended else awaiting_parents(self, ids)
             counts = self._delete_ids(ids, condition)
             wake_parents(self, ids, parents)
+            kept["pruned"] = (ids, counts, rows[-1][0])
         return ids, counts, rows[-1][0]
 
     def count_jobs(self, statuses: list[str] | None = None, *, updated_before: float | None = None) -> int:
@@ -176,11 +179,6 @@ class ChangeQueries(Queries):
             condition &= Job.lease_until.is_null() | (Job.lease_until < now)
         if Job.update(updated_at=now, **changes).where(condition).execute() != 1:
             raise _JobChanged(job)
-
-    def _changed_at(self, job_id: str, now: float) -> bool:
-        """Was the job changed at `now` (by this call's first try)?"""
-        Job = self.tables.job
-        return bool(Job.select(Job.id).where((Job.id == job_id) & (Job.updated_at == now)).exists())
 
     def _any_of(self, ids: list[str]) -> bool:
         Job = self.tables.job

@@ -20,7 +20,7 @@ from peewee import JOIN, Case, chunked, fn
 
 from psflow.domain import ENDED_STATUSES, FINAL_STATUSES, WAITS_FOR_CHILDREN, JobStatus
 from psflow.store.prebuilt import slot
-from psflow.store.queries import Queries
+from psflow.store.queries import AGAIN, Queries
 from psflow.store.tables import unended
 
 if TYPE_CHECKING:
@@ -138,7 +138,9 @@ class ChildQueries(Queries):
         """Cancel the children of `parents` that have not ended (Running ones too: their runner's next
         fenced write fails, and it stops), in one transaction; their ids."""
         Job, Attempt = self.tables.job, self.tables.attempt
-        now = self.clock.now()
+        now, kept = self._now(), self._kept()
+        if kept.get(AGAIN) and "cancelled" in kept and self._changed_at(kept["cancelled"], now):
+            return list(kept["cancelled"])  # the first try committed; only its answer was lost
         unended = Job.status.not_in(list(ENDED_STATUSES))
         ids: list[str] = []
         with self.db.atomic():
@@ -158,6 +160,7 @@ class ChildQueries(Queries):
                 Attempt.update(ended_at=now, outcome=JobStatus.CANCELLED, reason=reason).where(
                     Attempt.job.in_(chunk) & Attempt.ended_at.is_null()
                 ).execute()
+            kept["cancelled"] = ids
         return ids
 
 

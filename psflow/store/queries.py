@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from peewee import chunked, fn
+
 if TYPE_CHECKING:
     import threading
 
@@ -41,3 +43,11 @@ class Queries:
             kept["now"] = self.clock.now()
         now: float = kept["now"]
         return now
+
+    def _changed_at(self, job_ids: list[str], now: float) -> bool:
+        """Were all these jobs changed at `now` (by this call's first try, see _kept)?"""
+        Job = self.tables.job
+        changed = 0
+        for chunk in chunked(job_ids, 200):
+            changed += Job.select(fn.COUNT(Job.id)).where(Job.id.in_(chunk) & (Job.updated_at == now)).scalar()
+        return changed == len(job_ids)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from peewee import IntegrityError, fn
 
 from psflow.errors import StoreError
-from psflow.store.queries import Queries
+from psflow.store.queries import AGAIN, Queries
 from psflow.store.views import WORKFLOW_KINDS, WorkflowView, check_rows
 
 
@@ -34,17 +34,19 @@ class WorkflowQueries(Queries):
         If the newest version already has this source, nothing is written: (it, False).
         Two registrations at once: the unique (name, version) index makes one retry.
         """
+        now, kept = self._now(), self._kept()
         for _ in range(5):
             newest = self.workflow(name)
             if newest is not None and newest.source_sha256 == source_sha256:
-                return newest, False
+                # made by this call's first try, whose answer was lost; or already there
+                return newest, bool(kept.get(AGAIN)) and newest.created_at == now
             version = newest.version + 1 if newest is not None else 1
             created = WorkflowView(
                 name=name,
                 version=version,
                 script=script,
                 source_sha256=source_sha256,
-                created_at=self.clock.now(),
+                created_at=now,
                 host=host,
                 user=user,
                 signature=sign(name, version, source) if sign else None,

@@ -194,3 +194,42 @@ def test_a_retry_committed_unheard_is_reported_done(cut, postgres_database, tmp_
 
     _lost_then_done(result, proxy)
     assert _detail(postgres_database, "failed")["status"] == "Waiting"
+
+
+def test_a_cancel_of_children_committed_unheard_goes_on_down_to_their_children(cut, postgres_database, tmp_path: Path):
+    """The retry found no child left to cancel, and stopped there: the grandchildren went on."""
+    (tmp_path / "parent.py").write_text('wait_jobs([start("mid.py")])\n')
+    (tmp_path / "mid.py").write_text('wait_jobs([start("leaf.py")])\n')
+    (tmp_path / "leaf.py").write_text('stop("Waiting")\n')
+    assert run(postgres_database, tmp_path, "exec", "parent.py", "--job", "P").returncode == 3
+    for _ in range(2):  # the child, then the grandchild
+        assert run(postgres_database, tmp_path, "worker", "--once").returncode == 0
+    url, proxy = cut(r"""UPDATE "psflow_attempt".*IN \('P\.1'\)""")
+
+    result = run(url, tmp_path, "cancel", "P")
+
+    _lost_then_done(result, proxy)
+    with api.connect(postgres_database) as store:
+        assert {job.id: job.status for job in store.list_jobs()} == dict.fromkeys(("P", "P.1", "P.1.1"), "Cancelled")
+
+
+def test_a_prune_committed_unheard_counts_what_it_deleted(cut, postgres_database, tmp_path: Path):
+    (tmp_path / "five.py").write_text(FIVE)
+    for job_id in ("old1", "old2"):
+        assert run(postgres_database, tmp_path, "exec", "five.py", "--job", job_id).returncode == 0
+    url, proxy = cut('DELETE FROM "psflow_job"')
+
+    result = run(url, tmp_path, "prune", "--older-than", "0s", "--status", "Completed")
+
+    _lost_then_done(result, proxy)
+    assert "deleted 2 job(s)" in result.stderr, result.stderr
+
+
+def test_a_workflow_registered_unheard_is_reported_registered(cut, postgres_database, tmp_path: Path):
+    (tmp_path / "five.py").write_text(FIVE)
+    url, proxy = cut('INSERT INTO "psflow_workflow"')
+
+    result = run(url, tmp_path, "register", "nightly", "five.py")
+
+    _lost_then_done(result, proxy)
+    assert "already has this source" not in result.stderr and "v1" in result.stderr, result.stderr
