@@ -33,7 +33,7 @@ def process_alive(pid: int, started: float | None) -> bool:
     """Is the process that started at `started` with this pid still running here?"""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: a pid no process can have (an edited row)
         return False
     except PermissionError:
         pass  # alive, someone else's

@@ -20,6 +20,7 @@ from psflow.cli.render import (
     shown,
     tty,
 )
+from psflow.errors import EditedRow
 
 JOBS_PAGE = 50  # the newest jobs `psflow jobs` shows on a terminal without --limit or --all
 BLOCKS_PAGE = 50  # the last rows of each table `psflow job` shows on a terminal without --all
@@ -73,7 +74,7 @@ def jobs_(
     paged = limit is None and not all_ and not as_json and tty()
     page = JOBS_PAGE if paged else limit
     with connect(db, create=False) as store:  # only reads: never creates a database
-        rows = history.jobs(store, statuses=status or [], limit=page)
+        rows = history.jobs(store, statuses=status or [], limit=page, edited=_not_listed)
         more = history.job_count(store, statuses=status or []) - len(rows) if paged and len(rows) == page else 0
     if as_json:
         print(json.dumps(rows, indent=2))
@@ -81,6 +82,10 @@ def jobs_(
     print_jobs(rows)
     if more:
         echo(f"… {more:,} more: --limit N or --all lists them")
+
+
+def _not_listed(error: EditedRow) -> None:
+    say(f"warning: {error}: not listed", error=True)
 
 
 @app.command("status")

@@ -8,22 +8,29 @@ Nothing here writes.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from psflow.domain import WAITS_FOR_CHILDREN, WORKER_STATUSES, JobStatus, RunStatus, is_due
-from psflow.errors import UsageError
+from psflow.errors import EditedRow, UsageError
 from psflow.service.due import runner_gone, waits_note
 from psflow.service.queues import full_note, full_queues
 from psflow.store import BlockRun, ChildView, InputView, JobView, Store
 
 
-def jobs(store: Store, *, statuses: Iterable[str] = (), limit: int | None = None) -> list[dict[str, Any]]:
-    """Jobs as `psflow jobs --json` shows them, most recently updated first, each with what it waits for."""
+def jobs(
+    store: Store,
+    *,
+    statuses: Iterable[str] = (),
+    limit: int | None = None,
+    edited: Callable[[EditedRow], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Jobs as `psflow jobs --json` shows them, most recently updated first, each with what it waits for.
+    `edited`: told of each job whose row a hand edit made unreadable, which is left out (else: EditedRow)."""
     statuses = list(statuses)
     check_statuses(store, statuses)
     now = store.clock.now()
-    found = store.list_jobs(statuses, limit=limit)
+    found = store.list_jobs(statuses, limit=limit, edited=edited)
     counts = _awaited_counts(store, found)
     held = _held_back(store, found, now)
     return [

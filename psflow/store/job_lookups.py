@@ -11,7 +11,7 @@ from psflow.domain import FINAL_STATUSES, JobStatus
 from psflow.errors import AmbiguousJob, EditedRow, UnknownJob
 from psflow.store.prebuilt import slot
 from psflow.store.queries import Queries
-from psflow.store.views import ATTEMPT_KINDS, AttemptView, JobView, check_rows
+from psflow.store.views import ATTEMPT_KINDS, AttemptView, JobView, check_rows, edited_value
 
 if TYPE_CHECKING:
     from peewee import Query
@@ -30,7 +30,12 @@ class JobLookups(Queries):
     def job_and_source(self, job_id: str) -> tuple[JobView, str] | None:
         """The job and the snapshot of its script (job_source), in one query: what a worker checks first."""
         rows = self.prebuilt.run(_job_and_source_by_id, id=job_id).fetchall()
-        return (JobView.from_row(rows[0][:-1]), rows[0][-1] or "") if rows else None
+        if not rows:
+            return None
+        job, source = JobView.from_row(rows[0][:-1]), rows[0][-1] or ""
+        if type(source) is not str:
+            raise edited_value(job.id, "source", source)
+        return job, source
 
     def find_job(self, id_or_prefix: str) -> JobView:
         """The job with this id, or the only job whose id starts with it."""
@@ -74,7 +79,7 @@ class JobLookups(Queries):
             query = query.where(Job.status.in_(statuses))
         if limit is not None:
             query = query.limit(limit)
-        return _views(query.tuples(), edited)
+        return _views(self.db.execute(query), edited)
 
     def due_jobs(
         self,
@@ -97,13 +102,13 @@ class JobLookups(Queries):
         query = Job.select(*self._job_columns()).where(condition).order_by(Job.priority.desc(), Job.due_at, Job.id)
         if limit is not None:
             query = query.limit(limit)
-        return _views(query.tuples(), edited)
+        return _views(self.db.execute(query), edited)
 
     def running_on(self, host: str, *, edited: Edited | None = None) -> list[JobView]:
         """Running jobs whose runner is on `host` (to tell at once which of them lost their process)."""
         Job = self.tables.job
         query = Job.select(*self._job_columns()).where((Job.status == JobStatus.RUNNING) & (Job.owner_host == host))
-        return _views(query.tuples(), edited)
+        return _views(self.db.execute(query), edited)
 
     def live_output(self, job_id: str) -> str | None:
         Job = self.tables.job
@@ -144,7 +149,7 @@ class JobLookups(Queries):
         if updated_after is not None:
             condition &= Job.updated_at > updated_after
         query = Job.select(*self._job_columns()).where(condition).order_by(Job.due_at, Job.id).limit(limit)
-        return [JobView.from_row(row) for row in query.tuples()]
+        return _views(self.db.execute(query), None)
 
     def status_counts(self) -> dict[str, int]:
         """How many jobs are in each status."""
@@ -169,8 +174,9 @@ Edited = Callable[[EditedRow], None]
 
 
 def _views(rows: Iterable[tuple[Any, ...]], edited: Edited | None) -> list[JobView]:
-    """The rows' views. A row a hand edit made unreadable is told to `edited` and passed over: a
-    worker goes on with the other jobs. Without `edited`, its EditedRow ends the read."""
+    """The views of the driver's rows as they come (peewee's conversions would hide an edit: 1.5 read
+    as 1, for one). A row a hand edit made unreadable is told to `edited` and passed over: a worker
+    goes on with the other jobs. Without `edited`, its EditedRow ends the read."""
     views = []
     for row in rows:
         try:

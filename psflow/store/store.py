@@ -28,12 +28,13 @@ from psflow.store.jobs import JobQueries
 from psflow.store.prebuilt import PrebuiltStatements
 from psflow.store.queries import AGAIN
 from psflow.store.queues import QueueQueries
-from psflow.store.retry import DEFAULT_RETRY_SECONDS, retrying
+from psflow.store.retry import DEFAULT_RETRY_SECONDS, first_line, retrying
 from psflow.store.tables import bind_tables
 from psflow.store.urls import describe
 from psflow.store.workflows import WorkflowQueries
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
+_UNDECODABLE = "Could not decode to UTF-8"  # what the sqlite3 module says of such text as it reads it
 
 
 class Store(
@@ -131,9 +132,11 @@ def _translated(method: _Method) -> _Method:
                 connected=lambda: self._ready,
                 notice=self.notice,
             )
-        except UnicodeDecodeError as error:  # bytes in a text column: SQLite keeps what anyone puts there
+        except Exception as error:  # bytes in a text column, that SQLite keeps whatever anyone put there
+            if not isinstance(error, UnicodeDecodeError) and _UNDECODABLE not in str(error):
+                raise
             raise EditedRow(
-                f"database {self.where} holds text that is not UTF-8 ({error.object[:20]!r}…): was a row edited?"
+                f"database {self.where} holds text that is not UTF-8 ({first_line(error)}): was a row edited?"
             ) from None
         finally:
             calling.active = False

@@ -80,7 +80,7 @@ class JobView:
         values = dict(zip(cls.COLUMNS, row, strict=True))
         for column, kind in _JOB_KINDS.items():
             if not _holds(kind, values[column], optional=column in _OPTIONAL):
-                raise _edited(values["id"], column, values[column])
+                raise edited_value(values["id"], column, values[column])
         values["args"] = _names(values, "args", values["args"])
         values["env"] = _names(values, "env", values["env"]) if values["env"] else ()
         return cls(**values)
@@ -142,11 +142,12 @@ def _names(values: dict[str, Any], column: str, text: str) -> tuple[str, ...]:
     except ValueError:
         names = None
     if not isinstance(names, list) or not all(type(name) is str for name in names):
-        raise _edited(values["id"], column, text)
+        raise edited_value(values["id"], column, text)
     return tuple(names)
 
 
-def _edited(job_id: Any, column: str, value: Any) -> EditedRow:
+def edited_value(job_id: Any, column: str, value: Any) -> EditedRow:
+    """EditedRow for a job's column holding `value`, which psflow never writes there."""
     job = job_id if type(job_id) is str else repr(job_id)
     return EditedRow(
         f"job {job}: {column} is {value!r:.60}, which psflow never writes there; was the job's row edited?", job_id
