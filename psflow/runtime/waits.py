@@ -181,4 +181,7 @@ def _outcome(job_id: Any, status: Any, reason: Any, error: Any, result: Any) -> 
     """A child's result, or the ChildJobError that stands for its failure."""
     if status != JobStatus.COMPLETED:
         return ChildJobError(job_id, status, reason, error)
-    return codec.decode(result) if result is not None else None
+    try:
+        return codec.decode(result) if result is not None else None
+    except ValueError as unreadable:  # not as psflow writes it: the child's row was edited by hand
+        raise ValueError(f"cannot read the result of child job {job_id} ({unreadable}); was its row edited?") from None

@@ -279,3 +279,17 @@ def test_a_job_whose_edited_row_is_put_right_is_run_by_the_worker_that_refused_i
     os.killpg(worker.pid, signal.SIGTERM)
     _, rest = worker.communicate(timeout=60)
     assert "".join([*said, rest]).count("job edited: not run: job edited: attempts is 1.5") == 1, [*said, rest]
+
+
+def test_a_childs_result_edited_into_what_psflow_never_writes_fails_its_parent_in_words(psflow, write):
+    write("parent.py", 'results = wait_jobs([start("child.py")])\n')
+    write("child.py", "job.result = 42\n")
+    assert psflow("exec", "parent.py", "--job", "P").returncode == 3
+    assert psflow("resume", "--job", "P.1").returncode == 0
+    forge(psflow.db_url, "psflow_job", {"id": "P.1"}, result="{bad")
+
+    resumed = psflow("resume", "--job", "P")
+
+    assert resumed.returncode == 1, resumed.stderr
+    assert "ValueError: cannot read the result of child job P.1 (" in resumed.stderr, resumed.stderr
+    assert "); was its row edited?" in resumed.stderr and "JSONDecodeError" not in resumed.stderr, resumed.stderr
