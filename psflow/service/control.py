@@ -14,7 +14,7 @@ from typing import Any
 
 from psflow.domain import FINAL_STATUSES, LOST, JobStatus, RunStatus, user_name
 from psflow.durations import parse_age
-from psflow.errors import UsageError
+from psflow.errors import EditedRow, UsageError
 from psflow.service.due import lease_holds_here, runner_gone, running_note
 from psflow.service.history import block_names, unknown_block
 from psflow.store import BlockRun, JobView, Store
@@ -206,15 +206,29 @@ class PruneProgress:
 def remove(store: Store, job_ids: Iterable[str], *, force: bool = False) -> Removal:
     """Delete jobs with their attempts, block runs and inputs. All the ids are checked first; a
     Running job whose lease holds is refused unless `force` (its runner's next write then fails)."""
-    found = list({job.id: job for job in (store.find_job(job_id) for job_id in job_ids)}.values())
+    found: dict[str, JobView] = {}
+    unread: dict[str, str] = {}  # jobs whose rows psflow cannot read (edited by hand): deleted as they are
+    for job_id in job_ids:
+        try:
+            job = store.find_job(job_id)
+        except EditedRow as error:
+            if not force or error.job_id != job_id:
+                raise EditedRow(
+                    f"{error}; `psflow rm --force {error.job_id}` deletes it as it is", error.job_id
+                ) from None
+            unread[job_id] = str(error)
+            continue
+        found[job.id] = job
     now = store.clock.now()
-    for job in found:
+    for job in found.values():
         if not force and lease_holds_here(job, now):
             raise UsageError(f"{_running(job, now)}; give --force to delete it anyway (its runner then fails)")
-    counts = store.delete_jobs(found, force=True)  # each lease was checked just now (runners gone count as lapsed)
+    # Each lease was checked just now (runners gone count as lapsed).
+    counts = store.delete_jobs(list(found.values()), force=True, unread=list(unread))
     if isinstance(counts, JobView):
         raise UsageError(_changed_meanwhile(counts))
-    return Removal([job.to_json() for job in found], counts)
+    gone = [job.to_json() for job in found.values()] + [{"id": job_id, "status": "unreadable"} for job_id in unread]
+    return Removal(gone, counts)
 
 
 def prune(

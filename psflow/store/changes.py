@@ -6,6 +6,7 @@ Each change is one transaction, conditional on the job being as it was read
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from peewee import chunked, fn
@@ -93,11 +94,14 @@ class ChangeQueries(Queries):
             return False
         return True
 
-    def delete_jobs(self, jobs: list[JobView], *, force: bool = False) -> dict[str, int] | JobView:
+    def delete_jobs(
+        self, jobs: list[JobView], *, force: bool = False, unread: Sequence[str] = ()
+    ) -> dict[str, int] | JobView:
         """Delete `jobs` with their attempts, block runs and inputs in one transaction; how many rows
         of each. If one changed since it was read (or, unless `force`, is Running with its lease
-        held), nothing is deleted and that job is returned."""
-        ids = [job.id for job in jobs]
+        held), nothing is deleted and that job is returned. `unread`: ids of jobs whose rows could not
+        be read (EditedRow), deleted as they are, in the same transaction."""
+        ids = [job.id for job in jobs] + list(unread)
         kept = self._kept()
         if kept.get(AGAIN) and "deleted" in kept and not self._any_of(ids):
             return dict(kept["deleted"])  # the first try committed; only its answer was lost

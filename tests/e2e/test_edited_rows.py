@@ -293,3 +293,19 @@ def test_a_childs_result_edited_into_what_psflow_never_writes_fails_its_parent_i
     assert resumed.returncode == 1, resumed.stderr
     assert "ValueError: cannot read the result of child job P.1 (" in resumed.stderr, resumed.stderr
     assert "); was its row edited?" in resumed.stderr and "JSONDecodeError" not in resumed.stderr, resumed.stderr
+
+
+def test_a_job_whose_row_cannot_be_read_is_deleted_as_it_is_by_rm_force(psflow, write):
+    """Every command about such a job refuses it; without this, only SQL could remove it."""
+    _waiting(psflow, write, "edited", "kept")
+    _raw(psflow, "UPDATE psflow_job SET args = '[1,' WHERE id = 'edited'")
+
+    refused = psflow("rm", "edited")
+    removed = psflow("rm", "--force", "edited")
+
+    assert refused.returncode == 2 and "`psflow rm --force edited` deletes it as it is" in refused.stderr, (
+        refused.stderr
+    )
+    assert removed.returncode == 0 and "deleted job edited (unreadable)" in removed.stderr, removed.stderr
+    listed = psflow("jobs", "--json")
+    assert [job["id"] for job in json.loads(listed.stdout)] == ["kept"] and not listed.stderr
