@@ -131,3 +131,12 @@ def user_name() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name (a container without a passwd entry)
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def storable(text: str) -> str:
+    """`text` as a database can keep it: a lone surrogate (what os.listdir gives for a file name's
+    undecodable byte) as its escape, `\\udcff`; any other text as it is. For what people read:
+    reasons, tracebacks."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

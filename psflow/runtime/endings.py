@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from psflow.domain import JobStatus
+from psflow.domain import JobStatus, storable
 from psflow.errors import (
     EXIT_COMPLETED,
     EXIT_FAILED,
@@ -56,11 +56,12 @@ def ending_of(error: BaseException, stderr: TextIO) -> Ending:
     """How the script ended by raising `error`; what the user must see is written to `stderr`."""
     if isinstance(error, Stop):
         exit_code = {JobStatus.COMPLETED: EXIT_COMPLETED, JobStatus.FAILED: EXIT_FAILED}.get(error.status, EXIT_STOPPED)
-        return Ending(error.status, error.reason, exit_code, error.due, error.waits_for, awaits=error.awaits)
+        reason = storable(error.reason) if error.reason is not None else None
+        return Ending(error.status, reason, exit_code, error.due, error.waits_for, awaits=error.awaits)
     if isinstance(error, SystemExit):
         if error.code in (None, 0):
             return COMPLETED
-        reason = error.code if isinstance(error.code, str) else f"exit status {error.code}"
+        reason = storable(error.code) if isinstance(error.code, str) else f"exit status {error.code}"
         if isinstance(error.code, str):
             print(error.code, file=stderr)
         return Ending(JobStatus.FAILED, reason, EXIT_FAILED)
@@ -84,7 +85,7 @@ def one_line(error: BaseException) -> str:
     """`Type: first line of the message` (for SyntaxError, the line that says what is wrong)."""
     lines = traceback.format_exception_only(type(error), error)
     text = lines[-1] if isinstance(error, SyntaxError) else lines[0]
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return storable(text.strip().splitlines()[0]) if text.strip() else type(error).__name__
 
 
 def user_traceback(error: BaseException) -> str:
@@ -102,7 +103,7 @@ def user_traceback(error: BaseException) -> str:
         )
         pending.extend(chained for chained in (current.__cause__, current.__context__) if chained)
         pending.extend(current.exceptions or ())  # an ExceptionGroup's (a map's failed calls)
-    return "".join(report.format())
+    return storable("".join(report.format()))
 
 
 def _is_machinery(filename: str) -> bool:

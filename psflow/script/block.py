@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from psflow import keys
-from psflow.domain import ExitKind
+from psflow.domain import ExitKind, storable
 from psflow.errors import BlockArgumentError, BlockError, BlockNameError
 from psflow.script import deadlines, recorder
 from psflow.script.recorder import Skip, Stop
@@ -82,6 +82,11 @@ class block:
         problem = keys.block_name_problem(name)
         if problem is not None:
             raise BlockNameError(f"block name {name!r} {problem}")
+        if not name.isascii() and storable(name) != name:
+            raise BlockNameError(
+                f"block name {name!r} holds a character no database keeps (a file name's undecodable byte, "
+                f"as os.listdir gives it): name the block with that part escaped, e.g. {storable(name)!r}"
+            )
         if type(retries) is not int or retries < 0:
             raise BlockArgumentError(f"block {name!r}: retries must be an int of 0 or more, not {retries!r}")
         self.backoff = backoff if backoff == 0.0 and type(backoff) is float else _seconds(name, "backoff", backoff)

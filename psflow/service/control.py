@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from psflow.domain import FINAL_STATUSES, LOST, JobStatus, RunStatus, user_name
+from psflow.domain import FINAL_STATUSES, LOST, JobStatus, RunStatus, storable, user_name
 from psflow.durations import parse_age
 from psflow.errors import EditedRow, UsageError
 from psflow.service.due import lease_holds_here, runner_gone, running_note
@@ -154,7 +154,7 @@ def cancel(store: Store, job_id: str, *, reason: str | None = None, keep_childre
     `keep_children`: a Running child too (its runner's next write fails and it stops, recording nothing)."""
     job = store.find_job(job_id)
     _check_changeable(job, "cancel it", store.clock.now())
-    reason = reason or f"cancelled by {user_name()}"
+    reason = storable(reason) if reason else f"cancelled by {user_name()}"
     running = job.status == JobStatus.RUNNING
     if not store.set_status(
         job, status=JobStatus.CANCELLED, reason=reason, end_attempts=running, check_lease=not runner_gone(job)
