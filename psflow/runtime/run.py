@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from types import CodeType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from psflow.clock import SYSTEM_CLOCK, Clock
 from psflow.domain import JobStatus, Runner, RunOptions
@@ -47,6 +50,7 @@ def run_attempt(
     `output_prefix` starts every line the job prints on the terminal (`[job] `);
     `starter` creates the child jobs its start() calls begin.
     """
+    pid = os.getpid()  # a process the script forks is not this one (_end_fork)
     capture = OutputCapture(prefix=output_prefix)
     attempt = Attempt(
         store,
@@ -67,8 +71,19 @@ def run_attempt(
         with Heartbeat(store, job_id, number, runner, on_lost=lost, live=attempt.live):
             with script_environment(script, argv, job_id, cwd) as module:
                 ending, lease_lost, outside = _execute(code, module.__dict__, attempt, capture, signals, store)
+                if os.getpid() != pid:
+                    _end_fork(ending)
             recorded = not lease_lost and _finish(store, attempt, ending, outside)
     return _result(attempt, ending, recorded)
+
+
+def _end_fork(ending: Ending) -> NoReturn:
+    """A process the script forked reached the script's end (a `sys.exit()` in it, say): as under
+    plain Python it only exits, with that code; the attempt is its parent's to record."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(ending.exit_code)
 
 
 def _finish(store: Store, attempt: Attempt, ending: Ending, outside: str) -> bool | None:

@@ -8,6 +8,7 @@ script's `except Exception` never swallows them.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from types import FrameType
@@ -97,6 +98,15 @@ class Recorder(Protocol):
 
 current: Recorder | None = None  # the attempt blocks report to now (None: they just run)
 _shutdown = False
+
+
+def _forget_in_a_fork() -> None:
+    """A process the script forks is not the attempt: its blocks just run, as under plain Python."""
+    global current
+    current = None
+
+
+os.register_at_fork(after_in_child=_forget_in_a_fork)
 
 
 def activate(recorder: Recorder | None) -> None:
