@@ -14,11 +14,19 @@ from typing import Any
 ENVIRON, CWD = "@environ", "@cwd"  # keys in a block's recorded changes: never a Python name
 
 
-def snapshot() -> tuple[dict[Any, Any], str]:
-    return dict(os.environ._data), os.getcwd()  # type: ignore[attr-defined]
+def snapshot() -> tuple[dict[Any, Any], str | None]:
+    return dict(os.environ._data), _folder()  # type: ignore[attr-defined]
 
 
-def changes_since(before: tuple[dict[Any, Any], str]) -> dict[str, Any]:
+def _folder() -> str | None:
+    """The working folder; None if it was deleted (a block may remove the folder it runs in)."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        return None
+
+
+def changes_since(before: tuple[dict[Any, Any], str | None]) -> dict[str, Any]:
     """{"@environ": {"set": {...}, "unset": [...]}, "@cwd": path}, with only what changed."""
     data, cwd = before
     now = os.environ._data  # type: ignore[attr-defined]
@@ -29,8 +37,8 @@ def changes_since(before: tuple[dict[Any, Any], str]) -> dict[str, Any]:
             "set": {decode_key(key): decode_value(value) for key, value in now.items() if data.get(key) != value},
             "unset": [decode_key(key) for key in data if key not in now],
         }
-    here = os.getcwd()
-    if here != cwd:
+    here = _folder()
+    if here != cwd and here is not None:  # a folder deleted since: nothing a replay could go back to
         found[CWD] = here
     return found
 
