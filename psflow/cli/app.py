@@ -135,6 +135,7 @@ def main() -> None:
     A reader that stops reading (`psflow jobs | head -1`) is not an error: psflow stops
     printing and exits 0, with no traceback and no complaint when Python exits.
     """
+    _standard_streams()
     try:
         app(prog_name="psflow")
     except PsflowError as error:
@@ -149,6 +150,22 @@ def main() -> None:
         except BrokenPipeError:
             _quiet_stdout()
         raise
+
+
+def _standard_streams() -> None:
+    """Started with stdin, stdout or stderr closed (`>&-`), psflow gives it /dev/null, as a daemon
+    does: a job's output is captured at those descriptors."""
+    import os
+
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            setattr(sys, name, open(fd, mode, closefd=False))  # noqa: SIM115 (the process's own stream)
 
 
 def _quiet_stdout() -> None:
