@@ -42,9 +42,18 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
+def current_folder() -> str:
+    """This process's working folder (where a new job's attempts run); UsageError if it was deleted."""
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        raise UsageError("the current folder was deleted: cd to a folder that exists and run it again") from None
+
+
 def exec_request(script: str | Path, job_id: str | None = None, env: Iterable[str] = ()) -> ExecRequest:
     """Check what `psflow exec SCRIPT [--job ID] [--env NAME]` names: a script file (compiled now: a syntax
     error stops here) or, when no such file exists, a registered workflow's name; variables that are set."""
+    current_folder()  # a relative path, and the job's folder, need one
     job_id = job_id or os.environ.get("PSFLOW_JOB_ID") or None
     if job_id is not None:
         check_job_id(job_id)

@@ -23,6 +23,7 @@ from psflow.service.exec_requests import (
     ExecRequest,
     announce_warnings,
     check_env,
+    current_folder,
     new_job_id,
     registered_workflow,
 )
@@ -133,7 +134,7 @@ def _start(
         if existing is None:
             raise UsageError(f"job {job_id} was created and deleted meanwhile: run it again")
         return _continue(store, existing, loaded, args, options, env=env)
-    return _attempt(store, created, loaded, args, runner, options, number=1, cwd=os.getcwd())
+    return _attempt(store, created, loaded, args, runner, options, number=1, cwd=current_folder())
 
 
 def create_job(
@@ -158,7 +159,7 @@ def create_job(
         source_sha256=loaded.sha256,
         args=args,
         runner=runner,
-        cwd=os.getcwd(),
+        cwd=current_folder(),
         workflow=workflow.name if workflow is not None else None,
         workflow_version=workflow.version if workflow is not None else None,
         env=env,
@@ -257,7 +258,7 @@ def _claim_and_run(
 def _working_directory(job: JobView) -> tuple[str, str | None]:
     """Where the attempt runs: the folder of the job's first attempt when it exists here, else this one
     (a job made without one runs here: its folder is signed with it, so it is never filled in later)."""
-    here = os.getcwd()
+    here = current_folder()
     if job.cwd is None or os.path.isdir(job.cwd):
         return job.cwd or here, None
     return here, f"its folder {job.cwd} does not exist here: ran in {here}"

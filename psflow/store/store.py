@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from peewee import Database, DatabaseError, InterfaceError
 
 from psflow.clock import SYSTEM_CLOCK, Clock
-from psflow.errors import EditedRow
+from psflow.errors import EditedRow, StoreError
 from psflow.store.blocks import BlockQueries
 from psflow.store.changes import ChangeQueries
 from psflow.store.children import ChildQueries
@@ -132,6 +132,12 @@ def _translated(method: _Method) -> _Method:
                 connected=lambda: self._ready,
                 notice=self.notice,
             )
+        except UnicodeEncodeError as error:  # a lone surrogate: a file or folder name's byte that is not UTF-8
+            text = error.object if isinstance(error.object, str) else str(error.object)
+            raise StoreError(
+                f"cannot store {text[:80]!r}: it holds a character no database keeps (a file or folder name's "
+                "byte that is not UTF-8); rename it, or give psflow another"
+            ) from None
         except Exception as error:  # bytes in a text column, that SQLite keeps whatever anyone put there
             if not isinstance(error, UnicodeDecodeError) and _UNDECODABLE not in str(error):
                 raise

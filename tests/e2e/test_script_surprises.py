@@ -119,3 +119,34 @@ def test_a_job_run_with_stdout_or_stderr_closed_runs(psflow, write, tmp_path):
         )
         assert result.returncode == 0, (closed, result.stderr)
         assert detail(psflow, job_id)["status"] == "Completed"
+
+
+def test_a_script_path_psflow_cannot_store_or_a_deleted_folder_gets_one_line(psflow, write, tmp_path):
+    folder = tmp_path / "dir\udcff"
+    folder.mkdir()
+    (folder / "s.py").write_text('with block("A"):\n    pass\n')
+    write("plain.py", 'with block("A"):\n    pass\n')
+
+    undecodable = subprocess.run(
+        [PSFLOW, "exec", b"dir\xff/s.py"],
+        cwd=tmp_path,
+        env=environment(psflow.db_url),
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=60,
+    )
+    deleted = subprocess.run(
+        ["sh", "-c", 'mkdir gone && cd gone && rmdir ../gone && exec "$0" exec ../plain.py', PSFLOW],
+        cwd=tmp_path,
+        env=environment(psflow.db_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert undecodable.returncode == 2 and undecodable.stderr.count("\n") == 1, undecodable.stderr
+    assert "cannot store '" in undecodable.stderr and "holds a character no database keeps" in undecodable.stderr
+    assert deleted.returncode == 2 and deleted.stderr == (
+        "psflow: error: the current folder was deleted: cd to a folder that exists and run it again\n"
+    ), deleted.stderr
