@@ -21,7 +21,7 @@ import pytest
 
 from psflow.store.blocks import run_id
 from support.cli import start
-from support.database import forge, plant
+from support.database import forge, plant_run
 from support.scripts import detail, next_line, wait_until
 
 TWICE = """
@@ -141,9 +141,7 @@ def test_a_run_planted_at_a_running_attempts_next_id_is_passed_over(psflow, writ
     write("gated.py", GATED)
     runner = start(psflow.db_url, tmp_path, "exec", "gated.py", "--job", "gated")
     wait_until((tmp_path / "at-gate").exists, what="the gated block")
-    now = time.time()
-    planted = {"name": "Planted", "status": "Failed", "started_at": now, "ended_at": now, "attempt": 1}
-    plant(psflow.db_url, "psflow_block", job_id="gated", id=run_id(1, 2), host="x", pid=1, tries=1, **planted)
+    plant_run(psflow.db_url, "gated", run_id(1, 2), "Planted")
     (tmp_path / "gate").touch()
 
     _, err = runner.communicate(timeout=60)

@@ -17,7 +17,7 @@ import pytest
 from psflow import api
 from psflow.store.blocks import run_id
 from support.cli import start
-from support.database import forge, plant
+from support.database import forge, plant_run
 from support.scripts import detail, wait_until
 
 pytestmark = pytest.mark.every_backend
@@ -176,9 +176,7 @@ def test_a_run_planted_where_the_next_attempt_numbers_its_runs_is_passed_over_no
     stays as it is, and attempt 2 records its runs after it."""
     write("two.py", TWO)
     assert psflow("exec", "two.py", "--job", "planted").returncode == 3
-    now = time.time()
-    planted = {"name": "Planted", "status": "Failed", "started_at": now, "ended_at": now, "attempt": 2}
-    plant(psflow.db_url, "psflow_block", job_id="planted", id=run_id(2, 1), host="x", pid=1, tries=1, **planted)
+    plant_run(psflow.db_url, "planted", run_id(2, 1), "Planted")
 
     resumed = psflow("resume", "--job", "planted")
 
@@ -210,9 +208,7 @@ def test_a_run_planted_under_a_retried_blocks_name_in_its_attempt_is_left_as_it_
     runner = start(psflow.db_url, tmp_path, "exec", "retried.py", "--job", "twin")
     wait_until((tmp_path / "tried").exists, what="the first try")
     wait_until(lambda: _runs(psflow, "twin") == [("Flaky", 1)], what="the first try's record")
-    now = time.time()
-    planted = {"name": "Flaky", "status": "Failed", "started_at": now, "ended_at": now, "attempt": 1}
-    plant(psflow.db_url, "psflow_block", job_id="twin", id=run_id(1, 100), host="x", pid=1, tries=1, **planted)
+    plant_run(psflow.db_url, "twin", run_id(1, 100), "Flaky")
     (tmp_path / "planted").touch()
 
     _, err = runner.communicate(timeout=60)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+
+from psflow.store.blocks import PLACE_BITS
 
 TABLES = ("psflow_job", "psflow_attempt", "psflow_block", "psflow_signal", "psflow_workflow")
 
@@ -156,6 +159,25 @@ def forge(db_url: str, table: str, key: dict[str, object], **values: object) -> 
         assert cursor.rowcount == 1, f"no row {key} in {table}"
     finally:
         db.close()
+
+
+def plant_run(db_url: str, job_id: str, run: int, name: str) -> None:
+    """A Failed block run put at id `run` of the job (its attempt: the id's high bits), by hand."""
+    now = time.time()
+    plant(
+        db_url,
+        "psflow_block",
+        job_id=job_id,
+        id=run,
+        name=name,
+        status="Failed",
+        started_at=now,
+        ended_at=now,
+        attempt=run >> PLACE_BITS,
+        host="x",
+        pid=1,
+        tries=1,
+    )
 
 
 def plant(db_url: str, table: str, **values: object) -> None:
