@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 from collections.abc import Callable
@@ -142,6 +143,7 @@ def _execute(
     """Run the script with its output captured and its blocks recorded by `attempt`: how it ended,
     whether it lost the lease, and what it printed after its last block."""
     capture.install()
+    buffering = _line_buffered()
     recorder.activate(attempt)
     told, store.notice = store.notice, _telling(capture)
     try:
@@ -157,7 +159,20 @@ def _execute(
     finally:
         store.notice = told
         recorder.activate(None)
+        for stream, was in buffering:
+            stream.reconfigure(line_buffering=was)
         capture.uninstall()
+
+
+def _line_buffered() -> list[tuple[io.TextIOWrapper, bool]]:
+    """The script's sys.stdout and sys.stderr written a line at a time, as on a terminal, while
+    captured: what it prints stays before what a child it starts next prints (without
+    PYTHONUNBUFFERED, a pipe's block buffer held it back until the block's end). What they were."""
+    streams = [stream for stream in (sys.stdout, sys.stderr) if isinstance(stream, io.TextIOWrapper)]
+    before = [(stream, stream.line_buffering) for stream in streams]
+    for stream in streams:
+        stream.reconfigure(line_buffering=True)
+    return before
 
 
 def _telling(capture: OutputCapture) -> Callable[[str], None]:

@@ -108,3 +108,15 @@ def test_follow_shows_a_running_block_s_output_as_it_is_produced(psflow, write, 
     assert rest.splitlines()[0] == "second line"
     assert rest.splitlines()[1].startswith("==> Slow (attempt 1, Completed")
     assert rest.count("first line") == 0 and "next" in rest
+
+
+def test_a_line_the_script_prints_stays_before_its_childs_without_pythonunbuffered(psflow, write):
+    """A new user's shell has no PYTHONUNBUFFERED: the script's stdout into psflow's pipe was block
+    buffered, and a child's line came first in the live output and in the log."""
+    write("flow.py", EVERYTHING)
+
+    ran = psflow("exec", "flow.py", "--job", "buffered", env={"PYTHONUNBUFFERED": ""})
+    logs = psflow("logs", "buffered")
+
+    for shown in (ran.stdout, logs.stdout):
+        assert 0 <= shown.find("in A") < shown.find("from a child process"), shown
